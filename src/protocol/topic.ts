@@ -1,0 +1,51 @@
+/**
+ * Topic name and topic filter rules (section 4.7), and the `$share/{ShareName}/{filter}`
+ * form of shared subscriptions (section 4.8.2). UTF-8 validity is the parser's job; these
+ * checks are about levels and wildcards.
+ */
+
+/** A topic name for PUBLISH: at least one character, no wildcards. */
+export function isValidTopicName(topic: string): boolean {
+  if (topic.length === 0) return false; // [MQTT-4.7.3-1]
+  // [MQTT-3.3.2-2] wildcards are not allowed in topic names.
+  return !topic.includes('+') && !topic.includes('#');
+}
+
+/** A topic filter for SUBSCRIBE/UNSUBSCRIBE: `#` only last and alone, `+` alone in its level. */
+export function isValidTopicFilter(filter: string): boolean {
+  if (filter.length === 0) return false; // [MQTT-4.7.3-1]
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i]!;
+    if (level.includes('#')) {
+      if (level !== '#' || i !== levels.length - 1) return false; // [MQTT-4.7.1-2]
+    } else if (level.includes('+') && level !== '+') {
+      return false; // [MQTT-4.7.1-3]
+    }
+  }
+  return true;
+}
+
+export interface SharedFilter {
+  shareName: string;
+  filter: string;
+}
+
+const SHARE_PREFIX = '$share/';
+
+export const isSharedFilter = (filter: string): boolean => filter.startsWith(SHARE_PREFIX);
+
+/**
+ * Splits `$share/{ShareName}/{filter}`. Returns undefined when the form is invalid: an empty
+ * share name, one holding `+` or `#` [MQTT-4.8.2-2], or a missing or invalid filter [MQTT-4.8.2-1].
+ */
+export function parseSharedFilter(filter: string): SharedFilter | undefined {
+  const rest = filter.slice(SHARE_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return undefined;
+  const shareName = rest.slice(0, slash);
+  if (shareName.includes('+') || shareName.includes('#')) return undefined;
+  const inner = rest.slice(slash + 1);
+  if (!isValidTopicFilter(inner)) return undefined;
+  return { shareName, filter: inner };
+}
