@@ -27,7 +27,8 @@ export interface ParserOptions {
 }
 
 /** Called for each decoded packet; returning false stops the current push after this packet. */
-export type PacketHandler = (packet: Packet) => boolean | undefined | void;
+// biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are the common case
+export type PacketHandler = (packet: Packet) => boolean | void;
 
 const MAX_TOTAL = 268_435_455 + 5;
 
