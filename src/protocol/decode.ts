@@ -218,7 +218,10 @@ function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribePacket {
       throw malformed('reserved subscription option bits set'); // [MQTT-3-8.3-4] (v3.1.1)
     }
     const qos = options & 0x03;
-    if (qos === 3) throw malformed('requested QoS 3'); // [MQTT-3-8.3-4]
+    if (qos === 3) {
+      // v5 section 3.8.3.1: a Maximum QoS of 3 is a protocol error; v3.1.1: malformed [MQTT-3.8.3-4].
+      throw version === 5 ? protocolError('requested QoS 3') : malformed('requested QoS 3');
+    }
     const retainHandling = (options >> 4) & 0x03;
     if (retainHandling === 3) throw protocolError('retain handling 3'); // section 3.8.3.1
     const sub: SubscriptionRequest = {

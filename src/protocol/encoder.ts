@@ -106,7 +106,7 @@ export function encodePublish(p: PublishPacket, version: ProtocolVersion): Buffe
 }
 
 /**
- * A copy of an encoded QoS > 0 PUBLISH with its packet id (and optionally DUP) replaced.
+ * A copy of an encoded QoS > 0 PUBLISH with its packet id and DUP flag replaced.
  * `encoded` must come from encodePublish with qos > 0.
  */
 export function withPacketId(encoded: Buffer, packetId: number, dup = false): Buffer {
@@ -116,7 +116,7 @@ export function withPacketId(encoded: Buffer, packetId: number, dup = false): Bu
   while (copy[pos++]! & 0x80);
   pos += 2 + copy.readUInt16BE(pos);
   copy.writeUInt16BE(packetId, pos);
-  if (dup) copy[0] = copy[0]! | 0x08;
+  copy[0] = dup ? copy[0]! | 0x08 : copy[0]! & ~0x08;
   return copy;
 }
 
@@ -239,7 +239,11 @@ function encodeUnsubscribe(p: UnsubscribePacket, version: ProtocolVersion): Buff
   return buf;
 }
 
-/** DISCONNECT and AUTH share a shape: reason code then properties, both omittable when empty. */
+/**
+ * DISCONNECT and AUTH share a shape: reason code then properties, both omittable when empty.
+ * Only DISCONNECT may also drop the Property Length alone (section 3.14.2.2.1); an AUTH that
+ * carries a reason code carries the Property Length too (section 3.15.2.1).
+ */
 function encodeReasonPacket(
   first: number,
   reasonCode: number,
@@ -248,7 +252,7 @@ function encodeReasonPacket(
   const propsLength = propertiesLength(props);
   if (propsLength === 0) {
     if (reasonCode === 0) return Buffer.from([first, 0]);
-    return Buffer.from([first, 1, reasonCode]);
+    return first === 0xe0 ? Buffer.from([first, 1, reasonCode]) : Buffer.from([first, 2, reasonCode, 0]);
   }
   let [buf, pos] = start(first, 1 + blockLength(propsLength));
   buf[pos++] = reasonCode;

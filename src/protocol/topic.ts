@@ -40,6 +40,7 @@ export const isSharedFilter = (filter: string): boolean => filter.startsWith(SHA
  * share name, one holding `+` or `#` [MQTT-4.8.2-2], or a missing or invalid filter [MQTT-4.8.2-1].
  */
 export function parseSharedFilter(filter: string): SharedFilter | undefined {
+  if (!isSharedFilter(filter)) return undefined;
   const rest = filter.slice(SHARE_PREFIX.length);
   const slash = rest.indexOf('/');
   if (slash <= 0) return undefined;

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * Process entry: `pubsub serve [flags]` runs the server until SIGTERM/SIGINT. Flags come from
+ * the option table in config.ts, so every option has a flag, an environment variable and a
+ * config-file key. Prints one line per listener once listening. Exit codes: 0 after a clean
+ * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
+ */
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, OPTIONS, type OptionKey } from './config.ts';
+import { createLogger } from './observability/index.ts';
+import { Server } from './server.ts';
+
+const FORCE_EXIT_MS = 5000;
+
+async function serve(flags: Record<string, unknown>): Promise<void> {
+  const { config: file, ...rest } = flags;
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({ file: file as string | undefined, flags: rest, env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pubsub: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const server = new Server(config, { logger });
+  try {
+    await server.start();
+  } catch (err) {
+    process.stderr.write(`pubsub: cannot start: ${(err as Error).message}\n`);
+    await server.close();
+    process.exit(1);
+  }
+  for (const listener of server.listeners)
+    process.stdout.write(`pubsub: ${listener.name} listening on ${listener.url}\n`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => process.exit(0), FORCE_EXIT_MS).unref();
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+const program = new Command('pubsub').description('Multi-tenant MQTT 3.1.1/5.0 pub/sub service');
+const serveCommand = program
+  .command('serve')
+  .description('run the broker (MQTT listeners)')
+  .option('--config <file>', 'JSON config file (keys as in docs/configuration.md)');
+/** Commander's attribute name (camelCased flag) → config key. */
+const keyOfAttribute = new Map<string, OptionKey>();
+for (const key of Object.keys(OPTIONS) as OptionKey[]) {
+  const def = OPTIONS[key];
+  const flag = def.kind === 'bool' ? `${def.flag} <true|false>` : `${def.flag} <value>`;
+  const option = new Option(flag, `${def.description} [${def.env}; default ${def.default}]`);
+  keyOfAttribute.set(option.attributeName(), key);
+  serveCommand.addOption(option);
+}
+serveCommand.action((opts: Record<string, unknown>) => {
+  const flags: Record<string, unknown> = {};
+  for (const [attribute, value] of Object.entries(opts))
+    flags[keyOfAttribute.get(attribute) ?? attribute] = value;
+  return serve(flags);
+});
+
+await program.parseAsync(process.argv);

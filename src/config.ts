@@ -1,0 +1,270 @@
+/**
+ * Every setting and limit of the server in one table: its default, the CLI flag and
+ * environment variable that set it, its unit and its clamp. Precedence, lowest first:
+ * defaults < config file (JSON, same keys) < environment (PUBSUB_*) < command-line flags.
+ * `loadConfig` validates and clamps each value once at start-up; the rest of the code reads
+ * the resulting frozen object and never re-checks. docs/configuration.md mirrors this table
+ * (a test keeps them in step).
+ */
+import { readFileSync } from 'node:fs';
+
+type Kind = 'string' | 'int' | 'bool';
+
+interface OptionDef {
+  kind: Kind;
+  default: string | number | boolean;
+  flag: string;
+  env: string;
+  description: string;
+  /** Inclusive range for integers. */
+  min?: number;
+  max?: number;
+  /** Allowed values for strings. */
+  choices?: readonly string[];
+}
+
+const U32 = 0xffff_ffff;
+
+/** The option table. Keys are the config-file keys and the Config property names. */
+export const OPTIONS = {
+  host: {
+    kind: 'string',
+    default: '127.0.0.1',
+    flag: '--host',
+    env: 'PUBSUB_HOST',
+    description: 'Address every listener binds. The default keeps the broker on loopback.',
+  },
+  port: {
+    kind: 'int',
+    default: 1883,
+    min: 0,
+    max: 65535,
+    flag: '--port',
+    env: 'PUBSUB_PORT',
+    description: 'MQTT over TCP port (0: the OS picks one).',
+  },
+  dataDir: {
+    kind: 'string',
+    default: './data',
+    flag: '--data-dir',
+    env: 'PUBSUB_DATA_DIR',
+    description: 'Directory for persistent state; created when missing.',
+  },
+  logLevel: {
+    kind: 'string',
+    default: 'info',
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    flag: '--log-level',
+    env: 'PUBSUB_LOG_LEVEL',
+    description: 'pino log level: connects and disconnects at info, protocol errors at warn.',
+  },
+  maximumPacketSize: {
+    kind: 'int',
+    default: 1_048_576,
+    min: 64,
+    max: 268_435_460,
+    flag: '--max-packet-size',
+    env: 'PUBSUB_MAX_PACKET_SIZE',
+    description:
+      'Largest packet accepted from a client, in bytes; advertised in the v5 CONNACK. Larger: DISCONNECT 0x95.',
+  },
+  receiveMaximum: {
+    kind: 'int',
+    default: 1024,
+    min: 1,
+    max: 65535,
+    flag: '--receive-maximum',
+    env: 'PUBSUB_RECEIVE_MAXIMUM',
+    description:
+      'Inbound QoS 2 messages a client may have unreleased at once; advertised in the v5 CONNACK. More: 0x93.',
+  },
+  maxInflightMessages: {
+    kind: 'int',
+    default: 1024,
+    min: 1,
+    max: 65535,
+    flag: '--max-inflight',
+    env: 'PUBSUB_MAX_INFLIGHT',
+    description:
+      "Outbound QoS 1/2 messages in flight per client (further capped by a v5 client's Receive Maximum).",
+  },
+  maxQueuedMessages: {
+    kind: 'int',
+    default: 1000,
+    min: 0,
+    max: 10_000_000,
+    flag: '--max-queued-messages',
+    env: 'PUBSUB_MAX_QUEUED_MESSAGES',
+    description:
+      'QoS 1/2 messages queued per session beyond those in flight; newer ones are dropped and counted.',
+  },
+  maxQueuedBytes: {
+    kind: 'int',
+    default: 16_777_216,
+    min: 0,
+    max: 2 ** 40,
+    flag: '--max-queued-bytes',
+    env: 'PUBSUB_MAX_QUEUED_BYTES',
+    description: 'Payload bytes queued per session; newer messages over it are dropped and counted.',
+  },
+  maxWriteBufferBytes: {
+    kind: 'int',
+    default: 4_194_304,
+    min: 4096,
+    max: 2 ** 31,
+    flag: '--max-write-buffer',
+    env: 'PUBSUB_MAX_WRITE_BUFFER',
+    description:
+      'Unsent bytes per connection before it counts as congested: QoS 0 is then dropped (counted), QoS 1/2 queued.',
+  },
+  maximumQoS: {
+    kind: 'int',
+    default: 2,
+    min: 0,
+    max: 2,
+    flag: '--max-qos',
+    env: 'PUBSUB_MAX_QOS',
+    description:
+      'Highest QoS granted to subscriptions and accepted from v5 publishers (advertised when below 2).',
+  },
+  retainAvailable: {
+    kind: 'bool',
+    default: true,
+    flag: '--retain',
+    env: 'PUBSUB_RETAIN',
+    description: 'Whether retained messages are kept (v5 publishers get 0x9A when off).',
+  },
+  topicAliasMaximum: {
+    kind: 'int',
+    default: 64,
+    min: 0,
+    max: 65535,
+    flag: '--topic-alias-maximum',
+    env: 'PUBSUB_TOPIC_ALIAS_MAXIMUM',
+    description: 'Inbound topic aliases a v5 client may use per connection (0 disables).',
+  },
+  maxKeepalive: {
+    kind: 'int',
+    default: 65535,
+    min: 1,
+    max: 65535,
+    flag: '--max-keepalive',
+    env: 'PUBSUB_MAX_KEEPALIVE',
+    description:
+      'Largest keep alive, in seconds. v5 clients asking more get Server Keep Alive; v3 clients are refused (0x02).',
+  },
+  connectTimeout: {
+    kind: 'int',
+    default: 10_000,
+    min: 100,
+    max: 600_000,
+    flag: '--connect-timeout',
+    env: 'PUBSUB_CONNECT_TIMEOUT',
+    description: 'Milliseconds a new connection has to send CONNECT before it is closed.',
+  },
+  maxSessionExpiryInterval: {
+    kind: 'int',
+    default: U32,
+    min: 0,
+    max: U32,
+    flag: '--max-session-expiry',
+    env: 'PUBSUB_MAX_SESSION_EXPIRY',
+    description:
+      'Cap on session expiry, in seconds (4294967295: never). Also the expiry of v3 clean-session-0 sessions.',
+  },
+  maxClientIdLength: {
+    kind: 'int',
+    default: 256,
+    min: 23,
+    max: 65535,
+    flag: '--max-client-id-length',
+    env: 'PUBSUB_MAX_CLIENT_ID_LENGTH',
+    description: 'Longest client identifier accepted, in bytes (longer: CONNACK 0x85 / 0x02).',
+  },
+} as const satisfies Record<string, OptionDef>;
+
+export type OptionKey = keyof typeof OPTIONS;
+type ValueOf<K extends OptionKey> = (typeof OPTIONS)[K]['kind'] extends 'int'
+  ? number
+  : (typeof OPTIONS)[K]['kind'] extends 'bool'
+    ? boolean
+    : string;
+export type Config = { readonly [K in OptionKey]: ValueOf<K> };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function coerce(key: OptionKey, raw: unknown, source: string): string | number | boolean {
+  const def: OptionDef = OPTIONS[key];
+  if (def.kind === 'bool') {
+    if (typeof raw === 'boolean') return raw;
+    if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+    if (raw === 'false' || raw === '0' || raw === 'no') return false;
+    throw new ConfigError(`${source}: ${key} must be true or false, got ${JSON.stringify(raw)}`);
+  }
+  if (def.kind === 'int') {
+    const n =
+      typeof raw === 'number'
+        ? raw
+        : typeof raw === 'string' && /^-?\d+$/.test(raw.trim())
+          ? Number(raw)
+          : NaN;
+    if (!Number.isSafeInteger(n))
+      throw new ConfigError(`${source}: ${key} must be an integer, got ${JSON.stringify(raw)}`);
+    if ((def.min !== undefined && n < def.min) || (def.max !== undefined && n > def.max)) {
+      throw new ConfigError(`${source}: ${key} must be between ${def.min} and ${def.max}, got ${n}`);
+    }
+    return n;
+  }
+  if (typeof raw !== 'string') throw new ConfigError(`${source}: ${key} must be a string`);
+  if (def.choices && !def.choices.includes(raw)) {
+    throw new ConfigError(
+      `${source}: ${key} must be one of ${def.choices.join(', ')}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw;
+}
+
+export interface ConfigSources {
+  /** Path of a JSON config file. */
+  file?: string | undefined;
+  /** Values from command-line flags, by option key. */
+  flags?: Partial<Record<OptionKey, unknown>>;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Builds the validated configuration from defaults, file, environment and flags. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(OPTIONS) as OptionKey[]) out[key] = OPTIONS[key].default;
+  if (sources.file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(sources.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${sources.file}: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError(`config file ${sources.file}: expected a JSON object`);
+    }
+    for (const [key, value] of Object.entries(parsed)) {
+      if (!(key in OPTIONS)) throw new ConfigError(`config file ${sources.file}: unknown option ${key}`);
+      out[key] = coerce(key as OptionKey, value, sources.file);
+    }
+  }
+  const env = sources.env ?? {};
+  for (const key of Object.keys(OPTIONS) as OptionKey[]) {
+    const v = env[OPTIONS[key].env];
+    if (v !== undefined && v !== '') out[key] = coerce(key, v, OPTIONS[key].env);
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) {
+    if (value !== undefined) out[key] = coerce(key as OptionKey, value, OPTIONS[key as OptionKey].flag);
+  }
+  return Object.freeze(out) as Config;
+}
+
+/** Defaults with overrides, for tests and embedding; validated like any other source. */
+export function configWith(overrides: Partial<Record<OptionKey, unknown>> = {}): Config {
+  return loadConfig({ flags: overrides });
+}

@@ -1,0 +1,86 @@
+/**
+ * The error catalogue: every refusal the server can express, by code, with its MQTT 5.0
+ * reason code, its MQTT 3.x CONNACK return code where one exists, and the HTTP status the
+ * admin API will use. Code raises `BrokerError(code)`; the functions at the bottom are the
+ * only places that turn a code into wire values.
+ */
+import { ConnectReturnCode, type ProtocolVersion, ReasonCode } from './protocol/index.ts';
+
+interface ErrorDef {
+  reason: number;
+  http: number;
+  message: string;
+}
+
+export const ERRORS = {
+  MALFORMED_PACKET: { reason: ReasonCode.MalformedPacket, http: 400, message: 'malformed packet' },
+  PROTOCOL_ERROR: { reason: ReasonCode.ProtocolError, http: 400, message: 'protocol error' },
+  UNSUPPORTED_PROTOCOL_VERSION: {
+    reason: ReasonCode.UnsupportedProtocolVersion,
+    http: 400,
+    message: 'unsupported protocol version',
+  },
+  CLIENT_ID_NOT_VALID: {
+    reason: ReasonCode.ClientIdentifierNotValid,
+    http: 400,
+    message: 'client identifier not valid',
+  },
+  BAD_CREDENTIALS: {
+    reason: ReasonCode.BadUserNameOrPassword,
+    http: 401,
+    message: 'bad user name or password',
+  },
+  NOT_AUTHORIZED: { reason: ReasonCode.NotAuthorized, http: 403, message: 'not authorized' },
+  SERVER_UNAVAILABLE: { reason: ReasonCode.ServerUnavailable, http: 503, message: 'server unavailable' },
+  SERVER_SHUTTING_DOWN: { reason: ReasonCode.ServerShuttingDown, http: 503, message: 'server shutting down' },
+  KEEP_ALIVE_TIMEOUT: { reason: ReasonCode.KeepAliveTimeout, http: 408, message: 'keep alive timeout' },
+  SESSION_TAKEN_OVER: { reason: ReasonCode.SessionTakenOver, http: 409, message: 'session taken over' },
+  TOPIC_FILTER_INVALID: { reason: ReasonCode.TopicFilterInvalid, http: 400, message: 'topic filter invalid' },
+  TOPIC_NAME_INVALID: { reason: ReasonCode.TopicNameInvalid, http: 400, message: 'topic name invalid' },
+  RECEIVE_MAXIMUM_EXCEEDED: {
+    reason: ReasonCode.ReceiveMaximumExceeded,
+    http: 429,
+    message: 'receive maximum exceeded',
+  },
+  TOPIC_ALIAS_INVALID: { reason: ReasonCode.TopicAliasInvalid, http: 400, message: 'topic alias invalid' },
+  PACKET_TOO_LARGE: { reason: ReasonCode.PacketTooLarge, http: 413, message: 'packet too large' },
+  QUOTA_EXCEEDED: { reason: ReasonCode.QuotaExceeded, http: 429, message: 'quota exceeded' },
+  RETAIN_NOT_SUPPORTED: { reason: ReasonCode.RetainNotSupported, http: 400, message: 'retain not supported' },
+  QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, http: 400, message: 'QoS not supported' },
+  IMPLEMENTATION_ERROR: {
+    reason: ReasonCode.ImplementationSpecificError,
+    http: 500,
+    message: 'internal error',
+  },
+} as const satisfies Record<string, ErrorDef>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A refusal with a catalogue code; `detail` says what exactly, for logs and reason strings. */
+export class BrokerError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, detail?: string) {
+    super(detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message);
+    this.name = 'BrokerError';
+    this.code = code;
+  }
+}
+
+export const reasonCodeOf = (code: ErrorCode): number => ERRORS[code].reason;
+export const httpStatusOf = (code: ErrorCode): number => ERRORS[code].http;
+
+/** v5 CONNACK reason code → v3.1/3.1.1 CONNACK return code (3.1.1 table 3.1). */
+const V3_CONNACK: Record<number, number> = {
+  [ReasonCode.Success]: ConnectReturnCode.Accepted,
+  [ReasonCode.UnsupportedProtocolVersion]: ConnectReturnCode.UnacceptableProtocolVersion,
+  [ReasonCode.ClientIdentifierNotValid]: ConnectReturnCode.IdentifierRejected,
+  [ReasonCode.BadUserNameOrPassword]: ConnectReturnCode.BadUserNameOrPassword,
+  [ReasonCode.NotAuthorized]: ConnectReturnCode.NotAuthorized,
+  [ReasonCode.Banned]: ConnectReturnCode.NotAuthorized,
+};
+
+/** The CONNACK code for a v5 reason in the given protocol version. */
+export function connackCode(reason: number, version: ProtocolVersion): number {
+  if (version === 5) return reason;
+  return V3_CONNACK[reason] ?? ConnectReturnCode.ServerUnavailable;
+}

@@ -1,0 +1,127 @@
+/**
+ * Retained messages of one broker, in a trie of topic levels so that a new subscription's
+ * filter finds its messages without scanning every topic.
+ *
+ * - One message per topic; a retained PUBLISH with an empty payload deletes it and is never
+ *   stored [MQTT-3.3.1-6], [MQTT-3.3.1-7].
+ * - Filter matching follows the subscription rules: `+` is one level, `#` this level and all
+ *   below (`a/#` includes `a`), and a leading wildcard never reaches a `$` topic [MQTT-4.7.2-1].
+ * - Expired messages are not returned and are removed when met [MQTT-3.3.2-5].
+ */
+import type { Message } from '../router/index.ts';
+
+class RetainedNode {
+  children: Map<string, RetainedNode> | undefined;
+  message: Message | undefined;
+}
+
+export class RetainedStore {
+  #root = new RetainedNode();
+  #count = 0;
+  #bytes = 0;
+
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Payload bytes held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Stores (detached) or, for an empty payload, deletes the topic's retained message. */
+  apply(message: Message): void {
+    if (message.payload.length === 0) {
+      this.delete(message.topic);
+      return;
+    }
+    let node = this.#root;
+    for (const level of message.topic.split('/')) {
+      let next = node.children?.get(level);
+      if (next === undefined) {
+        next = new RetainedNode();
+        (node.children ??= new Map()).set(level, next);
+      }
+      node = next;
+    }
+    if (node.message === undefined) this.#count++;
+    else this.#bytes -= node.message.payload.length;
+    node.message = message.detach();
+    this.#bytes += message.payload.length;
+  }
+
+  get(topic: string): Message | undefined {
+    let node: RetainedNode | undefined = this.#root;
+    for (const level of topic.split('/')) {
+      node = node.children?.get(level);
+      if (node === undefined) return undefined;
+    }
+    return node.message;
+  }
+
+  delete(topic: string): boolean {
+    const levels = topic.split('/');
+    const path: RetainedNode[] = [this.#root];
+    for (const level of levels) {
+      const next = path[path.length - 1]!.children?.get(level);
+      if (next === undefined) return false;
+      path.push(next);
+    }
+    const node = path[path.length - 1]!;
+    if (node.message === undefined) return false;
+    this.#bytes -= node.message.payload.length;
+    node.message = undefined;
+    this.#count--;
+    for (let i = path.length - 1; i > 0; i--) {
+      const n = path[i]!;
+      if (n.message !== undefined || (n.children !== undefined && n.children.size > 0)) break;
+      path[i - 1]!.children!.delete(levels[i - 1]!);
+    }
+    return true;
+  }
+
+  /** Retained messages whose topic matches `filter` (a valid, non-shared filter). */
+  match(filter: string, now = Date.now()): Message[] {
+    const out: Message[] = [];
+    this.#collect(this.#root, filter.split('/'), 0, out);
+    const live: Message[] = [];
+    for (const m of out) {
+      if (m.expired(now)) this.delete(m.topic);
+      else live.push(m);
+    }
+    return live;
+  }
+
+  #collect(node: RetainedNode, levels: string[], i: number, out: Message[]): void {
+    if (i === levels.length) {
+      if (node.message !== undefined) out.push(node.message);
+      return;
+    }
+    const level = levels[i]!;
+    if (level === '#') {
+      if (node.message !== undefined && i > 0) out.push(node.message); // parent level [MQTT-4.7.1-2]
+      this.#all(node, i === 0, out);
+      return;
+    }
+    if (node.children === undefined) return;
+    if (level === '+') {
+      for (const [name, child] of node.children) {
+        if (i === 0 && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
+        this.#collect(child, levels, i + 1, out);
+      }
+      return;
+    }
+    const child = node.children.get(level);
+    if (child !== undefined) this.#collect(child, levels, i + 1, out);
+  }
+
+  /** Every message strictly below `node` (skipping `$` topics when at the root). */
+  #all(node: RetainedNode, atRoot: boolean, out: Message[]): void {
+    if (node.children === undefined) return;
+    for (const [name, child] of node.children) {
+      if (atRoot && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
+      if (child.message !== undefined) out.push(child.message);
+      this.#all(child, false, out);
+    }
+  }
+}

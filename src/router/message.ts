@@ -1,0 +1,152 @@
+/**
+ * An application message on its way through a broker: what a PUBLISH (or a will) carried,
+ * who sent it and when, and a cache of its encodings.
+ *
+ * Encode once per variant: the bytes for a given (protocol family, QoS, retain flag) are built
+ * on first use and written to every subscriber that needs that variant; QoS > 0 copies get
+ * their packet id patched in (`withPacketId`). Deliveries carrying subscription identifiers
+ * are encoded on their own. With a Message Expiry Interval the forwarded interval is the time
+ * left [MQTT-3.3.2-6], so the cache is also keyed by that remaining value.
+ *
+ * The payload starts as a view of the receive buffer. `detach()` copies it out before the
+ * message is kept beyond the current turn (retained store, offline queues), so a stored
+ * 10-byte message never pins a 64 KiB socket chunk.
+ */
+import {
+  encodePublish,
+  type Properties,
+  type ProtocolVersion,
+  type PublishPacket,
+  type QoS,
+  withPacketId,
+} from '../protocol/index.ts';
+
+export class Message {
+  readonly topic: string;
+  payload: Buffer;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  /** v5 properties forwarded to subscribers (never Topic Alias, Subscription Identifier or expiry). */
+  properties: Properties | undefined;
+  /** Client id of the publisher, for No Local; undefined for server-originated messages. */
+  readonly senderId: string | undefined;
+  readonly receivedAt: number;
+  /** Epoch ms after which the message is no longer delivered; undefined: never expires. */
+  readonly expiresAt: number | undefined;
+  #detached = false;
+  #encoded: (Buffer | undefined)[] | undefined;
+  #encodedExpiry: number | undefined;
+
+  constructor(init: {
+    topic: string;
+    payload: Buffer;
+    qos: QoS;
+    retain: boolean;
+    properties?: Properties | undefined;
+    senderId?: string | undefined;
+    receivedAt?: number;
+    messageExpiryInterval?: number | undefined;
+  }) {
+    this.topic = init.topic;
+    this.payload = init.payload;
+    this.qos = init.qos;
+    this.retain = init.retain;
+    this.properties = init.properties;
+    this.senderId = init.senderId;
+    this.receivedAt = init.receivedAt ?? Date.now();
+    this.expiresAt =
+      init.messageExpiryInterval === undefined
+        ? undefined
+        : this.receivedAt + init.messageExpiryInterval * 1000;
+  }
+
+  /** Builds a message from an inbound PUBLISH whose topic (alias resolved) is `topic`. */
+  static fromPublish(p: PublishPacket, topic: string, senderId: string, now: number): Message {
+    return new Message({
+      topic,
+      payload: p.payload,
+      qos: p.qos,
+      retain: p.retain,
+      properties: forwardable(p.properties),
+      senderId,
+      receivedAt: now,
+      messageExpiryInterval: p.properties?.messageExpiryInterval,
+    });
+  }
+
+  expired(now: number): boolean {
+    return this.expiresAt !== undefined && now > this.expiresAt;
+  }
+
+  /** Whole seconds of life left, rounded up; undefined when the message does not expire. */
+  remainingExpiry(now: number): number | undefined {
+    if (this.expiresAt === undefined) return undefined;
+    return Math.max(0, Math.ceil((this.expiresAt - now) / 1000));
+  }
+
+  /** Copies payload and binary properties out of the receive buffer (idempotent). */
+  detach(): this {
+    if (this.#detached) return this;
+    this.#detached = true;
+    this.payload = Buffer.from(this.payload);
+    const cd = this.properties?.correlationData;
+    if (cd !== undefined) this.properties = { ...this.properties, correlationData: Buffer.from(cd) };
+    return this;
+  }
+
+  /** The PUBLISH bytes for one delivery. */
+  encodeFor(
+    version: ProtocolVersion,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+    now: number,
+  ): Buffer {
+    const remaining = this.remainingExpiry(now);
+    if (subscriptionIds !== undefined && version === 5) {
+      return encodePublish(this.#packet(qos, retain, packetId, dup, remaining, subscriptionIds), version);
+    }
+    if (remaining !== this.#encodedExpiry) {
+      this.#encoded = undefined;
+      this.#encodedExpiry = remaining;
+    }
+    const slot = (version === 5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
+    const cache = (this.#encoded ??= []);
+    let bytes = cache[slot];
+    if (bytes === undefined) {
+      bytes = encodePublish(this.#packet(qos, retain, 1, false, remaining, undefined), version);
+      cache[slot] = bytes;
+    }
+    return qos === 0 ? bytes : withPacketId(bytes, packetId, dup);
+  }
+
+  #packet(
+    qos: QoS,
+    retain: boolean,
+    packetId: number,
+    dup: boolean,
+    remainingExpiry: number | undefined,
+    subscriptionIds: number[] | undefined,
+  ): PublishPacket {
+    let properties = this.properties;
+    if (remainingExpiry !== undefined || subscriptionIds !== undefined) {
+      properties = { ...properties };
+      if (remainingExpiry !== undefined) properties.messageExpiryInterval = remainingExpiry;
+      if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = subscriptionIds;
+    }
+    const p: PublishPacket = { type: 'publish', topic: this.topic, payload: this.payload, qos, retain, dup };
+    if (qos > 0) p.packetId = packetId;
+    if (properties !== undefined) p.properties = properties;
+    return p;
+  }
+}
+
+/** The inbound properties a subscriber receives: all but Topic Alias and the expiry (re-computed). */
+function forwardable(props: Properties | undefined): Properties | undefined {
+  if (props === undefined) return undefined;
+  if (props.topicAlias === undefined && props.messageExpiryInterval === undefined) return props;
+  const { topicAlias: _alias, messageExpiryInterval: _expiry, ...rest } = props;
+  return Object.keys(rest).length === 0 ? undefined : rest;
+}

@@ -1,0 +1,286 @@
+/**
+ * Subscription index: a trie over topic levels with explicit wildcard slots.
+ *
+ * - Each node has `children` (literal levels), a `plus` slot and a `hash` slot; wildcards are
+ *   fields of a node, never map keys, so a literal level "+" in a topic cannot collide.
+ * - Subscribers hang off the node where their filter ends: `subs` for plain subscriptions,
+ *   `groups` for `$share/{name}/...` groups (one member picked per message).
+ * - `a/#` matches `a` as well as everything below it [MQTT-4.7.1-2].
+ * - Topics starting with `$` are not matched by a leading `+` or `#` [MQTT-4.7.2-1]: the root's
+ *   wildcard slots are skipped for them by construction.
+ * - `match` results are cached per topic in a bounded map that is flushed whenever the index
+ *   changes (the generation counter), so the steady state costs one map lookup per PUBLISH.
+ *   Results are grouped by subscriber key: a subscriber whose several filters match appears
+ *   once, with all of its matching values (the caller merges QoS and subscription ids).
+ */
+
+export interface MatchedSubscriber<K, V> {
+  key: K;
+  /** Every matching subscription of this subscriber (more than one when filters overlap). */
+  values: V[];
+}
+
+export interface MatchResult<K, V> {
+  subscribers: MatchedSubscriber<K, V>[];
+  /** Shared groups with a matching filter: deliver to one member of each. */
+  groups: SharedGroup<K, V>[];
+}
+
+/** Members of one `$share/{name}/{filter}`; `pick` rotates round-robin over them. */
+export class SharedGroup<K, V> {
+  readonly shareName: string;
+  readonly filter: string;
+  readonly #members = new Map<K, V>();
+  /** Member keys in joining order, for the rotation. */
+  #order: K[] = [];
+  #cursor = 0;
+
+  constructor(shareName: string, filter: string) {
+    this.shareName = shareName;
+    this.filter = filter;
+  }
+
+  get size(): number {
+    return this.#order.length;
+  }
+
+  has(key: K): boolean {
+    return this.#members.has(key);
+  }
+
+  /** Adds or replaces a member; true when it is new. */
+  set(key: K, value: V): boolean {
+    const isNew = !this.#members.has(key);
+    this.#members.set(key, value);
+    if (isNew) this.#order.push(key);
+    return isNew;
+  }
+
+  delete(key: K): boolean {
+    if (!this.#members.delete(key)) return false;
+    const i = this.#order.indexOf(key);
+    this.#order.splice(i, 1);
+    if (this.#cursor > i) this.#cursor--;
+    return true;
+  }
+
+  /** The next member in turn, skipping those `eligible` rejects; undefined when none is. */
+  pick(eligible?: (key: K) => boolean): [K, V] | undefined {
+    const n = this.#order.length;
+    for (let i = 0; i < n; i++) {
+      const at = (this.#cursor + i) % n;
+      const key = this.#order[at]!;
+      if (eligible === undefined || eligible(key)) {
+        this.#cursor = (at + 1) % n;
+        return [key, this.#members.get(key)!];
+      }
+    }
+    return undefined;
+  }
+}
+
+class Node<K, V> {
+  children: Map<string, Node<K, V>> | undefined;
+  plus: Node<K, V> | undefined;
+  hash: Node<K, V> | undefined;
+  subs: Map<K, V> | undefined;
+  groups: Map<string, SharedGroup<K, V>> | undefined;
+
+  isEmpty(): boolean {
+    return (
+      (this.children === undefined || this.children.size === 0) &&
+      this.plus === undefined &&
+      this.hash === undefined &&
+      (this.subs === undefined || this.subs.size === 0) &&
+      (this.groups === undefined || this.groups.size === 0)
+    );
+  }
+}
+
+export interface TopicIndexOptions {
+  /** Topics whose match results are cached (0 disables the cache). */
+  cacheSize?: number;
+}
+
+const EMPTY_RESULT: MatchResult<never, never> = Object.freeze({ subscribers: [], groups: [] }) as MatchResult<
+  never,
+  never
+>;
+
+export class TopicIndex<K, V> {
+  #root = new Node<K, V>();
+  #cache = new Map<string, MatchResult<K, V>>();
+  #cacheSize: number;
+  #generation = 0;
+  #count = 0;
+
+  constructor(options: TopicIndexOptions = {}) {
+    this.#cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  /** Number of (filter, subscriber) entries, shared members included. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Bumped by every change; cached match results from an older generation are gone. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Adds or replaces `key`'s subscription to `filter`. Returns true when it is new. */
+  add(filter: string, key: K, value: V): boolean {
+    const node = this.#walk(filter, true)!;
+    node.subs ??= new Map();
+    const isNew = !node.subs.has(key);
+    node.subs.set(key, value);
+    this.#changed(isNew ? 1 : 0);
+    return isNew;
+  }
+
+  /** Removes `key`'s subscription to `filter`. Returns true when there was one. */
+  remove(filter: string, key: K): boolean {
+    const path = this.#path(filter);
+    if (path === undefined) return false;
+    const node = path[path.length - 1]!;
+    if (node.subs === undefined || !node.subs.delete(key)) return false;
+    this.#prune(filter, path);
+    this.#changed(-1);
+    return true;
+  }
+
+  /** Adds or replaces `key` in the group `$share/{shareName}/{filter}`. Returns true when new. */
+  addShared(shareName: string, filter: string, key: K, value: V): boolean {
+    const node = this.#walk(filter, true)!;
+    node.groups ??= new Map();
+    let group = node.groups.get(shareName);
+    if (group === undefined) {
+      group = new SharedGroup(shareName, filter);
+      node.groups.set(shareName, group);
+    }
+    const isNew = group.set(key, value);
+    this.#changed(isNew ? 1 : 0);
+    return isNew;
+  }
+
+  removeShared(shareName: string, filter: string, key: K): boolean {
+    const path = this.#path(filter);
+    if (path === undefined) return false;
+    const node = path[path.length - 1]!;
+    const group = node.groups?.get(shareName);
+    if (group === undefined || !group.delete(key)) return false;
+    if (group.size === 0) node.groups!.delete(shareName);
+    this.#prune(filter, path);
+    this.#changed(-1);
+    return true;
+  }
+
+  /** Every subscriber and shared group whose filter matches `topic` (a valid topic name). */
+  match(topic: string): MatchResult<K, V> {
+    const cached = this.#cache.get(topic);
+    if (cached !== undefined) return cached;
+    const byKey = new Map<K, V[]>();
+    const groups: SharedGroup<K, V>[] = [];
+    const levels = topic.split('/');
+    const dollar = topic.charCodeAt(0) === 36; // '$'
+    this.#collect(this.#root, levels, 0, dollar, byKey, groups);
+    let result: MatchResult<K, V>;
+    if (byKey.size === 0 && groups.length === 0) {
+      result = EMPTY_RESULT;
+    } else {
+      const subscribers: MatchedSubscriber<K, V>[] = [];
+      for (const [key, values] of byKey) subscribers.push({ key, values });
+      result = { subscribers, groups };
+    }
+    if (this.#cacheSize > 0) {
+      if (this.#cache.size >= this.#cacheSize) this.#cache.clear();
+      this.#cache.set(topic, result);
+    }
+    return result;
+  }
+
+  #collect(
+    node: Node<K, V>,
+    levels: string[],
+    i: number,
+    dollar: boolean,
+    byKey: Map<K, V[]>,
+    groups: SharedGroup<K, V>[],
+  ): void {
+    const skipWildcards = dollar && i === 0; // [MQTT-4.7.2-1]
+    if (node.hash !== undefined && !skipWildcards) this.#take(node.hash, byKey, groups);
+    if (i === levels.length) {
+      this.#take(node, byKey, groups);
+      return;
+    }
+    const child = node.children?.get(levels[i]!);
+    if (child !== undefined) this.#collect(child, levels, i + 1, dollar, byKey, groups);
+    if (node.plus !== undefined && !skipWildcards)
+      this.#collect(node.plus, levels, i + 1, dollar, byKey, groups);
+  }
+
+  #take(node: Node<K, V>, byKey: Map<K, V[]>, groups: SharedGroup<K, V>[]): void {
+    if (node.subs !== undefined) {
+      for (const [key, value] of node.subs) {
+        const values = byKey.get(key);
+        if (values === undefined) byKey.set(key, [value]);
+        else values.push(value);
+      }
+    }
+    if (node.groups !== undefined) for (const g of node.groups.values()) groups.push(g);
+  }
+
+  #walk(filter: string, create: boolean): Node<K, V> | undefined {
+    let node = this.#root;
+    for (const level of filter.split('/')) {
+      let next: Node<K, V> | undefined;
+      if (level === '+') {
+        next = node.plus ?? (create ? (node.plus = new Node()) : undefined);
+      } else if (level === '#') {
+        next = node.hash ?? (create ? (node.hash = new Node()) : undefined);
+      } else {
+        next = node.children?.get(level);
+        if (next === undefined && create) {
+          next = new Node();
+          (node.children ??= new Map()).set(level, next);
+        }
+      }
+      if (next === undefined) return undefined;
+      node = next;
+    }
+    return node;
+  }
+
+  /** The nodes from the root to the filter's node, or undefined when the filter has none. */
+  #path(filter: string): Node<K, V>[] | undefined {
+    const path: Node<K, V>[] = [this.#root];
+    let node = this.#root;
+    for (const level of filter.split('/')) {
+      const next = level === '+' ? node.plus : level === '#' ? node.hash : node.children?.get(level);
+      if (next === undefined) return undefined;
+      path.push(next);
+      node = next;
+    }
+    return path;
+  }
+
+  /** Unlinks nodes left empty by a removal, deepest first. */
+  #prune(filter: string, path: Node<K, V>[]): void {
+    const levels = filter.split('/');
+    for (let i = path.length - 1; i > 0; i--) {
+      const node = path[i]!;
+      if (!node.isEmpty()) return;
+      const parent = path[i - 1]!;
+      const level = levels[i - 1]!;
+      if (level === '+') parent.plus = undefined;
+      else if (level === '#') parent.hash = undefined;
+      else parent.children!.delete(level);
+    }
+  }
+
+  #changed(delta: number): void {
+    this.#count += delta;
+    this.#generation++;
+    if (this.#cache.size > 0) this.#cache.clear();
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * One network connection of one client: bytes in through the Parser to the dispatcher,
+ * packets out through a corked writer, and the connection's lifecycle.
+ *
+ * Lifecycle: 'awaiting-connect' (CONNECT timeout armed) → 'connected' (CONNACK sent,
+ * keep alive armed) → 'closed'. `release` runs exactly once when the connection stops
+ * serving its session, synchronously, whether the socket closed, the server closed it or
+ * another connection took the session over; it publishes or schedules the will and starts
+ * the session's expiry clock.
+ *
+ * Writes within one event-loop turn are corked and flushed together on the next tick.
+ * `congested` reports unsent bytes above the configured bound; the session then queues
+ * QoS 1/2 and drops QoS 0 (counted), and 'drain' resumes it.
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Broker } from '../broker.ts';
+import type { Config } from '../config.ts';
+import { connackCode } from '../errors.ts';
+import {
+  type ConnectPacket,
+  encode,
+  type Packet,
+  Parser,
+  type ProtocolError,
+  type ProtocolVersion,
+  type QoS,
+  type WillMessage,
+} from '../protocol/index.ts';
+import type { Message } from '../router/index.ts';
+import { dispatch } from './dispatcher.ts';
+import type { Session, SessionLink } from './session.ts';
+import { releaseWill } from './will.ts';
+
+export interface ConnectionInfo {
+  transport: 'tcp' | 'tls' | 'ws' | 'wss' | 'memory';
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** What a connection needs from the server that accepted it. */
+export interface ConnectionContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** True once the server is closing: wills are not published for its own disconnects. */
+  readonly shuttingDown: boolean;
+  /** The broker (tenant) a CONNECT belongs to. */
+  brokerFor(connection: Connection, connect: ConnectPacket): Broker;
+  /** The socket has closed and the connection released. */
+  closed(connection: Connection): void;
+}
+
+export interface AcceptOptions {
+  broker: Broker;
+  session: Session;
+  keepalive: number;
+  window: number;
+  clientMaximumPacketSize: number;
+  will: WillMessage | undefined;
+}
+
+type State = 'awaiting-connect' | 'connected' | 'closed';
+
+/** Milliseconds a closing socket gets to finish before it is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+export class Connection implements SessionLink {
+  readonly socket: Duplex;
+  readonly info: ConnectionInfo;
+  readonly ctx: ConnectionContext;
+  readonly config: Config;
+  readonly parser: Parser;
+  log: Logger;
+  state: State = 'awaiting-connect';
+  version: ProtocolVersion = 4;
+  clientId = '';
+  broker: Broker | undefined;
+  session: Session | undefined;
+  will: WillMessage | undefined;
+  window: number;
+  clientMaximumPacketSize = Number.POSITIVE_INFINITY;
+  /** Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. */
+  readonly topicAliases = new Map<number, string>();
+  lastActivity = Date.now();
+  /** Whether closing publishes the will: cleared by a normal DISCONNECT [MQTT-3.1.2-10]. */
+  publishWillOnClose = true;
+  #keepaliveMs = 0;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #corked = false;
+  #released = false;
+
+  constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
+    this.socket = socket;
+    this.info = info;
+    this.ctx = ctx;
+    this.config = ctx.config;
+    this.window = ctx.config.maxInflightMessages;
+    this.parser = new Parser({ maximumPacketSize: ctx.config.maximumPacketSize });
+    this.log = ctx.logger.child({
+      remote: `${info.remoteAddress}:${info.remotePort}`,
+      transport: info.transport,
+    });
+    socket.on('data', this.#onData);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('end', this.#onEnd);
+    this.#connectTimer = setTimeout(this.#onConnectTimeout, ctx.config.connectTimeout);
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get congested(): boolean {
+    return this.socket.writableLength > this.config.maxWriteBufferBytes;
+  }
+
+  // ---- input ----
+
+  #onData = (chunk: Buffer): void => {
+    if (this.state === 'closed') return;
+    this.lastActivity = Date.now();
+    let error: ProtocolError | null;
+    try {
+      error = this.parser.push(chunk, this.#onPacket);
+    } catch (err) {
+      this.log.error({ err, clientId: this.clientId }, 'internal error handling packet');
+      this.disconnect(0x83, 'internal error');
+      return;
+    }
+    if (error !== null) this.#onProtocolError(error);
+  };
+
+  #onPacket = (packet: Packet): boolean => {
+    if (this.state === 'closed') return false;
+    dispatch(this, packet);
+    return !this.closed;
+  };
+
+  #onProtocolError(error: ProtocolError): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'awaiting-connect') {
+      // [MQTT-3.1.2-2]: an unsupported protocol level is answered, in the form the client reads.
+      if (error.connackVersion !== undefined) {
+        this.version = error.connackVersion;
+        this.refuse(0x84, error.message);
+        return;
+      }
+      this.log.warn({ reason: error.reasonCode, detail: error.message }, 'invalid CONNECT; closing');
+      this.#close();
+      return;
+    }
+    this.disconnect(error.reasonCode, error.message); // [MQTT-4.13.1-1]
+  }
+
+  // ---- output ----
+
+  write(bytes: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(uncork, this);
+    }
+    this.socket.write(bytes);
+  }
+
+  /** Called on the tick after the first write of a turn. */
+  flush(): void {
+    this.#corked = false;
+    this.socket.uncork();
+  }
+
+  send(packet: Packet): void {
+    if (this.state === 'closed') return;
+    this.write(encode(packet, this.version));
+  }
+
+  sendPublish(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
+    const bytes = message.encodeFor(this.version, qos, retain, subscriptionIds, packetId, dup, Date.now());
+    if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
+    if (this.state !== 'closed') this.write(bytes);
+    return true;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send({ type: 'pubrel', packetId, reasonCode: 0 });
+  }
+
+  #onDrain = (): void => {
+    this.session?.pump();
+  };
+
+  // ---- lifecycle ----
+
+  /** CONNECT accepted: the connection now serves `session`. Caller sends CONNACK next. */
+  accept(options: AcceptOptions): void {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    this.state = 'connected';
+    this.broker = options.broker;
+    this.session = options.session;
+    this.clientId = options.session.clientId;
+    this.will = options.will;
+    this.window = options.window;
+    this.clientMaximumPacketSize = options.clientMaximumPacketSize;
+    this.log = this.log.child({ clientId: this.clientId });
+    this.#keepaliveMs = options.keepalive * 1500; // [MQTT-3.1.2-24] one and a half times
+    if (this.#keepaliveMs > 0) this.#keepaliveTimer = setTimeout(this.#checkKeepalive, this.#keepaliveMs);
+  }
+
+  /** Refuses a CONNECT: CONNACK with the (version-mapped) code, then close [MQTT-3.2.2-5]. */
+  refuse(reason: number, detail: string): void {
+    this.log.warn({ clientId: this.clientId || undefined, reason, detail }, 'connection refused');
+    const packet: Packet = {
+      type: 'connack',
+      sessionPresent: false,
+      reasonCode: connackCode(reason, this.version),
+    };
+    if (this.version === 5) packet.properties = { reasonString: detail.slice(0, 128) };
+    this.write(encode(packet, this.version));
+    this.#close();
+  }
+
+  /**
+   * Server-initiated close of a connected client: v5 gets DISCONNECT with the reason
+   * [MQTT-4.13.1-1]; the will is published (the client did not send DISCONNECT).
+   */
+  disconnect(reason: number, detail: string): void {
+    if (this.state === 'closed') return;
+    if (reason >= 0x80 && reason !== 0x8b && reason !== 0x8e) {
+      this.log.warn(
+        { clientId: this.clientId || undefined, reason, detail },
+        'protocol error; disconnecting',
+      );
+    }
+    if (this.state === 'connected' && this.version === 5) {
+      let bytes = encode(
+        { type: 'disconnect', reasonCode: reason, properties: { reasonString: detail.slice(0, 128) } },
+        5,
+      );
+      if (bytes.length > this.clientMaximumPacketSize)
+        bytes = encode({ type: 'disconnect', reasonCode: reason }, 5);
+      this.write(bytes);
+    }
+    this.#close();
+  }
+
+  /** The client sent DISCONNECT: normal unless reason 0x04 asks for the will [MQTT-3.14.4-3]. */
+  clientDisconnected(reasonCode: number): void {
+    this.publishWillOnClose = reasonCode === 0x04;
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.#release();
+    if (this.#corked) this.flush();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  /** Stops serving the session: will, expiry, timers. Runs once. */
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#keepaliveTimer);
+    const session = this.session;
+    const broker = this.broker;
+    if (session === undefined || broker === undefined || session.link !== this) return;
+    const will = this.will;
+    this.will = undefined;
+    if (will !== undefined && this.publishWillOnClose && !this.ctx.shuttingDown) {
+      releaseWill(will, this, session, broker);
+    }
+    session.detach(() => broker.expireSession(session));
+    if (session.expiryInterval === 0) broker.endSession(session); // [MQTT-3.1.2-6] ends with the connection
+    this.log.info({ sessionKept: session.expiryInterval > 0 }, 'client disconnected');
+  }
+
+  #checkKeepalive = (): void => {
+    const idle = Date.now() - this.lastActivity;
+    if (idle >= this.#keepaliveMs) {
+      this.disconnect(0x8d, `no packet for ${idle} ms`); // [MQTT-3.1.2-24]
+      return;
+    }
+    this.#keepaliveTimer = setTimeout(this.#checkKeepalive, this.#keepaliveMs - idle);
+  };
+
+  #onConnectTimeout = (): void => {
+    this.log.warn({ timeoutMs: this.config.connectTimeout }, 'no CONNECT in time; closing');
+    this.#close();
+  };
+
+  #onEnd = (): void => {
+    // The peer half-closed: nothing more will arrive, so the connection is over.
+    this.#close();
+  };
+
+  #onError = (err: Error): void => {
+    this.log.debug({ err: err.message, clientId: this.clientId || undefined }, 'socket error');
+  };
+
+  #onClose = (): void => {
+    this.state = 'closed';
+    this.#release();
+    this.ctx.closed(this);
+  };
+}
+
+function uncork(connection: Connection): void {
+  connection.flush();
+}

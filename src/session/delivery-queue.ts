@@ -1,0 +1,65 @@
+/**
+ * FIFO of QoS 1/2 deliveries waiting for a connection or for room in the in-flight window.
+ * Bounded by message count and payload bytes; `push` refuses (returns false) past either bound
+ * and the caller counts the drop. Array with a moving head: O(1) push and shift, compacted
+ * when the dead prefix dominates.
+ */
+import type { QoS } from '../protocol/index.ts';
+import type { Message } from '../router/index.ts';
+
+export interface Delivery {
+  message: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: number[] | undefined;
+}
+
+export class DeliveryQueue {
+  #items: (Delivery | undefined)[] = [];
+  #head = 0;
+  #bytes = 0;
+  readonly maxMessages: number;
+  readonly maxBytes: number;
+
+  constructor(maxMessages: number, maxBytes: number) {
+    this.maxMessages = maxMessages;
+    this.maxBytes = maxBytes;
+  }
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  push(d: Delivery): boolean {
+    const size = d.message.payload.length;
+    if (this.length >= this.maxMessages || this.#bytes + size > this.maxBytes) return false;
+    this.#items.push(d);
+    this.#bytes += size;
+    return true;
+  }
+
+  shift(): Delivery | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const d = this.#items[this.#head]!;
+    this.#items[this.#head++] = undefined;
+    this.#bytes -= d.message.payload.length;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return d;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+    this.#bytes = 0;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The one place that enforces packet order and direction: CONNECT first and exactly once
+ * [MQTT-3.1.0-1], [MQTT-3.1.0-2]; packets only a server sends are protocol errors when a
+ * client sends them. Each accepted packet goes to its handler file.
+ */
+import type { Packet } from '../protocol/index.ts';
+import type { Connection } from './connection.ts';
+import { handleAuth } from './handlers/auth.ts';
+import { handleConnect } from './handlers/connect.ts';
+import { handleDisconnect } from './handlers/disconnect.ts';
+import { handlePuback, handlePubcomp, handlePubrec } from './handlers/outbound-acks.ts';
+import { handlePingreq } from './handlers/pingreq.ts';
+import { handlePublish } from './handlers/publish.ts';
+import { handlePubrel } from './handlers/pubrel.ts';
+import { handleSubscribe } from './handlers/subscribe.ts';
+import { handleUnsubscribe } from './handlers/unsubscribe.ts';
+
+export function dispatch(conn: Connection, packet: Packet): void {
+  if (conn.state === 'awaiting-connect') {
+    if (packet.type !== 'connect') {
+      conn.log.warn({ type: packet.type }, 'first packet is not CONNECT; closing'); // [MQTT-3.1.0-1]
+      conn.disconnect(0x82, 'first packet must be CONNECT');
+      return;
+    }
+    handleConnect(conn, packet);
+    return;
+  }
+  switch (packet.type) {
+    case 'publish':
+      return handlePublish(conn, packet);
+    case 'puback':
+      return handlePuback(conn, packet);
+    case 'pubrec':
+      return handlePubrec(conn, packet);
+    case 'pubrel':
+      return handlePubrel(conn, packet);
+    case 'pubcomp':
+      return handlePubcomp(conn, packet);
+    case 'subscribe':
+      return handleSubscribe(conn, packet);
+    case 'unsubscribe':
+      return handleUnsubscribe(conn, packet);
+    case 'pingreq':
+      return handlePingreq(conn);
+    case 'disconnect':
+      return handleDisconnect(conn, packet);
+    case 'auth':
+      return handleAuth(conn);
+    case 'connect':
+      return conn.disconnect(0x82, 'second CONNECT'); // [MQTT-3.1.0-2]
+    default:
+      return conn.disconnect(0x82, `${packet.type} is sent only by servers`);
+  }
+}

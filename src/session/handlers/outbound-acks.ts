@@ -1,0 +1,28 @@
+/**
+ * Acknowledgements of the server's own PUBLISHes: PUBACK ends a QoS 1 exchange, PUBREC moves
+ * a QoS 2 exchange on (answered by PUBREL) and PUBCOMP ends it. Acks for ids the session does
+ * not know are ignored (v3) or, for PUBREC, answered with PUBREL 0x92 in v5 (section 4.3.3).
+ */
+import type { PubackPacket } from '../../protocol/index.ts';
+import type { Connection } from '../connection.ts';
+
+export function handlePuback(conn: Connection, packet: PubackPacket): void {
+  if (!conn.session!.acknowledge(packet.packetId)) {
+    conn.log.debug({ packetId: packet.packetId }, 'PUBACK for unknown packet id');
+  }
+}
+
+export function handlePubrec(conn: Connection, packet: PubackPacket): void {
+  const session = conn.session!;
+  if (!session.received(packet.packetId, packet.reasonCode)) {
+    conn.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: 0x92 });
+    return;
+  }
+  if (packet.reasonCode < 0x80) conn.sendPubrel(packet.packetId); // [MQTT-4.3.3-4]
+}
+
+export function handlePubcomp(conn: Connection, packet: PubackPacket): void {
+  if (!conn.session!.completed(packet.packetId)) {
+    conn.log.debug({ packetId: packet.packetId }, 'PUBCOMP for unknown packet id');
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Inbound PUBLISH. Pipeline: resolve the topic alias → validate topic and capabilities →
+ * QoS 2 duplicate check → route (the broker applies retain and fans out) → acknowledge.
+ * QoS 2 follows method A of section 4.3.3: delivered once on first receipt; a re-sent PUBLISH
+ * with an id still awaiting PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-10].
+ */
+import type { PublishPacket } from '../../protocol/index.ts';
+import { isValidTopicName } from '../../protocol/index.ts';
+import { Message } from '../../router/index.ts';
+import type { Connection } from '../connection.ts';
+
+export function handlePublish(conn: Connection, packet: PublishPacket): void {
+  const config = conn.config;
+  const session = conn.session!;
+  const props = packet.properties;
+
+  let topic = packet.topic;
+  const alias = props?.topicAlias;
+  if (alias !== undefined) {
+    if (alias === 0 || alias > config.topicAliasMaximum) {
+      return conn.disconnect(0x94, `topic alias ${alias} outside 1..${config.topicAliasMaximum}`); // [MQTT-3.3.2-8], [MQTT-3.3.2-9]
+    }
+    if (topic === '') {
+      const known = conn.topicAliases.get(alias);
+      if (known === undefined) return conn.disconnect(0x82, `topic alias ${alias} not set`); // section 3.3.2.3.4
+      topic = known;
+    } else {
+      conn.topicAliases.set(alias, topic);
+    }
+  }
+  if (!isValidTopicName(topic)) return conn.disconnect(0x90, 'topic name empty or containing wildcards'); // [MQTT-3.3.2-2]
+  if (props?.subscriptionIdentifiers !== undefined) {
+    return conn.disconnect(0x82, 'PUBLISH from a client carries a subscription identifier'); // [MQTT-3.3.4-6]
+  }
+  if (packet.qos > config.maximumQoS) return conn.disconnect(0x9b, `QoS ${packet.qos} not supported`); // [MQTT-3.2.2-11]
+  if (packet.retain && !config.retainAvailable) return conn.disconnect(0x9a, 'retain not supported'); // [MQTT-3.2.2-14]
+
+  if (packet.qos === 2) {
+    const id = packet.packetId!;
+    if (session.inboundQos2.has(id)) {
+      conn.send({ type: 'pubrec', packetId: id, reasonCode: 0 });
+      return;
+    }
+    if (session.inboundQos2.size >= config.receiveMaximum) {
+      return conn.disconnect(0x93, `more than ${config.receiveMaximum} QoS 2 messages unreleased`); // [MQTT-3.3.4-8]
+    }
+  }
+
+  conn.broker!.publish(Message.fromPublish(packet, topic, conn.clientId, Date.now()));
+
+  if (packet.qos === 1) {
+    conn.send({ type: 'puback', packetId: packet.packetId!, reasonCode: 0 }); // [MQTT-4.3.2-2]
+  } else if (packet.qos === 2) {
+    session.inboundQos2.add(packet.packetId!);
+    conn.send({ type: 'pubrec', packetId: packet.packetId!, reasonCode: 0 }); // [MQTT-4.3.3-8]
+  }
+}

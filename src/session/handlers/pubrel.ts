@@ -1,0 +1,9 @@
+/** Inbound PUBREL: releases a QoS 2 packet id and answers PUBCOMP [MQTT-4.3.3-11]. */
+import type { PubackPacket } from '../../protocol/index.ts';
+import type { Connection } from '../connection.ts';
+
+export function handlePubrel(conn: Connection, packet: PubackPacket): void {
+  const known = conn.session!.inboundQos2.delete(packet.packetId);
+  // v5: an unknown id is answered with 0x92 (Packet Identifier not found); v3 just completes.
+  conn.send({ type: 'pubcomp', packetId: packet.packetId, reasonCode: known ? 0 : 0x92 });
+}
