@@ -18,8 +18,7 @@ import { handleUnsubscribe } from './handlers/unsubscribe.ts';
 export function dispatch(conn: Connection, packet: Packet): void {
   if (conn.state === 'awaiting-connect') {
     if (packet.type !== 'connect') {
-      conn.log.warn({ type: packet.type }, 'first packet is not CONNECT; closing'); // [MQTT-3.1.0-1]
-      conn.disconnect(0x82, 'first packet must be CONNECT');
+      conn.disconnect(0x82, `first packet is ${packet.type}, not CONNECT`); // [MQTT-3.1.0-1]
       return;
     }
     handleConnect(conn, packet);
