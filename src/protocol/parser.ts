@@ -39,6 +39,8 @@ export class Parser {
   #buffered = 0;
   /** Total bytes of the packet being assembled, once its fixed header is known; else 0. */
   #needed = 0;
+  /** Fixed header length of the packet #packetLength last measured. */
+  #headerLength = 0;
   #error: ProtocolError | null = null;
 
   constructor(options: ParserOptions = {}) {
@@ -65,75 +67,94 @@ export class Parser {
 
   push(chunk: Buffer, onPacket: PacketHandler): ProtocolError | null {
     if (this.#error !== null) return this.#error;
-    let buf: Buffer;
-    if (this.#buffered === 0) {
-      buf = chunk;
-    } else {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-      if (this.#buffered < this.#needed) return null;
-      buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
-      this.#chunks = [];
-      this.#buffered = 0;
-    }
-    this.#needed = 0;
     try {
-      this.#drain(buf, onPacket);
+      const rest = this.#buffered > 0 ? this.#finishSpanning(chunk, onPacket) : chunk;
+      if (rest !== null) this.#drain(rest, onPacket);
     } catch (err) {
       // Decoders throw only ProtocolError; anything else is the packet handler's own failure.
       if (!(err instanceof ProtocolError)) throw err;
       this.#chunks = [];
       this.#buffered = 0;
+      this.#needed = 0;
       this.#error = err;
       return err;
     }
     return null;
   }
 
-  #drain(buf: Buffer, onPacket: PacketHandler): void {
-    const len = buf.length;
-    let pos = 0;
-    while (pos < len) {
-      const avail = len - pos;
-      if (avail < 2) break;
-      // Fixed header: type/flags byte, then the remaining length (1..4 bytes) [MQTT-1.5.5].
-      let remaining = 0;
-      let multiplier = 1;
-      let i = 1;
-      let complete = false;
-      for (; i <= 4 && i < avail; i++) {
-        const b = buf[pos + i]!;
-        remaining += (b & 0x7f) * multiplier;
-        multiplier *= 128;
-        if ((b & 0x80) === 0) {
-          complete = true;
-          break;
+  /**
+   * Adds a chunk to the packet being assembled. Once that packet is whole it is decoded from one
+   * copy of just its own bytes, and the rest of the chunk is returned (a view, for #drain).
+   * Returns null while the packet is still incomplete, or when the handler asked to stop.
+   */
+  #finishSpanning(chunk: Buffer, onPacket: PacketHandler): Buffer | null {
+    if (this.#needed === 0) {
+      // The fixed header itself is split: at most 4 bytes are held, and 5 more complete it.
+      const head = Buffer.concat([...this.#chunks, chunk.subarray(0, 5)]);
+      this.#needed = this.#packetLength(head, 0);
+    }
+    const missing = this.#needed - this.#buffered;
+    if (this.#needed === 0 || chunk.length < missing) {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      return null;
+    }
+    this.#chunks.push(chunk.subarray(0, missing));
+    const packet = Buffer.concat(this.#chunks, this.#needed);
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#needed = 0;
+    return this.#drain(packet, onPacket) ? chunk.subarray(missing) : null;
+  }
+
+  /**
+   * Total length of the packet starting at pos, read from its fixed header (type/flags byte, then
+   * the remaining length in 1..4 bytes [MQTT-1.5.5]), and its header length in #headerLength.
+   * Returns 0 while the header is incomplete; refuses an oversized packet from the header alone.
+   */
+  #packetLength(buf: Buffer, pos: number): number {
+    const avail = buf.length - pos;
+    let remaining = 0;
+    let multiplier = 1;
+    for (let i = 1; i <= 4 && i < avail; i++) {
+      const b = buf[pos + i]!;
+      remaining += (b & 0x7f) * multiplier;
+      if ((b & 0x80) === 0) {
+        const total = i + 1 + remaining;
+        if (total > this.#maximumPacketSize) {
+          throw new ProtocolError(
+            0x95,
+            `packet of ${total} bytes exceeds maximum ${this.#maximumPacketSize}`,
+          );
         }
+        this.#headerLength = i + 1;
+        return total;
       }
-      if (!complete) {
-        if (i > 4) throw malformed('remaining length longer than 4 bytes'); // [MQTT-1.5.5]
-        break; // header itself incomplete
-      }
-      const headerLength = i + 1;
-      const total = headerLength + remaining;
-      if (total > this.#maximumPacketSize) {
-        throw new ProtocolError(0x95, `packet of ${total} bytes exceeds maximum ${this.#maximumPacketSize}`);
-      }
-      if (avail < total) {
+      multiplier *= 128;
+    }
+    if (avail > 4) throw malformed('remaining length longer than 4 bytes'); // [MQTT-1.5.5]
+    return 0;
+  }
+
+  /**
+   * Decodes every whole packet in buf in place and holds a trailing partial one.
+   * Returns false when the handler asked to stop (the rest of buf is then dropped).
+   */
+  #drain(buf: Buffer, onPacket: PacketHandler): boolean {
+    let pos = 0;
+    while (pos < buf.length) {
+      const total = this.#packetLength(buf, pos);
+      if (total === 0 || buf.length - pos < total) {
         this.#needed = total;
-        break;
+        this.#chunks.push(buf.subarray(pos));
+        this.#buffered = buf.length - pos;
+        return true;
       }
-      const packet = decodePacket(buf[pos]!, buf, pos + headerLength, pos + total, this.#version);
+      const packet = decodePacket(buf[pos]!, buf, pos + this.#headerLength, pos + total, this.#version);
       pos += total;
       if (packet.type === 'connect') this.#version = packet.protocolVersion;
-      if (onPacket(packet) === false) {
-        pos = len;
-        break;
-      }
+      if (onPacket(packet) === false) return false;
     }
-    if (pos < len) {
-      this.#chunks.push(buf.subarray(pos));
-      this.#buffered = len - pos;
-    }
+    return true;
   }
 }
