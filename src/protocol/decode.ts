@@ -24,7 +24,7 @@ import { decodeProperties, WILL } from './properties.ts';
 import { malformed, ProtocolError, protocolError } from './protocol-error.ts';
 import { Reader } from './reader.ts';
 
-/** Required low nibble of the fixed header for every type but PUBLISH [MQTT-2.2.2-1], [MQTT-2.2.2-2]. */
+/** Required low nibble of the fixed header for every type but PUBLISH (v3.1.1 [MQTT-2.2.2-1], [MQTT-2.2.2-2]; v5 [MQTT-2.1.3-1]). */
 const REQUIRED_FLAGS = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
 
 export function decodePacket(

@@ -3,9 +3,9 @@
  * packets that may carry them, and their decoding and encoding.
  *
  * Decoding rules enforced here:
- * - an identifier unknown or not allowed in this packet is malformed (0x81) [MQTT-2.2.2-2];
+ * - an identifier unknown or not allowed in this packet is malformed (0x81) (section 2.2.2.2);
  * - a property other than User Property or (in PUBLISH) Subscription Identifier appearing
- *   twice is a protocol error (0x82) [MQTT-2.2.2-2];
+ *   twice is a protocol error (0x82) (each property's definition in section 3);
  * - values outside their range (a 0 Receive Maximum, a Payload Format Indicator of 2, ...) are
  *   protocol errors (0x82), each with its statement id below.
  */
@@ -93,7 +93,7 @@ for (const d of DEFS) BY_ID[d.id] = d;
 
 /** Properties whose only legal values are 0 and 1 (each a protocol error otherwise). */
 const BOOLEAN_BYTES = new Set<keyof Properties>([
-  'payloadFormatIndicator', // [MQTT-2.2.2-2] section 3.3.2.3.2
+  'payloadFormatIndicator', // section 3.3.2.3.2
   'requestProblemInformation', // section 3.1.2.11.7
   'requestResponseInformation', // section 3.1.2.11.6
   'maximumQoS', // section 3.2.2.3.4
@@ -118,7 +118,7 @@ export function decodeProperties(r: Reader, where: number): Properties | undefin
     const id = r.varint('property identifier');
     const def = BY_ID[id];
     if (def === undefined || (def.allowed & bit) === 0) {
-      throw malformed(`property 0x${id.toString(16)} not allowed in this packet`); // [MQTT-2.2.2-2]
+      throw malformed(`property 0x${id.toString(16)} not allowed in this packet`); // section 2.2.2.2
     }
     const key = def.key;
     const value = readValue(r, def);
@@ -126,13 +126,13 @@ export function decodeProperties(r: Reader, where: number): Properties | undefin
       (props.userProperties ??= []).push(value as [string, string]);
     } else if (key === 'subscriptionIdentifiers') {
       const id = value as number;
-      if (id === 0) throw protocolError('subscription identifier 0'); // [MQTT-3.8.2.1.2], [MQTT-3.3.4-6]
+      if (id === 0) throw protocolError('subscription identifier 0'); // sections 3.8.2.1.2, 3.3.2.3.8
       if (props.subscriptionIdentifiers !== undefined && where !== PUBLISH) {
         throw protocolError('subscription identifier given twice'); // section 3.8.2.1.2
       }
       (props.subscriptionIdentifiers ??= []).push(id);
     } else {
-      if (props[key] !== undefined) throw protocolError(`property ${key} given twice`); // [MQTT-2.2.2-2]
+      if (props[key] !== undefined) throw protocolError(`property ${key} given twice`); // e.g. section 3.1.2.11.2
       if (BOOLEAN_BYTES.has(key) && (value as number) > 1) throw protocolError(`${key} must be 0 or 1`);
       if ((key === 'receiveMaximum' || key === 'maximumPacketSize') && value === 0) {
         throw protocolError(`${key} must not be 0`); // sections 3.1.2.11.3, 3.1.2.11.4
