@@ -12,7 +12,9 @@
  *   gone, so ordering per publisher and topic holds [MQTT-4.6.0-5].
  * - Packet ids of in-flight messages are unique and non-zero [MQTT-2.2.1-3].
  * - On resume, in-flight messages are re-sent first, in order, PUBLISH with DUP set or PUBREL
- *   as their state says [MQTT-4.4.0-1], [MQTT-4.4.0-2].
+ *   as their state says [MQTT-4.4.0-1], [MQTT-4.4.0-2]. The send quota starts afresh with each
+ *   connection (section 4.9): PUBLISHes beyond the new window stay in flight, marked `unsent`,
+ *   and go out (same packet id, DUP set) ahead of the queue as acknowledgements free the window.
  * - QoS 0 messages are never queued for an offline session.
  */
 import type { Broker } from '../broker.ts';
@@ -56,6 +58,8 @@ interface Inflight extends Delivery {
   packetId: number;
   /** 'puback' / 'pubrec' await those; 'pubcomp' means PUBREL was sent. */
   awaiting: 'puback' | 'pubrec' | 'pubcomp';
+  /** Not yet re-sent on the current connection: the window was full when it resumed. */
+  unsent: boolean;
 }
 
 export interface SubscribeOutcome {
@@ -75,6 +79,8 @@ export class Session {
   expiryInterval = 0;
   link: SessionLink | undefined;
   readonly #inflight = new Map<number, Inflight>();
+  /** In-flight entries marked `unsent`; they hold a packet id but no window slot. */
+  #unsent = 0;
   readonly #queue: DeliveryQueue;
   #nextPacketId = 1;
   #expiryTimer: LongTimer | undefined;
@@ -88,6 +94,11 @@ export class Session {
 
   get inflightCount(): number {
     return this.#inflight.size;
+  }
+
+  /** Unacknowledged QoS 1/2 messages sent on the current connection: what the window limits. */
+  get #outstanding(): number {
+    return this.#inflight.size - this.#unsent;
   }
 
   get queuedCount(): number {
@@ -177,9 +188,10 @@ export class Session {
     const delivery: Delivery = { message, qos, retain, subscriptionIds };
     if (
       link !== undefined &&
+      this.#unsent === 0 &&
       this.#queue.length === 0 &&
       !link.congested &&
-      this.#inflight.size < link.window
+      this.#outstanding < link.window
     ) {
       this.#send(link, delivery);
       return;
@@ -201,6 +213,7 @@ export class Session {
     const entry = d as Inflight;
     entry.packetId = packetId;
     entry.awaiting = d.qos === 1 ? 'puback' : 'pubrec';
+    entry.unsent = false;
     this.#inflight.set(packetId, entry);
   }
 
@@ -211,22 +224,52 @@ export class Session {
     return id;
   }
 
-  /** Sends queued deliveries while the window and the socket allow. */
+  /** Sends in-flight messages held back at resume, then queued ones, while window and socket allow. */
   pump(): void {
     const link = this.link;
     if (link === undefined) return;
+    if (this.#unsent > 0) {
+      for (const entry of this.#inflight.values()) {
+        if (this.#unsent === 0 || link.congested || this.#outstanding >= link.window) break;
+        if (entry.unsent) this.#resend(link, entry);
+      }
+    }
     const now = Date.now();
-    while (this.#queue.length > 0 && !link.congested && this.#inflight.size < link.window) {
+    while (
+      this.#unsent === 0 &&
+      this.#queue.length > 0 &&
+      !link.congested &&
+      this.#outstanding < link.window
+    ) {
       const d = this.#queue.shift()!;
       if (d.message.expired(now)) continue; // [MQTT-3.3.2-5]
       this.#send(link, d);
     }
   }
 
+  /**
+   * Re-sends an in-flight PUBLISH with DUP set. One too large for this connection's Maximum
+   * Packet Size is dropped as if delivered [MQTT-3.1.2-25]; returns false then.
+   */
+  #resend(link: SessionLink, entry: Inflight): boolean {
+    this.#markSent(entry);
+    if (link.sendPublish(entry.message, entry.qos, entry.retain, entry.subscriptionIds, entry.packetId, true))
+      return true;
+    this.#inflight.delete(entry.packetId);
+    this.broker.stats.droppedTooLarge++;
+    return false;
+  }
+
+  #markSent(entry: Inflight): void {
+    if (entry.unsent) this.#unsent--;
+    entry.unsent = false;
+  }
+
   /** PUBACK: the QoS 1 exchange is complete. False when no QoS 1 message had this id. */
   acknowledge(packetId: number): boolean {
     const entry = this.#inflight.get(packetId);
     if (entry === undefined || entry.awaiting !== 'puback') return false;
+    this.#markSent(entry); // an early PUBACK for a message not yet re-sent completes it too
     this.#inflight.delete(packetId);
     this.pump();
     return true;
@@ -236,6 +279,7 @@ export class Session {
   received(packetId: number, reasonCode: number): boolean {
     const entry = this.#inflight.get(packetId);
     if (entry === undefined || entry.awaiting === 'puback') return false;
+    this.#markSent(entry);
     if (reasonCode >= 0x80) {
       this.#inflight.delete(packetId); // [MQTT-4.3.3-4] no PUBREL after a failure PUBREC (v5)
       this.pump();
@@ -263,10 +307,21 @@ export class Session {
     this.#expiryTimer = undefined;
     this.#will?.timer.cancel(); // [MQTT-3.1.3-9] will delay: reconnected in time
     this.#will = undefined;
-    for (const entry of this.#inflight.values()) {
-      if (entry.awaiting === 'pubcomp') link.sendPubrel(entry.packetId);
-      else
-        link.sendPublish(entry.message, entry.qos, entry.retain, entry.subscriptionIds, entry.packetId, true);
+    // The new connection's window starts empty (section 4.9): PUBRELs always go out, PUBLISHes
+    // only while the window has room [MQTT-3.3.4-9]; the rest wait, marked unsent, for pump().
+    this.#unsent = 0;
+    let sent = 0;
+    for (const entry of [...this.#inflight.values()]) {
+      entry.unsent = false;
+      if (entry.awaiting === 'pubcomp') {
+        link.sendPubrel(entry.packetId);
+        sent++;
+      } else if (sent < link.window) {
+        if (this.#resend(link, entry)) sent++;
+      } else {
+        entry.unsent = true;
+        this.#unsent++;
+      }
     }
     this.pump();
   }
@@ -300,6 +355,7 @@ export class Session {
     }
     for (const filter of [...this.subscriptions.keys()]) this.unsubscribe(filter);
     this.#inflight.clear();
+    this.#unsent = 0;
     this.#queue.clear();
     this.inboundQos2.clear();
   }
