@@ -10,6 +10,7 @@
  *   wildcard slots are skipped for them by construction.
  * - `match` results are cached per topic in a bounded map that is flushed whenever the index
  *   changes (the generation counter), so the steady state costs one map lookup per PUBLISH.
+ *   Topics over 256 characters are not cached, so the cache holds at most 10,000 × 256 chars.
  *   Results are grouped by subscriber key: a subscriber whose several filters match appears
  *   once, with all of its matching values (the caller merges QoS and subscription ids).
  */
@@ -107,6 +108,9 @@ const EMPTY_RESULT: MatchResult<never, never> = Object.freeze({ subscribers: [],
   never
 >;
 
+/** Topics longer than this (in UTF-16 units) are matched afresh each time. */
+const MAX_CACHED_TOPIC_LENGTH = 256;
+
 export class TopicIndex<K, V> {
   #root = new Node<K, V>();
   #cache = new Map<string, MatchResult<K, V>>();
@@ -192,7 +196,8 @@ export class TopicIndex<K, V> {
       for (const [key, values] of byKey) subscribers.push({ key, values });
       result = { subscribers, groups };
     }
-    if (this.#cacheSize > 0) {
+    // Long topics are not cached: the cache is bounded by count, and count × 64 KiB keys is not a bound.
+    if (this.#cacheSize > 0 && topic.length <= MAX_CACHED_TOPIC_LENGTH) {
       if (this.#cache.size >= this.#cacheSize) this.#cache.clear();
       this.#cache.set(topic, result);
     }
