@@ -1,0 +1,113 @@
+/**
+ * The `pubsub serve` process as a user runs it: started with flags or environment variables,
+ * announcing its listener on stdout, serving real clients, shutting down on SIGTERM (v5 clients
+ * told DISCONNECT 0x8B, exit code 0) and refusing bad usage with exit code 2.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName } from './tools.ts';
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const LISTENING = /^pubsub: mqtt listening on mqtt:\/\/127\.0\.0\.1:(\d+)$/;
+
+/** The environment without any PUBSUB_* variable of the caller's, plus `extra`. */
+function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PUBSUB_')) env[key] = value;
+  return { ...env, ...extra };
+}
+
+/** Spawns `pubsub serve` with a fresh data directory, removed (after the process is gone) by t's after hook. */
+function spawnServe(t: TestContext, args: string[], env: Record<string, string>): Child {
+  const dir = mkdtempSync(join(tmpdir(), 'pubsub-cli-'));
+  const child = spawnChild(t, process.execPath, [CLI, 'serve', '--data-dir', join(dir, 'data'), ...args], {
+    env: environment(env),
+  });
+  t.after(async () => {
+    await child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return child;
+}
+
+/** Starts `pubsub serve` and resolves with its port once it announces the listener. */
+async function serve(
+  t: TestContext,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: Child; port: number; url: string }> {
+  const child = spawnServe(t, args, { PUBSUB_LOG_LEVEL: 'warn', ...env });
+  const line = await child.waitForLine((l) => LISTENING.test(l), 'the listening line');
+  const port = Number(LISTENING.exec(line)![1]);
+  assert.ok(port > 0 && port !== 1883, `an OS-picked port, got ${port}`);
+  return { child, port, url: `mqtt://127.0.0.1:${port}` };
+}
+
+/** An MQTT.js v5 round trip on `url`; leaves the client connected for the caller. */
+async function roundTrip(t: TestContext, url: string): Promise<mqtt.MqttClient> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  t.after(() => client.endAsync(true));
+  const topic = uniqueName('cli/mqttjs');
+  const received = new Promise<string>((resolve) =>
+    client.once('message', (_t, payload) => resolve(`${payload}`)),
+  );
+  await client.subscribeAsync(topic, { qos: 1 });
+  await client.publishAsync(topic, 'via mqtt.js', { qos: 1 });
+  assert.equal(await received, 'via mqtt.js');
+  return client;
+}
+
+/** SIGTERM: the connected v5 client gets DISCONNECT 0x8B, and the process exits 0 within 5 s. */
+async function terminate(child: Child, client: mqtt.MqttClient): Promise<void> {
+  const disconnect = new Promise<number | undefined>((resolve) =>
+    client.once('disconnect', (packet) => resolve(packet.reasonCode)),
+  );
+  child.process.kill('SIGTERM');
+  assert.equal(await disconnect, 0x8b); // Server shutting down [MQTT-4.13.2]
+  assert.deepEqual(await child.waitForExit(5000), { code: 0, signal: null }, child.report());
+}
+
+describe('pubsub serve', () => {
+  it('serves MQTT.js, then on SIGTERM tells v5 clients DISCONNECT 0x8B and exits 0', async (t) => {
+    const { child, url } = await serve(t, ['--port', '0']);
+    await terminate(child, await roundTrip(t, url));
+  });
+
+  it('takes the port from PUBSUB_PORT like --port', async (t) => {
+    const { child, url } = await serve(t, [], { PUBSUB_PORT: '0' });
+    await roundTrip(t, url);
+    child.process.kill('SIGTERM');
+    assert.deepEqual(await child.waitForExit(5000), { code: 0, signal: null }, child.report());
+  });
+
+  it('refuses a bad flag value with exit code 2 and says why on stderr', async (t) => {
+    const child = spawnServe(t, ['--port', '70000'], {});
+    const exit = await child.waitForExit();
+    assert.equal(exit.code, 2, child.report());
+    assert.match(child.stderr, /^pubsub: --port: port must be between 0 and 65535, got 70000$/m);
+    assert.equal(
+      child.lines.some((l) => LISTENING.test(l)),
+      false,
+    );
+  });
+});
+
+describeWithTool('pubsub serve with mosquitto clients', mosquittoClients, () => {
+  it('round-trips mosquitto_pub to mosquitto_sub and MQTT.js, then shuts down on SIGTERM', async (t) => {
+    const { child, port, url } = await serve(t, ['--port', '0']);
+    const topic = uniqueName('cli/mosquitto');
+    const common = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-q', '1', '-t', topic];
+    const sub = spawnChild(t, 'stdbuf', ['-oL', 'mosquitto_sub', ...common, '-d', '-C', '1', '-W', '30']);
+    await sub.waitForLine((l) => /received SUBACK/.test(l), 'SUBACK');
+    const pub = spawnChild(t, 'mosquitto_pub', [...common, '-m', 'via mosquitto']);
+    assert.equal((await pub.waitForExit()).code, 0, pub.report());
+    await sub.waitForLine((l) => l === 'via mosquitto', 'the message');
+    assert.equal((await sub.waitForExit()).code, 0, sub.report());
+    await terminate(child, await roundTrip(t, url));
+  });
+});
