@@ -125,7 +125,7 @@ export const OPTIONS = {
     flag: '--max-qos',
     env: 'PUBSUB_MAX_QOS',
     description:
-      'Highest QoS granted to subscriptions and accepted from v5 publishers (advertised when below 2).',
+      'Highest QoS granted to subscriptions and accepted from publishers (advertised to v5 when below 2; above it: v5 0x9B, v3 close).',
   },
   retainAvailable: {
     kind: 'bool',
@@ -151,7 +151,7 @@ export const OPTIONS = {
     flag: '--max-keepalive',
     env: 'PUBSUB_MAX_KEEPALIVE',
     description:
-      'Largest keep alive, in seconds. v5 clients asking more get Server Keep Alive; v3 clients are refused (0x02).',
+      'Largest keep alive, in seconds. v5 clients asking more (or 0, when set below 65535) get Server Keep Alive; v3 clients asking more are refused (0x02).',
   },
   connectTimeout: {
     kind: 'int',

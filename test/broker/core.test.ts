@@ -163,3 +163,25 @@ describe('broker core over an in-memory duplex', () => {
     watcher.end();
   });
 });
+
+describe('keep alive limits', () => {
+  it('a v5 client asking no keep alive (0) gets Server Keep Alive when a maximum is configured', async () => {
+    const limited = await startServer({ maxKeepalive: 30 });
+    try {
+      const c = RawClient.memory(limited.server, 5);
+      const ack = await c.connect({ clientId: 'ka0', keepalive: 0 });
+      assert.equal(ack.reasonCode, 0);
+      assert.equal(ack.properties?.serverKeepAlive, 30);
+      c.end();
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('with the default maximum, keep alive 0 stays 0 (no Server Keep Alive)', async () => {
+    const c = RawClient.memory(ts.server, 5);
+    const ack = await c.connect({ clientId: 'ka0-default', keepalive: 0 });
+    assert.equal(ack.properties?.serverKeepAlive, undefined);
+    c.end();
+  });
+});

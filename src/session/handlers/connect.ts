@@ -42,7 +42,9 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   // Keep alive: v5 clients are told a lower maximum [MQTT-3.2.2-21]; v3 clients cannot be.
   let keepalive = packet.keepalive;
   let serverKeepAlive: number | undefined;
-  if (keepalive > config.maxKeepalive) {
+  // A configured maximum also bounds "no keep alive" (0) for v5, as mosquitto does.
+  const unbounded = v5 && keepalive === 0 && config.maxKeepalive < 65535;
+  if (keepalive > config.maxKeepalive || unbounded) {
     if (!v5) return conn.refuse(0x85, `keep alive ${keepalive} above maximum ${config.maxKeepalive}`);
     keepalive = serverKeepAlive = config.maxKeepalive;
   }

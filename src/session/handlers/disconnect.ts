@@ -1,6 +1,6 @@
 /**
  * Client DISCONNECT. v5 may change the session expiry, but not from 0 to non-zero
- * [MQTT-3.14.2-2]; reason 0x04 asks for the will to be published, any other discards it
+ * (section 3.14.2.2.2); reason 0x04 asks for the will to be published, any other discards it
  * [MQTT-3.14.4-3].
  */
 import type { DisconnectPacket } from '../../protocol/index.ts';
@@ -11,7 +11,7 @@ export function handleDisconnect(conn: Connection, packet: DisconnectPacket): vo
   const expiry = packet.properties?.sessionExpiryInterval;
   if (expiry !== undefined) {
     if (session.expiryInterval === 0 && expiry !== 0) {
-      return conn.disconnect(0x82, 'session expiry changed from 0 on DISCONNECT'); // [MQTT-3.14.2-2]
+      return conn.disconnect(0x82, 'session expiry changed from 0 on DISCONNECT'); // section 3.14.2.2.2
     }
     session.expiryInterval = Math.min(expiry, conn.config.maxSessionExpiryInterval);
   }

@@ -42,7 +42,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
       return;
     }
     if (session.inboundQos2.size >= config.receiveMaximum) {
-      return conn.disconnect(0x93, `more than ${config.receiveMaximum} QoS 2 messages unreleased`); // [MQTT-3.3.4-8]
+      return conn.disconnect(0x93, `more than ${config.receiveMaximum} QoS 2 messages unreleased`); // section 4.9 (flow control)
     }
   }
 
