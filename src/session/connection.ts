@@ -89,6 +89,8 @@ export class Connection implements SessionLink {
   #connectTimer: NodeJS.Timeout | undefined;
   #corked = false;
   #released = false;
+  /** Why the connection ended, for the disconnect log line. */
+  #cause = 'connection lost';
 
   constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
     this.socket = socket;
@@ -242,6 +244,7 @@ export class Connection implements SessionLink {
         'protocol error; disconnecting',
       );
     }
+    this.#cause = `server disconnect 0x${reason.toString(16)}: ${detail}`;
     if (this.state === 'connected' && this.version === 5) {
       let bytes = encode(
         { type: 'disconnect', reasonCode: reason, properties: { reasonString: detail.slice(0, 128) } },
@@ -257,6 +260,7 @@ export class Connection implements SessionLink {
   /** The client sent DISCONNECT: normal unless reason 0x04 asks for the will [MQTT-3.14.4-3]. */
   clientDisconnected(reasonCode: number): void {
     this.publishWillOnClose = reasonCode === 0x04;
+    this.#cause = `client DISCONNECT 0x${reasonCode.toString(16)}`;
     this.#close();
   }
 
@@ -285,7 +289,7 @@ export class Connection implements SessionLink {
     }
     session.detach(() => broker.expireSession(session));
     if (session.expiryInterval === 0) broker.endSession(session); // [MQTT-3.1.2-6] ends with the connection
-    this.log.info({ sessionKept: session.expiryInterval > 0 }, 'client disconnected');
+    this.log.info({ cause: this.#cause, sessionKept: session.expiryInterval > 0 }, 'client disconnected');
   }
 
   #checkKeepalive = (): void => {
