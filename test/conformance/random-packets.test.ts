@@ -28,40 +28,12 @@ import {
 import { Server } from '../../src/server.ts';
 import type { Connection } from '../../src/session/connection.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { Rng } from '../helpers/rng.ts';
 import { assertBrokerHealthy, connectBystander } from './wire.ts';
 
 const SEED = Number(process.env.PUBSUB_FUZZ_SEED ?? 0x6d717472);
 const INPUTS = 10_000;
 const CONNECTIONS = 20;
-
-/** mulberry32: a small, well-mixed 32-bit PRNG; the same seed gives the same inputs. */
-class Rng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-}
 
 // ---- valid packets with random content ----
 

@@ -21,43 +21,17 @@ import {
   type QoS,
   ValidReasonCodes,
 } from '../../src/protocol/index.ts';
+import { Rng } from '../helpers/rng.ts';
 
 const SEED = 0x6d717474;
 const ALLOWED_CODES = new Set([0x81, 0x82, 0x84, 0x95]);
 const VERSIONS: ProtocolVersion[] = [3, 4, 5];
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same run. */
-class Rng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  bool(): boolean {
-    return this.next() < 0.5;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-  str(max = 8): string {
-    let s = '';
-    for (let n = this.int(max + 1); n > 0; n--) s += this.pick(ALPHABET);
-    return s;
-  }
+/** A random string of up to `max` characters from ALPHABET. */
+function randomString(rng: Rng, max = 8): string {
+  let s = '';
+  for (let n = rng.int(max + 1); n > 0; n--) s += rng.pick(ALPHABET);
+  return s;
 }
 const ALPHABET = ['a', 'b', 'z', '/', '+', '#', '$', ' ', 'ü', '日', '😀'];
 
@@ -67,7 +41,7 @@ type Gen = (r: Rng) => Properties[keyof Properties];
 const u16 = (r: Rng) => r.int(0x10000);
 const u32 = (r: Rng) => r.int(2 ** 32);
 const bit = (r: Rng) => r.int(2);
-const str = (r: Rng) => r.str();
+const str = (r: Rng) => randomString(r);
 const bin = (r: Rng) => r.bytes(r.int(12));
 const VALUE: Record<keyof Properties, Gen> = {
   payloadFormatIndicator: bit,
@@ -92,7 +66,8 @@ const VALUE: Record<keyof Properties, Gen> = {
   topicAlias: (r) => 1 + r.int(0xffff),
   maximumQoS: bit,
   retainAvailable: bit,
-  userProperties: (r) => Array.from({ length: 1 + r.int(3) }, () => [r.str(), r.str()] as [string, string]),
+  userProperties: (r) =>
+    Array.from({ length: 1 + r.int(3) }, () => [randomString(r), randomString(r)] as [string, string]),
   maximumPacketSize: (r) => 1 + r.int(2 ** 32 - 1),
   wildcardSubscriptionAvailable: bit,
   subscriptionIdentifierAvailable: bit,
@@ -189,12 +164,12 @@ function randomPacket(r: Rng, v: ProtocolVersion): Packet {
   const type = r.pick(types);
   switch (type) {
     case 'connect': {
-      const username = r.bool() ? { username: r.str() } : {};
+      const username = r.bool() ? { username: randomString(r) } : {};
       const password = (five || 'username' in username) && r.bool() ? { password: r.bytes(r.int(6)) } : {};
       const will = r.bool()
         ? {
             will: {
-              topic: r.str(),
+              topic: randomString(r),
               payload: r.bytes(r.int(20)),
               qos: qos(r),
               retain: r.bool(),
@@ -208,7 +183,7 @@ function randomPacket(r: Rng, v: ProtocolVersion): Packet {
         protocolVersion: v,
         clean: r.bool(),
         keepalive: u16(r),
-        clientId: r.str(),
+        clientId: randomString(r),
         ...props(r, v, 'connect'),
         ...will,
         ...username,
@@ -227,7 +202,7 @@ function randomPacket(r: Rng, v: ProtocolVersion): Packet {
       const payload = r.bytes(r.pick([0, 1, r.int(200), r.int(5000)]));
       return {
         type,
-        topic: r.str(),
+        topic: randomString(r),
         payload,
         qos: q,
         retain: r.bool(),
@@ -248,7 +223,7 @@ function randomPacket(r: Rng, v: ProtocolVersion): Packet {
       };
     case 'subscribe': {
       const subscriptions = Array.from({ length: 1 + r.int(3) }, () => ({
-        topicFilter: r.str(),
+        topicFilter: randomString(r),
         qos: qos(r),
         noLocal: five && r.bool(),
         retainAsPublished: five && r.bool(),
@@ -268,7 +243,7 @@ function randomPacket(r: Rng, v: ProtocolVersion): Packet {
       return {
         type,
         packetId: id(r),
-        topicFilters: Array.from({ length: 1 + r.int(3) }, () => r.str()),
+        topicFilters: Array.from({ length: 1 + r.int(3) }, () => randomString(r)),
         ...props(r, v, type),
       };
     case 'unsuback': {

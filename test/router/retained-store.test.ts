@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RetainedStore } from '../../src/retained/index.ts';
 import { Message } from '../../src/router/index.ts';
+import { Rng } from '../helpers/rng.ts';
 
 function retained(
   topic: string,
@@ -244,27 +245,6 @@ describe('RetainedStore expiry [MQTT-3.3.2-5]', () => {
     assert.deepEqual([store.size, store.bytes], [0, 0]);
   });
 });
-
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same run. */
-class Rng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-}
 
 const LEVELS = ['a', 'b', 'c', '', '$s'];
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { queryObjects } from 'node:v8';
 import { type MatchResult, SharedGroup, TopicIndex } from '../../src/router/index.ts';
+import { Rng } from '../helpers/rng.ts';
 
 /** The spec's matching rule, level by level, with no trie: the oracle for the random tests. */
 function naiveMatches(filter: string, topic: string): boolean {
@@ -502,27 +503,6 @@ describe('TopicIndex match cache', () => {
     }
   });
 });
-
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same run. */
-class Rng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-}
 
 /** A small alphabet of levels so that random filters and topics collide often. */
 const LEVELS = ['a', 'b', 'c', '', '$s'];
