@@ -70,7 +70,6 @@ export class Connection implements SessionLink {
   readonly ctx: ConnectionContext;
   readonly config: Config;
   readonly parser: Parser;
-  log: Logger;
   state: State = 'awaiting-connect';
   version: ProtocolVersion = 4;
   clientId = '';
@@ -99,16 +98,25 @@ export class Connection implements SessionLink {
     this.config = ctx.config;
     this.window = ctx.config.maxInflightMessages;
     this.parser = new Parser({ maximumPacketSize: ctx.config.maximumPacketSize });
-    this.log = ctx.logger.child({
-      remote: `${info.remoteAddress}:${info.remotePort}`,
-      transport: info.transport,
-    });
     socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('end', this.#onEnd);
     this.#connectTimer = setTimeout(this.#onConnectTimeout, ctx.config.connectTimeout);
+  }
+
+  /**
+   * A logger bound to this connection. Built per use, not kept: a connection logs a handful of
+   * lines in its life, and a stored pino child costs memory and CPU on every accept (measured
+   * in the connection-storm profile).
+   */
+  get log(): Logger {
+    return this.ctx.logger.child({
+      remote: `${this.info.remoteAddress}:${this.info.remotePort}`,
+      transport: this.info.transport,
+      clientId: this.clientId || undefined,
+    });
   }
 
   get closed(): boolean {
@@ -214,7 +222,6 @@ export class Connection implements SessionLink {
     this.will = options.will;
     this.window = options.window;
     this.clientMaximumPacketSize = options.clientMaximumPacketSize;
-    this.log = this.log.child({ clientId: this.clientId });
     this.#keepaliveMs = options.keepalive * 1500; // [MQTT-3.1.2-24] one and a half times
     if (this.#keepaliveMs > 0) this.#keepaliveTimer = setTimeout(this.#checkKeepalive, this.#keepaliveMs);
   }

@@ -210,11 +210,18 @@ export class Session {
       this.broker.stats.droppedTooLarge++;
       return;
     }
-    const entry = d as Inflight;
-    entry.packetId = packetId;
-    entry.awaiting = d.qos === 1 ? 'puback' : 'pubrec';
-    entry.unsent = false;
-    this.#inflight.set(packetId, entry);
+    // Kept until acknowledged, so the payload must not pin the socket chunk it arrived in.
+    d.message.detach();
+    // One object shape for every in-flight entry (adding fields to a Delivery changes its shape).
+    this.#inflight.set(packetId, {
+      message: d.message,
+      qos: d.qos,
+      retain: d.retain,
+      subscriptionIds: d.subscriptionIds,
+      packetId,
+      awaiting: d.qos === 1 ? 'puback' : 'pubrec',
+      unsent: false,
+    });
   }
 
   #allocatePacketId(): number {
