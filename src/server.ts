@@ -12,7 +12,7 @@ import { Broker } from './broker.ts';
 import type { Config } from './config.ts';
 import { silentLogger } from './observability/index.ts';
 import { Connection, type ConnectionContext, type ConnectionInfo } from './session/connection.ts';
-import { type Listener, listenTcp } from './transport/index.ts';
+import { type Listener, listenTcp, listenWebSocket } from './transport/index.ts';
 
 export interface ServerOptions {
   logger?: Logger;
@@ -39,9 +39,11 @@ export class Server implements ConnectionContext {
   /** Opens every configured listener. */
   async start(): Promise<void> {
     if (this.config.dataDir !== ':memory:') mkdirSync(this.config.dataDir, { recursive: true });
-    this.listeners.push(
-      await listenTcp(this.config.host, this.config.port, (socket, info) => this.accept(socket, info)),
-    );
+    const accept = (stream: Duplex, info: ConnectionInfo): void => {
+      this.accept(stream, info);
+    };
+    this.listeners.push(await listenTcp(this.config.host, this.config.port, accept));
+    if (this.config.wsPort >= 0) this.listeners.push(await listenWebSocket(this.config, accept));
   }
 
   /** Serves one connection from any transport (or an in-memory duplex in tests). */

@@ -132,6 +132,12 @@ export class Connection implements SessionLink {
   #onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
     this.lastActivity = Date.now();
+    // [MQTT-3.1.0-1]: a first byte other than CONNECT's (0x10) is refused at once, rather than
+    // buffering a body whose length the stranger's bytes happen to declare (e.g. an HTTP request).
+    if (this.state === 'awaiting-connect' && this.parser.bufferedBytes === 0 && chunk[0] !== 0x10) {
+      this.disconnect(0x82, `first byte 0x${chunk[0]?.toString(16)} is not a CONNECT packet`);
+      return;
+    }
     let error: ProtocolError | null;
     try {
       error = this.parser.push(chunk, this.#onPacket);

@@ -11,14 +11,17 @@ export interface TestServer {
   server: Server;
   port: number;
   url: string;
+  /** ws:// URL of the WebSocket listener (path /mqtt). */
+  wsUrl: string;
   close(): Promise<void>;
 }
 
 export async function startServer(overrides: Partial<Record<OptionKey, unknown>> = {}): Promise<TestServer> {
-  const config = configWith({ host: '127.0.0.1', port: 0, dataDir: ':memory:', ...overrides });
+  const config = configWith({ host: '127.0.0.1', port: 0, wsPort: 0, dataDir: ':memory:', ...overrides });
   const level = process.env.PUBSUB_TEST_LOG;
   const server = new Server(config, level ? { logger: createLogger(level) } : {});
   await server.start();
-  const listener = server.listeners[0]!;
-  return { server, port: listener.port, url: listener.url, close: () => server.close() };
+  const tcp = server.listeners.find((l) => l.name === 'mqtt')!;
+  const ws = server.listeners.find((l) => l.name === 'ws');
+  return { server, port: tcp.port, url: tcp.url, wsUrl: ws?.url ?? '', close: () => server.close() };
 }

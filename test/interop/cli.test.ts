@@ -25,9 +25,14 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** Spawns `pubsub serve` with a fresh data directory, removed (after the process is gone) by t's after hook. */
 function spawnServe(t: TestContext, args: string[], env: Record<string, string>): Child {
   const dir = mkdtempSync(join(tmpdir(), 'pubsub-cli-'));
-  const child = spawnChild(t, process.execPath, [CLI, 'serve', '--data-dir', join(dir, 'data'), ...args], {
-    env: environment(env),
-  });
+  const child = spawnChild(
+    t,
+    process.execPath,
+    [CLI, 'serve', '--data-dir', join(dir, 'data'), '--ws-port', '0', ...args],
+    {
+      env: environment(env),
+    },
+  );
   t.after(async () => {
     await child.kill();
     rmSync(dir, { recursive: true, force: true });

@@ -33,13 +33,17 @@ def code(rc):
 
 # paho-mqtt 2.x asks which callback signatures to use; VERSION1 is the 1.x ones used here.
 compat = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION1} if hasattr(mqtt, "CallbackAPIVersion") else {}
+transport = "websockets" if cfg.get("wsPath") else "tcp"
 if v5:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
-    client = mqtt.Client(client_id=cfg["clientId"], protocol=mqtt.MQTTv5, reconnect_on_failure=False, **compat)
+    client = mqtt.Client(client_id=cfg["clientId"], protocol=mqtt.MQTTv5, reconnect_on_failure=False,
+                         transport=transport, **compat)
 else:
     client = mqtt.Client(client_id=cfg["clientId"], clean_session=cfg["clean"],
-                         protocol=mqtt.MQTTv311, reconnect_on_failure=False, **compat)
+                         protocol=mqtt.MQTTv311, reconnect_on_failure=False, transport=transport, **compat)
+if cfg.get("wsPath"):
+    client.ws_set_options(path=cfg["wsPath"])
 
 def on_connect(c, userdata, flags, rc, properties=None):
     emit(event="connack", rc=code(rc), sessionPresent=bool(flags.get("session present")))
@@ -102,6 +106,8 @@ interface ClientConfig {
   sessionExpiry?: number;
   will?: { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean };
   port?: number;
+  /** Connect over WebSocket to this path (port must then be the WebSocket port). */
+  wsPath?: string;
 }
 
 interface Event {
@@ -217,6 +223,26 @@ for (const version of [4, 5] as const) {
         assert.deepEqual(
           sub.messages.filter((m) => m.topic === topic),
           [{ topic, payload, qos, retain: false }],
+        );
+      }
+    });
+
+    it(`${v}: over WebSocket (transport="websockets"), QoS 0/1/2 round trips with a TCP client both ways`, async (t) => {
+      const wsPort = Number(new URL(ts.wsUrl).port);
+      const overWs = await paho(t, version, { port: wsPort, wsPath: '/mqtt' });
+      const overTcp = await paho(t, version);
+      for (const qos of [0, 1, 2] as const) {
+        const toWs = uniqueName(`paho/ws/v${version}/qos${qos}`);
+        const toTcp = uniqueName(`paho/tcp/v${version}/qos${qos}`);
+        assert.deepEqual(await overWs.subscribe(toWs, qos), [qos]);
+        assert.deepEqual(await overTcp.subscribe(toTcp, qos), [qos]);
+        await overTcp.publish(toWs, `tcp→ws ${qos}`, qos);
+        await overWs.message(`tcp→ws ${qos}`);
+        await overWs.publish(toTcp, `ws→tcp ${qos}`, qos);
+        await overTcp.message(`ws→tcp ${qos}`);
+        assert.deepEqual(
+          overWs.messages.filter((m) => m.topic === toWs).map((m) => m.qos),
+          [qos],
         );
       }
     });

@@ -1,0 +1,96 @@
+/**
+ * MQTT over WebSocket (MQTT 5.0 chapter 6) on its own HTTP listener.
+ *
+ * Upgrade rules, checked before the handshake completes:
+ * - the path must be one of the configured paths (default `/mqtt` and `/`): else HTTP 404;
+ * - subprotocol: `mqtt` is selected when offered (also `mqttv3.1` and `mqttv5`) [MQTT-6.0.0-3];
+ *   a request offering only other subprotocols gets HTTP 400; one offering none is accepted
+ *   unless `wsRequireSubprotocol` is set (many clients send none);
+ * - permessage-deflate is off unless configured; the largest message is the MQTT maximum
+ *   packet size (larger: close 1009).
+ * A plain HTTP request (no upgrade) gets 426 Upgrade Required on a valid path, 404 elsewhere.
+ * The client address is the socket's, or with `wsTrustProxy` the first X-Forwarded-For entry.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { Config } from '../config.ts';
+import type { ConnectionInfo } from '../session/connection.ts';
+import type { Listener } from './tcp.ts';
+import { WebSocketDuplex } from './websocket-duplex.ts';
+
+/** Subprotocols we speak, in order of preference. */
+const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1', 'mqttv5'];
+
+export type AcceptStream = (stream: Duplex, info: ConnectionInfo) => void;
+
+function offeredSubprotocols(req: IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  if (header === undefined) return [];
+  return header
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function refuse(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.on('error', () => {});
+}
+
+function clientAddress(req: IncomingMessage, trustProxy: boolean): { address: string; port: number } {
+  const socketAddress = { address: req.socket.remoteAddress ?? 'unknown', port: req.socket.remotePort ?? 0 };
+  if (!trustProxy) return socketAddress;
+  const forwarded = req.headers['x-forwarded-for'];
+  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+  return first ? { address: first, port: 0 } : socketAddress;
+}
+
+export async function listenWebSocket(config: Config, accept: AcceptStream): Promise<Listener> {
+  const paths = new Set(config.wsPaths.split(',').map((p) => p.trim()));
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.maximumPacketSize,
+    perMessageDeflate: config.wsPerMessageDeflate,
+    handleProtocols: (offered) => MQTT_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+  });
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    res.writeHead(paths.has(path) ? 426 : 404, { 'content-type': 'text/plain' });
+    res.end(paths.has(path) ? 'MQTT over WebSocket: upgrade required\n' : 'not found\n');
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (!paths.has(path)) return refuse(socket, 404, 'Not Found');
+    const offered = offeredSubprotocols(req);
+    const speaksMqtt = offered.some((p) => MQTT_SUBPROTOCOLS.includes(p));
+    if (offered.length > 0 && !speaksMqtt) return refuse(socket, 400, 'Bad Request');
+    if (offered.length === 0 && config.wsRequireSubprotocol) return refuse(socket, 400, 'Bad Request');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const { address, port } = clientAddress(req, config.wsTrustProxy);
+      accept(new WebSocketDuplex(ws), { transport: 'ws', remoteAddress: address, remotePort: port });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.wsPort, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const bound = typeof address === 'object' && address !== null ? address.port : config.wsPort;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const firstPath = [...paths][0] ?? '/mqtt';
+  return {
+    name: 'ws',
+    url: `ws://${host}:${bound}${firstPath}`,
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

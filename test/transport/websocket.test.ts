@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import WebSocket from 'ws';
+import { encode, Parser } from '../../src/protocol/index.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+let ts: TestServer;
+before(async () => {
+  ts = await startServer();
+});
+after(() => ts.close());
+
+const wsBase = (): string => ts.wsUrl.replace(/\/mqtt$/, '');
+
+/** Opens a raw WebSocket; resolves with it once open, or with the HTTP status that refused it. */
+function open(
+  url: string,
+  protocols?: string[],
+): Promise<{ ws?: WebSocket; status?: number; protocol?: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    ws.once('open', () => resolve({ ws, protocol: ws.protocol }));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0 });
+      ws.terminate();
+    });
+    ws.once('error', (err) => {
+      if (ws.readyState !== WebSocket.CLOSED) reject(err);
+    });
+  });
+}
+
+function closeCode(ws: WebSocket): Promise<number> {
+  return new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+}
+
+/** A full QoS 1 exchange through the broker: the server is up and serving. */
+async function assertHealthy(): Promise<void> {
+  const sub = await mqtt.connectAsync(ts.url, { protocolVersion: 4 });
+  const pub = await mqtt.connectAsync(ts.wsUrl, { protocolVersion: 5 });
+  await sub.subscribeAsync('health/ws', { qos: 1 });
+  const got = new Promise<string>((resolve) => sub.once('message', (_t, p) => resolve(p.toString())));
+  await pub.publishAsync('health/ws', 'ok', { qos: 1 });
+  assert.equal(await got, 'ok');
+  await Promise.all([sub.endAsync(), pub.endAsync()]);
+}
+
+describe('MQTT over WebSocket (MQTT 5.0 chapter 6)', () => {
+  for (const protocolVersion of [4, 5] as const) {
+    it(`MQTT.js v${protocolVersion} over ws and a TCP client exchange QoS 0/1/2 messages both ways`, async () => {
+      const overWs = await mqtt.connectAsync(ts.wsUrl, { protocolVersion });
+      const overTcp = await mqtt.connectAsync(ts.url, { protocolVersion });
+      await overWs.subscribeAsync(`ws-in/${protocolVersion}/#`, { qos: 2 });
+      await overTcp.subscribeAsync(`tcp-in/${protocolVersion}/#`, { qos: 2 });
+      const atWs: string[] = [];
+      const atTcp: string[] = [];
+      overWs.on('message', (topic, payload, packet) => atWs.push(`${topic}=${payload}@${packet.qos}`));
+      overTcp.on('message', (topic, payload, packet) => atTcp.push(`${topic}=${payload}@${packet.qos}`));
+      for (const qos of [0, 1, 2] as const) {
+        await overTcp.publishAsync(`ws-in/${protocolVersion}/q${qos}`, 'from tcp', { qos });
+        await overWs.publishAsync(`tcp-in/${protocolVersion}/q${qos}`, 'from ws', { qos });
+      }
+      const deadline = Date.now() + 5000;
+      while ((atWs.length < 3 || atTcp.length < 3) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(
+        atWs.sort(),
+        [0, 1, 2].map((q) => `ws-in/${protocolVersion}/q${q}=from tcp@${q}`),
+      );
+      assert.deepEqual(
+        atTcp.sort(),
+        [0, 1, 2].map((q) => `tcp-in/${protocolVersion}/q${q}=from ws@${q}`),
+      );
+      await Promise.all([overWs.endAsync(), overTcp.endAsync()]);
+    });
+  }
+
+  it('the path / is accepted as well as /mqtt', async () => {
+    const client = await mqtt.connectAsync(`${wsBase()}/`, { protocolVersion: 5 });
+    await client.endAsync();
+  });
+
+  it('selects the mqtt subprotocol when offered, also among others [MQTT-6.0.0-3]', async () => {
+    const { ws, protocol } = await open(ts.wsUrl, ['chat', 'mqtt']);
+    assert.equal(protocol, 'mqtt');
+    ws!.close();
+    const v5 = await open(ts.wsUrl, ['mqttv5']);
+    assert.equal(v5.protocol, 'mqttv5');
+    v5.ws!.close();
+  });
+
+  it('a packet split across frames and several packets in one frame both work [MQTT-6.0.0-2]', async () => {
+    const { ws } = await open(ts.wsUrl, ['mqtt']);
+    const parser = new Parser({ protocolVersion: 4 });
+    const packets: string[] = [];
+    ws!.on('message', (data: Buffer) => {
+      parser.push(data, (p) => {
+        packets.push(p.type);
+      });
+    });
+    const connect = encode(
+      {
+        type: 'connect',
+        protocolName: 'MQTT',
+        protocolVersion: 4,
+        clean: true,
+        keepalive: 30,
+        clientId: 'split',
+      },
+      4,
+    );
+    ws!.send(connect.subarray(0, 5));
+    ws!.send(connect.subarray(5));
+    const subscribe = encode(
+      {
+        type: 'subscribe',
+        packetId: 1,
+        subscriptions: [
+          { topicFilter: 'split/t', qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 },
+        ],
+      },
+      4,
+    );
+    const publish = encode(
+      { type: 'publish', topic: 'split/t', payload: Buffer.from('x'), qos: 0, retain: false, dup: false },
+      4,
+    );
+    ws!.send(Buffer.concat([subscribe, Buffer.from([0xc0, 0x00]), publish]));
+    const deadline = Date.now() + 3000;
+    while (packets.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(packets, ['connack', 'suback', 'pingresp', 'publish']);
+    ws!.close();
+  });
+});
+
+describe('WebSocket bad input is refused and the server stays up', () => {
+  it('an upgrade on another path gets HTTP 404', async () => {
+    assert.equal((await open(`${wsBase()}/other`, ['mqtt'])).status, 404);
+    await assertHealthy();
+  });
+
+  it('an upgrade offering only non-MQTT subprotocols gets HTTP 400', async () => {
+    assert.equal((await open(ts.wsUrl, ['chat', 'graphql-ws'])).status, 400);
+    await assertHealthy();
+  });
+
+  it('an upgrade offering no subprotocol is accepted by default, refused (400) when strict', async () => {
+    const loose = await open(ts.wsUrl);
+    assert.ok(loose.ws);
+    loose.ws.close();
+    const strict = await startServer({ wsRequireSubprotocol: true });
+    try {
+      assert.equal((await open(strict.wsUrl)).status, 400);
+      const ok = await open(strict.wsUrl, ['mqtt']);
+      assert.ok(ok.ws);
+      ok.ws.close();
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('a text frame closes the connection with 1003 [MQTT-6.0.0-1]', async () => {
+    const { ws } = await open(ts.wsUrl, ['mqtt']);
+    const code = closeCode(ws!);
+    ws!.send('CONNECT please');
+    assert.equal(await code, 1003);
+    await assertHealthy();
+  });
+
+  it('a non-MQTT first frame closes the connection', async () => {
+    const { ws } = await open(ts.wsUrl, ['mqtt']);
+    const closed = closeCode(ws!);
+    ws!.send(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    await closed;
+    await assertHealthy();
+  });
+
+  it('a message larger than the maximum packet size closes the connection (1009)', async () => {
+    const small = await startServer({ maximumPacketSize: 1024 });
+    try {
+      const { ws } = await open(small.wsUrl, ['mqtt']);
+      const code = closeCode(ws!);
+      ws!.send(Buffer.alloc(4096));
+      assert.equal(await code, 1009);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('a plain HTTP GET gets 426 Upgrade Required on the MQTT path and 404 elsewhere', async () => {
+    const status = (path: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        get(`${wsBase().replace('ws:', 'http:')}${path}`, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+    assert.equal(await status('/mqtt'), 426);
+    assert.equal(await status('/nope'), 404);
+  });
+});
