@@ -14,6 +14,8 @@ import { describe, test } from 'node:test';
 import {
   encode,
   type Packet,
+  type PacketType,
+  PacketTypeName,
   Parser,
   type Properties,
   ProtocolError,
@@ -149,18 +151,8 @@ const code = (r: Rng, type: string) => r.pick([...ValidReasonCodes[type]!]);
 
 function randomPacket(r: Rng, v: ProtocolVersion): Packet {
   const five = v === 5;
-  const types = [
-    'connect',
-    'connack',
-    'publish',
-    'puback',
-    'pubrec',
-    'pubrel',
-    'pubcomp',
-    'subscribe',
-    'suback',
-  ];
-  types.push('unsubscribe', 'unsuback', 'pingreq', 'pingresp', 'disconnect', ...(five ? ['auth'] : []));
+  // Every packet type, in type-code order (so a seed keeps its sequence); AUTH exists only in v5.
+  const types = PacketTypeName.filter((t): t is PacketType => t !== undefined && (five || t !== 'auth'));
   const type = r.pick(types);
   switch (type) {
     case 'connect': {
