@@ -1,8 +1,8 @@
 /**
  * The error catalogue: every refusal the server can express, by code, with its MQTT 5.0
  * reason code, its MQTT 3.x CONNACK return code where one exists, and the HTTP status the
- * admin API will use. Code raises `BrokerError(code)`; the functions at the bottom are the
- * only places that turn a code into wire values.
+ * admin API will use. Connections refuse and disconnect by catalogue code; the functions at the
+ * bottom are the only places that turn a code into wire values.
  */
 import { ConnectReturnCode, type ProtocolVersion, ReasonCode } from './protocol/index.ts';
 
@@ -24,6 +24,11 @@ export const ERRORS = {
     reason: ReasonCode.ClientIdentifierNotValid,
     http: 400,
     message: 'client identifier not valid',
+  },
+  BAD_AUTHENTICATION_METHOD: {
+    reason: ReasonCode.BadAuthenticationMethod,
+    http: 400,
+    message: 'bad authentication method',
   },
   BAD_CREDENTIALS: {
     reason: ReasonCode.BadUserNameOrPassword,
@@ -56,18 +61,15 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** A refusal with a catalogue code; `detail` says what exactly, for logs and reason strings. */
-export class BrokerError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, detail?: string) {
-    super(detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message);
-    this.name = 'BrokerError';
-    this.code = code;
-  }
-}
-
 export const reasonCodeOf = (code: ErrorCode): number => ERRORS[code].reason;
-export const httpStatusOf = (code: ErrorCode): number => ERRORS[code].http;
+
+const CODE_BY_REASON = new Map<number, ErrorCode>(
+  (Object.keys(ERRORS) as ErrorCode[]).map((code) => [ERRORS[code].reason, code]),
+);
+
+/** The catalogue code for a v5 reason code carried by a codec error (unknown: malformed). */
+export const errorCodeOfReason = (reason: number): ErrorCode =>
+  CODE_BY_REASON.get(reason) ?? 'MALFORMED_PACKET';
 
 /** v5 CONNACK reason code → v3.1/3.1.1 CONNACK return code (3.1.1 table 3.1). */
 const V3_CONNACK: Record<number, number> = {

@@ -75,7 +75,7 @@ export class Server implements ConnectionContext {
           c.socket.destroyed ? resolve() : c.socket.once('close', () => resolve()),
         ),
     );
-    for (const c of this.connections) c.disconnect(0x8b, 'server shutting down'); // [MQTT-4.13.2]
+    for (const c of this.connections) c.disconnect('SERVER_SHUTTING_DOWN', 'server shutting down'); // [MQTT-4.13.2]
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref());
     await Promise.race([Promise.all(sockets), timeout]);
     for (const c of this.connections) c.socket.destroy();

@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
-import { connackCode } from '../errors.ts';
+import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '../errors.ts';
 import {
   type ConnectPacket,
   encode,
@@ -135,7 +135,7 @@ export class Connection implements SessionLink {
     // [MQTT-3.1.0-1]: a first byte other than CONNECT's (0x10) is refused at once, rather than
     // buffering a body whose length the stranger's bytes happen to declare (e.g. an HTTP request).
     if (this.state === 'awaiting-connect' && this.parser.bufferedBytes === 0 && chunk[0] !== 0x10) {
-      this.disconnect(0x82, `first byte 0x${chunk[0]?.toString(16)} is not a CONNECT packet`);
+      this.disconnect('PROTOCOL_ERROR', `first byte 0x${chunk[0]?.toString(16)} is not a CONNECT packet`);
       return;
     }
     let error: ProtocolError | null;
@@ -143,7 +143,7 @@ export class Connection implements SessionLink {
       error = this.parser.push(chunk, this.#onPacket);
     } catch (err) {
       this.log.error({ err, clientId: this.clientId }, 'internal error handling packet');
-      this.disconnect(0x83, 'internal error');
+      this.disconnect('IMPLEMENTATION_ERROR', 'internal error');
       return;
     }
     if (error !== null) this.#onProtocolError(error);
@@ -161,14 +161,14 @@ export class Connection implements SessionLink {
       // [MQTT-3.1.2-2]: an unsupported protocol level is answered, in the form the client reads.
       if (error.connackVersion !== undefined) {
         this.version = error.connackVersion;
-        this.refuse(0x84, error.message);
+        this.refuse('UNSUPPORTED_PROTOCOL_VERSION', error.message);
         return;
       }
       this.log.warn({ reason: error.reasonCode, detail: error.message }, 'invalid CONNECT; closing');
       this.#close();
       return;
     }
-    this.disconnect(error.reasonCode, error.message); // [MQTT-4.13.1-1]
+    this.disconnect(errorCodeOfReason(error.reasonCode), error.message); // [MQTT-4.13.1-1]
   }
 
   // ---- output ----
@@ -233,8 +233,9 @@ export class Connection implements SessionLink {
   }
 
   /** Refuses a CONNECT: CONNACK with the (version-mapped) code, then close [MQTT-3.2.2-5]. */
-  refuse(reason: number, detail: string): void {
-    this.log.warn({ clientId: this.clientId || undefined, reason, detail }, 'connection refused');
+  refuse(code: ErrorCode, detail: string): void {
+    const reason = reasonCodeOf(code);
+    this.log.warn({ clientId: this.clientId || undefined, reason, code, detail }, 'connection refused');
     const packet: Packet = {
       type: 'connack',
       sessionPresent: false,
@@ -249,11 +250,13 @@ export class Connection implements SessionLink {
    * Server-initiated close of a connected client: v5 gets DISCONNECT with the reason
    * [MQTT-4.13.1-1]; the will is published (the client did not send DISCONNECT).
    */
-  disconnect(reason: number, detail: string): void {
+  disconnect(code: ErrorCode, detail: string): void {
     if (this.state === 'closed') return;
-    if (reason >= 0x80 && reason !== 0x8b && reason !== 0x8e) {
+    const reason = reasonCodeOf(code);
+    // Shutdown and takeover are not the client's fault: not logged as protocol errors.
+    if (code !== 'SERVER_SHUTTING_DOWN' && code !== 'SESSION_TAKEN_OVER') {
       this.log.warn(
-        { clientId: this.clientId || undefined, reason, detail },
+        { clientId: this.clientId || undefined, reason, code, detail },
         'protocol error; disconnecting',
       );
     }
@@ -308,7 +311,7 @@ export class Connection implements SessionLink {
   #checkKeepalive = (): void => {
     const idle = Date.now() - this.lastActivity;
     if (idle >= this.#keepaliveMs) {
-      this.disconnect(0x8d, `no packet for ${idle} ms`); // [MQTT-3.1.2-24]
+      this.disconnect('KEEP_ALIVE_TIMEOUT', `no packet for ${idle} ms`); // [MQTT-3.1.2-24]
       return;
     }
     this.#keepaliveTimer = setTimeout(this.#checkKeepalive, this.#keepaliveMs - idle);

@@ -18,7 +18,7 @@ import { handleUnsubscribe } from './handlers/unsubscribe.ts';
 export function dispatch(conn: Connection, packet: Packet): void {
   if (conn.state === 'awaiting-connect') {
     if (packet.type !== 'connect') {
-      conn.disconnect(0x82, `first packet is ${packet.type}, not CONNECT`); // [MQTT-3.1.0-1]
+      conn.disconnect('PROTOCOL_ERROR', `first packet is ${packet.type}, not CONNECT`); // [MQTT-3.1.0-1]
       return;
     }
     handleConnect(conn, packet);
@@ -46,8 +46,8 @@ export function dispatch(conn: Connection, packet: Packet): void {
     case 'auth':
       return handleAuth(conn);
     case 'connect':
-      return conn.disconnect(0x82, 'second CONNECT'); // [MQTT-3.1.0-2]
+      return conn.disconnect('PROTOCOL_ERROR', 'second CONNECT'); // [MQTT-3.1.0-2]
     default:
-      return conn.disconnect(0x82, `${packet.type} is sent only by servers`);
+      return conn.disconnect('PROTOCOL_ERROR', `${packet.type} is sent only by servers`);
   }
 }

@@ -18,6 +18,7 @@
  * - QoS 0 messages are never queued for an offline session.
  */
 import type { Broker } from '../broker.ts';
+import { reasonCodeOf } from '../errors.ts';
 import { isSharedFilter, isValidTopicFilter, parseSharedFilter, type QoS } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
 import { type Delivery, DeliveryQueue } from './delivery-queue.ts';
@@ -61,6 +62,8 @@ interface Inflight extends Delivery {
   /** Not yet re-sent on the current connection: the window was full when it resumed. */
   unsent: boolean;
 }
+
+const TOPIC_FILTER_INVALID = reasonCodeOf('TOPIC_FILTER_INVALID');
 
 export interface SubscribeOutcome {
   /** Granted QoS, or a failure reason code (v5: 0x8F; the caller maps it for v3). */
@@ -120,10 +123,10 @@ export class Session {
     let share: Subscription['share'];
     if (isSharedFilter(req.topicFilter)) {
       const parsed = parseSharedFilter(req.topicFilter);
-      if (parsed === undefined) return { code: 0x8f, subscription: undefined, isNew: false }; // [MQTT-4.8.2-1]
+      if (parsed === undefined) return { code: TOPIC_FILTER_INVALID, subscription: undefined, isNew: false }; // [MQTT-4.8.2-1]
       share = { name: parsed.shareName, filter: parsed.filter };
     } else if (!isValidTopicFilter(req.topicFilter)) {
-      return { code: 0x8f, subscription: undefined, isNew: false }; // [MQTT-4.7.1-2], [MQTT-4.7.1-3]
+      return { code: TOPIC_FILTER_INVALID, subscription: undefined, isNew: false }; // [MQTT-4.7.1-2], [MQTT-4.7.1-3]
     }
     const qos = Math.min(req.qos, this.broker.config.maximumQoS) as QoS; // [MQTT-3.8.4-6]
     const sub: Subscription = {

@@ -5,5 +5,5 @@
 import type { Connection } from '../connection.ts';
 
 export function handleAuth(conn: Connection): void {
-  conn.disconnect(0x82, 'AUTH without an authentication method');
+  conn.disconnect('PROTOCOL_ERROR', 'AUTH without an authentication method');
 }

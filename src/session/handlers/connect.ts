@@ -26,17 +26,25 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   let clientId = packet.clientId;
   let assigned = false;
   if (clientId === '') {
-    if (packet.protocolVersion === 3) return conn.refuse(0x85, 'MQTT 3.1 requires a client identifier');
-    if (!v5 && !packet.clean) return conn.refuse(0x85, 'empty client identifier needs clean session'); // [MQTT-3.1.3-8]
+    if (packet.protocolVersion === 3)
+      return conn.refuse('CLIENT_ID_NOT_VALID', 'MQTT 3.1 requires a client identifier');
+    if (!v5 && !packet.clean)
+      return conn.refuse('CLIENT_ID_NOT_VALID', 'empty client identifier needs clean session'); // [MQTT-3.1.3-8]
     clientId = `auto-${randomBytes(12).toString('base64url')}`; // [MQTT-3.1.3-6], [MQTT-3.1.3-7]
     assigned = true;
   }
   conn.clientId = clientId;
   if (Buffer.byteLength(clientId) > config.maxClientIdLength) {
-    return conn.refuse(0x85, `client identifier longer than ${config.maxClientIdLength} bytes`); // [MQTT-3.1.3-5]
+    return conn.refuse(
+      'CLIENT_ID_NOT_VALID',
+      `client identifier longer than ${config.maxClientIdLength} bytes`,
+    ); // [MQTT-3.1.3-5]
   }
   if (props?.authenticationMethod !== undefined) {
-    return conn.refuse(0x8c, `authentication method ${props.authenticationMethod} not supported`); // [MQTT-4.12.0-1]
+    return conn.refuse(
+      'BAD_AUTHENTICATION_METHOD',
+      `authentication method ${props.authenticationMethod} not supported`,
+    ); // [MQTT-4.12.0-1]
   }
 
   // Keep alive: v5 clients are told a lower maximum [MQTT-3.2.2-21]; v3 clients cannot be.
@@ -45,16 +53,22 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   // A configured maximum also bounds "no keep alive" (0) for v5, as mosquitto does.
   const unbounded = v5 && keepalive === 0 && config.maxKeepalive < 65535;
   if (keepalive > config.maxKeepalive || unbounded) {
-    if (!v5) return conn.refuse(0x85, `keep alive ${keepalive} above maximum ${config.maxKeepalive}`);
+    if (!v5)
+      return conn.refuse(
+        'CLIENT_ID_NOT_VALID',
+        `keep alive ${keepalive} above maximum ${config.maxKeepalive}`,
+      );
     keepalive = serverKeepAlive = config.maxKeepalive;
   }
 
   // The will must fit what the server offers.
   const will = packet.will;
   if (will !== undefined) {
-    if (!isValidTopicName(will.topic)) return conn.refuse(0x90, 'will topic is not a valid topic name'); // [MQTT-3.1.3-11]
-    if (will.qos > config.maximumQoS) return conn.refuse(0x9b, 'will QoS above maximum QoS'); // [MQTT-3.2.2-12]
-    if (will.retain && !config.retainAvailable) return conn.refuse(0x9a, 'retain not available'); // [MQTT-3.2.2-13]
+    if (!isValidTopicName(will.topic))
+      return conn.refuse('TOPIC_NAME_INVALID', 'will topic is not a valid topic name'); // [MQTT-3.1.3-11]
+    if (will.qos > config.maximumQoS) return conn.refuse('QOS_NOT_SUPPORTED', 'will QoS above maximum QoS'); // [MQTT-3.2.2-12]
+    if (will.retain && !config.retainAvailable)
+      return conn.refuse('RETAIN_NOT_SUPPORTED', 'retain not available'); // [MQTT-3.2.2-13]
   }
 
   // Session expiry: v5 from the property (absent: 0) [MQTT-3.1.2-11]; v3 from Clean Session.
@@ -67,7 +81,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   // before the new connection decides what to resume [MQTT-3.1.4-3].
   const previous = broker.sessions.get(clientId)?.link;
   if (previous !== undefined) {
-    (previous as Connection).disconnect(0x8e, 'session taken over by a new connection');
+    (previous as Connection).disconnect('SESSION_TAKEN_OVER', 'session taken over by a new connection');
   }
   const { session, present } = broker.openSession(clientId, packet.clean);
   session.expiryInterval = sessionExpiry;

@@ -11,7 +11,7 @@ export function handleDisconnect(conn: Connection, packet: DisconnectPacket): vo
   const expiry = packet.properties?.sessionExpiryInterval;
   if (expiry !== undefined) {
     if (session.expiryInterval === 0 && expiry !== 0) {
-      return conn.disconnect(0x82, 'session expiry changed from 0 on DISCONNECT'); // section 3.14.2.2.2
+      return conn.disconnect('PROTOCOL_ERROR', 'session expiry changed from 0 on DISCONNECT'); // section 3.14.2.2.2
     }
     session.expiryInterval = Math.min(expiry, conn.config.maxSessionExpiryInterval);
   }

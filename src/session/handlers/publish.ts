@@ -18,22 +18,28 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const alias = props?.topicAlias;
   if (alias !== undefined) {
     if (alias === 0 || alias > config.topicAliasMaximum) {
-      return conn.disconnect(0x94, `topic alias ${alias} outside 1..${config.topicAliasMaximum}`); // [MQTT-3.3.2-8], [MQTT-3.3.2-9]
+      return conn.disconnect(
+        'TOPIC_ALIAS_INVALID',
+        `topic alias ${alias} outside 1..${config.topicAliasMaximum}`,
+      ); // [MQTT-3.3.2-8], [MQTT-3.3.2-9]
     }
     if (topic === '') {
       const known = conn.topicAliases.get(alias);
-      if (known === undefined) return conn.disconnect(0x82, `topic alias ${alias} not set`); // section 3.3.2.3.4
+      if (known === undefined) return conn.disconnect('PROTOCOL_ERROR', `topic alias ${alias} not set`); // section 3.3.2.3.4
       topic = known;
     } else {
       conn.topicAliases.set(alias, topic);
     }
   }
-  if (!isValidTopicName(topic)) return conn.disconnect(0x90, 'topic name empty or containing wildcards'); // [MQTT-3.3.2-2]
+  if (!isValidTopicName(topic))
+    return conn.disconnect('TOPIC_NAME_INVALID', 'topic name empty or containing wildcards'); // [MQTT-3.3.2-2]
   if (props?.subscriptionIdentifiers !== undefined) {
-    return conn.disconnect(0x82, 'PUBLISH from a client carries a subscription identifier'); // [MQTT-3.3.4-6]
+    return conn.disconnect('PROTOCOL_ERROR', 'PUBLISH from a client carries a subscription identifier'); // [MQTT-3.3.4-6]
   }
-  if (packet.qos > config.maximumQoS) return conn.disconnect(0x9b, `QoS ${packet.qos} not supported`); // [MQTT-3.2.2-11]
-  if (packet.retain && !config.retainAvailable) return conn.disconnect(0x9a, 'retain not supported'); // [MQTT-3.2.2-14]
+  if (packet.qos > config.maximumQoS)
+    return conn.disconnect('QOS_NOT_SUPPORTED', `QoS ${packet.qos} not supported`); // [MQTT-3.2.2-11]
+  if (packet.retain && !config.retainAvailable)
+    return conn.disconnect('RETAIN_NOT_SUPPORTED', 'retain not supported'); // [MQTT-3.2.2-14]
 
   if (packet.qos === 2) {
     const id = packet.packetId!;
@@ -42,7 +48,10 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
       return;
     }
     if (session.inboundQos2.size >= config.receiveMaximum) {
-      return conn.disconnect(0x93, `more than ${config.receiveMaximum} QoS 2 messages unreleased`); // section 4.9 (flow control)
+      return conn.disconnect(
+        'RECEIVE_MAXIMUM_EXCEEDED',
+        `more than ${config.receiveMaximum} QoS 2 messages unreleased`,
+      ); // section 4.9 (flow control)
     }
   }
 

@@ -14,7 +14,7 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
   for (const req of packet.subscriptions) {
     if (req.noLocal && isSharedFilter(req.topicFilter)) {
-      return conn.disconnect(0x82, 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
+      return conn.disconnect('PROTOCOL_ERROR', 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
     }
   }
   const reasonCodes: number[] = [];
