@@ -34,8 +34,15 @@ import { releaseWill } from './will.ts';
 
 export interface ConnectionInfo {
   transport: 'tcp' | 'tls' | 'ws' | 'wss' | 'memory';
+  /** The client's address: from the socket, or from a trusted proxy (PROXY header, X-Forwarded-For). */
   remoteAddress: string;
   remotePort: number;
+  /** TLS Server Name Indication sent by the client (tls, wss); routes to a tenant. */
+  servername?: string;
+  /** The HTTP Host header of the WebSocket upgrade (ws, wss), without the port; routes to a tenant. */
+  host?: string;
+  /** The client certificate verified against the listener's CA (mutual TLS), for authentication. */
+  clientCertificate?: { subjectCN: string; fingerprint256: string };
 }
 
 /** What a connection needs from the server that accepted it. */

@@ -33,6 +33,15 @@ function offeredSubprotocols(req: IncomingMessage): string[] {
     .filter((s) => s.length > 0);
 }
 
+/** `Host: a.b.localhost:8083` → `a.b.localhost`; `[::1]:8083` → `::1`; lower-cased (RFC 7230 5.4). */
+export function hostWithoutPort(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']') > 0 ? h.indexOf(']') : undefined);
+  const colon = h.lastIndexOf(':');
+  return colon >= 0 ? h.slice(0, colon) : h;
+}
+
 function refuse(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   socket.on('error', () => {});
@@ -68,7 +77,12 @@ export async function listenWebSocket(config: Config, accept: AcceptStream): Pro
     if (offered.length === 0 && config.wsRequireSubprotocol) return refuse(socket, 400, 'Bad Request');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const { address, port } = clientAddress(req, config.wsTrustProxy);
-      accept(new WebSocketDuplex(ws), { transport: 'ws', remoteAddress: address, remotePort: port });
+      accept(new WebSocketDuplex(ws), {
+        transport: 'ws',
+        remoteAddress: address,
+        remotePort: port,
+        host: hostWithoutPort(req.headers.host),
+      });
     });
   });
   await new Promise<void>((resolve, reject) => {
