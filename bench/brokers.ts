@@ -290,6 +290,8 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
     opts.dataDir ?? ':memory:',
     '--log-level',
     'warn',
+    '--http-port',
+    '-1',
     ...(ws ? ['--ws-port', '0'] : []),
   ];
   const child = spawnTracked(process.execPath, args, { cwd: REPO_DIR });

@@ -38,13 +38,31 @@ export class Broker {
     sessionsExpired: 0,
   };
 
+  /** Set once the tenant is deleted: nothing more is routed or stored. */
+  closed = false;
+
   constructor(id: string, config: Config) {
     this.id = id;
     this.config = config;
   }
 
+  /**
+   * The tenant is deleted: every connected client gets DISCONNECT 0x98 (administrative action),
+   * every session, subscription, pending will and retained message is dropped, and later
+   * publishes (a will of a closing connection) go nowhere.
+   */
+  close(): void {
+    this.closed = true;
+    for (const session of [...this.sessions.values()]) {
+      session.link?.disconnect('ADMINISTRATIVE_ACTION', 'broker deleted');
+      this.endSession(session);
+    }
+    this.retained.clear();
+  }
+
   /** Routes a message to every matching subscription and applies it to the retained store. */
   publish(message: Message): void {
+    if (this.closed) return;
     this.stats.messagesReceived++;
     if (message.retain) this.retained.apply(message); // [MQTT-3.3.1-5]
     const { subscribers, groups } = this.index.match(message.topic);

@@ -2,9 +2,11 @@
 /**
  * Process entry: `pubsub serve [flags]` runs the server until SIGTERM/SIGINT. Flags come from
  * the option table in config.ts, so every option has a flag, an environment variable and a
- * config-file key. Prints one line per listener once listening. Exit codes: 0 after a clean
+ * config-file key. Prints one line per listener once listening, the account id, and on the
+ * first start the bootstrap admin API token. Exit codes: 0 after a clean
  * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
  */
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, OPTIONS, type OptionKey } from './config.ts';
 import { createLogger } from './observability/index.ts';
@@ -25,7 +27,13 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const server = new Server(config, { logger });
+  let server: Server;
+  try {
+    server = new Server(config, { logger });
+  } catch (err) {
+    process.stderr.write(`pubsub: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   try {
     await server.start();
   } catch (err) {
@@ -35,6 +43,14 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   }
   for (const listener of server.listeners)
     process.stdout.write(`pubsub: ${listener.name} listening on ${listener.url}\n`);
+  if (server.apiUrl !== undefined) process.stdout.write(`pubsub: admin API listening on ${server.apiUrl}\n`);
+  process.stdout.write(`pubsub: account id ${server.bootstrap.account.id}\n`);
+  const token = server.bootstrap.adminToken;
+  if (token !== undefined) {
+    const where =
+      config.dataDir === ':memory:' ? '' : ` (also in ${join(config.dataDir, 'admin-token')}, mode 0600)`;
+    process.stdout.write(`pubsub: admin API token, shown once${where}: ${token}\n`);
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -52,6 +52,11 @@ export const ERRORS = {
   QUOTA_EXCEEDED: { reason: ReasonCode.QuotaExceeded, http: 429, message: 'quota exceeded' },
   RETAIN_NOT_SUPPORTED: { reason: ReasonCode.RetainNotSupported, http: 400, message: 'retain not supported' },
   QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, http: 400, message: 'QoS not supported' },
+  ADMINISTRATIVE_ACTION: {
+    reason: ReasonCode.AdministrativeAction,
+    http: 409,
+    message: 'disconnected by an administrative action',
+  },
   IMPLEMENTATION_ERROR: {
     reason: ReasonCode.ImplementationSpecificError,
     http: 500,
@@ -85,4 +90,50 @@ const V3_CONNACK: Record<number, number> = {
 export function connackCode(reason: number, version: ProtocolVersion): number {
   if (version === 5) return reason;
   return V3_CONNACK[reason] ?? ConnectReturnCode.ServerUnavailable;
+}
+
+interface ApiErrorDef {
+  http: number;
+  code: number;
+  message: string;
+}
+
+export const API_ERRORS = {
+  INVALID_CONTENT_TYPE: { http: 415, code: 6003, message: 'request body must be application/json' },
+  MALFORMED_JSON: { http: 400, code: 6007, message: 'malformed JSON in request body' },
+  BODY_TOO_LARGE: { http: 413, code: 6008, message: 'request body too large' },
+  VALIDATION_FAILED: { http: 400, code: 6009, message: 'request failed validation' },
+  NO_ROUTE: { http: 404, code: 7000, message: 'no route for that URI' },
+  ACCOUNT_NOT_FOUND: { http: 404, code: 7003, message: 'could not route to account: identifier invalid' },
+  ACCOUNT_FORBIDDEN: { http: 403, code: 9109, message: 'unauthorized to access requested resource' },
+  AUTHENTICATION_ERROR: { http: 403, code: 10000, message: 'authentication error' },
+  INTERNAL: { http: 500, code: 10001, message: 'internal error' },
+  NAME_INVALID: { http: 400, code: 14001, message: 'name is not a valid DNS label' },
+  NAMESPACE_EXISTS: { http: 409, code: 14002, message: 'namespace name already in use' },
+  NAMESPACE_NOT_FOUND: { http: 404, code: 14003, message: 'namespace not found' },
+  NAMESPACE_NOT_EMPTY: { http: 409, code: 14004, message: 'namespace has brokers' },
+  BROKER_EXISTS: { http: 409, code: 14005, message: 'broker name already in use in this namespace' },
+  BROKER_NOT_FOUND: { http: 404, code: 14006, message: 'broker not found' },
+  QUOTA_EXCEEDED: { http: 400, code: 14007, message: 'quota exceeded' },
+  TOKEN_NOT_FOUND: { http: 404, code: 14008, message: 'API token not found' },
+  INVALID_PARAMETER: { http: 400, code: 14009, message: 'invalid parameter' },
+} as const satisfies Record<string, ApiErrorDef>;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+/** A refusal of an admin API request: carries its catalogue code and a message for the user. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly code: ApiErrorCode;
+  constructor(code: ApiErrorCode, message: string = API_ERRORS[code].message) {
+    super(message);
+    this.code = code;
+  }
+  get status(): number {
+    return API_ERRORS[this.code].http;
+  }
+  /** The Cloudflare-style error object of the response envelope. */
+  toJSON(): { code: number; message: string } {
+    return { code: API_ERRORS[this.code].code, message: this.message };
+  }
 }

@@ -1,17 +1,30 @@
 /**
- * Composition root: builds the brokers and listeners from the config and wires connections to
- * them. No protocol logic lives here.
+ * Composition root: opens the store, builds the tenants (bootstrapping an empty data dir), the
+ * MQTT listeners and the admin API, and wires each connection to its broker. No protocol logic
+ * lives here.
+ *
+ * Start-up files in the data dir (not with `:memory:`): `pubsub.db` (the store), `admin-token`
+ * (mode 0600, written at the first start only) and `api-url` (the admin API's base URL, rewritten
+ * at each start) so the CLI on the same machine needs no set-up.
  *
  * Shutdown (`close`): stop accepting, tell v5 clients DISCONNECT 0x8B (server shutting down),
  * close every connection, wait for sockets to finish (bounded), then resolve.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
 import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { Broker } from './broker.ts';
+import { buildApi, type ListenerPorts } from './admin/index.ts';
+import type { Broker } from './broker.ts';
 import type { Config } from './config.ts';
+import type { ErrorCode } from './errors.ts';
 import { silentLogger } from './observability/index.ts';
+import type { ConnectPacket } from './protocol/index.ts';
 import { Connection, type ConnectionContext, type ConnectionInfo } from './session/connection.ts';
+import { ControlPlaneStore, openDatabase } from './store/index.ts';
+import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
 import { type Listener, listenTcp, listenWebSocket } from './transport/index.ts';
 
 export interface ServerOptions {
@@ -24,19 +37,38 @@ export class Server implements ConnectionContext {
   readonly config: Config;
   readonly logger: Logger;
   readonly connections = new Set<Connection>();
-  readonly brokers = new Map<string, Broker>();
-  readonly defaultBroker: Broker;
   readonly listeners: Listener[] = [];
+  readonly tenancy: Tenancy;
+  /** The account, and the admin token when this start created it (print it once). */
+  readonly bootstrap: BootstrapResult;
+  /** The admin API's base URL once listening (`http://host:port`). */
+  apiUrl: string | undefined;
   shuttingDown = false;
+  #db: DatabaseSync;
+  #api: FastifyInstance | undefined;
+  #ready = false;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
     this.logger = options.logger ?? silentLogger();
-    this.defaultBroker = new Broker('default', config);
-    this.brokers.set(this.defaultBroker.id, this.defaultBroker);
+    this.#db = openDatabase(config.dataDir);
+    this.tenancy = new Tenancy(new ControlPlaneStore(this.#db), config, this.logger);
+    this.bootstrap = this.tenancy.bootstrap();
+    if (this.bootstrap.adminToken !== undefined && config.dataDir !== ':memory:') {
+      const file = join(config.dataDir, 'admin-token');
+      writeFileSync(file, `${this.bootstrap.adminToken}\n`, { mode: 0o600 });
+      chmodSync(file, 0o600);
+    }
   }
 
-  /** Opens every configured listener. */
+  /** The broker of connections whose host name names none (tests and embedding use it). */
+  get defaultBroker(): Broker {
+    const tenant = this.tenancy.defaultTenant();
+    if (tenant === undefined) throw new Error(`default broker ${this.config.defaultBroker} does not exist`);
+    return tenant.broker;
+  }
+
+  /** Opens every configured listener, then the admin API. */
   async start(): Promise<void> {
     if (this.config.dataDir !== ':memory:') mkdirSync(this.config.dataDir, { recursive: true });
     const accept = (stream: Duplex, info: ConnectionInfo): void => {
@@ -44,6 +76,36 @@ export class Server implements ConnectionContext {
     };
     this.listeners.push(await listenTcp(this.config.host, this.config.port, accept));
     if (this.config.wsPort >= 0) this.listeners.push(await listenWebSocket(this.config, accept));
+    if (this.config.httpPort >= 0) await this.#startApi();
+    this.#ready = true;
+  }
+
+  async #startApi(): Promise<void> {
+    const api = await buildApi({
+      tenancy: this.tenancy,
+      config: this.config,
+      logger: this.logger,
+      ports: () => this.listenerPorts(),
+      ready: () => this.#ready && !this.shuttingDown,
+    });
+    this.#api = api;
+    await api.listen({ port: this.config.httpPort, host: this.config.host });
+    const address = api.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : this.config.httpPort;
+    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
+    this.apiUrl = `http://${host}:${port}`;
+    if (this.config.dataDir !== ':memory:')
+      writeFileSync(join(this.config.dataDir, 'api-url'), `${this.apiUrl}\n`);
+  }
+
+  /** Bound ports of the MQTT listeners by URL scheme (for broker endpoints). */
+  listenerPorts(): ListenerPorts {
+    const ports: ListenerPorts = {};
+    for (const l of this.listeners) {
+      const scheme = l.url.slice(0, l.url.indexOf(':')) as keyof ListenerPorts;
+      if (ports[scheme] === undefined) ports[scheme] = l.port;
+    }
+    return ports;
   }
 
   /** Serves one connection from any transport (or an in-memory duplex in tests). */
@@ -57,8 +119,9 @@ export class Server implements ConnectionContext {
     return connection;
   }
 
-  brokerFor(): Broker {
-    return this.defaultBroker;
+  brokerFor(connection: Connection, connect: ConnectPacket): Broker | { refuse: ErrorCode; detail: string } {
+    const admission = this.tenancy.admit(connection.info, connect);
+    return 'tenant' in admission ? admission.tenant.broker : admission;
   }
 
   closed(connection: Connection): void {
@@ -68,6 +131,7 @@ export class Server implements ConnectionContext {
   async close(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    const apiClosed = this.#api?.close();
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     const sockets = [...this.connections].map(
       (c) =>
@@ -80,5 +144,7 @@ export class Server implements ConnectionContext {
     await Promise.race([Promise.all(sockets), timeout]);
     for (const c of this.connections) c.socket.destroy();
     await listenersClosed;
+    await apiClosed;
+    this.#db.close();
   }
 }

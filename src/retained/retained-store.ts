@@ -29,6 +29,13 @@ export class RetainedStore {
     return this.#bytes;
   }
 
+  /** Drops every retained message (the broker is deleted). */
+  clear(): void {
+    this.#root = new RetainedNode();
+    this.#count = 0;
+    this.#bytes = 0;
+  }
+
   /** Stores (detached) or, for an empty payload, deletes the topic's retained message. */
   apply(message: Message): void {
     if (message.payload.length === 0) {

@@ -51,8 +51,11 @@ export interface ConnectionContext {
   readonly logger: Logger;
   /** True once the server is closing: wills are not published for its own disconnects. */
   readonly shuttingDown: boolean;
-  /** The broker (tenant) a CONNECT belongs to. */
-  brokerFor(connection: Connection, connect: ConnectPacket): Broker;
+  /**
+   * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
+   * access off, credentials the broker does not accept).
+   */
+  brokerFor(connection: Connection, connect: ConnectPacket): Broker | { refuse: ErrorCode; detail: string };
   /** The socket has closed and the connection released. */
   closed(connection: Connection): void;
 }

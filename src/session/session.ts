@@ -18,7 +18,7 @@
  * - QoS 0 messages are never queued for an offline session.
  */
 import type { Broker } from '../broker.ts';
-import { reasonCodeOf } from '../errors.ts';
+import { type ErrorCode, reasonCodeOf } from '../errors.ts';
 import { isSharedFilter, isValidTopicFilter, parseSharedFilter, type QoS } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
 import { type Delivery, DeliveryQueue } from './delivery-queue.ts';
@@ -41,6 +41,8 @@ export interface SessionLink {
     dup: boolean,
   ): boolean;
   sendPubrel(packetId: number): void;
+  /** Closes the connection from the server side (v5: DISCONNECT with the code's reason). */
+  disconnect(code: ErrorCode, detail: string): void;
 }
 
 export interface Subscription {

@@ -279,7 +279,14 @@ test(`10,000 random and mutated packets over 20 TCP connections leave the broker
   // A small maximum packet size: a mutated length claiming more is refused at once instead
   // of swallowing the rest of that connection's inputs.
   const server = new Server(
-    configWith({ host: '127.0.0.1', port: 0, dataDir: ':memory:', maximumPacketSize: 4096 }),
+    configWith({
+      host: '127.0.0.1',
+      port: 0,
+      wsPort: -1,
+      httpPort: -1,
+      dataDir: ':memory:',
+      maximumPacketSize: 4096,
+    }),
     { logger },
   );
   await server.start();

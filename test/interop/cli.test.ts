@@ -28,7 +28,7 @@ function spawnServe(t: TestContext, args: string[], env: Record<string, string>)
   const child = spawnChild(
     t,
     process.execPath,
-    [CLI, 'serve', '--data-dir', join(dir, 'data'), '--ws-port', '0', ...args],
+    [CLI, 'serve', '--data-dir', join(dir, 'data'), '--ws-port', '0', '--http-port', '0', ...args],
     {
       env: environment(env),
     },

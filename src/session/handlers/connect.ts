@@ -75,7 +75,9 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   const requestedExpiry = v5 ? (props?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER;
   const sessionExpiry = Math.min(requestedExpiry, config.maxSessionExpiryInterval);
 
-  const broker = conn.ctx.brokerFor(conn, packet);
+  const admitted = conn.ctx.brokerFor(conn, packet);
+  if ('refuse' in admitted) return conn.refuse(admitted.refuse, admitted.detail);
+  const broker = admitted;
 
   // Takeover: the existing connection is closed first, so its will and session end are settled
   // before the new connection decides what to resume [MQTT-3.1.4-3].

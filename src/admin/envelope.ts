@@ -1,0 +1,46 @@
+/**
+ * The Cloudflare API envelope: `{result, success, errors, messages}` on every response, plus
+ * `result_info` on lists. Lists are paged with `page` (from 1) and `per_page` (default and
+ * maximum 1000, so a client that never pages, like wrangler, still sees every item).
+ */
+import type { ApiError } from '../errors.ts';
+
+export const MAX_PER_PAGE = 1000;
+
+export interface Envelope {
+  result: unknown;
+  success: boolean;
+  errors: { code: number; message: string }[];
+  messages: unknown[];
+  result_info?: ResultInfo;
+}
+
+export interface ResultInfo {
+  page: number;
+  per_page: number;
+  count: number;
+  total_count: number;
+  total_pages: number;
+}
+
+export const ok = (result: unknown): Envelope => ({ result, success: true, errors: [], messages: [] });
+
+export const failure = (error: ApiError): Envelope => ({
+  result: null,
+  success: false,
+  errors: [error.toJSON()],
+  messages: [],
+});
+
+export function okList(items: unknown[], total: number, page: number, perPage: number): Envelope {
+  return {
+    ...ok(items),
+    result_info: {
+      page,
+      per_page: perPage,
+      count: items.length,
+      total_count: total,
+      total_pages: Math.max(1, Math.ceil(total / perPage)),
+    },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Brokers: `/client/v4/accounts/{account_id}/pubsub/namespaces/{namespace}/brokers[/{broker}]`.
+ * Bodies accept `authType` or `auth_type` (Cloudflare's docs and wrangler disagree), an
+ * `expiration` in seconds or null, and `on_publish: {url}` (null clears it). PATCH changes only
+ * the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98) and drops its
+ * state.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../errors.ts';
+import type { AuthType, BrokerPatch } from '../../store/index.ts';
+import type { ApiContext } from '../api.ts';
+import { ok, okList } from '../envelope.ts';
+import { presentBroker } from '../present.ts';
+import {
+  broker,
+  brokerParams,
+  createBrokerBody,
+  envelope,
+  errorEnvelope,
+  namespaceParams,
+  paging,
+  updateBrokerBody,
+} from '../schemas.ts';
+
+const BASE = '/client/v4/accounts/:account_id/pubsub/namespaces/:namespace/brokers';
+
+interface BrokerBody {
+  name?: string;
+  description?: string;
+  authType?: AuthType;
+  auth_type?: AuthType;
+  expiration?: number | null;
+  on_publish?: { url?: string | null };
+}
+
+/** The fields a create or update body sets, validated beyond what the schema can say. */
+function patchOf(body: BrokerBody): BrokerPatch {
+  const patch: BrokerPatch = {};
+  if (body.authType !== undefined && body.auth_type !== undefined && body.authType !== body.auth_type)
+    throw new ApiError('INVALID_PARAMETER', 'authType and auth_type disagree');
+  const authType = body.authType ?? body.auth_type;
+  if (authType !== undefined) patch.authType = authType;
+  if (body.description !== undefined) patch.description = body.description;
+  if (body.expiration !== undefined) patch.expiration = body.expiration;
+  if (body.on_publish !== undefined && body.on_publish.url !== undefined) {
+    const url = body.on_publish.url;
+    if (url !== null) {
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw new ApiError('INVALID_PARAMETER', `on_publish.url is not a URL: ${url}`);
+      }
+      if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+        throw new ApiError('INVALID_PARAMETER', 'on_publish.url must be an http(s) URL');
+    }
+    patch.onPublishUrl = url;
+  }
+  return patch;
+}
+
+export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const t = ctx.tenancy;
+  const present = (record: Parameters<typeof presentBroker>[0]) =>
+    presentBroker(record, ctx.config.domain, ctx.ports());
+
+  app.get(
+    BASE,
+    {
+      schema: {
+        summary: 'List the brokers of a namespace',
+        tags: ['brokers'],
+        params: namespaceParams,
+        querystring: paging,
+        response: { 200: envelope({ type: 'array', items: broker }, true), '4xx': errorEnvelope },
+      },
+    },
+    async (req) => {
+      const { account_id, namespace } = req.params as { account_id: string; namespace: string };
+      const { page, per_page } = req.query as { page: number; per_page: number };
+      const { items, total } = t.listBrokers(account_id, namespace, { page, perPage: per_page });
+      return okList(items.map(present), total, page, per_page);
+    },
+  );
+
+  app.post(
+    BASE,
+    {
+      schema: {
+        summary: 'Create a broker',
+        tags: ['brokers'],
+        params: namespaceParams,
+        body: createBrokerBody,
+        response: { 200: envelope(broker), '4xx': errorEnvelope },
+      },
+    },
+    async (req) => {
+      const { account_id, namespace } = req.params as { account_id: string; namespace: string };
+      const body = req.body as BrokerBody;
+      const patch = patchOf(body);
+      return ok(present(t.createBroker(account_id, namespace, { name: body.name, ...patch })));
+    },
+  );
+
+  app.get(
+    `${BASE}/:broker`,
+    {
+      schema: {
+        summary: 'Describe a broker',
+        tags: ['brokers'],
+        params: brokerParams,
+        response: { 200: envelope(broker), '4xx': errorEnvelope },
+      },
+    },
+    async (req) => {
+      const p = req.params as { account_id: string; namespace: string; broker: string };
+      return ok(present(t.getBroker(p.account_id, p.namespace, p.broker)));
+    },
+  );
+
+  app.patch(
+    `${BASE}/:broker`,
+    {
+      schema: {
+        summary: 'Update a broker (only the fields given)',
+        tags: ['brokers'],
+        params: brokerParams,
+        body: updateBrokerBody,
+        response: { 200: envelope(broker), '4xx': errorEnvelope },
+      },
+    },
+    async (req) => {
+      const p = req.params as { account_id: string; namespace: string; broker: string };
+      const patch = patchOf((req.body ?? {}) as BrokerBody);
+      return ok(present(t.updateBroker(p.account_id, p.namespace, p.broker, patch)));
+    },
+  );
+
+  app.delete(
+    `${BASE}/:broker`,
+    {
+      schema: {
+        summary: 'Delete a broker: its clients are disconnected (0x98) and its state dropped',
+        tags: ['brokers'],
+        params: brokerParams,
+        response: { 200: envelope({ type: 'null' }), '4xx': errorEnvelope },
+      },
+    },
+    async (req) => {
+      const p = req.params as { account_id: string; namespace: string; broker: string };
+      t.deleteBroker(p.account_id, p.namespace, p.broker);
+      return ok(null);
+    },
+  );
+}

@@ -1,0 +1,32 @@
+/**
+ * Liveness and readiness, without authentication, for process managers and load balancers:
+ * `/healthz` answers while the process serves HTTP; `/readyz` is 200 once every listener is up
+ * and 503 while starting or shutting down.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext } from '../api.ts';
+
+export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const status = {
+    type: 'object',
+    properties: { status: { type: 'string' } },
+  };
+  app.get(
+    '/healthz',
+    { schema: { summary: 'Liveness', tags: ['health'], security: [], response: { 200: status } } },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness',
+        tags: ['health'],
+        security: [],
+        response: { 200: status, 503: status },
+      },
+    },
+    async (_req, reply) =>
+      ctx.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
+  );
+}

@@ -1,0 +1,294 @@
+/**
+ * Control-plane state in the embedded database: accounts, namespaces, brokers and admin API
+ * tokens. Plain records in, plain records out; names arrive already validated and lower-cased
+ * (src/tenancy/names.ts), uniqueness is enforced here by the schema and reported as a typed
+ * conflict, never as a raw SQLite error.
+ *
+ * Invariants: namespace names are unique across the whole server (as Cloudflare's are global);
+ * broker names are unique within a namespace; token secrets are never stored, only their
+ * SHA-256 hash.
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { transaction } from './database.ts';
+
+export type AuthType = 'TOKEN' | 'MTLS' | 'MTLS_AND_TOKEN' | 'NONE';
+
+export interface AccountRecord {
+  id: string;
+  name: string;
+  createdOn: string;
+}
+
+export interface NamespaceRecord {
+  id: string;
+  accountId: string;
+  name: string;
+  description: string;
+  createdOn: string;
+  modifiedOn: string;
+}
+
+export interface BrokerRecord {
+  id: string;
+  namespaceId: string;
+  /** The namespace's name, joined in for hostnames and endpoints. */
+  namespaceName: string;
+  name: string;
+  description: string;
+  authType: AuthType;
+  /** Default lifetime of credentials issued for this broker, in seconds; null: none. */
+  expiration: number | null;
+  onPublishUrl: string | null;
+  createdOn: string;
+  modifiedOn: string;
+}
+
+export interface ApiTokenRecord {
+  id: string;
+  accountId: string;
+  name: string;
+  issuedOn: string;
+  lastUsedOn: string | null;
+}
+
+export interface BrokerPatch {
+  description?: string;
+  expiration?: number | null;
+  onPublishUrl?: string | null;
+  authType?: AuthType;
+}
+
+/** A uniqueness rule was broken: the name is taken. */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+type Row = Record<string, unknown>;
+
+const namespaceOf = (r: Row): NamespaceRecord => ({
+  id: r.id as string,
+  accountId: r.account_id as string,
+  name: r.name as string,
+  description: r.description as string,
+  createdOn: r.created_on as string,
+  modifiedOn: r.modified_on as string,
+});
+
+const brokerOf = (r: Row): BrokerRecord => ({
+  id: r.id as string,
+  namespaceId: r.namespace_id as string,
+  namespaceName: r.namespace_name as string,
+  name: r.name as string,
+  description: r.description as string,
+  authType: r.auth_type as AuthType,
+  expiration: r.expiration === null ? null : Number(r.expiration),
+  onPublishUrl: (r.on_publish_url as string | null) ?? null,
+  createdOn: r.created_on as string,
+  modifiedOn: r.modified_on as string,
+});
+
+const tokenOf = (r: Row): ApiTokenRecord => ({
+  id: r.id as string,
+  accountId: r.account_id as string,
+  name: r.name as string,
+  issuedOn: r.issued_on as string,
+  lastUsedOn: (r.last_used_on as string | null) ?? null,
+});
+
+const BROKER_SELECT = `SELECT b.*, n.name AS namespace_name FROM brokers b JOIN namespaces n ON n.id = b.namespace_id`;
+
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Error && /UNIQUE constraint failed/.test(err.message);
+}
+
+export class ControlPlaneStore {
+  readonly #db: DatabaseSync;
+  readonly #stmts = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  #q(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  transaction<T>(fn: () => T): T {
+    return transaction(this.#db, fn);
+  }
+
+  // Accounts.
+
+  createAccount(a: AccountRecord): void {
+    this.#q('INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)').run(a.id, a.name, a.createdOn);
+  }
+
+  listAccounts(): AccountRecord[] {
+    return (this.#q('SELECT * FROM accounts ORDER BY created_on, id').all() as Row[]).map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      createdOn: r.created_on as string,
+    }));
+  }
+
+  getAccount(id: string): AccountRecord | undefined {
+    const r = this.#q('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
+    return r && { id: r.id as string, name: r.name as string, createdOn: r.created_on as string };
+  }
+
+  // Namespaces.
+
+  createNamespace(n: NamespaceRecord): void {
+    try {
+      this.#q(
+        'INSERT INTO namespaces (id, account_id, name, description, created_on, modified_on) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(n.id, n.accountId, n.name, n.description, n.createdOn, n.modifiedOn);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`namespace ${n.name} exists`);
+      throw err;
+    }
+  }
+
+  countNamespaces(accountId: string): number {
+    return Number(
+      (this.#q('SELECT count(*) AS c FROM namespaces WHERE account_id = ?').get(accountId) as Row).c,
+    );
+  }
+
+  listNamespaces(accountId: string, limit: number, offset: number): NamespaceRecord[] {
+    return (
+      this.#q('SELECT * FROM namespaces WHERE account_id = ? ORDER BY name LIMIT ? OFFSET ?').all(
+        accountId,
+        limit,
+        offset,
+      ) as Row[]
+    ).map(namespaceOf);
+  }
+
+  getNamespace(accountId: string, name: string): NamespaceRecord | undefined {
+    const r = this.#q('SELECT * FROM namespaces WHERE account_id = ? AND name = ?').get(accountId, name) as
+      | Row
+      | undefined;
+    return r && namespaceOf(r);
+  }
+
+  deleteNamespace(id: string): void {
+    this.#q('DELETE FROM namespaces WHERE id = ?').run(id);
+  }
+
+  // Brokers.
+
+  createBroker(b: Omit<BrokerRecord, 'namespaceName'>): void {
+    try {
+      this.#q(
+        `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url, created_on, modified_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        b.id,
+        b.namespaceId,
+        b.name,
+        b.description,
+        b.authType,
+        b.expiration,
+        b.onPublishUrl,
+        b.createdOn,
+        b.modifiedOn,
+      );
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`broker ${b.name} exists`);
+      throw err;
+    }
+  }
+
+  countBrokers(namespaceId: string): number {
+    return Number(
+      (this.#q('SELECT count(*) AS c FROM brokers WHERE namespace_id = ?').get(namespaceId) as Row).c,
+    );
+  }
+
+  listBrokers(namespaceId: string, limit: number, offset: number): BrokerRecord[] {
+    return (
+      this.#q(`${BROKER_SELECT} WHERE b.namespace_id = ? ORDER BY b.name LIMIT ? OFFSET ?`).all(
+        namespaceId,
+        limit,
+        offset,
+      ) as Row[]
+    ).map(brokerOf);
+  }
+
+  /** Every broker of the server, for building the live tenants at start. */
+  allBrokers(): BrokerRecord[] {
+    return (this.#q(`${BROKER_SELECT} ORDER BY n.name, b.name`).all() as Row[]).map(brokerOf);
+  }
+
+  getBroker(namespaceId: string, name: string): BrokerRecord | undefined {
+    const r = this.#q(`${BROKER_SELECT} WHERE b.namespace_id = ? AND b.name = ?`).get(namespaceId, name) as
+      | Row
+      | undefined;
+    return r && brokerOf(r);
+  }
+
+  updateBroker(id: string, patch: BrokerPatch, modifiedOn: string): void {
+    const sets: string[] = ['modified_on = ?'];
+    const values: (string | number | null)[] = [modifiedOn];
+    if (patch.description !== undefined) {
+      sets.push('description = ?');
+      values.push(patch.description);
+    }
+    if (patch.expiration !== undefined) {
+      sets.push('expiration = ?');
+      values.push(patch.expiration);
+    }
+    if (patch.onPublishUrl !== undefined) {
+      sets.push('on_publish_url = ?');
+      values.push(patch.onPublishUrl);
+    }
+    if (patch.authType !== undefined) {
+      sets.push('auth_type = ?');
+      values.push(patch.authType);
+    }
+    this.#db.prepare(`UPDATE brokers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+  }
+
+  deleteBroker(id: string): void {
+    this.#q('DELETE FROM brokers WHERE id = ?').run(id);
+  }
+
+  // Admin API tokens.
+
+  createApiToken(t: ApiTokenRecord, hash: string): void {
+    this.#q('INSERT INTO api_tokens (id, account_id, name, hash, issued_on) VALUES (?, ?, ?, ?, ?)').run(
+      t.id,
+      t.accountId,
+      t.name,
+      hash,
+      t.issuedOn,
+    );
+  }
+
+  apiTokenByHash(hash: string): ApiTokenRecord | undefined {
+    const r = this.#q('SELECT * FROM api_tokens WHERE hash = ?').get(hash) as Row | undefined;
+    return r && tokenOf(r);
+  }
+
+  listApiTokens(accountId: string): ApiTokenRecord[] {
+    return (
+      this.#q('SELECT * FROM api_tokens WHERE account_id = ? ORDER BY issued_on, id').all(accountId) as Row[]
+    ).map(tokenOf);
+  }
+
+  touchApiToken(id: string, when: string): void {
+    this.#q('UPDATE api_tokens SET last_used_on = ? WHERE id = ?').run(when, id);
+  }
+
+  deleteApiToken(accountId: string, id: string): boolean {
+    return (
+      Number(this.#q('DELETE FROM api_tokens WHERE account_id = ? AND id = ?').run(accountId, id).changes) > 0
+    );
+  }
+}

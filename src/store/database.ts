@@ -1,0 +1,130 @@
+/**
+ * The embedded database: one SQLite file, `<data-dir>/pubsub.db`, opened with the built-in
+ * `node:sqlite` (no native build), or an in-memory database for `--data-dir :memory:`.
+ *
+ * Invariants:
+ * - WAL journal with synchronous=NORMAL: a committed transaction survives a process crash
+ *   (SIGKILL), which is the durability contract; readers never block the writer.
+ * - The schema is created and upgraded by numbered migrations; PRAGMA user_version records the
+ *   last one applied, so a newer database opened by an older server is refused, not damaged.
+ * - A file that is not a SQLite database (or is corrupt) is reported with its path and what to
+ *   do; it is never replaced or deleted.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+/** A migration: SQL run once, in order, inside a transaction. */
+export type Migration = string;
+
+/** The control plane's schema (issue 5). Later migrations append; never edit a shipped one. */
+export const MIGRATIONS: readonly Migration[] = [
+  `CREATE TABLE accounts (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     created_on TEXT NOT NULL
+   );
+   CREATE TABLE namespaces (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     name TEXT NOT NULL UNIQUE,
+     description TEXT NOT NULL DEFAULT '',
+     created_on TEXT NOT NULL,
+     modified_on TEXT NOT NULL
+   );
+   CREATE INDEX namespaces_by_account ON namespaces(account_id, name);
+   CREATE TABLE brokers (
+     id TEXT PRIMARY KEY,
+     namespace_id TEXT NOT NULL REFERENCES namespaces(id),
+     name TEXT NOT NULL,
+     description TEXT NOT NULL DEFAULT '',
+     auth_type TEXT NOT NULL,
+     expiration INTEGER,
+     on_publish_url TEXT,
+     created_on TEXT NOT NULL,
+     modified_on TEXT NOT NULL,
+     UNIQUE (namespace_id, name)
+   );
+   CREATE TABLE api_tokens (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     issued_on TEXT NOT NULL,
+     last_used_on TEXT
+   );`,
+];
+
+/** Opens (creating when missing) the database of a data directory and applies migrations. */
+export function openDatabase(dataDir: string, migrations: readonly Migration[] = MIGRATIONS): DatabaseSync {
+  const path = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'pubsub.db');
+  if (path !== ':memory:') mkdirSync(dataDir, { recursive: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+    db.exec('PRAGMA foreign_keys = ON');
+    if (path !== ':memory:') {
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
+    }
+    db.exec('PRAGMA busy_timeout = 5000');
+  } catch (err) {
+    throw new StoreError(
+      `cannot open database ${path}: ${(err as Error).message}. If the file is damaged, move it ` +
+        'aside and restore a backup (or start with an empty data directory); it was not modified.',
+    );
+  }
+  migrate(db, path, migrations);
+  return db;
+}
+
+function migrate(db: DatabaseSync, path: string, migrations: readonly Migration[]): void {
+  let version: number;
+  try {
+    version = Number((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version);
+    // A cheap integrity probe: a corrupt header or schema fails here.
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
+  } catch (err) {
+    db.close();
+    throw new StoreError(
+      `database ${path} is unreadable: ${(err as Error).message}. Move it aside and restore a ` +
+        'backup (or start with an empty data directory); it was not modified.',
+    );
+  }
+  if (version > migrations.length) {
+    db.close();
+    throw new StoreError(
+      `database ${path} has schema version ${version}, newer than this server knows ` +
+        `(${migrations.length}); run a newer pubsub or restore a backup.`,
+    );
+  }
+  for (let v = version; v < migrations.length; v++) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(migrations[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      db.close();
+      throw new StoreError(`database ${path}: migration ${v + 1} failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** Runs `fn` in one transaction (IMMEDIATE: takes the write lock up front). */
+export function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = fn();
+    db.exec('COMMIT');
+    return result;
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}

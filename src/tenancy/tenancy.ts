@@ -1,0 +1,371 @@
+/**
+ * The tenants of one server: account → namespace → broker, persisted in the control-plane store
+ * and mirrored by one live `Broker` (topic index, retained messages, sessions) per broker row.
+ *
+ * Invariants:
+ * - Every broker row has exactly one live Broker, created with the row and closed (clients get
+ *   DISCONNECT 0x98, state dropped) when the row is deleted; nothing is shared between them.
+ * - Names are DNS labels, stored lower-cased; namespace names are unique server-wide, broker
+ *   names per namespace; quotas bound both counts.
+ * - Every refusal is an ApiError from the catalogue (src/errors.ts), never a raw store error.
+ * - A connection's broker: its SNI or WebSocket Host `<broker>.<namespace>.<domain>`, else the
+ *   default broker (`defaultBroker`, `<broker>.<namespace>`). Credential-based routing (the
+ *   token's `aud`) slots in between when credentials exist.
+ */
+import type { Logger } from 'pino';
+import { hashApiToken, newApiToken } from '../auth/api-tokens.ts';
+import { Broker } from '../broker.ts';
+import type { Config } from '../config.ts';
+import { ApiError, type ErrorCode } from '../errors.ts';
+import type { ConnectionInfo } from '../session/connection.ts';
+import {
+  type AccountRecord,
+  type ApiTokenRecord,
+  type AuthType,
+  type BrokerPatch,
+  type BrokerRecord,
+  ConflictError,
+  type ControlPlaneStore,
+  type NamespaceRecord,
+} from '../store/index.ts';
+import { brokerAddressOf } from './hostname.ts';
+import { newId, timestamp } from './ids.ts';
+import { canonicalName, nameProblem } from './names.ts';
+
+export const BOOTSTRAP_NAMESPACE = 'local';
+export const BOOTSTRAP_BROKER = 'default';
+/** How often a token's last-used time is written, at most (it is informational). */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export interface Tenant {
+  record: BrokerRecord;
+  broker: Broker;
+}
+
+export interface BootstrapResult {
+  account: AccountRecord;
+  /** The admin token, in clear, only on the start that created it. */
+  adminToken: string | undefined;
+}
+
+export type Admission = { tenant: Tenant } | { refuse: ErrorCode; detail: string };
+
+export class Tenancy {
+  readonly #store: ControlPlaneStore;
+  readonly #config: Config;
+  readonly #log: Logger;
+  /** Live tenants by broker id and by `<broker>.<namespace>`. */
+  readonly #byId = new Map<string, Tenant>();
+  readonly #byAddress = new Map<string, Tenant>();
+  readonly #touched = new Map<string, number>();
+  readonly anonymousAllowed: boolean;
+
+  constructor(store: ControlPlaneStore, config: Config, logger: Logger) {
+    this.#store = store;
+    this.#config = config;
+    this.#log = logger;
+    this.anonymousAllowed =
+      config.allowAnonymous === 'auto' ? isLoopback(config.host) : config.allowAnonymous === 'true';
+    for (const record of store.allBrokers()) this.#add(record);
+  }
+
+  /**
+   * First start with an empty store: one account, namespace `local`, broker `default`
+   * (anonymous, authType NONE) and an admin token. Later starts change nothing.
+   */
+  bootstrap(): BootstrapResult {
+    const existing = this.#store.listAccounts()[0];
+    if (existing !== undefined) return { account: existing, adminToken: undefined };
+    const now = timestamp();
+    const account: AccountRecord = { id: newId(), name: 'local', createdOn: now };
+    const token = newApiToken();
+    this.#store.transaction(() => {
+      this.#store.createAccount(account);
+      const ns: NamespaceRecord = {
+        id: newId(),
+        accountId: account.id,
+        name: BOOTSTRAP_NAMESPACE,
+        description: 'created at first start',
+        createdOn: now,
+        modifiedOn: now,
+      };
+      this.#store.createNamespace(ns);
+      this.#store.createBroker({
+        id: newId(),
+        namespaceId: ns.id,
+        name: BOOTSTRAP_BROKER,
+        description: 'default broker of every listener; anonymous clients on loopback',
+        authType: 'NONE',
+        expiration: null,
+        onPublishUrl: null,
+        createdOn: now,
+        modifiedOn: now,
+      });
+      this.#store.createApiToken(
+        {
+          id: newId(),
+          accountId: account.id,
+          name: 'bootstrap admin token',
+          issuedOn: now,
+          lastUsedOn: null,
+        },
+        hashApiToken(token),
+      );
+    });
+    for (const record of this.#store.allBrokers()) if (!this.#byId.has(record.id)) this.#add(record);
+    return { account, adminToken: token };
+  }
+
+  get accounts(): AccountRecord[] {
+    return this.#store.listAccounts();
+  }
+
+  /** All live tenants. */
+  tenants(): IterableIterator<Tenant> {
+    return this.#byId.values();
+  }
+
+  // Routing.
+
+  /** The tenant serving a new connection, and whether its authentication admits it. */
+  admit(info: ConnectionInfo, credentials: { username?: string; password?: Buffer }): Admission {
+    const named = brokerAddressOf(info.servername ?? info.host, this.#config.domain);
+    let tenant: Tenant | undefined;
+    if (named !== undefined) {
+      tenant = this.#byAddress.get(`${named.broker}.${named.namespace}`);
+      if (tenant === undefined)
+        return {
+          refuse: 'NOT_AUTHORIZED',
+          detail: `no broker ${named.broker} in namespace ${named.namespace}`,
+        };
+    } else {
+      tenant = this.defaultTenant();
+      if (tenant === undefined)
+        return {
+          refuse: 'SERVER_UNAVAILABLE',
+          detail: `default broker ${this.#config.defaultBroker} does not exist`,
+        };
+    }
+    const authType = tenant.record.authType;
+    if (authType === 'NONE') {
+      if (!this.anonymousAllowed)
+        return {
+          refuse: 'NOT_AUTHORIZED',
+          detail: 'anonymous access is off on this server (see --allow-anonymous)',
+        };
+      return { tenant };
+    }
+    // TOKEN / MTLS brokers admit only verified credentials; none verify yet on this build.
+    return {
+      refuse: credentials.password === undefined ? 'NOT_AUTHORIZED' : 'BAD_CREDENTIALS',
+      detail: `broker ${tenant.record.name}.${tenant.record.namespaceName} requires ${authType} authentication`,
+    };
+  }
+
+  defaultTenant(): Tenant | undefined {
+    return this.#byAddress.get(this.#config.defaultBroker.toLowerCase());
+  }
+
+  // Admin API tokens.
+
+  /** The token record a presented secret belongs to, or undefined. */
+  verifyApiToken(secret: string): ApiTokenRecord | undefined {
+    const record = this.#store.apiTokenByHash(hashApiToken(secret));
+    if (record === undefined) return undefined;
+    const now = Date.now();
+    if (now - (this.#touched.get(record.id) ?? 0) > TOUCH_INTERVAL_MS) {
+      this.#touched.set(record.id, now);
+      this.#store.touchApiToken(record.id, timestamp());
+    }
+    return record;
+  }
+
+  createApiToken(accountId: string, name: string): { record: ApiTokenRecord; value: string } {
+    const value = newApiToken();
+    const record: ApiTokenRecord = { id: newId(), accountId, name, issuedOn: timestamp(), lastUsedOn: null };
+    this.#store.createApiToken(record, hashApiToken(value));
+    return { record, value };
+  }
+
+  listApiTokens(accountId: string): ApiTokenRecord[] {
+    return this.#store.listApiTokens(accountId);
+  }
+
+  deleteApiToken(accountId: string, id: string): void {
+    if (!this.#store.deleteApiToken(accountId, id))
+      throw new ApiError('TOKEN_NOT_FOUND', `no API token ${id}`);
+    this.#touched.delete(id);
+  }
+
+  // Namespaces.
+
+  createNamespace(accountId: string, input: { name: unknown; description?: string }): NamespaceRecord {
+    const name = validName(input.name, 'namespace');
+    const count = this.#store.countNamespaces(accountId);
+    if (count >= this.#config.maxNamespacesPerAccount)
+      throw new ApiError(
+        'QUOTA_EXCEEDED',
+        `account has ${count} namespaces, the maximum (--max-namespaces-per-account)`,
+      );
+    const now = timestamp();
+    const record: NamespaceRecord = {
+      id: newId(),
+      accountId,
+      name,
+      description: input.description ?? '',
+      createdOn: now,
+      modifiedOn: now,
+    };
+    try {
+      this.#store.createNamespace(record);
+    } catch (err) {
+      if (err instanceof ConflictError)
+        throw new ApiError(
+          'NAMESPACE_EXISTS',
+          `namespace ${name} already exists (names are unique server-wide)`,
+        );
+      throw err;
+    }
+    this.#log.info({ namespace: name }, 'namespace created');
+    return record;
+  }
+
+  listNamespaces(accountId: string, page: Page): { items: NamespaceRecord[]; total: number } {
+    return {
+      items: this.#store.listNamespaces(accountId, page.perPage, (page.page - 1) * page.perPage),
+      total: this.#store.countNamespaces(accountId),
+    };
+  }
+
+  getNamespace(accountId: string, name: string): NamespaceRecord {
+    const canonical = canonicalName(name);
+    const record = canonical === undefined ? undefined : this.#store.getNamespace(accountId, canonical);
+    if (record === undefined) throw new ApiError('NAMESPACE_NOT_FOUND', `namespace ${name} not found`);
+    return record;
+  }
+
+  /** Deletes a namespace; with brokers only when `cascade` (their clients are disconnected). */
+  deleteNamespace(accountId: string, name: string, cascade: boolean): void {
+    const ns = this.getNamespace(accountId, name);
+    const brokers = this.#store.listBrokers(ns.id, Number.MAX_SAFE_INTEGER, 0);
+    if (brokers.length > 0 && !cascade)
+      throw new ApiError(
+        'NAMESPACE_NOT_EMPTY',
+        `namespace ${ns.name} has ${brokers.length} broker(s): delete them first, or delete with cascade=true`,
+      );
+    this.#store.transaction(() => {
+      for (const b of brokers) this.#store.deleteBroker(b.id);
+      this.#store.deleteNamespace(ns.id);
+    });
+    for (const b of brokers) this.#remove(b.id);
+    this.#log.info({ namespace: ns.name, brokers: brokers.length }, 'namespace deleted');
+  }
+
+  // Brokers.
+
+  createBroker(accountId: string, namespace: string, input: BrokerInput): BrokerRecord {
+    const ns = this.getNamespace(accountId, namespace);
+    const name = validName(input.name, 'broker');
+    const count = this.#store.countBrokers(ns.id);
+    if (count >= this.#config.maxBrokersPerNamespace)
+      throw new ApiError(
+        'QUOTA_EXCEEDED',
+        `namespace ${ns.name} has ${count} brokers, the maximum (--max-brokers-per-namespace)`,
+      );
+    const now = timestamp();
+    const row = {
+      id: newId(),
+      namespaceId: ns.id,
+      name,
+      description: input.description ?? '',
+      authType: input.authType ?? 'TOKEN',
+      expiration: input.expiration ?? null,
+      onPublishUrl: input.onPublishUrl ?? null,
+      createdOn: now,
+      modifiedOn: now,
+    };
+    try {
+      this.#store.createBroker(row);
+    } catch (err) {
+      if (err instanceof ConflictError)
+        throw new ApiError('BROKER_EXISTS', `broker ${name} already exists in namespace ${ns.name}`);
+      throw err;
+    }
+    const record = this.#store.getBroker(ns.id, name)!;
+    this.#add(record);
+    this.#log.info({ namespace: ns.name, broker: name, authType: record.authType }, 'broker created');
+    return record;
+  }
+
+  listBrokers(accountId: string, namespace: string, page: Page): { items: BrokerRecord[]; total: number } {
+    const ns = this.getNamespace(accountId, namespace);
+    return {
+      items: this.#store.listBrokers(ns.id, page.perPage, (page.page - 1) * page.perPage),
+      total: this.#store.countBrokers(ns.id),
+    };
+  }
+
+  getBroker(accountId: string, namespace: string, name: string): BrokerRecord {
+    const ns = this.getNamespace(accountId, namespace);
+    const canonical = canonicalName(name);
+    const record = canonical === undefined ? undefined : this.#store.getBroker(ns.id, canonical);
+    if (record === undefined)
+      throw new ApiError('BROKER_NOT_FOUND', `broker ${name} not found in namespace ${ns.name}`);
+    return record;
+  }
+
+  updateBroker(accountId: string, namespace: string, name: string, patch: BrokerPatch): BrokerRecord {
+    const current = this.getBroker(accountId, namespace, name);
+    this.#store.updateBroker(current.id, patch, timestamp());
+    const record = this.#store.getBroker(current.namespaceId, current.name)!;
+    const tenant = this.#byId.get(record.id);
+    if (tenant !== undefined) tenant.record = record;
+    return record;
+  }
+
+  /** Deletes a broker: its clients get DISCONNECT 0x98 and its state is dropped. */
+  deleteBroker(accountId: string, namespace: string, name: string): void {
+    const record = this.getBroker(accountId, namespace, name);
+    this.#store.deleteBroker(record.id);
+    this.#remove(record.id);
+    this.#log.info({ namespace: record.namespaceName, broker: record.name }, 'broker deleted');
+  }
+
+  #add(record: BrokerRecord): void {
+    const tenant: Tenant = { record, broker: new Broker(record.id, this.#config) };
+    this.#byId.set(record.id, tenant);
+    this.#byAddress.set(`${record.name}.${record.namespaceName}`, tenant);
+  }
+
+  #remove(id: string): void {
+    const tenant = this.#byId.get(id);
+    if (tenant === undefined) return;
+    this.#byId.delete(id);
+    this.#byAddress.delete(`${tenant.record.name}.${tenant.record.namespaceName}`);
+    tenant.broker.close();
+  }
+}
+
+export interface Page {
+  page: number;
+  perPage: number;
+}
+
+export interface BrokerInput {
+  name: unknown;
+  description?: string;
+  authType?: AuthType;
+  expiration?: number | null;
+  onPublishUrl?: string | null;
+}
+
+function validName(name: unknown, what: string): string {
+  const canonical = canonicalName(name);
+  if (canonical === undefined)
+    throw new ApiError('NAME_INVALID', `invalid ${what} name: ${nameProblem(name)}`);
+  return canonical;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
