@@ -47,7 +47,9 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     logger: false,
     bodyLimit: ctx.config.apiBodyLimit,
     routerOptions: { ignoreTrailingSlash: true },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // No type coercion: a body's `null` or number stays what the client sent (query strings are
+    // read by the routes, src/admin/query.ts).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   app.decorateRequest('apiToken', null);
 

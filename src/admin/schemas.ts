@@ -128,17 +128,21 @@ export const createTokenBody = {
   properties: { name: { type: 'string', minLength: 1, maxLength: 120 } },
 } as const;
 
+const digits = { type: 'string', pattern: '^[0-9]{1,9}$' } as const;
+
 export const paging = {
   type: 'object',
   properties: {
-    page: { type: 'integer', minimum: 1, default: 1 },
-    per_page: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 },
+    page: { ...digits, description: 'page number, from 1 (default 1)' },
+    per_page: { ...digits, description: 'items per page, 1..1000 (default 1000)' },
   },
 } as const;
 
 export const deleteNamespaceQuery = {
   type: 'object',
-  properties: { cascade: { type: 'boolean', default: false } },
+  properties: {
+    cascade: { type: 'string', enum: ['true', 'false'], description: 'also delete its brokers' },
+  },
 } as const;
 
 export const accountParams = { type: 'object', properties: { account_id: { type: 'string' } } } as const;

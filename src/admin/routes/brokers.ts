@@ -11,6 +11,7 @@ import type { AuthType, BrokerPatch } from '../../store/index.ts';
 import type { ApiContext } from '../api.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentBroker } from '../present.ts';
+import { pageOf } from '../query.ts';
 import {
   broker,
   brokerParams,
@@ -77,9 +78,9 @@ export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const { account_id, namespace } = req.params as { account_id: string; namespace: string };
-      const { page, per_page } = req.query as { page: number; per_page: number };
-      const { items, total } = t.listBrokers(account_id, namespace, { page, perPage: per_page });
-      return okList(items.map(present), total, page, per_page);
+      const { page, perPage } = pageOf(req.query);
+      const { items, total } = t.listBrokers(account_id, namespace, { page, perPage });
+      return okList(items.map(present), total, page, perPage);
     },
   );
 

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../api.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentNamespace } from '../present.ts';
+import { pageOf } from '../query.ts';
 import {
   accountParams,
   createNamespaceBody,
@@ -37,9 +38,9 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const { account_id } = req.params as { account_id: string };
-      const { page, per_page } = req.query as { page: number; per_page: number };
-      const { items, total } = t.listNamespaces(account_id, { page, perPage: per_page });
-      return okList(items.map(presentNamespace), total, page, per_page);
+      const { page, perPage } = pageOf(req.query);
+      const { items, total } = t.listNamespaces(account_id, { page, perPage });
+      return okList(items.map(presentNamespace), total, page, perPage);
     },
   );
 
@@ -90,8 +91,8 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const { account_id, namespace: name } = req.params as { account_id: string; namespace: string };
-      const { cascade } = req.query as { cascade: boolean };
-      t.deleteNamespace(account_id, name, cascade);
+      const { cascade } = req.query as { cascade?: string };
+      t.deleteNamespace(account_id, name, cascade === 'true');
       return ok(null);
     },
   );
