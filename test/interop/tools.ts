@@ -47,6 +47,9 @@ export const mosquittoClients = tool('mosquitto_pub/mosquitto_sub', 'mosquitto-c
   runs('sh', ['-c', 'command -v mosquitto_pub && command -v mosquitto_sub && command -v stdbuf']),
 );
 
+/** curl, for replaying documented API commands. */
+export const curl = tool('curl', 'curl', () => runs('curl', ['--version']));
+
 /** The Eclipse Paho Python client in Debian's Python. */
 export const pahoPython = tool(`${PYTHON} with paho-mqtt`, 'python3-paho-mqtt', () =>
   runs(PYTHON, ['-c', 'import paho.mqtt.client']),
