@@ -13,7 +13,7 @@
  *   token's `aud`) slots in between when credentials exist.
  */
 import type { Logger } from 'pino';
-import { hashApiToken, newApiToken } from '../auth/api-tokens.ts';
+import { hashApiToken, newApiToken } from '../auth/index.ts';
 import { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
