@@ -148,6 +148,23 @@ export const OPTIONS = {
     env: 'PUBSUB_MAX_BROKERS_PER_NAMESPACE',
     description: 'Broker quota of a namespace (over it: HTTP 400, code 14007).',
   },
+  requireUsernameMatch: {
+    kind: 'bool',
+    default: false,
+    flag: '--require-username-match',
+    env: 'PUBSUB_REQUIRE_USERNAME_MATCH',
+    description:
+      'Token brokers: a non-empty MQTT user name must equal the client id (else CONNACK 0x86); off: ignored.',
+  },
+  maxRevocationsPerBroker: {
+    kind: 'int',
+    default: 10000,
+    min: 1,
+    max: 10_000_000,
+    flag: '--max-revocations-per-broker',
+    env: 'PUBSUB_MAX_REVOCATIONS_PER_BROKER',
+    description: 'Revoked token ids a broker keeps (over it: HTTP 400, code 14007).',
+  },
   logLevel: {
     kind: 'string',
     default: 'info',

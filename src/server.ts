@@ -23,7 +23,7 @@ import type { ErrorCode } from './errors.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
 import { Connection, type ConnectionContext, type ConnectionInfo } from './session/connection.ts';
-import { ControlPlaneStore, openDatabase } from './store/index.ts';
+import { ControlPlaneStore, CredentialStore, openDatabase } from './store/index.ts';
 import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
 import { type Listener, listenTcp, listenWebSocket } from './transport/index.ts';
 
@@ -52,7 +52,12 @@ export class Server implements ConnectionContext {
     this.config = config;
     this.logger = options.logger ?? silentLogger();
     this.#db = openDatabase(config.dataDir);
-    this.tenancy = new Tenancy(new ControlPlaneStore(this.#db), config, this.logger);
+    this.tenancy = new Tenancy(
+      new ControlPlaneStore(this.#db),
+      new CredentialStore(this.#db),
+      config,
+      this.logger,
+    );
     this.bootstrap = this.tenancy.bootstrap();
     if (this.bootstrap.adminToken !== undefined && config.dataDir !== ':memory:') {
       const file = join(config.dataDir, 'admin-token');

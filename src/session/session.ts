@@ -17,6 +17,7 @@
  *   and go out (same packet id, DUP set) ahead of the queue as acknowledgements free the window.
  * - QoS 0 messages are never queued for an offline session.
  */
+import type { ClientIdentity } from '../auth/index.ts';
 import type { Broker } from '../broker.ts';
 import { type ErrorCode, reasonCodeOf } from '../errors.ts';
 import { isSharedFilter, isValidTopicFilter, parseSharedFilter, type QoS } from '../protocol/index.ts';
@@ -43,6 +44,8 @@ export interface SessionLink {
   sendPubrel(packetId: number): void;
   /** Closes the connection from the server side (v5: DISCONNECT with the code's reason). */
   disconnect(code: ErrorCode, detail: string): void;
+  /** Who the client authenticated as (absent for links that did not authenticate). */
+  readonly identity?: ClientIdentity | undefined;
 }
 
 export interface Subscription {

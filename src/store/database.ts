@@ -7,10 +7,11 @@
  *   (SIGKILL), which is the durability contract; readers never block the writer.
  * - The schema is created and upgraded by numbered migrations; PRAGMA user_version records the
  *   last one applied, so a newer database opened by an older server is refused, not damaged.
+ * - A new database file is created mode 0600: it holds broker signing keys.
  * - A file that is not a SQLite database (or is corrupt) is reported with its path and what to
  *   do; it is never replaced or deleted.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
@@ -21,7 +22,7 @@ export class StoreError extends Error {
 /** A migration: SQL run once, in order, inside a transaction. */
 export type Migration = string;
 
-/** The control plane's schema (issue 5). Later migrations append; never edit a shipped one. */
+/** The control plane's schema. Later migrations append; never edit a shipped one. */
 export const MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE accounts (
      id TEXT PRIMARY KEY,
@@ -57,15 +58,33 @@ export const MIGRATIONS: readonly Migration[] = [
      issued_on TEXT NOT NULL,
      last_used_on TEXT
    );`,
+  // Issue 6: per-broker Ed25519 key sets and revoked token ids (both go with their broker).
+  `CREATE TABLE broker_keys (
+     kid TEXT PRIMARY KEY,
+     broker_id TEXT NOT NULL REFERENCES brokers(id) ON DELETE CASCADE,
+     private_jwk TEXT NOT NULL,
+     created_on TEXT NOT NULL
+   );
+   CREATE INDEX broker_keys_by_broker ON broker_keys(broker_id, created_on);
+   CREATE TABLE revocations (
+     broker_id TEXT NOT NULL REFERENCES brokers(id) ON DELETE CASCADE,
+     jti TEXT NOT NULL,
+     revoked_on TEXT NOT NULL,
+     PRIMARY KEY (broker_id, jti)
+   ) WITHOUT ROWID;`,
 ];
 
 /** Opens (creating when missing) the database of a data directory and applies migrations. */
 export function openDatabase(dataDir: string, migrations: readonly Migration[] = MIGRATIONS): DatabaseSync {
   const path = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'pubsub.db');
   if (path !== ':memory:') mkdirSync(dataDir, { recursive: true });
+  const created = path !== ':memory:' && !existsSync(path);
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path);
+    // It holds broker private keys and token hashes: owner-only (SQLite gives its -wal and
+    // -shm files the same mode).
+    if (created) chmodSync(path, 0o600);
     db.exec('PRAGMA foreign_keys = ON');
     if (path !== ':memory:') {
       db.exec('PRAGMA journal_mode = WAL');

@@ -15,4 +15,5 @@ export {
   ControlPlaneStore,
   type NamespaceRecord,
 } from './control-plane-store.ts';
+export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
 export { MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';

@@ -9,11 +9,22 @@
  *   names per namespace; quotas bound both counts.
  * - Every refusal is an ApiError from the catalogue (src/errors.ts), never a raw store error.
  * - A connection's broker: its SNI or WebSocket Host `<broker>.<namespace>.<domain>`, else the
- *   default broker (`defaultBroker`, `<broker>.<namespace>`). Credential-based routing (the
- *   token's `aud`) slots in between when credentials exist.
+ *   broker named by its token's `aud`, else the default broker (`defaultBroker`).
+ * - Each live tenant has its key set and revocation list in memory (BrokerCredentials), so
+ *   CONNECT verifies a token without touching the database.
  */
 import type { Logger } from 'pino';
-import { hashApiToken, newApiToken } from '../auth/index.ts';
+import {
+  audienceOf,
+  BrokerCredentials,
+  type ClientIdentity,
+  hashApiToken,
+  MAX_TOKENS_PER_REQUEST,
+  mintTokens,
+  newApiToken,
+  parseTopicAcl,
+  TokenVerifier,
+} from '../auth/index.ts';
 import { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
@@ -26,6 +37,7 @@ import {
   type BrokerRecord,
   ConflictError,
   type ControlPlaneStore,
+  type CredentialStore,
   type NamespaceRecord,
 } from '../store/index.ts';
 import { brokerAddressOf } from './hostname.ts';
@@ -40,7 +52,11 @@ const TOUCH_INTERVAL_MS = 60_000;
 export interface Tenant {
   record: BrokerRecord;
   broker: Broker;
+  credentials: BrokerCredentials;
 }
+
+/** The password of a token client: the JWT, at most this many bytes (Cloudflare's limit). */
+const MAX_TOKEN_BYTES = 4096;
 
 export interface BootstrapResult {
   account: AccountRecord;
@@ -48,10 +64,26 @@ export interface BootstrapResult {
   adminToken: string | undefined;
 }
 
-export type Admission = { tenant: Tenant } | { refuse: ErrorCode; detail: string };
+export type Admission =
+  | {
+      tenant: Tenant;
+      /** The client id to use when the credentials decide it (empty client id + token `sub`). */
+      clientId: string | undefined;
+      identity: ClientIdentity;
+    }
+  | { refuse: ErrorCode; detail: string };
+
+/** What CONNECT carries that authentication reads. */
+export interface Credentials {
+  clientId: string;
+  username?: string | undefined;
+  password?: Buffer | undefined;
+}
 
 export class Tenancy {
   readonly #store: ControlPlaneStore;
+  readonly #credentialStore: CredentialStore;
+  readonly #verifier = new TokenVerifier();
   readonly #config: Config;
   readonly #log: Logger;
   /** Live tenants by broker id and by `<broker>.<namespace>`. */
@@ -60,8 +92,9 @@ export class Tenancy {
   readonly #touched = new Map<string, number>();
   readonly anonymousAllowed: boolean;
 
-  constructor(store: ControlPlaneStore, config: Config, logger: Logger) {
+  constructor(store: ControlPlaneStore, credentialStore: CredentialStore, config: Config, logger: Logger) {
     this.#store = store;
+    this.#credentialStore = credentialStore;
     this.#config = config;
     this.#log = logger;
     this.anonymousAllowed =
@@ -127,9 +160,14 @@ export class Tenancy {
 
   // Routing.
 
-  /** The tenant serving a new connection, and whether its authentication admits it. */
-  admit(info: ConnectionInfo, credentials: { username?: string; password?: Buffer }): Admission {
+  /**
+   * The tenant serving a new connection, and whether its authentication admits it. Routing: a
+   * host name naming a broker, else the `aud` of a token in the password, else the default
+   * broker. Refusals name their reason for the log (never the token itself).
+   */
+  admit(info: ConnectionInfo, credentials: Credentials): Admission {
     const named = brokerAddressOf(info.servername ?? info.host, this.#config.domain);
+    const password = credentials.password;
     let tenant: Tenant | undefined;
     if (named !== undefined) {
       tenant = this.#byAddress.get(`${named.broker}.${named.namespace}`);
@@ -139,12 +177,22 @@ export class Tenancy {
           detail: `no broker ${named.broker} in namespace ${named.namespace}`,
         };
     } else {
-      tenant = this.defaultTenant();
-      if (tenant === undefined)
-        return {
-          refuse: 'SERVER_UNAVAILABLE',
-          detail: `default broker ${this.#config.defaultBroker} does not exist`,
-        };
+      const aud =
+        password !== undefined && password.length <= MAX_TOKEN_BYTES
+          ? audienceOf(password.toString('utf8'))
+          : undefined;
+      if (aud !== undefined) {
+        tenant = this.#byAddress.get(aud.toLowerCase());
+        if (tenant === undefined)
+          return { refuse: 'BAD_CREDENTIALS', detail: `token for unknown broker ${aud}` };
+      } else {
+        tenant = this.defaultTenant();
+        if (tenant === undefined)
+          return {
+            refuse: 'SERVER_UNAVAILABLE',
+            detail: `default broker ${this.#config.defaultBroker} does not exist`,
+          };
+      }
     }
     const authType = tenant.record.authType;
     if (authType === 'NONE') {
@@ -153,13 +201,49 @@ export class Tenancy {
           refuse: 'NOT_AUTHORIZED',
           detail: 'anonymous access is off on this server (see --allow-anonymous)',
         };
-      return { tenant };
+      return { tenant, clientId: undefined, identity: { method: 'anonymous' } };
     }
-    // TOKEN / MTLS brokers admit only verified credentials; none verify yet on this build.
-    return {
-      refuse: credentials.password === undefined ? 'NOT_AUTHORIZED' : 'BAD_CREDENTIALS',
-      detail: `broker ${tenant.record.name}.${tenant.record.namespaceName} requires ${authType} authentication`,
-    };
+    const certificate = info.clientCertificate;
+    if (authType === 'MTLS' || (authType === 'MTLS_AND_TOKEN' && certificate !== undefined)) {
+      if (certificate === undefined)
+        return {
+          refuse: 'NOT_AUTHORIZED',
+          detail: 'broker requires a verified client certificate (mutual TLS)',
+        };
+      const cn = certificate.subjectCN;
+      if (credentials.clientId !== '' && credentials.clientId !== cn)
+        return { refuse: 'CLIENT_ID_NOT_VALID', detail: `client id does not match certificate CN ${cn}` };
+      return { tenant, clientId: cn, identity: { method: 'certificate', certificate } };
+    }
+    return this.#admitToken(tenant, credentials);
+  }
+
+  /** TOKEN rules (reference section 2): password = JWT, client id = `sub` or empty. */
+  #admitToken(tenant: Tenant, credentials: Credentials): Admission {
+    const where = `${tenant.record.name}.${tenant.record.namespaceName}`;
+    const password = credentials.password;
+    if (password === undefined || password.length === 0)
+      return { refuse: 'BAD_CREDENTIALS', detail: `broker ${where} requires a token as the password` };
+    if (password.length > MAX_TOKEN_BYTES)
+      return { refuse: 'BAD_CREDENTIALS', detail: `password longer than ${MAX_TOKEN_BYTES} bytes` };
+    const result = this.#verifier.verify(password.toString('utf8'), tenant.credentials.keys, where);
+    if (!result.ok) return { refuse: 'BAD_CREDENTIALS', detail: `token refused: ${result.reason}` };
+    const token = result.token;
+    if (tenant.credentials.revoked.has(token.jti))
+      return { refuse: 'BAD_CREDENTIALS', detail: `token ${token.jti} is revoked` };
+    if (credentials.clientId !== '' && credentials.clientId !== token.sub)
+      return { refuse: 'CLIENT_ID_NOT_VALID', detail: `client id is not the token's subject` };
+    const username = credentials.username;
+    if (
+      this.#config.requireUsernameMatch &&
+      username !== undefined &&
+      username !== '' &&
+      username !== token.sub
+    )
+      return { refuse: 'BAD_CREDENTIALS', detail: 'user name does not match the client id' };
+    const identity: ClientIdentity = { method: 'token', jti: token.jti, acl: token.acl };
+    if (token.exp !== undefined) identity.expiresAt = token.exp * 1000;
+    return { tenant, clientId: token.sub, identity };
   }
 
   defaultTenant(): Tenant | undefined {
@@ -331,8 +415,109 @@ export class Tenancy {
     this.#log.info({ namespace: record.namespaceName, broker: record.name }, 'broker deleted');
   }
 
+  // Credentials (keys, tokens, revocations).
+
+  tenant(accountId: string, namespace: string, name: string): Tenant {
+    const record = this.getBroker(accountId, namespace, name);
+    return this.#byId.get(record.id)!;
+  }
+
+  /** Mints client tokens (reference section 1, `GET .../credentials`). */
+  async issueCredentials(
+    accountId: string,
+    namespace: string,
+    name: string,
+    req: { number: number; clientIds: string[]; expiration: number | undefined; topicAcl: string[] },
+  ): Promise<Record<string, string>> {
+    const tenant = this.tenant(accountId, namespace, name);
+    if (
+      req.clientIds.length > MAX_TOKENS_PER_REQUEST ||
+      req.number > MAX_TOKENS_PER_REQUEST ||
+      req.number < 1
+    )
+      throw new ApiError('INVALID_PARAMETER', `number must be between 1 and ${MAX_TOKENS_PER_REQUEST}`);
+    for (const id of req.clientIds)
+      if (id === '' || Buffer.byteLength(id) > this.#config.maxClientIdLength)
+        throw new ApiError(
+          'INVALID_PARAMETER',
+          `clientid must be 1 to ${this.#config.maxClientIdLength} bytes`,
+        );
+    try {
+      parseTopicAcl(req.topicAcl);
+    } catch (err) {
+      throw new ApiError('INVALID_PARAMETER', (err as Error).message);
+    }
+    const { record } = tenant;
+    const tokens = await mintTokens(tenant.credentials.signingKey, {
+      audience: `${record.name}.${record.namespaceName}`,
+      brokerName: record.name,
+      brokerExpiration: record.expiration,
+      number: req.number,
+      clientIds: req.clientIds,
+      expiration: req.expiration,
+      topicAcl: req.topicAcl,
+    });
+    this.#log.info(
+      { broker: `${record.name}.${record.namespaceName}`, count: Object.keys(tokens).length },
+      'credentials issued',
+    );
+    return tokens;
+  }
+
+  publicKeys(accountId: string, namespace: string, name: string): ReturnType<BrokerCredentials['jwks']> {
+    return this.tenant(accountId, namespace, name).credentials.jwks();
+  }
+
+  /** Retires the broker's oldest key and adds a new one; returns the new key set. */
+  rotateKeys(accountId: string, namespace: string, name: string): ReturnType<BrokerCredentials['jwks']> {
+    const tenant = this.tenant(accountId, namespace, name);
+    tenant.credentials.rotate(timestamp());
+    this.#log.info({ broker: `${tenant.record.name}.${tenant.record.namespaceName}` }, 'broker keys rotated');
+    return tenant.credentials.jwks();
+  }
+
+  revocations(accountId: string, namespace: string, name: string): string[] {
+    return [...this.tenant(accountId, namespace, name).credentials.revoked];
+  }
+
+  /**
+   * Revokes token ids: new connections with them are refused, and live connections that
+   * authenticated with one are disconnected now (v5 DISCONNECT 0x98).
+   */
+  revoke(accountId: string, namespace: string, name: string, jtis: string[]): number {
+    const tenant = this.tenant(accountId, namespace, name);
+    if (!tenant.credentials.revoke(jtis, this.#config.maxRevocationsPerBroker, timestamp()))
+      throw new ApiError(
+        'QUOTA_EXCEEDED',
+        `broker would hold more than ${this.#config.maxRevocationsPerBroker} revocations (--max-revocations-per-broker)`,
+      );
+    const revoked = new Set(jtis);
+    let disconnected = 0;
+    for (const session of tenant.broker.sessions.values()) {
+      const link = session.link;
+      const jti = link?.identity?.jti;
+      if (link !== undefined && jti !== undefined && revoked.has(jti)) {
+        link.disconnect('ADMINISTRATIVE_ACTION', 'token revoked');
+        disconnected++;
+      }
+    }
+    this.#log.info(
+      { broker: `${tenant.record.name}.${tenant.record.namespaceName}`, jtis: jtis.length, disconnected },
+      'tokens revoked',
+    );
+    return disconnected;
+  }
+
+  unrevoke(accountId: string, namespace: string, name: string, jtis: string[]): void {
+    this.tenant(accountId, namespace, name).credentials.unrevoke(jtis);
+  }
+
   #add(record: BrokerRecord): void {
-    const tenant: Tenant = { record, broker: new Broker(record.id, this.#config) };
+    const tenant: Tenant = {
+      record,
+      broker: new Broker(record.id, this.#config),
+      credentials: new BrokerCredentials(this.#credentialStore, record.id, timestamp),
+    };
     this.#byId.set(record.id, tenant);
     this.#byAddress.set(`${record.name}.${record.namespaceName}`, tenant);
   }

@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configWith } from '../../src/config.ts';
 import { silentLogger } from '../../src/observability/index.ts';
-import { ControlPlaneStore, MIGRATIONS, openDatabase, StoreError } from '../../src/store/index.ts';
+import {
+  ControlPlaneStore,
+  CredentialStore,
+  MIGRATIONS,
+  openDatabase,
+  StoreError,
+} from '../../src/store/index.ts';
 import { brokerAddressOf, canonicalName, nameProblem, Tenancy } from '../../src/tenancy/index.ts';
 
 describe('names are DNS labels (RFC 1035), case-insensitive', () => {
@@ -60,12 +66,15 @@ describe('host names route to brokers', () => {
 });
 
 describe('anonymous access default', () => {
-  const tenancyFor = (host: string, allowAnonymous = 'auto') =>
-    new Tenancy(
-      new ControlPlaneStore(openDatabase(':memory:')),
+  const tenancyFor = (host: string, allowAnonymous = 'auto') => {
+    const db = openDatabase(':memory:');
+    return new Tenancy(
+      new ControlPlaneStore(db),
+      new CredentialStore(db),
       configWith({ host, allowAnonymous, dataDir: ':memory:' }),
       silentLogger(),
     );
+  };
   it('auto: on for loopback binds, off for wider ones', () => {
     assert.equal(tenancyFor('127.0.0.1').anonymousAllowed, true);
     assert.equal(tenancyFor('::1').anonymousAllowed, true);
@@ -114,10 +123,20 @@ describe('the database file', () => {
     try {
       const config = configWith({ dataDir: dir });
       const db1 = openDatabase(dir);
-      const first = new Tenancy(new ControlPlaneStore(db1), config, silentLogger()).bootstrap();
+      const first = new Tenancy(
+        new ControlPlaneStore(db1),
+        new CredentialStore(db1),
+        config,
+        silentLogger(),
+      ).bootstrap();
       db1.close();
       const db2 = openDatabase(dir);
-      const second = new Tenancy(new ControlPlaneStore(db2), config, silentLogger()).bootstrap();
+      const second = new Tenancy(
+        new ControlPlaneStore(db2),
+        new CredentialStore(db2),
+        config,
+        silentLogger(),
+      ).bootstrap();
       db2.close();
       assert.ok(first.adminToken);
       assert.equal(second.adminToken, undefined);
