@@ -5,12 +5,19 @@
  *
  * `publish` is the one entry for every message, from sockets, wills or in-process publishers:
  * retained store first, then one delivery per matching session (overlapping subscriptions
- * merged) and one member per matching shared group.
+ * merged) and one member per matching shared group, chosen by the configured strategy
+ * (round-robin, random, or a hash of the publisher's client id), a connected member first.
+ * A member that leaves hands its undelivered shared messages back (`redeliverShared`).
  */
+import { authenticatorsFromConfig, type EnhancedAuthenticator } from './auth/index.ts';
 import type { Config } from './config.ts';
+import type { ErrorCode } from './errors.ts';
 import { RetainedStore } from './retained/index.ts';
-import { type Message, TopicIndex } from './router/index.ts';
+import { type Message, type SharedGroup, TopicIndex } from './router/index.ts';
 import { Session, type Subscription } from './session/session.ts';
+
+/** A shared group of this broker's sessions. */
+export type SessionGroup = SharedGroup<Session, Subscription>;
 
 /** Counters of one broker; every drop is counted here, never silent. */
 export interface BrokerStats {
@@ -21,6 +28,10 @@ export interface BrokerStats {
   droppedTooLarge: number;
   /** QoS 0 deliveries to a connection whose unsent bytes exceeded the bound. */
   droppedCongested: number;
+  /** PUBLISH refused by the publisher's topic ACL. */
+  droppedNotAuthorized: number;
+  /** QoS 1/2 shared-subscription messages handed from a leaving member to another (section 4.8.2). */
+  sharedRedelivered: number;
   sessionsExpired: number;
 }
 
@@ -34,16 +45,23 @@ export class Broker {
     messagesReceived: 0,
     droppedQueueFull: 0,
     droppedTooLarge: 0,
+    droppedNotAuthorized: 0,
     droppedCongested: 0,
+    sharedRedelivered: 0,
     sessionsExpired: 0,
   };
+  /** Enhanced authentication methods offered to this broker's clients, by method name (section 4.12). */
+  readonly authenticators: Map<string, EnhancedAuthenticator>;
+  readonly #strategy: Config['sharedSubscriptionStrategy'];
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
 
-  constructor(id: string, config: Config) {
+  constructor(id: string, config: Config, authenticators = authenticatorsFromConfig(config)) {
     this.id = id;
     this.config = config;
+    this.authenticators = authenticators;
+    this.#strategy = config.sharedSubscriptionStrategy;
   }
 
   /**
@@ -71,10 +89,54 @@ export class Broker {
       s.key.deliverMatched(message, s.values);
     }
     for (let i = 0; i < groups.length; i++) {
-      // One member per group [MQTT-4.8.2-4]; a connected member is preferred.
-      const picked = groups[i]!.pick((session) => session.link !== undefined) ?? groups[i]!.pick();
-      if (picked !== undefined) picked[0].deliverMatched(message, [picked[1]]);
+      const group = groups[i]!;
+      const picked = this.#pickMember(group, message, undefined);
+      if (picked !== undefined) picked[0].deliverMatched(message, [picked[1]], group);
     }
+  }
+
+  /**
+   * One member of a shared group for a message [MQTT-4.8.2-4]: a connected one when there is
+   * one, else any (its session queues the message). `except` leaves out a member handing back.
+   */
+  #pickMember(
+    group: SessionGroup,
+    message: Message,
+    except: Session | undefined,
+  ): [Session, Subscription] | undefined {
+    let start: number | undefined;
+    if (this.#strategy === 'random') start = Math.floor(Math.random() * group.size);
+    else if (this.#strategy === 'publisher-hash') start = hashString(message.senderId ?? '');
+    return (
+      group.pick((s) => s !== except && s.link !== undefined, start) ?? group.pick((s) => s !== except, start)
+    );
+  }
+
+  /**
+   * A shared-group message its member will not deliver (the member left the group or its
+   * session ended) goes to another member of the group, if any (section 4.8.2); with
+   * `connectedOnly`, only to a connected one. False when no member took it.
+   */
+  redeliverShared(message: Message, group: SessionGroup, from: Session, connectedOnly = false): boolean {
+    const picked = connectedOnly
+      ? group.pick((s) => s !== from && s.link !== undefined)
+      : this.#pickMember(group, message, from);
+    if (picked === undefined) return false;
+    this.stats.sharedRedelivered++;
+    picked[0].deliverMatched(message, [picked[1]], group);
+    return true;
+  }
+
+  /**
+   * Closes the connection serving `clientId` with a server-side reason: v5 clients get
+   * DISCONNECT with its reason code (e.g. ADMINISTRATIVE_ACTION 0x98, QUOTA_EXCEEDED 0x97)
+   * [MQTT-4.13.1-1]; the will is published as for any server close. False when not connected.
+   */
+  disconnectClient(clientId: string, code: ErrorCode, detail: string): boolean {
+    const link = this.sessions.get(clientId)?.link;
+    if (link === undefined) return false;
+    link.disconnect(code, detail);
+    return true;
   }
 
   /**
@@ -105,4 +167,14 @@ export class Broker {
     this.stats.sessionsExpired++;
     this.endSession(session);
   }
+}
+
+/** FNV-1a over UTF-16 units: a stable, cheap spread of client ids over group members. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }

@@ -258,6 +258,83 @@ export const OPTIONS = {
     env: 'PUBSUB_TOPIC_ALIAS_MAXIMUM',
     description: 'Inbound topic aliases a v5 client may use per connection (0 disables).',
   },
+  outboundTopicAliases: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 65535,
+    flag: '--outbound-topic-aliases',
+    env: 'PUBSUB_OUTBOUND_TOPIC_ALIASES',
+    description:
+      "Topic aliases the server assigns per v5 connection (least recently used replaced), never more than the client's Topic Alias Maximum (0: off).",
+  },
+  sharedSubscriptionsAvailable: {
+    kind: 'bool',
+    default: true,
+    flag: '--shared-subscriptions',
+    env: 'PUBSUB_SHARED_SUBSCRIPTIONS',
+    description:
+      'Whether $share/{group}/{filter} subscriptions are offered (off: advertised to v5, DISCONNECT 0x9E on use).',
+  },
+  sharedSubscriptionStrategy: {
+    kind: 'string',
+    default: 'round-robin',
+    choices: ['round-robin', 'random', 'publisher-hash'],
+    flag: '--shared-strategy',
+    env: 'PUBSUB_SHARED_STRATEGY',
+    description:
+      "Which member of a shared group gets a message: in turn, at random, or by a hash of the publisher's client id (one publisher's messages stay on one member while it is connected).",
+  },
+  wildcardSubscriptionsAvailable: {
+    kind: 'bool',
+    default: true,
+    flag: '--wildcard-subscriptions',
+    env: 'PUBSUB_WILDCARD_SUBSCRIPTIONS',
+    description:
+      'Whether filters with + or # are accepted (off: advertised to v5, DISCONNECT 0xA2 on use; v3 SUBACK 0x80).',
+  },
+  subscriptionIdentifiersAvailable: {
+    kind: 'bool',
+    default: true,
+    flag: '--subscription-identifiers',
+    env: 'PUBSUB_SUBSCRIPTION_IDENTIFIERS',
+    description:
+      'Whether v5 Subscription Identifiers are accepted (off: advertised, DISCONNECT 0xA1 on use).',
+  },
+  validatePayloadFormat: {
+    kind: 'bool',
+    default: true,
+    flag: '--validate-payload-format',
+    env: 'PUBSUB_VALIDATE_PAYLOAD_FORMAT',
+    description:
+      'Check that a v5 PUBLISH or will with Payload Format Indicator 1 carries valid UTF-8 (invalid: PUBACK/PUBREC 0x99, QoS 0 DISCONNECT 0x99, will CONNACK 0x99).',
+  },
+  responseInformation: {
+    kind: 'string',
+    default: 'response/{clientId}/',
+    flag: '--response-information',
+    env: 'PUBSUB_RESPONSE_INFORMATION',
+    description:
+      'Response Information sent in CONNACK to v5 clients that ask for it ({clientId} is replaced; empty: never sent).',
+  },
+  maxPublishRate: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    flag: '--max-publish-rate',
+    env: 'PUBSUB_MAX_PUBLISH_RATE',
+    description:
+      'PUBLISH packets per second one connection may send, averaged over a second (0: unlimited). More: v5 DISCONNECT 0x96, v3 close.',
+  },
+  scramUsersFile: {
+    kind: 'string',
+    default: '',
+    flag: '--scram-users',
+    env: 'PUBSUB_SCRAM_USERS',
+    description:
+      'File of SCRAM-SHA-256 credentials (username:salt:iterations:storedKey:serverKey per line) enabling v5 enhanced authentication; see docs/mqtt5.md.',
+  },
   maxKeepalive: {
     kind: 'int',
     default: 65535,

@@ -52,10 +52,40 @@ export const ERRORS = {
   QUOTA_EXCEEDED: { reason: ReasonCode.QuotaExceeded, http: 429, message: 'quota exceeded' },
   RETAIN_NOT_SUPPORTED: { reason: ReasonCode.RetainNotSupported, http: 400, message: 'retain not supported' },
   QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, http: 400, message: 'QoS not supported' },
+  PAYLOAD_FORMAT_INVALID: {
+    reason: ReasonCode.PayloadFormatInvalid,
+    http: 400,
+    message: 'payload format invalid',
+  },
+  MESSAGE_RATE_TOO_HIGH: {
+    reason: ReasonCode.MessageRateTooHigh,
+    http: 429,
+    message: 'message rate too high',
+  },
   ADMINISTRATIVE_ACTION: {
     reason: ReasonCode.AdministrativeAction,
     http: 409,
     message: 'disconnected by an administrative action',
+  },
+  SHARED_SUBSCRIPTIONS_NOT_SUPPORTED: {
+    reason: ReasonCode.SharedSubscriptionsNotSupported,
+    http: 400,
+    message: 'shared subscriptions not supported',
+  },
+  SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED: {
+    reason: ReasonCode.SubscriptionIdentifiersNotSupported,
+    http: 400,
+    message: 'subscription identifiers not supported',
+  },
+  WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED: {
+    reason: ReasonCode.WildcardSubscriptionsNotSupported,
+    http: 400,
+    message: 'wildcard subscriptions not supported',
+  },
+  MAXIMUM_CONNECT_TIME: {
+    reason: ReasonCode.MaximumConnectTime,
+    http: 401,
+    message: 'maximum connect time: credentials expired',
   },
   IMPLEMENTATION_ERROR: {
     reason: ReasonCode.ImplementationSpecificError,

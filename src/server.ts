@@ -22,7 +22,12 @@ import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
-import { Connection, type ConnectionContext, type ConnectionInfo } from './session/connection.ts';
+import {
+  type Admitted,
+  Connection,
+  type ConnectionContext,
+  type ConnectionInfo,
+} from './session/connection.ts';
 import { ControlPlaneStore, CredentialStore, openDatabase } from './store/index.ts';
 import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
 import { type Listener, listenTcp, listenWebSocket } from './transport/index.ts';
@@ -124,9 +129,13 @@ export class Server implements ConnectionContext {
     return connection;
   }
 
-  brokerFor(connection: Connection, connect: ConnectPacket): Broker | { refuse: ErrorCode; detail: string } {
+  brokerFor(
+    connection: Connection,
+    connect: ConnectPacket,
+  ): Admitted | { refuse: ErrorCode; detail: string } {
     const admission = this.tenancy.admit(connection.info, connect);
-    return 'tenant' in admission ? admission.tenant.broker : admission;
+    if ('refuse' in admission) return admission;
+    return { broker: admission.tenant.broker, identity: admission.identity, clientId: admission.clientId };
   }
 
   closed(connection: Connection): void {

@@ -1,13 +1,31 @@
 /**
- * Authentication and authorization. Admin API tokens (random secrets stored as SHA-256
- * hashes); per-broker Ed25519 key sets, client JWT minting and synchronous verification with a
- * cache; topic ACLs; the identity a connection carries from CONNECT on.
+ * Authentication and authorization of clients and admins:
+ * - admin API tokens (random secrets stored as SHA-256 hashes);
+ * - per-broker Ed25519 key sets, client JWT minting and synchronous cached verification;
+ * - topic ACLs and the identity a connection carries from CONNECT on;
+ * - MQTT 5.0 enhanced authentication (section 4.12): a pluggable `EnhancedAuthenticator` per
+ *   Authentication Method, SCRAM-SHA-256 first.
+ * Promises: an authenticator never throws to the connection (a failure is a result with a
+ * catalogue code), and credentials never leave this folder in a log line.
  */
 export { API_TOKEN_PREFIX, hashApiToken, newApiToken } from './api-tokens.ts';
 export { BrokerCredentials } from './broker-credentials.ts';
 export { lifetimeOf, MAX_TOKENS_PER_REQUEST, type MintRequest, mintTokens } from './credentials.ts';
+export {
+  type AuthExchange,
+  type AuthStep,
+  authenticatorsFromConfig,
+  type EnhancedAuthenticator,
+} from './enhanced.ts';
 export type { ClientIdentity } from './identity.ts';
 export { KEYS_PER_BROKER, type SigningKey, thumbprint } from './key-set.ts';
+export {
+  parseScramUsers,
+  type ScramCredential,
+  ScramSha256,
+  scramCredential,
+  scramCredentialLine,
+} from './scram.ts';
 export { audienceOf, TokenVerifier, type Verification, type VerifiedToken } from './token-verifier.ts';
 export {
   allowsEverything,

@@ -122,6 +122,27 @@ export class Message {
     return qos === 0 ? bytes : withPacketId(bytes, packetId, dup);
   }
 
+  /**
+   * The v5 PUBLISH bytes for a connection using an outbound Topic Alias: with the topic (first
+   * use of the alias) or with an empty topic (the client knows it) [MQTT-3.3.2-12]. Encoded per
+   * delivery, since alias numbers differ per connection; only connections with aliases on pay it.
+   */
+  encodeAliased(
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+    now: number,
+    alias: number,
+    withTopic: boolean,
+  ): Buffer {
+    const p = this.#packet(qos, retain, packetId, dup, this.remainingExpiry(now), subscriptionIds);
+    p.properties = { ...p.properties, topicAlias: alias };
+    if (!withTopic) p.topic = '';
+    return encodePublish(p, 5);
+  }
+
   #packet(
     qos: QoS,
     retain: boolean,

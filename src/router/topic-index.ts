@@ -65,14 +65,19 @@ export class SharedGroup<K, V> {
     return true;
   }
 
-  /** The next member in turn, skipping those `eligible` rejects; undefined when none is. */
-  pick(eligible?: (key: K) => boolean): [K, V] | undefined {
+  /**
+   * The next member in turn, skipping those `eligible` rejects; undefined when none is.
+   * With `start` (any non-negative integer, taken modulo the size) the search begins at that
+   * member instead and the rotation is left alone: random and hashed picks use it.
+   */
+  pick(eligible?: (key: K) => boolean, start?: number): [K, V] | undefined {
     const n = this.#order.length;
+    const from = start === undefined ? this.#cursor : start % n;
     for (let i = 0; i < n; i++) {
-      const at = (this.#cursor + i) % n;
+      const at = (from + i) % n;
       const key = this.#order[at]!;
       if (eligible === undefined || eligible(key)) {
-        this.#cursor = (at + 1) % n;
+        if (start === undefined) this.#cursor = (at + 1) % n;
         return [key, this.#members.get(key)!];
       }
     }

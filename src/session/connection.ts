@@ -2,8 +2,9 @@
  * One network connection of one client: bytes in through the Parser to the dispatcher,
  * packets out through a corked writer, and the connection's lifecycle.
  *
- * Lifecycle: 'awaiting-connect' (CONNECT timeout armed) → 'connected' (CONNACK sent,
- * keep alive armed) → 'closed'. `release` runs exactly once when the connection stops
+ * Lifecycle: 'awaiting-connect' (CONNECT timeout armed) → ['authenticating': an enhanced
+ * authentication exchange of AUTH packets, still under the CONNECT timeout] → 'connected'
+ * (CONNACK sent, keep alive armed) → 'closed'. `release` runs exactly once when the connection stops
  * serving its session, synchronously, whether the socket closed, the server closed it or
  * another connection took the session over; it publishes or schedules the will and starts
  * the session's expiry clock.
@@ -14,22 +15,29 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { AuthExchange, ClientIdentity } from '../auth/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '../errors.ts';
 import {
+  type AuthPacket,
   type ConnectPacket,
   encode,
   type Packet,
   Parser,
   type ProtocolError,
   type ProtocolVersion,
+  type PubackPacket,
   type QoS,
+  type SubackPacket,
+  type UnsubackPacket,
   type WillMessage,
 } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
 import { dispatch } from './dispatcher.ts';
 import type { Session, SessionLink } from './session.ts';
+import { type LongTimer, setLongTimeout } from './timers.ts';
+import { OutboundTopicAliases } from './topic-aliases.ts';
 import { releaseWill } from './will.ts';
 
 export interface ConnectionInfo {
@@ -45,6 +53,14 @@ export interface ConnectionInfo {
   clientCertificate?: { subjectCN: string; fingerprint256: string };
 }
 
+/** A CONNECT the server admits: its broker, who the client is, and a client id it decided. */
+export interface Admitted {
+  broker: Broker;
+  identity: ClientIdentity;
+  /** Set when the credentials fix the client id (a token's `sub`, a certificate's CN). */
+  clientId: string | undefined;
+}
+
 /** What a connection needs from the server that accepted it. */
 export interface ConnectionContext {
   readonly config: Config;
@@ -55,7 +71,7 @@ export interface ConnectionContext {
    * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
    * access off, credentials the broker does not accept).
    */
-  brokerFor(connection: Connection, connect: ConnectPacket): Broker | { refuse: ErrorCode; detail: string };
+  brokerFor(connection: Connection, connect: ConnectPacket): Admitted | { refuse: ErrorCode; detail: string };
   /** The socket has closed and the connection released. */
   closed(connection: Connection): void;
 }
@@ -66,10 +82,22 @@ export interface AcceptOptions {
   keepalive: number;
   window: number;
   clientMaximumPacketSize: number;
+  /** The client's Topic Alias Maximum (v5 CONNECT; 0 when absent) [MQTT-3.1.2-27]. */
+  clientTopicAliasMaximum: number;
   will: WillMessage | undefined;
 }
 
-type State = 'awaiting-connect' | 'connected' | 'closed';
+type State = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
+
+/** An enhanced authentication in progress: at CONNECT, or a re-authentication (section 4.12). */
+export interface PendingAuth {
+  method: string;
+  exchange: AuthExchange;
+  /** A step is being computed (asynchronous authenticator): the client must wait for our AUTH. */
+  busy: boolean;
+  /** What to do once the exchange succeeds. */
+  onSuccess: (data: Buffer | undefined) => void;
+}
 
 /** Milliseconds a closing socket gets to finish before it is destroyed. */
 const CLOSE_GRACE_MS = 1000;
@@ -93,9 +121,26 @@ export class Connection implements SessionLink {
   lastActivity = Date.now();
   /** Whether closing publishes the will: cleared by a normal DISCONNECT [MQTT-3.1.2-10]. */
   publishWillOnClose = true;
+  /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */
+  problemInformation = true;
+  /** The Authentication Method the client authenticated with (v5 enhanced authentication). */
+  authMethod: string | undefined;
+  /** Who the client authenticated as at CONNECT (tenancy admission). */
+  identity: ClientIdentity | undefined;
+  /** The authenticated principal, when an authenticator named one. */
+  username: string | undefined;
+  /** The AUTH exchange in progress, if any. */
+  auth: PendingAuth | undefined;
+  /** Outbound topic aliases, when configured and the client accepts them. */
+  #aliases: OutboundTopicAliases | undefined;
+  /** PUBLISH rate limit: start of the current one-second window, and PUBLISHes in it. */
+  #rateWindowStart = 0;
+  #rateCount = 0;
   #keepaliveMs = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
+  /** Disconnects (0xA0) when the token the client connected with expires. */
+  #credentialTimer: LongTimer | undefined;
   #corked = false;
   #released = false;
   /** Why the connection ended, for the disconnect log line. */
@@ -211,10 +256,72 @@ export class Connection implements SessionLink {
     packetId: number,
     dup: boolean,
   ): boolean {
+    if (this.#aliases !== undefined)
+      return this.#sendAliased(message, qos, retain, subscriptionIds, packetId, dup);
     const bytes = message.encodeFor(this.version, qos, retain, subscriptionIds, packetId, dup, Date.now());
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
     if (this.state !== 'closed') this.write(bytes);
     return true;
+  }
+
+  #sendAliased(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
+    const aliases = this.#aliases!;
+    const choice = aliases.lookup(message.topic);
+    const bytes = message.encodeAliased(
+      qos,
+      retain,
+      subscriptionIds,
+      packetId,
+      dup,
+      Date.now(),
+      choice.alias,
+      !choice.known,
+    );
+    if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
+    if (this.state === 'closed') return true;
+    aliases.commit(message.topic, choice);
+    this.write(bytes);
+    return true;
+  }
+
+  /**
+   * Sends an acknowledgement (PUBACK, PUBREC, SUBACK, UNSUBACK, AUTH) with a v5 Reason String,
+   * left out when the client asked for no problem information [MQTT-3.1.2-29] or when it would
+   * make the packet larger than the client accepts [MQTT-3.4.2-2], [MQTT-3.9.2-1].
+   */
+  sendWithReason(packet: PubackPacket | SubackPacket | UnsubackPacket | AuthPacket, reason: string): void {
+    if (this.state === 'closed') return;
+    if (this.version !== 5 || !this.problemInformation) {
+      this.send(packet);
+      return;
+    }
+    const bytes = encode(
+      { ...packet, properties: { ...packet.properties, reasonString: reason.slice(0, 128) } },
+      5,
+    );
+    this.write(bytes.length > this.clientMaximumPacketSize ? encode(packet, 5) : bytes);
+  }
+
+  /**
+   * Counts one inbound PUBLISH against `maxPublishRate`; false when this one exceeds it.
+   * A fixed one-second window: cheap, and bursts up to twice the rate across a boundary are
+   * tolerated by design.
+   */
+  countPublish(now: number): boolean {
+    const limit = this.config.maxPublishRate;
+    if (limit === 0) return true;
+    if (now - this.#rateWindowStart >= 1000) {
+      this.#rateWindowStart = now;
+      this.#rateCount = 0;
+    }
+    return ++this.#rateCount <= limit;
   }
 
   sendPubrel(packetId: number): void {
@@ -238,8 +345,16 @@ export class Connection implements SessionLink {
     this.will = options.will;
     this.window = options.window;
     this.clientMaximumPacketSize = options.clientMaximumPacketSize;
+    const aliases = Math.min(this.config.outboundTopicAliases, options.clientTopicAliasMaximum);
+    if (this.version === 5 && aliases > 0) this.#aliases = new OutboundTopicAliases(aliases); // [MQTT-3.1.2-26]
     this.#keepaliveMs = options.keepalive * 1500; // [MQTT-3.1.2-24] one and a half times
     if (this.#keepaliveMs > 0) this.#keepaliveTimer = setTimeout(this.#checkKeepalive, this.#keepaliveMs);
+    const expiresAt = this.identity?.expiresAt;
+    if (expiresAt !== undefined)
+      this.#credentialTimer = setLongTimeout(
+        () => this.disconnect('MAXIMUM_CONNECT_TIME', 'credentials expired'),
+        Math.max(0, expiresAt - Date.now()),
+      );
   }
 
   /** Refuses a CONNECT: CONNACK with the (version-mapped) code, then close [MQTT-3.2.2-5]. */
@@ -263,14 +378,25 @@ export class Connection implements SessionLink {
   disconnect(code: ErrorCode, detail: string): void {
     if (this.state === 'closed') return;
     const reason = reasonCodeOf(code);
-    // Shutdown and takeover are not the client's fault: not logged as protocol errors.
-    if (code !== 'SERVER_SHUTTING_DOWN' && code !== 'SESSION_TAKEN_OVER') {
+    // Shutdown, takeover and administrative closes are not the client's fault: not logged as protocol errors.
+    if (
+      code === 'SERVER_SHUTTING_DOWN' ||
+      code === 'SESSION_TAKEN_OVER' ||
+      code === 'ADMINISTRATIVE_ACTION'
+    ) {
+      this.log.info({ reason, code, detail }, 'disconnecting client');
+    } else {
       this.log.warn(
         { clientId: this.clientId || undefined, reason, code, detail },
         'protocol error; disconnecting',
       );
     }
     this.#cause = `server disconnect 0x${reason.toString(16)}: ${detail}`;
+    if (this.state === 'authenticating') {
+      // Before CONNACK the refusal is a CONNACK [MQTT-4.12.0-4].
+      this.refuse(code, detail);
+      return;
+    }
     if (this.state === 'connected' && this.version === 5) {
       let bytes = encode(
         { type: 'disconnect', reasonCode: reason, properties: { reasonString: detail.slice(0, 128) } },
@@ -305,6 +431,7 @@ export class Connection implements SessionLink {
     this.#released = true;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#keepaliveTimer);
+    this.#credentialTimer?.cancel();
     const session = this.session;
     const broker = this.broker;
     if (session === undefined || broker === undefined || session.link !== this) return;

@@ -4,6 +4,7 @@
  * and the caller counts the drop. Array with a moving head: O(1) push and shift, compacted
  * when the dead prefix dominates.
  */
+import type { SessionGroup } from '../broker.ts';
 import type { QoS } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
 
@@ -12,6 +13,8 @@ export interface Delivery {
   qos: QoS;
   retain: boolean;
   subscriptionIds: number[] | undefined;
+  /** The shared group it was routed through, so it can go to another member (section 4.8.2). */
+  group: SessionGroup | undefined;
 }
 
 export class DeliveryQueue {
@@ -55,6 +58,26 @@ export class DeliveryQueue {
       this.#head = 0;
     }
     return d;
+  }
+
+  /** Removes and returns, in order, the deliveries `take` selects. */
+  extract(take: (d: Delivery) => boolean): Delivery[] {
+    const out: Delivery[] = [];
+    const kept: Delivery[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const d = this.#items[i]!;
+      if (take(d)) {
+        out.push(d);
+        this.#bytes -= d.message.payload.length;
+      } else {
+        kept.push(d);
+      }
+    }
+    if (out.length > 0) {
+      this.#items = kept;
+      this.#head = 0;
+    }
+    return out;
   }
 
   clear(): void {

@@ -1,7 +1,8 @@
 /**
  * The one place that enforces packet order and direction: CONNECT first and exactly once
- * [MQTT-3.1.0-1], [MQTT-3.1.0-2]; packets only a server sends are protocol errors when a
- * client sends them. Each accepted packet goes to its handler file.
+ * [MQTT-3.1.0-1], [MQTT-3.1.0-2]; while an enhanced authentication runs before CONNACK only
+ * AUTH (or DISCONNECT) may come (section 4.12); packets only a server sends are protocol
+ * errors when a client sends them. Each accepted packet goes to its handler file.
  */
 import type { Packet } from '../protocol/index.ts';
 import type { Connection } from './connection.ts';
@@ -24,6 +25,11 @@ export function dispatch(conn: Connection, packet: Packet): void {
     handleConnect(conn, packet);
     return;
   }
+  if (conn.state === 'authenticating') {
+    if (packet.type === 'auth') return handleAuth(conn, packet);
+    if (packet.type === 'disconnect') return conn.clientDisconnected(packet.reasonCode);
+    return conn.disconnect('PROTOCOL_ERROR', `${packet.type} before authentication completed`); // section 4.12
+  }
   switch (packet.type) {
     case 'publish':
       return handlePublish(conn, packet);
@@ -44,7 +50,7 @@ export function dispatch(conn: Connection, packet: Packet): void {
     case 'disconnect':
       return handleDisconnect(conn, packet);
     case 'auth':
-      return handleAuth(conn);
+      return handleAuth(conn, packet);
     case 'connect':
       return conn.disconnect('PROTOCOL_ERROR', 'second CONNECT'); // [MQTT-3.1.0-2]
     default:

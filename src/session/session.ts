@@ -16,9 +16,13 @@
  *   connection (section 4.9): PUBLISHes beyond the new window stay in flight, marked `unsent`,
  *   and go out (same packet id, DUP set) ahead of the queue as acknowledgements free the window.
  * - QoS 0 messages are never queued for an offline session.
+ * - A shared-subscription delivery not yet acknowledged by this member goes to another member
+ *   of its group when this one leaves (section 4.8.2): queued ones when the member
+ *   unsubscribes or disconnects (if another member is connected), queued and unacknowledged
+ *   in-flight ones when the session ends. PUBREC'd ones have arrived and are not re-routed.
  */
 import type { ClientIdentity } from '../auth/index.ts';
-import type { Broker } from '../broker.ts';
+import type { Broker, SessionGroup } from '../broker.ts';
 import { type ErrorCode, reasonCodeOf } from '../errors.ts';
 import { isSharedFilter, isValidTopicFilter, parseSharedFilter, type QoS } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
@@ -155,9 +159,27 @@ export class Session {
     const sub = this.subscriptions.get(topicFilter);
     if (sub === undefined) return false;
     this.subscriptions.delete(topicFilter);
-    if (sub.share === undefined) this.broker.index.remove(topicFilter, this);
-    else this.broker.index.removeShared(sub.share.name, sub.share.filter, this);
+    if (sub.share === undefined) {
+      this.broker.index.remove(topicFilter, this);
+      return true;
+    }
+    this.broker.index.removeShared(sub.share.name, sub.share.filter, this);
+    // In-flight ones complete here [MQTT-3.10.4-3]; those not yet sent go to another member.
+    const share = sub.share;
+    this.#handBack(
+      this.#queue.extract((d) => d.group?.shareName === share.name && d.group.filter === share.filter),
+      false,
+    );
     return true;
+  }
+
+  /** Gives shared-group deliveries to other members of their groups. */
+  #handBack(deliveries: Delivery[], connectedOnly: boolean): void {
+    for (const d of deliveries) {
+      if (!this.broker.redeliverShared(d.message, d.group!, this, connectedOnly)) {
+        if (connectedOnly) this.#queue.push(d); // no one better placed: keep it for our resume
+      }
+    }
   }
 
   // ---- outbound ----
@@ -166,7 +188,7 @@ export class Session {
    * Delivers a routed message given every subscription of this session that matched it:
    * one PUBLISH at the highest granted QoS, carrying every matching subscription id.
    */
-  deliverMatched(message: Message, subs: Subscription[]): void {
+  deliverMatched(message: Message, subs: Subscription[], group?: SessionGroup): void {
     let qos = -1;
     let retain = false;
     let ids: number[] | undefined;
@@ -178,10 +200,16 @@ export class Session {
     }
     if (qos < 0) return;
     // [MQTT-3.3.1-9] (3.1.1): live deliveries carry retain 0 unless Retain As Published.
-    this.deliver(message, Math.min(qos, message.qos) as QoS, retain, ids);
+    this.deliver(message, Math.min(qos, message.qos) as QoS, retain, ids, group);
   }
 
-  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined): void {
+  deliver(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    group?: SessionGroup,
+  ): void {
     const link = this.link;
     if (qos === 0) {
       if (link === undefined) return;
@@ -193,7 +221,7 @@ export class Session {
         this.broker.stats.droppedTooLarge++;
       return;
     }
-    const delivery: Delivery = { message, qos, retain, subscriptionIds };
+    const delivery: Delivery = { message, qos, retain, subscriptionIds, group };
     if (
       link !== undefined &&
       this.#unsent === 0 &&
@@ -226,6 +254,7 @@ export class Session {
       qos: d.qos,
       retain: d.retain,
       subscriptionIds: d.subscriptionIds,
+      group: d.group,
       packetId,
       awaiting: d.qos === 1 ? 'puback' : 'pubrec',
       unsent: false,
@@ -344,6 +373,8 @@ export class Session {
   /** The connection has gone: start the expiry clock (the broker ends the session at 0). */
   detach(onExpire: () => void): void {
     this.link = undefined;
+    // Queued shared messages are better served by a connected member than by waiting for us.
+    if (this.#queue.length > 0) this.#handBack(this.#queue.extract(isShared), true);
     if (this.expiryInterval > 0 && this.expiryInterval < 0xffffffff) {
       this.#expiryTimer = setLongTimeout(onExpire, this.expiryInterval * 1000);
     }
@@ -369,9 +400,19 @@ export class Session {
       this.broker.publish(will.message);
     }
     for (const filter of [...this.subscriptions.keys()]) this.unsubscribe(filter);
+    // Shared messages this member never completed go to another member (section 4.8.2);
+    // one it acknowledged with PUBREC has arrived and stays delivered.
+    const unfinished: Delivery[] = [];
+    for (const entry of this.#inflight.values()) {
+      if (entry.group !== undefined && entry.awaiting !== 'pubcomp') unfinished.push(entry);
+    }
     this.#inflight.clear();
+    unfinished.push(...this.#queue.extract(isShared));
+    this.#handBack(unfinished, false);
     this.#unsent = 0;
     this.#queue.clear();
     this.inboundQos2.clear();
   }
 }
+
+const isShared = (d: Delivery): boolean => d.group !== undefined;

@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import {
+  allowsEverything,
   audienceOf,
   BrokerCredentials,
   type ClientIdentity,
@@ -241,7 +242,9 @@ export class Tenancy {
       username !== token.sub
     )
       return { refuse: 'BAD_CREDENTIALS', detail: 'user name does not match the client id' };
-    const identity: ClientIdentity = { method: 'token', jti: token.jti, acl: token.acl };
+    // A token allowing everything (`#`, Cloudflare's only value) needs no per-message checks.
+    const identity: ClientIdentity = { method: 'token', jti: token.jti };
+    if (!allowsEverything(token.acl)) identity.acl = token.acl;
     if (token.exp !== undefined) identity.expiresAt = token.exp * 1000;
     return { tenant, clientId: token.sub, identity };
   }

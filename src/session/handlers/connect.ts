@@ -1,20 +1,37 @@
 /**
  * CONNECT → CONNACK. Pipeline: validate the client id and keep alive → check the will against
- * the server's capabilities → take over a connection holding the same client id → open or
- * resume the session → CONNACK with the server's limits → resume in-flight and queued
- * deliveries. Every refusal is a CONNACK carrying the code for the client's version and closes
- * the connection [MQTT-3.2.2-5], [MQTT-3.2.2-6].
+ * the server's capabilities → [enhanced authentication: an AUTH exchange, section 4.12] → take
+ * over a connection holding the same client id → open or resume the session → CONNACK with
+ * the server's limits → resume in-flight and queued deliveries. Every refusal is a CONNACK
+ * carrying the code for the client's version and closes the connection [MQTT-3.2.2-5],
+ * [MQTT-3.2.2-6].
  */
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
+import { mayPublish } from '../../auth/index.ts';
+import type { Broker } from '../../broker.ts';
 import {
   type ConnackPacket,
   type ConnectPacket,
   isValidTopicName,
   type Properties,
+  type WillMessage,
 } from '../../protocol/index.ts';
 import type { Connection } from '../connection.ts';
+import { beginAuth } from './auth.ts';
 
 const NEVER = 0xffffffff;
+
+/** What CONNECT validation settled, for opening the session once authentication allows it. */
+interface ConnectPlan {
+  clientId: string;
+  assigned: boolean;
+  keepalive: number;
+  serverKeepAlive: number | undefined;
+  will: WillMessage | undefined;
+  requestedExpiry: number;
+  sessionExpiry: number;
+}
 
 export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   const config = conn.config;
@@ -40,12 +57,8 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
       `client identifier longer than ${config.maxClientIdLength} bytes`,
     ); // [MQTT-3.1.3-5]
   }
-  if (props?.authenticationMethod !== undefined) {
-    return conn.refuse(
-      'BAD_AUTHENTICATION_METHOD',
-      `authentication method ${props.authenticationMethod} not supported`,
-    ); // [MQTT-4.12.0-1]
-  }
+  // Absent means 1: problem information may be sent [MQTT-3.1.2-29].
+  conn.problemInformation = props?.requestProblemInformation !== 0;
 
   // Keep alive: v5 clients are told a lower maximum [MQTT-3.2.2-21]; v3 clients cannot be.
   let keepalive = packet.keepalive;
@@ -69,21 +82,82 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
     if (will.qos > config.maximumQoS) return conn.refuse('QOS_NOT_SUPPORTED', 'will QoS above maximum QoS'); // [MQTT-3.2.2-12]
     if (will.retain && !config.retainAvailable)
       return conn.refuse('RETAIN_NOT_SUPPORTED', 'retain not available'); // [MQTT-3.2.2-13]
+    // Section 3.1.3.2.3: the Server MAY validate a will claiming UTF-8 and refuse it with 0x99.
+    if (
+      config.validatePayloadFormat &&
+      will.properties?.payloadFormatIndicator === 1 &&
+      !isUtf8(will.payload)
+    )
+      return conn.refuse('PAYLOAD_FORMAT_INVALID', 'will payload is not valid UTF-8');
   }
 
   // Session expiry: v5 from the property (absent: 0) [MQTT-3.1.2-11]; v3 from Clean Session.
   const requestedExpiry = v5 ? (props?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER;
-  const sessionExpiry = Math.min(requestedExpiry, config.maxSessionExpiryInterval);
+  const plan: ConnectPlan = {
+    clientId,
+    assigned,
+    keepalive,
+    serverKeepAlive,
+    will,
+    requestedExpiry,
+    sessionExpiry: Math.min(requestedExpiry, config.maxSessionExpiryInterval),
+  };
 
+  // Authentication by the tenant's rules: anonymous, token or certificate [MQTT-3.1.4-2].
   const admitted = conn.ctx.brokerFor(conn, packet);
   if ('refuse' in admitted) return conn.refuse(admitted.refuse, admitted.detail);
-  const broker = admitted;
+  const { broker, identity } = admitted;
+  conn.identity = identity;
+  if (admitted.clientId !== undefined && admitted.clientId !== plan.clientId) {
+    // An empty client id takes the credentials' (a token's `sub`) [MQTT-3.1.3-6].
+    if (Buffer.byteLength(admitted.clientId) > config.maxClientIdLength)
+      return conn.refuse(
+        'CLIENT_ID_NOT_VALID',
+        `client identifier longer than ${config.maxClientIdLength} bytes`,
+      );
+    plan.clientId = conn.clientId = admitted.clientId;
+  }
+  if (
+    will !== undefined &&
+    identity.acl !== undefined &&
+    !mayPublish(identity.acl, will.topic, plan.clientId)
+  )
+    return conn.refuse('NOT_AUTHORIZED', `will topic ${will.topic} not allowed by the token's topicAcl`);
+
+  const method = props?.authenticationMethod;
+  if (method !== undefined) {
+    const authenticator = broker.authenticators.get(method);
+    if (authenticator === undefined) {
+      return conn.refuse('BAD_AUTHENTICATION_METHOD', `authentication method ${method} not supported`); // section 4.12, 3.2.2.2 (0x8C)
+    }
+    conn.state = 'authenticating';
+    conn.authMethod = method;
+    beginAuth(conn, method, authenticator.begin(plan.clientId), props?.authenticationData, (data) =>
+      openSession(conn, packet, broker, plan, data),
+    );
+    return;
+  }
+  openSession(conn, packet, broker, plan, undefined);
+}
+
+/** Authenticated (or no authentication asked): take over, open the session, CONNACK, resume. */
+function openSession(
+  conn: Connection,
+  packet: ConnectPacket,
+  broker: Broker,
+  plan: ConnectPlan,
+  authenticationData: Buffer | undefined,
+): void {
+  const config = conn.config;
+  const v5 = packet.protocolVersion === 5;
+  const props = packet.properties;
+  const { clientId, sessionExpiry } = plan;
 
   // Takeover: the existing connection is closed first, so its will and session end are settled
   // before the new connection decides what to resume [MQTT-3.1.4-3].
   const previous = broker.sessions.get(clientId)?.link;
   if (previous !== undefined) {
-    (previous as Connection).disconnect('SESSION_TAKEN_OVER', 'session taken over by a new connection');
+    previous.disconnect('SESSION_TAKEN_OVER', 'session taken over by a new connection');
   }
   const { session, present } = broker.openSession(clientId, packet.clean);
   session.expiryInterval = sessionExpiry;
@@ -92,29 +166,48 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
   conn.accept({
     broker,
     session,
-    keepalive,
+    keepalive: plan.keepalive,
     window: Math.min(receiveMaximum, config.maxInflightMessages),
     clientMaximumPacketSize: props?.maximumPacketSize ?? Number.POSITIVE_INFINITY,
-    will,
+    clientTopicAliasMaximum: props?.topicAliasMaximum ?? 0,
+    will: plan.will,
   });
 
   const connack: ConnackPacket = { type: 'connack', sessionPresent: present, reasonCode: 0 }; // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
   if (v5) {
     const out: Properties = {
-      receiveMaximum: config.receiveMaximum, // [MQTT-3.2.2-?] section 3.2.2.3.3
-      maximumPacketSize: config.maximumPacketSize,
-      topicAliasMaximum: config.topicAliasMaximum,
+      receiveMaximum: config.receiveMaximum, // section 3.2.2.3.3
+      maximumPacketSize: config.maximumPacketSize, // section 3.2.2.3.6
+      topicAliasMaximum: config.topicAliasMaximum, // section 3.2.2.3.8
     };
-    if (assigned) out.assignedClientIdentifier = clientId; // [MQTT-3.2.2-16]
-    if (serverKeepAlive !== undefined) out.serverKeepAlive = serverKeepAlive;
-    if (sessionExpiry !== requestedExpiry) out.sessionExpiryInterval = sessionExpiry;
+    if (plan.assigned) out.assignedClientIdentifier = clientId; // [MQTT-3.2.2-16]
+    if (plan.serverKeepAlive !== undefined) out.serverKeepAlive = plan.serverKeepAlive; // [MQTT-3.2.2-21]
+    if (sessionExpiry !== plan.requestedExpiry) out.sessionExpiryInterval = sessionExpiry;
     if (config.maximumQoS < 2) out.maximumQoS = config.maximumQoS; // [MQTT-3.2.2-9]
     if (!config.retainAvailable) out.retainAvailable = 0;
+    // Absent means available (sections 3.2.2.3.13-15): only a disabled feature is announced.
+    if (!config.wildcardSubscriptionsAvailable) out.wildcardSubscriptionAvailable = 0;
+    if (!config.subscriptionIdentifiersAvailable) out.subscriptionIdentifierAvailable = 0;
+    if (!config.sharedSubscriptionsAvailable) out.sharedSubscriptionAvailable = 0;
+    // Response Information only when asked for (section 3.1.2.11.7, 3.2.2.3.15).
+    if (props?.requestResponseInformation === 1 && config.responseInformation !== '') {
+      out.responseInformation = config.responseInformation.replaceAll('{clientId}', clientId);
+    }
+    if (conn.authMethod !== undefined) {
+      out.authenticationMethod = conn.authMethod; // [MQTT-4.12.0-5]
+      if (authenticationData !== undefined) out.authenticationData = authenticationData;
+    }
     connack.properties = out;
   }
   conn.send(connack);
   conn.log.info(
-    { version: packet.protocolVersion, clean: packet.clean, keepalive, sessionPresent: present },
+    {
+      version: packet.protocolVersion,
+      clean: packet.clean,
+      keepalive: plan.keepalive,
+      sessionPresent: present,
+      authMethod: conn.authMethod,
+    },
     'client connected',
   );
   session.attach(conn);

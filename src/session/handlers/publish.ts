@@ -1,11 +1,14 @@
 /**
- * Inbound PUBLISH. Pipeline: resolve the topic alias → validate topic and capabilities →
- * QoS 2 duplicate check → route (the broker applies retain and fans out) → acknowledge.
+ * Inbound PUBLISH. Pipeline: rate limit → resolve the topic alias → validate topic and
+ * capabilities → QoS 2 duplicate check and Receive Maximum → payload format → authorize by the
+ * token's topicAcl → route (the broker applies retain and fans out) → acknowledge.
  * QoS 2 follows method A of section 4.3.3: delivered once on first receipt; a re-sent PUBLISH
  * with an id still awaiting PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-10].
  */
+import { isUtf8 } from 'node:buffer';
+import { mayPublish } from '../../auth/index.ts';
 import type { PublishPacket } from '../../protocol/index.ts';
-import { isValidTopicName } from '../../protocol/index.ts';
+import { isValidTopicName, ReasonCode } from '../../protocol/index.ts';
 import { Message } from '../../router/index.ts';
 import type { Connection } from '../connection.ts';
 
@@ -13,6 +16,11 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const config = conn.config;
   const session = conn.session!;
   const props = packet.properties;
+  const now = Date.now();
+
+  if (!conn.countPublish(now)) {
+    return conn.disconnect('MESSAGE_RATE_TOO_HIGH', `more than ${config.maxPublishRate} PUBLISH per second`); // section 4.13 (0x96)
+  }
 
   let topic = packet.topic;
   const alias = props?.topicAlias;
@@ -47,15 +55,43 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
       conn.send({ type: 'pubrec', packetId: id, reasonCode: 0 });
       return;
     }
+    // QoS 1 is acknowledged at once, so only unreleased QoS 2 messages count [MQTT-3.3.4-7], [MQTT-3.3.4-8].
     if (session.inboundQos2.size >= config.receiveMaximum) {
       return conn.disconnect(
         'RECEIVE_MAXIMUM_EXCEEDED',
         `more than ${config.receiveMaximum} QoS 2 messages unreleased`,
-      ); // section 4.9 (flow control)
+      ); // section 4.9 (flow control), 0x93
     }
   }
 
-  conn.broker!.publish(Message.fromPublish(packet, topic, conn.clientId, Date.now()));
+  // Section 3.3.2.3.2: a receiver MAY check a payload claiming UTF-8 and refuse it with 0x99.
+  if (props?.payloadFormatIndicator === 1 && config.validatePayloadFormat && !isUtf8(packet.payload)) {
+    if (packet.qos === 0) return conn.disconnect('PAYLOAD_FORMAT_INVALID', 'payload is not valid UTF-8');
+    const ack = packet.qos === 1 ? 'puback' : 'pubrec'; // a failed PUBREC ends the QoS 2 exchange
+    conn.sendWithReason(
+      { type: ack, packetId: packet.packetId!, reasonCode: 0x99 },
+      'payload format indicator 1 but the payload is not valid UTF-8',
+    );
+    return;
+  }
+
+  // Authorization by the token's topicAcl. v5: a refused QoS 1/2 message is acknowledged with
+  // 0x87; QoS 0 and every v3 message are dropped and acknowledged normally, the one choice
+  // v3.1.1 leaves a server besides closing [MQTT-3.3.5-2]. Every refusal is counted.
+  const acl = conn.identity?.acl;
+  if (acl !== undefined && !mayPublish(acl, topic, conn.clientId)) {
+    conn.broker!.stats.droppedNotAuthorized++;
+    if (conn.version === 5 && packet.qos > 0) {
+      const ack = packet.qos === 1 ? 'puback' : 'pubrec';
+      conn.sendWithReason(
+        { type: ack, packetId: packet.packetId!, reasonCode: ReasonCode.NotAuthorized },
+        `not authorized to publish to ${topic.slice(0, 64)}`,
+      );
+      return;
+    }
+  } else {
+    conn.broker!.publish(Message.fromPublish(packet, topic, conn.clientId, now));
+  }
 
   if (packet.qos === 1) {
     conn.send({ type: 'puback', packetId: packet.packetId!, reasonCode: 0 }); // [MQTT-4.3.2-2]

@@ -1,28 +1,69 @@
 /**
  * SUBSCRIBE → SUBACK, then the retained messages each new subscription asks for.
- * Pipeline: validate each filter (an invalid one fails alone: 0x8F in v5, 0x80 in v3)
- * → add to the session and index → SUBACK with the granted QoS in order [MQTT-3.8.4-1]
- * → retained messages by Retain Handling (section 3.8.3.1), none for shared subscriptions.
+ * Pipeline: features the server announced as unavailable (v5: DISCONNECT 0x9E / 0xA1 / 0xA2,
+ * sections 3.2.2.3.13-15) → validate each filter (an invalid one fails alone: 0x8F in v5,
+ * 0x80 in v3) → authorize each by the token's topicAcl (0x87 in v5, 0x80 in v3) → add to the session and index → SUBACK with the granted QoS in order
+ * [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
+ * subscriptions (section 4.8.2).
  */
+
+import { maySubscribe } from '../../auth/index.ts';
 import type { SubscribePacket } from '../../protocol/index.ts';
-import { isSharedFilter, SubackFailure } from '../../protocol/index.ts';
+import { isSharedFilter, parseSharedFilter, ReasonCode, SubackFailure } from '../../protocol/index.ts';
+
+const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#');
+
 import type { Connection } from '../connection.ts';
 import type { Subscription } from '../session.ts';
 
 export function handleSubscribe(conn: Connection, packet: SubscribePacket): void {
   const session = conn.session!;
+  const config = conn.config;
+  const v5 = conn.version === 5;
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
+  if (subscriptionId !== undefined && !config.subscriptionIdentifiersAvailable) {
+    return conn.disconnect('SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED', 'subscription identifiers are disabled'); // section 3.2.2.3.14
+  }
   for (const req of packet.subscriptions) {
-    if (req.noLocal && isSharedFilter(req.topicFilter)) {
+    const shared = isSharedFilter(req.topicFilter);
+    if (req.noLocal && shared) {
       return conn.disconnect('PROTOCOL_ERROR', 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
+    }
+    if (v5 && shared && !config.sharedSubscriptionsAvailable) {
+      return conn.disconnect('SHARED_SUBSCRIPTIONS_NOT_SUPPORTED', 'shared subscriptions are disabled'); // section 3.2.2.3.15
+    }
+    if (v5 && hasWildcard(req.topicFilter) && !config.wildcardSubscriptionsAvailable) {
+      return conn.disconnect('WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED', 'wildcard subscriptions are disabled'); // section 3.2.2.3.13
     }
   }
   const reasonCodes: number[] = [];
   const retainedFor: Subscription[] = [];
+  const problems: string[] = [];
   for (const req of packet.subscriptions) {
+    // v3 clients were told nothing: a disabled feature fails that filter alone (0x80).
+    if (
+      (!config.sharedSubscriptionsAvailable && isSharedFilter(req.topicFilter)) ||
+      (!config.wildcardSubscriptionsAvailable && hasWildcard(req.topicFilter))
+    ) {
+      reasonCodes.push(SubackFailure);
+      continue;
+    }
+    // Authorization by the token's topicAcl; for a shared subscription, its inner filter.
+    const acl = conn.identity?.acl;
+    if (acl !== undefined) {
+      const inner = isSharedFilter(req.topicFilter)
+        ? parseSharedFilter(req.topicFilter)?.filter
+        : req.topicFilter;
+      if (inner === undefined || !maySubscribe(acl, inner, conn.clientId)) {
+        reasonCodes.push(v5 ? ReasonCode.NotAuthorized : SubackFailure); // SUBACK 0x87 / 0x80 [MQTT-3.9.3-1]
+        problems.push(`not authorized to subscribe to ${JSON.stringify(req.topicFilter.slice(0, 64))}`);
+        continue;
+      }
+    }
     const outcome = session.subscribe(req, subscriptionId);
     if (outcome.subscription === undefined) {
-      reasonCodes.push(conn.version === 5 ? outcome.code : SubackFailure);
+      reasonCodes.push(v5 ? outcome.code : SubackFailure);
+      problems.push(`invalid topic filter ${JSON.stringify(req.topicFilter.slice(0, 64))}`);
       continue;
     }
     reasonCodes.push(outcome.code);
@@ -30,7 +71,9 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): void
     const wantsRetained = sub.retainHandling === 0 || (sub.retainHandling === 1 && outcome.isNew);
     if (sub.share === undefined && wantsRetained) retainedFor.push(sub);
   }
-  conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
+  const suback = { type: 'suback' as const, packetId: packet.packetId, reasonCodes };
+  if (problems.length > 0) conn.sendWithReason(suback, problems.join('; '));
+  else conn.send(suback);
 
   const retained = session.broker.retained;
   const now = Date.now();

@@ -1,0 +1,132 @@
+/**
+ * Shared by the v5 conformance files (one per area): a server per file, packet-level clients
+ * over in-memory duplexes, and the SUBSCRIBE / PUBLISH / receive steps every test repeats.
+ * `harness()` registers the file's before/after hooks and returns the helpers bound to it.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before } from 'node:test';
+import type {
+  ConnectPacket,
+  Properties,
+  ProtocolVersion,
+  PublishPacket,
+  QoS,
+  SubscriptionRequest,
+} from '../../src/protocol/index.ts';
+import type { Server } from '../../src/server.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+import { expectAck } from './wire.ts';
+
+export type Overrides = Parameters<typeof startServer>[0];
+
+export interface Harness {
+  /** The file's server (default config unless `harness` was given overrides). */
+  readonly ts: TestServer;
+  uid(): string;
+  /** Another server, closed after the file. */
+  serverWith(overrides: Overrides): Promise<TestServer>;
+  open(version: ProtocolVersion, server?: Server): RawClient;
+  connected(version: ProtocolVersion, fields?: Partial<ConnectPacket>, server?: Server): Promise<RawClient>;
+  subscribe(
+    c: RawClient,
+    topicFilter: string,
+    qos: QoS,
+    options?: Partial<SubscriptionRequest>,
+    properties?: Properties,
+  ): Promise<number[]>;
+  publish(
+    c: RawClient,
+    topic: string,
+    payload: string | Buffer,
+    qos?: QoS,
+    extra?: Partial<PublishPacket>,
+  ): Promise<void>;
+  receive(c: RawClient, timeoutMs?: number): Promise<PublishPacket>;
+}
+
+let packetIds = 0;
+const pid = (): number => (packetIds = (packetIds % 0xfff0) + 1);
+
+export const text = (p: PublishPacket): string => p.payload.toString();
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function harness(prefix: string, overrides: Overrides = {}): Harness {
+  let ts: TestServer | undefined;
+  const extra: TestServer[] = [];
+  const clients: RawClient[] = [];
+  let counter = 0;
+  before(async () => {
+    ts = await startServer(overrides);
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.destroy();
+  });
+  after(async () => {
+    await Promise.all([ts?.close(), ...extra.map((s) => s.close())]);
+  });
+
+  const h: Harness = {
+    get ts() {
+      return ts!;
+    },
+    uid: () => `${prefix}-${process.pid}-${++counter}`,
+    async serverWith(o) {
+      const s = await startServer(o);
+      extra.push(s);
+      return s;
+    },
+    open(version, server = ts!.server) {
+      const c = RawClient.memory(server, version);
+      clients.push(c);
+      return c;
+    },
+    async connected(version, fields = {}, server = ts!.server) {
+      const c = h.open(version, server);
+      const ack = await c.connect({ clientId: h.uid(), ...fields });
+      assert.equal(ack.reasonCode, 0, `CONNACK success, got ${JSON.stringify(ack)}`);
+      return c;
+    },
+    async subscribe(c, topicFilter, qos, options = {}, properties) {
+      c.send({
+        type: 'subscribe',
+        packetId: pid(),
+        subscriptions: [
+          { topicFilter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0, ...options },
+        ],
+        ...(properties ? { properties } : {}),
+      });
+      return (await c.expect('suback')).reasonCodes;
+    },
+    async publish(c, topic, payload, qos = 0, more = {}) {
+      const packetId = pid();
+      c.send({
+        type: 'publish',
+        topic,
+        payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+        qos,
+        retain: false,
+        dup: false,
+        ...(qos > 0 ? { packetId } : {}),
+        ...more,
+      });
+      if (qos === 1) assert.equal((await expectAck(c, 'puback')).reasonCode, 0);
+      if (qos === 2) {
+        await c.expect('pubrec');
+        c.send({ type: 'pubrel', packetId, reasonCode: 0 });
+        await c.expect('pubcomp');
+      }
+    },
+    async receive(c, timeoutMs = 2000) {
+      const p = await c.expect('publish', timeoutMs);
+      if (p.qos === 1) c.send({ type: 'puback', packetId: p.packetId!, reasonCode: 0 });
+      if (p.qos === 2) {
+        c.send({ type: 'pubrec', packetId: p.packetId!, reasonCode: 0 });
+        await c.expect('pubrel');
+        c.send({ type: 'pubcomp', packetId: p.packetId!, reasonCode: 0 });
+      }
+      return p;
+    },
+  };
+  return h;
+}
