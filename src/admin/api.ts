@@ -21,6 +21,7 @@ import { failure } from './envelope.ts';
 import type { ListenerPorts } from './present.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { brokerRoutes } from './routes/brokers.ts';
+import { credentialRoutes } from './routes/credentials.ts';
 import { healthRoutes } from './routes/health.ts';
 import { namespaceRoutes } from './routes/namespaces.ts';
 
@@ -120,6 +121,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   accountRoutes(app, ctx);
   namespaceRoutes(app, ctx);
   brokerRoutes(app, ctx);
+  credentialRoutes(app, ctx);
   await app.ready();
   return app;
 }
