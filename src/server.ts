@@ -2,6 +2,9 @@
  * Composition root: builds the brokers and listeners from the config and wires connections to
  * them. No protocol logic lives here.
  *
+ * TLS (tls, wss listeners) runs when a certificate is configured; `reloadTls` (SIGHUP) swaps
+ * the certificate for new handshakes without touching established connections.
+ *
  * Shutdown (`close`): stop accepting, tell v5 clients DISCONNECT 0x8B (server shutting down),
  * close every connection, wait for sockets to finish (bounded), then resolve.
  */
@@ -12,7 +15,8 @@ import { Broker } from './broker.ts';
 import type { Config } from './config.ts';
 import { silentLogger } from './observability/index.ts';
 import { Connection, type ConnectionContext, type ConnectionInfo } from './session/connection.ts';
-import { type Listener, listenTcp, listenWebSocket } from './transport/index.ts';
+import { type Listener, listenTcp, listenTls, listenWebSocket } from './transport/index.ts';
+import { type ServedCertificate, setUpTls, type TlsSetup } from './transport/tls-setup.ts';
 
 export interface ServerOptions {
   logger?: Logger;
@@ -28,6 +32,7 @@ export class Server implements ConnectionContext {
   readonly defaultBroker: Broker;
   readonly listeners: Listener[] = [];
   shuttingDown = false;
+  #tls: TlsSetup | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
@@ -42,8 +47,29 @@ export class Server implements ConnectionContext {
     const accept = (stream: Duplex, info: ConnectionInfo): void => {
       this.accept(stream, info);
     };
-    this.listeners.push(await listenTcp(this.config.host, this.config.port, accept));
-    if (this.config.wsPort >= 0) this.listeners.push(await listenWebSocket(this.config, accept));
+    this.#tls = setUpTls(this.config); // first: unusable certificate files stop the start before any listener opens
+    this.listeners.push(await listenTcp(this.config, accept, this.logger));
+    if (this.config.wsPort >= 0) this.listeners.push(await listenWebSocket(this.config, accept, this.logger));
+    if (this.#tls === undefined) return;
+    const { context } = this.#tls;
+    if (this.config.tlsPort >= 0)
+      this.listeners.push(await listenTls(this.config, context, accept, this.logger));
+    if (this.config.wssPort >= 0)
+      this.listeners.push(await listenWebSocket(this.config, accept, this.logger, context));
+  }
+
+  /** The certificate the TLS listeners serve; undefined when TLS is off. */
+  get tlsCertificate(): ServedCertificate | undefined {
+    return this.#tls?.certificate;
+  }
+
+  /**
+   * Re-reads the TLS certificate, key and CA files (SIGHUP): new handshakes use them, established
+   * connections are not dropped. Throws, keeping the old certificate in service, when unusable.
+   */
+  reloadTls(): ServedCertificate {
+    if (this.#tls === undefined) throw new Error('TLS is not configured');
+    return this.#tls.reload();
   }
 
   /** Serves one connection from any transport (or an in-memory duplex in tests). */
@@ -80,5 +106,6 @@ export class Server implements ConnectionContext {
     await Promise.race([Promise.all(sockets), timeout]);
     for (const c of this.connections) c.socket.destroy();
     await listenersClosed;
+    this.#tls?.dispose();
   }
 }
