@@ -40,7 +40,7 @@ export const V2_SIGNATURE = Buffer.from([
   0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
 ]);
 const V1_PREFIX = Buffer.from('PROXY ', 'ascii');
-/** v1: "PROXY TCP6 " + two 39-char addresses + two 5-digit ports + separators + CRLF. */
+/** v1 worst case per the spec: "PROXY UNKNOWN " + two 39-char IPv6 addresses + two 5-digit ports + spaces + CRLF. */
 export const V1_MAX_LENGTH = 107;
 const V2_FIXED = 16;
 /** The largest header either version allows. */
