@@ -15,6 +15,13 @@ import { type Endpoint, parseProxyHeader } from './proxy-protocol.ts';
 
 export class ProxyHeaderError extends Error {
   override name = 'ProxyHeaderError';
+  /** The peer closed without sending a byte: a load balancer's TCP health check, not bad input. */
+  readonly silentClose: boolean;
+
+  constructor(message: string, silentClose = false) {
+    super(message);
+    this.silentClose = silentClose;
+  }
 }
 
 /** Resolves with the client's endpoint from the header, or undefined when the header says to use the socket's. */
@@ -28,11 +35,11 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Endp
       socket.off('close', onEnd);
       socket.off('error', onError);
     };
-    const fail = (reason: string): void => {
+    const fail = (reason: string, silentClose = false): void => {
       finish();
       socket.on('error', () => {}); // a reset racing the destroy is not news
       socket.destroy();
-      reject(new ProxyHeaderError(reason));
+      reject(new ProxyHeaderError(reason, silentClose));
     };
     const onData = (chunk: Buffer): void => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
@@ -44,7 +51,7 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Endp
       if (buffered.length > header.length) socket.unshift(buffered.subarray(header.length));
       resolve(header.source);
     };
-    const onEnd = (): void => fail('connection closed before a complete PROXY header');
+    const onEnd = (): void => fail('connection closed before a complete PROXY header', buffered.length === 0);
     const onError = (err: Error): void => fail(`socket error before a complete PROXY header: ${err.message}`);
     const timer = setTimeout(() => fail(`no complete PROXY header within ${timeoutMs} ms`), timeoutMs);
     socket.on('data', onData);
@@ -57,7 +64,8 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Endp
 /**
  * The sockets of one listener that are still sending their PROXY header: each is admitted once
  * its header is read, or destroyed and logged once (warn, with the proxy's address and the
- * reason). `destroyAll` ends those still waiting when the listener closes.
+ * reason). A peer that closes without sending a byte (a load balancer's TCP health check) is
+ * logged at debug only. `destroyAll` ends those still waiting when the listener closes.
  */
 export class ProxyGate {
   readonly #pending = new Set<Socket>();
@@ -81,13 +89,12 @@ export class ProxyGate {
         this.#pending.delete(socket);
         admitted(client);
       },
-      (err: Error) => {
+      (err: ProxyHeaderError) => {
         this.#pending.delete(socket);
         if (this.#closing) return;
-        this.#logger.warn(
-          { remote, listener: this.#listener, reason: err.message },
-          'PROXY header refused; closing',
-        );
+        const fields = { remote, listener: this.#listener, reason: err.message };
+        if (err.silentClose) this.#logger.debug(fields, 'connection closed before sending anything');
+        else this.#logger.warn(fields, 'PROXY header refused; closing');
       },
     );
   }

@@ -77,17 +77,24 @@ export function admitSecure(
   return info;
 }
 
-/** Logs a failed handshake once (a scanner, a client distrusting our certificate, a protocol mismatch). */
+/**
+ * Logs a failed handshake once: at warn when the client sent something TLS refused (a scanner,
+ * a client distrusting our certificate, a protocol mismatch), at debug when it just went away
+ * mid-handshake (a load balancer's TCP health check does exactly that).
+ */
 export function logHandshakeFailure(
   logger: Logger,
   listener: string,
   err: NodeJS.ErrnoException,
   socket: Socket,
 ): void {
-  logger.warn(
-    { remote: `${socket.remoteAddress}:${socket.remotePort}`, listener, reason: err.code ?? err.message },
-    'TLS handshake failed',
-  );
+  const fields = {
+    remote: `${socket.remoteAddress}:${socket.remotePort}`,
+    listener,
+    reason: err.code ?? err.message,
+  };
+  if (err.code === 'ECONNRESET') logger.debug(fields, 'client left during the TLS handshake');
+  else logger.warn(fields, 'TLS handshake failed');
 }
 
 export async function listenTls(

@@ -187,6 +187,16 @@ describe('PROXY protocol on the TCP listener', () => {
     });
   }
 
+  it('a connection that closes without sending a byte (a TCP health check) is not logged as refused', async () => {
+    const before = log.withMessage('PROXY header refused; closing').length;
+    await new Promise<void>((resolve) => {
+      const socket = netConnect(tcpPort(), '127.0.0.1', () => socket.end());
+      socket.once('close', () => resolve());
+    });
+    await assertServing();
+    assert.deepEqual(log.withMessage('PROXY header refused; closing').slice(before), []);
+  });
+
   it('a connection that sends no complete header in time is closed', async () => {
     const started = Date.now();
     const { received } = await rawExchange(tcpPort(), [Buffer.from('PROXY TCP4 1.2.')]);
