@@ -2,8 +2,10 @@
 /**
  * Process entry: `pubsub serve [flags]` runs the server until SIGTERM/SIGINT. Flags come from
  * the option table in config.ts, so every option has a flag, an environment variable and a
- * config-file key. Prints one line per listener once listening, the account id, and on the
- * first start the bootstrap admin API token. Exit codes: 0 after a clean
+ * config-file key. Prints one line per listener once listening, the account id, on the first
+ * start the bootstrap admin API token, and with TLS one line naming the certificate and its
+ * SHA-256 fingerprint. SIGHUP re-reads the TLS certificate files (connections are kept; a failed
+ * reload keeps the old certificate and is logged). Exit codes: 0 after a clean
  * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
  */
 import { join } from 'node:path';
@@ -11,8 +13,19 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, OPTIONS, type OptionKey } from './config.ts';
 import { createLogger } from './observability/index.ts';
 import { Server } from './server.ts';
+import type { ServedCertificate } from './transport/tls-setup.ts';
 
 const FORCE_EXIT_MS = 5000;
+
+function certificateBanner(cert: ServedCertificate): string {
+  const kind = cert.selfSigned ? ` (self-signed, ${cert.generated ? 'generated' : 'reused'})` : '';
+  const lines = [
+    `pubsub: TLS certificate ${cert.certFile}${kind} SHA-256 fingerprint ${cert.fingerprint256}`,
+  ];
+  if (cert.selfSigned)
+    lines.push(`pubsub: Chromium trusts it with --ignore-certificate-errors-spki-list=${cert.spkiSha256}`);
+  return lines.join('\n');
+}
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
   const { config: file, ...rest } = flags;
@@ -41,16 +54,23 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     await server.close();
     process.exit(1);
   }
-  for (const listener of server.listeners)
-    process.stdout.write(`pubsub: ${listener.name} listening on ${listener.url}\n`);
-  if (server.apiUrl !== undefined) process.stdout.write(`pubsub: admin API listening on ${server.apiUrl}\n`);
-  process.stdout.write(`pubsub: account id ${server.bootstrap.account.id}\n`);
-  const token = server.bootstrap.adminToken;
-  if (token !== undefined) {
-    const where =
-      config.dataDir === ':memory:' ? '' : ` (also in ${join(config.dataDir, 'admin-token')}, mode 0600)`;
-    process.stdout.write(`pubsub: admin API token, shown once${where}: ${token}\n`);
-  }
+
+  process.on('SIGHUP', () => {
+    if (!server.tlsCertificate) {
+      logger.info({ signal: 'SIGHUP' }, 'nothing to reload: TLS is not configured');
+      return;
+    }
+    try {
+      const cert = server.reloadTls();
+      logger.info(
+        { signal: 'SIGHUP', certFile: cert.certFile, fingerprint256: cert.fingerprint256 },
+        'TLS certificate reloaded',
+      );
+      process.stdout.write(`${certificateBanner(cert)}\n`);
+    } catch (err) {
+      logger.error({ signal: 'SIGHUP', err }, 'TLS reload failed; the previous certificate stays in service');
+    }
+  });
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -68,6 +88,18 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Last, once every signal is handled: a supervisor may signal as soon as it reads these lines.
+  for (const listener of server.listeners)
+    process.stdout.write(`pubsub: ${listener.name} listening on ${listener.url}\n`);
+  if (server.tlsCertificate) process.stdout.write(`${certificateBanner(server.tlsCertificate)}\n`);
+  if (server.apiUrl !== undefined) process.stdout.write(`pubsub: admin API listening on ${server.apiUrl}\n`);
+  process.stdout.write(`pubsub: account id ${server.bootstrap.account.id}\n`);
+  const token = server.bootstrap.adminToken;
+  if (token !== undefined) {
+    const where =
+      config.dataDir === ':memory:' ? '' : ` (also in ${join(config.dataDir, 'admin-token')}, mode 0600)`;
+    process.stdout.write(`pubsub: admin API token, shown once${where}: ${token}\n`);
+  }
 }
 
 const program = new Command('pubsub').description('Multi-tenant MQTT 3.1.1/5.0 pub/sub service');

@@ -81,6 +81,74 @@ export const OPTIONS = {
     env: 'PUBSUB_WS_TRUST_PROXY',
     description: 'Take the client address from X-Forwarded-For (only behind a proxy you run).',
   },
+  tlsPort: {
+    kind: 'int',
+    default: 8883,
+    min: -1,
+    max: 65535,
+    flag: '--tls-port',
+    env: 'PUBSUB_TLS_PORT',
+    description:
+      'MQTT over TLS port, open when a certificate is configured (0: the OS picks one; -1: no TLS listener).',
+  },
+  wssPort: {
+    kind: 'int',
+    default: 8884,
+    min: -1,
+    max: 65535,
+    flag: '--wss-port',
+    env: 'PUBSUB_WSS_PORT',
+    description:
+      'MQTT over secure WebSocket port, open when a certificate is configured (0: the OS picks one; -1: none).',
+  },
+  tlsCert: {
+    kind: 'string',
+    default: '',
+    flag: '--tls-cert',
+    env: 'PUBSUB_TLS_CERT',
+    description:
+      'PEM file with the server certificate (and its intermediates); with --tls-key it opens the TLS and WSS listeners. Re-read on SIGHUP.',
+  },
+  tlsKey: {
+    kind: 'string',
+    default: '',
+    flag: '--tls-key',
+    env: 'PUBSUB_TLS_KEY',
+    description: 'PEM file with the private key of --tls-cert. Re-read on SIGHUP.',
+  },
+  tlsCa: {
+    kind: 'string',
+    default: '',
+    flag: '--tls-ca',
+    env: 'PUBSUB_TLS_CA',
+    description:
+      'PEM file with the CA certificates that client certificates must chain to (needed by --tls-client-auth). Re-read on SIGHUP.',
+  },
+  tlsSelfSigned: {
+    kind: 'bool',
+    default: false,
+    flag: '--tls-self-signed',
+    env: 'PUBSUB_TLS_SELF_SIGNED',
+    description:
+      'Open the TLS and WSS listeners with a development certificate for localhost, generated into the data directory (reused while valid).',
+  },
+  tlsClientAuth: {
+    kind: 'string',
+    default: 'none',
+    choices: ['none', 'request', 'require'],
+    flag: '--tls-client-auth',
+    env: 'PUBSUB_TLS_CLIENT_AUTH',
+    description:
+      'Mutual TLS: request a client certificate (unverified ones are ignored) or require a verified one (else the handshake is refused).',
+  },
+  proxyProtocol: {
+    kind: 'bool',
+    default: false,
+    flag: '--proxy-protocol',
+    env: 'PUBSUB_PROXY_PROTOCOL',
+    description:
+      'Expect a PROXY protocol v1 or v2 header on the TCP and TLS listeners and take the client address from it; connections without one are closed.',
+  },
   dataDir: {
     kind: 'string',
     default: './data',
@@ -453,7 +521,23 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const [key, value] of Object.entries(sources.flags ?? {})) {
     if (value !== undefined) out[key] = coerce(key as OptionKey, value, OPTIONS[key as OptionKey].flag);
   }
+  checkCombinations(out as Config);
   return Object.freeze(out) as Config;
+}
+
+/** Rules between options, checked once every source is applied. */
+function checkCombinations(c: Config): void {
+  if ((c.tlsCert === '') !== (c.tlsKey === ''))
+    throw new ConfigError('tlsCert and tlsKey go together: give both files or neither');
+  if (c.tlsSelfSigned && c.tlsCert !== '')
+    throw new ConfigError('tlsSelfSigned generates its own certificate: drop it or drop tlsCert/tlsKey');
+  const tls = c.tlsCert !== '' || c.tlsSelfSigned;
+  if (c.tlsClientAuth !== 'none' && !tls)
+    throw new ConfigError(`tlsClientAuth ${c.tlsClientAuth} needs TLS: set tlsCert/tlsKey or tlsSelfSigned`);
+  if (c.tlsClientAuth !== 'none' && c.tlsCa === '')
+    throw new ConfigError(
+      `tlsClientAuth ${c.tlsClientAuth} needs tlsCa, the CA that client certificates chain to`,
+    );
 }
 
 /** Defaults with overrides, for tests and embedding; validated like any other source. */

@@ -7,6 +7,9 @@
  * (mode 0600, written at the first start only) and `api-url` (the admin API's base URL, rewritten
  * at each start) so the CLI on the same machine needs no set-up.
  *
+ * TLS (tls, wss listeners) runs when a certificate is configured; `reloadTls` (SIGHUP) swaps
+ * the certificate for new handshakes without touching established connections.
+ *
  * Shutdown (`close`): stop accepting, tell v5 clients DISCONNECT 0x8B (server shutting down),
  * close every connection, wait for sockets to finish (bounded), then resolve.
  */
@@ -30,7 +33,8 @@ import {
 } from './session/connection.ts';
 import { ControlPlaneStore, CredentialStore, openDatabase } from './store/index.ts';
 import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
-import { type Listener, listenTcp, listenWebSocket } from './transport/index.ts';
+import { type Listener, listenTcp, listenTls, listenWebSocket } from './transport/index.ts';
+import { type ServedCertificate, setUpTls, type TlsSetup } from './transport/tls-setup.ts';
 
 export interface ServerOptions {
   logger?: Logger;
@@ -52,6 +56,7 @@ export class Server implements ConnectionContext {
   #db: DatabaseSync;
   #api: FastifyInstance | undefined;
   #ready = false;
+  #tls: TlsSetup | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
@@ -84,10 +89,32 @@ export class Server implements ConnectionContext {
     const accept = (stream: Duplex, info: ConnectionInfo): void => {
       this.accept(stream, info);
     };
-    this.listeners.push(await listenTcp(this.config.host, this.config.port, accept));
-    if (this.config.wsPort >= 0) this.listeners.push(await listenWebSocket(this.config, accept));
+    this.#tls = setUpTls(this.config); // first: unusable certificate files stop the start before any listener opens
+    this.listeners.push(await listenTcp(this.config, accept, this.logger));
+    if (this.config.wsPort >= 0) this.listeners.push(await listenWebSocket(this.config, accept, this.logger));
+    if (this.#tls !== undefined) {
+      const { context } = this.#tls;
+      if (this.config.tlsPort >= 0)
+        this.listeners.push(await listenTls(this.config, context, accept, this.logger));
+      if (this.config.wssPort >= 0)
+        this.listeners.push(await listenWebSocket(this.config, accept, this.logger, context));
+    }
     if (this.config.httpPort >= 0) await this.#startApi();
     this.#ready = true;
+  }
+
+  /** The certificate the TLS listeners serve; undefined when TLS is off. */
+  get tlsCertificate(): ServedCertificate | undefined {
+    return this.#tls?.certificate;
+  }
+
+  /**
+   * Re-reads the TLS certificate, key and CA files (SIGHUP): new handshakes use them, established
+   * connections are not dropped. Throws, keeping the old certificate in service, when unusable.
+   */
+  reloadTls(): ServedCertificate {
+    if (this.#tls === undefined) throw new Error('TLS is not configured');
+    return this.#tls.reload();
   }
 
   async #startApi(): Promise<void> {
@@ -158,6 +185,7 @@ export class Server implements ConnectionContext {
     await Promise.race([Promise.all(sockets), timeout]);
     for (const c of this.connections) c.socket.destroy();
     await listenersClosed;
+    this.#tls?.dispose();
     await apiClosed;
     this.#db.close();
   }

@@ -22,6 +22,7 @@ export interface AclRule {
 
 export type TopicAcl = readonly AclRule[];
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the ACL placeholder is literal text, not a template.
 const CLIENT_ID = '${clientId}';
 
 /** Parses and validates rules; throws with the offending rule named. */

@@ -1,7 +1,10 @@
 /**
- * transport/: listeners. Each accepts connections of one kind (tcp and ws now; tls, wss and
- * the PROXY protocol later) and hands the server a Duplex plus ConnectionInfo; nothing above this
- * folder knows which transport a connection came over.
+ * transport/: listeners. Each accepts connections of one kind (tcp, tls, ws, wss; tcp and tls
+ * optionally behind the PROXY protocol) and hands the server a Duplex plus ConnectionInfo;
+ * nothing above this folder knows which transport a connection came over.
  */
+export { ensureDevelopmentCertificate } from './self-signed.ts';
 export { type Accept, type Listener, listenTcp } from './tcp.ts';
+export { listenTls } from './tls.ts';
+export { TlsContext } from './tls-context.ts';
 export { listenWebSocket } from './ws.ts';

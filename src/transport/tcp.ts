@@ -2,9 +2,16 @@
  * MQTT over plain TCP. Accepts sockets and hands each to the server as a Duplex with its
  * connection info. Nagle is off: the connection corks its writes per event-loop turn, which
  * already batches small packets without Nagle's delay.
+ *
+ * With `proxyProtocol`, every connection must open with a PROXY v1/v2 header (proxy-protocol.ts)
+ * carrying the client's address; one without a valid header in time is closed and logged.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
 import type { ConnectionInfo } from '../session/connection.ts';
+import { ProxyGate } from './proxy-header-reader.ts';
+import type { Endpoint } from './proxy-protocol.ts';
 
 export interface Listener {
   readonly name: string;
@@ -16,14 +23,8 @@ export interface Listener {
 
 export type Accept = (socket: Socket, info: ConnectionInfo) => void;
 
-export async function listenTcp(host: string, port: number, accept: Accept): Promise<Listener> {
-  const server: Server = createServer({ noDelay: true }, (socket) => {
-    accept(socket, {
-      transport: 'tcp',
-      remoteAddress: socket.remoteAddress ?? 'unknown',
-      remotePort: socket.remotePort ?? 0,
-    });
-  });
+/** Binds `server` to host:port; resolves with the bound port (the OS's pick for port 0). */
+export async function bind(server: Server, host: string, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -32,12 +33,39 @@ export async function listenTcp(host: string, port: number, accept: Accept): Pro
     });
   });
   const address = server.address();
-  const bound = typeof address === 'object' && address !== null ? address.port : port;
-  const hostForUrl = host.includes(':') ? `[${host}]` : host;
+  return typeof address === 'object' && address !== null ? address.port : port;
+}
+
+/** `::1` → `[::1]` for URLs. */
+export const hostForUrl = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+/** The client's address: from the PROXY header when there is one, else the socket's. */
+export function clientEndpoint(socket: Socket, proxied: Endpoint | undefined): Endpoint {
+  return proxied ?? { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
+}
+
+export async function listenTcp(config: Config, accept: Accept, logger: Logger): Promise<Listener> {
+  const gate = config.proxyProtocol ? new ProxyGate('mqtt', config.connectTimeout, logger) : undefined;
+  const admit = (socket: Socket, proxied: Endpoint | undefined): void => {
+    const client = clientEndpoint(socket, proxied);
+    accept(socket, { transport: 'tcp', remoteAddress: client.address, remotePort: client.port });
+  };
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    if (gate === undefined) return admit(socket, undefined);
+    gate.admit(socket, (proxied) => {
+      admit(socket, proxied);
+      socket.resume(); // the gate left it paused with the client's first bytes pushed back
+    });
+  });
+  const bound = await bind(server, config.host, config.port);
   return {
     name: 'mqtt',
-    url: `mqtt://${hostForUrl}:${bound}`,
+    url: `mqtt://${hostForUrl(config.host)}:${bound}`,
     port: bound,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        gate?.destroyAll();
+      }),
   };
 }

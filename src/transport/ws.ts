@@ -10,13 +10,24 @@
  *   packet size (larger: close 1009).
  * A plain HTTP request (no upgrade) gets 426 Upgrade Required on a valid path, 404 elsewhere.
  * The client address is the socket's, or with `wsTrustProxy` the first X-Forwarded-For entry.
+ *
+ * The same code serves WSS (`wss://`, default 8884): given a TlsContext it listens with an
+ * https server instead of http, applies the client-certificate rule when each handshake
+ * finishes (tls.ts `admitSecure`, before HTTP sees the socket), and records SNI and the
+ * verified client certificate alongside the Host header.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
 import type { ConnectionInfo } from '../session/connection.ts';
-import type { Listener } from './tcp.ts';
+import { bind, hostForUrl, type Listener } from './tcp.ts';
+import { admitSecure, HandshakeTracker, logHandshakeFailure } from './tls.ts';
+import type { TlsContext } from './tls-context.ts';
 import { WebSocketDuplex } from './websocket-duplex.ts';
 
 /** Subprotocols we speak, in order of preference. */
@@ -55,7 +66,48 @@ function clientAddress(req: IncomingMessage, trustProxy: boolean): { address: st
   return first ? { address: first, port: 0 } : socketAddress;
 }
 
-export async function listenWebSocket(config: Config, accept: AcceptStream): Promise<Listener> {
+type TlsFacts = Pick<ConnectionInfo, 'servername' | 'clientCertificate'>;
+
+/** An http server, or for WSS an https one that admits each TLS client before HTTP reads it. */
+function createListeningServer(
+  handler: RequestListener,
+  tls: TlsContext | undefined,
+  logger: Logger,
+): {
+  server: ReturnType<typeof createHttpServer>;
+  factsOf: (req: IncomingMessage) => TlsFacts;
+  stop: () => void;
+} {
+  if (tls === undefined) return { server: createHttpServer(handler), factsOf: () => ({}), stop: () => {} };
+  const server = createHttpsServer(tls.serverOptions(), handler);
+  tls.attach(server);
+  const tracker = new HandshakeTracker();
+  const facts = new WeakMap<TLSSocket, TlsFacts>();
+  server.on('connection', (raw: Socket) => tracker.add(raw));
+  // Before http's own listener: a refused client is destroyed before any HTTP byte is parsed.
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    tracker.complete(socket);
+    const admitted = admitSecure(socket, tls, logger, 'wss');
+    if (admitted) facts.set(socket, admitted);
+  });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    tracker.complete(socket);
+    logHandshakeFailure(logger, 'wss', err, socket);
+  });
+  return {
+    server,
+    factsOf: (req) => facts.get(req.socket as TLSSocket) ?? {},
+    stop: () => tracker.destroyAll(),
+  };
+}
+
+/** The WebSocket listener (`ws://`), or with `tls` the secure one (`wss://`). */
+export async function listenWebSocket(
+  config: Config,
+  accept: AcceptStream,
+  logger: Logger,
+  tls?: TlsContext,
+): Promise<Listener> {
   const paths = new Set(config.wsPaths.split(',').map((p) => p.trim()));
   const wss = new WebSocketServer({
     noServer: true,
@@ -63,11 +115,15 @@ export async function listenWebSocket(config: Config, accept: AcceptStream): Pro
     perMessageDeflate: config.wsPerMessageDeflate,
     handleProtocols: (offered) => MQTT_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
   });
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    res.writeHead(paths.has(path) ? 426 : 404, { 'content-type': 'text/plain' });
-    res.end(paths.has(path) ? 'MQTT over WebSocket: upgrade required\n' : 'not found\n');
-  });
+  const { server, factsOf, stop } = createListeningServer(
+    (req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      res.writeHead(paths.has(path) ? 426 : 404, { 'content-type': 'text/plain' });
+      res.end(paths.has(path) ? 'MQTT over WebSocket: upgrade required\n' : 'not found\n');
+    },
+    tls,
+    logger,
+  );
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (!paths.has(path)) return refuse(socket, 404, 'Not Found');
@@ -78,33 +134,27 @@ export async function listenWebSocket(config: Config, accept: AcceptStream): Pro
     wss.handleUpgrade(req, socket, head, (ws) => {
       const { address, port } = clientAddress(req, config.wsTrustProxy);
       accept(new WebSocketDuplex(ws), {
-        transport: 'ws',
+        transport: tls ? 'wss' : 'ws',
         remoteAddress: address,
         remotePort: port,
         host: hostWithoutPort(req.headers.host),
+        ...factsOf(req),
       });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.wsPort, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const bound = typeof address === 'object' && address !== null ? address.port : config.wsPort;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const port = tls ? config.wssPort : config.wsPort;
+  const bound = await bind(server, config.host, port);
   const firstPath = [...paths][0] ?? '/mqtt';
   return {
-    name: 'ws',
-    url: `ws://${host}:${bound}${firstPath}`,
+    name: tls ? 'wss' : 'ws',
+    url: `${tls ? 'wss' : 'ws'}://${hostForUrl(config.host)}:${bound}${firstPath}`,
     port: bound,
     close: () =>
       new Promise<void>((resolve) => {
         wss.close();
         server.close(() => resolve());
         server.closeAllConnections();
+        stop();
       }),
   };
 }

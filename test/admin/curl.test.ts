@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { curl, describeWithTool } from '../interop/tools.ts';

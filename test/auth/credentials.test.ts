@@ -112,9 +112,8 @@ describe('broker credentials', () => {
 
   it('a token connects over TCP with no host name: routed by aud, client id from sub when empty', async () => {
     const [[clientId, jwt]] = (await issue('home')) as [[string, string]];
-    let assigned: string | undefined;
     const c = await connect({ clientId: '', password: jwt });
-    assigned = [...ts.server.tenancy.tenants()]
+    const assigned = [...ts.server.tenancy.tenants()]
       .find((t) => t.record.name === 'home')!
       .broker.sessions.get(clientId)?.clientId;
     assert.equal(assigned, clientId, 'the session is keyed by the token sub');
@@ -224,7 +223,8 @@ describe('broker credentials', () => {
     assert.ok((await connect({ clientId: '', password: fresh })).connected);
   });
 
-  it('topic ACLs: publish and subscribe allowed or refused per rule, ${clientId} substituted', async () => {
+  it('topic ACLs: publish and subscribe allowed or refused per rule, with the client id substituted', async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ACL rules contain the literal ${clientId} placeholder.
     const acl = ['pub:devices/${clientId}/#', 'sub:commands/${clientId}', 'sub:jobs/#']
       .map((r) => `topicAcl=${encodeURIComponent(r)}`)
       .join('&');

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { allowsEverything, mayPublish, maySubscribe, parseTopicAcl } from '../../src/auth/index.ts';
 
 describe('topic ACLs', () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ACL rules contain the literal ${clientId} placeholder.
   const acl = parseTopicAcl(['pub:devices/${clientId}/#', 'sub:commands/+/${clientId}', 'status/#']);
 
   for (const [topic, allowed] of [

@@ -1,11 +1,13 @@
 /**
  * Starts a Server for a test: loopback, OS-picked ports, no admin API (pass `httpPort: 0` for
- * one), no data directory, silent logs unless PUBSUB_TEST_LOG names a level. `close` is idempotent; use it in `after`/`t.after`.
+ * one), no data directory, silent logs unless PUBSUB_TEST_LOG names a level (or a logger is
+ * passed). TLS stays off unless the test configures a certificate; then its listeners take
+ * OS-picked ports too (tlsUrl, wssUrl). `close` is idempotent; use it in `after`/`t.after`.
  */
 import type { OptionKey } from '../../src/config.ts';
 import { configWith } from '../../src/config.ts';
 import { createLogger } from '../../src/observability/index.ts';
-import { Server } from '../../src/server.ts';
+import { Server, type ServerOptions } from '../../src/server.ts';
 
 export interface TestServer {
   server: Server;
@@ -18,28 +20,49 @@ export interface TestServer {
   /** The bootstrap admin token and account id. */
   adminToken: string;
   accountId: string;
+  /** mqtts:// URL of the TLS listener, '' when TLS is off. */
+  tlsUrl: string;
+  /** wss:// URL of the secure WebSocket listener (path /mqtt), '' when TLS is off. */
+  wssUrl: string;
   close(): Promise<void>;
 }
 
-export async function startServer(overrides: Partial<Record<OptionKey, unknown>> = {}): Promise<TestServer> {
+/**
+ * Creates anonymous (authType NONE) brokers `<broker>.<namespace>` on a test server, so that
+ * connections naming them by SNI or Host are admitted.
+ */
+export function addAnonymousBrokers(ts: TestServer, namespace: string, brokers: string[]): void {
+  const { tenancy } = ts.server;
+  tenancy.createNamespace(ts.accountId, { name: namespace });
+  for (const name of brokers) tenancy.createBroker(ts.accountId, namespace, { name, authType: 'NONE' });
+}
+
+export async function startServer(
+  overrides: Partial<Record<OptionKey, unknown>> = {},
+  options: ServerOptions = {},
+): Promise<TestServer> {
   const config = configWith({
     host: '127.0.0.1',
     port: 0,
     wsPort: 0,
     httpPort: -1,
+    tlsPort: 0,
+    wssPort: 0,
     dataDir: ':memory:',
     ...overrides,
   });
   const level = process.env.PUBSUB_TEST_LOG;
-  const server = new Server(config, level ? { logger: createLogger(level) } : {});
+  const server = new Server(config, options.logger ? options : level ? { logger: createLogger(level) } : {});
   await server.start();
   const tcp = server.listeners.find((l) => l.name === 'mqtt')!;
-  const ws = server.listeners.find((l) => l.name === 'ws');
+  const url = (name: string): string => server.listeners.find((l) => l.name === name)?.url ?? '';
   return {
     server,
     port: tcp.port,
     url: tcp.url,
-    wsUrl: ws?.url ?? '',
+    wsUrl: url('ws'),
+    tlsUrl: url('tls'),
+    wssUrl: url('wss'),
     apiUrl: server.apiUrl ?? '',
     adminToken: server.bootstrap.adminToken ?? '',
     accountId: server.bootstrap.account.id,

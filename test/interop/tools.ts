@@ -55,6 +55,10 @@ export const pahoPython = tool(`${PYTHON} with paho-mqtt`, 'python3-paho-mqtt', 
   runs(PYTHON, ['-c', 'import paho.mqtt.client']),
 );
 
+/** Debian's Chromium, driven by playwright-core in the browser test. */
+export const CHROMIUM = '/usr/bin/chromium';
+export const chromium = tool(CHROMIUM, 'chromium', () => runs(CHROMIUM, ['--version']));
+
 /**
  * `describe` for a suite that needs `needed`: runs it when installed; otherwise skips it naming
  * the Debian package, or under CI replaces it with one failing test saying what is missing.
