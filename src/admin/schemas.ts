@@ -46,9 +46,12 @@ const expiration = {
   anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }],
   description: 'default lifetime of issued credentials, in seconds; null: none',
 } as const;
+// A type list, not anyOf: with ajv's coerceTypes, anyOf's string branch turned a null url into
+// "" (so `{"on_publish": {"url": null}}` could not clear the hook); with a list, coercion only
+// happens when no listed type matches.
 const onPublish = {
   type: 'object',
-  properties: { url: { anyOf: [{ type: 'string', maxLength: 2048 }, { type: 'null' }] } },
+  properties: { url: { type: ['string', 'null'], maxLength: 2048 } },
 } as const;
 const description = { type: 'string', maxLength: 1024 } as const;
 
