@@ -5,12 +5,14 @@
  * config-file key. Prints one line per listener once listening, the account id, and on the
  * first start the bootstrap admin API token. Exit codes: 0 after a clean
  * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
+ *
+ * The management verbs (`namespace`, `broker`, `token`, `account`) are in src/cli/; they only
+ * talk to the admin API, so the server's modules are imported when `serve` runs, not before.
  */
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { addManagementCommands } from './cli/index.ts';
 import { ConfigError, loadConfig, OPTIONS, type OptionKey } from './config.ts';
-import { createLogger } from './observability/index.ts';
-import { Server } from './server.ts';
 
 const FORCE_EXIT_MS = 5000;
 
@@ -26,8 +28,12 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     }
     throw err;
   }
+  const [{ createLogger }, { Server }] = await Promise.all([
+    import('./observability/index.ts'),
+    import('./server.ts'),
+  ]);
   const logger = createLogger(config.logLevel);
-  let server: Server;
+  let server: InstanceType<typeof Server>;
   try {
     server = new Server(config, { logger });
   } catch (err) {
@@ -71,6 +77,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
 }
 
 const program = new Command('pubsub').description('Multi-tenant MQTT 3.1.1/5.0 pub/sub service');
+// Before any .command(): subcommands inherit it. Usage errors then exit 2 (below), not commander's 1.
+program.exitOverride();
 const serveCommand = program
   .command('serve')
   .description('run the broker (MQTT listeners)')
@@ -91,4 +99,12 @@ serveCommand.action((opts: Record<string, unknown>) => {
   return serve(flags);
 });
 
-await program.parseAsync(process.argv);
+addManagementCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Commander has printed the message or the help; exit code 0 is help or version asked for.
+  process.exitCode = err.exitCode === 0 ? 0 : 2;
+}
