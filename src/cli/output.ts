@@ -49,10 +49,8 @@ export function expiration(seconds: unknown): string {
   return `${formatDuration(seconds)} (${seconds} s)`;
 }
 
-/** A possibly missing text cell. */
-export const text = (value: unknown): string =>
-  typeof value === 'string' && value !== ''
-    ? value
-    : value === undefined || value === null
-      ? '-'
-      : String(value);
+/** A possibly missing or empty text cell: `-` when there is nothing to show. */
+export function text(value: unknown): string {
+  if (value === undefined || value === null || value === '') return '-';
+  return String(value);
+}
