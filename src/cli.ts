@@ -7,12 +7,14 @@
  * SHA-256 fingerprint. SIGHUP re-reads the TLS certificate files (connections are kept; a failed
  * reload keeps the old certificate and is logged). Exit codes: 0 after a clean
  * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
+ *
+ * The management verbs (`namespace`, `broker`, `token`, `account`) are in src/cli/; they only
+ * talk to the admin API, so the server's modules are imported when `serve` runs, not before.
  */
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { addManagementCommands } from './cli/index.ts';
 import { ConfigError, loadConfig, OPTIONS, type OptionKey } from './config.ts';
-import { createLogger } from './observability/index.ts';
-import { Server } from './server.ts';
 import type { ServedCertificate } from './transport/tls-setup.ts';
 
 const FORCE_EXIT_MS = 5000;
@@ -39,8 +41,12 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     }
     throw err;
   }
+  const [{ createLogger }, { Server }] = await Promise.all([
+    import('./observability/index.ts'),
+    import('./server.ts'),
+  ]);
   const logger = createLogger(config.logLevel);
-  let server: Server;
+  let server: InstanceType<typeof Server>;
   try {
     server = new Server(config, { logger });
   } catch (err) {
@@ -103,6 +109,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
 }
 
 const program = new Command('pubsub').description('Multi-tenant MQTT 3.1.1/5.0 pub/sub service');
+// Before any .command(): subcommands inherit it. Usage errors then exit 2 (below), not commander's 1.
+program.exitOverride();
 const serveCommand = program
   .command('serve')
   .description('run the broker (MQTT listeners)')
@@ -123,4 +131,12 @@ serveCommand.action((opts: Record<string, unknown>) => {
   return serve(flags);
 });
 
-await program.parseAsync(process.argv);
+addManagementCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Commander has printed the message or the help; exit code 0 is help or version asked for.
+  process.exitCode = err.exitCode === 0 ? 0 : 2;
+}

@@ -48,7 +48,7 @@ const expiration = {
 } as const;
 const onPublish = {
   type: 'object',
-  properties: { url: { anyOf: [{ type: 'string', maxLength: 2048 }, { type: 'null' }] } },
+  properties: { url: { type: ['string', 'null'], maxLength: 2048 } },
 } as const;
 const description = { type: 'string', maxLength: 1024 } as const;
 

@@ -1,0 +1,135 @@
+/**
+ * A small client of the admin REST API (global fetch, no dependency). Every answer is
+ * Cloudflare's envelope `{result, success, errors, messages, result_info?}`: on success the
+ * caller gets `result`; on `success: false` it throws `ApiFailure` carrying the API's error
+ * objects and HTTP status, so the CLI can print them as they are. A network failure becomes a
+ * CliError naming the URL, and an answer that is not an envelope (another HTTP server on that
+ * port) becomes one saying so: the CLI never prints a stack trace for either.
+ */
+import { CliError } from './cli-error.ts';
+
+/** How long one request may take before the CLI gives up on it. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface ApiErrorObject {
+  code: number;
+  message: string;
+}
+
+/** The API answered `success: false`. */
+export class ApiFailure extends Error {
+  override name = 'ApiFailure';
+  readonly status: number;
+  readonly errors: readonly ApiErrorObject[];
+  /** A line the CLI adds after the API's messages (where the token came from, what flag helps). */
+  hint: string | undefined;
+  constructor(status: number, errors: readonly ApiErrorObject[]) {
+    super(errors.map((e) => `${e.message} (code ${e.code})`).join('; ') || `HTTP ${status}`);
+    this.status = status;
+    this.errors = errors;
+  }
+
+  has(code: number): boolean {
+    return this.errors.some((e) => e.code === code);
+  }
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  query?: Record<string, string>;
+}
+
+export interface AdminClientOptions {
+  /** Base URL, without a trailing slash (`http://127.0.0.1:8080`). */
+  url: string;
+  token: string;
+  /** Where the URL came from, for the "cannot reach" message (`--url`, `from data/api-url`...). */
+  urlSource: string;
+  /** Where the token came from, for the hint on an authentication error. */
+  tokenSource: string;
+}
+
+/** Cloudflare's code for a missing or wrong token (403). */
+const AUTHENTICATION_ERROR = 10000;
+
+export class AdminClient {
+  readonly url: string;
+  readonly urlSource: string;
+  readonly tokenSource: string;
+  readonly #token: string;
+
+  constructor(options: AdminClientOptions) {
+    this.url = options.url;
+    this.urlSource = options.urlSource;
+    this.tokenSource = options.tokenSource;
+    this.#token = options.token;
+  }
+
+  /** Sends one request and returns the envelope's `result`; throws ApiFailure or CliError. */
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const target = new URL(`${this.url}${path}`);
+    for (const [key, value] of Object.entries(options.query ?? {})) target.searchParams.set(key, value);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#token}`,
+      accept: 'application/json',
+    };
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
+    }
+    let response: Response;
+    try {
+      response = await fetch(target, {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw this.#unreachable(err);
+    }
+    const text = await response.text();
+    let envelope: { success?: unknown; result?: unknown; errors?: unknown };
+    try {
+      envelope = JSON.parse(text);
+    } catch {
+      envelope = {};
+    }
+    if (typeof envelope !== 'object' || envelope === null || typeof envelope.success !== 'boolean') {
+      const type = response.headers.get('content-type') ?? 'no content type';
+      throw new CliError(
+        `unexpected answer from ${this.url} (${this.urlSource}): HTTP ${response.status}, ${type}; is this the pubsub admin API?`,
+      );
+    }
+    if (!envelope.success) {
+      const failure = new ApiFailure(response.status, errorObjects(envelope.errors));
+      if (failure.has(AUTHENTICATION_ERROR)) failure.hint = `the token came from ${this.tokenSource}`;
+      throw failure;
+    }
+    return envelope.result as T;
+  }
+
+  #unreachable(err: unknown): CliError {
+    const error = err as Error & { cause?: { code?: string; message?: string } };
+    if (error.name === 'TimeoutError')
+      return new CliError(
+        `the admin API at ${this.url} (${this.urlSource}) did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`,
+      );
+    const why = error.cause?.code ?? error.cause?.message ?? error.message;
+    return new CliError(
+      `cannot reach the admin API at ${this.url} (${this.urlSource}): ${why} (is \`pubsub serve\` running?)`,
+    );
+  }
+}
+
+function errorObjects(value: unknown): ApiErrorObject[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((e: { code?: unknown; message?: unknown }) => ({
+    code: typeof e?.code === 'number' ? e.code : 0,
+    message: typeof e?.message === 'string' ? e.message : JSON.stringify(e),
+  }));
+}
+
+/** One path segment, escaped (names are DNS labels, but the user may type anything). */
+export const segment = (value: string): string => encodeURIComponent(value);

@@ -1,0 +1,214 @@
+/**
+ * `pubsub broker create|update|list|describe|delete`, wrangler's verbs, over
+ * `/client/v4/accounts/{account_id}/pubsub/namespaces/{ns}/brokers[/{name}]`.
+ * `--namespace/--ns` is required on every verb, as in wrangler. `update` sends a PATCH with only
+ * the flags given: `--expiration none` clears the expiration and `--on-publish-url ''` the hook.
+ *
+ * The credential verbs (issue, revoke, unrevoke, show-revocations, public-keys) hang off the
+ * same `broker` command: addBrokerCommands returns it so their module can add them, reusing
+ * brokerPath and withNamespace.
+ */
+import type { Command } from 'commander';
+import { segment } from './api-client.ts';
+import { UsageError } from './cli-error.ts';
+import { type ApiFlags, connect } from './connection.ts';
+import { namespacePath } from './namespace-commands.ts';
+import { expiration, fields, print, printJson, status, table, text, when } from './output.ts';
+import { confirm, durationArgument, upperCaseChoice, verb, withApiOptions, withYes } from './verb.ts';
+
+export const AUTH_TYPES = ['TOKEN', 'MTLS', 'MTLS_AND_TOKEN', 'NONE'] as const;
+
+export interface BrokerResult {
+  id: string;
+  name: string;
+  description?: string;
+  authType?: string;
+  auth_type?: string;
+  created_on?: string;
+  modified_on?: string;
+  expiration?: number | null;
+  endpoint?: string | null;
+  endpoints?: Record<string, string>;
+  on_publish?: { url?: string | null };
+}
+
+export interface NamespaceFlag {
+  namespace: string;
+}
+
+interface BrokerFlags extends ApiFlags, NamespaceFlag {
+  description?: string;
+  /** Seconds, or `none` (update only: clears it). */
+  expiration?: number | 'none';
+  onPublishUrl?: string;
+  authType?: string;
+}
+
+export const brokersPath = (ns: string): string => `${namespacePath(ns)}/brokers`;
+export const brokerPath = (ns: string, name: string): string => `${brokersPath(ns)}/${segment(name)}`;
+
+/** Adds the required `--namespace/--ns <name>` flag. */
+export function withNamespace(command: Command): Command {
+  return command.requiredOption('--ns, --namespace <name>', 'the namespace the broker is in');
+}
+
+/** Adds the broker field flags of create and update. */
+function withBrokerFields(command: Command, update: boolean): Command {
+  return command
+    .option('--description <text>', 'a description')
+    .option(
+      '--expiration <duration>',
+      update
+        ? 'default lifetime of issued credentials: 90, 30m, 12h, 7d, 1w, 1month, 1year; none clears it'
+        : 'default lifetime of issued credentials: 90, 30m, 12h, 7d, 1w, 1month, 1year',
+      update
+        ? // Not null: commander turns a parser's null into ''. brokerBody maps 'none' to null.
+          (value: string) => (value.trim().toLowerCase() === 'none' ? 'none' : durationArgument(value))
+        : durationArgument,
+    )
+    .option(
+      '--on-publish-url <url>',
+      update
+        ? "URL the broker calls for each message published; '' removes it"
+        : 'URL the broker calls for each message published',
+    )
+    .addOption(upperCaseChoice('--auth-type <type>', 'how clients authenticate', AUTH_TYPES));
+}
+
+/** The request body of create/update: only the flags given. */
+function brokerBody(flags: BrokerFlags): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (flags.description !== undefined) body.description = flags.description;
+  if (flags.expiration !== undefined) body.expiration = flags.expiration === 'none' ? null : flags.expiration;
+  if (flags.onPublishUrl !== undefined)
+    body.on_publish = { url: flags.onPublishUrl === '' ? null : flags.onPublishUrl };
+  if (flags.authType !== undefined) body.authType = flags.authType;
+  return body;
+}
+
+function describeBroker(b: BrokerResult, ns: string): string {
+  const endpoints = Object.entries(b.endpoints ?? {});
+  return fields([
+    ['name', b.name],
+    ['namespace', ns],
+    ['id', b.id],
+    ['auth type', text(b.authType ?? b.auth_type)],
+    ['expiration', expiration(b.expiration)],
+    ['on publish', text(b.on_publish?.url)],
+    ['endpoint', text(b.endpoint)],
+    ...endpoints.map(([scheme, url]) => [`endpoint (${scheme})`, url] as const),
+    ['description', text(b.description)],
+    ['created', when(b.created_on)],
+    ['modified', when(b.modified_on)],
+  ]);
+}
+
+export function addBrokerCommands(program: Command): Command {
+  const broker = program.command('broker').description('manage brokers (isolated MQTT topic spaces)');
+
+  withApiOptions(
+    withBrokerFields(
+      withNamespace(broker.command('create <name>').description('create a broker in a namespace')),
+      false,
+    ),
+  ).action(
+    verb<BrokerFlags>(async ([name], flags) => {
+      const body: Record<string, unknown> = { name, ...brokerBody(flags) };
+      if (flags.onPublishUrl === '') delete body.on_publish;
+      const api = await connect(flags);
+      const b = await api.client.request<BrokerResult>(
+        'POST',
+        api.accountPath(brokersPath(flags.namespace)),
+        {
+          body,
+        },
+      );
+      if (flags.json) return printJson(b);
+      status(`Created broker ${b.name} in namespace ${flags.namespace}.`);
+      print(describeBroker(b, flags.namespace));
+    }),
+  );
+
+  withApiOptions(
+    withBrokerFields(
+      withNamespace(broker.command('update <name>').description('change a broker (only the flags given)')),
+      true,
+    ),
+  ).action(
+    verb<BrokerFlags>(async ([name], flags) => {
+      const body = brokerBody(flags);
+      if (Object.keys(body).length === 0)
+        throw new UsageError(
+          'nothing to update: give at least one of --description, --expiration, --on-publish-url, --auth-type',
+        );
+      const api = await connect(flags);
+      const b = await api.client.request<BrokerResult>(
+        'PATCH',
+        api.accountPath(brokerPath(flags.namespace, name!)),
+        { body },
+      );
+      if (flags.json) return printJson(b);
+      status(`Updated broker ${b.name} in namespace ${flags.namespace}.`);
+      print(describeBroker(b, flags.namespace));
+    }),
+  );
+
+  withApiOptions(withNamespace(broker.command('list').description('list the brokers of a namespace'))).action(
+    verb<BrokerFlags>(async (_args, flags) => {
+      const api = await connect(flags);
+      const list = await api.client.request<BrokerResult[]>(
+        'GET',
+        api.accountPath(brokersPath(flags.namespace)),
+      );
+      if (flags.json) return printJson(list);
+      if (list.length === 0) return status(`No brokers in namespace ${flags.namespace}.`);
+      print(
+        table(
+          ['NAME', 'AUTH', 'EXPIRATION', 'ENDPOINT', 'ON PUBLISH'],
+          list.map((b) => [
+            b.name,
+            text(b.authType ?? b.auth_type),
+            typeof b.expiration === 'number' ? expiration(b.expiration) : 'none',
+            text(b.endpoint),
+            text(b.on_publish?.url),
+          ]),
+        ),
+      );
+    }),
+  );
+
+  withApiOptions(withNamespace(broker.command('describe <name>').description('show one broker'))).action(
+    verb<BrokerFlags>(async ([name], flags) => {
+      const api = await connect(flags);
+      const b = await api.client.request<BrokerResult>(
+        'GET',
+        api.accountPath(brokerPath(flags.namespace, name!)),
+      );
+      if (flags.json) return printJson(b);
+      print(describeBroker(b, flags.namespace));
+    }),
+  );
+
+  withApiOptions(
+    withYes(
+      withNamespace(
+        broker
+          .command('delete <name>')
+          .description('delete a broker: its clients are disconnected, its state dropped'),
+      ),
+    ),
+  ).action(
+    verb<BrokerFlags & { yes?: boolean }>(async ([name], flags) => {
+      const api = await connect(flags);
+      await confirm(
+        `Delete broker ${name} in namespace ${flags.namespace} (all existing clients will be disconnected)`,
+        flags.yes,
+      );
+      const result = await api.client.request('DELETE', api.accountPath(brokerPath(flags.namespace, name!)));
+      if (flags.json) return printJson(result);
+      status(`Deleted broker ${name} from namespace ${flags.namespace}.`);
+    }),
+  );
+
+  return broker;
+}

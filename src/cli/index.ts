@@ -1,0 +1,20 @@
+/**
+ * The management verbs of the `pubsub` command (everything but `serve`, which lives in
+ * src/cli.ts): wrangler's `pubsub namespace|broker` verbs plus `token` and `account`, each a
+ * thin layer over the admin REST API (global fetch; no server code is loaded, so a verb starts
+ * fast). Promises: human tables on stdout by default, the API's `result` as JSON with `--json`,
+ * status lines and prompts on stderr, exit 0 / 1 (API or connection failure) / 2 (usage).
+ * docs/cli.md is the user's page for all of it.
+ */
+import type { Command } from 'commander';
+import { addAccountCommands } from './account-commands.ts';
+import { addBrokerCommands } from './broker-commands.ts';
+import { addNamespaceCommands } from './namespace-commands.ts';
+import { addTokenCommands } from './token-commands.ts';
+
+export function addManagementCommands(program: Command): void {
+  addNamespaceCommands(program);
+  addBrokerCommands(program);
+  addTokenCommands(program);
+  addAccountCommands(program);
+}
