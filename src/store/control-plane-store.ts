@@ -9,7 +9,7 @@
  * SHA-256 hash.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { transaction } from './database.ts';
+import { Statements, transaction } from './database.ts';
 
 export type AuthType = 'TOKEN' | 'MTLS' | 'MTLS_AND_TOKEN' | 'NONE';
 
@@ -103,19 +103,15 @@ function isUniqueViolation(err: unknown): boolean {
 
 export class ControlPlaneStore {
   readonly #db: DatabaseSync;
-  readonly #stmts = new Map<string, StatementSync>();
+  readonly #statements: Statements;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#statements = new Statements(db);
   }
 
   #q(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (s === undefined) {
-      s = this.#db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
+    return this.#statements.get(sql);
   }
 
   transaction<T>(fn: () => T): T {

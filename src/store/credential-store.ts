@@ -4,6 +4,7 @@
  * (ON DELETE CASCADE). Revocations are bounded per broker by the caller's limit.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { Statements } from './database.ts';
 
 export interface BrokerKeyRecord {
   kid: string;
@@ -17,19 +18,15 @@ type Row = Record<string, unknown>;
 
 export class CredentialStore {
   readonly #db: DatabaseSync;
-  readonly #stmts = new Map<string, StatementSync>();
+  readonly #statements: Statements;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#statements = new Statements(db);
   }
 
   #q(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (s === undefined) {
-      s = this.#db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
+    return this.#statements.get(sql);
   }
 
   /** A broker's keys, oldest first. */

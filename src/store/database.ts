@@ -13,7 +13,7 @@
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
 export class StoreError extends Error {
   override name = 'StoreError';
@@ -145,5 +145,24 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
   } catch (err) {
     db.exec('ROLLBACK');
     throw err;
+  }
+}
+
+/** Prepared statements of one database, prepared once per SQL text and reused. */
+export class Statements {
+  readonly db: DatabaseSync;
+  readonly #cache = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  get(sql: string): StatementSync {
+    let s = this.#cache.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.#cache.set(sql, s);
+    }
+    return s;
   }
 }

@@ -9,28 +9,13 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from 'jose';
 import mqtt from 'mqtt';
-import { startServer, type TestServer } from '../helpers/server.ts';
-
-interface Envelope<T> {
-  success: boolean;
-  result: T;
-  errors: { code: number; message: string }[];
-}
+import { type Envelope, pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
 
 describe('broker credentials', () => {
   let ts: TestServer;
   const clients: mqtt.MqttClient[] = [];
-  const api = async <T>(method: string, path: string, body?: unknown): Promise<Envelope<T>> => {
-    const res = await fetch(`${ts.apiUrl}/client/v4/accounts/${ts.accountId}/pubsub${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ts.adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return (await res.json()) as Envelope<T>;
-  };
+  const api = <T>(method: string, path: string, body?: unknown): Promise<Envelope<T>> =>
+    pubsubApi<T>(ts, method, path, body);
   const issue = async (broker: string, query = ''): Promise<[string, string][]> => {
     const env = await api<Record<string, string>>(
       'GET',

@@ -27,6 +27,35 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** The Cloudflare envelope of an admin API response. */
+export interface Envelope<T = unknown> {
+  success: boolean;
+  result: T;
+  errors: { code: number; message: string }[];
+  messages: unknown[];
+}
+
+/**
+ * A call to the test server's admin API under `/client/v4/accounts/{account}/pubsub`, with the
+ * bootstrap token; resolves with the envelope (whatever its status).
+ */
+export async function pubsubApi<T = unknown>(
+  ts: TestServer,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Envelope<T>> {
+  const res = await fetch(`${ts.apiUrl}/client/v4/accounts/${ts.accountId}/pubsub${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ts.adminToken}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return (await res.json()) as Envelope<T>;
+}
+
 /**
  * Creates anonymous (authType NONE) brokers `<broker>.<namespace>` on a test server, so that
  * connections naming them by SNI or Host are admitted.

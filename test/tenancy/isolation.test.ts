@@ -8,24 +8,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { type Envelope, pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
 import { uniqueName } from '../interop/tools.ts';
 
-async function api(
-  ts: TestServer,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  const res = await fetch(`${ts.apiUrl}/client/v4/accounts/${ts.accountId}/pubsub${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ts.adminToken}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const env = (await res.json()) as Record<string, unknown>;
+async function api(ts: TestServer, method: string, path: string, body?: unknown): Promise<Envelope> {
+  const env = await pubsubApi(ts, method, path, body);
   assert.equal(env.success, true, JSON.stringify(env));
   return env;
 }
