@@ -36,7 +36,8 @@ export class ApiFailure extends Error {
 
 export interface RequestOptions {
   body?: unknown;
-  query?: Record<string, string>;
+  /** Query parameters; a list repeats the key (`topicAcl=a&topicAcl=b`). */
+  query?: Record<string, string | readonly string[]>;
 }
 
 export interface AdminClientOptions {
@@ -68,7 +69,8 @@ export class AdminClient {
   /** Sends one request and returns the envelope's `result`; throws ApiFailure or CliError. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const target = new URL(`${this.url}${path}`);
-    for (const [key, value] of Object.entries(options.query ?? {})) target.searchParams.set(key, value);
+    for (const [key, value] of Object.entries(options.query ?? {}))
+      for (const one of typeof value === 'string' ? [value] : value) target.searchParams.append(key, one);
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#token}`,
       accept: 'application/json',

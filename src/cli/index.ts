@@ -9,12 +9,13 @@
 import type { Command } from 'commander';
 import { addAccountCommands } from './account-commands.ts';
 import { addBrokerCommands } from './broker-commands.ts';
+import { addCredentialCommands } from './credential-commands.ts';
 import { addNamespaceCommands } from './namespace-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
 
 export function addManagementCommands(program: Command): void {
   addNamespaceCommands(program);
-  addBrokerCommands(program);
+  addCredentialCommands(addBrokerCommands(program));
   addTokenCommands(program);
   addAccountCommands(program);
 }
