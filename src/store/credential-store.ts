@@ -17,11 +17,9 @@ export interface BrokerKeyRecord {
 type Row = Record<string, unknown>;
 
 export class CredentialStore {
-  readonly #db: DatabaseSync;
   readonly #statements: Statements;
 
   constructor(db: DatabaseSync) {
-    this.#db = db;
     this.#statements = new Statements(db);
   }
 
