@@ -290,6 +290,15 @@ export const OPTIONS = {
     env: 'PUBSUB_MAX_QUEUED_BYTES',
     description: 'Payload bytes queued per session; newer messages over it are dropped and counted.',
   },
+  queueOverflow: {
+    kind: 'string',
+    default: 'drop-newest',
+    choices: ['drop-newest', 'drop-oldest'],
+    flag: '--queue-overflow',
+    env: 'PUBSUB_QUEUE_OVERFLOW',
+    description:
+      'Which message a full session queue drops: the arriving one, or the oldest queued ones to make room. Either way counted per broker.',
+  },
   maxRetainedMessages: {
     kind: 'int',
     default: 1_000_000,

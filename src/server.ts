@@ -45,6 +45,8 @@ import { type ServedCertificate, setUpTls, type TlsSetup } from './transport/tls
 
 export interface ServerOptions {
   logger?: Logger;
+  /** A message store to use instead of the data dir's (embedding, tests); the server closes it. */
+  messageStore?: MessageStore;
 }
 
 const SHUTDOWN_WAIT_MS = 2000;
@@ -72,9 +74,10 @@ export class Server implements ConnectionContext {
     this.logger = options.logger ?? silentLogger();
     this.#db = openDatabase(config.dataDir);
     this.messageStore =
-      config.dataDir === ':memory:'
+      options.messageStore ??
+      (config.dataDir === ':memory:'
         ? new MemoryMessageStore()
-        : new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger });
+        : new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger }));
     const loadStart = performance.now();
     this.tenancy = new Tenancy(
       new ControlPlaneStore(this.#db),

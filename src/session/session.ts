@@ -358,12 +358,23 @@ export class Session {
       this.#send(link, delivery);
       return;
     }
-    if (!this.#queue.push(delivery)) {
+    if (!this.#queue.push(delivery) && !this.#makeRoom(delivery)) {
       this.broker.stats.droppedQueueFull++;
       return;
     }
     message.detach();
     if (this.#stored) this.#storeDelivery(delivery, 'queued', 0);
+  }
+
+  /** `queueOverflow: drop-oldest`: drops queued deliveries, oldest first, until `d` fits. */
+  #makeRoom(d: Delivery): boolean {
+    if (this.broker.config.queueOverflow !== 'drop-oldest') return false;
+    while (this.#queue.length > 0) {
+      this.#unstore(this.#queue.shift()!);
+      this.broker.stats.droppedQueueFull++;
+      if (this.#queue.push(d)) return true;
+    }
+    return false;
   }
 
   #send(link: SessionLink, d: Delivery): void {
