@@ -321,7 +321,7 @@ export const OPTIONS = {
   },
   storeBatchMs: {
     kind: 'int',
-    default: 2,
+    default: 5,
     min: 0,
     max: 1000,
     flag: '--store-batch-ms',

@@ -80,6 +80,8 @@ export class SqliteMessageStore implements MessageStore {
   readonly #log: Logger;
   readonly #stmts = new Map<string, StatementSync>();
   #ops: Op[] = [];
+  /** Ops of the batch not cancelled: with none, the batch needs no transaction. */
+  #live = 0;
   #callbacks: CommitCallback[] = [];
   /** Outbound inserts of the current batch, by seq. */
   #pendingOutbound = new Map<number, OutboundOp>();
@@ -111,6 +113,7 @@ export class SqliteMessageStore implements MessageStore {
     if (this.#closed) return;
     this.writes++;
     this.#ops.push(op);
+    this.#live++;
     this.#schedule();
   }
 
@@ -193,6 +196,7 @@ export class SqliteMessageStore implements MessageStore {
     const pending = this.#pendingOutbound.get(seq);
     if (pending !== undefined) {
       this.writes++;
+      this.#live--;
       pending.cancelled = true;
       this.#pendingOutbound.delete(seq);
       return;
@@ -242,21 +246,11 @@ export class SqliteMessageStore implements MessageStore {
     const callbacks = this.#callbacks;
     if (ops.length === 0 && callbacks.length === 0) return;
     this.#callbacks = [];
-    let error: Error | undefined;
-    try {
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        for (let i = 0; i < ops.length; i++) this.#apply(ops[i]!);
-        this.#db.exec('COMMIT');
-      } catch (err) {
-        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-        throw err;
-      }
-    } catch (err) {
-      error = err instanceof Error ? err : new Error(String(err));
-    }
+    // Every write of the batch cancelled (acknowledged before commit): nothing to write.
+    const error = this.#live > 0 ? this.#transaction(ops) : undefined;
     if (error === undefined) {
       this.#ops = [];
+      this.#live = 0;
       this.#pendingOutbound.clear();
       this.#pendingRetained.clear();
       if (this.failed !== undefined)
@@ -274,6 +268,23 @@ export class SqliteMessageStore implements MessageStore {
     }
     for (let i = 0; i < callbacks.length; i++) callbacks[i]!(error);
   };
+
+  /** Runs the batch in one transaction; the error when it failed (rolled back). */
+  #transaction(ops: Op[]): Error | undefined {
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        for (let i = 0; i < ops.length; i++) this.#apply(ops[i]!);
+        this.#db.exec('COMMIT');
+      } catch (err) {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+        throw err;
+      }
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
 
   #q(sql: string): StatementSync {
     let s = this.#stmts.get(sql);
