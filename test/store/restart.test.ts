@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
+import type { Packet, PubackPacket } from '../../src/protocol/index.ts';
+import { Message } from '../../src/router/index.ts';
+import { RawClient } from '../helpers/raw-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 function dataDir(t: TestContext): string {
@@ -205,5 +208,77 @@ describe('restart on the same data directory', () => {
     assert.deepEqual([will!.topic, will!.payload], ['wills/short', 'gone']);
     const again = resume(t, second.url, { protocolVersion: 5, clientId: 'short', clean: false }, 0);
     assert.equal((await again.connack).sessionPresent, false);
+  });
+
+  it('in-flight state comes back: unacked QoS 1 re-sent with DUP, PUBREC’d QoS 2 gets PUBREL, inbound QoS 2 ids kept', async (t) => {
+    const dir = dataDir(t);
+    const persistent = { clean: false, properties: { sessionExpiryInterval: 600 } };
+    const first = await serve(t, dir);
+    const sub = RawClient.memory(first.server, 5);
+    await sub.connect({ clientId: 'inflight-sub', ...persistent });
+    sub.send({
+      type: 'subscribe',
+      packetId: 1,
+      subscriptions: [
+        { topicFilter: 'f/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 },
+      ],
+    });
+    await sub.expect('suback');
+    const pub = RawClient.memory(first.server, 5);
+    await pub.connect({ clientId: 'inflight-pub', ...persistent });
+    const publish = (topic: string, qos: 1 | 2, packetId: number, dup = false): Packet => ({
+      type: 'publish',
+      topic,
+      payload: Buffer.from(topic),
+      qos,
+      retain: false,
+      dup,
+      packetId,
+    });
+    pub.send(publish('f/one', 1, 1));
+    const one = await sub.expect('publish');
+    pub.send(publish('f/two', 2, 2));
+    const two = await sub.expect('publish');
+    sub.send({ type: 'pubrec', packetId: two.packetId!, reasonCode: 0 });
+    assert.equal(((await sub.next()) as PubackPacket).type, 'pubrel');
+    // The publisher's QoS 2 id awaits PUBREL: it got PUBREC, and has not released it yet.
+    assert.equal((await pub.next()).type, 'puback');
+    assert.equal((await pub.next()).type, 'pubrec');
+    await first.close();
+
+    const second = await serve(t, dir);
+    const sub2 = RawClient.memory(second.server, 5);
+    assert.equal((await sub2.connect({ clientId: 'inflight-sub', ...persistent })).sessionPresent, true);
+    const resent = await sub2.expect('publish');
+    assert.deepEqual([resent.topic, resent.packetId, resent.dup], ['f/one', one.packetId, true]); // [MQTT-4.4.0-1]
+    const rel = (await sub2.next()) as PubackPacket;
+    assert.deepEqual([rel.type, rel.packetId], ['pubrel', two.packetId]);
+
+    const pub2 = RawClient.memory(second.server, 5);
+    assert.equal((await pub2.connect({ clientId: 'inflight-pub', ...persistent })).sessionPresent, true);
+    pub2.send(publish('f/two', 2, 2, true)); // a re-sent PUBLISH of a stored id is not delivered again
+    assert.equal(((await pub2.next()) as PubackPacket).type, 'pubrec');
+    pub2.send({ type: 'pubrel', packetId: 2, reasonCode: 0 });
+    const comp = (await pub2.next()) as PubackPacket;
+    assert.deepEqual([comp.type, comp.reasonCode], ['pubcomp', 0], 'the id was known after the restart');
+    await sub2.expectSilence();
+  });
+
+  it('a deleted broker takes its retained messages and sessions out of the store', async (t) => {
+    const dir = dataDir(t);
+    const ts = await serve(t, dir);
+    const { tenancy } = ts.server;
+    tenancy.createNamespace(ts.accountId, { name: 'gone' });
+    const record = tenancy.createBroker(ts.accountId, 'gone', { name: 'soon', authType: 'NONE' });
+    const broker = tenancy.tenant(ts.accountId, 'gone', 'soon').broker;
+    broker.publish(new Message({ topic: 'r', payload: Buffer.from('v'), qos: 1, retain: true }));
+    broker.openSession('c', false).session.expiryInterval = 600;
+    const store = ts.server.messageStore;
+    store.flush();
+    assert.equal(store.load(record.id).retained.length, 1);
+    assert.equal(store.load(record.id).sessions.length, 1);
+    tenancy.deleteBroker(ts.accountId, 'gone', 'soon');
+    store.flush();
+    assert.deepEqual(store.load(record.id), { retained: [], sessions: [] });
   });
 });
