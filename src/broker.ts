@@ -8,13 +8,20 @@
  * merged) and one member per matching shared group, chosen by the configured strategy
  * (round-robin, random, or a hash of the publisher's client id), a connected member first.
  * A member that leaves hands its undelivered shared messages back (`redeliverShared`).
+ *
+ * Durable state goes to the broker's MessageStore as it changes: retained messages here,
+ * persistent sessions in Session. At construction the broker reloads what the store holds:
+ * retained messages (expired ones dropped), then every session, then each session's will and
+ * expiry clock: a will whose delay passed while the server was down is published and a
+ * session whose expiry passed is ended, once every session is back to receive them.
  */
 import { authenticatorsFromConfig, type EnhancedAuthenticator } from './auth/index.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
 import { RetainedStore } from './retained/index.ts';
 import { type Message, type SharedGroup, TopicIndex } from './router/index.ts';
-import { Session, type Subscription } from './session/session.ts';
+import { messageOf, Session, type Subscription } from './session/session.ts';
+import { MemoryMessageStore, type MessageStore } from './store/index.ts';
 
 /** A shared group of this broker's sessions. */
 export type SessionGroup = SharedGroup<Session, Subscription>;
@@ -33,6 +40,8 @@ export interface BrokerStats {
   /** QoS 1/2 shared-subscription messages handed from a leaving member to another (section 4.8.2). */
   sharedRedelivered: number;
   sessionsExpired: number;
+  /** Retained messages not kept: the broker's retained count or bytes bound was reached. */
+  droppedRetainedFull: number;
 }
 
 export class Broker {
@@ -49,7 +58,10 @@ export class Broker {
     droppedCongested: 0,
     sharedRedelivered: 0,
     sessionsExpired: 0,
+    droppedRetainedFull: 0,
   };
+  /** Where retained messages and persistent sessions are written. */
+  readonly store: MessageStore;
   /** Enhanced authentication methods offered to this broker's clients, by method name (section 4.12). */
   readonly authenticators: Map<string, EnhancedAuthenticator>;
   readonly #strategy: Config['sharedSubscriptionStrategy'];
@@ -57,11 +69,48 @@ export class Broker {
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
 
-  constructor(id: string, config: Config, authenticators = authenticatorsFromConfig(config)) {
+  constructor(
+    id: string,
+    config: Config,
+    store: MessageStore = new MemoryMessageStore(),
+    authenticators = authenticatorsFromConfig(config),
+  ) {
     this.id = id;
     this.config = config;
+    this.store = store;
     this.authenticators = authenticators;
     this.#strategy = config.sharedSubscriptionStrategy;
+    this.#restore();
+  }
+
+  /** Reloads retained messages and persistent sessions from the store (see the header). */
+  #restore(): void {
+    const state = this.store.load(this.id);
+    const now = Date.now();
+    for (const stored of state.retained) {
+      if (stored.expiresAt !== undefined && now > stored.expiresAt)
+        this.store.deleteRetained(this.id, stored.topic);
+      else this.retained.apply(messageOf(stored));
+    }
+    const restored: Session[] = [];
+    for (const stored of state.sessions) {
+      const session = new Session(stored.clientId, this);
+      session.restore(stored);
+      this.sessions.set(stored.clientId, session);
+      restored.push(session);
+    }
+    for (let i = 0; i < restored.length; i++) {
+      const session = restored[i]!;
+      const will = state.sessions[i]!.will;
+      if (will === undefined) continue;
+      if (will.publishAt <= now) this.publish(messageOf(will.message));
+      else session.delayWill(messageOf(will.message), (will.publishAt - now) / 1000);
+    }
+    for (let i = 0; i < restored.length; i++) {
+      const session = restored[i]!;
+      if (!session.resumeExpiry(state.sessions[i]!.expiresAt, now, () => this.expireSession(session)))
+        this.expireSession(session);
+    }
   }
 
   /**
@@ -76,13 +125,14 @@ export class Broker {
       this.endSession(session);
     }
     this.retained.clear();
+    this.store.deleteBroker(this.id);
   }
 
   /** Routes a message to every matching subscription and applies it to the retained store. */
   publish(message: Message): void {
     if (this.closed) return;
     this.stats.messagesReceived++;
-    if (message.retain) this.retained.apply(message); // [MQTT-3.3.1-5]
+    if (message.retain) this.#retain(message); // [MQTT-3.3.1-5]
     const { subscribers, groups } = this.index.match(message.topic);
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
@@ -93,6 +143,29 @@ export class Broker {
       const picked = this.#pickMember(group, message, undefined);
       if (picked !== undefined) picked[0].deliverMatched(message, [picked[1]], group);
     }
+  }
+
+  /**
+   * Stores or (empty payload) deletes the topic's retained message [MQTT-3.3.1-6], [MQTT-3.3.1-7],
+   * within the broker's bounds: a new topic beyond the count or bytes bound is not retained
+   * (counted); a replacement within the bytes bound always is.
+   */
+  #retain(message: Message): void {
+    if (message.payload.length === 0) {
+      if (this.retained.delete(message.topic)) this.store.deleteRetained(this.id, message.topic);
+      return;
+    }
+    const current = this.retained.get(message.topic);
+    const bytes = this.retained.bytes - (current?.payload.length ?? 0) + message.payload.length;
+    if (
+      (current === undefined && this.retained.size >= this.config.maxRetainedMessages) ||
+      bytes > this.config.maxRetainedBytes
+    ) {
+      this.stats.droppedRetainedFull++;
+      return;
+    }
+    this.retained.apply(message);
+    this.store.putRetained(this.id, message);
   }
 
   /**

@@ -290,6 +290,45 @@ export const OPTIONS = {
     env: 'PUBSUB_MAX_QUEUED_BYTES',
     description: 'Payload bytes queued per session; newer messages over it are dropped and counted.',
   },
+  queueOverflow: {
+    kind: 'string',
+    default: 'drop-newest',
+    choices: ['drop-newest', 'drop-oldest'],
+    flag: '--queue-overflow',
+    env: 'PUBSUB_QUEUE_OVERFLOW',
+    description:
+      'Which message a full session queue drops: the arriving one, or the oldest queued ones to make room. Either way counted per broker.',
+  },
+  maxRetainedMessages: {
+    kind: 'int',
+    default: 1_000_000,
+    min: 0,
+    max: 100_000_000,
+    flag: '--max-retained-messages',
+    env: 'PUBSUB_MAX_RETAINED_MESSAGES',
+    description:
+      'Retained messages kept per broker; a retained message for a new topic beyond it is delivered but not retained, and counted.',
+  },
+  maxRetainedBytes: {
+    kind: 'int',
+    default: 1_073_741_824,
+    min: 0,
+    max: 2 ** 40,
+    flag: '--max-retained-bytes',
+    env: 'PUBSUB_MAX_RETAINED_BYTES',
+    description:
+      'Payload bytes of retained messages kept per broker; a retained message that would exceed it is delivered but not retained, and counted.',
+  },
+  storeBatchMs: {
+    kind: 'int',
+    default: 5,
+    min: 0,
+    max: 1000,
+    flag: '--store-batch-ms',
+    env: 'PUBSUB_STORE_BATCH_MS',
+    description:
+      'Group commit window of the message store, in ms (0: once per event-loop turn). PUBACK/PUBREC for messages to persistent sessions or retained wait for it.',
+  },
   maxWriteBufferBytes: {
     kind: 'int',
     default: 4_194_304,

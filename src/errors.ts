@@ -87,6 +87,11 @@ export const ERRORS = {
     http: 401,
     message: 'maximum connect time: credentials expired',
   },
+  STORAGE_UNAVAILABLE: {
+    reason: ReasonCode.UnspecifiedError,
+    http: 503,
+    message: 'message store unavailable',
+  },
   IMPLEMENTATION_ERROR: {
     reason: ReasonCode.ImplementationSpecificError,
     http: 500,

@@ -31,13 +31,22 @@ import {
   type ConnectionContext,
   type ConnectionInfo,
 } from './session/connection.ts';
-import { ControlPlaneStore, CredentialStore, openDatabase } from './store/index.ts';
+import {
+  ControlPlaneStore,
+  CredentialStore,
+  MemoryMessageStore,
+  type MessageStore,
+  openDatabase,
+  SqliteMessageStore,
+} from './store/index.ts';
 import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
 import { type Listener, listenTcp, listenTls, listenWebSocket } from './transport/index.ts';
 import { type ServedCertificate, setUpTls, type TlsSetup } from './transport/tls-setup.ts';
 
 export interface ServerOptions {
   logger?: Logger;
+  /** A message store to use instead of the data dir's (embedding, tests); the server closes it. */
+  messageStore?: MessageStore;
 }
 
 const SHUTDOWN_WAIT_MS = 2000;
@@ -54,6 +63,8 @@ export class Server implements ConnectionContext {
   apiUrl: string | undefined;
   shuttingDown = false;
   #db: DatabaseSync;
+  /** Retained messages and persistent sessions: SQLite in the data dir, memory for `:memory:`. */
+  readonly messageStore: MessageStore;
   #api: FastifyInstance | undefined;
   #ready = false;
   #tls: TlsSetup | undefined;
@@ -62,18 +73,37 @@ export class Server implements ConnectionContext {
     this.config = config;
     this.logger = options.logger ?? silentLogger();
     this.#db = openDatabase(config.dataDir);
+    this.messageStore =
+      options.messageStore ??
+      (config.dataDir === ':memory:'
+        ? new MemoryMessageStore()
+        : new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger }));
+    const loadStart = performance.now();
     this.tenancy = new Tenancy(
       new ControlPlaneStore(this.#db),
       new CredentialStore(this.#db),
       config,
       this.logger,
+      this.messageStore,
     );
+    this.#logLoaded(performance.now() - loadStart);
     this.bootstrap = this.tenancy.bootstrap();
     if (this.bootstrap.adminToken !== undefined && config.dataDir !== ':memory:') {
       const file = join(config.dataDir, 'admin-token');
       writeFileSync(file, `${this.bootstrap.adminToken}\n`, { mode: 0o600 });
       chmodSync(file, 0o600);
     }
+  }
+
+  #logLoaded(ms: number): void {
+    let retained = 0;
+    let sessions = 0;
+    for (const tenant of this.tenancy.tenants()) {
+      retained += tenant.broker.retained.size;
+      sessions += tenant.broker.sessions.size;
+    }
+    if (retained + sessions > 0)
+      this.logger.info({ retained, sessions, ms: Math.round(ms) }, 'retained messages and sessions loaded');
   }
 
   /** The broker of connections whose host name names none (tests and embedding use it). */
@@ -187,6 +217,7 @@ export class Server implements ConnectionContext {
     await listenersClosed;
     this.#tls?.dispose();
     await apiClosed;
+    this.messageStore.close();
     this.#db.close();
   }
 }

@@ -46,6 +46,8 @@ export class Message {
     senderId?: string | undefined;
     receivedAt?: number;
     messageExpiryInterval?: number | undefined;
+    /** The payload is already the message's own copy (a message loaded from the store). */
+    detached?: boolean;
   }) {
     this.topic = init.topic;
     this.payload = init.payload;
@@ -53,6 +55,7 @@ export class Message {
     this.retain = init.retain;
     this.properties = init.properties;
     this.senderId = init.senderId;
+    this.#detached = init.detached === true;
     this.receivedAt = init.receivedAt ?? Date.now();
     this.expiresAt =
       init.messageExpiryInterval === undefined

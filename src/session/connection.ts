@@ -10,6 +10,9 @@
  * the session's expiry clock.
  *
  * Writes within one event-loop turn are corked and flushed together on the next tick.
+ * Acknowledgements that vouch for stored state (PUBACK, PUBREC, PUBCOMP, PUBREL) wait, when
+ * the action wrote to the message store, for the commit holding it (`sendDurable`); once one
+ * waits, later ones queue behind it so they leave in order [MQTT-4.6.0-2], [MQTT-4.6.0-3].
  * `congested` reports unsent bytes above the configured bound; the session then queues
  * QoS 1/2 and drops QoS 0 (counted), and 'drain' resumes it.
  */
@@ -143,6 +146,8 @@ export class Connection implements SessionLink {
   #credentialTimer: LongTimer | undefined;
   #corked = false;
   #released = false;
+  /** Acknowledgements waiting for a store commit. */
+  #acksWaiting = 0;
   /** Why the connection ended, for the disconnect log line. */
   #cause = 'connection lost';
 
@@ -326,6 +331,38 @@ export class Connection implements SessionLink {
 
   sendPubrel(packetId: number): void {
     this.send({ type: 'pubrel', packetId, reasonCode: 0 });
+  }
+
+  /**
+   * Sends an acknowledgement once what it vouches for is committed: at once when `wrote` is
+   * false and no earlier acknowledgement waits (or the store has nothing pending), else after
+   * the store's commit. A failed commit never yields a success: v5 PUBACK/PUBREC carry 0x80
+   * (and a refused QoS 2 id is released); any other case closes the connection (0x80).
+   */
+  sendDurable(packet: PubackPacket, wrote: boolean): void {
+    const store = this.broker!.store;
+    if ((!wrote && this.#acksWaiting === 0) || !store.pending) {
+      this.send(packet);
+      return;
+    }
+    this.#acksWaiting++;
+    store.afterCommit((error) => {
+      this.#acksWaiting--;
+      if (error === undefined) this.send(packet);
+      else this.#ackFailed(packet);
+    });
+  }
+
+  #ackFailed(packet: PubackPacket): void {
+    if (this.version === 5 && (packet.type === 'puback' || packet.type === 'pubrec')) {
+      if (packet.type === 'pubrec') this.session?.releaseInboundQos2(packet.packetId);
+      this.sendWithReason(
+        { ...packet, reasonCode: reasonCodeOf('STORAGE_UNAVAILABLE') },
+        'message store unavailable',
+      );
+      return;
+    }
+    this.disconnect('STORAGE_UNAVAILABLE', `message store unavailable: ${packet.type} not sent`);
   }
 
   #onDrain = (): void => {

@@ -15,6 +15,8 @@ export interface Delivery {
   subscriptionIds: number[] | undefined;
   /** The shared group it was routed through, so it can go to another member (section 4.8.2). */
   group: SessionGroup | undefined;
+  /** Its number in the message store (a persistent session's); 0 when not stored. */
+  seq: number;
 }
 
 export class DeliveryQueue {
@@ -43,6 +45,16 @@ export class DeliveryQueue {
     this.#items.push(d);
     this.#bytes += size;
     return true;
+  }
+
+  /** Appends regardless of the bounds: restored or handed-back deliveries the session already held. */
+  force(d: Delivery): void {
+    this.#items.push(d);
+    this.#bytes += d.message.payload.length;
+  }
+
+  forEach(fn: (d: Delivery) => void): void {
+    for (let i = this.#head; i < this.#items.length; i++) fn(this.#items[i]!);
   }
 
   shift(): Delivery | undefined {

@@ -72,6 +72,63 @@ export const MIGRATIONS: readonly Migration[] = [
      revoked_on TEXT NOT NULL,
      PRIMARY KEY (broker_id, jti)
    ) WITHOUT ROWID;`,
+  // Issue 7: message state (src/store/sqlite-message-store.ts). No foreign key to brokers: the
+  // check would cost every message write; Broker.close deletes a broker's rows instead.
+  `CREATE TABLE retained (
+     broker_id TEXT NOT NULL,
+     topic TEXT NOT NULL,
+     payload BLOB NOT NULL,
+     qos INTEGER NOT NULL,
+     properties TEXT,
+     sender_id TEXT,
+     received_at INTEGER NOT NULL,
+     expires_at INTEGER,
+     UNIQUE (broker_id, topic)
+   );
+   CREATE TABLE sessions (
+     broker_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     expiry_interval INTEGER NOT NULL,
+     expires_at INTEGER,
+     will TEXT,
+     PRIMARY KEY (broker_id, client_id)
+   ) WITHOUT ROWID;
+   CREATE TABLE subscriptions (
+     broker_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     topic_filter TEXT NOT NULL,
+     qos INTEGER NOT NULL,
+     no_local INTEGER NOT NULL,
+     retain_as_published INTEGER NOT NULL,
+     retain_handling INTEGER NOT NULL,
+     subscription_id INTEGER,
+     PRIMARY KEY (broker_id, client_id, topic_filter)
+   ) WITHOUT ROWID;
+   CREATE TABLE outbound (
+     seq INTEGER PRIMARY KEY,
+     broker_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     state INTEGER NOT NULL,
+     packet_id INTEGER NOT NULL,
+     qos INTEGER NOT NULL,
+     retain INTEGER NOT NULL,
+     subscription_ids TEXT,
+     topic TEXT NOT NULL,
+     payload BLOB NOT NULL,
+     message_qos INTEGER NOT NULL,
+     message_retain INTEGER NOT NULL,
+     properties TEXT,
+     sender_id TEXT,
+     received_at INTEGER NOT NULL,
+     expires_at INTEGER
+   );
+   CREATE INDEX outbound_by_session ON outbound(broker_id, client_id, seq);
+   CREATE TABLE inbound_qos2 (
+     broker_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     packet_id INTEGER NOT NULL,
+     PRIMARY KEY (broker_id, client_id, packet_id)
+   ) WITHOUT ROWID;`,
 ];
 
 /** Opens (creating when missing) the database of a data directory and applies migrations. */

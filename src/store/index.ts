@@ -1,8 +1,9 @@
 /**
  * Persistence. Owns the embedded SQLite database (`<data-dir>/pubsub.db`, `node:sqlite`, WAL)
  * and its schema migrations, and the typed stores built on it: today the control plane
- * (accounts, namespaces, brokers, admin tokens); the durability issue adds sessions, queues
- * and retained messages behind one `Store` interface with memory and SQLite adapters.
+ * (accounts, namespaces, brokers, admin tokens), and message state (retained messages,
+ * persistent sessions, queued and in-flight messages) behind one `MessageStore` interface with
+ * memory and SQLite (group-committed) adapters.
  * Promise: a committed write survives a process crash; a damaged file is reported, never replaced.
  */
 export {
@@ -17,3 +18,17 @@ export {
 } from './control-plane-store.ts';
 export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
 export { MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
+export { MemoryMessageStore } from './memory-message-store.ts';
+export type {
+  BrokerState,
+  CommitCallback,
+  MessageStore,
+  OutboundState,
+  StoredMessage,
+  StoredOutbound,
+  StoredSession,
+  StoredSessionState,
+  StoredSubscription,
+  StoredWill,
+} from './message-store.ts';
+export { SqliteMessageStore } from './sqlite-message-store.ts';

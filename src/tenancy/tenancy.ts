@@ -39,6 +39,8 @@ import {
   ConflictError,
   type ControlPlaneStore,
   type CredentialStore,
+  MemoryMessageStore,
+  type MessageStore,
   type NamespaceRecord,
 } from '../store/index.ts';
 import { brokerAddressOf } from './hostname.ts';
@@ -84,6 +86,7 @@ export interface Credentials {
 export class Tenancy {
   readonly #store: ControlPlaneStore;
   readonly #credentialStore: CredentialStore;
+  readonly #messages: MessageStore;
   readonly #verifier = new TokenVerifier();
   readonly #config: Config;
   readonly #log: Logger;
@@ -93,9 +96,16 @@ export class Tenancy {
   readonly #touched = new Map<string, number>();
   readonly anonymousAllowed: boolean;
 
-  constructor(store: ControlPlaneStore, credentialStore: CredentialStore, config: Config, logger: Logger) {
+  constructor(
+    store: ControlPlaneStore,
+    credentialStore: CredentialStore,
+    config: Config,
+    logger: Logger,
+    messages: MessageStore = new MemoryMessageStore(),
+  ) {
     this.#store = store;
     this.#credentialStore = credentialStore;
+    this.#messages = messages;
     this.#config = config;
     this.#log = logger;
     this.anonymousAllowed =
@@ -518,7 +528,7 @@ export class Tenancy {
   #add(record: BrokerRecord): void {
     const tenant: Tenant = {
       record,
-      broker: new Broker(record.id, this.#config),
+      broker: new Broker(record.id, this.#config, this.#messages),
       credentials: new BrokerCredentials(this.#credentialStore, record.id, timestamp),
     };
     this.#byId.set(record.id, tenant);

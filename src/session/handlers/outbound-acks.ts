@@ -14,11 +14,15 @@ export function handlePuback(conn: Connection, packet: PubackPacket): void {
 
 export function handlePubrec(conn: Connection, packet: PubackPacket): void {
   const session = conn.session!;
+  const store = conn.broker!.store;
+  const writes = store.writes;
   if (!session.received(packet.packetId, packet.reasonCode)) {
     conn.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: 0x92 });
     return;
   }
-  if (packet.reasonCode < 0x80) conn.sendPubrel(packet.packetId); // [MQTT-4.3.3-4]
+  // PUBREL once the PUBREC'd state is stored: a restart then re-sends PUBREL, not the PUBLISH.
+  if (packet.reasonCode < 0x80)
+    conn.sendDurable({ type: 'pubrel', packetId: packet.packetId, reasonCode: 0 }, store.writes !== writes); // [MQTT-4.3.3-4]
 }
 
 export function handlePubcomp(conn: Connection, packet: PubackPacket): void {

@@ -1,7 +1,9 @@
 /**
  * Inbound PUBLISH. Pipeline: rate limit → resolve the topic alias → validate topic and
  * capabilities → QoS 2 duplicate check and Receive Maximum → payload format → authorize by the
- * token's topicAcl → route (the broker applies retain and fans out) → acknowledge.
+ * token's topicAcl → refuse QoS 1/2 while the message store fails → route (the broker applies
+ * retain, fans out and writes what persistent sessions and the retained store keep) →
+ * acknowledge, after the commit when the message was written (the durability contract).
  * QoS 2 follows method A of section 4.3.3: delivered once on first receipt; a re-sent PUBLISH
  * with an id still awaiting PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-10].
  */
@@ -89,14 +91,35 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
       );
       return;
     }
-  } else {
-    conn.broker!.publish(Message.fromPublish(packet, topic, conn.clientId, now));
+    return acknowledge(conn, packet, false); // dropped, acknowledged as usual
   }
 
+  // An ack would claim a message is stored that cannot be: refuse it instead.
+  const store = conn.broker!.store;
+  if (packet.qos > 0 && store.failed !== undefined) {
+    if (conn.version !== 5) return conn.disconnect('STORAGE_UNAVAILABLE', 'message store unavailable');
+    conn.sendWithReason(
+      { type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: 0x80 },
+      'message store unavailable',
+    );
+    return;
+  }
+  const writes = store.writes;
+  conn.broker!.publish(Message.fromPublish(packet, topic, conn.clientId, now));
+  if (packet.qos > 0) acknowledge(conn, packet, store.writes !== writes);
+}
+
+/** PUBACK or PUBREC, after the commit when routing wrote to the store (`wrote`). */
+function acknowledge(conn: Connection, packet: PublishPacket, wrote: boolean): void {
+  const store = conn.broker!.store;
   if (packet.qos === 1) {
-    conn.send({ type: 'puback', packetId: packet.packetId!, reasonCode: 0 }); // [MQTT-4.3.2-2]
+    conn.sendDurable({ type: 'puback', packetId: packet.packetId!, reasonCode: 0 }, wrote); // [MQTT-4.3.2-2]
   } else if (packet.qos === 2) {
-    session.inboundQos2.add(packet.packetId!);
-    conn.send({ type: 'pubrec', packetId: packet.packetId!, reasonCode: 0 }); // [MQTT-4.3.3-8]
+    const writes = store.writes;
+    conn.session!.addInboundQos2(packet.packetId!);
+    conn.sendDurable(
+      { type: 'pubrec', packetId: packet.packetId!, reasonCode: 0 },
+      wrote || store.writes !== writes,
+    ); // [MQTT-4.3.3-8]
   }
 }

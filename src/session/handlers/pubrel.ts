@@ -3,7 +3,13 @@ import type { PubackPacket } from '../../protocol/index.ts';
 import type { Connection } from '../connection.ts';
 
 export function handlePubrel(conn: Connection, packet: PubackPacket): void {
-  const known = conn.session!.inboundQos2.delete(packet.packetId);
+  const store = conn.broker!.store;
+  const writes = store.writes;
+  const known = conn.session!.releaseInboundQos2(packet.packetId);
   // v5: an unknown id is answered with 0x92 (Packet Identifier not found); v3 just completes.
-  conn.send({ type: 'pubcomp', packetId: packet.packetId, reasonCode: known ? 0 : 0x92 });
+  // A stored id is forgotten on disk before PUBCOMP frees the client to reuse it.
+  conn.sendDurable(
+    { type: 'pubcomp', packetId: packet.packetId, reasonCode: known ? 0 : 0x92 },
+    store.writes !== writes,
+  );
 }
