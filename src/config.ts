@@ -233,6 +233,23 @@ export const OPTIONS = {
     env: 'PUBSUB_MAX_REVOCATIONS_PER_BROKER',
     description: 'Revoked token ids a broker keeps (over it: HTTP 400, code 14007).',
   },
+  mtlsClientIdPattern: {
+    kind: 'string',
+    default: '',
+    flag: '--mtls-client-id-pattern',
+    env: 'PUBSUB_MTLS_CLIENT_ID_PATTERN',
+    description:
+      "Certificate brokers: a regular expression the client certificate's CN must match; the client id is its first capture group (the whole CN without one). Empty: the client id is the CN.",
+  },
+  mtlsAndToken: {
+    kind: 'string',
+    default: 'either',
+    choices: ['either', 'both'],
+    flag: '--mtls-and-token',
+    env: 'PUBSUB_MTLS_AND_TOKEN',
+    description:
+      "MTLS_AND_TOKEN brokers: `either` admits a verified certificate or a token; `both` requires both, the token's sub equal to the certificate's client id.",
+  },
   logLevel: {
     kind: 'string',
     default: 'info',
@@ -577,6 +594,13 @@ function checkCombinations(c: Config): void {
     throw new ConfigError(
       `tlsClientAuth ${c.tlsClientAuth} needs tlsCa, the CA that client certificates chain to`,
     );
+  if (c.mtlsClientIdPattern !== '') {
+    try {
+      new RegExp(c.mtlsClientIdPattern, 'u');
+    } catch (err) {
+      throw new ConfigError(`mtlsClientIdPattern is not a regular expression: ${(err as Error).message}`);
+    }
+  }
 }
 
 /** Defaults with overrides, for tests and embedding; validated like any other source. */

@@ -32,12 +32,13 @@ export class BrokerCredentials {
     return { keys: [...this.keys.values()].map((k) => k.publicJwk) };
   }
 
-  /** Retires the oldest key (tokens it signed stop working) and adds a new one. */
-  rotate(now: string): void {
+  /** Retires the oldest key (tokens it signed stop working) and adds a new one; returns the retired kid. */
+  rotate(now: string): string {
     const oldest = this.keys.keys().next().value!;
     this.#store.deleteKey(oldest);
     this.keys.delete(oldest);
     this.#addKey(now);
+    return oldest;
   }
 
   #addKey(now: string): void {

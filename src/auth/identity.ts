@@ -5,9 +5,11 @@
 import type { TopicAcl } from './topic-acl.ts';
 
 export interface ClientIdentity {
-  method: 'anonymous' | 'token' | 'certificate';
+  method: 'anonymous' | 'token' | 'certificate' | 'certificate+token';
   /** The token's id, when the client connected with a token. */
   jti?: string;
+  /** The key that signed the token: rotating it out disconnects the session. */
+  kid?: string;
   /** When the credentials stop being valid, in epoch milliseconds. */
   expiresAt?: number;
   /** The topic ACL; absent: everything allowed. */

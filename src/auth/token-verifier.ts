@@ -15,6 +15,8 @@ import { parseTopicAcl, type TopicAcl } from './topic-acl.ts';
 export interface VerifiedToken {
   sub: string;
   jti: string;
+  /** The key that signed it. */
+  kid: string;
   aud: string;
   /** Unix seconds, when the token expires. */
   exp: number | undefined;
@@ -136,7 +138,7 @@ function decode(jwt: string): Decoded {
     signature: Buffer.from(parts[2]!, 'base64url'),
     claims,
     verdicts: new Map(),
-    token: { sub: claims.sub, jti: claims.jti, aud, exp: claims.exp as number | undefined, acl },
+    token: { sub: claims.sub, jti: claims.jti, kid: header.kid, aud, exp: claims.exp as number | undefined, acl },
     error: undefined,
   };
 }

@@ -18,6 +18,7 @@ import {
   allowsEverything,
   audienceOf,
   BrokerCredentials,
+  CertificateClientIds,
   type ClientIdentity,
   hashApiToken,
   MAX_TOKENS_PER_REQUEST,
@@ -88,6 +89,7 @@ export class Tenancy {
   readonly #credentialStore: CredentialStore;
   readonly #messages: MessageStore;
   readonly #verifier = new TokenVerifier();
+  readonly #certificateIds: CertificateClientIds;
   readonly #config: Config;
   readonly #log: Logger;
   /** Live tenants by broker id and by `<broker>.<namespace>`. */
@@ -108,6 +110,7 @@ export class Tenancy {
     this.#messages = messages;
     this.#config = config;
     this.#log = logger;
+    this.#certificateIds = new CertificateClientIds(config.mtlsClientIdPattern);
     this.anonymousAllowed =
       config.allowAnonymous === 'auto' ? isLoopback(config.host) : config.allowAnonymous === 'true';
     for (const record of store.allBrokers()) this.#add(record);
@@ -215,18 +218,56 @@ export class Tenancy {
       return { tenant, clientId: undefined, identity: { method: 'anonymous' } };
     }
     const certificate = info.clientCertificate;
-    if (authType === 'MTLS' || (authType === 'MTLS_AND_TOKEN' && certificate !== undefined)) {
-      if (certificate === undefined)
-        return {
-          refuse: 'NOT_AUTHORIZED',
-          detail: 'broker requires a verified client certificate (mutual TLS)',
-        };
-      const cn = certificate.subjectCN;
-      if (credentials.clientId !== '' && credentials.clientId !== cn)
-        return { refuse: 'CLIENT_ID_NOT_VALID', detail: `client id does not match certificate CN ${cn}` };
-      return { tenant, clientId: cn, identity: { method: 'certificate', certificate } };
-    }
+    if (authType === 'MTLS_AND_TOKEN' && this.#config.mtlsAndToken === 'both')
+      return this.#admitCertificateAndToken(tenant, info, credentials);
+    if (authType === 'MTLS' || (authType === 'MTLS_AND_TOKEN' && certificate !== undefined))
+      return this.#admitCertificate(tenant, info, credentials);
     return this.#admitToken(tenant, credentials);
+  }
+
+  /**
+   * MTLS rules: a verified client certificate whose CN names a client id (the CN itself, or
+   * through `--mtls-client-id-pattern`); the CONNECT's client id is that id or empty.
+   */
+  #admitCertificate(tenant: Tenant, info: ConnectionInfo, credentials: Credentials): Admission {
+    const certificate = info.clientCertificate;
+    if (certificate === undefined)
+      return { refuse: 'NOT_AUTHORIZED', detail: 'broker requires a verified client certificate (mutual TLS)' };
+    const cn = certificate.subjectCN;
+    const clientId = this.#certificateIds.clientIdOf(cn);
+    if (clientId === undefined)
+      return {
+        refuse: 'NOT_AUTHORIZED',
+        detail: `certificate CN ${cn.slice(0, 64)} does not match --mtls-client-id-pattern`,
+      };
+    if (credentials.clientId !== '' && credentials.clientId !== clientId)
+      return {
+        refuse: 'CLIENT_ID_NOT_VALID',
+        detail: `client id does not match certificate CN ${cn.slice(0, 64)} (client id ${clientId.slice(0, 64)})`,
+      };
+    return { tenant, clientId, identity: { method: 'certificate', certificate } };
+  }
+
+  /**
+   * MTLS_AND_TOKEN with `--mtls-and-token both`: the certificate and the token must each admit
+   * the client, and name the same client (the token's `sub` = the certificate's client id).
+   * The identity is the token's (ACL, expiry, revocation) plus the certificate.
+   */
+  #admitCertificateAndToken(tenant: Tenant, info: ConnectionInfo, credentials: Credentials): Admission {
+    const byCertificate = this.#admitCertificate(tenant, info, credentials);
+    if ('refuse' in byCertificate) return byCertificate;
+    const byToken = this.#admitToken(tenant, credentials);
+    if ('refuse' in byToken) return byToken;
+    if (byToken.clientId !== byCertificate.clientId)
+      return {
+        refuse: 'NOT_AUTHORIZED',
+        detail: "the token's subject is not the client the certificate names",
+      };
+    return {
+      tenant,
+      clientId: byToken.clientId,
+      identity: { ...byToken.identity, method: 'certificate+token', certificate: info.clientCertificate },
+    };
   }
 
   /** TOKEN rules (reference section 2): password = JWT, client id = `sub` or empty. */
@@ -253,7 +294,7 @@ export class Tenancy {
     )
       return { refuse: 'BAD_CREDENTIALS', detail: 'user name does not match the client id' };
     // A token allowing everything (`#`, Cloudflare's only value) needs no per-message checks.
-    const identity: ClientIdentity = { method: 'token', jti: token.jti };
+    const identity: ClientIdentity = { method: 'token', jti: token.jti, kid: token.kid };
     if (!allowsEverything(token.acl)) identity.acl = token.acl;
     if (token.exp !== undefined) identity.expiresAt = token.exp * 1000;
     return { tenant, clientId: token.sub, identity };
@@ -484,8 +525,16 @@ export class Tenancy {
   /** Retires the broker's oldest key and adds a new one; returns the new key set. */
   rotateKeys(accountId: string, namespace: string, name: string): ReturnType<BrokerCredentials['jwks']> {
     const tenant = this.tenant(accountId, namespace, name);
-    tenant.credentials.rotate(timestamp());
-    this.#log.info({ broker: `${tenant.record.name}.${tenant.record.namespaceName}` }, 'broker keys rotated');
+    const retired = tenant.credentials.rotate(timestamp());
+    const disconnected = this.#disconnectWhere(
+      tenant,
+      (identity) => identity.kid === retired,
+      'token signed by a retired key',
+    );
+    this.#log.info(
+      { broker: `${tenant.record.name}.${tenant.record.namespaceName}`, retired, disconnected },
+      'broker keys rotated',
+    );
     return tenant.credentials.jwks();
   }
 
@@ -505,19 +554,28 @@ export class Tenancy {
         `broker would hold more than ${this.#config.maxRevocationsPerBroker} revocations (--max-revocations-per-broker)`,
       );
     const revoked = new Set(jtis);
-    let disconnected = 0;
-    for (const session of tenant.broker.sessions.values()) {
-      const link = session.link;
-      const jti = link?.identity?.jti;
-      if (link !== undefined && jti !== undefined && revoked.has(jti)) {
-        link.disconnect('ADMINISTRATIVE_ACTION', 'token revoked');
-        disconnected++;
-      }
-    }
+    const disconnected = this.#disconnectWhere(
+      tenant,
+      (identity) => identity.jti !== undefined && revoked.has(identity.jti),
+      'token revoked',
+    );
     this.#log.info(
       { broker: `${tenant.record.name}.${tenant.record.namespaceName}`, jtis: jtis.length, disconnected },
       'tokens revoked',
     );
+    return disconnected;
+  }
+
+  /** Disconnects (v5 DISCONNECT 0x98) every live connection of the tenant whose identity matches. */
+  #disconnectWhere(tenant: Tenant, matches: (identity: ClientIdentity) => boolean, why: string): number {
+    let disconnected = 0;
+    for (const session of [...tenant.broker.sessions.values()]) {
+      const link = session.link;
+      if (link?.identity !== undefined && matches(link.identity)) {
+        link.disconnect('ADMINISTRATIVE_ACTION', why);
+        disconnected++;
+      }
+    }
     return disconnected;
   }
 

@@ -193,7 +193,7 @@ describe('broker credentials', () => {
     await bystander.subscribeAsync('alive', { qos: 1 });
   });
 
-  it('key rotation: a token survives one rotation and stops working at the second', async () => {
+  it('key rotation: a token survives one rotation; the second disconnects its session (0x98) and refuses it', async () => {
     const [[, jwt]] = (await issue('home')) as [[string, string]];
     const before = (await api<{ keys: JWK[] }>('GET', '/namespaces/creds/brokers/home/publickeys')).result
       .keys;
@@ -201,8 +201,15 @@ describe('broker credentials', () => {
       .result.keys;
     assert.equal(once.length, 2);
     assert.equal(once[0]!.kid, before[1]!.kid, 'the oldest retired, the newest kept');
-    assert.ok((await connect({ clientId: '', password: jwt })).connected);
+    const live = await connect({ clientId: '', password: jwt });
+    const [[, newer]] = (await issue('home')) as [[string, string]];
+    const survivor = await connect({ clientId: '', password: newer });
+    const reason = new Promise<number | undefined>((resolve) =>
+      live.once('disconnect', (packet) => resolve(packet.reasonCode)),
+    );
     await api('POST', '/namespaces/creds/brokers/home/publickeys/rotate');
+    assert.equal(await reason, 0x98, 'the session of a token signed by the retired key is ended');
+    assert.ok(survivor.connected, 'a session of a token signed by the kept key stays');
     await refusedWith({ clientId: '', password: jwt }, 0x86);
     const [[, fresh]] = (await issue('home')) as [[string, string]];
     assert.ok((await connect({ clientId: '', password: fresh })).connected);

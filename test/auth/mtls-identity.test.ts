@@ -2,7 +2,9 @@
  * Certificate identities (issue 6): on a broker with authType MTLS, the verified client
  * certificate authenticates the client, its subject CN is the client id (an empty client id is
  * assigned the CN; another id is refused 0x85), and a client without a certificate is refused
- * (0x87). MTLS_AND_TOKEN admits either a certificate or a token. Real MQTT.js clients over TLS,
+ * (0x87). MTLS_AND_TOKEN admits either a certificate or a token. With `--mtls-client-id-pattern`
+ * the client id is the pattern's capture group of the CN, and with `--mtls-and-token both` a
+ * client needs a certificate and a token naming the same client. Real MQTT.js clients over TLS,
  * routed to the broker by SNI.
  */
 import assert from 'node:assert/strict';
@@ -93,5 +95,89 @@ describe('mutual TLS identities', () => {
       assert.equal(err.code, 0x86);
       return true;
     });
+  });
+});
+
+describe('mutual TLS: a client-id pattern, and certificate and token both required', () => {
+  let pki: TestPki;
+  let ts: TestServer;
+  const clients: mqtt.MqttClient[] = [];
+
+  before(async () => {
+    pki = createTestPki();
+    ts = await startServer({
+      tlsCert: pki.server.certFile,
+      tlsKey: pki.server.keyFile,
+      tlsCa: pki.ca.certFile,
+      tlsClientAuth: 'request',
+      mtlsClientIdPattern: 'device-(\\d+)',
+      mtlsAndToken: 'both',
+    });
+    const { tenancy } = ts.server;
+    tenancy.createNamespace(ts.accountId, { name: 'fleet' });
+    tenancy.createBroker(ts.accountId, 'fleet', { name: 'certs', authType: 'MTLS' });
+    tenancy.createBroker(ts.accountId, 'fleet', { name: 'strict', authType: 'MTLS_AND_TOKEN' });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await ts.close();
+    pki.remove();
+  });
+
+  const connect = async (broker: string, opts: mqtt.IClientOptions): Promise<mqtt.MqttClient> => {
+    const c = await mqtt.connectAsync(ts.tlsUrl, {
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      ca: pki.ca.cert,
+      servername: `${broker}.fleet.localhost`,
+      ...opts,
+    });
+    clients.push(c);
+    return c;
+  };
+  const refusedWith = async (broker: string, opts: mqtt.IClientOptions, code: number): Promise<void> => {
+    await assert.rejects(connect(broker, opts), (err: Error & { code?: number }) => {
+      assert.equal(err.code, code, err.message);
+      return true;
+    });
+  };
+  const token = async (clientId: string): Promise<string> => {
+    const minted = await ts.server.tenancy.issueCredentials(ts.accountId, 'fleet', 'strict', {
+      number: 1,
+      clientIds: [clientId],
+      expiration: undefined,
+      topicAcl: ['#'],
+    });
+    return Object.values(minted)[0]!;
+  };
+  const withCert = (): mqtt.IClientOptions => ({ cert: pki.client.cert, key: pki.client.key });
+
+  it('the client id is the capture group of the CN: device-1 connects as 1', async () => {
+    const c = await connect('certs', { ...withCert(), clientId: '' });
+    assert.ok(c.connected);
+    const conn = [...ts.server.connections].find((x) => x.clientId === '1');
+    assert.equal(conn?.identity?.certificate?.subjectCN, 'device-1');
+    await refusedWith('certs', { ...withCert(), clientId: 'device-1' }, 0x85);
+  });
+
+  it('a CN the pattern does not match names no client (0x87)', async () => {
+    const gateway = pki.issueClient('gateway', 'gateway-7');
+    await refusedWith('certs', { cert: gateway.cert, key: gateway.key, clientId: '' }, 0x87);
+  });
+
+  it('both required: certificate alone 0x86, token alone 0x87, both naming one client admitted', async () => {
+    const jwt = await token('1');
+    await refusedWith('strict', { ...withCert(), clientId: '' }, 0x86);
+    await refusedWith('strict', { clientId: '', username: 'x', password: jwt }, 0x87);
+    const c = await connect('strict', { ...withCert(), clientId: '', username: 'x', password: jwt });
+    assert.ok(c.connected);
+    const conn = [...ts.server.connections].find((x) => x.clientId === '1' && x.identity?.jti !== undefined);
+    assert.equal(conn?.identity?.method, 'certificate+token');
+    assert.equal(conn?.identity?.certificate?.fingerprint256, pki.client.fingerprint256);
+  });
+
+  it("both required: a token for another client than the certificate's is refused (0x87)", async () => {
+    const other = await token('2');
+    await refusedWith('strict', { ...withCert(), clientId: '', username: 'x', password: other }, 0x87);
   });
 });

@@ -28,6 +28,8 @@ export interface TestPki {
   rogueClient: Pem;
   /** Issues another server certificate (e.g. to test a reload), written to the given file names. */
   issueServer(certFile: string, keyFile: string): Pem;
+  /** Issues another client certificate signed by the test CA, written as `<name>.crt/.key`. */
+  issueClient(name: string, commonName: string): Pem;
   remove(): void;
 }
 
@@ -87,6 +89,7 @@ export function createTestPki(): TestPki {
       writeFileSync(certFile, cert);
       return { cert, key, certFile, keyFile, fingerprint256: new X509Certificate(cert).fingerprint256 };
     },
+    issueClient: (name, commonName) => write(name, ...leaf(ca.issuer, commonName, 'clientAuth')),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -1,0 +1,23 @@
+/**
+ * The client id a verified client certificate stands for (mutual TLS). Without a rule the
+ * client id is the certificate's subject CN; with `--mtls-client-id-pattern` the CN must match
+ * the pattern, anchored at both ends, and the client id is its first capture group (the whole
+ * CN when the pattern has none). A CN that does not match names no client: undefined.
+ */
+
+export class CertificateClientIds {
+  readonly #pattern: RegExp | undefined;
+
+  /** `pattern` is the configured source; empty means "the CN is the client id". */
+  constructor(pattern: string) {
+    this.#pattern = pattern === '' ? undefined : new RegExp(`^(?:${pattern})$`, 'u');
+  }
+
+  clientIdOf(subjectCN: string): string | undefined {
+    if (this.#pattern === undefined) return subjectCN === '' ? undefined : subjectCN;
+    const match = this.#pattern.exec(subjectCN);
+    if (match === null) return undefined;
+    const id = match.length > 1 ? match[1] : match[0];
+    return id === undefined || id === '' ? undefined : id;
+  }
+}
