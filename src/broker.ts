@@ -18,6 +18,7 @@
 import { authenticatorsFromConfig, type EnhancedAuthenticator } from './auth/index.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
+import type { BrokerHooks } from './hooks/index.ts';
 import { RetainedStore } from './retained/index.ts';
 import { type Message, type SharedGroup, TopicIndex } from './router/index.ts';
 import { messageOf, Session, type Subscription } from './session/session.ts';
@@ -68,6 +69,8 @@ export class Broker {
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
+  /** The broker's on-publish hook (tenancy sets it); PUBLISH from clients goes through it. */
+  hooks: BrokerHooks | undefined;
 
   constructor(
     id: string,

@@ -152,6 +152,9 @@ export const API_ERRORS = {
   QUOTA_EXCEEDED: { http: 400, code: 14007, message: 'quota exceeded' },
   TOKEN_NOT_FOUND: { http: 404, code: 14008, message: 'API token not found' },
   INVALID_PARAMETER: { http: 400, code: 14009, message: 'invalid parameter' },
+  FUNCTION_INVALID: { http: 400, code: 14010, message: 'on-publish function refused' },
+  HOOK_CONFLICT: { http: 409, code: 14011, message: 'broker already has the other kind of on-publish hook' },
+  FUNCTION_NOT_FOUND: { http: 404, code: 14012, message: 'no on-publish function deployed' },
 } as const satisfies Record<string, ApiErrorDef>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

@@ -32,12 +32,11 @@ import {
   type ConnectionInfo,
 } from './session/connection.ts';
 import {
-  ControlPlaneStore,
-  CredentialStore,
   MemoryMessageStore,
   type MessageStore,
   openDatabase,
   SqliteMessageStore,
+  tenancyStores,
 } from './store/index.ts';
 import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
 import { type Listener, listenTcp, listenTls, listenWebSocket } from './transport/index.ts';
@@ -79,13 +78,7 @@ export class Server implements ConnectionContext {
         ? new MemoryMessageStore()
         : new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger }));
     const loadStart = performance.now();
-    this.tenancy = new Tenancy(
-      new ControlPlaneStore(this.#db),
-      new CredentialStore(this.#db),
-      config,
-      this.logger,
-      this.messageStore,
-    );
+    this.tenancy = new Tenancy(tenancyStores(this.#db), config, this.logger, this.messageStore);
     this.#logLoaded(performance.now() - loadStart);
     this.bootstrap = this.tenancy.bootstrap();
     if (this.bootstrap.adminToken !== undefined && config.dataDir !== ':memory:') {

@@ -23,6 +23,7 @@ import { accountRoutes } from './routes/accounts.ts';
 import { brokerRoutes } from './routes/brokers.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { healthRoutes } from './routes/health.ts';
+import { hookRoutes } from './routes/hooks.ts';
 import { namespaceRoutes } from './routes/namespaces.ts';
 
 declare module 'fastify' {
@@ -122,6 +123,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   namespaceRoutes(app, ctx);
   brokerRoutes(app, ctx);
   credentialRoutes(app, ctx);
+  hookRoutes(app, ctx);
   await app.ready();
   return app;
 }

@@ -59,7 +59,8 @@ export function presentBroker(
     endpoint: endpoints.mqtts ?? endpoints.mqtt ?? endpoints.wss ?? endpoints.ws ?? null,
     endpoints,
   };
-  if (b.onPublishUrl !== null) out.on_publish = { url: b.onPublishUrl };
+  if (b.onPublishUrl !== null)
+    out.on_publish = { url: b.onPublishUrl, policy: b.onPublishPolicy, timeout_ms: b.onPublishTimeoutMs };
   return out;
 }
 

@@ -48,7 +48,18 @@ const expiration = {
 } as const;
 const onPublish = {
   type: 'object',
-  properties: { url: { type: ['string', 'null'], maxLength: 2048 } },
+  properties: {
+    url: { type: ['string', 'null'], maxLength: 2048 },
+    policy: {
+      type: 'string',
+      enum: ['fail-closed', 'fail-open'],
+      description: 'when the hook fails: drop the messages (Cloudflare) or forward them unchanged',
+    },
+    timeout_ms: {
+      anyOf: [{ type: 'integer', minimum: 1, maximum: 600000 }, { type: 'null' }],
+      description: "webhook timeout in ms; null: the server's --hook-timeout-ms",
+    },
+  },
 } as const;
 const description = { type: 'string', maxLength: 1024 } as const;
 

@@ -138,7 +138,14 @@ function decode(jwt: string): Decoded {
     signature: Buffer.from(parts[2]!, 'base64url'),
     claims,
     verdicts: new Map(),
-    token: { sub: claims.sub, jti: claims.jti, kid: header.kid, aud, exp: claims.exp as number | undefined, acl },
+    token: {
+      sub: claims.sub,
+      jti: claims.jti,
+      kid: header.kid,
+      aud,
+      exp: claims.exp as number | undefined,
+      acl,
+    },
     error: undefined,
   };
 }

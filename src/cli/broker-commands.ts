@@ -8,7 +8,7 @@
  * same `broker` command: addBrokerCommands returns it so their module can add them, reusing
  * brokerPath and withNamespace.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { segment } from './api-client.ts';
 import { UsageError } from './cli-error.ts';
 import { type ApiFlags, connect } from './connection.ts';
@@ -29,7 +29,7 @@ export interface BrokerResult {
   expiration?: number | null;
   endpoint?: string | null;
   endpoints?: Record<string, string>;
-  on_publish?: { url?: string | null };
+  on_publish?: { url?: string | null; policy?: string; timeout_ms?: number | null };
 }
 
 export interface NamespaceFlag {
@@ -41,6 +41,9 @@ interface BrokerFlags extends ApiFlags, NamespaceFlag {
   /** Seconds, or `none` (update only: clears it). */
   expiration?: number | 'none';
   onPublishUrl?: string;
+  onPublishPolicy?: string;
+  /** Milliseconds, or `default` (update only: back to the server's --hook-timeout-ms). */
+  onPublishTimeout?: number | 'default';
   authType?: string;
 }
 
@@ -72,6 +75,25 @@ function withBrokerFields(command: Command, update: boolean): Command {
         ? "URL the broker calls for each message published; '' removes it"
         : 'URL the broker calls for each message published',
     )
+    .addOption(
+      new Option(
+        '--on-publish-policy <policy>',
+        'when the on-publish hook fails: fail-closed drops the messages, fail-open forwards them unchanged',
+      ).choices(['fail-closed', 'fail-open']),
+    )
+    .option(
+      '--on-publish-timeout <ms>',
+      update
+        ? "webhook timeout in milliseconds; default: the server's --hook-timeout-ms"
+        : 'webhook timeout in milliseconds',
+      (value: string) => {
+        if (update && value.trim().toLowerCase() === 'default') return 'default';
+        const ms = Number(value);
+        if (!Number.isInteger(ms) || ms < 1 || ms > 600_000)
+          throw new InvalidArgumentError('milliseconds between 1 and 600000');
+        return ms;
+      },
+    )
     .addOption(upperCaseChoice('--auth-type <type>', 'how clients authenticate', AUTH_TYPES));
 }
 
@@ -80,8 +102,12 @@ function brokerBody(flags: BrokerFlags): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   if (flags.description !== undefined) body.description = flags.description;
   if (flags.expiration !== undefined) body.expiration = flags.expiration === 'none' ? null : flags.expiration;
-  if (flags.onPublishUrl !== undefined)
-    body.on_publish = { url: flags.onPublishUrl === '' ? null : flags.onPublishUrl };
+  const onPublish: Record<string, unknown> = {};
+  if (flags.onPublishUrl !== undefined) onPublish.url = flags.onPublishUrl === '' ? null : flags.onPublishUrl;
+  if (flags.onPublishPolicy !== undefined) onPublish.policy = flags.onPublishPolicy;
+  if (flags.onPublishTimeout !== undefined)
+    onPublish.timeout_ms = flags.onPublishTimeout === 'default' ? null : flags.onPublishTimeout;
+  if (Object.keys(onPublish).length > 0) body.on_publish = onPublish;
   if (flags.authType !== undefined) body.authType = flags.authType;
   return body;
 }
@@ -95,6 +121,15 @@ function describeBroker(b: BrokerResult, ns: string): string {
     ['auth type', text(b.authType ?? b.auth_type)],
     ['expiration', expiration(b.expiration)],
     ['on publish', text(b.on_publish?.url)],
+    ...(b.on_publish?.url
+      ? ([
+          ['on publish policy', text(b.on_publish.policy)],
+          [
+            'on publish timeout',
+            b.on_publish.timeout_ms == null ? 'server default' : `${b.on_publish.timeout_ms} ms`,
+          ],
+        ] as const)
+      : []),
     ['endpoint', text(b.endpoint)],
     ...endpoints.map(([scheme, url]) => [`endpoint (${scheme})`, url] as const),
     ['description', text(b.description)],
@@ -114,7 +149,7 @@ export function addBrokerCommands(program: Command): Command {
   ).action(
     verb<BrokerFlags>(async ([name], flags) => {
       const body: Record<string, unknown> = { name, ...brokerBody(flags) };
-      if (flags.onPublishUrl === '') delete body.on_publish;
+      if (flags.onPublishUrl === '') delete (body.on_publish as Record<string, unknown>).url;
       const api = await connect(flags);
       const b = await api.client.request<BrokerResult>(
         'POST',
@@ -139,7 +174,7 @@ export function addBrokerCommands(program: Command): Command {
       const body = brokerBody(flags);
       if (Object.keys(body).length === 0)
         throw new UsageError(
-          'nothing to update: give at least one of --description, --expiration, --on-publish-url, --auth-type',
+          'nothing to update: give at least one of --description, --expiration, --on-publish-url, --on-publish-policy, --on-publish-timeout, --auth-type',
         );
       const api = await connect(flags);
       const b = await api.client.request<BrokerResult>(

@@ -10,12 +10,15 @@ import type { Command } from 'commander';
 import { addAccountCommands } from './account-commands.ts';
 import { addBrokerCommands } from './broker-commands.ts';
 import { addCredentialCommands } from './credential-commands.ts';
+import { addHookCommands } from './hook-commands.ts';
 import { addNamespaceCommands } from './namespace-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
 
 export function addManagementCommands(program: Command): void {
   addNamespaceCommands(program);
-  addCredentialCommands(addBrokerCommands(program));
+  const broker = addBrokerCommands(program);
+  addCredentialCommands(broker);
+  addHookCommands(broker);
   addTokenCommands(program);
   addAccountCommands(program);
 }

@@ -15,7 +15,7 @@ import type { Message } from '../router/index.ts';
 export interface HookMessage {
   /** Index of the message within its batch: 0, 1, ... */
   mid: number;
-  /** `<broker>.<namespace>` (with `.<domain>` when the server has one). */
+  /** The broker's host name, `<broker>.<namespace>.<domain>`. */
   broker: string;
   topic: string;
   clientId: string;

@@ -77,6 +77,22 @@ export class Message {
     });
   }
 
+  /** The same message with another payload (an on-publish hook changed it); expiry kept. */
+  withPayload(payload: Buffer): Message {
+    return new Message({
+      topic: this.topic,
+      payload,
+      qos: this.qos,
+      retain: this.retain,
+      properties: this.properties,
+      senderId: this.senderId,
+      receivedAt: this.receivedAt,
+      messageExpiryInterval:
+        this.expiresAt === undefined ? undefined : (this.expiresAt - this.receivedAt) / 1000,
+      detached: true,
+    });
+  }
+
   expired(now: number): boolean {
     return this.expiresAt !== undefined && now > this.expiresAt;
   }

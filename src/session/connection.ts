@@ -38,6 +38,7 @@ import {
 } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
 import { dispatch } from './dispatcher.ts';
+import { OrderedAcks } from './ordered-acks.ts';
 import type { Session, SessionLink } from './session.ts';
 import { type LongTimer, setLongTimeout } from './timers.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
@@ -119,6 +120,8 @@ export class Connection implements SessionLink {
   will: WillMessage | undefined;
   window: number;
   clientMaximumPacketSize = Number.POSITIVE_INFINITY;
+  /** PUBACK/PUBREC in PUBLISH order while some wait for an on-publish hook. */
+  readonly acks = new OrderedAcks();
   /** Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. */
   readonly topicAliases = new Map<number, string>();
   lastActivity = Date.now();

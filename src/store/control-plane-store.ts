@@ -39,9 +39,15 @@ export interface BrokerRecord {
   /** Default lifetime of credentials issued for this broker, in seconds; null: none. */
   expiration: number | null;
   onPublishUrl: string | null;
+  /** What happens to messages when the hook fails: dropped (Cloudflare's) or forwarded unchanged. */
+  onPublishPolicy: HookFailurePolicy;
+  /** The webhook's timeout in ms; null: the server's `--hook-timeout-ms`. */
+  onPublishTimeoutMs: number | null;
   createdOn: string;
   modifiedOn: string;
 }
+
+export type HookFailurePolicy = 'fail-closed' | 'fail-open';
 
 export interface ApiTokenRecord {
   id: string;
@@ -55,6 +61,8 @@ export interface BrokerPatch {
   description?: string;
   expiration?: number | null;
   onPublishUrl?: string | null;
+  onPublishPolicy?: HookFailurePolicy;
+  onPublishTimeoutMs?: number | null;
   authType?: AuthType;
 }
 
@@ -83,6 +91,8 @@ const brokerOf = (r: Row): BrokerRecord => ({
   authType: r.auth_type as AuthType,
   expiration: r.expiration === null ? null : Number(r.expiration),
   onPublishUrl: (r.on_publish_url as string | null) ?? null,
+  onPublishPolicy: r.on_publish_policy as HookFailurePolicy,
+  onPublishTimeoutMs: r.on_publish_timeout_ms === null ? null : Number(r.on_publish_timeout_ms),
   createdOn: r.created_on as string,
   modifiedOn: r.modified_on as string,
 });
@@ -182,8 +192,9 @@ export class ControlPlaneStore {
   createBroker(b: Omit<BrokerRecord, 'namespaceName'>): void {
     try {
       this.#q(
-        `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url, created_on, modified_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url,
+           on_publish_policy, on_publish_timeout_ms, created_on, modified_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         b.id,
         b.namespaceId,
@@ -192,6 +203,8 @@ export class ControlPlaneStore {
         b.authType,
         b.expiration,
         b.onPublishUrl,
+        b.onPublishPolicy,
+        b.onPublishTimeoutMs,
         b.createdOn,
         b.modifiedOn,
       );
@@ -243,6 +256,14 @@ export class ControlPlaneStore {
     if (patch.onPublishUrl !== undefined) {
       sets.push('on_publish_url = ?');
       values.push(patch.onPublishUrl);
+    }
+    if (patch.onPublishPolicy !== undefined) {
+      sets.push('on_publish_policy = ?');
+      values.push(patch.onPublishPolicy);
+    }
+    if (patch.onPublishTimeoutMs !== undefined) {
+      sets.push('on_publish_timeout_ms = ?');
+      values.push(patch.onPublishTimeoutMs);
     }
     if (patch.authType !== undefined) {
       sets.push('auth_type = ?');

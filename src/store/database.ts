@@ -129,6 +129,25 @@ export const MIGRATIONS: readonly Migration[] = [
      packet_id INTEGER NOT NULL,
      PRIMARY KEY (broker_id, client_id, packet_id)
    ) WITHOUT ROWID;`,
+  // Issue 9: on-publish hooks. The webhook's failure policy and timeout sit with its URL; a
+  // broker's deployed function and its key-value state go with the broker. The version counter
+  // lives on the broker row so it keeps rising across a removal and a new deployment.
+  `ALTER TABLE brokers ADD COLUMN on_publish_policy TEXT NOT NULL DEFAULT 'fail-closed';
+   ALTER TABLE brokers ADD COLUMN on_publish_timeout_ms INTEGER;
+   ALTER TABLE brokers ADD COLUMN hook_function_version INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE hook_functions (
+     broker_id TEXT PRIMARY KEY REFERENCES brokers(id) ON DELETE CASCADE,
+     version INTEGER NOT NULL,
+     code TEXT NOT NULL,
+     sha256 TEXT NOT NULL,
+     deployed_on TEXT NOT NULL
+   );
+   CREATE TABLE hook_state (
+     broker_id TEXT NOT NULL REFERENCES brokers(id) ON DELETE CASCADE,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (broker_id, key)
+   ) WITHOUT ROWID;`,
 ];
 
 /** Opens (creating when missing) the database of a data directory and applies migrations. */

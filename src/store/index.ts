@@ -14,10 +14,12 @@ export {
   type BrokerRecord,
   ConflictError,
   ControlPlaneStore,
+  type HookFailurePolicy,
   type NamespaceRecord,
 } from './control-plane-store.ts';
 export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
 export { MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
+export { type HookFunctionRecord, HookStore } from './hook-store.ts';
 export { MemoryMessageStore } from './memory-message-store.ts';
 export type {
   BrokerState,
@@ -32,3 +34,4 @@ export type {
   StoredWill,
 } from './message-store.ts';
 export { SqliteMessageStore } from './sqlite-message-store.ts';
+export { type TenancyStores, tenancyStores } from './stores.ts';

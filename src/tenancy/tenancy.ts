@@ -30,6 +30,7 @@ import {
 import { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
+import { BrokerHooks, type DeployedFunction, type FunctionFactory, type HookView } from '../hooks/index.ts';
 import type { ConnectionInfo } from '../session/connection.ts';
 import {
   type AccountRecord,
@@ -40,9 +41,12 @@ import {
   ConflictError,
   type ControlPlaneStore,
   type CredentialStore,
+  type HookFailurePolicy,
+  type HookStore,
   MemoryMessageStore,
   type MessageStore,
   type NamespaceRecord,
+  type TenancyStores,
 } from '../store/index.ts';
 import { brokerAddressOf } from './hostname.ts';
 import { newId, timestamp } from './ids.ts';
@@ -57,6 +61,7 @@ export interface Tenant {
   record: BrokerRecord;
   broker: Broker;
   credentials: BrokerCredentials;
+  hooks: BrokerHooks;
 }
 
 /** The password of a token client: the JWT, at most this many bytes (Cloudflare's limit). */
@@ -87,6 +92,8 @@ export interface Credentials {
 export class Tenancy {
   readonly #store: ControlPlaneStore;
   readonly #credentialStore: CredentialStore;
+  readonly #hookStore: HookStore;
+  readonly #functions: FunctionFactory | undefined;
   readonly #messages: MessageStore;
   readonly #verifier = new TokenVerifier();
   readonly #certificateIds: CertificateClientIds;
@@ -99,14 +106,17 @@ export class Tenancy {
   readonly anonymousAllowed: boolean;
 
   constructor(
-    store: ControlPlaneStore,
-    credentialStore: CredentialStore,
+    stores: TenancyStores,
     config: Config,
     logger: Logger,
     messages: MessageStore = new MemoryMessageStore(),
+    functions?: FunctionFactory,
   ) {
+    const store = stores.controlPlane;
     this.#store = store;
-    this.#credentialStore = credentialStore;
+    this.#credentialStore = stores.credentials;
+    this.#hookStore = stores.hooks;
+    this.#functions = functions;
     this.#messages = messages;
     this.#config = config;
     this.#log = logger;
@@ -145,6 +155,8 @@ export class Tenancy {
         authType: 'NONE',
         expiration: null,
         onPublishUrl: null,
+        onPublishPolicy: 'fail-closed',
+        onPublishTimeoutMs: null,
         createdOn: now,
         modifiedOn: now,
       });
@@ -232,7 +244,10 @@ export class Tenancy {
   #admitCertificate(tenant: Tenant, info: ConnectionInfo, credentials: Credentials): Admission {
     const certificate = info.clientCertificate;
     if (certificate === undefined)
-      return { refuse: 'NOT_AUTHORIZED', detail: 'broker requires a verified client certificate (mutual TLS)' };
+      return {
+        refuse: 'NOT_AUTHORIZED',
+        detail: 'broker requires a verified client certificate (mutual TLS)',
+      };
     const cn = certificate.subjectCN;
     const clientId = this.#certificateIds.clientIdOf(cn);
     if (clientId === undefined)
@@ -419,6 +434,8 @@ export class Tenancy {
       authType: input.authType ?? 'TOKEN',
       expiration: input.expiration ?? null,
       onPublishUrl: input.onPublishUrl ?? null,
+      onPublishPolicy: input.onPublishPolicy ?? 'fail-closed',
+      onPublishTimeoutMs: input.onPublishTimeoutMs ?? null,
       createdOn: now,
       modifiedOn: now,
     };
@@ -454,10 +471,18 @@ export class Tenancy {
 
   updateBroker(accountId: string, namespace: string, name: string, patch: BrokerPatch): BrokerRecord {
     const current = this.getBroker(accountId, namespace, name);
+    const tenant = this.#byId.get(current.id);
+    if (typeof patch.onPublishUrl === 'string' && tenant?.hooks.deployed !== undefined)
+      throw new ApiError(
+        'HOOK_CONFLICT',
+        `broker ${current.name} runs an on-publish function (version ${tenant.hooks.deployed.version}); remove it before setting on_publish.url`,
+      );
     this.#store.updateBroker(current.id, patch, timestamp());
     const record = this.#store.getBroker(current.namespaceId, current.name)!;
-    const tenant = this.#byId.get(record.id);
-    if (tenant !== undefined) tenant.record = record;
+    if (tenant !== undefined) {
+      tenant.record = record;
+      tenant.hooks.update(record);
+    }
     return record;
   }
 
@@ -583,12 +608,47 @@ export class Tenancy {
     this.tenant(accountId, namespace, name).credentials.unrevoke(jtis);
   }
 
+  // On-publish hooks.
+
+  hookView(accountId: string, namespace: string, name: string): HookView {
+    return this.tenant(accountId, namespace, name).hooks.view();
+  }
+
+  deployFunction(
+    accountId: string,
+    namespace: string,
+    name: string,
+    code: string,
+  ): Promise<DeployedFunction> {
+    return this.tenant(accountId, namespace, name).hooks.deploy(code, timestamp());
+  }
+
+  removeFunction(accountId: string, namespace: string, name: string): void {
+    const tenant = this.tenant(accountId, namespace, name);
+    if (!tenant.hooks.removeFunction())
+      throw new ApiError('FUNCTION_NOT_FOUND', `broker ${tenant.record.name} has no on-publish function`);
+    this.#log.info(
+      { broker: `${tenant.record.name}.${tenant.record.namespaceName}` },
+      'on-publish function removed',
+    );
+  }
+
   #add(record: BrokerRecord): void {
-    const tenant: Tenant = {
-      record,
-      broker: new Broker(record.id, this.#config, this.#messages),
-      credentials: new BrokerCredentials(this.#credentialStore, record.id, timestamp),
-    };
+    const broker = new Broker(record.id, this.#config, this.#messages);
+    const credentials = new BrokerCredentials(this.#credentialStore, record.id, timestamp);
+    const domain = this.#config.domain;
+    const address = `${record.name}.${record.namespaceName}`;
+    const hooks = new BrokerHooks(record, {
+      broker,
+      credentials,
+      store: this.#hookStore,
+      config: this.#config,
+      log: this.#log,
+      functions: this.#functions,
+      brokerName: domain === '' ? address : `${address}.${domain}`,
+    });
+    broker.hooks = hooks;
+    const tenant: Tenant = { record, broker, credentials, hooks };
     this.#byId.set(record.id, tenant);
     this.#byAddress.set(`${record.name}.${record.namespaceName}`, tenant);
   }
@@ -598,6 +658,7 @@ export class Tenancy {
     if (tenant === undefined) return;
     this.#byId.delete(id);
     this.#byAddress.delete(`${tenant.record.name}.${tenant.record.namespaceName}`);
+    tenant.hooks.close();
     tenant.broker.close();
   }
 }
@@ -613,6 +674,8 @@ export interface BrokerInput {
   authType?: AuthType;
   expiration?: number | null;
   onPublishUrl?: string | null;
+  onPublishPolicy?: HookFailurePolicy;
+  onPublishTimeoutMs?: number | null;
 }
 
 function validName(name: unknown, what: string): string {

@@ -8,7 +8,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApi } from '../../src/admin/index.ts';
 import { configWith } from '../../src/config.ts';
 import { silentLogger } from '../../src/observability/index.ts';
-import { ControlPlaneStore, CredentialStore, openDatabase } from '../../src/store/index.ts';
+import { openDatabase, tenancyStores } from '../../src/store/index.ts';
 import { Tenancy } from '../../src/tenancy/index.ts';
 
 interface Fixture {
@@ -22,7 +22,7 @@ interface Fixture {
 async function fixture(overrides: Record<string, unknown> = {}): Promise<Fixture> {
   const config = configWith({ dataDir: ':memory:', ...overrides });
   const db = openDatabase(':memory:');
-  const tenancy = new Tenancy(new ControlPlaneStore(db), new CredentialStore(db), config, silentLogger());
+  const tenancy = new Tenancy(tenancyStores(db), config, silentLogger());
   const boot = tenancy.bootstrap();
   const app = await buildApi({
     tenancy,

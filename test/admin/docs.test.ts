@@ -6,7 +6,7 @@ import { buildApi } from '../../src/admin/index.ts';
 import { configWith } from '../../src/config.ts';
 import { API_ERRORS } from '../../src/errors.ts';
 import { silentLogger } from '../../src/observability/index.ts';
-import { ControlPlaneStore, CredentialStore, openDatabase } from '../../src/store/index.ts';
+import { openDatabase, tenancyStores } from '../../src/store/index.ts';
 import { Tenancy } from '../../src/tenancy/index.ts';
 
 const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
@@ -14,7 +14,7 @@ const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
 it('docs/api.md has a row for every route of /openapi.json, and no route the API lacks', async () => {
   const config = configWith({ dataDir: ':memory:' });
   const db = openDatabase(':memory:');
-  const tenancy = new Tenancy(new ControlPlaneStore(db), new CredentialStore(db), config, silentLogger());
+  const tenancy = new Tenancy(tenancyStores(db), config, silentLogger());
   const app = await buildApi({
     tenancy,
     config,

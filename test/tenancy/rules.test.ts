@@ -9,13 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configWith } from '../../src/config.ts';
 import { silentLogger } from '../../src/observability/index.ts';
-import {
-  ControlPlaneStore,
-  CredentialStore,
-  MIGRATIONS,
-  openDatabase,
-  StoreError,
-} from '../../src/store/index.ts';
+import { MIGRATIONS, openDatabase, StoreError, tenancyStores } from '../../src/store/index.ts';
 import { brokerAddressOf, canonicalName, nameProblem, Tenancy } from '../../src/tenancy/index.ts';
 
 describe('names are DNS labels (RFC 1035), case-insensitive', () => {
@@ -69,8 +63,7 @@ describe('anonymous access default', () => {
   const tenancyFor = (host: string, allowAnonymous = 'auto') => {
     const db = openDatabase(':memory:');
     return new Tenancy(
-      new ControlPlaneStore(db),
-      new CredentialStore(db),
+      tenancyStores(db),
       configWith({ host, allowAnonymous, dataDir: ':memory:' }),
       silentLogger(),
     );
@@ -123,20 +116,10 @@ describe('the database file', () => {
     try {
       const config = configWith({ dataDir: dir });
       const db1 = openDatabase(dir);
-      const first = new Tenancy(
-        new ControlPlaneStore(db1),
-        new CredentialStore(db1),
-        config,
-        silentLogger(),
-      ).bootstrap();
+      const first = new Tenancy(tenancyStores(db1), config, silentLogger()).bootstrap();
       db1.close();
       const db2 = openDatabase(dir);
-      const second = new Tenancy(
-        new ControlPlaneStore(db2),
-        new CredentialStore(db2),
-        config,
-        silentLogger(),
-      ).bootstrap();
+      const second = new Tenancy(tenancyStores(db2), config, silentLogger()).bootstrap();
       db2.close();
       assert.ok(first.adminToken);
       assert.equal(second.adminToken, undefined);

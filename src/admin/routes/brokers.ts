@@ -1,13 +1,14 @@
 /**
  * Brokers: `/client/v4/accounts/{account_id}/pubsub/namespaces/{namespace}/brokers[/{broker}]`.
  * Bodies accept `authType` or `auth_type` (Cloudflare's docs and wrangler disagree), an
- * `expiration` in seconds or null, and `on_publish: {url}` (null clears it). PATCH changes only
+ * `expiration` in seconds or null, and `on_publish: {url, policy, timeout_ms}` (a null url clears
+ * the webhook; policy and timeout are ours: see docs/hooks.md). PATCH changes only
  * the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98) and drops its
  * state.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import type { AuthType, BrokerPatch } from '../../store/index.ts';
+import type { AuthType, BrokerPatch, HookFailurePolicy } from '../../store/index.ts';
 import type { ApiContext } from '../api.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentBroker } from '../present.ts';
@@ -31,7 +32,7 @@ interface BrokerBody {
   authType?: AuthType;
   auth_type?: AuthType;
   expiration?: number | null;
-  on_publish?: { url?: string | null };
+  on_publish?: { url?: string | null; policy?: HookFailurePolicy; timeout_ms?: number | null };
 }
 
 /** The fields a create or update body sets, validated beyond what the schema can say. */
@@ -57,6 +58,8 @@ function patchOf(body: BrokerBody): BrokerPatch {
     }
     patch.onPublishUrl = url;
   }
+  if (body.on_publish?.policy !== undefined) patch.onPublishPolicy = body.on_publish.policy;
+  if (body.on_publish?.timeout_ms !== undefined) patch.onPublishTimeoutMs = body.on_publish.timeout_ms;
   return patch;
 }
 

@@ -4,12 +4,17 @@
  * token's topicAcl → refuse QoS 1/2 while the message store fails → route (the broker applies
  * retain, fans out and writes what persistent sessions and the retained store keep) →
  * acknowledge, after the commit when the message was written (the durability contract).
+ * With an on-publish hook, routing waits for the hook's decision (src/hooks/pipeline.ts); the
+ * acknowledgement then waits for it too (`--hook-ack after`, the default) or is sent at once
+ * (`before`). Acknowledgements leave in PUBLISH order either way (Connection.acks)
+ * [MQTT-4.6.0-2], [MQTT-4.6.0-3].
  * QoS 2 follows method A of section 4.3.3: delivered once on first receipt; a re-sent PUBLISH
  * with an id still awaiting PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-10].
  */
 import { isUtf8 } from 'node:buffer';
 import { mayPublish } from '../../auth/index.ts';
-import type { PublishPacket } from '../../protocol/index.ts';
+import type { OnPublishPipeline } from '../../hooks/index.ts';
+import type { PubackPacket, PublishPacket } from '../../protocol/index.ts';
 import { isValidTopicName, ReasonCode } from '../../protocol/index.ts';
 import { Message } from '../../router/index.ts';
 import type { Connection } from '../connection.ts';
@@ -54,7 +59,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   if (packet.qos === 2) {
     const id = packet.packetId!;
     if (session.inboundQos2.has(id)) {
-      conn.send({ type: 'pubrec', packetId: id, reasonCode: 0 });
+      conn.acks.send(() => conn.send({ type: 'pubrec', packetId: id, reasonCode: 0 }));
       return;
     }
     // QoS 1 is acknowledged at once, so only unreleased QoS 2 messages count [MQTT-3.3.4-7], [MQTT-3.3.4-8].
@@ -70,9 +75,11 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   if (props?.payloadFormatIndicator === 1 && config.validatePayloadFormat && !isUtf8(packet.payload)) {
     if (packet.qos === 0) return conn.disconnect('PAYLOAD_FORMAT_INVALID', 'payload is not valid UTF-8');
     const ack = packet.qos === 1 ? 'puback' : 'pubrec'; // a failed PUBREC ends the QoS 2 exchange
-    conn.sendWithReason(
-      { type: ack, packetId: packet.packetId!, reasonCode: 0x99 },
-      'payload format indicator 1 but the payload is not valid UTF-8',
+    conn.acks.send(() =>
+      conn.sendWithReason(
+        { type: ack, packetId: packet.packetId!, reasonCode: 0x99 },
+        'payload format indicator 1 but the payload is not valid UTF-8',
+      ),
     );
     return;
   }
@@ -85,9 +92,11 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     conn.broker!.stats.droppedNotAuthorized++;
     if (conn.version === 5 && packet.qos > 0) {
       const ack = packet.qos === 1 ? 'puback' : 'pubrec';
-      conn.sendWithReason(
-        { type: ack, packetId: packet.packetId!, reasonCode: ReasonCode.NotAuthorized },
-        `not authorized to publish to ${topic.slice(0, 64)}`,
+      conn.acks.send(() =>
+        conn.sendWithReason(
+          { type: ack, packetId: packet.packetId!, reasonCode: ReasonCode.NotAuthorized },
+          `not authorized to publish to ${topic.slice(0, 64)}`,
+        ),
       );
       return;
     }
@@ -98,28 +107,89 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const store = conn.broker!.store;
   if (packet.qos > 0 && store.failed !== undefined) {
     if (conn.version !== 5) return conn.disconnect('STORAGE_UNAVAILABLE', 'message store unavailable');
-    conn.sendWithReason(
-      { type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: 0x80 },
-      'message store unavailable',
+    conn.acks.send(() =>
+      conn.sendWithReason(
+        { type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: 0x80 },
+        'message store unavailable',
+      ),
     );
     return;
   }
+  const message = Message.fromPublish(packet, topic, conn.clientId, now);
+  const pipeline = conn.broker!.hooks?.activePipeline;
+  if (pipeline !== undefined) return throughHook(conn, packet, message, pipeline);
   const writes = store.writes;
-  conn.broker!.publish(Message.fromPublish(packet, topic, conn.clientId, now));
+  conn.broker!.publish(message);
   if (packet.qos > 0) acknowledge(conn, packet, store.writes !== writes);
 }
 
-/** PUBACK or PUBREC, after the commit when routing wrote to the store (`wrote`). */
-function acknowledge(conn: Connection, packet: PublishPacket, wrote: boolean): void {
-  const store = conn.broker!.store;
-  if (packet.qos === 1) {
-    conn.sendDurable({ type: 'puback', packetId: packet.packetId!, reasonCode: 0 }, wrote); // [MQTT-4.3.2-2]
-  } else if (packet.qos === 2) {
+/**
+ * The message goes to the broker's on-publish hook; it is routed when the hook decides. The
+ * acknowledgement's place is reserved now so that it leaves in PUBLISH order. A QoS 2 id is
+ * recorded at once, so a re-sent PUBLISH is not decided twice [MQTT-4.3.3-10].
+ */
+function throughHook(
+  conn: Connection,
+  packet: PublishPacket,
+  message: Message,
+  pipeline: OnPublishPipeline,
+): void {
+  const broker = conn.broker!;
+  const session = conn.session!;
+  const store = broker.store;
+  const { qos } = packet;
+  const packetId = packet.packetId!;
+  const ack = qos === 1 ? 'puback' : 'pubrec';
+  let inboundWrote = false;
+  if (qos === 2) {
     const writes = store.writes;
-    conn.session!.addInboundQos2(packet.packetId!);
-    conn.sendDurable(
-      { type: 'pubrec', packetId: packet.packetId!, reasonCode: 0 },
-      wrote || store.writes !== writes,
-    ); // [MQTT-4.3.3-8]
+    session.addInboundQos2(packetId);
+    inboundWrote = store.writes !== writes;
   }
+  let answer: ((send: () => void) => void) | undefined;
+  if (qos > 0) {
+    if (conn.config.hookAck === 'before')
+      conn.acks.send(() => conn.sendDurable({ type: ack, packetId, reasonCode: 0 }, inboundWrote));
+    else answer = conn.acks.reserve();
+  }
+  pipeline.submit(
+    {
+      message: message.detach(),
+      jti: conn.identity?.jti,
+      decided: (decided, failed) => {
+        const writes = store.writes;
+        if (decided !== undefined) broker.publish(decided);
+        if (answer === undefined) return;
+        if (decided === undefined && failed !== undefined && conn.version === 5) {
+          // Fail-closed: a v5 publisher learns the message was not delivered (0x80).
+          answer(() => {
+            if (qos === 2) session.releaseInboundQos2(packetId);
+            conn.sendWithReason(
+              { type: ack, packetId, reasonCode: ReasonCode.UnspecifiedError },
+              `on-publish hook failed: ${failed.slice(0, 100)}`,
+            );
+          });
+          return;
+        }
+        const wrote = inboundWrote || store.writes !== writes;
+        answer(() => conn.sendDurable({ type: ack, packetId, reasonCode: 0 }, wrote));
+      },
+    },
+    conn.socket,
+  );
+}
+
+/** PUBACK or PUBREC (in PUBLISH order), after the commit when routing wrote to the store (`wrote`). */
+function acknowledge(conn: Connection, packet: PublishPacket, wrote: boolean): void {
+  const packetId = packet.packetId!;
+  if (packet.qos === 2) {
+    const store = conn.broker!.store;
+    const writes = store.writes;
+    conn.session!.addInboundQos2(packetId);
+    wrote ||= store.writes !== writes;
+  }
+  const ack: PubackPacket = { type: packet.qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode: 0 };
+  // [MQTT-4.3.2-2], [MQTT-4.3.3-8]
+  if (conn.acks.waiting === 0) conn.sendDurable(ack, wrote);
+  else conn.acks.send(() => conn.sendDurable(ack, wrote));
 }

@@ -1,0 +1,271 @@
+/**
+ * The on-publish pipeline of one broker: every PUBLISH of the broker's clients passes through
+ * it while a hook (webhook or sandboxed function) is set, and leaves it with a decision:
+ * forward (possibly with a new payload), drop, or, when the call failed, the broker's failure
+ * policy (`fail-closed`: drop; `fail-open`: forward unchanged).
+ *
+ * Invariants:
+ * - Batching: messages arriving together are sent as one batch, sealed when it holds
+ *   `batchSize` messages or `batchWindowMs` after its first message (0: at the end of the
+ *   current event-loop turn's I/O, `setImmediate`).
+ * - Order: decisions are released in the order messages were submitted, across batches, even
+ *   when up to `concurrency` calls run at once and finish out of order. So order per publisher
+ *   and topic is kept through the hook.
+ * - Bounded memory: `pending` counts messages submitted and not yet decided. At `maxPending`
+ *   the publishers that submit are paused (their sockets stop being read, TCP pushes back on
+ *   them) until `pending` falls to half of it.
+ * - Every message submitted gets exactly one `decided` call; every outcome is counted in
+ *   HookStats.
+ * - The hook may be replaced at any time (`setHook`): batches already sent finish with the
+ *   old one; the next batch uses the new one. With no hook, messages pass through unchanged,
+ *   in order behind those still pending.
+ */
+import type { Logger } from 'pino';
+import type { Message } from '../router/index.ts';
+import type { HookFailurePolicy } from '../store/index.ts';
+import { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './hook-message.ts';
+import { HookStats } from './hook-stats.ts';
+
+/** A message in the pipeline and who waits for its decision. */
+export interface HookEntry {
+  message: Message;
+  /** The `jti` of the publisher's token, shown to the hook. */
+  jti: string | undefined;
+  /**
+   * The decision: the message to route (undefined: dropped), and whether the hook failed (so
+   * a v5 publisher can be told). Called exactly once, in submission order.
+   */
+  decided(message: Message | undefined, failed: string | undefined): void;
+}
+
+/** Something that produces messages and can be told to stop for a while (a publisher's socket). */
+export interface Pausable {
+  pause(): void;
+  resume(): void;
+}
+
+export interface PipelineOptions {
+  /** `<broker>.<namespace>[.<domain>]`, the `broker` field of every message. */
+  brokerName: string;
+  policy: HookFailurePolicy;
+  batchSize: number;
+  batchWindowMs: number;
+  concurrency: number;
+  maxPending: number;
+  log: Logger;
+}
+
+interface Batch {
+  entries: HookEntry[];
+  /** mid → forwarded payload when the call succeeded. */
+  forward: Map<number, Buffer> | undefined;
+  /** Why the call failed, when it did. */
+  failure: string | undefined;
+  settled: boolean;
+}
+
+export class OnPublishPipeline {
+  readonly stats = new HookStats();
+  #hook: PublishHook | undefined;
+  #options: PipelineOptions;
+  #current: HookEntry[] = [];
+  #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** Sealed batches in submission order, released from the head once settled. */
+  readonly #order: Batch[] = [];
+  /** Sealed batches waiting for a free call slot. */
+  readonly #waiting: Batch[] = [];
+  #running = 0;
+  #pending = 0;
+  readonly #paused = new Set<Pausable>();
+  #closed = false;
+
+  constructor(hook: PublishHook | undefined, options: PipelineOptions) {
+    this.#hook = hook;
+    this.#options = options;
+  }
+
+  /** The hook in use (undefined: messages pass through). */
+  get hook(): PublishHook | undefined {
+    return this.#hook;
+  }
+
+  /** Messages submitted and not yet decided. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** True when new messages should go through `submit` (a hook is set or messages are pending). */
+  get active(): boolean {
+    return this.#hook !== undefined || this.#pending > 0;
+  }
+
+  /** Replaces the hook (the old one is closed once its calls finish) and options. */
+  reconfigure(hook: PublishHook | undefined, options: PipelineOptions): void {
+    const old = this.#hook;
+    this.#hook = hook;
+    this.#options = options;
+    if (old !== undefined && old !== hook) this.#closeWhenIdle(old);
+  }
+
+  /** Takes a message; `from` is paused when the pipeline is full. */
+  submit(entry: HookEntry, from: Pausable | undefined): void {
+    this.stats.messages++;
+    this.#pending++;
+    this.#current.push(entry);
+    if (this.#current.length >= this.#options.batchSize) this.#seal();
+    else if (this.#timer === undefined) {
+      const window = this.#options.batchWindowMs;
+      this.#timer = window > 0 ? setTimeout(this.#onWindow, window) : setImmediate(this.#onWindow);
+    }
+    if (from !== undefined && this.#pending >= this.#options.maxPending && !this.#paused.has(from)) {
+      this.#paused.add(from);
+      from.pause();
+    }
+  }
+
+  /** Forgets a publisher that went away (it must not be resumed later). */
+  forget(from: Pausable): void {
+    this.#paused.delete(from);
+  }
+
+  view(): ReturnType<HookStats['view']> {
+    return this.stats.view(this.#pending, this.#paused.size);
+  }
+
+  /** The broker is going away: no more calls; pending messages are decided by the policy. */
+  close(): void {
+    this.#closed = true;
+    this.#clearTimer();
+    this.#hook?.close();
+    this.#hook = undefined;
+  }
+
+  #onWindow = (): void => {
+    this.#timer = undefined;
+    this.#seal();
+  };
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer as NodeJS.Timeout);
+    clearImmediate(this.#timer as NodeJS.Immediate);
+    this.#timer = undefined;
+  }
+
+  #seal(): void {
+    this.#clearTimer();
+    if (this.#current.length === 0) return;
+    const batch: Batch = { entries: this.#current, forward: undefined, failure: undefined, settled: false };
+    this.#current = [];
+    this.#order.push(batch);
+    if (this.#running < this.#options.concurrency) this.#start(batch);
+    else this.#waiting.push(batch);
+  }
+
+  #start(batch: Batch): void {
+    const hook = this.#hook;
+    if (hook === undefined || this.#closed) {
+      // No hook (removed while these were queued): pass through unchanged, in order.
+      batch.forward = new Map(batch.entries.map((e, i) => [i, e.message.payload]));
+      if (this.#closed) batch.failure = 'broker closed';
+      batch.settled = true;
+      this.#release();
+      return;
+    }
+    this.#running++;
+    this.stats.calls++;
+    const { brokerName } = this.#options;
+    const sent: HookMessage[] = batch.entries.map((e, i) => toHookMessage(e.message, i, brokerName, e.jti));
+    const started = performance.now();
+    hook.run(sent).then(
+      (answer) => {
+        try {
+          const verdict = readVerdict(sent, answer);
+          batch.forward = verdict.forward;
+          this.stats.invalid += verdict.invalid;
+        } catch (err) {
+          this.#failed(batch, hook, err);
+        }
+        this.#settle(batch, started);
+      },
+      (err: unknown) => {
+        this.#failed(batch, hook, err);
+        this.#settle(batch, started);
+      },
+    );
+  }
+
+  #failed(batch: Batch, hook: PublishHook, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    batch.failure = message;
+    this.stats.failures++;
+    if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
+      this.stats.timeouts++;
+    this.stats.recordError(hook.kind, message);
+    this.#options.log.warn(
+      { broker: this.#options.brokerName, hook: hook.kind, messages: batch.entries.length, err: message },
+      `on-publish hook failed; messages ${this.#options.policy === 'fail-open' ? 'forwarded unchanged' : 'dropped'}`,
+    );
+  }
+
+  #settle(batch: Batch, started: number): void {
+    this.stats.recordLatency(performance.now() - started);
+    batch.settled = true;
+    this.#running--;
+    const next = this.#waiting.shift();
+    if (next !== undefined) this.#start(next);
+    this.#release();
+  }
+
+  /** Decides the settled batches at the head of the order, in order. */
+  #release(): void {
+    const order = this.#order;
+    while (order.length > 0 && order[0]!.settled) {
+      const batch = order.shift()!;
+      this.#decide(batch);
+    }
+    if (this.#paused.size > 0 && this.#pending <= this.#options.maxPending / 2) {
+      const paused = [...this.#paused];
+      this.#paused.clear();
+      for (const p of paused) p.resume();
+    }
+  }
+
+  #decide(batch: Batch): void {
+    const stats = this.stats;
+    const failOpen = this.#options.policy === 'fail-open';
+    for (let i = 0; i < batch.entries.length; i++) {
+      const entry = batch.entries[i]!;
+      this.#pending--;
+      if (batch.failure !== undefined) {
+        if (failOpen) stats.failedForwarded++;
+        else stats.failedDropped++;
+        entry.decided(failOpen ? entry.message : undefined, batch.failure);
+        continue;
+      }
+      const payload = batch.forward!.get(i);
+      if (payload === undefined) {
+        stats.dropped++;
+        entry.decided(undefined, undefined);
+        continue;
+      }
+      stats.forwarded++;
+      const original = entry.message;
+      entry.decided(payload.equals(original.payload) ? original : original.withPayload(payload), undefined);
+    }
+  }
+
+  #closeWhenIdle(hook: PublishHook): void {
+    if (this.#running === 0) {
+      hook.close();
+      return;
+    }
+    // Calls of the old hook may still run; close it once they are done.
+    const check = setInterval(() => {
+      if (this.#running > 0) return;
+      clearInterval(check);
+      hook.close();
+    }, 50);
+    check.unref();
+  }
+}

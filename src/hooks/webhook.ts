@@ -1,0 +1,157 @@
+/**
+ * The Cloudflare-compatible on-publish webhook: one POST per batch, the body the JSON array of
+ * messages, signed with the broker's newest Ed25519 key.
+ *
+ * Request: `Content-Type: application/json`; `X-Signature-Ed25519` (base64 signature over
+ * UTF-8 of `X-Signature-Timestamp` + raw body), `X-Signature-Timestamp` (unix seconds),
+ * `X-Signature-Key-Id` (the key's kid, as in `/publickeys`). Answer: HTTP 200 with the JSON
+ * array of messages to forward (any Content-Type; Cloudflare's `application/octet-stream` and
+ * an empty one included), at most `maxResponseBytes`.
+ *
+ * Failures (the caller applies the broker's policy): any other status, a body that is not
+ * JSON, a timeout (`timeoutMs` for the whole call, retries included). Retried, with a short
+ * backoff, only when the hook surely did not process the batch: the connection was refused
+ * (nothing listening) or the answer was 429, 502, 503 or 504; each request is signed afresh.
+ */
+import { sign } from 'node:crypto';
+import type { SigningKey } from '../auth/index.ts';
+import type { HookMessage, PublishHook } from './hook-message.ts';
+
+export interface WebhookOptions {
+  url: string;
+  timeoutMs: number;
+  /** Extra attempts after a retryable failure. */
+  retries: number;
+  maxResponseBytes: number;
+  /** The broker's current signing key (the newest; it changes at a rotation). */
+  signingKey: () => SigningKey;
+  /** Called on each retry, for metrics. */
+  onRetry: () => void;
+}
+
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const BACKOFF_MS = [50, 200, 500, 1000];
+
+export class WebhookError extends Error {
+  override name = 'WebhookError';
+}
+
+/** Signs `timestamp + body` as the webhook headers carry it. */
+export function signatureHeaders(body: string, key: SigningKey, nowMs = Date.now()): Record<string, string> {
+  const timestamp = Math.floor(nowMs / 1000).toString();
+  const signature = sign(null, Buffer.from(timestamp + body, 'utf8'), key.privateKey).toString('base64');
+  return {
+    'X-Signature-Ed25519': signature,
+    'X-Signature-Timestamp': timestamp,
+    'X-Signature-Key-Id': key.kid,
+  };
+}
+
+export class WebhookHook implements PublishHook {
+  readonly kind = 'webhook';
+  readonly #options: WebhookOptions;
+
+  constructor(options: WebhookOptions) {
+    this.#options = options;
+  }
+
+  get url(): string {
+    return this.#options.url;
+  }
+
+  async run(batch: HookMessage[]): Promise<unknown> {
+    const { url, timeoutMs, retries } = this.#options;
+    const body = JSON.stringify(batch);
+    const signal = AbortSignal.timeout(timeoutMs);
+    for (let attempt = 0; ; attempt++) {
+      const canRetry = attempt < retries;
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/json',
+            'User-Agent': 'pubsub-on-publish/1',
+            ...signatureHeaders(body, this.#options.signingKey()),
+          },
+          body,
+          signal,
+          redirect: 'error',
+        });
+      } catch (err) {
+        if (signal.aborted) throw timeoutError(timeoutMs);
+        if (canRetry && connectionRefused(err)) {
+          await this.#backoff(attempt, signal);
+          continue;
+        }
+        throw new WebhookError(`webhook ${url} unreachable: ${causeOf(err)}`);
+      }
+      if (response.status === 200) return this.#readAnswer(response, signal);
+      await response.body?.cancel().catch(() => {});
+      if (canRetry && RETRYABLE_STATUS.has(response.status)) {
+        await this.#backoff(attempt, signal);
+        continue;
+      }
+      throw new WebhookError(`webhook ${url} answered HTTP ${response.status}`);
+    }
+  }
+
+  close(): void {}
+
+  async #backoff(attempt: number, signal: AbortSignal): Promise<void> {
+    this.#options.onRetry();
+    const ms = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]!;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, ms);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(timeoutError(this.#options.timeoutMs));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  async #readAnswer(response: Response, signal: AbortSignal): Promise<unknown> {
+    const limit = this.#options.maxResponseBytes;
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response.body ?? []) {
+        size += chunk.byteLength;
+        if (size > limit) {
+          await response.body?.cancel().catch(() => {});
+          throw new WebhookError(`webhook answer larger than ${limit} bytes`);
+        }
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      if (signal.aborted) throw timeoutError(this.#options.timeoutMs);
+      throw err;
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new WebhookError('webhook answer is not JSON (expected the array of messages to forward)');
+    }
+  }
+}
+
+function timeoutError(ms: number): Error {
+  const err = new WebhookError(`webhook did not answer within ${ms} ms`);
+  err.name = 'TimeoutError';
+  return err;
+}
+
+function connectionRefused(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return cause?.code === 'ECONNREFUSED';
+}
+
+function causeOf(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}
