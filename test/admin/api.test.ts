@@ -318,7 +318,11 @@ describe('admin API', () => {
       });
       const b = res.json().result;
       assert.equal(b.expiration, 86400);
-      assert.deepEqual(b.on_publish, { url: 'https://hooks.example.com/pubsub' });
+      assert.deepEqual(b.on_publish, {
+        url: 'https://hooks.example.com/pubsub',
+        policy: 'fail-closed',
+        timeout_ms: null,
+      });
       assert.equal(b.description, 'with a hook');
     });
 
@@ -342,7 +346,29 @@ describe('admin API', () => {
       assert.equal(cleared.on_publish, undefined);
     });
 
-    it('a bad on_publish URL or a negative expiration is 400', async () => {
+    it('a bad on_publish URL, policy or timeout, or a negative expiration is 400', async () => {
+      expectError(
+        await call('PATCH', `${base}/namespaces/fleet/brokers/hooked`, {
+          on_publish: { policy: 'sometimes' },
+        }),
+        400,
+        6009,
+      );
+      expectError(
+        await call('PATCH', `${base}/namespaces/fleet/brokers/hooked`, { on_publish: { timeout_ms: 0 } }),
+        400,
+        6009,
+      );
+      const patched = (
+        await call('PATCH', `${base}/namespaces/fleet/brokers/hooked`, {
+          on_publish: { url: 'https://hooks.example.com/x', policy: 'fail-open', timeout_ms: 2500 },
+        })
+      ).json().result;
+      assert.deepEqual(patched.on_publish, {
+        url: 'https://hooks.example.com/x',
+        policy: 'fail-open',
+        timeout_ms: 2500,
+      });
       expectError(
         await call('PATCH', `${base}/namespaces/fleet/brokers/hooked`, { on_publish: { url: 'not a url' } }),
         400,

@@ -114,9 +114,9 @@ describe('mutual TLS: a client-id pattern, and certificate and token both requir
       mtlsAndToken: 'both',
     });
     const { tenancy } = ts.server;
-    tenancy.createNamespace(ts.accountId, { name: 'fleet' });
-    tenancy.createBroker(ts.accountId, 'fleet', { name: 'certs', authType: 'MTLS' });
-    tenancy.createBroker(ts.accountId, 'fleet', { name: 'strict', authType: 'MTLS_AND_TOKEN' });
+    tenancy.createNamespace(ts.accountId, { name: 'pubsub' });
+    tenancy.createBroker(ts.accountId, 'pubsub', { name: 'certs', authType: 'MTLS' });
+    tenancy.createBroker(ts.accountId, 'pubsub', { name: 'strict', authType: 'MTLS_AND_TOKEN' });
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.endAsync(true)));
@@ -129,7 +129,7 @@ describe('mutual TLS: a client-id pattern, and certificate and token both requir
       protocolVersion: 5,
       reconnectPeriod: 0,
       ca: pki.ca.cert,
-      servername: `${broker}.fleet.localhost`,
+      servername: `${broker}.pubsub.localhost`,
       ...opts,
     });
     clients.push(c);
@@ -142,7 +142,7 @@ describe('mutual TLS: a client-id pattern, and certificate and token both requir
     });
   };
   const token = async (clientId: string): Promise<string> => {
-    const minted = await ts.server.tenancy.issueCredentials(ts.accountId, 'fleet', 'strict', {
+    const minted = await ts.server.tenancy.issueCredentials(ts.accountId, 'pubsub', 'strict', {
       number: 1,
       clientIds: [clientId],
       expiration: undefined,
