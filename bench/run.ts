@@ -31,7 +31,7 @@ import {
   stopChild,
 } from './brokers.ts';
 import type { ConnWorkerParams, ConnWorkerResult } from './conn-worker.ts';
-import type { LoadParams, LoadResult } from './load.ts';
+import { runLoadChild } from './load-child.ts';
 import { cpuDelta, cpuSnapshot, procRssKb } from './proc.ts';
 import { type ConnResult, type Meta, type RunRecord, renderReport } from './report.ts';
 import { type Scenario, selectScenarios } from './scenarios.ts';
@@ -147,40 +147,6 @@ const log = (line: string): void => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---- one throughput/latency run ----
-
-function runLoadChild(params: LoadParams): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnTracked(process.execPath, [join(BENCH_DIR, 'load.ts'), JSON.stringify(params)], {
-      cwd: REPO_DIR,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr = (stderr + c.toString()).slice(-4000);
-    });
-    let settled = false;
-    const limitMs = (params.warmupS + params.durationS + 90) * 1000;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      child.kill('SIGKILL');
-      reject(new Error(`load generator exceeded ${limitMs / 1000} s`));
-    }, limitMs);
-    child.on('message', (msg: { type: string; result?: LoadResult; error?: string }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (msg.type === 'result' && msg.result) resolve(msg.result);
-      else reject(new Error(msg.error ?? 'load generator failed'));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (settled) return;
-      settled = true;
-      reject(new Error(`load generator exited with ${code}: ${stderr.trim()}`));
-    });
-  });
-}
 
 async function runOne(s: Scenario, broker: BrokerInfo, rep: number): Promise<RunRecord> {
   const base: RunRecord = {
