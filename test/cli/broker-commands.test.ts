@@ -19,7 +19,7 @@ interface Broker {
   expiration: number | null;
   endpoint: string | null;
   endpoints: Record<string, string>;
-  on_publish?: { url: string };
+  on_publish?: { url: string; policy?: string; timeout_ms?: number | null };
 }
 
 let api: ApiServer;
@@ -100,7 +100,11 @@ describe('pubsub broker', () => {
     ]);
     assert.equal(described.description, 'after');
     assert.equal(described.expiration, 86_400);
-    assert.deepEqual(described.on_publish, { url: 'https://hooks.example.com/a' });
+    assert.deepEqual(described.on_publish, {
+      url: 'https://hooks.example.com/a',
+      policy: 'fail-closed',
+      timeout_ms: null,
+    });
     assert.equal(described.authType, created.authType);
 
     const noExpiration = await api.json<Broker>([
@@ -113,7 +117,37 @@ describe('pubsub broker', () => {
     ]);
     assert.equal(noExpiration.expiration, null);
     assert.equal(noExpiration.description, 'after');
-    assert.deepEqual(noExpiration.on_publish, { url: 'https://hooks.example.com/a' });
+    assert.deepEqual(noExpiration.on_publish, described.on_publish);
+
+    const policy = await api.ok([
+      'broker',
+      'update',
+      'cli-update',
+      ...NS,
+      '--on-publish-policy',
+      'fail-open',
+      '--on-publish-timeout',
+      '2500',
+    ]);
+    const hookFields = fieldsOf(policy.stdout);
+    assert.equal(hookFields.get('on publish policy'), 'fail-open');
+    assert.equal(hookFields.get('on publish timeout'), '2500 ms');
+    const reset = await api.json<Broker>([
+      'broker',
+      'update',
+      'cli-update',
+      ...NS,
+      '--on-publish-timeout',
+      'default',
+    ]);
+    assert.deepEqual(reset.on_publish, {
+      url: 'https://hooks.example.com/a',
+      policy: 'fail-open',
+      timeout_ms: null,
+    });
+    const bad = await api.run(['broker', 'update', 'cli-update', ...NS, '--on-publish-policy', 'sometimes']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /fail-closed, fail-open/);
 
     const noHook = await api.json<Broker>(['broker', 'update', 'cli-update', ...NS, '--on-publish-url', '']);
     assert.equal(noHook.on_publish, undefined, "--on-publish-url '' clears the hook");
