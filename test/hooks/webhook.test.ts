@@ -245,6 +245,30 @@ describe('on-publish webhook', () => {
     assert.ok(view.metrics.failedForwarded >= 1);
   });
 
+  it('503 is retried with the batch signed afresh; an unreachable hook is retried, then fails', async () => {
+    let calls = 0;
+    hook.answer = (m) => (++calls === 1 ? { status: 503 } : { status: 200, body: m });
+    const { seen } = await subscriber('retry/#');
+    const pub = await connect();
+    const before = (await hookView()).metrics.retries;
+    await pub.publishAsync('retry/a', 'after a 503', { qos: 1 });
+    await until(() => seen.length === 1, 'the retried message');
+    assert.deepEqual(seen, ['retry/a after a 503']);
+    assert.equal(hook.received.length, 2, 'the same batch twice');
+    assert.equal(hook.received[0]!.body, hook.received[1]!.body);
+    assert.equal((await hookView()).metrics.retries, before + 1);
+
+    // A port nothing listens on: connection refused, retried (--hook-retries 2), then the policy.
+    const closed = new HookServer();
+    const deadUrl = await closed.listen();
+    await closed.close();
+    await setHook({ url: deadUrl });
+    await assert.rejects(pub.publishAsync('retry/b', 'nobody home', { qos: 1 }));
+    const view = await hookView();
+    assert.equal(view.metrics.retries, before + 3);
+    assert.match(view.metrics.lastErrors.at(-1)!.message, /unreachable: ECONNREFUSED/);
+  });
+
   it('a hook that does not answer times out: dropped under fail-closed, forwarded under fail-open', async () => {
     hook.answer = () => ({ status: 200, delayMs: Number.POSITIVE_INFINITY });
     await setHook({ timeout_ms: 200 });
