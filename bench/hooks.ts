@@ -4,6 +4,8 @@
  * (`return messages`), and a pass-through webhook (bench/hook-server.ts, its own process).
  * Interleaved (none, function, webhook, none, ...), a fresh broker per run, medians of --reps
  * (default 3). Prints a markdown table and writes bench/results/hooks-<ts>.{md,json}.
+ * `--only none|function|webhook` runs one variant; `--profile` runs the broker with --cpu-prof
+ * (profiles in bench/results/profiles-hooks-<ts>/, summarise with bench/profile-summary.ts).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,14 +30,23 @@ const { values: opts } = parseArgs({
     reps: { type: 'string', default: '3' },
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
+const profileDir = join(
+  BENCH_DIR,
+  'results',
+  `profiles-hooks-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+);
 const reps = Number(opts.reps);
 const durationS = Number(opts.duration);
 const warmupS = Number(opts.warmup);
 
 type Variant = 'none' | 'function' | 'webhook';
-const VARIANTS: Variant[] = ['none', 'function', 'webhook'];
+const VARIANTS: Variant[] = (['none', 'function', 'webhook'] as const).filter(
+  (v) => opts.only === undefined || v === opts.only,
+);
 const QOS = [0, 1] as const;
 
 interface Run {
@@ -91,6 +102,13 @@ async function runOne(variant: Variant, qos: 0 | 1, rep: number): Promise<Run> {
   const broker = spawnTracked(
     process.execPath,
     [
+      ...(opts.profile
+        ? [
+            '--cpu-prof',
+            `--cpu-prof-dir=${profileDir}`,
+            `--cpu-prof-name=${variant}-q${qos}-${rep}.cpuprofile`,
+          ]
+        : []),
       join(REPO_DIR, 'src/cli.ts'),
       'serve',
       '--host',

@@ -210,6 +210,7 @@ export class BrokerHooks {
       timeoutMs: this.#timeoutMs(),
       retries: config.hookRetries,
       maxResponseBytes: config.hookMaxResponseBytes,
+      maxSockets: config.hookConcurrency,
       signingKey: () => credentials.signingKey,
       onRetry: () => {
         this.pipeline.stats.retries++;

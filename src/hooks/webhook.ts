@@ -12,10 +12,12 @@
  * JSON, a timeout (`timeoutMs` for the whole call, retries included). Retried, with a short
  * backoff, only when the hook surely did not process the batch: the connection was refused
  * (nothing listening) or the answer was 429, 502, 503 or 504; each request is signed afresh.
+ * Requests go over node:http keep-alive connections (src/hooks/http-post.ts), not fetch.
  */
 import { sign } from 'node:crypto';
 import type { SigningKey } from '../auth/index.ts';
 import type { HookMessage, PublishHook } from './hook-message.ts';
+import { HttpPoster, type PostAnswer, TooLargeError } from './http-post.ts';
 
 export interface WebhookOptions {
   url: string;
@@ -23,6 +25,8 @@ export interface WebhookOptions {
   /** Extra attempts after a retryable failure. */
   retries: number;
   maxResponseBytes: number;
+  /** Keep-alive connections to the hook at most (the pipeline's concurrency). */
+  maxSockets: number;
   /** The broker's current signing key (the newest; it changes at a rotation). */
   signingKey: () => SigningKey;
   /** Called on each retry, for metrics. */
@@ -50,9 +54,11 @@ export function signatureHeaders(body: string, key: SigningKey, nowMs = Date.now
 export class WebhookHook implements PublishHook {
   readonly kind = 'webhook';
   readonly #options: WebhookOptions;
+  readonly #poster: HttpPoster;
 
   constructor(options: WebhookOptions) {
     this.#options = options;
+    this.#poster = new HttpPoster(options.url, options.maxSockets);
   }
 
   get url(): string {
@@ -60,43 +66,52 @@ export class WebhookHook implements PublishHook {
   }
 
   async run(batch: HookMessage[]): Promise<unknown> {
-    const { url, timeoutMs, retries } = this.#options;
+    const { url, timeoutMs, retries, maxResponseBytes } = this.#options;
     const body = JSON.stringify(batch);
     const signal = AbortSignal.timeout(timeoutMs);
     for (let attempt = 0; ; attempt++) {
       const canRetry = attempt < retries;
-      let response: Response;
+      let answer: PostAnswer;
       try {
-        response = await fetch(url, {
-          method: 'POST',
-          headers: {
+        answer = await this.#poster.post(
+          {
             'Content-Type': 'application/json',
             'User-Agent': 'pubsub-on-publish/1',
             ...signatureHeaders(body, this.#options.signingKey()),
           },
           body,
           signal,
-          redirect: 'error',
-        });
+          maxResponseBytes,
+        );
       } catch (err) {
         if (signal.aborted) throw timeoutError(timeoutMs);
-        if (canRetry && connectionRefused(err)) {
+        if (err instanceof TooLargeError) throw err;
+        if (canRetry && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') {
           await this.#backoff(attempt, signal);
           continue;
         }
-        throw new WebhookError(`webhook ${url} unreachable: ${causeOf(err)}`);
+        throw new WebhookError(
+          `webhook ${url} unreachable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
-      if (response.status === 200) return this.#readAnswer(response, signal);
-      await response.body?.cancel().catch(() => {});
-      if (canRetry && RETRYABLE_STATUS.has(response.status)) {
+      if (answer.status === 200) {
+        try {
+          return JSON.parse(answer.body.toString('utf8'));
+        } catch {
+          throw new WebhookError('webhook answer is not JSON (expected the array of messages to forward)');
+        }
+      }
+      if (canRetry && RETRYABLE_STATUS.has(answer.status)) {
         await this.#backoff(attempt, signal);
         continue;
       }
-      throw new WebhookError(`webhook ${url} answered HTTP ${response.status}`);
+      throw new WebhookError(`webhook ${url} answered HTTP ${answer.status}`);
     }
   }
 
-  close(): void {}
+  close(): void {
+    this.#poster.close();
+  }
 
   async #backoff(attempt: number, signal: AbortSignal): Promise<void> {
     this.#options.onRetry();
@@ -113,45 +128,10 @@ export class WebhookHook implements PublishHook {
       );
     });
   }
-
-  async #readAnswer(response: Response, signal: AbortSignal): Promise<unknown> {
-    const limit = this.#options.maxResponseBytes;
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of response.body ?? []) {
-        size += chunk.byteLength;
-        if (size > limit) {
-          await response.body?.cancel().catch(() => {});
-          throw new WebhookError(`webhook answer larger than ${limit} bytes`);
-        }
-        chunks.push(chunk);
-      }
-    } catch (err) {
-      if (signal.aborted) throw timeoutError(this.#options.timeoutMs);
-      throw err;
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new WebhookError('webhook answer is not JSON (expected the array of messages to forward)');
-    }
-  }
 }
 
 function timeoutError(ms: number): Error {
   const err = new WebhookError(`webhook did not answer within ${ms} ms`);
   err.name = 'TimeoutError';
   return err;
-}
-
-function connectionRefused(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } }).cause;
-  return cause?.code === 'ECONNREFUSED';
-}
-
-function causeOf(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (err as Error).message;
 }
