@@ -135,7 +135,7 @@ export class OnPublishPipeline {
   /** The broker is going away: no more calls; pending messages are decided by the policy. */
   close(): void {
     this.#closed = true;
-    this.#clearTimer();
+    this.#seal(); // the open batch is decided now (by the policy), not left waiting
     this.#hook?.close();
     this.#hook = undefined;
   }
