@@ -274,7 +274,17 @@ export class SqliteMessageStore implements MessageStore {
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
-        for (let i = 0; i < ops.length; i++) this.#apply(ops[i]!);
+        // Acknowledged outbound rows are deleted together at the end, in one statement: no
+        // later op of a batch can need such a row (sequence numbers are never reused, and a
+        // state change before a delete is moot), and one statement per row was a third of the
+        // store's CPU in the persistent fan-in bench.
+        const deleted: number[] = [];
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!;
+          if (op.k === 'deleteOutbound') deleted.push(op.seq);
+          else this.#apply(op);
+        }
+        this.#deleteOutbound(deleted);
         this.#db.exec('COMMIT');
       } catch (err) {
         if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
@@ -284,6 +294,14 @@ export class SqliteMessageStore implements MessageStore {
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }
+  }
+
+  #deleteOutbound(seqs: number[]): void {
+    const CHUNK = 10_000;
+    for (let i = 0; i < seqs.length; i += CHUNK)
+      this.#q('DELETE FROM outbound WHERE seq IN (SELECT value FROM json_each(?))').run(
+        JSON.stringify(seqs.slice(i, i + CHUNK)),
+      );
   }
 
   #q(sql: string): StatementSync {
