@@ -216,7 +216,7 @@ export function brokerInfo(name: BrokerName): BrokerInfo {
       version: `node ${process.version}`,
       ws,
       ...(ws ? {} : { wsNote: 'n/a (no ws listener)' }),
-      nagle: 'TCP_NODELAY on (src/transport/tcp.ts: createServer({ noDelay: true })), writes corked per tick',
+      nagle: 'Nagle on (--tcp-nodelay false), writes corked per tick; -nodelay rows: TCP_NODELAY on (its default)',
     };
   }
   if (name === 'mosquitto') {
@@ -292,6 +292,8 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
     'warn',
     '--http-port',
     '-1',
+    '--tcp-nodelay',
+    String(opts.noDelay),
     ...(ws ? ['--ws-port', '0'] : []),
   ];
   const child = spawnTracked(process.execPath, args, { cwd: REPO_DIR });

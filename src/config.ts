@@ -141,6 +141,14 @@ export const OPTIONS = {
     description:
       'Mutual TLS: request a client certificate (unverified ones are ignored) or require a verified one (else the handshake is refused).',
   },
+  tcpNoDelay: {
+    kind: 'bool',
+    default: true,
+    flag: '--tcp-nodelay',
+    env: 'PUBSUB_TCP_NODELAY',
+    description:
+      "TCP_NODELAY on client sockets (every listener): writes leave at once. false: Nagle's algorithm, fewer packets and less CPU at low rates, more latency.",
+  },
   proxyProtocol: {
     kind: 'bool',
     default: false,

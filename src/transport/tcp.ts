@@ -50,7 +50,7 @@ export async function listenTcp(config: Config, accept: Accept, logger: Logger):
     const client = clientEndpoint(socket, proxied);
     accept(socket, { transport: 'tcp', remoteAddress: client.address, remotePort: client.port });
   };
-  const server: Server = createServer({ noDelay: true }, (socket) => {
+  const server: Server = createServer({ noDelay: config.tcpNoDelay }, (socket) => {
     if (gate === undefined) return admit(socket, undefined);
     gate.admit(socket, (proxied) => {
       admit(socket, proxied);

@@ -119,7 +119,7 @@ export async function listenTls(
     logHandshakeFailure(logger, 'tls', err, socket);
   });
   const handOver = (raw: Socket, client: Endpoint | undefined): void => {
-    raw.setNoDelay(true);
+    raw.setNoDelay(config.tcpNoDelay);
     tracker.add(raw, client);
     tlsServer.emit('connection', raw);
   };

@@ -73,13 +73,15 @@ function createListeningServer(
   handler: RequestListener,
   tls: TlsContext | undefined,
   logger: Logger,
+  noDelay: boolean,
 ): {
   server: ReturnType<typeof createHttpServer>;
   factsOf: (req: IncomingMessage) => TlsFacts;
   stop: () => void;
 } {
-  if (tls === undefined) return { server: createHttpServer(handler), factsOf: () => ({}), stop: () => {} };
-  const server = createHttpsServer(tls.serverOptions(), handler);
+  if (tls === undefined)
+    return { server: createHttpServer({ noDelay }, handler), factsOf: () => ({}), stop: () => {} };
+  const server = createHttpsServer({ ...tls.serverOptions(), noDelay }, handler);
   tls.attach(server);
   const tracker = new HandshakeTracker();
   const facts = new WeakMap<TLSSocket, TlsFacts>();
@@ -123,6 +125,7 @@ export async function listenWebSocket(
     },
     tls,
     logger,
+    config.tcpNoDelay,
   );
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
