@@ -216,7 +216,8 @@ export function brokerInfo(name: BrokerName): BrokerInfo {
       version: `node ${process.version}`,
       ws,
       ...(ws ? {} : { wsNote: 'n/a (no ws listener)' }),
-      nagle: 'Nagle on (--tcp-nodelay false), writes corked per tick; -nodelay rows: TCP_NODELAY on (its default)',
+      nagle:
+        'Nagle on (--tcp-nodelay false), writes corked per tick; -nodelay rows: TCP_NODELAY on (its default)',
     };
   }
   if (name === 'mosquitto') {
