@@ -4,6 +4,8 @@
  * passed). TLS stays off unless the test configures a certificate; then its listeners take
  * OS-picked ports too (tlsUrl, wssUrl). `close` is idempotent; use it in `after`/`t.after`.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { OptionKey } from '../../src/config.ts';
 import { configWith } from '../../src/config.ts';
 import { createLogger } from '../../src/observability/index.ts';
@@ -93,7 +95,10 @@ export async function startServer(
     tlsUrl: url('tls'),
     wssUrl: url('wss'),
     apiUrl: server.apiUrl ?? '',
-    adminToken: server.bootstrap.adminToken ?? '',
+    // A restart on the same data dir creates no token: the first start's is in admin-token.
+    adminToken:
+      server.bootstrap.adminToken ??
+      (config.dataDir === ':memory:' ? '' : readFileSync(join(config.dataDir, 'admin-token'), 'utf8').trim()),
     accountId: server.bootstrap.account.id,
     close: () => server.close(),
   };
