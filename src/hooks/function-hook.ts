@@ -61,6 +61,7 @@ import {
   type HookState,
   stateBytes,
 } from './function-effects.ts';
+import { decodeAnswer, encodeBatch } from './function-envelope.ts';
 import { FunctionDeployError, FunctionRuntimeError } from './function-errors.ts';
 import { Sandbox, type SandboxHost, type SandboxMemoryUsage } from './function-sandbox.ts';
 import type { HookMessage, PublishHook } from './hook-message.ts';
@@ -261,67 +262,4 @@ function checkOptions(options: FunctionHookOptions): void {
   if (!Number.isSafeInteger(stateLimitBytes) || stateLimitBytes < 0) {
     throw new RangeError('stateLimitBytes must be a non-negative integer');
   }
-}
-
-/**
- * The batch as the prelude reads it: JSON of `{ broker, m, b }` where binary payloads are taken
- * out of `m` and concatenated into `bytes`, `b` holding `[index, offset, length]` triples.
- */
-function encodeBatch(batch: HookMessage[]): { envelope: string; bytes: Uint8Array | undefined } {
-  const layout: number[] = [];
-  const binaries: Buffer[] = [];
-  let total = 0;
-  const messages = batch.map((message, index) => {
-    if (message.encoding !== 'base64') return message;
-    const payload = Buffer.from(message.payload, 'base64');
-    layout.push(index, total, payload.length);
-    binaries.push(payload);
-    total += payload.length;
-    return { ...message, payload: '', encoding: undefined };
-  });
-  const envelope = JSON.stringify({ broker: batch[0]!.broker, m: messages, b: layout });
-  if (binaries.length === 0) return { envelope, bytes: undefined };
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const payload of binaries) {
-    bytes.set(payload, offset);
-    offset += payload.length;
-  }
-  return { envelope, bytes };
-}
-
-/** The function's return value as JSON values, byte payloads as base64 with `encoding`. */
-function decodeAnswer(answer: { json: string; bytes: Buffer | undefined }): unknown {
-  let parsed: { r?: unknown; b?: unknown };
-  try {
-    parsed = JSON.parse(answer.json) as { r?: unknown; b?: unknown };
-  } catch {
-    throw new FunctionRuntimeError('onPublish returned a value that is not JSON', '');
-  }
-  const result = parsed.r;
-  const layout = parsed.b;
-  if (layout === undefined) return result;
-  const bytes = answer.bytes;
-  if (!Array.isArray(layout) || layout.length % 3 !== 0 || bytes === undefined || !Array.isArray(result)) {
-    throw new FunctionRuntimeError('onPublish returned byte payloads the sandbox could not read', '');
-  }
-  for (let k = 0; k < layout.length; k += 3) {
-    const [index, offset, length] = layout.slice(k, k + 3) as unknown[];
-    const entry = result[index as number] as Record<string, unknown> | undefined;
-    if (
-      !Number.isSafeInteger(index) ||
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      (offset as number) < 0 ||
-      (length as number) < 0 ||
-      (offset as number) + (length as number) > bytes.length ||
-      typeof entry !== 'object' ||
-      entry === null
-    ) {
-      throw new FunctionRuntimeError('onPublish returned byte payloads the sandbox could not read', '');
-    }
-    entry.payload = bytes.toString('base64', offset as number, (offset as number) + (length as number));
-    entry.encoding = 'base64';
-  }
-  return result;
 }

@@ -10,12 +10,14 @@
  * Invariants:
  * - Builtins the wrapper relies on are captured before user code runs; a module that patches
  *   globals only breaks itself, and the host validates everything that comes out anyway.
- * - In: `call(envelopeText, bytes?)` where envelope = `{ broker, m: messages, b: layout }` and
- *   layout is flat triples `[mid index, offset, length]` into `bytes` (one ArrayBuffer holding
- *   every binary payload of the batch). Binary payloads become independent Uint8Arrays.
+ * - In: `call(envelopeText, bytes?)` in the format of function-envelope.ts: message rows, and
+ *   `[row index, offset, length]` triples into `bytes` (one ArrayBuffer holding every binary
+ *   payload of the batch). Binary payloads become independent Uint8Arrays.
  * - Out: `call` returns (or resolves to) either the JSON text `{ r: result }`, or, when returned
  *   messages carry byte payloads, `[JSON text of { r, b: layout }, ArrayBuffer]` where each
- *   triple names a top-level entry of `r` whose payload the host fills in (base64).
+ *   triple names a top-level entry of `r` whose payload the host fills in (base64). Object
+ *   entries of an array answer keep only what readVerdict reads (mid, topic, payload, encoding):
+ *   serializing the rest would cost time and change nothing.
  * - Globals added: `console` (log/info/debug → info, warn, error), `TextEncoder` and
  *   `TextDecoder` (UTF-8 only, WHATWG replacement semantics). Nothing that reaches I/O or time.
  *
@@ -41,7 +43,6 @@ export const PRELUDE_SOURCE = String.raw`(function (host) {
   const isArray = Array.isArray;
   const isView = ArrayBuffer.isView;
   const freeze = Object.freeze;
-  const assign = Object.assign;
   const defineProperty = Object.defineProperty;
   const apply = Reflect.apply;
   const fromCharCode = String.fromCharCode;
@@ -303,19 +304,22 @@ export const PRELUDE_SOURCE = String.raw`(function (host) {
     let total = 0;
     for (let i = 0; i < result.length; i++) {
       const entry = result[i];
-      const bytes = entry !== null && typeof entry === 'object' ? bytesOf(entry.payload) : undefined;
-      if (bytes === undefined) {
+      if (entry === null || typeof entry !== 'object') {
         out[i] = entry;
         continue;
       }
-      const copy = assign({}, entry);
-      copy.payload = '';
-      delete copy.encoding;
-      out[i] = copy;
-      if (found === null) found = [];
-      found[found.length] = i;
-      found[found.length] = bytes;
-      total += bytes.byteLength;
+      const payload = entry.payload;
+      const bytes = bytesOf(payload);
+      const slim = { mid: entry.mid, topic: entry.topic, payload: bytes === undefined ? payload : '' };
+      if (bytes === undefined) {
+        if (entry.encoding !== undefined) slim.encoding = entry.encoding;
+      } else {
+        if (found === null) found = [];
+        found[found.length] = i;
+        found[found.length] = bytes;
+        total += bytes.byteLength;
+      }
+      out[i] = slim;
     }
     if (found === null) return stringify({ r: out });
     const all = new U8(total);
@@ -335,7 +339,24 @@ export const PRELUDE_SOURCE = String.raw`(function (host) {
   function makeCall(onPublish) {
     return function call(envelopeText, bytes) {
       const envelope = parse(envelopeText);
-      const messages = envelope.m;
+      const broker = envelope.broker;
+      const rows = envelope.rows;
+      const messages = [];
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        const message = {
+          mid: row[0],
+          broker: row[8] === 0 ? broker : row[8],
+          topic: row[1],
+          clientId: row[2],
+          receivedAt: row[3],
+          contentType: row[4],
+          payloadFormatIndicator: row[5],
+          payload: row[6],
+        };
+        if (row[7] !== null) message.jti = row[7];
+        messages[i] = message;
+      }
       if (bytes !== undefined) {
         const all = new U8(bytes);
         const layout = envelope.b;
@@ -343,7 +364,7 @@ export const PRELUDE_SOURCE = String.raw`(function (host) {
           messages[layout[k]].payload = apply(u8Slice, all, [layout[k + 1], layout[k + 1] + layout[k + 2]]);
         }
       }
-      const ctx = freeze({ broker: envelope.broker, publish: publish, state: state });
+      const ctx = freeze({ broker: broker, publish: publish, state: state });
       const result = onPublish(messages, ctx);
       if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof result.then === 'function') {
         return apply(promiseThen, promiseResolve(result), [answer]);

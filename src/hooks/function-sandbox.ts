@@ -42,6 +42,7 @@ const STACK_LIMIT_BYTES = 256 * 1024;
 const DESCRIBE_HEADROOM_BYTES = 1024 * 1024;
 /** Time a thrown value's description may take (it can run user getters). */
 const DESCRIBE_BUDGET_MS = 20;
+const UNREADABLE = 'a value that could not be read';
 
 export interface SandboxLimits {
   memoryLimitBytes: number;
@@ -391,7 +392,16 @@ export class Sandbox {
     }
     this.#crashed = true;
     this.#broken = true;
-    return new FunctionRuntimeError(`the sandbox crashed: ${(error as Error)?.message ?? String(error)}`, '');
+    const reason = error instanceof Error ? error.message : String(error);
+    // Native recursion (deeply nested JSON, arrays in toString) can exhaust the host's stack
+    // before QuickJS's own stack check: the instance is dropped like after any crash.
+    if (error instanceof RangeError && /call stack/i.test(reason)) {
+      return new FunctionRuntimeError(
+        'the function overflowed the stack (recursion or nesting too deep)',
+        '',
+      );
+    }
+    return new FunctionRuntimeError(`the sandbox crashed: ${reason}`, '');
   }
 
   /** [name, message, stack] of a thrown value, read by the prelude under a short deadline. */
@@ -402,11 +412,11 @@ export class Sandbox {
     this.#deadline = performance.now() + DESCRIBE_BUDGET_MS;
     this.#runtime.setMemoryLimit(this.#limits.memoryLimitBytes + DESCRIBE_HEADROOM_BYTES);
     try {
-      if (describe === undefined) return ['', 'an exception was thrown', ''];
+      if (describe === undefined) return ['', UNREADABLE, ''];
       const result = this.#gate.asGuest(() => context.callFunction(describe, context.undefined, error));
       if (result.error) {
         result.error.dispose();
-        return ['', 'an exception was thrown (it could not be read)', ''];
+        return ['', UNREADABLE, ''];
       }
       const text = this.#hostWork(() =>
         result.value.consume((handle) =>
@@ -417,7 +427,7 @@ export class Sandbox {
       if (Array.isArray(parsed) && parsed.length === 3 && parsed.every((part) => typeof part === 'string')) {
         return parsed as [string, string, string];
       }
-      return ['', 'an exception was thrown (it could not be read)', ''];
+      return ['', UNREADABLE, ''];
     } finally {
       error.dispose();
       this.#runtime.setMemoryLimit(this.#limits.memoryLimitBytes);

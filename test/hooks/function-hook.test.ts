@@ -129,6 +129,48 @@ describe('FunctionHook: what a deployed function does', () => {
     );
   });
 
+  test("messages arrive with the webhook's fields; binary payloads are Uint8Arrays", async (t) => {
+    const { hook } = await deploy(`
+      export function onPublish(messages, ctx) {
+        const seen = messages.map((m) => ({ ...m, payload: typeof m.payload === 'string' ? m.payload : Array.from(m.payload), bytes: m.payload instanceof Uint8Array }));
+        return [{ ...messages[0], payload: JSON.stringify({ broker: ctx.broker, seen }) }];
+      }`);
+    t.after(() => hook.close());
+    const batch = [
+      { ...text(0, 'a/b', 'héllo'), jti: 'token-7', contentType: 'text/plain' },
+      binary(1, 'a/c', Buffer.from([0, 255])),
+    ];
+    const answer = JSON.parse(forwarded(batch, await hook.run(batch)).get(0)!);
+    assert.deepEqual(answer, {
+      broker: 'sensors.acme',
+      seen: [
+        {
+          mid: 0,
+          broker: 'sensors.acme',
+          topic: 'a/b',
+          clientId: 'client-1',
+          receivedAt: 1_700_000_000,
+          contentType: 'text/plain',
+          payloadFormatIndicator: 1,
+          payload: 'héllo',
+          jti: 'token-7',
+          bytes: false,
+        },
+        {
+          mid: 1,
+          broker: 'sensors.acme',
+          topic: 'a/c',
+          clientId: 'client-1',
+          receivedAt: 1_700_000_000,
+          contentType: null,
+          payloadFormatIndicator: 0,
+          payload: [0, 255],
+          bytes: true,
+        },
+      ],
+    });
+  });
+
   test('drops messages by content: the ones left out are not forwarded', async (t) => {
     const { hook } = await deploy(`
       export function onPublish(messages) {
@@ -173,6 +215,7 @@ describe('FunctionHook: what a deployed function does', () => {
       export function onPublish(messages, ctx) {
         const [a, b, c, d] = messages;
         ctx.publish('copy', a.payload);
+        ctx.publish('text', 'nul \\u0000 kept');
         ctx.publish('view', new Uint8Array(a.payload.buffer, 1, 2));
         b.payload = b.payload.buffer;                        // ArrayBuffer
         c.payload = new DataView(c.payload.buffer);          // another view type
@@ -195,6 +238,11 @@ describe('FunctionHook: what a deployed function does', () => {
     assert.deepEqual(verdict.forward.get(3), Buffer.from([0xc3, 0x28]));
     assert.deepEqual(published, [
       { topic: 'copy', payload: all, options: { qos: 0, retain: false } },
+      {
+        topic: 'text',
+        payload: Buffer.from('nul \u0000 kept'),
+        options: { qos: 0, retain: false, payloadFormatIndicator: 1 },
+      },
       { topic: 'view', payload: Buffer.from([1, 2]), options: { qos: 0, retain: false } },
     ]);
   });
@@ -520,6 +568,45 @@ describe('FunctionHook: limits', () => {
       return true;
     });
     assert.deepEqual([...forwarded([text(0, 't', 'ok')], await hook.run([text(0, 't', 'ok')])).keys()], [0]);
+  });
+
+  test('nesting deep enough to exhaust the host stack inside QuickJS fails the call; the next works', async (t) => {
+    const { hook } = await deploy(`
+      export function onPublish(messages) {
+        if (messages[0].payload === 'deep') {
+          let nested = [];
+          for (let i = 0; i < 100000; i++) nested = [nested];
+          JSON.stringify(nested);
+        }
+        return messages;
+      }`);
+    t.after(() => hook.close());
+    await assert.rejects(hook.run([text(0, 't', 'deep')]), (error: unknown) => {
+      assert.ok(error instanceof FunctionRuntimeError, String(error));
+      assert.match(error.message, /stack/);
+      return true;
+    });
+    assert.deepEqual([...forwarded([text(0, 't', 'ok')], await hook.run([text(0, 't', 'ok')])).keys()], [0]);
+  });
+
+  test('a thrown value whose getters never return is reported without hanging', async (t) => {
+    const { hook } = await deploy(`
+      class Endless extends Error { get message() { for (;;); } }
+      export function onPublish(messages) { throw new Endless(); }`);
+    t.after(() => hook.close());
+    await assert.rejects(hook.run([text(0, 't', 'x')]), {
+      name: 'FunctionRuntimeError',
+      message: 'onPublish threw a value that could not be read',
+    });
+  });
+
+  test('a regular expression that backtracks forever is stopped by the CPU limit', async (t) => {
+    const { hook } = await deploy(
+      `export function onPublish(m) { /(a+)+$/.test('a'.repeat(40) + 'b'); return m; }`,
+      { cpuLimitMs: 50 },
+    );
+    t.after(() => hook.close());
+    await assert.rejects(hook.run([text(0, 't', 'x')]), { name: 'FunctionLimitError', limit: 'cpu' });
   });
 
   test('a promise that can never settle fails the call at once', async (t) => {
