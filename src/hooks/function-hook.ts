@@ -227,7 +227,11 @@ export class FunctionHook implements PublishHook {
   #discardSandbox(): void {
     const sandbox = this.#sandbox;
     this.#sandbox = undefined;
-    sandbox?.dispose();
+    try {
+      sandbox?.dispose();
+    } catch {
+      // The instance is dropped whole; a runtime that cannot be freed cleanly goes with it.
+    }
   }
 
   #effects(): CallEffects {

@@ -33,6 +33,7 @@ import type { MemoryGate, QuickJSInstance, WasmMemory } from './quickjs-instance
 
 /** The name the deployed module has in stack traces and error messages. */
 export const MODULE_FILENAME = 'hook.js';
+const PRELUDE_FILENAME = 'pubsub:prelude.js';
 /**
  * QuickJS stack budget. 512 KiB still stopped cleanly in tests and 1 MiB overflowed the host
  * stack first; half of the safe figure leaves room for hosts that call in from deep stacks.
@@ -208,7 +209,7 @@ export class Sandbox {
     let exported: QuickJSHandle | undefined;
     try {
       prelude = context.unwrapResult(
-        context.evalCode(PRELUDE_SOURCE, 'pubsub:prelude.js', { type: 'global', strict: true }),
+        context.evalCode(PRELUDE_SOURCE, PRELUDE_FILENAME, { type: 'global', strict: true }),
       );
       hostObject = context.newObject();
       this.#hostFunctions(host, hostObject);
@@ -370,7 +371,12 @@ export class Sandbox {
       return this.#memoryError(what);
     }
     const text = name === '' ? message : `${name}: ${message}`;
-    return new FunctionRuntimeError(`${what} threw ${text}`, stack);
+    // The prelude's own frames (the wrapper around onPublish) mean nothing to the user.
+    const userStack = stack
+      .split('\n')
+      .filter((line) => !line.includes(PRELUDE_FILENAME))
+      .join('\n');
+    return new FunctionRuntimeError(`${what} threw ${text}`, userStack);
   }
 
   #memoryError(what: string): FunctionLimitError {
@@ -492,7 +498,8 @@ function deployError(error: unknown): Error {
   const column = at?.[2] ? Number(at[2]) : undefined;
   const where =
     line === undefined ? MODULE_FILENAME : `${MODULE_FILENAME}:${line}${column ? `:${column}` : ''}`;
-  const reason = error.message.replace(/^the module top level threw /, '');
+  let reason = error.message.replace(/^the module top level threw /, '');
+  if (/could not load module/.test(reason)) reason += ' (a function cannot import modules)';
   return new FunctionDeployError(`${where}: ${reason}`, line === undefined ? undefined : { line, column });
 }
 
