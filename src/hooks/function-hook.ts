@@ -17,8 +17,10 @@
  * The return value follows the webhook's contract (readVerdict): an array of the messages to
  * forward; `mid` and `topic` must be unchanged, `payload` may be a string (UTF-8), a Uint8Array
  * (or any ArrayBuffer view, or an ArrayBuffer), or base64 with `encoding: 'base64'`. A message
- * left out is dropped. Anything that is not an array is handed to readVerdict as it is, which
- * refuses it (the failure policy then applies).
+ * left out is dropped. Entries leave the sandbox reduced to mid, topic, payload and encoding
+ * (all readVerdict reads). Anything that is not an array is handed to readVerdict as it is,
+ * which refuses it (the failure policy then applies). An empty batch is answered [] without a
+ * call.
  *
  * `ctx`, the whole host API:
  * - `ctx.broker`: the broker name (`<broker>.<namespace>`), as in each message.
@@ -30,7 +32,8 @@
  * - `ctx.state.get(key)` → the stored JSON value or undefined; `ctx.state.set(key, value)` stores
  *   a JSON-serializable value (throws a RangeError beyond the state limit: keys + JSON values in
  *   UTF-8 bytes); `ctx.state.delete(key)` → true if it existed; `ctx.state.keys()` → string[].
- *   The state is per broker and persists across calls, redeploys and restarts.
+ *   The state is the broker's HookState (the server persists it), so it outlives calls, sandbox
+ *   rebuilds and redeploys.
  * - `console.log/info/debug` (level info), `console.warn`, `console.error`: to the server log,
  *   at most 100 lines of 8 KiB per call.
  * - Nothing else: no require, import, process, fetch, timers or file system. Standard built-ins
@@ -41,17 +44,20 @@
  *   the call succeeds (state first, then the publishes, in order); a failed call changes
  *   nothing. Console lines are written at once.
  * - A call (its synchronous part and every promise job until its result settles) gets
- *   `cpuLimitMs` of wall time on the event loop. The sandbox's whole WebAssembly memory (module
- *   globals plus the call's work) is capped at `memoryLimitBytes`. Past a limit the call is
- *   stopped with FunctionLimitError; the sandbox is then dropped and rebuilt from the code in a
- *   fresh instance (the module top level runs again; module globals restart, ctx.state keeps
- *   what must survive). Any other failure is a FunctionRuntimeError and the sandbox is kept.
- *   An async onPublish awaiting something that can never settle (there is no timer or I/O)
- *   fails at once. Recursion deeper than QuickJS's stack budget is a catchable InternalError.
+ *   `cpuLimitMs` of wall time on the event loop. The sandbox's whole WebAssembly memory (QuickJS
+ *   data and stack, module globals, the call's work) is capped at `memoryLimitBytes` (16 MiB at
+ *   least: the build's fixed initial memory); a batch larger than half of it is refused unrun.
+ *   Past a limit the call fails with FunctionLimitError and the sandbox is rebuilt from the code
+ *   in a fresh instance (the module top level runs again: module globals restart, ctx.state
+ *   keeps what must survive). So is it after a crash (native recursion, e.g. JSON.stringify of
+ *   very deep nesting, exhausting the host stack: a FunctionRuntimeError). Other failures are
+ *   FunctionRuntimeErrors and keep the sandbox; JS recursion deeper than QuickJS's stack budget
+ *   is a catchable InternalError. An async onPublish awaiting something that can never settle
+ *   (there is no timer or I/O) fails at once.
  * - Each FunctionHook has its own QuickJS WebAssembly instance and memory (the compiled code is
  *   shared by the process): a function can exhaust only its own memory (quickjs-instance.ts says
  *   why a shared instance cannot enforce the limit). Calls run synchronously and in the order
- *   `run` was called; only while a sandbox is rebuilt do calls wait (about a millisecond).
+ *   `run` was called; only while a sandbox is rebuilt (a few milliseconds) do calls wait.
  */
 import {
   CallEffects,
@@ -67,7 +73,7 @@ import { Sandbox, type SandboxHost, type SandboxMemoryUsage } from './function-s
 import type { HookMessage, PublishHook } from './hook-message.ts';
 import { BASE_MEMORY_BYTES, newQuickJSInstance } from './quickjs-instance.ts';
 
-export type { HookState } from './function-effects.ts';
+export type { ConsoleLevel, DerivedPublishOptions, HookState } from './function-effects.ts';
 export { MAX_CONSOLE_LINES_PER_CALL, MAX_PUBLISHES_PER_CALL } from './function-effects.ts';
 export { FunctionDeployError, FunctionLimitError, FunctionRuntimeError } from './function-errors.ts';
 export type { SandboxMemoryUsage } from './function-sandbox.ts';
