@@ -338,7 +338,7 @@ export const OPTIONS = {
   functionMemoryMb: {
     kind: 'int',
     default: 32,
-    min: 1,
+    min: 16,
     max: 1024,
     flag: '--function-memory-mb',
     env: 'PUBSUB_FUNCTION_MEMORY_MB',

@@ -23,6 +23,7 @@ import { buildApi, type ListenerPorts } from './admin/index.ts';
 import type { Broker } from './broker.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
+import { FunctionHook } from './hooks/function-hook.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
 import {
@@ -78,7 +79,9 @@ export class Server implements ConnectionContext {
         ? new MemoryMessageStore()
         : new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger }));
     const loadStart = performance.now();
-    this.tenancy = new Tenancy(tenancyStores(this.#db), config, this.logger, this.messageStore);
+    this.tenancy = new Tenancy(tenancyStores(this.#db), config, this.logger, this.messageStore, (hook) =>
+      FunctionHook.create(hook),
+    );
     this.#logLoaded(performance.now() - loadStart);
     this.bootstrap = this.tenancy.bootstrap();
     if (this.bootstrap.adminToken !== undefined && config.dataDir !== ':memory:') {
