@@ -213,6 +213,7 @@ export class Server implements ConnectionContext {
     await listenersClosed;
     this.#tls?.dispose();
     await apiClosed;
+    this.tenancy.close();
     this.messageStore.close();
     this.#db.close();
   }

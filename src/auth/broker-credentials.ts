@@ -56,6 +56,16 @@ export class BrokerCredentials {
     return true;
   }
 
+  /** Records the expiry of tokens just minted, so their revocations can be pruned later. */
+  recordIssued(tokens: { jti: string; exp: number | undefined }[]): void {
+    this.#store.recordIssued(this.brokerId, tokens);
+  }
+
+  /** Forgets revocations the store pruned (their tokens expired). */
+  forget(jti: string): void {
+    this.revoked.delete(jti);
+  }
+
   unrevoke(jtis: string[]): void {
     this.#store.unrevoke(this.brokerId, jtis);
     for (const j of jtis) this.revoked.delete(j);

@@ -38,28 +38,34 @@ export function lifetimeOf(
   return candidates.length === 0 ? undefined : Math.min(...candidates);
 }
 
-/** Mints the tokens: client id → JWT, in request order. */
-export async function mintTokens(
-  key: SigningKey,
-  req: MintRequest,
-  now = Date.now(),
-): Promise<Record<string, string>> {
+/** What minting produced: client id → JWT in request order, and each token's id and expiry. */
+export interface Minted {
+  tokens: Record<string, string>;
+  issued: { jti: string; exp: number | undefined }[];
+}
+
+/** Mints the tokens. */
+export async function mintTokens(key: SigningKey, req: MintRequest, now = Date.now()): Promise<Minted> {
   const ids =
     req.clientIds.length > 0
       ? req.clientIds
       : Array.from({ length: req.number }, () => req.brokerName + ulid(now));
   const iat = Math.floor(now / 1000);
   const lifetime = lifetimeOf(req.brokerExpiration, req.expiration);
-  const out: Record<string, string> = {};
+  const exp = lifetime === undefined ? undefined : iat + lifetime;
+  const tokens: Record<string, string> = {};
+  const issued: Minted['issued'] = [];
   for (const sub of ids) {
+    const jti = ulid(now);
     const jwt = new SignJWT({ topicAcl: topicAclClaim(req.topicAcl) })
       .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'JWT' })
       .setIssuedAt(iat)
       .setSubject(sub)
-      .setJti(ulid(now))
+      .setJti(jti)
       .setAudience(req.audience);
-    if (lifetime !== undefined) jwt.setExpirationTime(iat + lifetime);
-    out[sub] = await jwt.sign(key.privateKey);
+    if (exp !== undefined) jwt.setExpirationTime(exp);
+    tokens[sub] = await jwt.sign(key.privateKey);
+    issued.push({ jti, exp });
   }
-  return out;
+  return { tokens, issued };
 }

@@ -11,7 +11,13 @@
 export { API_TOKEN_PREFIX, hashApiToken, newApiToken } from './api-tokens.ts';
 export { BrokerCredentials } from './broker-credentials.ts';
 export { CertificateClientIds } from './certificate-identity.ts';
-export { lifetimeOf, MAX_TOKENS_PER_REQUEST, type MintRequest, mintTokens } from './credentials.ts';
+export {
+  lifetimeOf,
+  MAX_TOKENS_PER_REQUEST,
+  type Minted,
+  type MintRequest,
+  mintTokens,
+} from './credentials.ts';
 export {
   type AuthExchange,
   type AuthStep,

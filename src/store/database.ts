@@ -148,6 +148,17 @@ export const MIGRATIONS: readonly Migration[] = [
      value TEXT NOT NULL,
      PRIMARY KEY (broker_id, key)
    ) WITHOUT ROWID;`,
+  // Issue 6: revocations of tokens that have expired are pruned. The expiry of each token minted
+  // with one is kept (until it passes) so a revocation can carry it.
+  `ALTER TABLE revocations ADD COLUMN expires_at INTEGER;
+   CREATE TABLE issued_tokens (
+     broker_id TEXT NOT NULL REFERENCES brokers(id) ON DELETE CASCADE,
+     jti TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (broker_id, jti)
+   ) WITHOUT ROWID;
+   CREATE INDEX issued_tokens_by_expiry ON issued_tokens(expires_at);
+   CREATE INDEX revocations_by_expiry ON revocations(expires_at);`,
 ];
 
 /** Opens (creating when missing) the database of a data directory and applies migrations. */

@@ -54,6 +54,8 @@ import { canonicalName, nameProblem } from './names.ts';
 
 export const BOOTSTRAP_NAMESPACE = 'local';
 export const BOOTSTRAP_BROKER = 'default';
+/** How often revocations of expired tokens are pruned. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
 /** How often a token's last-used time is written, at most (it is informational). */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -103,6 +105,7 @@ export class Tenancy {
   readonly #byId = new Map<string, Tenant>();
   readonly #byAddress = new Map<string, Tenant>();
   readonly #touched = new Map<string, number>();
+  readonly #pruneTimer: NodeJS.Timeout;
   readonly anonymousAllowed: boolean;
 
   constructor(
@@ -124,6 +127,9 @@ export class Tenancy {
     this.anonymousAllowed =
       config.allowAnonymous === 'auto' ? isLoopback(config.host) : config.allowAnonymous === 'true';
     for (const record of store.allBrokers()) this.#add(record);
+    this.pruneExpiredRevocations();
+    this.#pruneTimer = setInterval(() => this.pruneExpiredRevocations(), PRUNE_INTERVAL_MS);
+    this.#pruneTimer.unref();
   }
 
   /**
@@ -527,7 +533,7 @@ export class Tenancy {
       throw new ApiError('INVALID_PARAMETER', (err as Error).message);
     }
     const { record } = tenant;
-    const tokens = await mintTokens(tenant.credentials.signingKey, {
+    const { tokens, issued } = await mintTokens(tenant.credentials.signingKey, {
       audience: `${record.name}.${record.namespaceName}`,
       brokerName: record.name,
       brokerExpiration: record.expiration,
@@ -536,6 +542,7 @@ export class Tenancy {
       expiration: req.expiration,
       topicAcl: req.topicAcl,
     });
+    tenant.credentials.recordIssued(issued);
     this.#log.info(
       { broker: `${record.name}.${record.namespaceName}`, count: Object.keys(tokens).length },
       'credentials issued',
@@ -573,6 +580,7 @@ export class Tenancy {
    */
   revoke(accountId: string, namespace: string, name: string, jtis: string[]): number {
     const tenant = this.tenant(accountId, namespace, name);
+    this.pruneExpiredRevocations(); // expired tokens do not count against the limit
     if (!tenant.credentials.revoke(jtis, this.#config.maxRevocationsPerBroker, timestamp()))
       throw new ApiError(
         'QUOTA_EXCEEDED',
@@ -602,6 +610,21 @@ export class Tenancy {
       }
     }
     return disconnected;
+  }
+
+  /** Drops revocations of tokens that have expired (they cannot connect anyway). */
+  pruneExpiredRevocations(nowMs = Date.now()): number {
+    const pruned = this.#credentialStore.pruneExpired(Math.floor(nowMs / 1000));
+    for (const { brokerId, jti } of pruned) this.#byId.get(brokerId)?.credentials.forget(jti);
+    if (pruned.length > 0)
+      this.#log.info({ revocations: pruned.length }, 'revocations of expired tokens pruned');
+    return pruned.length;
+  }
+
+  /** Stops background work (revocation pruning) and every broker's hook. */
+  close(): void {
+    clearInterval(this.#pruneTimer);
+    for (const tenant of this.#byId.values()) tenant.hooks.close();
   }
 
   unrevoke(accountId: string, namespace: string, name: string, jtis: string[]): void {

@@ -178,6 +178,22 @@ describe('broker credentials', () => {
     assert.ok((await connect({ clientId: '', password: jwt })).connected);
   });
 
+  it('a revocation is pruned once its token has expired; one of a token without expiry stays', async () => {
+    const [[, short]] = (await issue('home', 'expiration=60')) as [[string, string]];
+    const [[, forever]] = (await issue('home', 'expiration=-1')) as [[string, string]];
+    const jtiOf = (jwt: string) =>
+      JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).jti as string;
+    await api('POST', `/namespaces/creds/brokers/home/revocations?jti=${jtiOf(short)},${jtiOf(forever)}`);
+    const listed = async () =>
+      (await api<string[]>('GET', '/namespaces/creds/brokers/home/revocations')).result;
+    assert.ok((await listed()).includes(jtiOf(short)));
+    assert.equal(ts.server.tenancy.pruneExpiredRevocations(Date.now() + 61_000), 1);
+    const after = await listed();
+    assert.ok(!after.includes(jtiOf(short)), 'pruned after its exp');
+    assert.ok(after.includes(jtiOf(forever)), 'kept: it never expires');
+    await api('DELETE', `/namespaces/creds/brokers/home/revocations?jti=${jtiOf(forever)}`);
+  });
+
   it('revoked while connected: disconnected with 0x98 within a second, other clients untouched', async () => {
     const [[, victimJwt], [, bystanderJwt]] = (await issue('home', 'number=2')) as [string, string][];
     const victim = await connect({ clientId: '', password: victimJwt! });
