@@ -217,7 +217,7 @@ export function brokerInfo(name: BrokerName): BrokerInfo {
       ws,
       ...(ws ? {} : { wsNote: 'n/a (no ws listener)' }),
       nagle:
-        'Nagle on (--tcp-nodelay false), writes corked per tick; -nodelay rows: TCP_NODELAY on (its default)',
+        'TCP_NODELAY on in every row (its default, --tcp-nodelay); writes corked and flushed once per event-loop turn (after the poll phase)',
     };
   }
   if (name === 'mosquitto') {
@@ -293,8 +293,6 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
     'warn',
     '--http-port',
     '-1',
-    '--tcp-nodelay',
-    String(opts.noDelay),
     ...(ws ? ['--ws-port', '0'] : []),
   ];
   const child = spawnTracked(process.execPath, args, { cwd: REPO_DIR });

@@ -494,8 +494,9 @@ export function renderReport(
     out.push(`- ${b.name}: ${b.nagle}${b.ws ? '' : `; WebSocket rows: ${b.wsNote}`}.`);
   }
   out.push(
-    '- Our broker always runs with TCP_NODELAY on (no flag to turn it off), so in the default rows it is ' +
-      'compared with peers that keep Nagle on; the `-nodelay` rows (`--nodelay`) turn TCP_NODELAY on in the peers too.',
+    '- Our broker runs with its default, TCP_NODELAY on, in every row, so in the default rows it is ' +
+      'compared with peers that keep Nagle on; the `-nodelay` rows (`--nodelay`) turn TCP_NODELAY on in the peers too ' +
+      '(like for like). Ours with `--tcp-nodelay false` is not benchmarked: see docs/performance.md.',
   );
   out.push(
     '- Load generator (bench/load.ts): raw sockets, our codec, its own WebSocket framing (one masked binary ' +

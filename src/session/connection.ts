@@ -9,7 +9,9 @@
  * another connection took the session over; it publishes or schedules the will and starts
  * the session's expiry clock.
  *
- * Writes within one event-loop turn are corked and flushed together on the next tick.
+ * Writes within one event-loop turn are corked and flushed together once every socket readable
+ * in that turn has been handled (setImmediate, after the poll phase): one write per receiver
+ * for messages that arrived on several sockets at once.
  * Acknowledgements that vouch for stored state (PUBACK, PUBREC, PUBCOMP, PUBREL) wait, when
  * the action wrote to the message store, for the commit holding it (`sendDurable`); once one
  * waits, later ones queue behind it so they leave in order [MQTT-4.6.0-2], [MQTT-4.6.0-3].
@@ -240,15 +242,20 @@ export class Connection implements SessionLink {
     if (!this.#corked) {
       this.#corked = true;
       this.socket.cork();
-      process.nextTick(uncork, this);
+      scheduleFlush(this);
     }
     this.socket.write(bytes);
   }
 
-  /** Called on the tick after the first write of a turn. */
+  /** Sends what was written since the first write of this event-loop turn. */
   flush(): void {
     this.#corked = false;
     this.socket.uncork();
+  }
+
+  /** The scheduled flush; a no-op when the connection already flushed (closing). */
+  flushIfCorked(): void {
+    if (this.#corked) this.flush();
   }
 
   send(packet: Packet): void {
@@ -515,6 +522,24 @@ export class Connection implements SessionLink {
   };
 }
 
-function uncork(connection: Connection): void {
-  connection.flush();
+/**
+ * Corked connections are flushed together once the event loop has handled every socket that
+ * was readable in this turn (setImmediate runs right after the poll phase): messages that
+ * arrive on several sockets at once leave in one write per receiver instead of one each.
+ */
+let toFlush: Connection[] = [];
+let flushScheduled = false;
+
+function scheduleFlush(connection: Connection): void {
+  toFlush.push(connection);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushAll);
+}
+
+function flushAll(): void {
+  const batch = toFlush;
+  toFlush = [];
+  flushScheduled = false;
+  for (let i = 0; i < batch.length; i++) batch[i]!.flushIfCorked();
 }
