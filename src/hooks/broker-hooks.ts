@@ -21,35 +21,16 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { Message } from '../router/index.ts';
 import type { BrokerRecord, HookStore } from '../store/index.ts';
+import type { FunctionHookOptions, HookState } from './function-hook.ts';
 import type { HookMessage, PublishHook } from './hook-message.ts';
 import type { HookStatsView } from './hook-stats.ts';
 import { OnPublishPipeline, type PipelineOptions } from './pipeline.ts';
 import { WebhookHook } from './webhook.ts';
 
-/** What a sandboxed function needs from its broker; see src/hooks/function-hook.ts. */
-export interface FunctionHookOptions {
-  code: string;
-  memoryLimitBytes: number;
-  cpuLimitMs: number;
-  stateLimitBytes: number;
-  state: HookState;
-  publish(
-    topic: string,
-    payload: Buffer,
-    options: { qos: 0 | 1 | 2; retain: boolean; contentType?: string; payloadFormatIndicator?: 0 | 1 },
-  ): void;
-  log(level: 'info' | 'warn' | 'error', message: string): void;
-}
-
-/** A function's key-value state (JSON texts by key), persisted by the broker. */
-export interface HookState {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
-  delete(key: string): void;
-  keys(): Iterable<string>;
-}
-
-/** Compiles a function module into a hook; rejects with a message for the user when it cannot. */
+/**
+ * Compiles a function module into a hook (the server passes FunctionHook.create; kept as a
+ * parameter so tenancy does not load the sandbox itself); rejects with a message for the user.
+ */
 export type FunctionFactory = (options: FunctionHookOptions) => Promise<PublishHook>;
 
 export interface DeployedFunction {

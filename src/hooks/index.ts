@@ -3,14 +3,8 @@
  * (batching, order, backpressure, failure policy) to a signed webhook or a sandboxed function,
  * which forwards, transforms or drops it.
  */
-export {
-  BrokerHooks,
-  type DeployedFunction,
-  type FunctionFactory,
-  type FunctionHookOptions,
-  type HookState,
-  type HookView,
-} from './broker-hooks.ts';
+export { BrokerHooks, type DeployedFunction, type FunctionFactory, type HookView } from './broker-hooks.ts';
+export type { FunctionHookOptions, HookState } from './function-hook.ts';
 export { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './hook-message.ts';
 export type { HookStatsView } from './hook-stats.ts';
 export { type HookEntry, OnPublishPipeline, type Pausable } from './pipeline.ts';

@@ -8,8 +8,7 @@
  * broker names are unique within a namespace; token secrets are never stored, only their
  * SHA-256 hash.
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { Statements, transaction } from './database.ts';
+import { SqlStore } from './database.ts';
 
 export type AuthType = 'TOKEN' | 'MTLS' | 'MTLS_AND_TOKEN' | 'NONE';
 
@@ -111,31 +110,15 @@ function isUniqueViolation(err: unknown): boolean {
   return err instanceof Error && /UNIQUE constraint failed/.test(err.message);
 }
 
-export class ControlPlaneStore {
-  readonly #db: DatabaseSync;
-  readonly #statements: Statements;
-
-  constructor(db: DatabaseSync) {
-    this.#db = db;
-    this.#statements = new Statements(db);
-  }
-
-  #q(sql: string): StatementSync {
-    return this.#statements.get(sql);
-  }
-
-  transaction<T>(fn: () => T): T {
-    return transaction(this.#db, fn);
-  }
-
+export class ControlPlaneStore extends SqlStore {
   // Accounts.
 
   createAccount(a: AccountRecord): void {
-    this.#q('INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)').run(a.id, a.name, a.createdOn);
+    this.q('INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)').run(a.id, a.name, a.createdOn);
   }
 
   listAccounts(): AccountRecord[] {
-    return (this.#q('SELECT * FROM accounts ORDER BY created_on, id').all() as Row[]).map((r) => ({
+    return (this.q('SELECT * FROM accounts ORDER BY created_on, id').all() as Row[]).map((r) => ({
       id: r.id as string,
       name: r.name as string,
       createdOn: r.created_on as string,
@@ -143,7 +126,7 @@ export class ControlPlaneStore {
   }
 
   getAccount(id: string): AccountRecord | undefined {
-    const r = this.#q('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
+    const r = this.q('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
     return r && { id: r.id as string, name: r.name as string, createdOn: r.created_on as string };
   }
 
@@ -151,7 +134,7 @@ export class ControlPlaneStore {
 
   createNamespace(n: NamespaceRecord): void {
     try {
-      this.#q(
+      this.q(
         'INSERT INTO namespaces (id, account_id, name, description, created_on, modified_on) VALUES (?, ?, ?, ?, ?, ?)',
       ).run(n.id, n.accountId, n.name, n.description, n.createdOn, n.modifiedOn);
     } catch (err) {
@@ -162,13 +145,13 @@ export class ControlPlaneStore {
 
   countNamespaces(accountId: string): number {
     return Number(
-      (this.#q('SELECT count(*) AS c FROM namespaces WHERE account_id = ?').get(accountId) as Row).c,
+      (this.q('SELECT count(*) AS c FROM namespaces WHERE account_id = ?').get(accountId) as Row).c,
     );
   }
 
   listNamespaces(accountId: string, limit: number, offset: number): NamespaceRecord[] {
     return (
-      this.#q('SELECT * FROM namespaces WHERE account_id = ? ORDER BY name LIMIT ? OFFSET ?').all(
+      this.q('SELECT * FROM namespaces WHERE account_id = ? ORDER BY name LIMIT ? OFFSET ?').all(
         accountId,
         limit,
         offset,
@@ -177,21 +160,21 @@ export class ControlPlaneStore {
   }
 
   getNamespace(accountId: string, name: string): NamespaceRecord | undefined {
-    const r = this.#q('SELECT * FROM namespaces WHERE account_id = ? AND name = ?').get(accountId, name) as
+    const r = this.q('SELECT * FROM namespaces WHERE account_id = ? AND name = ?').get(accountId, name) as
       | Row
       | undefined;
     return r && namespaceOf(r);
   }
 
   deleteNamespace(id: string): void {
-    this.#q('DELETE FROM namespaces WHERE id = ?').run(id);
+    this.q('DELETE FROM namespaces WHERE id = ?').run(id);
   }
 
   // Brokers.
 
   createBroker(b: Omit<BrokerRecord, 'namespaceName'>): void {
     try {
-      this.#q(
+      this.q(
         `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url,
            on_publish_policy, on_publish_timeout_ms, created_on, modified_on)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -216,13 +199,13 @@ export class ControlPlaneStore {
 
   countBrokers(namespaceId: string): number {
     return Number(
-      (this.#q('SELECT count(*) AS c FROM brokers WHERE namespace_id = ?').get(namespaceId) as Row).c,
+      (this.q('SELECT count(*) AS c FROM brokers WHERE namespace_id = ?').get(namespaceId) as Row).c,
     );
   }
 
   listBrokers(namespaceId: string, limit: number, offset: number): BrokerRecord[] {
     return (
-      this.#q(`${BROKER_SELECT} WHERE b.namespace_id = ? ORDER BY b.name LIMIT ? OFFSET ?`).all(
+      this.q(`${BROKER_SELECT} WHERE b.namespace_id = ? ORDER BY b.name LIMIT ? OFFSET ?`).all(
         namespaceId,
         limit,
         offset,
@@ -232,11 +215,11 @@ export class ControlPlaneStore {
 
   /** Every broker of the server, for building the live tenants at start. */
   allBrokers(): BrokerRecord[] {
-    return (this.#q(`${BROKER_SELECT} ORDER BY n.name, b.name`).all() as Row[]).map(brokerOf);
+    return (this.q(`${BROKER_SELECT} ORDER BY n.name, b.name`).all() as Row[]).map(brokerOf);
   }
 
   getBroker(namespaceId: string, name: string): BrokerRecord | undefined {
-    const r = this.#q(`${BROKER_SELECT} WHERE b.namespace_id = ? AND b.name = ?`).get(namespaceId, name) as
+    const r = this.q(`${BROKER_SELECT} WHERE b.namespace_id = ? AND b.name = ?`).get(namespaceId, name) as
       | Row
       | undefined;
     return r && brokerOf(r);
@@ -269,17 +252,17 @@ export class ControlPlaneStore {
       sets.push('auth_type = ?');
       values.push(patch.authType);
     }
-    this.#db.prepare(`UPDATE brokers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+    this.db.prepare(`UPDATE brokers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }
 
   deleteBroker(id: string): void {
-    this.#q('DELETE FROM brokers WHERE id = ?').run(id);
+    this.q('DELETE FROM brokers WHERE id = ?').run(id);
   }
 
   // Admin API tokens.
 
   createApiToken(t: ApiTokenRecord, hash: string): void {
-    this.#q('INSERT INTO api_tokens (id, account_id, name, hash, issued_on) VALUES (?, ?, ?, ?, ?)').run(
+    this.q('INSERT INTO api_tokens (id, account_id, name, hash, issued_on) VALUES (?, ?, ?, ?, ?)').run(
       t.id,
       t.accountId,
       t.name,
@@ -289,23 +272,23 @@ export class ControlPlaneStore {
   }
 
   apiTokenByHash(hash: string): ApiTokenRecord | undefined {
-    const r = this.#q('SELECT * FROM api_tokens WHERE hash = ?').get(hash) as Row | undefined;
+    const r = this.q('SELECT * FROM api_tokens WHERE hash = ?').get(hash) as Row | undefined;
     return r && tokenOf(r);
   }
 
   listApiTokens(accountId: string): ApiTokenRecord[] {
     return (
-      this.#q('SELECT * FROM api_tokens WHERE account_id = ? ORDER BY issued_on, id').all(accountId) as Row[]
+      this.q('SELECT * FROM api_tokens WHERE account_id = ? ORDER BY issued_on, id').all(accountId) as Row[]
     ).map(tokenOf);
   }
 
   touchApiToken(id: string, when: string): void {
-    this.#q('UPDATE api_tokens SET last_used_on = ? WHERE id = ?').run(when, id);
+    this.q('UPDATE api_tokens SET last_used_on = ? WHERE id = ?').run(when, id);
   }
 
   deleteApiToken(accountId: string, id: string): boolean {
     return (
-      Number(this.#q('DELETE FROM api_tokens WHERE account_id = ? AND id = ?').run(accountId, id).changes) > 0
+      Number(this.q('DELETE FROM api_tokens WHERE account_id = ? AND id = ?').run(accountId, id).changes) > 0
     );
   }
 }

@@ -235,6 +235,30 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
   }
 }
 
+/**
+ * A typed store on the database (control plane, credentials, hooks): statements prepared once
+ * per SQL text (`q`), and `transaction` to make several writes one.
+ */
+export abstract class SqlStore {
+  readonly #statements: Statements;
+
+  constructor(db: DatabaseSync) {
+    this.#statements = new Statements(db);
+  }
+
+  protected get db(): DatabaseSync {
+    return this.#statements.db;
+  }
+
+  protected q(sql: string): StatementSync {
+    return this.#statements.get(sql);
+  }
+
+  transaction<T>(fn: () => T): T {
+    return transaction(this.db, fn);
+  }
+}
+
 /** Prepared statements of one database, prepared once per SQL text and reused. */
 export class Statements {
   readonly db: DatabaseSync;

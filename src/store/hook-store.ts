@@ -4,8 +4,7 @@
  * (ON DELETE CASCADE). Versions come from a counter on the broker row, so a version number is
  * never reused for a broker, even after the function was removed.
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { Statements, transaction } from './database.ts';
+import { SqlStore } from './database.ts';
 
 export interface HookFunctionRecord {
   brokerId: string;
@@ -18,21 +17,9 @@ export interface HookFunctionRecord {
 
 type Row = Record<string, unknown>;
 
-export class HookStore {
-  readonly #db: DatabaseSync;
-  readonly #statements: Statements;
-
-  constructor(db: DatabaseSync) {
-    this.#db = db;
-    this.#statements = new Statements(db);
-  }
-
-  #q(sql: string): StatementSync {
-    return this.#statements.get(sql);
-  }
-
+export class HookStore extends SqlStore {
   functionOf(brokerId: string): HookFunctionRecord | undefined {
-    const r = this.#q('SELECT * FROM hook_functions WHERE broker_id = ?').get(brokerId) as Row | undefined;
+    const r = this.q('SELECT * FROM hook_functions WHERE broker_id = ?').get(brokerId) as Row | undefined;
     if (r === undefined) return undefined;
     return {
       brokerId,
@@ -45,14 +32,14 @@ export class HookStore {
 
   /** Stores a new deployment, replacing the previous one; returns its version. */
   deployFunction(brokerId: string, code: string, sha256: string, deployedOn: string): number {
-    return transaction(this.#db, () => {
-      this.#q('UPDATE brokers SET hook_function_version = hook_function_version + 1 WHERE id = ?').run(
+    return this.transaction(() => {
+      this.q('UPDATE brokers SET hook_function_version = hook_function_version + 1 WHERE id = ?').run(
         brokerId,
       );
       const version = Number(
-        (this.#q('SELECT hook_function_version AS v FROM brokers WHERE id = ?').get(brokerId) as Row).v,
+        (this.q('SELECT hook_function_version AS v FROM brokers WHERE id = ?').get(brokerId) as Row).v,
       );
-      this.#q(
+      this.q(
         `INSERT INTO hook_functions (broker_id, version, code, sha256, deployed_on) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (broker_id) DO UPDATE SET version = excluded.version, code = excluded.code,
            sha256 = excluded.sha256, deployed_on = excluded.deployed_on`,
@@ -63,26 +50,26 @@ export class HookStore {
 
   /** Removes the deployed function and its state; false when there was none. */
   removeFunction(brokerId: string): boolean {
-    return transaction(this.#db, () => {
-      this.#q('DELETE FROM hook_state WHERE broker_id = ?').run(brokerId);
-      return Number(this.#q('DELETE FROM hook_functions WHERE broker_id = ?').run(brokerId).changes) > 0;
+    return this.transaction(() => {
+      this.q('DELETE FROM hook_state WHERE broker_id = ?').run(brokerId);
+      return Number(this.q('DELETE FROM hook_functions WHERE broker_id = ?').run(brokerId).changes) > 0;
     });
   }
 
   /** The function's key-value state (JSON texts by key). */
   state(brokerId: string): Map<string, string> {
-    const rows = this.#q('SELECT key, value FROM hook_state WHERE broker_id = ?').all(brokerId) as Row[];
+    const rows = this.q('SELECT key, value FROM hook_state WHERE broker_id = ?').all(brokerId) as Row[];
     return new Map(rows.map((r) => [r.key as string, r.value as string]));
   }
 
   /** Applies one call's state changes (undefined value: delete), in one transaction. */
   writeState(brokerId: string, changes: ReadonlyMap<string, string | undefined>): void {
     if (changes.size === 0) return;
-    transaction(this.#db, () => {
-      const put = this.#q(
+    this.transaction(() => {
+      const put = this.q(
         'INSERT INTO hook_state (broker_id, key, value) VALUES (?, ?, ?) ON CONFLICT (broker_id, key) DO UPDATE SET value = excluded.value',
       );
-      const del = this.#q('DELETE FROM hook_state WHERE broker_id = ? AND key = ?');
+      const del = this.q('DELETE FROM hook_state WHERE broker_id = ? AND key = ?');
       for (const [key, value] of changes) {
         if (value === undefined) del.run(brokerId, key);
         else put.run(brokerId, key, value);

@@ -10,14 +10,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
+import type { OptionKey } from '../../src/config.ts';
+import type { AuthType } from '../../src/store/index.ts';
 import { createTestPki, type TestPki } from '../helpers/certificates.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
-describe('mutual TLS identities', () => {
-  let pki: TestPki;
-  let ts: TestServer;
+/**
+ * A TLS server requesting client certificates (the test PKI's CA), with `brokers` in namespace
+ * `pubsub`, and MQTT.js v5 clients reaching them by SNI; everything is closed after the suite.
+ * Call inside a describe.
+ */
+function mtlsSuite(overrides: Partial<Record<OptionKey, unknown>>, brokers: Record<string, AuthType>) {
+  let pki: TestPki | undefined;
+  let ts: TestServer | undefined;
   const clients: mqtt.MqttClient[] = [];
-
   before(async () => {
     pki = createTestPki();
     ts = await startServer({
@@ -25,32 +31,52 @@ describe('mutual TLS identities', () => {
       tlsKey: pki.server.keyFile,
       tlsCa: pki.ca.certFile,
       tlsClientAuth: 'request',
+      ...overrides,
     });
-    const { tenancy } = ts.server;
-    tenancy.createNamespace(ts.accountId, { name: 'pubsub' });
-    tenancy.createBroker(ts.accountId, 'pubsub', { name: 'certs', authType: 'MTLS' });
-    tenancy.createBroker(ts.accountId, 'pubsub', { name: 'either', authType: 'MTLS_AND_TOKEN' });
+    ts.server.tenancy.createNamespace(ts.accountId, { name: 'pubsub' });
+    for (const [name, authType] of Object.entries(brokers))
+      ts.server.tenancy.createBroker(ts.accountId, 'pubsub', { name, authType });
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.endAsync(true)));
-    await ts.close();
-    pki.remove();
+    await ts?.close();
+    pki?.remove();
   });
-
   const connect = async (broker: string, opts: mqtt.IClientOptions): Promise<mqtt.MqttClient> => {
-    const c = await mqtt.connectAsync(ts.tlsUrl, {
+    const c = await mqtt.connectAsync(ts!.tlsUrl, {
       protocolVersion: 5,
       reconnectPeriod: 0,
-      ca: pki.ca.cert,
+      ca: pki!.ca.cert,
       servername: `${broker}.pubsub.localhost`,
       ...opts,
     });
     clients.push(c);
     return c;
   };
-  const withCert = (): mqtt.IClientOptions => ({ cert: pki.client.cert, key: pki.client.key });
+  const refusedWith = async (broker: string, opts: mqtt.IClientOptions, code: number): Promise<void> => {
+    await assert.rejects(connect(broker, opts), (err: Error & { code?: number }) => {
+      assert.equal(err.code, code, err.message);
+      return true;
+    });
+  };
+  return {
+    get ts(): TestServer {
+      return ts!;
+    },
+    get pki(): TestPki {
+      return pki!;
+    },
+    connect,
+    refusedWith,
+  };
+}
+
+describe('mutual TLS identities', () => {
+  const s = mtlsSuite({}, { certs: 'MTLS', either: 'MTLS_AND_TOKEN' });
+  const { connect } = s;
+  const withCert = (): mqtt.IClientOptions => ({ cert: s.pki.client.cert, key: s.pki.client.key });
   const sessionIds = (broker: string): string[] => [
-    ...[...ts.server.tenancy.tenants()].find((t) => t.record.name === broker)!.broker.sessions.keys(),
+    ...[...s.ts.server.tenancy.tenants()].find((t) => t.record.name === broker)!.broker.sessions.keys(),
   ];
 
   it('an empty client id is assigned the certificate CN, and the client round-trips a message', async () => {
@@ -60,9 +86,9 @@ describe('mutual TLS identities', () => {
     await c.subscribeAsync('d/1', { qos: 1 });
     await c.publishAsync('d/1', 'over mTLS', { qos: 1 });
     assert.equal(await got, 'over mTLS');
-    const conn = [...ts.server.connections].find((x) => x.clientId === 'device-1')!;
+    const conn = [...s.ts.server.connections].find((x) => x.clientId === 'device-1')!;
     assert.equal(conn.identity?.method, 'certificate');
-    assert.equal(conn.identity?.certificate?.fingerprint256, pki.client.fingerprint256);
+    assert.equal(conn.identity?.certificate?.fingerprint256, s.pki.client.fingerprint256);
   });
 
   it('a client id other than the CN is refused (0x85)', async () => {
@@ -81,7 +107,7 @@ describe('mutual TLS identities', () => {
       return true;
     });
     await assert.rejects(
-      connect('certs', { clientId: '', cert: pki.rogueClient.cert, key: pki.rogueClient.key }),
+      connect('certs', { clientId: '', cert: s.pki.rogueClient.cert, key: s.pki.rogueClient.key }),
       (err: Error & { code?: number }) => {
         assert.equal(err.code, 0x87);
         return true;
@@ -99,50 +125,14 @@ describe('mutual TLS identities', () => {
 });
 
 describe('mutual TLS: a client-id pattern, and certificate and token both required', () => {
-  let pki: TestPki;
-  let ts: TestServer;
-  const clients: mqtt.MqttClient[] = [];
-
-  before(async () => {
-    pki = createTestPki();
-    ts = await startServer({
-      tlsCert: pki.server.certFile,
-      tlsKey: pki.server.keyFile,
-      tlsCa: pki.ca.certFile,
-      tlsClientAuth: 'request',
-      mtlsClientIdPattern: 'device-(\\d+)',
-      mtlsAndToken: 'both',
-    });
-    const { tenancy } = ts.server;
-    tenancy.createNamespace(ts.accountId, { name: 'pubsub' });
-    tenancy.createBroker(ts.accountId, 'pubsub', { name: 'certs', authType: 'MTLS' });
-    tenancy.createBroker(ts.accountId, 'pubsub', { name: 'strict', authType: 'MTLS_AND_TOKEN' });
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.endAsync(true)));
-    await ts.close();
-    pki.remove();
-  });
-
-  const connect = async (broker: string, opts: mqtt.IClientOptions): Promise<mqtt.MqttClient> => {
-    const c = await mqtt.connectAsync(ts.tlsUrl, {
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      ca: pki.ca.cert,
-      servername: `${broker}.pubsub.localhost`,
-      ...opts,
-    });
-    clients.push(c);
-    return c;
-  };
-  const refusedWith = async (broker: string, opts: mqtt.IClientOptions, code: number): Promise<void> => {
-    await assert.rejects(connect(broker, opts), (err: Error & { code?: number }) => {
-      assert.equal(err.code, code, err.message);
-      return true;
-    });
-  };
+  const s = mtlsSuite(
+    { mtlsClientIdPattern: 'device-(\\d+)', mtlsAndToken: 'both' },
+    { certs: 'MTLS', strict: 'MTLS_AND_TOKEN' },
+  );
+  const { refusedWith } = s;
+  const connect = s.connect;
   const token = async (clientId: string): Promise<string> => {
-    const minted = await ts.server.tenancy.issueCredentials(ts.accountId, 'pubsub', 'strict', {
+    const minted = await s.ts.server.tenancy.issueCredentials(s.ts.accountId, 'pubsub', 'strict', {
       number: 1,
       clientIds: [clientId],
       expiration: undefined,
@@ -150,18 +140,18 @@ describe('mutual TLS: a client-id pattern, and certificate and token both requir
     });
     return Object.values(minted)[0]!;
   };
-  const withCert = (): mqtt.IClientOptions => ({ cert: pki.client.cert, key: pki.client.key });
+  const withCert = (): mqtt.IClientOptions => ({ cert: s.pki.client.cert, key: s.pki.client.key });
 
   it('the client id is the capture group of the CN: device-1 connects as 1', async () => {
     const c = await connect('certs', { ...withCert(), clientId: '' });
     assert.ok(c.connected);
-    const conn = [...ts.server.connections].find((x) => x.clientId === '1');
+    const conn = [...s.ts.server.connections].find((x) => x.clientId === '1');
     assert.equal(conn?.identity?.certificate?.subjectCN, 'device-1');
     await refusedWith('certs', { ...withCert(), clientId: 'device-1' }, 0x85);
   });
 
   it('a CN the pattern does not match names no client (0x87)', async () => {
-    const gateway = pki.issueClient('gateway', 'gateway-7');
+    const gateway = s.pki.issueClient('gateway', 'gateway-7');
     await refusedWith('certs', { cert: gateway.cert, key: gateway.key, clientId: '' }, 0x87);
   });
 
@@ -171,9 +161,11 @@ describe('mutual TLS: a client-id pattern, and certificate and token both requir
     await refusedWith('strict', { clientId: '', username: 'x', password: jwt }, 0x87);
     const c = await connect('strict', { ...withCert(), clientId: '', username: 'x', password: jwt });
     assert.ok(c.connected);
-    const conn = [...ts.server.connections].find((x) => x.clientId === '1' && x.identity?.jti !== undefined);
+    const conn = [...s.ts.server.connections].find(
+      (x) => x.clientId === '1' && x.identity?.jti !== undefined,
+    );
     assert.equal(conn?.identity?.method, 'certificate+token');
-    assert.equal(conn?.identity?.certificate?.fingerprint256, pki.client.fingerprint256);
+    assert.equal(conn?.identity?.certificate?.fingerprint256, s.pki.client.fingerprint256);
   });
 
   it("both required: a token for another client than the certificate's is refused (0x87)", async () => {
