@@ -95,17 +95,18 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   // Last, once every signal is handled: a supervisor may signal as soon as it reads these lines.
-  for (const listener of server.listeners)
-    process.stdout.write(`pubsub: ${listener.name} listening on ${listener.url}\n`);
-  if (server.tlsCertificate) process.stdout.write(`${certificateBanner(server.tlsCertificate)}\n`);
-  if (server.apiUrl !== undefined) process.stdout.write(`pubsub: admin API listening on ${server.apiUrl}\n`);
-  process.stdout.write(`pubsub: account id ${server.bootstrap.account.id}\n`);
+  // One write, so that a reader of a pipe gets the whole banner at once, in order.
+  const lines = server.listeners.map((l) => `pubsub: ${l.name} listening on ${l.url}`);
+  if (server.tlsCertificate) lines.push(certificateBanner(server.tlsCertificate));
+  if (server.apiUrl !== undefined) lines.push(`pubsub: admin API listening on ${server.apiUrl}`);
+  lines.push(`pubsub: account id ${server.bootstrap.account.id}`);
   const token = server.bootstrap.adminToken;
   if (token !== undefined) {
     const where =
       config.dataDir === ':memory:' ? '' : ` (also in ${join(config.dataDir, 'admin-token')}, mode 0600)`;
-    process.stdout.write(`pubsub: admin API token, shown once${where}: ${token}\n`);
+    lines.push(`pubsub: admin API token, shown once${where}: ${token}`);
   }
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 const program = new Command('pubsub').description('Multi-tenant MQTT 3.1.1/5.0 pub/sub service');

@@ -315,7 +315,7 @@ export const OPTIONS = {
     flag: '--hook-retries',
     env: 'PUBSUB_HOOK_RETRIES',
     description:
-      'Webhook: extra attempts when the hook surely did not process the batch (connection refused, HTTP 429/502/503/504).',
+      'Webhook: extra attempts when the hook surely did not process the batch (connection refused, HTTP 429 or 503).',
   },
   hookAck: {
     kind: 'string',

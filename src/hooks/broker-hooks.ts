@@ -67,6 +67,7 @@ export class BrokerHooks {
   #functionHook: PublishHook | undefined;
   #webhook: WebhookHook | undefined;
   #state: Map<string, string> | undefined;
+  #closed = false;
 
   constructor(record: BrokerRecord, deps: BrokerHooksDeps) {
     this.#deps = deps;
@@ -95,10 +96,15 @@ export class BrokerHooks {
     return this.#function;
   }
 
-  /** The broker row changed (PATCH): rebuild the webhook from its on_publish settings. */
+  /** The broker row changed (PATCH): a new webhook only when its URL or timeout changed. */
   update(record: BrokerRecord): void {
+    const before = this.#record;
     this.#record = record;
-    this.#webhook = this.#buildWebhook();
+    if (
+      before.onPublishUrl !== record.onPublishUrl ||
+      before.onPublishTimeoutMs !== record.onPublishTimeoutMs
+    )
+      this.#webhook = this.#buildWebhook();
     this.pipeline.reconfigure(this.#active(), this.#pipelineOptions());
   }
 
@@ -122,6 +128,15 @@ export class BrokerHooks {
       hook = await this.#compile(code);
     } catch (err) {
       throw new ApiError('FUNCTION_INVALID', `function refused: ${(err as Error).message}`);
+    }
+    // While it compiled, the broker may have been deleted or given a webhook.
+    if (this.#closed) {
+      hook.close();
+      throw new ApiError('BROKER_NOT_FOUND', 'the broker was deleted during the deployment');
+    }
+    if (this.#record.onPublishUrl !== null) {
+      hook.close();
+      throw new ApiError('HOOK_CONFLICT', 'broker got an on_publish.url webhook during the deployment');
     }
     const sha256 = createHash('sha256').update(code).digest('hex');
     const version = store.deployFunction(this.#record.id, code, sha256, now);
@@ -158,6 +173,7 @@ export class BrokerHooks {
   }
 
   close(): void {
+    this.#closed = true;
     this.pipeline.close();
   }
 

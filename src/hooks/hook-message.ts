@@ -106,8 +106,9 @@ function payloadOf(entry: unknown): Buffer | undefined {
       return Buffer.from(payload, 'utf8');
     return undefined;
   }
-  // A byte array (what a Worker's Uint8Array becomes in JSON.stringify: an object of indices,
-  // or an array from Array.from): accepted so that Cloudflare-style hooks keep working.
+  // An array of byte values (a Worker's `Array.from(uint8array)`): accepted so that
+  // Cloudflare-style hooks keep working. (JSON.stringify of a Uint8Array itself gives an object
+  // of indices, which is refused like any other unreadable payload.)
   if (Array.isArray(payload) && payload.every((b) => Number.isInteger(b) && b >= 0 && b <= 255))
     return Buffer.from(payload as number[]);
   return undefined;

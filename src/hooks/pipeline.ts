@@ -16,10 +16,13 @@
  *   them) until `pending` falls to half of it.
  * - Every message submitted gets exactly one `decided` call; every outcome is counted in
  *   HookStats.
- * - The hook may be replaced at any time (`setHook`): batches already sent finish with the
- *   old one; the next batch uses the new one. With no hook, messages pass through unchanged,
+ * - The hook may be replaced at any time (`reconfigure`): batches already sent finish with the
+ *   old one, which is closed once its own calls are done; the next batch uses the new one.
+ * - A forwarded payload changed by the hook must match the message's Payload Format Indicator
+ *   (UTF-8 when it is 1), else the message is dropped as `invalid`. With no hook, messages pass through unchanged,
  *   in order behind those still pending.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Message } from '../router/index.ts';
 import type { HookFailurePolicy } from '../store/index.ts';
@@ -75,6 +78,9 @@ export class OnPublishPipeline {
   /** Sealed batches waiting for a free call slot. */
   readonly #waiting: Batch[] = [];
   #running = 0;
+  /** Calls in flight per hook, so a replaced hook is closed once its own calls are done. */
+  readonly #callsOf = new Map<PublishHook, number>();
+  readonly #retired = new Set<PublishHook>();
   #pending = 0;
   readonly #paused = new Set<Pausable>();
   #closed = false;
@@ -104,7 +110,10 @@ export class OnPublishPipeline {
     const old = this.#hook;
     this.#hook = hook;
     this.#options = options;
-    if (old !== undefined && old !== hook) this.#closeWhenIdle(old);
+    if (old !== undefined && old !== hook) {
+      if ((this.#callsOf.get(old) ?? 0) === 0) old.close();
+      else this.#retired.add(old);
+    }
   }
 
   /** Takes a message; `from` is paused when the pipeline is full. */
@@ -173,6 +182,7 @@ export class OnPublishPipeline {
       return;
     }
     this.#running++;
+    this.#callsOf.set(hook, (this.#callsOf.get(hook) ?? 0) + 1);
     this.stats.calls++;
     const { brokerName } = this.#options;
     const sent: HookMessage[] = batch.entries.map((e, i) => toHookMessage(e.message, i, brokerName, e.jti));
@@ -186,11 +196,11 @@ export class OnPublishPipeline {
         } catch (err) {
           this.#failed(batch, hook, err);
         }
-        this.#settle(batch, started);
+        this.#settle(batch, hook, started);
       },
       (err: unknown) => {
         this.#failed(batch, hook, err);
-        this.#settle(batch, started);
+        this.#settle(batch, hook, started);
       },
     );
   }
@@ -208,10 +218,16 @@ export class OnPublishPipeline {
     );
   }
 
-  #settle(batch: Batch, started: number): void {
+  #settle(batch: Batch, hook: PublishHook, started: number): void {
     this.stats.recordLatency(performance.now() - started);
     batch.settled = true;
     this.#running--;
+    const calls = (this.#callsOf.get(hook) ?? 1) - 1;
+    if (calls > 0) this.#callsOf.set(hook, calls);
+    else {
+      this.#callsOf.delete(hook);
+      if (this.#retired.delete(hook)) hook.close();
+    }
     const next = this.#waiting.shift();
     if (next !== undefined) this.#start(next);
     this.#release();
@@ -222,7 +238,14 @@ export class OnPublishPipeline {
     const order = this.#order;
     while (order.length > 0 && order[0]!.settled) {
       const batch = order.shift()!;
-      this.#decide(batch);
+      for (let i = 0; i < batch.entries.length; i++) {
+        // One failing decision (a bug downstream) must not strand the rest of the batch.
+        try {
+          this.#decide(batch, i);
+        } catch (err) {
+          this.#options.log.error({ err, broker: this.#options.brokerName }, 'on-publish decision failed');
+        }
+      }
     }
     if (this.#paused.size > 0 && this.#pending <= this.#options.maxPending / 2) {
       const paused = [...this.#paused];
@@ -231,41 +254,38 @@ export class OnPublishPipeline {
     }
   }
 
-  #decide(batch: Batch): void {
+  /** Decides message `i` of a settled batch. */
+  #decide(batch: Batch, i: number): void {
     const stats = this.stats;
-    const failOpen = this.#options.policy === 'fail-open';
-    for (let i = 0; i < batch.entries.length; i++) {
-      const entry = batch.entries[i]!;
-      this.#pending--;
-      if (batch.failure !== undefined) {
-        if (failOpen) stats.failedForwarded++;
-        else stats.failedDropped++;
-        entry.decided(failOpen ? entry.message : undefined, batch.failure);
-        continue;
-      }
-      const payload = batch.forward!.get(i);
-      if (payload === undefined) {
-        stats.dropped++;
-        entry.decided(undefined, undefined);
-        continue;
-      }
-      stats.forwarded++;
-      const original = entry.message;
-      entry.decided(payload.equals(original.payload) ? original : original.withPayload(payload), undefined);
-    }
-  }
-
-  #closeWhenIdle(hook: PublishHook): void {
-    if (this.#running === 0) {
-      hook.close();
+    const entry = batch.entries[i]!;
+    this.#pending--;
+    if (batch.failure !== undefined) {
+      const failOpen = this.#options.policy === 'fail-open';
+      if (failOpen) stats.failedForwarded++;
+      else stats.failedDropped++;
+      entry.decided(failOpen ? entry.message : undefined, batch.failure);
       return;
     }
-    // Calls of the old hook may still run; close it once they are done.
-    const check = setInterval(() => {
-      if (this.#running > 0) return;
-      clearInterval(check);
-      hook.close();
-    }, 50);
-    check.unref();
+    const payload = batch.forward!.get(i);
+    const original = entry.message;
+    if (payload === undefined) {
+      stats.dropped++;
+      entry.decided(undefined, undefined);
+      return;
+    }
+    if (payload.equals(original.payload)) {
+      stats.forwarded++;
+      entry.decided(original, undefined);
+      return;
+    }
+    // A new payload must still be what the message's Payload Format Indicator claims.
+    if (original.properties?.payloadFormatIndicator === 1 && !isUtf8(payload)) {
+      stats.invalid++;
+      stats.dropped++;
+      entry.decided(undefined, undefined);
+      return;
+    }
+    stats.forwarded++;
+    entry.decided(original.withPayload(payload), undefined);
   }
 }

@@ -11,7 +11,8 @@
  * Failures (the caller applies the broker's policy): any other status, a body that is not
  * JSON, a timeout (`timeoutMs` for the whole call, retries included). Retried, with a short
  * backoff, only when the hook surely did not process the batch: the connection was refused
- * (nothing listening) or the answer was 429, 502, 503 or 504; each request is signed afresh.
+ * (nothing listening) or the answer was 429 or 503; each request is signed afresh. (A 502 or
+ * 504 from a gateway does not say the hook did not run, so it is not retried.)
  * Requests go over node:http keep-alive connections (src/hooks/http-post.ts), not fetch.
  */
 import { sign } from 'node:crypto';
@@ -33,7 +34,8 @@ export interface WebhookOptions {
   onRetry: () => void;
 }
 
-const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+/** Answers saying the request was not processed: Too Many Requests, Service Unavailable. */
+const RETRYABLE_STATUS = new Set([429, 503]);
 const BACKOFF_MS = [50, 200, 500, 1000];
 
 export class WebhookError extends Error {
@@ -117,15 +119,15 @@ export class WebhookHook implements PublishHook {
     this.#options.onRetry();
     const ms = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]!;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          reject(timeoutError(this.#options.timeoutMs));
-        },
-        { once: true },
-      );
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(timeoutError(this.#options.timeoutMs));
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -153,6 +153,8 @@ export class Connection implements SessionLink {
   #released = false;
   /** Acknowledgements waiting for a store commit. */
   #acksWaiting = 0;
+  /** Reading stopped by an on-publish hook's backpressure (`pause`/`resume`). */
+  #inputPaused = false;
   /** Why the connection ended, for the disconnect log line. */
   #cause = 'connection lost';
 
@@ -234,6 +236,22 @@ export class Connection implements SessionLink {
       return;
     }
     this.disconnect(errorCodeOfReason(error.reasonCode), error.message); // [MQTT-4.13.1-1]
+  }
+
+  /**
+   * Stops reading (an on-publish hook has too many messages pending). Keep alive does not
+   * count the pause against the client: its PINGREQs are simply not read yet.
+   */
+  pause(): void {
+    this.#inputPaused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#inputPaused) return;
+    this.#inputPaused = false;
+    this.lastActivity = Date.now();
+    if (this.state !== 'closed') this.socket.resume();
   }
 
   // ---- output ----
@@ -363,6 +381,23 @@ export class Connection implements SessionLink {
     });
   }
 
+  /**
+   * A refusing PUBACK/PUBREC (a reason code of 0x80 or more, with a Reason String), behind any
+   * acknowledgement still waiting for a commit, so that answers keep PUBLISH order
+   * [MQTT-4.6.0-2], [MQTT-4.6.0-3].
+   */
+  sendRefusal(packet: PubackPacket, reason: string): void {
+    if (this.#acksWaiting === 0) {
+      this.sendWithReason(packet, reason);
+      return;
+    }
+    this.#acksWaiting++;
+    this.broker!.store.afterCommit(() => {
+      this.#acksWaiting--;
+      this.sendWithReason(packet, reason);
+    });
+  }
+
   #ackFailed(packet: PubackPacket): void {
     if (this.version === 5 && (packet.type === 'puback' || packet.type === 'pubrec')) {
       if (packet.type === 'pubrec') this.session?.releaseInboundQos2(packet.packetId);
@@ -481,6 +516,7 @@ export class Connection implements SessionLink {
     this.#credentialTimer?.cancel();
     const session = this.session;
     const broker = this.broker;
+    broker?.hooks?.pipeline.forget(this);
     if (session === undefined || broker === undefined || session.link !== this) return;
     const will = this.will;
     this.will = undefined;
@@ -493,6 +529,7 @@ export class Connection implements SessionLink {
   }
 
   #checkKeepalive = (): void => {
+    if (this.#inputPaused) this.lastActivity = Date.now();
     const idle = Date.now() - this.lastActivity;
     if (idle >= this.#keepaliveMs) {
       this.disconnect('KEEP_ALIVE_TIMEOUT', `no packet for ${idle} ms`); // [MQTT-3.1.2-24]

@@ -106,6 +106,51 @@ describe('OnPublishPipeline', () => {
     assert.equal(pipeline.view().lastErrors[0]!.message, 'boom');
   });
 
+  it('a decision that throws does not strand the rest of the batch', async () => {
+    const hook = new ScriptedHook();
+    const pipeline = new OnPublishPipeline(hook, options());
+    const decided: string[] = [];
+    pipeline.submit(
+      {
+        message: message('a'),
+        jti: undefined,
+        decided: () => {
+          throw new Error('downstream bug');
+        },
+      },
+      undefined,
+    );
+    pipeline.submit(
+      { message: message('b'), jti: undefined, decided: (m) => decided.push(String(m?.payload)) },
+      undefined,
+    );
+    pipeline.submit(
+      { message: message('c'), jti: undefined, decided: (m) => decided.push(String(m?.payload)) },
+      undefined,
+    );
+    hook.calls[0]!.settle(hook.calls[0]!.batch);
+    await tick();
+    assert.deepEqual(decided, ['b', 'c']);
+    assert.equal(pipeline.pending, 0);
+  });
+
+  it('a changed payload that is not UTF-8 under Payload Format Indicator 1 is dropped as invalid', async () => {
+    const hook = new ScriptedHook();
+    const pipeline = new OnPublishPipeline(hook, options({ batchSize: 1 }));
+    let decision: unknown = 'none';
+    pipeline.submit({ message: message('text'), jti: undefined, decided: (m) => (decision = m) }, undefined);
+    hook.calls[0]!.settle([
+      {
+        ...hook.calls[0]!.batch[0]!,
+        payload: Buffer.from([0xff, 0xfe]).toString('base64'),
+        encoding: 'base64',
+      },
+    ]);
+    await tick();
+    assert.equal(decision, undefined);
+    assert.equal(pipeline.view().invalid, 1);
+  });
+
   it('a non-array answer fails the batch; fail-closed drops it', async () => {
     const hook = new ScriptedHook();
     const pipeline = new OnPublishPipeline(hook, options({ batchSize: 1 }));

@@ -59,7 +59,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   if (packet.qos === 2) {
     const id = packet.packetId!;
     if (session.inboundQos2.has(id)) {
-      conn.acks.send(() => conn.send({ type: 'pubrec', packetId: id, reasonCode: 0 }));
+      conn.acks.send(() => conn.sendDurable({ type: 'pubrec', packetId: id, reasonCode: 0 }, false));
       return;
     }
     // QoS 1 is acknowledged at once, so only unreleased QoS 2 messages count [MQTT-3.3.4-7], [MQTT-3.3.4-8].
@@ -76,7 +76,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     if (packet.qos === 0) return conn.disconnect('PAYLOAD_FORMAT_INVALID', 'payload is not valid UTF-8');
     const ack = packet.qos === 1 ? 'puback' : 'pubrec'; // a failed PUBREC ends the QoS 2 exchange
     conn.acks.send(() =>
-      conn.sendWithReason(
+      conn.sendRefusal(
         { type: ack, packetId: packet.packetId!, reasonCode: 0x99 },
         'payload format indicator 1 but the payload is not valid UTF-8',
       ),
@@ -93,7 +93,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     if (conn.version === 5 && packet.qos > 0) {
       const ack = packet.qos === 1 ? 'puback' : 'pubrec';
       conn.acks.send(() =>
-        conn.sendWithReason(
+        conn.sendRefusal(
           { type: ack, packetId: packet.packetId!, reasonCode: ReasonCode.NotAuthorized },
           `not authorized to publish to ${topic.slice(0, 64)}`,
         ),
@@ -108,7 +108,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   if (packet.qos > 0 && store.failed !== undefined) {
     if (conn.version !== 5) return conn.disconnect('STORAGE_UNAVAILABLE', 'message store unavailable');
     conn.acks.send(() =>
-      conn.sendWithReason(
+      conn.sendRefusal(
         { type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: 0x80 },
         'message store unavailable',
       ),
@@ -158,13 +158,21 @@ function throughHook(
       jti: conn.identity?.jti,
       decided: (decided, failed) => {
         const writes = store.writes;
-        if (decided !== undefined) broker.publish(decided);
+        try {
+          if (decided !== undefined) broker.publish(decided);
+        } catch (err) {
+          // As on the direct path (Connection.#onData): an internal error closes this client only.
+          conn.log.error({ err }, 'internal error routing a message decided by the on-publish hook');
+          conn.disconnect('IMPLEMENTATION_ERROR', 'internal error');
+          return;
+        }
         if (answer === undefined) return;
         if (decided === undefined && failed !== undefined && conn.version === 5) {
           // Fail-closed: a v5 publisher learns the message was not delivered (0x80).
           answer(() => {
-            if (qos === 2) session.releaseInboundQos2(packetId);
-            conn.sendWithReason(
+            // Only this connection's exchange: after a reconnect the id may name a newer message.
+            if (qos === 2 && !conn.closed) session.releaseInboundQos2(packetId);
+            conn.sendRefusal(
               { type: ack, packetId, reasonCode: ReasonCode.UnspecifiedError },
               `on-publish hook failed: ${failed.slice(0, 100)}`,
             );
@@ -175,7 +183,7 @@ function throughHook(
         answer(() => conn.sendDurable({ type: ack, packetId, reasonCode: 0 }, wrote));
       },
     },
-    conn.socket,
+    conn,
   );
 }
 
