@@ -11,12 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { CLI, cliEnvironment } from '../cli/run-cli.ts';
 import { createTestPki, type TestPki } from '../helpers/certificates.ts';
 import { type Child, spawnChild } from './tools.ts';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const FINGERPRINT =
   /^pubsub: TLS certificate (\S+)(?: \(self-signed, (generated|reused)\))? SHA-256 fingerprint ([0-9A-F:]{95})$/;
 
@@ -27,9 +26,7 @@ before(() => {
 after(() => pki.remove());
 
 function environment(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PUBSUB_')) env[key] = value;
-  return { ...env, PUBSUB_LOG_LEVEL: 'info' };
+  return cliEnvironment({ PUBSUB_LOG_LEVEL: 'info' });
 }
 
 interface Started {

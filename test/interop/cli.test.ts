@@ -8,19 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { CLI, cliEnvironment } from '../cli/run-cli.ts';
 import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName } from './tools.ts';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const LISTENING = /^pubsub: mqtt listening on mqtt:\/\/127\.0\.0\.1:(\d+)$/;
-
-/** The environment without any PUBSUB_* variable of the caller's, plus `extra`. */
-function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PUBSUB_')) env[key] = value;
-  return { ...env, ...extra };
-}
 
 /** Spawns `pubsub serve` with a fresh data directory, removed (after the process is gone) by t's after hook. */
 function spawnServe(t: TestContext, args: string[], env: Record<string, string>): Child {
@@ -30,7 +22,7 @@ function spawnServe(t: TestContext, args: string[], env: Record<string, string>)
     process.execPath,
     [CLI, 'serve', '--data-dir', join(dir, 'data'), '--ws-port', '0', '--http-port', '0', ...args],
     {
-      env: environment(env),
+      env: cliEnvironment(env),
     },
   );
   t.after(async () => {

@@ -11,19 +11,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { CLI, cliEnvironment } from '../cli/run-cli.ts';
 import { type Child, spawnChild } from './tools.ts';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const LISTENING = /^pubsub: mqtt listening on mqtt:\/\/127\.0\.0\.1:(\d+)$/;
 const QOS1 = 10_000;
 const QOS2 = 1_000;
 
 function environment(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PUBSUB_')) env[key] = value;
-  return { ...env, PUBSUB_LOG_LEVEL: 'warn' };
+  return cliEnvironment({ PUBSUB_LOG_LEVEL: 'warn' });
 }
 
 /** `pubsub serve` on `dataDir`; resolves with the process and its MQTT URL. */

@@ -8,11 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { CLI, cliEnvironment } from '../cli/run-cli.ts';
 import { type Child, spawnChild } from '../interop/tools.ts';
-
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
 interface Running {
   child: Child;
@@ -22,8 +20,7 @@ interface Running {
 }
 
 async function start(t: TestContext, dataDir: string): Promise<Running> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PUBSUB_')) env[k] = v;
+  const env = cliEnvironment();
   const child = spawnChild(
     t,
     process.execPath,
