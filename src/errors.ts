@@ -139,6 +139,7 @@ export const API_ERRORS = {
   BODY_TOO_LARGE: { http: 413, code: 6008, message: 'request body too large' },
   VALIDATION_FAILED: { http: 400, code: 6009, message: 'request failed validation' },
   NO_ROUTE: { http: 404, code: 7000, message: 'no route for that URI' },
+  AMBIGUOUS_PATH: { http: 400, code: 7010, message: 'request path can be read more than one way' },
   ACCOUNT_NOT_FOUND: { http: 404, code: 7003, message: 'could not route to account: identifier invalid' },
   ACCOUNT_FORBIDDEN: { http: 403, code: 9109, message: 'unauthorized to access requested resource' },
   AUTHENTICATION_ERROR: { http: 403, code: 10000, message: 'authentication error' },

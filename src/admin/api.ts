@@ -2,21 +2,24 @@
  * The admin REST API (fastify): Cloudflare Pub/Sub's routes under
  * `/client/v4/accounts/{account_id}/pubsub/...`, in Cloudflare's envelope.
  *
- * Pipeline of a request: route → authenticate (onRequest: `Authorization: Bearer <token>` or
- * the legacy `X-Auth-Email` + `X-Auth-Key`; failure 403 code 10000) → account check (the path's
- * account must be the token's: malformed id 404 code 7003, another account 403 code 9109) →
+ * Pipeline of a request: route → access (onRequest, src/admin/access.ts: deny by default on the
+ * matched route; `Authorization: Bearer <token>` or the legacy `X-Auth-Email` + `X-Auth-Key`,
+ * failure 403 code 10000; an ambiguous path 400 code 7010; the path's account must be the
+ * token's: malformed id 404 code 7003, another account 403 code 9109) →
  * body parse (JSON only: 415 code 6003; malformed 400 code 6007; too large 413 code 6008) →
  * schema validation (400 code 6009) → handler. Every error leaves through one error handler
  * that turns it into the envelope; nothing else writes error bodies.
- * `/healthz`, `/readyz` and `/openapi.json` need no token.
+ * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/readyz`, `/openapi.json`) need no
+ * token; an unknown path without a token is 403, not 404.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { ApiTokenRecord } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/tenancy.ts';
+import { checkAccess, isPublicRoute, requireToken } from './access.ts';
 import { failure } from './envelope.ts';
 import type { ListenerPorts } from './present.ts';
 import { accountRoutes } from './routes/accounts.ts';
@@ -30,6 +33,15 @@ declare module 'fastify' {
   interface FastifyRequest {
     apiToken: ApiTokenRecord | null;
   }
+  interface FastifyInstance {
+    /** Every route as registered (method, pattern): what the access tests enumerate. */
+    registeredRoutes: readonly RegisteredRoute[];
+  }
+}
+
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
 }
 
 export interface ApiContext {
@@ -42,8 +54,6 @@ export interface ApiContext {
   ready(): boolean;
 }
 
-const ACCOUNT_ID = /^[0-9a-f]{32}$/;
-
 export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -54,6 +64,11 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   app.decorateRequest('apiToken', null);
+  const routes: RegisteredRoute[] = [];
+  app.decorate('registeredRoutes', routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -94,15 +109,11 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     }
   });
 
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/client/v4/')) return;
-    req.apiToken = authenticate(ctx, req);
-    const accountId = (req.params as { account_id?: string } | undefined)?.account_id;
-    if (accountId === undefined) return;
-    if (!ACCOUNT_ID.test(accountId))
-      throw new ApiError('ACCOUNT_NOT_FOUND', `could not route to account ${accountId}: identifier invalid`);
-    if (accountId !== req.apiToken.accountId)
-      throw new ApiError('ACCOUNT_FORBIDDEN', `this token is not authorized for account ${accountId}`);
+  // Deny by default, decided on the matched route (src/admin/access.ts).
+  app.addHook('onRequest', async (req) => checkAccess(ctx.tenancy, req));
+  // Fail closed: a non-public route never reaches its handler without a token.
+  app.addHook('preHandler', async (req) => {
+    if (!isPublicRoute(req.method, req.routeOptions.url)) requireToken(req);
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
@@ -126,33 +137,6 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   hookRoutes(app, ctx);
   await app.ready();
   return app;
-}
-
-function authenticate(ctx: ApiContext, req: FastifyRequest): ApiTokenRecord {
-  const authorization = req.headers.authorization;
-  let secret: string | undefined;
-  if (typeof authorization === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (match === null)
-      throw new ApiError('AUTHENTICATION_ERROR', 'Authorization header must be "Bearer <API token>"');
-    secret = match[1];
-  } else {
-    const key = req.headers['x-auth-key'];
-    const email = req.headers['x-auth-email'];
-    if (typeof key === 'string' && key !== '') {
-      if (typeof email !== 'string' || email === '')
-        throw new ApiError('AUTHENTICATION_ERROR', 'X-Auth-Key needs X-Auth-Email beside it');
-      secret = key.trim();
-    }
-  }
-  if (secret === undefined)
-    throw new ApiError(
-      'AUTHENTICATION_ERROR',
-      'missing credentials: send Authorization: Bearer <API token> (see <data-dir>/admin-token)',
-    );
-  const token = ctx.tenancy.verifyApiToken(secret);
-  if (token === undefined) throw new ApiError('AUTHENTICATION_ERROR', 'invalid API token');
-  return token;
 }
 
 function toApiError(err: FastifyError | ApiError, bodyLimit: number): ApiError {

@@ -5,6 +5,7 @@
  * does, delete revokes at once.
  */
 import type { FastifyInstance } from 'fastify';
+import { requireToken } from '../access.ts';
 import type { ApiContext } from '../api.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentApiToken } from '../present.ts';
@@ -29,8 +30,9 @@ export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (req) => {
+      const { accountId } = requireToken(req);
       const accounts = ctx.tenancy.accounts
-        .filter((a) => a.id === req.apiToken!.accountId)
+        .filter((a) => a.id === accountId)
         .map((a) => ({ id: a.id, name: a.name, created_on: a.createdOn }));
       return okList(accounts, accounts.length, 1, Math.max(1, accounts.length));
     },
