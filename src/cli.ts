@@ -3,7 +3,7 @@
  * Process entry: `pubsub serve [flags]` runs the server until SIGTERM/SIGINT. Flags come from
  * the option table in config.ts, so every option has a flag, an environment variable and a
  * config-file key. Prints one line per listener once listening, the account id, on the first
- * start the bootstrap admin API token, and with TLS one line naming the certificate and its
+ * start the bootstrap admin API token (or, when stdout is not a terminal, only its file), and with TLS one line naming the certificate and its
  * SHA-256 fingerprint. SIGHUP re-reads the TLS certificate files (connections are kept; a failed
  * reload keeps the old certificate and is logged). Exit codes: 0 after a clean
  * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
@@ -11,9 +11,9 @@
  * The management verbs (`namespace`, `broker`, `token`, `account`) are in src/cli/; they only
  * talk to the admin API, so the server's modules are imported when `serve` runs, not before.
  */
-import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addManagementCommands } from './cli/index.ts';
+import { tokenBanner } from './cli/token-banner.ts';
 import { ConfigError, loadConfig, OPTIONS, type OptionKey } from './config.ts';
 import type { ServedCertificate } from './transport/tls-setup.ts';
 
@@ -101,11 +101,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   if (server.apiUrl !== undefined) lines.push(`pubsub: admin API listening on ${server.apiUrl}`);
   lines.push(`pubsub: account id ${server.bootstrap.account.id}`);
   const token = server.bootstrap.adminToken;
-  if (token !== undefined) {
-    const where =
-      config.dataDir === ':memory:' ? '' : ` (also in ${join(config.dataDir, 'admin-token')}, mode 0600)`;
-    lines.push(`pubsub: admin API token, shown once${where}: ${token}`);
-  }
+  if (token !== undefined) lines.push(tokenBanner(config, token, process.stdout.isTTY === true));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

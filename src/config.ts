@@ -182,6 +182,42 @@ export const OPTIONS = {
     env: 'PUBSUB_API_BODY_LIMIT',
     description: 'Largest admin API request body, in bytes (larger: HTTP 413).',
   },
+  apiRequestTimeoutMs: {
+    kind: 'int',
+    default: 30_000,
+    min: 100,
+    max: 600_000,
+    flag: '--api-request-timeout-ms',
+    env: 'PUBSUB_API_REQUEST_TIMEOUT_MS',
+    description:
+      'Admin API: time a client has to send one whole request, headers and body (slower: HTTP 408 and closed).',
+  },
+  apiIdleTimeoutMs: {
+    kind: 'int',
+    default: 30_000,
+    min: 100,
+    max: 600_000,
+    flag: '--api-idle-timeout-ms',
+    env: 'PUBSUB_API_IDLE_TIMEOUT_MS',
+    description: 'Admin API: a connection that sends and receives nothing for this long is closed.',
+  },
+  apiKeepAliveTimeoutMs: {
+    kind: 'int',
+    default: 10_000,
+    min: 100,
+    max: 600_000,
+    flag: '--api-keep-alive-timeout-ms',
+    env: 'PUBSUB_API_KEEP_ALIVE_TIMEOUT_MS',
+    description: 'Admin API: how long an idle keep-alive connection waits for its next request.',
+  },
+  quietToken: {
+    kind: 'bool',
+    default: false,
+    flag: '--quiet-token',
+    env: 'PUBSUB_QUIET_TOKEN',
+    description:
+      'Never print the bootstrap admin token, only the file holding it (it is printed only when stdout is a terminal, or the data dir is :memory:).',
+  },
   domain: {
     kind: 'string',
     default: 'localhost',
@@ -706,6 +742,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
 /** Rules between options, checked once every source is applied. */
 function checkCombinations(c: Config): void {
+  if (c.quietToken && c.dataDir === ':memory:')
+    throw new ConfigError(
+      'quietToken with dataDir :memory: would leave the bootstrap admin token nowhere: drop one of them',
+    );
   if ((c.tlsCert === '') !== (c.tlsKey === ''))
     throw new ConfigError('tlsCert and tlsKey go together: give both files or neither');
   if (c.tlsSelfSigned && c.tlsCert !== '')

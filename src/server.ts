@@ -13,7 +13,7 @@
  * Shutdown (`close`): stop accepting, tell v5 clients DISCONNECT 0x8B (server shutting down),
  * close every connection, wait for sockets to finish (bounded), then resolve.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Duplex } from 'node:stream';
@@ -33,6 +33,7 @@ import {
   type ConnectionInfo,
 } from './session/connection.ts';
 import {
+  ensureDataDir,
   MemoryMessageStore,
   type MessageStore,
   openDatabase,
@@ -111,7 +112,7 @@ export class Server implements ConnectionContext {
 
   /** Opens every configured listener, then the admin API. */
   async start(): Promise<void> {
-    if (this.config.dataDir !== ':memory:') mkdirSync(this.config.dataDir, { recursive: true });
+    if (this.config.dataDir !== ':memory:') ensureDataDir(this.config.dataDir);
     const accept = (stream: Duplex, info: ConnectionInfo): void => {
       this.accept(stream, info);
     };

@@ -55,9 +55,22 @@ export interface ApiContext {
 }
 
 export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
+  const { apiRequestTimeoutMs, apiIdleTimeoutMs, apiKeepAliveTimeoutMs } = ctx.config;
   const app = Fastify({
     logger: false,
     bodyLimit: ctx.config.apiBodyLimit,
+    // Bounded connections (Fastify's defaults have no request timeout): a request trickled
+    // byte by byte is answered 408 and closed after apiRequestTimeoutMs, a silent connection
+    // closed after apiIdleTimeoutMs. Node checks the request timeout on an interval, so it
+    // runs at least every second.
+    requestTimeout: apiRequestTimeoutMs,
+    connectionTimeout: apiIdleTimeoutMs,
+    keepAliveTimeout: apiKeepAliveTimeoutMs,
+    http: {
+      requestTimeout: apiRequestTimeoutMs,
+      headersTimeout: Math.min(apiRequestTimeoutMs, 10_000),
+      connectionsCheckingInterval: Math.min(1000, apiRequestTimeoutMs),
+    },
     routerOptions: { ignoreTrailingSlash: true },
     // No type coercion: a body's `null` or number stays what the client sent (query strings are
     // read by the routes, src/admin/query.ts).

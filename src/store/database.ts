@@ -161,10 +161,21 @@ export const MIGRATIONS: readonly Migration[] = [
    CREATE INDEX revocations_by_expiry ON revocations(expires_at);`,
 ];
 
+/**
+ * Creates the data directory when missing, owner-only (0700, whatever the umask): it holds the
+ * admin token, broker private keys and token hashes. A directory that exists keeps its mode:
+ * the operator chose it.
+ */
+export function ensureDataDir(dataDir: string): void {
+  if (existsSync(dataDir)) return;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+}
+
 /** Opens (creating when missing) the database of a data directory and applies migrations. */
 export function openDatabase(dataDir: string, migrations: readonly Migration[] = MIGRATIONS): DatabaseSync {
   const path = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'pubsub.db');
-  if (path !== ':memory:') mkdirSync(dataDir, { recursive: true });
+  if (path !== ':memory:') ensureDataDir(dataDir);
   const created = path !== ':memory:' && !existsSync(path);
   let db: DatabaseSync;
   try {

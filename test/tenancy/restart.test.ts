@@ -16,7 +16,8 @@ interface Running {
   child: Child;
   apiUrl: string;
   wsUrl: string;
-  token: string | undefined;
+  /** The banner's token line, undefined when it printed none. */
+  tokenLine: string | undefined;
 }
 
 async function start(t: TestContext, dataDir: string): Promise<Running> {
@@ -48,7 +49,7 @@ async function start(t: TestContext, dataDir: string): Promise<Running> {
     child,
     wsUrl: ws.split(' ').pop()!,
     apiUrl: api.split(' ').pop()!,
-    token: tokenLine?.split(' ').pop(),
+    tokenLine,
   };
 }
 
@@ -66,18 +67,25 @@ async function call(r: Running, token: string, method: string, path: string, bod
   return (await res.json()) as { success: boolean; result: unknown };
 }
 
-it('namespaces and brokers survive a restart; the admin token is printed once and kept 0600', async (t) => {
+it('namespaces and brokers survive a restart; the admin token is written once, 0600 in a 0700 dir, never to a pipe', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pubsub-restart-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const dataDir = join(dir, 'data');
 
   const first = await start(t, dataDir);
-  assert.ok(first.token?.startsWith('pubsub_'), first.child.report());
   const tokenFile = join(dataDir, 'admin-token');
-  assert.equal(readFileSync(tokenFile, 'utf8').trim(), first.token);
+  // stdout is a pipe here: the banner names the file, not the secret.
+  assert.equal(
+    first.tokenLine,
+    `pubsub: admin API token written to ${tokenFile} (mode 0600)`,
+    first.child.report(),
+  );
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  assert.ok(token.startsWith('pubsub_'));
+  assert.ok(!first.child.lines.some((l) => l.includes(token)), 'the secret reached stdout');
   assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+  assert.equal(statSync(dataDir).mode & 0o777, 0o700);
   assert.equal(readFileSync(join(dataDir, 'api-url'), 'utf8').trim(), first.apiUrl);
-  const token = first.token!;
   const accounts = (await call(first, token, 'GET', '/accounts')).result as { id: string }[];
   const account = accounts[0]!.id;
   assert.equal(
@@ -93,7 +101,7 @@ it('namespaces and brokers survive a restart; the admin token is printed once an
   await stop(first.child);
 
   const second = await start(t, dataDir);
-  assert.equal(second.token, undefined, 'no new token on a later start');
+  assert.equal(second.tokenLine, undefined, 'no new token on a later start');
   assert.equal(readFileSync(tokenFile, 'utf8').trim(), token);
   const brokers = (await call(second, token, 'GET', `/accounts/${account}/pubsub/namespaces/kept/brokers`))
     .result as { id: string; name: string; expiration: number }[];
