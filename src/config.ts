@@ -7,6 +7,7 @@
  * (a test keeps them in step).
  */
 import { readFileSync } from 'node:fs';
+import { parseCidrList } from './hooks/egress-policy.ts';
 
 type Kind = 'string' | 'int' | 'bool';
 
@@ -370,6 +371,22 @@ export const OPTIONS = {
     flag: '--hook-max-response-bytes',
     env: 'PUBSUB_HOOK_MAX_RESPONSE_BYTES',
     description: 'Webhook: largest answer body read; a larger one fails the call.',
+  },
+  hookAllowPrivate: {
+    kind: 'bool',
+    default: false,
+    flag: '--hook-allow-private',
+    env: 'PUBSUB_HOOK_ALLOW_PRIVATE',
+    description:
+      'Webhook: let on_publish.url reach private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7). Loopback, link-local and metadata addresses still need --hook-allow-cidrs.',
+  },
+  hookAllowCidrs: {
+    kind: 'string',
+    default: '',
+    flag: '--hook-allow-cidrs',
+    env: 'PUBSUB_HOOK_ALLOW_CIDRS',
+    description:
+      'Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). Loopback is allowed anyway while --host is loopback.',
   },
   functionMemoryMb: {
     kind: 'int',
@@ -757,6 +774,11 @@ function checkCombinations(c: Config): void {
     throw new ConfigError(
       `tlsClientAuth ${c.tlsClientAuth} needs tlsCa, the CA that client certificates chain to`,
     );
+  try {
+    parseCidrList(c.hookAllowCidrs);
+  } catch (err) {
+    throw new ConfigError(`hookAllowCidrs: ${(err as Error).message}`);
+  }
   if (c.mtlsClientIdPattern !== '') {
     try {
       new RegExp(c.mtlsClientIdPattern, 'u');

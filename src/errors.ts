@@ -156,6 +156,11 @@ export const API_ERRORS = {
   FUNCTION_INVALID: { http: 400, code: 14010, message: 'on-publish function refused' },
   HOOK_CONFLICT: { http: 409, code: 14011, message: 'broker already has the other kind of on-publish hook' },
   FUNCTION_NOT_FOUND: { http: 404, code: 14012, message: 'no on-publish function deployed' },
+  HOOK_URL_REFUSED: {
+    http: 400,
+    code: 14013,
+    message: "on_publish.url refused by the server's webhook egress policy",
+  },
 } as const satisfies Record<string, ApiErrorDef>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

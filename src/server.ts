@@ -24,6 +24,7 @@ import type { Broker } from './broker.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
 import { FunctionHook } from './hooks/function-hook.ts';
+import type { HostResolver } from './hooks/index.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
 import {
@@ -48,6 +49,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** A message store to use instead of the data dir's (embedding, tests); the server closes it. */
   messageStore?: MessageStore;
+  /** How webhook host names resolve, instead of the system's DNS (tests: names without DNS). */
+  resolveHost?: HostResolver;
 }
 
 const SHUTDOWN_WAIT_MS = 2000;
@@ -80,8 +83,13 @@ export class Server implements ConnectionContext {
         ? new MemoryMessageStore()
         : new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger }));
     const loadStart = performance.now();
-    this.tenancy = new Tenancy(tenancyStores(this.#db), config, this.logger, this.messageStore, (hook) =>
-      FunctionHook.create(hook),
+    this.tenancy = new Tenancy(
+      tenancyStores(this.#db),
+      config,
+      this.logger,
+      this.messageStore,
+      (hook) => FunctionHook.create(hook),
+      options.resolveHost,
     );
     this.#logLoaded(performance.now() - loadStart);
     this.bootstrap = this.tenancy.bootstrap();

@@ -21,6 +21,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { Message } from '../router/index.ts';
 import type { BrokerRecord, HookStore } from '../store/index.ts';
+import type { EgressPolicy } from './egress-policy.ts';
 import type { FunctionHookOptions, HookState } from './function-hook.ts';
 import type { HookMessage, PublishHook } from './hook-message.ts';
 import type { HookStatsView } from './hook-stats.ts';
@@ -55,6 +56,8 @@ export interface BrokerHooksDeps {
   config: Config;
   log: Logger;
   functions: FunctionFactory | undefined;
+  /** Which addresses the webhook may connect to (decided again at every connection). */
+  egress: EgressPolicy;
   /** `<broker>.<namespace>[.<domain>]`. */
   brokerName: string;
 }
@@ -201,7 +204,7 @@ export class BrokerHooks {
   #buildWebhook(): WebhookHook | undefined {
     const url = this.#record.onPublishUrl;
     if (url === null) return undefined;
-    const { config, credentials } = this.#deps;
+    const { config, credentials, egress } = this.#deps;
     return new WebhookHook({
       url,
       timeoutMs: this.#timeoutMs(),
@@ -212,6 +215,7 @@ export class BrokerHooks {
       onRetry: () => {
         this.pipeline.stats.retries++;
       },
+      egress,
     });
   }
 

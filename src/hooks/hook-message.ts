@@ -34,6 +34,10 @@ export interface HookMessage {
 export interface PublishHook {
   /** 'webhook' or 'function', for logs and metrics. */
   readonly kind: 'webhook' | 'function';
+  /**
+   * Rejects with an Error whose message the tenant sees (hook metrics, the v5 PUBACK reason);
+   * a string `detail` on it, when present, goes only to the operator's log.
+   */
   run(batch: HookMessage[]): Promise<unknown>;
   /** Releases what the hook holds (sandbox runtime, sockets). */
   close(): void;

@@ -11,6 +11,7 @@ const ERRORS_KEPT = 10;
 export interface HookError {
   at: string;
   kind: 'webhook' | 'function';
+  /** Shown to the tenant: for a webhook only its failure class, never the target's status or errno. */
   message: string;
 }
 

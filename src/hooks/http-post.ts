@@ -3,12 +3,17 @@
  * fetch's per-request cost (measured: fetch's stream machinery was ~30 % of the broker's CPU at
  * 1,000 calls per second). Reads at most `maxResponseBytes` of the answer; aborts with `signal`.
  *
- * Resolves with the status and body of any answer; rejects on network errors (with the
- * system error's `code`, e.g. ECONNREFUSED), on abort (the signal's reason) and when the
- * answer is larger than allowed.
+ * Resolves with the status and body of any answer, redirects included (node:http never follows
+ * one; the caller treats a 3xx as a failure); rejects on network errors (with the system error's
+ * `code`, e.g. ECONNREFUSED), on abort (the signal's reason), when the answer is larger than
+ * allowed, and with EgressRefusedError before connecting to an address the egress policy
+ * refuses: a literal IP host is decided before each request, a host name by the policy's
+ * `lookup` at connect time, so the socket connects to the address that was vetted while TLS
+ * still verifies (and sends as SNI) the host name.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { EgressPolicy, EgressRefusedError } from './egress-policy.ts';
 
 export interface PostAnswer {
   status: number;
@@ -19,9 +24,14 @@ export class HttpPoster {
   readonly #url: URL;
   readonly #agent: HttpAgent;
   readonly #request: typeof httpRequest;
+  readonly #egress: EgressPolicy;
+  /** The URL's host is an IP address the policy refuses (the policy is fixed at start-up). */
+  readonly #refused: EgressRefusedError | undefined;
 
-  constructor(url: string, maxSockets: number) {
+  constructor(url: string, maxSockets: number, egress: EgressPolicy) {
     this.#url = new URL(url);
+    this.#egress = egress;
+    this.#refused = egress.literalRefusal(this.#url.hostname);
     const https = this.#url.protocol === 'https:';
     this.#agent = https
       ? new HttpsAgent({ keepAlive: true, maxSockets })
@@ -35,11 +45,13 @@ export class HttpPoster {
     signal: AbortSignal,
     maxResponseBytes: number,
   ): Promise<PostAnswer> {
+    if (this.#refused !== undefined) return Promise.reject(this.#refused);
     return new Promise((resolve, reject) => {
       const payload = Buffer.from(body, 'utf8');
       const req = this.#request(this.#url, {
         method: 'POST',
         agent: this.#agent,
+        lookup: this.#egress.lookup,
         headers: { ...headers, 'Content-Length': String(payload.length) },
         signal,
       });

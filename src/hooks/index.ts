@@ -4,6 +4,12 @@
  * which forwards, transforms or drops it.
  */
 export { BrokerHooks, type DeployedFunction, type FunctionFactory, type HookView } from './broker-hooks.ts';
+export {
+  EgressPolicy,
+  EgressRefusedError,
+  type HostResolver,
+  type ResolvedAddress,
+} from './egress-policy.ts';
 export type { FunctionHookOptions, HookState } from './function-hook.ts';
 export { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './hook-message.ts';
 export type { HookStatsView } from './hook-stats.ts';

@@ -16,6 +16,9 @@
  *   them) until `pending` falls to half of it.
  * - Every message submitted gets exactly one `decided` call; every outcome is counted in
  *   HookStats.
+ * - A failed call's error message is what the tenant sees (lastErrors, the v5 PUBACK reason
+ *   string); its `detail`, when the hook gives one (the webhook's status or errno), goes only
+ *   to the operator's log.
  * - The hook may be replaced at any time (`reconfigure`): batches already sent finish with the
  *   old one, which is closed once its own calls are done; the next batch uses the new one.
  * - A forwarded payload changed by the hook must match the message's Payload Format Indicator
@@ -207,13 +210,20 @@ export class OnPublishPipeline {
 
   #failed(batch: Batch, hook: PublishHook, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
+    // The message is the tenant's to see (metrics, PUBACK reason); a `detail` is the operator's.
+    const detail = (err as { detail?: unknown } | null)?.detail;
     batch.failure = message;
     this.stats.failures++;
     if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
       this.stats.timeouts++;
     this.stats.recordError(hook.kind, message);
     this.#options.log.warn(
-      { broker: this.#options.brokerName, hook: hook.kind, messages: batch.entries.length, err: message },
+      {
+        broker: this.#options.brokerName,
+        hook: hook.kind,
+        messages: batch.entries.length,
+        err: typeof detail === 'string' ? detail : message,
+      },
       `on-publish hook failed; messages ${this.#options.policy === 'fail-open' ? 'forwarded unchanged' : 'dropped'}`,
     );
   }

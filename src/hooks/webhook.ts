@@ -8,15 +8,22 @@
  * array of messages to forward (any Content-Type; Cloudflare's `application/octet-stream` and
  * an empty one included), at most `maxResponseBytes`.
  *
- * Failures (the caller applies the broker's policy): any other status, a body that is not
- * JSON, a timeout (`timeoutMs` for the whole call, retries included). Retried, with a short
- * backoff, only when the hook surely did not process the batch: the connection was refused
- * (nothing listening) or the answer was 429 or 503; each request is signed afresh. (A 502 or
- * 504 from a gateway does not say the hook did not run, so it is not retried.)
+ * Failures (the caller applies the broker's policy): any other status (a redirect too: it is
+ * never followed), a body that is not JSON, a timeout (`timeoutMs` for the whole call, retries
+ * included), an address the egress policy refuses (src/hooks/egress-policy.ts). Retried, with a
+ * short backoff, only when the hook surely did not process the batch: the connection was
+ * refused (nothing listening) or the answer was 429 or 503; each request is signed afresh. (A
+ * 502 or 504 from a gateway does not say the hook did not run, so it is not retried.)
+ *
+ * A failure is a WebhookError whose message is only its class (`unreachable`, `timeout`,
+ * `http_error`, ...): the tenant sees it (hook metrics, the v5 PUBACK reason string), and the
+ * target's status code or errno would turn the hook into a probe of whatever the URL names.
+ * The detail (URL, status, errno, refused address) is in `detail`, for the operator's log.
  * Requests go over node:http keep-alive connections (src/hooks/http-post.ts), not fetch.
  */
 import { sign } from 'node:crypto';
 import type { SigningKey } from '../auth/index.ts';
+import { type EgressPolicy, EgressRefusedError } from './egress-policy.ts';
 import type { HookMessage, PublishHook } from './hook-message.ts';
 import { HttpPoster, type PostAnswer, TooLargeError } from './http-post.ts';
 
@@ -32,14 +39,42 @@ export interface WebhookOptions {
   signingKey: () => SigningKey;
   /** Called on each retry, for metrics. */
   onRetry: () => void;
+  /** Which addresses the webhook may connect to. */
+  egress: EgressPolicy;
 }
 
 /** Answers saying the request was not processed: Too Many Requests, Service Unavailable. */
 const RETRYABLE_STATUS = new Set([429, 503]);
 const BACKOFF_MS = [50, 200, 500, 1000];
 
+/** What went wrong with a call, as the tenant is told it. */
+export type WebhookFailure =
+  | 'unreachable'
+  | 'timeout'
+  | 'http_error'
+  | 'invalid_answer'
+  | 'too_large'
+  | 'egress_refused';
+
+const TOLD_TO_TENANT: Record<WebhookFailure, string> = {
+  unreachable: 'unreachable: no answer from the webhook',
+  timeout: 'timeout: no answer in time (on_publish.timeout_ms)',
+  http_error: 'http_error: the answer was not HTTP 200',
+  invalid_answer: 'invalid_answer: not JSON (expected the array of messages to forward)',
+  too_large: 'too_large: the answer is over --hook-max-response-bytes',
+  egress_refused: "egress_refused: the URL's address is refused by the server's egress policy",
+};
+
 export class WebhookError extends Error {
   override name = 'WebhookError';
+  /** For the operator's log only: the URL, the status or errno, the refused address. */
+  readonly detail: string;
+  constructor(failure: WebhookFailure, detail: string) {
+    super(TOLD_TO_TENANT[failure]);
+    this.detail = detail;
+    // The pipeline counts timeouts by this name.
+    if (failure === 'timeout') this.name = 'TimeoutError';
+  }
 }
 
 /** Signs `timestamp + body` as the webhook headers carry it. */
@@ -60,7 +95,7 @@ export class WebhookHook implements PublishHook {
 
   constructor(options: WebhookOptions) {
     this.#options = options;
-    this.#poster = new HttpPoster(options.url, options.maxSockets);
+    this.#poster = new HttpPoster(options.url, options.maxSockets, options.egress);
   }
 
   get url(): string {
@@ -86,13 +121,17 @@ export class WebhookHook implements PublishHook {
           maxResponseBytes,
         );
       } catch (err) {
-        if (signal.aborted) throw timeoutError(timeoutMs);
-        if (err instanceof TooLargeError) throw err;
+        if (signal.aborted) throw timeoutError(url, timeoutMs);
+        if (err instanceof TooLargeError)
+          throw new WebhookError('too_large', `webhook ${url}: ${err.message}`);
+        if (err instanceof EgressRefusedError)
+          throw new WebhookError('egress_refused', `webhook ${url}: ${err.message}`);
         if (canRetry && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') {
           await this.#backoff(attempt, signal);
           continue;
         }
         throw new WebhookError(
+          'unreachable',
           `webhook ${url} unreachable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         );
       }
@@ -100,14 +139,17 @@ export class WebhookHook implements PublishHook {
         try {
           return JSON.parse(answer.body.toString('utf8'));
         } catch {
-          throw new WebhookError('webhook answer is not JSON (expected the array of messages to forward)');
+          throw new WebhookError(
+            'invalid_answer',
+            `webhook ${url} answered HTTP 200 with a body that is not JSON`,
+          );
         }
       }
       if (canRetry && RETRYABLE_STATUS.has(answer.status)) {
         await this.#backoff(attempt, signal);
         continue;
       }
-      throw new WebhookError(`webhook ${url} answered HTTP ${answer.status}`);
+      throw new WebhookError('http_error', `webhook ${url} answered HTTP ${answer.status}`);
     }
   }
 
@@ -121,7 +163,7 @@ export class WebhookHook implements PublishHook {
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         clearTimeout(timer);
-        reject(timeoutError(this.#options.timeoutMs));
+        reject(timeoutError(this.#options.url, this.#options.timeoutMs));
       };
       const timer = setTimeout(() => {
         signal.removeEventListener('abort', onAbort);
@@ -132,8 +174,6 @@ export class WebhookHook implements PublishHook {
   }
 }
 
-function timeoutError(ms: number): Error {
-  const err = new WebhookError(`webhook did not answer within ${ms} ms`);
-  err.name = 'TimeoutError';
-  return err;
+function timeoutError(url: string, ms: number): WebhookError {
+  return new WebhookError('timeout', `webhook ${url} did not answer within ${ms} ms`);
 }

@@ -30,7 +30,15 @@ import {
 import { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
-import { BrokerHooks, type DeployedFunction, type FunctionFactory, type HookView } from '../hooks/index.ts';
+import {
+  BrokerHooks,
+  type DeployedFunction,
+  EgressPolicy,
+  EgressRefusedError,
+  type FunctionFactory,
+  type HookView,
+  type HostResolver,
+} from '../hooks/index.ts';
 import type { ConnectionInfo } from '../session/connection.ts';
 import {
   type AccountRecord,
@@ -107,13 +115,17 @@ export class Tenancy {
   readonly #touched = new Map<string, number>();
   readonly #pruneTimer: NodeJS.Timeout;
   readonly anonymousAllowed: boolean;
+  /** Where webhooks may connect: checked when on_publish.url is set and at every connection. */
+  readonly egress: EgressPolicy;
 
+  /** `resolveHost`: how webhook host names resolve (the system's getaddrinfo unless given). */
   constructor(
     stores: TenancyStores,
     config: Config,
     logger: Logger,
     messages: MessageStore = new MemoryMessageStore(),
     functions?: FunctionFactory,
+    resolveHost?: HostResolver,
   ) {
     const store = stores.controlPlane;
     this.#store = store;
@@ -124,6 +136,7 @@ export class Tenancy {
     this.#config = config;
     this.#log = logger;
     this.#certificateIds = new CertificateClientIds(config.mtlsClientIdPattern);
+    this.egress = EgressPolicy.fromConfig(config, resolveHost);
     this.anonymousAllowed =
       config.allowAnonymous === 'auto' ? isLoopback(config.host) : config.allowAnonymous === 'true';
     for (const record of store.allBrokers()) this.#add(record);
@@ -633,6 +646,27 @@ export class Tenancy {
 
   // On-publish hooks.
 
+  /**
+   * Refuses (HTTP 400, code 14013) an on_publish.url whose host is, or resolves now to, an
+   * address the egress policy refuses, or does not resolve. The tenant is not told which
+   * address a name resolved to (that would map the internal network); the log says.
+   */
+  async checkWebhookUrl(url: string, broker: string): Promise<void> {
+    const host = new URL(url).hostname;
+    try {
+      await this.egress.vet(host);
+    } catch (err) {
+      const refused = err instanceof EgressRefusedError;
+      this.#log.warn({ broker, url, err: (err as Error).message }, 'on_publish.url refused');
+      throw new ApiError(
+        'HOOK_URL_REFUSED',
+        refused
+          ? `on_publish.url host ${host} is refused by the server's webhook egress policy: loopback, private, link-local, metadata and other internal addresses are not webhook targets unless the operator allows them`
+          : `on_publish.url host ${host} does not resolve`,
+      );
+    }
+  }
+
   hookView(accountId: string, namespace: string, name: string): HookView {
     return this.tenant(accountId, namespace, name).hooks.view();
   }
@@ -668,6 +702,7 @@ export class Tenancy {
       config: this.#config,
       log: this.#log,
       functions: this.#functions,
+      egress: this.egress,
       brokerName: domain === '' ? address : `${address}.${domain}`,
     });
     broker.hooks = hooks;

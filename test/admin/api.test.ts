@@ -1,15 +1,21 @@
 /**
  * The admin REST API through fastify's inject: every route of the Cloudflare Pub/Sub reference,
- * the envelope, authentication, and each kind of bad input with its status and error code.
+ * the envelope, authentication, and each kind of bad input with its status and error code; and
+ * the webhook egress policy as the API applies it to `on_publish.url` (inject only: no listener,
+ * so a fixture may say `host: 0.0.0.0` without binding it).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { Logger } from 'pino';
 import { buildApi } from '../../src/admin/index.ts';
 import { configWith } from '../../src/config.ts';
+import type { HostResolver } from '../../src/hooks/index.ts';
 import { silentLogger } from '../../src/observability/index.ts';
 import { openDatabase, tenancyStores } from '../../src/store/index.ts';
 import { Tenancy } from '../../src/tenancy/index.ts';
+import { fakeResolver, testHosts } from '../helpers/hosts.ts';
+import { captureLog } from '../helpers/log-capture.ts';
 
 interface Fixture {
   app: FastifyInstance;
@@ -19,10 +25,14 @@ interface Fixture {
   close(): Promise<void>;
 }
 
-async function fixture(overrides: Record<string, unknown> = {}): Promise<Fixture> {
+/** An API over its own tenancy; webhook host names resolve through `resolveHost`, never DNS. */
+async function fixture(
+  overrides: Record<string, unknown> = {},
+  { resolveHost = testHosts, logger = silentLogger() }: { resolveHost?: HostResolver; logger?: Logger } = {},
+): Promise<Fixture> {
   const config = configWith({ dataDir: ':memory:', ...overrides });
   const db = openDatabase(':memory:');
-  const tenancy = new Tenancy(tenancyStores(db), config, silentLogger());
+  const tenancy = new Tenancy(tenancyStores(db), config, logger, undefined, undefined, resolveHost);
   const boot = tenancy.bootstrap();
   const app = await buildApi({
     tenancy,
@@ -464,6 +474,148 @@ describe('admin API quotas', () => {
       assert.equal(overB.json().errors[0].code, 14007);
     } finally {
       await f.close();
+    }
+  });
+});
+
+describe('on_publish.url and the webhook egress policy', () => {
+  const hosts = fakeResolver({
+    'intranet.test': ['10.20.30.40'],
+    'mixed.test': ['192.0.2.7', 'fd00::7'],
+    'public.test': ['192.0.2.8'],
+    localhost: ['127.0.0.1', '::1'],
+  });
+  /** Creates a broker with `url`, and PATCHes the default broker to it; what it stored before and after. */
+  const tryUrl = async (f: Fixture, url: string) => {
+    const base = `/client/v4/accounts/${f.accountId}/pubsub/namespaces/local/brokers`;
+    const headers = { authorization: `Bearer ${f.token}`, 'content-type': 'application/json' };
+    const stored = async () =>
+      (await f.app.inject({ method: 'GET', url: `${base}/default`, headers })).json().result.on_publish;
+    const name = `b${Math.random().toString(36).slice(2, 10)}`;
+    const created = await f.app.inject({
+      method: 'POST',
+      url: base,
+      headers,
+      payload: JSON.stringify({ name, on_publish: { url } }),
+    });
+    const before = await stored();
+    const patched = await f.app.inject({
+      method: 'PATCH',
+      url: `${base}/default`,
+      headers,
+      payload: JSON.stringify({ on_publish: { url } }),
+    });
+    return { created, patched, before, after: await stored(), name };
+  };
+  const expectRefused = (res: LightMyRequestResponse, url: string): string => {
+    assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+    const env = res.json();
+    assert.equal(env.success, false);
+    assert.equal(env.result, null);
+    assert.equal(env.errors[0].code, 14013, url);
+    return env.errors[0].message as string;
+  };
+  const expectAccepted = async (f: Fixture, url: string) => {
+    const { created, patched, after } = await tryUrl(f, url);
+    assert.equal(created.statusCode, 200, `${url}: ${created.body}`);
+    assert.equal(patched.statusCode, 200, `${url}: ${patched.body}`);
+    assert.equal(after.url, url);
+  };
+  const expectAllRefused = async (f: Fixture, url: string): Promise<string> => {
+    const { created, patched, before, after, name } = await tryUrl(f, url);
+    const message = expectRefused(created, url);
+    expectRefused(patched, url);
+    assert.deepEqual(after, before, 'the default broker kept its hook');
+    assert.ok(![...f.tenancy.tenants()].some((t) => t.record.name === name), 'no broker was created');
+    return message;
+  };
+
+  it('the metadata service, an RFC 1918 and a ULA address are refused with 400 (14013) on create and update', async () => {
+    const f = await fixture({}, { resolveHost: hosts.resolve });
+    try {
+      for (const url of ['http://169.254.169.254/', 'http://10.0.0.1/', 'http://[fd00::1]/'])
+        assert.match(await expectAllRefused(f, url), /refused by the server's webhook egress policy/);
+      for (const url of [
+        'http://[::ffff:169.254.169.254]/latest/meta-data/',
+        'http://[fd00:ec2::254]/',
+        'http://172.16.0.1:8080/',
+        'http://192.168.1.1/',
+        'http://100.64.0.1/',
+        'http://[fe80::1]/',
+        'http://224.0.0.1/',
+        'http://255.255.255.255/',
+        'http://0.0.0.0:22/',
+        'http://0x0a.1/',
+        'http://167772161/',
+      ])
+        await expectAllRefused(f, url);
+      await expectAccepted(f, 'https://public.test/hook');
+      await expectAccepted(f, 'http://192.0.2.1:8080/hook');
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('a host name is resolved when set: one refused address refuses it, the tenant is not told which; the log is', async () => {
+    const log = captureLog('warn');
+    const f = await fixture({}, { resolveHost: hosts.resolve, logger: log.logger });
+    try {
+      const intranet = await expectAllRefused(f, 'https://intranet.test/hook');
+      assert.doesNotMatch(intranet, /10\.20\.30\.40/, 'the resolved address stays internal');
+      assert.match(intranet, /intranet\.test/);
+      await expectAllRefused(f, 'https://mixed.test/hook');
+      assert.match(await expectAllRefused(f, 'https://nowhere.test/hook'), /does not resolve/);
+      assert.ok(hosts.asked.includes('intranet.test') && hosts.asked.includes('nowhere.test'));
+      const logged = log.withMessage('on_publish.url refused');
+      assert.ok(
+        logged.some((l) => /intranet\.test: 10\.20\.30\.40 is private/.test(String(l.err))),
+        JSON.stringify(logged),
+      );
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('loopback is a target while the server binds loopback (the default), refused when it binds wider', async () => {
+    const local = await fixture({}, { resolveHost: hosts.resolve });
+    const wide = await fixture({ host: '0.0.0.0' }, { resolveHost: hosts.resolve });
+    try {
+      for (const url of ['http://127.0.0.1:9/hook', 'http://localhost:9/hook', 'http://[::1]:9/hook']) {
+        await expectAccepted(local, url);
+        await expectAllRefused(wide, url);
+      }
+      await expectAllRefused(wide, 'http://[::ffff:127.0.0.1]:9/hook');
+      await expectAllRefused(local, 'http://0.0.0.0:9/hook');
+      await expectAccepted(wide, 'https://public.test/hook');
+    } finally {
+      await local.close();
+      await wide.close();
+    }
+  });
+
+  it('the operator opens ranges: --hook-allow-private for private networks, --hook-allow-cidrs for exactly its own', async () => {
+    const privateOk = await fixture({ hookAllowPrivate: true }, { resolveHost: hosts.resolve });
+    const listed = await fixture(
+      { host: '0.0.0.0', hookAllowCidrs: '169.254.169.254/32,10.1.0.0/16,127.0.0.1' },
+      { resolveHost: hosts.resolve },
+    );
+    try {
+      for (const url of [
+        'http://10.0.0.1/',
+        'http://[fd00::1]/',
+        'http://100.64.0.1/',
+        'https://intranet.test/',
+      ])
+        await expectAccepted(privateOk, url);
+      for (const url of ['http://169.254.169.254/', 'http://[fd00:ec2::254]/', 'http://169.254.1.1/'])
+        await expectAllRefused(privateOk, url);
+      for (const url of ['http://169.254.169.254/', 'http://10.1.2.3/', 'http://127.0.0.1:9/'])
+        await expectAccepted(listed, url);
+      for (const url of ['http://10.2.0.1/', 'https://intranet.test/', 'http://[::1]:9/'])
+        await expectAllRefused(listed, url);
+    } finally {
+      await privateOk.close();
+      await listed.close();
     }
   });
 });

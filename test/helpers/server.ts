@@ -1,7 +1,7 @@
 /**
  * Starts a Server for a test: loopback, OS-picked ports, no admin API (pass `httpPort: 0` for
  * one), no data directory, silent logs unless PUBSUB_TEST_LOG names a level (or a logger is
- * passed). TLS stays off unless the test configures a certificate; then its listeners take
+ * passed), webhook host names answered by `testHosts` (never DNS) unless a resolver is passed. TLS stays off unless the test configures a certificate; then its listeners take
  * OS-picked ports too (tlsUrl, wssUrl). `close` is idempotent; use it in `after`/`t.after`.
  */
 import { readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import type { OptionKey } from '../../src/config.ts';
 import { configWith } from '../../src/config.ts';
 import { createLogger } from '../../src/observability/index.ts';
 import { Server, type ServerOptions } from '../../src/server.ts';
+import { testHosts } from './hosts.ts';
 
 export interface TestServer {
   server: Server;
@@ -83,7 +84,12 @@ export async function startServer(
     ...overrides,
   });
   const level = process.env.PUBSUB_TEST_LOG;
-  const server = new Server(config, options.logger ? options : level ? { logger: createLogger(level) } : {});
+  const logger = options.logger ?? (level ? createLogger(level) : undefined);
+  const server = new Server(config, {
+    ...options,
+    ...(logger === undefined ? {} : { logger }),
+    resolveHost: options.resolveHost ?? testHosts,
+  });
   await server.start();
   const tcp = server.listeners.find((l) => l.name === 'mqtt')!;
   const url = (name: string): string => server.listeners.find((l) => l.name === name)?.url ?? '';

@@ -6,6 +6,11 @@
  * (with the v5 PUBACK a fail-closed publisher gets), and a slow hook pausing publishers with
  * bounded pending messages and nothing lost. An MQTT 3.1.1 publisher (mosquitto_pub) goes
  * through the hook too, and `--hook-ack before` acknowledges before the hook answers.
+ * Egress (security review, finding 2): the tenant sees only failure classes (`http_error`,
+ * `unreachable`, in the API and `pubsub broker hook show`) while the operator's log keeps the
+ * status and errno; a redirect is a failure, not followed; a name that resolves to a refused
+ * address at connect time (rebinding), or a refused address stored before the policy, is never
+ * connected to (0.0.0.0 would reach the local hook server, so a leak would be seen).
  */
 import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
@@ -15,6 +20,9 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { isValidBrokerRequest, verifyBrokerSignature } from '../../lib/verify-broker-request.mjs';
 import type { HookMessage, HookView } from '../../src/hooks/index.ts';
+import { runCli } from '../cli/run-cli.ts';
+import { fakeResolver } from '../helpers/hosts.ts';
+import { captureLog } from '../helpers/log-capture.ts';
 import { pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
 import { mosquittoClients, spawnChild, until } from '../interop/tools.ts';
 
@@ -30,6 +38,7 @@ class HookServer {
   answer: (messages: HookMessage[]) => {
     status: number;
     body?: unknown;
+    headers?: Record<string, string>;
     delayMs?: number;
     /** Answer once this settles. */
     hold?: Promise<void>;
@@ -48,10 +57,10 @@ class HookServer {
         const body = Buffer.concat(chunks).toString('utf8');
         const messages = JSON.parse(body) as HookMessage[];
         this.received.push({ headers: req.headers, body, messages });
-        const { status, body: out, delayMs, hold } = this.answer(messages);
+        const { status, body: out, headers, delayMs, hold } = this.answer(messages);
         const reply = () => {
           this.#open.delete(res);
-          res.writeHead(status, { 'content-type': 'application/octet-stream' });
+          res.writeHead(status, { 'content-type': 'application/octet-stream', ...headers });
           res.end(out === undefined ? '' : JSON.stringify(out));
         };
         this.#open.add(res);
@@ -79,6 +88,13 @@ describe('on-publish webhook', () => {
   let hook: HookServer;
   let url: string;
   const clients: mqtt.MqttClient[] = [];
+  const log = captureLog('warn');
+  /** What `rebind.test` resolves to, one answer per lookup, then 0.0.0.0. */
+  const rebind: string[][] = [];
+  const hosts = fakeResolver({ 'rebind.test': () => rebind.shift() ?? ['0.0.0.0'] });
+  /** The operator's log lines of failed hook calls. */
+  const failureLog = (): string[] =>
+    log.lines.filter((l) => String(l.msg).startsWith('on-publish hook failed')).map((l) => String(l.err));
   const api = <T>(method: string, path: string, body?: unknown) => pubsubApi<T>(ts, method, path, body);
   const setHook = async (onPublish: Record<string, unknown>): Promise<void> => {
     const env = await api('PATCH', '/namespaces/local/brokers/default', { on_publish: onPublish });
@@ -103,7 +119,10 @@ describe('on-publish webhook', () => {
   before(async () => {
     hook = new HookServer();
     url = await hook.listen();
-    ts = await startServer({ httpPort: 0, hookMaxPending: 50, hookBatchWindowMs: 5 });
+    ts = await startServer(
+      { httpPort: 0, hookMaxPending: 50, hookBatchWindowMs: 5 },
+      { logger: log.logger, resolveHost: hosts.resolve },
+    );
   });
   beforeEach(async () => {
     hook.received.length = 0;
@@ -235,7 +254,8 @@ describe('on-publish webhook', () => {
     assert.deepEqual(seen, []);
     let view = await hookView();
     assert.ok(view.metrics.failedDropped >= 2, JSON.stringify(view.metrics));
-    assert.match(view.metrics.lastErrors.at(-1)!.message, /HTTP 500/);
+    assert.equal(view.metrics.lastErrors.at(-1)!.message, 'http_error: the answer was not HTTP 200');
+    assert.match(failureLog().at(-1)!, /answered HTTP 500$/, 'the status is in the operator log');
 
     await setHook({ policy: 'fail-open' });
     await pub.publishAsync('fail/open', 'unchanged', { qos: 1 });
@@ -266,7 +286,70 @@ describe('on-publish webhook', () => {
     await assert.rejects(pub.publishAsync('retry/b', 'nobody home', { qos: 1 }));
     const view = await hookView();
     assert.equal(view.metrics.retries, before + 3);
-    assert.match(view.metrics.lastErrors.at(-1)!.message, /unreachable: ECONNREFUSED/);
+    assert.equal(view.metrics.lastErrors.at(-1)!.message, 'unreachable: no answer from the webhook');
+    assert.match(failureLog().at(-1)!, /unreachable: ECONNREFUSED$/, 'the errno is in the operator log');
+    const port = new URL(deadUrl).port;
+    const shown = await runCli(['broker', 'hook', 'show', 'default', '--ns', 'local'], {
+      env: { PUBSUB_API_URL: ts.apiUrl, PUBSUB_API_TOKEN: ts.adminToken },
+    });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /webhook: unreachable: no answer from the webhook$/m);
+    assert.doesNotMatch(shown.stdout, /ECONNREFUSED|HTTP 500/, 'no errno or status for the tenant');
+    assert.equal(shown.stdout.split(`:${port}`).length, 2, 'the port only in the URL line');
+  });
+
+  it('a redirect is a failure (http_error), never followed', async () => {
+    const elsewhere = new HookServer();
+    const target = await elsewhere.listen();
+    try {
+      hook.answer = () => ({ status: 307, headers: { location: target } });
+      const { seen } = await subscriber('redirect/#');
+      const pub = await connect();
+      await assert.rejects(pub.publishAsync('redirect/a', 'x', { qos: 1 }));
+      assert.equal(hook.received.length, 1);
+      assert.equal(elsewhere.received.length, 0, 'the Location was not followed');
+      assert.deepEqual(seen, []);
+      assert.equal(
+        (await hookView()).metrics.lastErrors.at(-1)!.message,
+        'http_error: the answer was not HTTP 200',
+      );
+      assert.match(failureLog().at(-1)!, /answered HTTP 307$/);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it('a name that resolves to a refused address when connecting is never connected to (DNS rebinding)', async () => {
+    // Set through the API while rebind.test is loopback (allowed: the server binds loopback)...
+    rebind.push(['127.0.0.1']);
+    await setHook({ url: `http://rebind.test:${new URL(url).port}/hook` });
+    // ...then it resolves to 0.0.0.0, which would reach the hook server on this host.
+    const pub = await connect();
+    await assert.rejects(pub.publishAsync('rebind/a', 'x', { qos: 1 }), (err: Error & { code?: number }) => {
+      assert.equal(err.code, 0x80);
+      return true;
+    });
+    assert.equal(hook.received.length, 0, 'nothing reached the hook');
+    const view = await hookView();
+    assert.equal(
+      view.metrics.lastErrors.at(-1)!.message,
+      "egress_refused: the URL's address is refused by the server's egress policy",
+    );
+    assert.match(failureLog().at(-1)!, /rebind\.test: 0\.0\.0\.0 is unspecified/);
+  });
+
+  it('a refused address stored before the policy (no API check) fails every call without connecting', async () => {
+    ts.server.tenancy.updateBroker(ts.accountId, 'local', 'default', {
+      onPublishUrl: `http://0.0.0.0:${new URL(url).port}/hook`,
+    });
+    const before = (await hookView()).metrics;
+    const pub = await connect();
+    await assert.rejects(pub.publishAsync('stored/a', 'x', { qos: 1 }));
+    const after = (await hookView()).metrics;
+    assert.equal(hook.received.length, 0, 'nothing reached the hook');
+    assert.equal(after.failures, before.failures + 1);
+    assert.equal(after.retries, before.retries, 'a refusal is not retried');
+    assert.match(after.lastErrors.at(-1)!.message, /^egress_refused: /);
   });
 
   it('a hook that does not answer times out: dropped under fail-closed, forwarded under fail-open', async () => {

@@ -2,9 +2,11 @@
  * Brokers: `/client/v4/accounts/{account_id}/pubsub/namespaces/{namespace}/brokers[/{broker}]`.
  * Bodies accept `authType` or `auth_type` (Cloudflare's docs and wrangler disagree), an
  * `expiration` in seconds or null, and `on_publish: {url, policy, timeout_ms}` (a null url clears
- * the webhook; policy and timeout are ours: see docs/hooks.md). PATCH changes only
- * the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98) and drops its
- * state.
+ * the webhook; policy and timeout are ours: see docs/hooks.md). A URL is checked against the
+ * webhook egress policy before anything is stored: its host resolved now and every address
+ * decided (400, code 14013, when refused; it is decided again at every connection). PATCH
+ * changes only the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98)
+ * and drops its state.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.ts';
@@ -102,6 +104,10 @@ export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { account_id, namespace } = req.params as { account_id: string; namespace: string };
       const body = req.body as BrokerBody;
       const patch = patchOf(body);
+      if (typeof patch.onPublishUrl === 'string') {
+        const ns = t.getNamespace(account_id, namespace);
+        await t.checkWebhookUrl(patch.onPublishUrl, `${String(body.name)}.${ns.name}`);
+      }
       return ok(present(t.createBroker(account_id, namespace, { name: body.name, ...patch })));
     },
   );
@@ -136,6 +142,10 @@ export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const p = req.params as { account_id: string; namespace: string; broker: string };
       const patch = patchOf((req.body ?? {}) as BrokerBody);
+      if (typeof patch.onPublishUrl === 'string') {
+        const record = t.getBroker(p.account_id, p.namespace, p.broker);
+        await t.checkWebhookUrl(patch.onPublishUrl, `${record.name}.${record.namespaceName}`);
+      }
       return ok(present(t.updateBroker(p.account_id, p.namespace, p.broker, patch)));
     },
   );

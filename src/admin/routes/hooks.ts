@@ -1,7 +1,8 @@
 /**
  * A broker's on-publish hook (issue 9; ours, Cloudflare had only `on_publish.url`):
  * - `GET .../brokers/{broker}/hook`: which hook runs (webhook, function or none), its settings,
- *   the deployed function's version, and the hook's metrics and last errors.
+ *   the deployed function's version, and the hook's metrics and last errors (a webhook's as
+ *   failure classes only: the target's status or errno stays in the server log).
  * - `PUT .../brokers/{broker}/hook/function`: deploys a JavaScript module exporting
  *   `onPublish(messages, ctx)`, sent as the raw body (`Content-Type: application/javascript`
  *   or `text/javascript`) or as JSON `{"code": "..."}`. It is compiled and its top level run
