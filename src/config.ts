@@ -426,6 +426,36 @@ export const OPTIONS = {
     env: 'PUBSUB_FUNCTION_MAX_CODE_BYTES',
     description: 'Sandboxed functions: largest module accepted at deployment.',
   },
+  functionPublishRate: {
+    kind: 'int',
+    default: 1000,
+    min: 0,
+    max: 1000000,
+    flag: '--function-publish-rate',
+    env: 'PUBSUB_FUNCTION_PUBLISH_RATE',
+    description:
+      "Sandboxed functions: derived messages (ctx.publish) per second per broker, shared by all its function's calls; past it ctx.publish throws (0: disabled).",
+  },
+  functionPublishBytesRate: {
+    kind: 'int',
+    default: 1048576,
+    min: 0,
+    max: 1073741824,
+    flag: '--function-publish-bytes-rate',
+    env: 'PUBSUB_FUNCTION_PUBLISH_BYTES_RATE',
+    description:
+      'Sandboxed functions: topic and payload bytes of derived messages per second per broker; past it ctx.publish throws (0: disabled).',
+  },
+  functionPublishBurstMs: {
+    kind: 'int',
+    default: 1000,
+    min: 1,
+    max: 60000,
+    flag: '--function-publish-burst-ms',
+    env: 'PUBSUB_FUNCTION_PUBLISH_BURST_MS',
+    description:
+      'Sandboxed functions: burst of the derived-publish budget, in ms of its rates (also the largest derived message: bytes rate × burst).',
+  },
   logLevel: {
     kind: 'string',
     default: 'info',

@@ -5,7 +5,8 @@
  *   `onPublish(messages, ctx)`; the server compiles it before it replaces the running version,
  *   and a refusal prints the server's reason (syntax error with its line, missing export...).
  * - `show <broker>` prints which hook runs, its settings, the function version and the hook's
- *   metrics (latency, drops, errors) with its last errors.
+ *   derived-publish budget and metrics (latency, drops, publishes refused by the budget, errors)
+ *   with its last errors.
  * - `remove <broker>` removes the function and its state (asks first, like delete).
  */
 import { readFile } from 'node:fs/promises';
@@ -32,6 +33,7 @@ const hookPath = (ns: string, name: string): string => `${brokerPath(ns, name)}/
 
 function describeHook(h: HookView): string {
   const m = h.metrics;
+  const b = h.publish_budget;
   const lines = fields([
     ['hook', h.kind],
     ['on publish url', text(h.on_publish.url)],
@@ -49,7 +51,11 @@ function describeHook(h: HookView): string {
       'messages',
       `${m.messages}: ${m.forwarded} forwarded, ${m.dropped} dropped, ${m.failedDropped} dropped by failures, ${m.failedForwarded} forwarded by fail-open, ${m.pending} pending`,
     ],
-    ['published by function', String(m.published)],
+    ['published by function', `${m.published} (${m.publishRefused} refused by the budget)`],
+    [
+      'publish budget',
+      `${b.messages_per_second} messages/s, ${b.bytes_per_second} bytes/s, burst ${b.burst_ms} ms`,
+    ],
     ['latency', `p50 ${m.latencyMs.p50} ms, p99 ${m.latencyMs.p99} ms, max ${m.latencyMs.max} ms`],
   ]);
   if (m.lastErrors.length === 0) return lines;

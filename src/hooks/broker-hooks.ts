@@ -12,6 +12,9 @@
  *   arriving before it is ready wait in the pipeline (they are not let through undecided).
  * - Messages published by a function (`ctx.publish`) go straight to the broker's router, not
  *   through the hook again (no loops); they are counted as `published`.
+ * - One derived-publish budget per broker (publish-budget.ts), made with the broker's hooks and
+ *   kept across deployments, so redeploying does not refill it; its refusals are counted as
+ *   `publishRefused` and logged at most once a minute.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -26,6 +29,7 @@ import type { FunctionHookOptions, HookState } from './function-hook.ts';
 import type { HookMessage, PublishHook } from './hook-message.ts';
 import type { HookStatsView } from './hook-stats.ts';
 import { OnPublishPipeline, type PipelineOptions } from './pipeline.ts';
+import { PublishBudget } from './publish-budget.ts';
 import { WebhookHook } from './webhook.ts';
 
 /**
@@ -46,6 +50,8 @@ export interface HookView {
   on_publish: { url: string | null; policy: string; timeout_ms: number };
   function: DeployedFunction | null;
   ack: string;
+  /** The broker's derived-publish budget (the server's settings; it applies to functions). */
+  publish_budget: { messages_per_second: number; bytes_per_second: number; burst_ms: number };
   metrics: HookStatsView;
 }
 
@@ -65,6 +71,7 @@ export interface BrokerHooksDeps {
 export class BrokerHooks {
   readonly pipeline: OnPublishPipeline;
   readonly #deps: BrokerHooksDeps;
+  readonly #publishBudget: PublishBudget;
   #record: BrokerRecord;
   #function: DeployedFunction | undefined;
   #functionHook: PublishHook | undefined;
@@ -76,6 +83,22 @@ export class BrokerHooks {
     this.#deps = deps;
     this.#record = record;
     this.pipeline = new OnPublishPipeline(undefined, this.#pipelineOptions());
+    const { config, log, brokerName } = deps;
+    this.#publishBudget = new PublishBudget(
+      {
+        messagesPerSecond: config.functionPublishRate,
+        bytesPerSecond: config.functionPublishBytesRate,
+        burstMs: config.functionPublishBurstMs,
+      },
+      (message, first) => {
+        this.pipeline.stats.publishRefused++;
+        if (first)
+          log.warn(
+            { broker: brokerName, function: this.#function?.version },
+            `${message} (refusals are counted in publishRefused, logged at most once a minute)`,
+          );
+      },
+    );
     this.#webhook = this.#buildWebhook();
     const stored = deps.store.functionOf(record.id);
     if (stored !== undefined) {
@@ -171,6 +194,11 @@ export class BrokerHooks {
       },
       function: this.#function ?? null,
       ack: this.#deps.config.hookAck,
+      publish_budget: {
+        messages_per_second: this.#publishBudget.limits.messagesPerSecond,
+        bytes_per_second: this.#publishBudget.limits.bytesPerSecond,
+        burst_ms: this.#publishBudget.limits.burstMs,
+      },
       metrics: this.pipeline.view(),
     };
   }
@@ -227,6 +255,7 @@ export class BrokerHooks {
       cpuLimitMs: config.functionCpuMs,
       stateLimitBytes: config.functionStateBytes,
       state: this.#hookState(),
+      publishBudget: this.#publishBudget,
       publish: (topic, payload, options) => {
         this.pipeline.stats.published++;
         const properties: NonNullable<Message['properties']> = {};

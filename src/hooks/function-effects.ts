@@ -14,9 +14,20 @@
  * payload per call; state keys+values (UTF-8 bytes) at most `stateLimitBytes` in total; at most
  * MAX_CONSOLE_LINES_PER_CALL console lines of MAX_CONSOLE_LINE_CHARS per call. Exceeding a bound
  * throws inside the function (a RangeError it may catch); nothing beyond the bound is kept.
+ *
+ * Across calls, the broker's PublishBudget (publish-budget.ts) bounds the rate: each publish
+ * is admitted against what the budget holds minus what this call admitted before it, and the
+ * call's total is charged only by `chargePublishes`, once the call succeeded. A refused publish
+ * throws a RangeError in the function and is not buffered.
  */
 import { isValidMqttString, isValidTopicName } from '../protocol/index.ts';
+import type { PublishBudget } from './publish-budget.ts';
 
+/**
+ * Bounds the host memory one call buffers and one call's burst. Kept at 1000, above the default
+ * batch of 100 so a function may fan each message out a few times; the rate over many calls is
+ * the budget's job, since a per-call cap alone bounds nothing when a publisher causes many calls.
+ */
 export const MAX_PUBLISHES_PER_CALL = 1000;
 export const MAX_CONSOLE_LINES_PER_CALL = 100;
 export const MAX_CONSOLE_LINE_CHARS = 8192;
@@ -64,14 +75,24 @@ export class CallEffects {
   /** key → new JSON value, or undefined for a delete. */
   readonly #writes = new Map<string, string | undefined>();
   readonly #publishes: DerivedPublish[] = [];
+  readonly #budget: PublishBudget;
   #stateBytes: number;
   #publishBytes = 0;
+  /** Topic and payload bytes of the buffered publishes, what the budget counts. */
+  #budgetBytes = 0;
 
-  constructor(state: HookState, committedStateBytes: number, stateLimit: number, publishBytesLimit: number) {
+  constructor(
+    state: HookState,
+    committedStateBytes: number,
+    stateLimit: number,
+    publishBytesLimit: number,
+    budget: PublishBudget,
+  ) {
     this.#state = state;
     this.#stateBytes = committedStateBytes;
     this.#stateLimit = stateLimit;
     this.#publishBytesLimit = publishBytesLimit;
+    this.#budget = budget;
   }
 
   /** Total state bytes once this call's writes are applied. */
@@ -115,6 +136,9 @@ export class CallEffects {
     if (this.#publishBytes + bytes.length > this.#publishBytesLimit) {
       throw new RangeError(`ctx.publish: at most ${this.#publishBytesLimit} payload bytes per call`);
     }
+    const budgetBytes = Buffer.byteLength(topic) + bytes.length;
+    this.#budget.admit(this.#publishes.length, this.#budgetBytes, budgetBytes);
+    this.#budgetBytes += budgetBytes;
     this.#publishBytes += bytes.length;
     const options: DerivedPublishOptions = { qos: qos as 0 | 1 | 2, retain };
     if (contentType !== undefined) options.contentType = contentType;
@@ -154,6 +178,11 @@ export class CallEffects {
       else keys.add(key);
     }
     return [...keys];
+  }
+
+  /** Charges the buffered publishes to the broker's budget (the call succeeded). */
+  chargePublishes(): void {
+    this.#budget.charge(this.#publishes.length, this.#budgetBytes);
   }
 
   /** Applies the state writes (the call succeeded). */

@@ -28,7 +28,9 @@
  *   message through the router. payload: string (sent as UTF-8 with Payload Format Indicator 1)
  *   or Uint8Array/ArrayBuffer. The topic must be a valid MQTT topic name (non-empty, no `+` or
  *   `#`, no U+0000) and must not start with `$`; otherwise it throws inside the function.
- *   At most 1000 publishes and `memoryLimitBytes` of payload per call.
+ *   At most 1000 publishes and `memoryLimitBytes` of payload per call, and within the
+ *   broker's derived-publish budget (publish-budget.ts: messages and bytes per second); past
+ *   the budget it throws a RangeError naming the setting, which the function may catch.
  * - `ctx.state.get(key)` → the stored JSON value or undefined; `ctx.state.set(key, value)` stores
  *   a JSON-serializable value (throws a RangeError beyond the state limit: keys + JSON values in
  *   UTF-8 bytes); `ctx.state.delete(key)` → true if it existed; `ctx.state.keys()` → string[].
@@ -42,7 +44,7 @@
  * Rules:
  * - Side effects are buffered: `ctx.publish` and state writes of a call take effect only when
  *   the call succeeds (state first, then the publishes, in order); a failed call changes
- *   nothing. Console lines are written at once.
+ *   nothing and is not charged to the publish budget. Console lines are written at once.
  * - A call (its synchronous part and every promise job until its result settles) gets
  *   `cpuLimitMs` of wall time on the event loop. The sandbox's whole WebAssembly memory (QuickJS
  *   data and stack, module globals, the call's work) is capped at `memoryLimitBytes` (16 MiB at
@@ -71,6 +73,7 @@ import { decodeAnswer, encodeBatch } from './function-envelope.ts';
 import { FunctionDeployError, FunctionRuntimeError } from './function-errors.ts';
 import { Sandbox, type SandboxHost, type SandboxMemoryUsage } from './function-sandbox.ts';
 import type { HookMessage, PublishHook } from './hook-message.ts';
+import type { PublishBudget } from './publish-budget.ts';
 import { BASE_MEMORY_BYTES, newQuickJSInstance } from './quickjs-instance.ts';
 
 export type { ConsoleLevel, DerivedPublishOptions, HookState } from './function-effects.ts';
@@ -96,6 +99,8 @@ export interface FunctionHookOptions {
   /** Total UTF-8 bytes of state keys and JSON values; a set beyond it throws inside the function. */
   stateLimitBytes: number;
   state: HookState;
+  /** The broker's derived-publish budget, shared by every call and version of its function. */
+  publishBudget: PublishBudget;
   publish(topic: string, payload: Buffer, options: DerivedPublishOptions): void;
   /** console.log/info/debug → info, console.warn → warn, console.error → error. */
   log(level: ConsoleLevel, message: string): void;
@@ -176,6 +181,7 @@ export class FunctionHook implements PublishHook {
       this.#stateBytes,
       options.stateLimitBytes,
       options.memoryLimitBytes,
+      options.publishBudget,
     );
     let answer: unknown;
     this.#current = effects;
@@ -189,6 +195,7 @@ export class FunctionHook implements PublishHook {
       if (sandbox.broken) this.#restart();
     }
     effects.commitState();
+    effects.chargePublishes();
     this.#stateBytes = effects.stateBytes;
     for (const derived of effects.publishes) {
       try {

@@ -3,6 +3,8 @@
  * (a ring of the last 1024, for p50/p99/max) and the last errors (10, newest last). Every drop
  * is counted under its cause; nothing leaves the hook uncounted:
  * messages = forwarded + dropped + invalid + failedDropped + failedForwarded + pending.
+ * Derived messages are counted apart: `published` (sent by `ctx.publish`) and `publishRefused`
+ * (refused by the broker's derived-publish budget, whatever became of their call).
  */
 
 const LATENCY_SAMPLES = 1024;
@@ -33,6 +35,8 @@ export interface HookStatsView {
   failedForwarded: number;
   /** Derived messages published by functions (`ctx.publish`). */
   published: number;
+  /** `ctx.publish` calls refused by the broker's derived-publish budget (publish-budget.ts). */
+  publishRefused: number;
   /** Messages accepted and not yet decided. */
   pending: number;
   /** Publishers whose reading is paused because too many messages are pending. */
@@ -53,6 +57,7 @@ export class HookStats {
   failedDropped = 0;
   failedForwarded = 0;
   published = 0;
+  publishRefused = 0;
   readonly #latencies = new Float64Array(LATENCY_SAMPLES);
   #samples = 0;
   readonly #errors: HookError[] = [];
@@ -83,6 +88,7 @@ export class HookStats {
       failedDropped: this.failedDropped,
       failedForwarded: this.failedForwarded,
       published: this.published,
+      publishRefused: this.publishRefused,
       pending,
       pausedPublishers,
       latencyMs: {

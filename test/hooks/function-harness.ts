@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { FunctionHook, type FunctionHookOptions, type HookState } from '../../src/hooks/function-hook.ts';
 import { type HookMessage, readVerdict } from '../../src/hooks/hook-message.ts';
+import { PublishBudget } from '../../src/hooks/publish-budget.ts';
 
 export class MapState implements HookState {
   readonly map = new Map<string, string>();
@@ -50,8 +51,17 @@ export async function deploy(code: string, overrides: Partial<FunctionHookOption
     publish: (topic, payload, options) => published.push({ topic, payload, options }),
     log: (level, message) => logs.push([level, message]),
     ...overrides,
+    publishBudget: overrides.publishBudget ?? roomyBudget(),
   });
   return { hook, state, published, logs };
+}
+
+/** A budget no test of the per-call limits reaches (each deploy gets its own). */
+function roomyBudget(): PublishBudget {
+  return new PublishBudget(
+    { messagesPerSecond: 1_000_000, bytesPerSecond: 1024 * MiB, burstMs: 1000 },
+    () => undefined,
+  );
 }
 
 /** A text message (Payload Format Indicator 1). */

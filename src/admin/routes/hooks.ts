@@ -1,8 +1,9 @@
 /**
  * A broker's on-publish hook (issue 9; ours, Cloudflare had only `on_publish.url`):
  * - `GET .../brokers/{broker}/hook`: which hook runs (webhook, function or none), its settings,
- *   the deployed function's version, and the hook's metrics and last errors (a webhook's as
- *   failure classes only: the target's status or errno stays in the server log).
+ *   the deployed function's version, its derived-publish budget, and the hook's metrics and
+ *   last errors (a webhook's as failure classes only: the target's status or errno stays in
+ *   the server log).
  * - `PUT .../brokers/{broker}/hook/function`: deploys a JavaScript module exporting
  *   `onPublish(messages, ctx)`, sent as the raw body (`Content-Type: application/javascript`
  *   or `text/javascript`) or as JSON `{"code": "..."}`. It is compiled and its top level run
@@ -42,6 +43,15 @@ const hookView = {
     },
     function: { anyOf: [deployed, { type: 'null' }] },
     ack: { type: 'string' },
+    publish_budget: {
+      type: 'object',
+      description: "the derived-publish budget of the broker's function (ctx.publish), per second",
+      properties: {
+        messages_per_second: { type: 'integer' },
+        bytes_per_second: { type: 'integer' },
+        burst_ms: { type: 'integer' },
+      },
+    },
     metrics: { type: 'object', additionalProperties: true },
   },
 } as const;
