@@ -141,7 +141,8 @@ describe('FunctionHook: limits', () => {
   });
 
   test('nesting deep enough to exhaust the host stack inside QuickJS fails the call; the next works', async (t) => {
-    const { hook } = await deploy(`
+    const { hook } = await deploy(
+      `
       export function onPublish(messages) {
         if (messages[0].payload === 'deep') {
           let nested = [];
@@ -149,7 +150,11 @@ describe('FunctionHook: limits', () => {
           JSON.stringify(nested);
         }
         return messages;
-      }`);
+      }`,
+      // The CPU limit is wall time: on a loaded machine 100,000 iterations can pass the harness's
+      // 200 ms before the stack runs out, and this test is about the stack.
+      { cpuLimitMs: 10_000 },
+    );
     t.after(() => hook.close());
     await assert.rejects(hook.run([text(0, 't', 'deep')]), (error: unknown) => {
       assert.ok(error instanceof FunctionRuntimeError, String(error));
