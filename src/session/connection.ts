@@ -261,9 +261,9 @@ export class Connection implements SessionLink {
    * period, made 64 such clients cost the process 45 MB of read buffers, and even a paused
    * socket reads one more 64 KiB chunk; so the socket is destroyed here, in the read that
    * refused, right after the CONNACK is written (as mosquitto closes on an oversized packet).
-   * The CONNACK, the first bytes the server sends, has left by then; unread input makes the
-   * close a reset, which could drop it only at a client that had not read it yet, and one
-   * writing its whole CONNECT before reading would not read it in any case.
+   * The CONNACK, the first bytes the server sends, has left by then; the unread input makes the
+   * close a reset, which can lose it only at a client that had not read it yet, and the close is
+   * what MQTT requires, CONNACK or not [MQTT-4.13.2-1].
    */
   #refuseOversizedConnect(error: ProtocolError): void {
     this.log.info(
