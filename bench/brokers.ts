@@ -37,6 +37,8 @@ export interface StartOptions {
   dataDir?: string;
   /** Extra node flags for ours (e.g. --cpu-prof). */
   nodeFlags?: string[];
+  /** Extra `serve` flags for ours (e.g. --max-connect-packet-size 1048576). */
+  serveArgs?: string[];
 }
 
 export interface BrokerInfo {
@@ -294,6 +296,7 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
     '--http-port',
     '-1',
     ...(ws ? ['--ws-port', '0'] : []),
+    ...(opts.serveArgs ?? []),
   ];
   const child = spawnTracked(process.execPath, args, { cwd: REPO_DIR });
   const output = collectOutput(child);

@@ -474,6 +474,16 @@ export const OPTIONS = {
     description:
       'Largest packet accepted from a client, in bytes; advertised in the v5 CONNACK. Larger: DISCONNECT 0x95.',
   },
+  maxConnectPacketSize: {
+    kind: 'int',
+    default: 65_536,
+    min: 256,
+    max: 268_435_460,
+    flag: '--max-connect-packet-size',
+    env: 'PUBSUB_MAX_CONNECT_PACKET_SIZE',
+    description:
+      'Largest packet accepted before CONNECT is accepted (the CONNECT, and AUTH during enhanced authentication), in bytes; never above --max-packet-size. Larger: v5 CONNACK 0x95, v3 close.',
+  },
   receiveMaximum: {
     kind: 'int',
     default: 1024,

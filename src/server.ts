@@ -59,6 +59,12 @@ export class Server implements ConnectionContext {
   readonly config: Config;
   readonly logger: Logger;
   readonly connections = new Set<Connection>();
+  /**
+   * The subset of `connections` not past CONNECT yet (awaiting it, or in an enhanced
+   * authentication): unauthenticated, each holding at most maxConnectPacketSize, each closed by
+   * the connect timeout. Counted apart so that a cap can bound them.
+   */
+  readonly awaitingConnect = new Set<Connection>();
   readonly listeners: Listener[] = [];
   readonly tenancy: Tenancy;
   /** The account, and the admin token when this start created it (print it once). */
@@ -188,6 +194,7 @@ export class Server implements ConnectionContext {
       return connection;
     }
     this.connections.add(connection);
+    this.awaitingConnect.add(connection);
     return connection;
   }
 
@@ -200,8 +207,13 @@ export class Server implements ConnectionContext {
     return { broker: admission.tenant.broker, identity: admission.identity, clientId: admission.clientId };
   }
 
+  admitted(connection: Connection): void {
+    this.awaitingConnect.delete(connection);
+  }
+
   closed(connection: Connection): void {
     this.connections.delete(connection);
+    this.awaitingConnect.delete(connection);
   }
 
   async close(): Promise<void> {

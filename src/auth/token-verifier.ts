@@ -1,12 +1,20 @@
 /**
  * Verifies a client's JWT at CONNECT, synchronously (node:crypto Ed25519), against the key set of
- * the broker it is for. A reconnect storm costs little: the decoded claims and the signature
- * result are cached per token string (bounded, least recently used evicted); what can change
- * after issue (the key set after a rotation, revocation, the clock) is checked on every use.
+ * the broker it is for. A reconnect storm costs little: a token whose signature verified against
+ * one of the broker's live keys, and whose claims are valid, is cached by its string with its
+ * decoded claims (least recently used evicted, bounded in entries and in bytes of token text);
+ * what can change after issue (the key set after a rotation, the clock; revocation, checked by
+ * the caller) is checked on every use.
  *
- * Checks: three base64url parts; header alg EdDSA with a kid of a live key of the broker; the
- * signature; `aud` names the broker (a token of another broker fails); `exp` not passed; `nbf`
- * reached; `sub` and `jti` present; `topicAcl` parses (absent: `#`, Cloudflare's only value).
+ * Nothing about a token that did not verify is kept: garbage, a forged signature or a key this
+ * broker lacks costs its checks each time and never a cache entry, so unauthenticated clients
+ * cannot fill the cache or evict the tokens of real ones.
+ *
+ * Checks, in order: three base64url parts; header alg EdDSA with a kid of a live key of the
+ * broker; the signature; then the claims: `sub` and `jti` present, `aud` a string, `exp` a
+ * number if present, `topicAcl` parses (absent: `#`, Cloudflare's only value). On every use:
+ * the kid is still a live key, `aud` names the broker (a token of another broker fails), `exp`
+ * not passed, `nbf` reached.
  */
 import { verify } from 'node:crypto';
 import type { SigningKey } from './key-set.ts';
@@ -25,16 +33,21 @@ export interface VerifiedToken {
 
 export type Verification = { ok: true; token: VerifiedToken } | { ok: false; reason: string };
 
-interface Decoded {
-  kid: string;
-  signedPart: Buffer;
-  signature: Buffer;
-  claims: Record<string, unknown>;
-  /** kid → signature verdict, for keys tried so far. */
-  verdicts: Map<string, boolean>;
-  token: VerifiedToken | undefined;
-  error: string | undefined;
+/** A token whose signature verified under `token.kid` (a key thumbprint: one key, one verdict). */
+interface Verified {
+  token: VerifiedToken;
+  /** Unix seconds before which the token is not valid, when it says. */
+  nbf: number | undefined;
 }
+
+export interface TokenCacheLimits {
+  /** Verified tokens kept at most. */
+  maxEntries?: number;
+  /** Sum of the kept tokens' lengths at most (a token is ASCII: characters are bytes). */
+  maxBytes?: number;
+}
+
+const NOT_A_KEY = 'signed by a key this broker does not have (rotated or foreign)';
 
 /** Reads the unverified `aud` of a JWT, to route a connection before verifying. */
 export function audienceOf(jwt: string): string | undefined {
@@ -50,11 +63,30 @@ export function audienceOf(jwt: string): string | undefined {
 }
 
 export class TokenVerifier {
-  readonly #cache = new Map<string, Decoded>();
-  readonly #capacity: number;
+  /** Insertion order is recency: a hit is moved to the end, the first entry is evicted. */
+  readonly #cache = new Map<string, Verified>();
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
 
-  constructor(capacity = 10_000) {
-    this.#capacity = capacity;
+  constructor(limits: TokenCacheLimits = {}) {
+    this.#maxEntries = limits.maxEntries ?? 10_000;
+    this.#maxBytes = limits.maxBytes ?? 4 * 1024 * 1024;
+  }
+
+  /** Tokens cached. */
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+
+  /** Sum of the cached tokens' lengths. */
+  get cacheBytes(): number {
+    return this.#bytes;
+  }
+
+  /** Whether `jwt` is cached (its recency is left as it is). */
+  isCached(jwt: string): boolean {
+    return this.#cache.has(jwt);
   }
 
   verify(
@@ -63,81 +95,68 @@ export class TokenVerifier {
     audience: string,
     nowMs = Date.now(),
   ): Verification {
-    const decoded = this.#decode(jwt);
-    if (decoded.error !== undefined) return { ok: false, reason: decoded.error };
-    const key = keys.get(decoded.kid);
-    if (key === undefined)
-      return { ok: false, reason: 'signed by a key this broker does not have (rotated or foreign)' };
-    let good = decoded.verdicts.get(decoded.kid);
-    if (good === undefined) {
-      good = verify(null, decoded.signedPart, key.publicKey, decoded.signature);
-      decoded.verdicts.set(decoded.kid, good);
+    let entry = this.#cache.get(jwt);
+    if (entry !== undefined) {
+      this.#cache.delete(jwt);
+      this.#cache.set(jwt, entry);
+      if (!keys.has(entry.token.kid)) return { ok: false, reason: NOT_A_KEY };
+    } else {
+      const checked = check(jwt, keys);
+      if (!('token' in checked)) return { ok: false, reason: checked.error };
+      entry = checked;
+      this.#remember(jwt, entry);
     }
-    if (!good) return { ok: false, reason: 'bad signature' };
-    const token = decoded.token!;
+    const { token, nbf } = entry;
     if (token.aud !== audience) return { ok: false, reason: `token is for broker ${token.aud}` };
     const now = nowMs / 1000;
     if (token.exp !== undefined && now >= token.exp) return { ok: false, reason: 'token expired' };
-    const nbf = decoded.claims.nbf;
-    if (typeof nbf === 'number' && now < nbf) return { ok: false, reason: 'token not yet valid' };
+    if (nbf !== undefined && now < nbf) return { ok: false, reason: 'token not yet valid' };
     return { ok: true, token };
   }
 
-  #decode(jwt: string): Decoded {
-    const hit = this.#cache.get(jwt);
-    if (hit !== undefined) {
-      this.#cache.delete(jwt);
-      this.#cache.set(jwt, hit);
-      return hit;
+  /** Caches a verified token, evicting the least recently used until both bounds hold. */
+  #remember(jwt: string, entry: Verified): void {
+    if (jwt.length > this.#maxBytes) return;
+    this.#cache.set(jwt, entry);
+    this.#bytes += jwt.length;
+    while (this.#cache.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
+      const oldest = this.#cache.keys().next().value!;
+      this.#cache.delete(oldest);
+      this.#bytes -= oldest.length;
     }
-    const decoded = decode(jwt);
-    if (this.#cache.size >= this.#capacity) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(jwt, decoded);
-    return decoded;
   }
 }
 
-function decode(jwt: string): Decoded {
-  const fail = (error: string): Decoded => ({
-    kid: '',
-    signedPart: Buffer.alloc(0),
-    signature: Buffer.alloc(0),
-    claims: {},
-    verdicts: new Map(),
-    token: undefined,
-    error,
-  });
+/**
+ * Parses the header, verifies the signature with the key its kid names, and only then reads
+ * the claims: nothing of an unverified payload is parsed.
+ */
+function check(jwt: string, keys: ReadonlyMap<string, SigningKey>): Verified | { error: string } {
   const parts = jwt.split('.');
-  if (parts.length !== 3) return fail('not a JWT');
-  let header: Record<string, unknown>;
-  let claims: Record<string, unknown>;
-  try {
-    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
-    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
-  } catch {
-    return fail('not a JWT');
-  }
-  if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null)
-    return fail('not a JWT');
-  if (header.alg !== 'EdDSA') return fail(`unsupported alg ${String(header.alg)}`);
-  if (typeof header.kid !== 'string') return fail('no kid in the header');
+  if (parts.length !== 3) return { error: 'not a JWT' };
+  const header = parseJson(parts[0]!);
+  if (header === undefined) return { error: 'not a JWT' };
+  if (header.alg !== 'EdDSA') return { error: `unsupported alg ${String(header.alg)}` };
+  if (typeof header.kid !== 'string') return { error: 'no kid in the header' };
+  const key = keys.get(header.kid);
+  if (key === undefined) return { error: NOT_A_KEY };
+  const signedPart = Buffer.from(`${parts[0]}.${parts[1]}`);
+  if (!verify(null, signedPart, key.publicKey, Buffer.from(parts[2]!, 'base64url')))
+    return { error: 'bad signature' };
+  const claims = parseJson(parts[1]!);
+  if (claims === undefined) return { error: 'not a JWT' };
   const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
-  if (typeof claims.sub !== 'string' || claims.sub === '') return fail('no sub claim');
-  if (typeof claims.jti !== 'string' || claims.jti === '') return fail('no jti claim');
-  if (typeof aud !== 'string') return fail('no aud claim');
-  if (claims.exp !== undefined && typeof claims.exp !== 'number') return fail('exp is not a number');
+  if (typeof claims.sub !== 'string' || claims.sub === '') return { error: 'no sub claim' };
+  if (typeof claims.jti !== 'string' || claims.jti === '') return { error: 'no jti claim' };
+  if (typeof aud !== 'string') return { error: 'no aud claim' };
+  if (claims.exp !== undefined && typeof claims.exp !== 'number') return { error: 'exp is not a number' };
   let acl: TopicAcl;
   try {
     acl = parseTopicAcl(claims.topicAcl ?? '#');
   } catch (err) {
-    return fail((err as Error).message);
+    return { error: (err as Error).message };
   }
   return {
-    kid: header.kid,
-    signedPart: Buffer.from(`${parts[0]}.${parts[1]}`),
-    signature: Buffer.from(parts[2]!, 'base64url'),
-    claims,
-    verdicts: new Map(),
     token: {
       sub: claims.sub,
       jti: claims.jti,
@@ -146,6 +165,16 @@ function decode(jwt: string): Decoded {
       exp: claims.exp as number | undefined,
       acl,
     },
-    error: undefined,
+    nbf: typeof claims.nbf === 'number' ? claims.nbf : undefined,
   };
+}
+
+/** A base64url JSON object, or undefined. */
+function parseJson(part: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }

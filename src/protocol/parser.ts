@@ -7,7 +7,11 @@
  *   Only a packet spanning chunks is copied, once, when its last byte arrives.
  * - The remaining length is checked against the maximum packet size from the fixed header
  *   alone, so an oversized packet is refused (0x95) before its body is buffered; buffered bytes
- *   therefore never exceed the maximum packet size.
+ *   therefore never exceed the maximum packet size. The maximum may be changed between pushes
+ *   (a server keeps it small until CONNECT is accepted, then raises it).
+ * - An oversized CONNECT is refused once the first 7 bytes of its body are in, not before: they
+ *   hold the protocol name and level, so the error says whether the client reads a v5 CONNACK
+ *   (section 3.2.2.2, 0x95). Those few bytes are all that is held of it.
  * - Malformed input is returned as a ProtocolError, never thrown. After one the parser is dead:
  *   every later push returns the same error. (An exception thrown by the packet handler itself
  *   propagates to the caller unchanged.)
@@ -32,6 +36,9 @@ export type PacketHandler = (packet: Packet) => boolean | void;
 
 const MAX_TOTAL = 268_435_455 + 5;
 
+/** Body bytes of a CONNECT up to its protocol level: name length (2), "MQTT" (4), level (1). */
+const CONNECT_LEVEL_END = 7;
+
 export class Parser {
   #version: ProtocolVersion;
   #maximumPacketSize: number;
@@ -41,6 +48,11 @@ export class Parser {
   #needed = 0;
   /** Fixed header length of the packet #packetLength last measured. */
   #headerLength = 0;
+  /**
+   * Set by #packetLength when the packet it measured is a CONNECT over the maximum: its total
+   * length. The length returned is then only up to the protocol level, read before refusing.
+   */
+  #oversizedConnect = 0;
   #error: ProtocolError | null = null;
 
   constructor(options: ParserOptions = {}) {
@@ -54,6 +66,11 @@ export class Parser {
 
   set protocolVersion(v: ProtocolVersion) {
     this.#version = v;
+  }
+
+  /** Largest whole packet accepted; applies from the next packet whose fixed header is read. */
+  get maximumPacketSize(): number {
+    return this.#maximumPacketSize;
   }
 
   set maximumPacketSize(n: number) {
@@ -76,6 +93,7 @@ export class Parser {
       this.#chunks = [];
       this.#buffered = 0;
       this.#needed = 0;
+      this.#oversizedConnect = 0;
       this.#error = err;
       return err;
     }
@@ -110,7 +128,8 @@ export class Parser {
   /**
    * Total length of the packet starting at pos, read from its fixed header (type/flags byte, then
    * the remaining length in 1..4 bytes [MQTT-1.5.5]), and its header length in #headerLength.
-   * Returns 0 while the header is incomplete; refuses an oversized packet from the header alone.
+   * Returns 0 while the header is incomplete; refuses an oversized packet from the header alone,
+   * except a CONNECT, measured up to its protocol level (#oversizedConnect).
    */
   #packetLength(buf: Buffer, pos: number): number {
     const avail = buf.length - pos;
@@ -121,14 +140,17 @@ export class Parser {
       remaining += (b & 0x7f) * multiplier;
       if ((b & 0x80) === 0) {
         const total = i + 1 + remaining;
-        if (total > this.#maximumPacketSize) {
-          throw new ProtocolError(
-            0x95,
-            `packet of ${total} bytes exceeds maximum ${this.#maximumPacketSize}`,
-          );
-        }
         this.#headerLength = i + 1;
-        return total;
+        if (total <= this.#maximumPacketSize) {
+          this.#oversizedConnect = 0;
+          return total;
+        }
+        const probe = i + 1 + CONNECT_LEVEL_END;
+        if (buf[pos] === 0x10 && probe <= this.#maximumPacketSize) {
+          this.#oversizedConnect = total;
+          return probe;
+        }
+        throw new ProtocolError(0x95, `packet of ${total} bytes exceeds maximum ${this.#maximumPacketSize}`);
       }
       multiplier *= 128;
     }
@@ -150,11 +172,31 @@ export class Parser {
         this.#buffered = buf.length - pos;
         return true;
       }
+      if (this.#oversizedConnect !== 0) throw this.#connectTooLarge(buf, pos + this.#headerLength);
       const packet = decodePacket(buf[pos]!, buf, pos + this.#headerLength, pos + total, this.#version);
       pos += total;
       if (packet.type === 'connect') this.#version = packet.protocolVersion;
       if (onPacket(packet) === false) return false;
     }
     return true;
+  }
+
+  /**
+   * The refusal of an oversized CONNECT, whose body starts at `start` with at least its protocol
+   * name and level. It names CONNACK version 5 only for a v5 client, which has a code for it
+   * (0x95, section 3.2.2.2); a v3.1/3.1.1 CONNACK has none, so those clients get no CONNACK
+   * [MQTT-3.2.2-6] (3.1.1), nor do bytes not known to be MQTT. The connection is closed either
+   * way [MQTT-4.13.2-1].
+   */
+  #connectTooLarge(buf: Buffer, start: number): ProtocolError {
+    const v5 =
+      buf.readUInt16BE(start) === 4 &&
+      buf.toString('latin1', start + 2, start + 6) === 'MQTT' &&
+      buf[start + 6] === 5;
+    return new ProtocolError(
+      0x95,
+      `CONNECT of ${this.#oversizedConnect} bytes exceeds maximum ${this.#maximumPacketSize}`,
+      v5 ? 5 : undefined,
+    );
   }
 }

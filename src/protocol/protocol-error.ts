@@ -6,7 +6,10 @@
  */
 export class ProtocolError extends Error {
   readonly reasonCode: number;
-  /** For an unsupported protocol level: the version whose CONNACK format the answer uses. */
+  /**
+   * For a CONNECT refused with a CONNACK (an unsupported protocol level; an oversized CONNECT of
+   * a v5 client): the version whose CONNACK format the answer uses. Undefined: close, no CONNACK.
+   */
   readonly connackVersion: 4 | 5 | undefined;
 
   constructor(reasonCode: number, message: string, connackVersion?: 4 | 5) {

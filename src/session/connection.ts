@@ -4,10 +4,15 @@
  *
  * Lifecycle: 'awaiting-connect' (CONNECT timeout armed) → ['authenticating': an enhanced
  * authentication exchange of AUTH packets, still under the CONNECT timeout] → 'connected'
- * (CONNACK sent, keep alive armed) → 'closed'. `release` runs exactly once when the connection stops
- * serving its session, synchronously, whether the socket closed, the server closed it or
+ * (CONNACK sent, keep alive armed) → 'closed'. `release` runs exactly once when the connection
+ * stops serving its session, synchronously, whether the socket closed, the server closed it or
  * another connection took the session over; it publishes or schedules the will and starts
  * the session's expiry clock.
+ *
+ * Until 'connected' the client is unauthenticated: the parser accepts packets of at most
+ * `maxConnectPacketSize` (so no more than that is held for the connect timeout) and the server
+ * counts the connection as awaiting CONNECT. `accept` raises the parser's limit to
+ * `maximumPacketSize` before the next packet is read.
  *
  * Writes within one event-loop turn are corked and flushed together once every socket readable
  * in that turn has been handled (setImmediate, after the poll phase): one write per receiver
@@ -78,6 +83,8 @@ export interface ConnectionContext {
    * access off, credentials the broker does not accept).
    */
   brokerFor(connection: Connection, connect: ConnectPacket): Admitted | { refuse: ErrorCode; detail: string };
+  /** CONNECT accepted: the connection no longer counts as awaiting CONNECT. */
+  admitted(connection: Connection): void;
   /** The socket has closed and the connection released. */
   closed(connection: Connection): void;
 }
@@ -164,7 +171,9 @@ export class Connection implements SessionLink {
     this.ctx = ctx;
     this.config = ctx.config;
     this.window = ctx.config.maxInflightMessages;
-    this.parser = new Parser({ maximumPacketSize: ctx.config.maximumPacketSize });
+    this.parser = new Parser({
+      maximumPacketSize: Math.min(ctx.config.maxConnectPacketSize, ctx.config.maximumPacketSize),
+    });
     socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
@@ -225,6 +234,10 @@ export class Connection implements SessionLink {
   #onProtocolError(error: ProtocolError): void {
     if (this.state === 'closed') return;
     if (this.state === 'awaiting-connect') {
+      if (errorCodeOfReason(error.reasonCode) === 'PACKET_TOO_LARGE') {
+        this.#refuseOversizedConnect(error);
+        return;
+      }
       // [MQTT-3.1.2-2]: an unsupported protocol level is answered, in the form the client reads.
       if (error.connackVersion !== undefined) {
         this.version = error.connackVersion;
@@ -236,6 +249,33 @@ export class Connection implements SessionLink {
       return;
     }
     this.disconnect(errorCodeOfReason(error.reasonCode), error.message); // [MQTT-4.13.1-1]
+  }
+
+  /**
+   * A CONNECT over the pre-CONNECT limit, refused once its protocol level is read and before
+   * any more of it is held: a v5 client gets CONNACK 0x95 (section 3.2.2.2), a v3.1/3.1.1
+   * client a close, as its CONNACK has no code for it [MQTT-3.2.2-6] (3.1.1); the connection is
+   * closed either way [MQTT-4.13.2-1]. Logged once, at info: anyone can cause it, unauthenticated.
+   *
+   * The rest of that packet is still coming. Reading it only to drop it, for the close grace
+   * period, made 64 such clients cost the process 45 MB of read buffers, and even a paused
+   * socket reads one more 64 KiB chunk; so the socket is destroyed here, in the read that
+   * refused, right after the CONNACK is written (as mosquitto closes on an oversized packet).
+   * The CONNACK, the first bytes the server sends, has left by then; the unread input makes the
+   * close a reset, which can lose it only at a client that had not read it yet, and the close is
+   * what MQTT requires, CONNACK or not [MQTT-4.13.2-1].
+   */
+  #refuseOversizedConnect(error: ProtocolError): void {
+    this.log.info(
+      { reason: error.reasonCode, detail: error.message, limit: this.parser.maximumPacketSize },
+      'CONNECT too large; closing',
+    );
+    if (error.connackVersion === 5) {
+      this.version = 5;
+      this.#writeConnack('PACKET_TOO_LARGE', error.message);
+    }
+    this.#close();
+    this.socket.destroy();
   }
 
   /**
@@ -421,6 +461,10 @@ export class Connection implements SessionLink {
     clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.state = 'connected';
+    // Admitted: packets up to the Maximum Packet Size the CONNACK advertises, from the next one
+    // on (the parser reads on past this CONNECT with the new limit).
+    this.parser.maximumPacketSize = this.config.maximumPacketSize;
+    this.ctx.admitted(this);
     this.broker = options.broker;
     this.session = options.session;
     this.clientId = options.session.clientId;
@@ -441,8 +485,17 @@ export class Connection implements SessionLink {
 
   /** Refuses a CONNECT: CONNACK with the (version-mapped) code, then close [MQTT-3.2.2-5]. */
   refuse(code: ErrorCode, detail: string): void {
+    this.log.warn(
+      { clientId: this.clientId || undefined, reason: reasonCodeOf(code), code, detail },
+      'connection refused',
+    );
+    this.#writeConnack(code, detail);
+    this.#close();
+  }
+
+  /** A refusing CONNACK in this.version's form, with a Reason String for v5. */
+  #writeConnack(code: ErrorCode, detail: string): void {
     const reason = reasonCodeOf(code);
-    this.log.warn({ clientId: this.clientId || undefined, reason, code, detail }, 'connection refused');
     const packet: Packet = {
       type: 'connack',
       sessionPresent: false,
@@ -450,7 +503,6 @@ export class Connection implements SessionLink {
     };
     if (this.version === 5) packet.properties = { reasonString: detail.slice(0, 128) };
     this.write(encode(packet, this.version));
-    this.#close();
   }
 
   /**

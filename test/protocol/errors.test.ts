@@ -113,6 +113,52 @@ describe('fixed header', () => {
     assert.equal(expectPackets(publish, { maximumPacketSize: publish.length }).length, 1);
     expectError(0x95, publish, { maximumPacketSize: publish.length - 1 });
   });
+
+  test('an oversized CONNECT is refused once its protocol level is in, holding only those bytes; v5 gets a CONNACK version (section 3.2.2.2)', () => {
+    const header = [0x10, 0x80, 0x80, 0x40]; // CONNECT claiming a 1 MiB body
+    const cases: [string, number[], 5 | undefined][] = [
+      ['v5', [...str('MQTT'), 5], 5],
+      ['v3.1.1', [...str('MQTT'), 4], undefined],
+      ['v3.1', [...str('MQIsdp'), 3], undefined], // level 3 is not read: its CONNACK has no 0x95
+      ['not MQTT', [...str('HTTP'), 5], undefined],
+    ];
+    for (const [what, start, connackVersion] of cases) {
+      const parser = new Parser({ maximumPacketSize: 65_536 });
+      const bytes = [...header, ...start, ...Buffer.alloc(64, 0x61)];
+      let err: ProtocolError | null = null;
+      // Byte by byte: nothing is decided, and little held, before the 7th body byte.
+      for (let i = 0; i < bytes.length && err === null; i++) {
+        err = parser.push(Buffer.from([bytes[i]!]), () => assert.fail('no packet'));
+        if (err === null)
+          assert.ok(parser.bufferedBytes <= header.length + 7, `${what}: ${parser.bufferedBytes} held`);
+        else assert.equal(i, header.length + 6, `${what}: refused at its protocol level byte`);
+      }
+      assert.ok(err instanceof ProtocolError, what);
+      assert.equal(err.reasonCode, 0x95, what);
+      assert.equal(err.connackVersion, connackVersion, what);
+      assert.match(err.message, /CONNECT of 1048580 bytes exceeds maximum 65536/);
+      assert.equal(parser.bufferedBytes, 0);
+    }
+    // In one chunk, as clients send it, the answer is the same.
+    const whole = Buffer.from([...header, ...str('MQTT'), 5, ...Buffer.alloc(1000)]);
+    assert.equal(expectError(0x95, whole, { maximumPacketSize: 65_536 }).connackVersion, 5);
+  });
+
+  test('a maximumPacketSize raised by the packet handler applies to the next packet of the same chunk', () => {
+    const small = connect('MQTT', 5, 0x02, 0, str('c'));
+    const publish = pkt(0x30, str('t'), 0, [...Buffer.alloc(500)]);
+    const parser = new Parser({ maximumPacketSize: 256 });
+    const seen: string[] = [];
+    const err = parser.push(Buffer.concat([small, publish]), (p) => {
+      seen.push(p.type);
+      if (p.type === 'connect') parser.maximumPacketSize = 1024;
+    });
+    assert.equal(err, null);
+    assert.deepEqual(seen, ['connect', 'publish']);
+    assert.equal(parser.maximumPacketSize, 1024);
+    // Without the raise, the same bytes stop at the PUBLISH.
+    expectError(0x95, Buffer.concat([small, publish]), { maximumPacketSize: 256 });
+  });
 });
 
 describe('UTF-8 strings', () => {
