@@ -7,6 +7,7 @@
  * (a test keeps them in step).
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 
 type Kind = 'string' | 'int' | 'bool';
 
@@ -24,6 +25,21 @@ interface OptionDef {
 }
 
 const U32 = 0xffff_ffff;
+
+/**
+ * TLS 1.2 suites with forward secrecy (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305):
+ * no CBC (Lucky13-style padding oracles), no SHA-1 MACs, no static RSA or finite-field DHE.
+ * Both ECDSA and RSA forms, so that either kind of certificate works; OpenSSL offers only those
+ * matching the certificate's key.
+ */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
 
 /** The option table. Keys are the config-file keys and the Config property names. */
 export const OPTIONS = {
@@ -140,6 +156,14 @@ export const OPTIONS = {
     env: 'PUBSUB_TLS_CLIENT_AUTH',
     description:
       'Mutual TLS: request a client certificate (unverified ones are ignored) or require a verified one (else the handshake is refused).',
+  },
+  tlsCiphers: {
+    kind: 'string',
+    default: TLS12_CIPHERS,
+    flag: '--tls-ciphers',
+    env: 'PUBSUB_TLS_CIPHERS',
+    description:
+      "OpenSSL cipher list for TLS 1.2 on the TLS and WSS listeners (default: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only). TLS 1.3 keeps Node's suites unless TLS_ names are listed.",
   },
   tcpNoDelay: {
     kind: 'bool',
@@ -717,6 +741,12 @@ function checkCombinations(c: Config): void {
     throw new ConfigError(
       `tlsClientAuth ${c.tlsClientAuth} needs tlsCa, the CA that client certificates chain to`,
     );
+  if (c.tlsCiphers.trim() === '') throw new ConfigError('tlsCiphers must name at least one cipher suite');
+  try {
+    createSecureContext({ ciphers: c.tlsCiphers, minVersion: 'TLSv1.2' });
+  } catch (err) {
+    throw new ConfigError(`tlsCiphers is not a usable OpenSSL cipher list: ${(err as Error).message}`);
+  }
   if (c.mtlsClientIdPattern !== '') {
     try {
       new RegExp(c.mtlsClientIdPattern, 'u');

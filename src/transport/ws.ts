@@ -14,7 +14,9 @@
  * The same code serves WSS (`wss://`, default 8884): given a TlsContext it listens with an
  * https server instead of http, applies the client-certificate rule when each handshake
  * finishes (tls.ts `admitSecure`, before HTTP sees the socket), and records SNI and the
- * verified client certificate alongside the Host header.
+ * verified client certificate alongside the Host header. A failed or timed-out handshake is
+ * logged and destroyed by tls.ts `refuseHandshake`, before https' own listener (which destroys
+ * it too, but silently and leaving no address to log).
  */
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -26,7 +28,7 @@ import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
 import type { ConnectionInfo } from '../session/connection.ts';
 import { bind, hostForUrl, type Listener } from './tcp.ts';
-import { admitSecure, HandshakeTracker, logHandshakeFailure } from './tls.ts';
+import { admitSecure, HandshakeTracker, refuseHandshake } from './tls.ts';
 import type { TlsContext } from './tls-context.ts';
 import { WebSocketDuplex } from './websocket-duplex.ts';
 
@@ -92,9 +94,9 @@ function createListeningServer(
     const admitted = admitSecure(socket, tls, logger, 'wss');
     if (admitted) facts.set(socket, admitted);
   });
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+  server.prependListener('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     tracker.complete(socket);
-    logHandshakeFailure(logger, 'wss', err, socket);
+    refuseHandshake(logger, 'wss', err, socket);
   });
   return {
     server,
