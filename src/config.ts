@@ -97,6 +97,16 @@ export const OPTIONS = {
     env: 'PUBSUB_WS_TRUST_PROXY',
     description: 'Take the client address from X-Forwarded-For (only behind a proxy you run).',
   },
+  wsTrustProxyHops: {
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 16,
+    flag: '--ws-trust-proxy-hops',
+    env: 'PUBSUB_WS_TRUST_PROXY_HOPS',
+    description:
+      "With --ws-trust-proxy: the proxies you run in front of the broker. The client address is the X-Forwarded-For entry this many from the right (1: the last, written by the proxy next to the broker); entries left of it are the client's own claims.",
+  },
   tlsPort: {
     kind: 'int',
     default: 8883,
