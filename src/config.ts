@@ -7,7 +7,8 @@
  * (a test keeps them in step).
  */
 import { readFileSync } from 'node:fs';
-import { parseCidrList } from './hooks/egress-policy.ts';
+import { createSecureContext } from 'node:tls';
+import { parseCidrList } from './cidr-list.ts';
 
 type Kind = 'string' | 'int' | 'bool';
 
@@ -25,6 +26,21 @@ interface OptionDef {
 }
 
 const U32 = 0xffff_ffff;
+
+/**
+ * TLS 1.2 suites with forward secrecy (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305):
+ * no CBC (Lucky13-style padding oracles), no SHA-1 MACs, no static RSA or finite-field DHE.
+ * Both ECDSA and RSA forms, so that either kind of certificate works; OpenSSL offers only those
+ * matching the certificate's key.
+ */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
 
 /** The option table. Keys are the config-file keys and the Config property names. */
 export const OPTIONS = {
@@ -81,6 +97,16 @@ export const OPTIONS = {
     flag: '--ws-trust-proxy',
     env: 'PUBSUB_WS_TRUST_PROXY',
     description: 'Take the client address from X-Forwarded-For (only behind a proxy you run).',
+  },
+  wsTrustProxyHops: {
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 16,
+    flag: '--ws-trust-proxy-hops',
+    env: 'PUBSUB_WS_TRUST_PROXY_HOPS',
+    description:
+      "With --ws-trust-proxy: the proxies you run in front of the broker. The client address is the X-Forwarded-For entry this many from the right (1: the last, written by the proxy next to the broker); entries left of it are the client's own claims.",
   },
   tlsPort: {
     kind: 'int',
@@ -141,6 +167,14 @@ export const OPTIONS = {
     env: 'PUBSUB_TLS_CLIENT_AUTH',
     description:
       'Mutual TLS: request a client certificate (unverified ones are ignored) or require a verified one (else the handshake is refused).',
+  },
+  tlsCiphers: {
+    kind: 'string',
+    default: TLS12_CIPHERS,
+    flag: '--tls-ciphers',
+    env: 'PUBSUB_TLS_CIPHERS',
+    description:
+      "OpenSSL cipher list for TLS 1.2 on the TLS and WSS listeners (default: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only). TLS 1.3 keeps Node's suites unless TLS_ names are listed.",
   },
   tcpNoDelay: {
     kind: 'bool',
@@ -818,6 +852,12 @@ function checkCombinations(c: Config): void {
     parseCidrList(c.hookAllowCidrs);
   } catch (err) {
     throw new ConfigError(`hookAllowCidrs: ${(err as Error).message}`);
+  }
+  if (c.tlsCiphers.trim() === '') throw new ConfigError('tlsCiphers must name at least one cipher suite');
+  try {
+    createSecureContext({ ciphers: c.tlsCiphers, minVersion: 'TLSv1.2' });
+  } catch (err) {
+    throw new ConfigError(`tlsCiphers is not a usable OpenSSL cipher list: ${(err as Error).message}`);
   }
   if (c.mtlsClientIdPattern !== '') {
     try {

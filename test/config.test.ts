@@ -40,6 +40,19 @@ describe('configuration', () => {
     );
   });
 
+  it('a tlsCiphers list OpenSSL cannot use, or an empty one, is refused at start', () => {
+    assert.throws(
+      () => loadConfig({ flags: { tlsCiphers: 'NO-SUCH-CIPHER' } }),
+      (e: Error) =>
+        e instanceof ConfigError && /tlsCiphers is not a usable OpenSSL cipher list/.test(e.message),
+    );
+    assert.throws(() => loadConfig({ flags: { tlsCiphers: ' ' } }), /tlsCiphers must name at least one/);
+    assert.equal(
+      loadConfig({ flags: { tlsCiphers: 'ECDHE-ECDSA-AES128-SHA' } }).tlsCiphers,
+      'ECDHE-ECDSA-AES128-SHA',
+    );
+  });
+
   it('every option has a distinct flag and environment variable', () => {
     const keys = Object.keys(OPTIONS) as OptionKey[];
     assert.equal(new Set(keys.map((k) => OPTIONS[k].flag)).size, keys.length);

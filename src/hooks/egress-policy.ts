@@ -23,6 +23,7 @@
  */
 import { lookup as systemLookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { parseCidrList, plainAddress } from '../cidr-list.ts';
 import type { Config } from '../config.ts';
 
 /** What an address is, for the policy (and for the operator's log). */
@@ -126,13 +127,6 @@ function prefixList(network: string, prefix: number): BlockList {
   return list;
 }
 
-/** Without a zone id (`%eth0`), lower-cased; '' when not an IP address. */
-function plainAddress(address: string): { ip: string; family: 0 | 4 | 6 } {
-  const ip = address.replace(/%.*$/s, '').toLowerCase();
-  const family = isIP(ip);
-  return { ip, family: family === 4 || family === 6 ? family : 0 };
-}
-
 /** The 16 bytes of an IPv6 address (`ip` is valid IPv6, without zone). */
 function ipv6Bytes(ip: string): number[] {
   // The URL parser writes IPv6 hosts canonically: lower-case hex groups, no dotted quad.
@@ -188,27 +182,6 @@ export function decideAddress(address: string, rules: EgressRules): AddressDecis
     (cls === 'loopback' && rules.allowLoopback) ||
     (cls === 'private' && rules.allowPrivate);
   return { allowed, class: cls };
-}
-
-/**
- * `--hook-allow-cidrs`: comma-separated `address/prefix` (a bare address is one host). Throws
- * an Error naming the first entry that is not one.
- */
-export function parseCidrList(text: string): BlockList {
-  const list = new BlockList();
-  for (const raw of text.split(',')) {
-    const entry = raw.trim();
-    if (entry === '') continue;
-    const slash = entry.indexOf('/');
-    const { ip, family } = plainAddress(slash < 0 ? entry : entry.slice(0, slash));
-    const bits = family === 4 ? 32 : 128;
-    const prefixText = slash < 0 ? String(bits) : entry.slice(slash + 1);
-    const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN;
-    if (family === 0 || !(prefix >= 0 && prefix <= bits))
-      throw new Error(`${JSON.stringify(entry)} is not an IPv4 or IPv6 address/prefix`);
-    list.addSubnet(ip, prefix, family === 4 ? 'ipv4' : 'ipv6');
-  }
-  return list;
 }
 
 /** Whether a `host` setting binds loopback only ('localhost', 127.0.0.0/8, ::1). */

@@ -4,12 +4,15 @@
  *
  * Bounded: the header must be complete within `timeoutMs`, and parseProxyHeader refuses anything
  * longer than the protocol allows (107 bytes for v1, 16 + 65535 for v2) or not shaped like a
- * header, as soon as the first wrong byte arrives. On success the socket is left PAUSED with the
+ * header, as soon as the first wrong byte arrives. Linear: chunks are collected in a list and
+ * joined only when the parser's `atLeast` bytes are there, so a 64 KiB v2 header sent a byte at
+ * a time is copied once, not once per byte. On success the socket is left PAUSED with the
  * client's bytes that followed the header pushed back (`unshift`), so the next reader, the MQTT
  * connection or the TLS server, gets exactly the client's stream; the caller resumes it.
  * On failure the socket is destroyed and the promise rejects with the reason.
  */
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type Endpoint, parseProxyHeader } from './proxy-protocol.ts';
 
@@ -25,9 +28,11 @@ export class ProxyHeaderError extends Error {
 }
 
 /** Resolves with the client's endpoint from the header, or undefined when the header says to use the socket's. */
-export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Endpoint | undefined> {
+export function readProxyHeader(socket: Duplex, timeoutMs: number): Promise<Endpoint | undefined> {
   return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let atLeast = 1;
     const finish = (): void => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -42,16 +47,24 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Endp
       reject(new ProxyHeaderError(reason, silentClose));
     };
     const onData = (chunk: Buffer): void => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received < atLeast) return;
+      const buffered = chunks.length === 1 ? chunk : Buffer.concat(chunks, received);
+      chunks.length = 0;
+      chunks.push(buffered);
       const header = parseProxyHeader(buffered);
-      if (header.status === 'incomplete') return;
+      if (header.status === 'incomplete') {
+        atLeast = header.atLeast;
+        return;
+      }
       if (header.status === 'invalid') return fail(`invalid PROXY header: ${header.reason}`);
       finish();
       socket.pause();
       if (buffered.length > header.length) socket.unshift(buffered.subarray(header.length));
       resolve(header.source);
     };
-    const onEnd = (): void => fail('connection closed before a complete PROXY header', buffered.length === 0);
+    const onEnd = (): void => fail('connection closed before a complete PROXY header', received === 0);
     const onError = (err: Error): void => fail(`socket error before a complete PROXY header: ${err.message}`);
     const timer = setTimeout(() => fail(`no complete PROXY header within ${timeoutMs} ms`), timeoutMs);
     socket.on('data', onData);

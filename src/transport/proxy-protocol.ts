@@ -5,7 +5,9 @@
  *
  * `parseProxyHeader(bytes)` looks at the start of a connection's bytes and answers
  * - `incomplete`: every byte so far fits a header, more are needed (never past the size bounds:
- *   107 bytes for v1, 16 + 65535 for v2);
+ *   107 bytes for v1, 16 + 65535 for v2); `atLeast` is how many bytes must have arrived before
+ *   the answer can change (the whole v2 header once its length is known, else one more byte),
+ *   so that a reader collecting chunks parses again only then;
  * - `invalid`: not a PROXY header (the connection is to be closed), with the reason;
  * - `ok`: the header's length (the bytes after it belong to the client) and the client's
  *   address, or no address when the header says to use the connection's own: v2 LOCAL (a health
@@ -23,7 +25,7 @@ export interface Endpoint {
 }
 
 export type ProxyHeader =
-  | { status: 'incomplete' }
+  | { status: 'incomplete'; atLeast: number }
   | { status: 'invalid'; reason: string }
   | {
       status: 'ok';
@@ -46,7 +48,8 @@ const V2_FIXED = 16;
 /** The largest header either version allows. */
 export const MAX_HEADER_LENGTH = V2_FIXED + 0xffff;
 
-const INCOMPLETE: ProxyHeader = { status: 'incomplete' };
+/** Incomplete until one more byte has arrived. */
+const moreThan = (data: Buffer): ProxyHeader => ({ status: 'incomplete', atLeast: data.length + 1 });
 const invalid = (reason: string): ProxyHeader => ({ status: 'invalid', reason });
 
 /** Whether the first bytes of `data` match the first bytes of `prefix` (as far as `data` goes). */
@@ -56,9 +59,10 @@ function startsLike(data: Buffer, prefix: Buffer): boolean {
 }
 
 export function parseProxyHeader(data: Buffer): ProxyHeader {
-  if (data.length === 0) return INCOMPLETE;
-  if (startsLike(data, V2_SIGNATURE)) return data.length < V2_SIGNATURE.length ? INCOMPLETE : parseV2(data);
-  if (startsLike(data, V1_PREFIX)) return data.length < V1_PREFIX.length ? INCOMPLETE : parseV1(data);
+  if (data.length === 0) return moreThan(data);
+  if (startsLike(data, V2_SIGNATURE))
+    return data.length < V2_SIGNATURE.length ? moreThan(data) : parseV2(data);
+  if (startsLike(data, V1_PREFIX)) return data.length < V1_PREFIX.length ? moreThan(data) : parseV1(data);
   return invalid('no PROXY protocol signature');
 }
 
@@ -79,7 +83,9 @@ function parseV1(data: Buffer): ProxyHeader {
       if ((byte < 0x20 || byte > 0x7e) && byte !== 0x0d) return invalid('v1: not text');
     const cr = window.indexOf(0x0d);
     if (cr >= 0 && cr !== window.length - 1) return invalid('v1: CR not followed by LF');
-    return window.length >= V1_MAX_LENGTH ? invalid(`v1: no CRLF within ${V1_MAX_LENGTH} bytes`) : INCOMPLETE;
+    return window.length >= V1_MAX_LENGTH
+      ? invalid(`v1: no CRLF within ${V1_MAX_LENGTH} bytes`)
+      : moreThan(data);
   }
   if (lf === 0 || data[lf - 1] !== 0x0d) return invalid('v1: line not ended by CRLF');
   const line = data.toString('latin1', 0, lf - 1);
@@ -137,7 +143,7 @@ function parseV2(data: Buffer): ProxyHeader {
   if (data.length < V2_FIXED) {
     // Check what has arrived of the fixed part, so garbage is refused without waiting.
     if (data.length > 12 && (data[12]! & 0xf0) !== 0x20) return invalid('v2: version is not 2');
-    return INCOMPLETE;
+    return moreThan(data);
   }
   const versionCommand = data[12]!;
   if (versionCommand >> 4 !== 2) return invalid('v2: version is not 2');
@@ -148,7 +154,7 @@ function parseV2(data: Buffer): ProxyHeader {
   const declared = data.readUInt16BE(14);
   const length = V2_FIXED + declared;
   if (family > 3 || transport > 2) return invalid('v2: unknown address family or transport');
-  if (data.length < length) return INCOMPLETE;
+  if (data.length < length) return { status: 'incomplete', atLeast: length };
   // [proxy-protocol 2.2] LOCAL: the proxy's own connection (health check); the address block is ignored.
   if (command === 0x0) return { status: 'ok', version: 2, length };
   if (transport === 2) return invalid('v2: DGRAM on a stream listener');

@@ -1,6 +1,15 @@
 /**
  * The TLS material and policy shared by the TLS and WSS listeners: certificate, key and client
- * CA read from PEM files, minimum TLS 1.2, and the mutual-TLS rule.
+ * CA read from PEM files, and the policy that goes with them into every secure context:
+ * - TLS 1.2 at least (1.0/1.1 refused in the handshake);
+ * - TLS 1.2 suites from `tlsCiphers` (default ECDHE + AEAD only: no CBC, no SHA-1 MAC, no
+ *   static RSA); TLS 1.3 keeps Node's suites, all AEAD;
+ * - no renegotiation (`SSL_OP_NO_RENEGOTIATION`): a TLS 1.2 client asking for one gets a
+ *   no_renegotiation alert, never a new handshake; each one would cost the server a full
+ *   key exchange, at the client's pace, for as long as the connection lives;
+ * - the handshake bounded by `connectTimeout` (`handshakeTimeout`);
+ * - the mutual-TLS rule.
+ * The policy is part of the material handed to `setSecureContext`, so a reload keeps it.
  *
  * Reload (SIGHUP): `reload()` re-reads the files, builds a secure context to prove they are
  * usable, then hands them to every attached tls.Server with `setSecureContext`. Handshakes from
@@ -14,6 +23,7 @@
  * on its own, a certificate from another CA would be dropped with no event to log.)
  */
 
+import { constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   createSecureContext,
@@ -35,12 +45,21 @@ export interface TlsFiles {
   ca?: string | undefined;
 }
 
+/** What every handshake of the listeners obeys, from the config. */
+export interface TlsPolicy {
+  clientAuth: ClientAuth;
+  /** Milliseconds a handshake may take before the socket is destroyed. */
+  handshakeTimeoutMs: number;
+  /** OpenSSL cipher list (TLS 1.2 names; TLS_ names set the TLS 1.3 suites). */
+  ciphers: string;
+}
+
 /** The outcome of checking a peer after its handshake. */
 export type PeerVerdict =
   | { accepted: true; clientCertificate?: ClientCertificate }
   | { accepted: false; reason: string };
 
-function readMaterial(files: TlsFiles): SecureContextOptions {
+function readMaterial(files: TlsFiles, ciphers: string): SecureContextOptions {
   const read = (what: string, path: string): Buffer => {
     try {
       return readFileSync(path);
@@ -52,6 +71,8 @@ function readMaterial(files: TlsFiles): SecureContextOptions {
     cert: read('certificate', files.cert),
     key: read('key', files.key),
     minVersion: 'TLSv1.2',
+    ciphers,
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   };
   if (files.ca) material.ca = read('CA', files.ca);
   try {
@@ -70,29 +91,31 @@ function commonNameOf(subject: string): string {
 
 export class TlsContext {
   readonly files: TlsFiles;
-  readonly clientAuth: ClientAuth;
-  readonly handshakeTimeoutMs: number;
+  readonly policy: TlsPolicy;
   #material: SecureContextOptions;
   readonly #servers = new Set<Server>();
 
-  constructor(files: TlsFiles, clientAuth: ClientAuth, handshakeTimeoutMs: number) {
+  constructor(files: TlsFiles, policy: TlsPolicy) {
     this.files = files;
-    this.clientAuth = clientAuth;
-    this.handshakeTimeoutMs = handshakeTimeoutMs;
-    this.#material = readMaterial(files);
+    this.policy = policy;
+    this.#material = readMaterial(files, policy.ciphers);
   }
 
   static fromConfig(config: Config, files: TlsFiles): TlsContext {
-    return new TlsContext(files, config.tlsClientAuth as ClientAuth, config.connectTimeout);
+    return new TlsContext(files, {
+      clientAuth: config.tlsClientAuth as ClientAuth,
+      handshakeTimeoutMs: config.connectTimeout,
+      ciphers: config.tlsCiphers,
+    });
   }
 
   /** Options for tls.createServer / https.createServer. */
   serverOptions(): TlsOptions {
     return {
       ...this.#material,
-      requestCert: this.clientAuth !== 'none',
+      requestCert: this.policy.clientAuth !== 'none',
       rejectUnauthorized: false, // verifyPeer decides, so that every refusal is logged
-      handshakeTimeout: this.handshakeTimeoutMs,
+      handshakeTimeout: this.policy.handshakeTimeoutMs,
     };
   }
 
@@ -104,14 +127,14 @@ export class TlsContext {
 
   /** Re-reads the files and serves them on new handshakes; throws (old material kept) when unusable. */
   reload(): void {
-    const material = readMaterial(this.files);
+    const material = readMaterial(this.files, this.policy.ciphers);
     this.#material = material;
     for (const server of this.#servers) server.setSecureContext(material);
   }
 
   /** Applies the client-auth rule to a socket whose handshake just finished. */
   verifyPeer(socket: TLSSocket): PeerVerdict {
-    if (this.clientAuth === 'none') return { accepted: true };
+    if (this.policy.clientAuth === 'none') return { accepted: true };
     if (socket.authorized) {
       const cert = socket.getPeerX509Certificate();
       if (cert)
@@ -120,7 +143,7 @@ export class TlsContext {
           clientCertificate: { subjectCN: commonNameOf(cert.subject), fingerprint256: cert.fingerprint256 },
         };
     }
-    if (this.clientAuth === 'request') return { accepted: true };
+    if (this.policy.clientAuth === 'request') return { accepted: true };
     const presented = socket.getPeerX509Certificate() !== undefined;
     return {
       accepted: false,

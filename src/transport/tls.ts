@@ -4,8 +4,16 @@
  * A plain net.Server accepts; each raw socket optionally passes the PROXY gate (its header is
  * plain text/binary BEFORE the TLS handshake), then is handed to a tls.Server that never listens
  * itself, by emitting 'connection' on it. The tls.Server does the handshake with the
- * TlsContext's material (minimum TLS 1.2, swapped on SIGHUP by setSecureContext) and emits
- * 'secureConnection'; `admitSecure` applies the client-certificate rule and records SNI.
+ * TlsContext's material and policy (tls-context.ts; swapped on SIGHUP by setSecureContext) and
+ * emits 'secureConnection'; `admitSecure` applies the client-certificate rule and records SNI.
+ *
+ * Every socket is closed by us, not left to Node, in the two places Node leaves it open:
+ * - a failed handshake (`tlsClientError`): Node destroys the socket for a bad ClientHello but
+ *   not when `handshakeTimeout` expires, so a peer that connects and sends nothing would hold
+ *   its descriptor for good; `refuseHandshake` logs it once and destroys it;
+ * - an error after the handshake (a fatal alert, a renegotiation refused or flagged as an
+ *   attack): a TLSSocket, unlike a net.Socket, stays open after 'error' once its handshake is
+ *   done, with a TLS state that can carry nothing more; `closeOnTlsError` destroys it.
  *
  * The PROXY address travels from the raw socket to its TLSSocket by the connection's endpoints
  * (remote and local address and port), which identify one open TCP connection and which the
@@ -78,11 +86,12 @@ export function admitSecure(
 }
 
 /**
- * Logs a failed handshake once: at warn when the client sent something TLS refused (a scanner,
- * a client distrusting our certificate, a protocol mismatch), at debug when it just went away
- * mid-handshake (a load balancer's TCP health check does exactly that).
+ * A handshake failed or timed out (`tlsClientError`): logged once, the socket destroyed. At warn
+ * when the client sent something TLS refused (a scanner, a client distrusting our certificate, a
+ * protocol or cipher mismatch) or nothing in time (ERR_TLS_HANDSHAKE_TIMEOUT), at debug when it
+ * just went away mid-handshake (a load balancer's TCP health check does exactly that).
  */
-export function logHandshakeFailure(
+export function refuseHandshake(
   logger: Logger,
   listener: string,
   err: NodeJS.ErrnoException,
@@ -95,6 +104,15 @@ export function logHandshakeFailure(
   };
   if (err.code === 'ECONNRESET') logger.debug(fields, 'client left during the TLS handshake');
   else logger.warn(fields, 'TLS handshake failed');
+  socket.destroy();
+}
+
+/**
+ * Destroys an established TLS socket on its first error; the connection that owns it logs the
+ * error (at debug) and cleans up on the 'close' that follows.
+ */
+export function closeOnTlsError(socket: TLSSocket): void {
+  socket.once('error', () => socket.destroy());
 }
 
 export async function listenTls(
@@ -111,12 +129,13 @@ export async function listenTls(
     const client = tracker.complete(socket);
     const tlsFacts = admitSecure(socket, context, logger, 'tls', client);
     if (tlsFacts === undefined) return;
+    closeOnTlsError(socket);
     const { address, port } = clientEndpoint(socket, client);
     accept(socket, { transport: 'tls', remoteAddress: address, remotePort: port, ...tlsFacts });
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     tracker.complete(socket);
-    logHandshakeFailure(logger, 'tls', err, socket);
+    refuseHandshake(logger, 'tls', err, socket);
   });
   const handOver = (raw: Socket, client: Endpoint | undefined): void => {
     raw.setNoDelay(config.tcpNoDelay);

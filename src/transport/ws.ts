@@ -6,19 +6,32 @@
  * - subprotocol: `mqtt` is selected when offered (also `mqttv3.1` and `mqttv5`) [MQTT-6.0.0-3];
  *   a request offering only other subprotocols gets HTTP 400; one offering none is accepted
  *   unless `wsRequireSubprotocol` is set (many clients send none);
- * - permessage-deflate is off unless configured; the largest message is the MQTT maximum
- *   packet size (larger: close 1009).
+ * - permessage-deflate is off unless configured.
  * A plain HTTP request (no upgrade) gets 426 Upgrade Required on a valid path, 404 elsewhere.
- * The client address is the socket's, or with `wsTrustProxy` the first X-Forwarded-For entry.
+ *
+ * What one message may cost (`webSocketLimits`): ws buffers a whole message before handing it
+ * over, so the largest message is the MQTT maximum packet size (larger, also once inflated:
+ * close 1009), and the count of fragments in a message and of received chunks waiting for the
+ * rest of a frame are bounded in proportion to it (more: close 1008). Each fragment and chunk
+ * costs a few hundred bytes of bookkeeping however small it is, so ws' own bounds (16,384 and
+ * 262,144, sized for 100 MiB messages) let a client make one byte cost ~200.
+ *
+ * Client address: the socket's, or with `wsTrustProxy` an X-Forwarded-For entry counted from
+ * the right (`forwardedClient`): proxies append the address they saw, so the rightmost
+ * `wsTrustProxyHops` entries were written by proxies we run and everything left of them by the
+ * client. An entry that is not an IP address is not taken (the socket's address is used, and
+ * the header logged once at warn).
  *
  * The same code serves WSS (`wss://`, default 8884): given a TlsContext it listens with an
  * https server instead of http, applies the client-certificate rule when each handshake
  * finishes (tls.ts `admitSecure`, before HTTP sees the socket), and records SNI and the
- * verified client certificate alongside the Host header.
+ * verified client certificate alongside the Host header. A failed or timed-out handshake is
+ * logged and destroyed by tls.ts `refuseHandshake`, before https' own listener (which destroys
+ * it too, but silently and leaving no address to log).
  */
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -26,7 +39,7 @@ import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
 import type { ConnectionInfo } from '../session/connection.ts';
 import { bind, hostForUrl, type Listener } from './tcp.ts';
-import { admitSecure, HandshakeTracker, logHandshakeFailure } from './tls.ts';
+import { admitSecure, HandshakeTracker, refuseHandshake } from './tls.ts';
 import type { TlsContext } from './tls-context.ts';
 import { WebSocketDuplex } from './websocket-duplex.ts';
 
@@ -58,12 +71,65 @@ function refuse(socket: Duplex, status: number, reason: string): void {
   socket.on('error', () => {});
 }
 
-function clientAddress(req: IncomingMessage, trustProxy: boolean): { address: string; port: number } {
+/**
+ * The client address in an X-Forwarded-For value behind `hops` proxies we run: the entry `hops`
+ * from the right, or the leftmost when there are fewer (all of them then written by our
+ * proxies). `{ address }` when it is an IP address, `{ invalid }` with the entry when it is not,
+ * undefined when there is no header.
+ */
+export function forwardedClient(
+  header: string | string[] | undefined,
+  hops: number,
+): { address: string } | { invalid: string } | undefined {
+  if (header === undefined) return undefined;
+  const entries = (Array.isArray(header) ? header.join(',') : header).split(',');
+  const entry = entries[Math.max(0, entries.length - hops)]!.trim();
+  return isIP(entry) === 0 ? { invalid: entry } : { address: entry };
+}
+
+/** Longest piece of a refused X-Forwarded-For entry quoted in the log. */
+const LOGGED_ENTRY_MAX = 64;
+
+function clientAddress(
+  req: IncomingMessage,
+  config: Config,
+  logger: Logger,
+): { address: string; port: number } {
   const socketAddress = { address: req.socket.remoteAddress ?? 'unknown', port: req.socket.remotePort ?? 0 };
-  if (!trustProxy) return socketAddress;
-  const forwarded = req.headers['x-forwarded-for'];
-  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-  return first ? { address: first, port: 0 } : socketAddress;
+  if (!config.wsTrustProxy) return socketAddress;
+  const forwarded = forwardedClient(req.headers['x-forwarded-for'], config.wsTrustProxyHops);
+  if (forwarded === undefined) return socketAddress;
+  if ('address' in forwarded) return { address: forwarded.address, port: 0 };
+  logger.warn(
+    {
+      remote: `${socketAddress.address}:${socketAddress.port}`,
+      entry: forwarded.invalid.slice(0, LOGGED_ENTRY_MAX),
+      hops: config.wsTrustProxyHops,
+    },
+    'X-Forwarded-For entry is not an IP address; using the socket address',
+  );
+  return socketAddress;
+}
+
+/**
+ * ws' per-message bounds for a broker taking packets up to `maximumPacketSize` bytes: a message
+ * (all its fragments, inflated) at most that; fragments of a message averaging at least 1 KiB
+ * (never fewer than 64 allowed); chunks read while a frame is incomplete averaging at least 256
+ * bytes, less than any TCP segment or TLS record a sender fills (never fewer than 1,024). Neither
+ * count above ws' own default. At the default 1 MiB: 1,024 fragments and 4,096 chunks, about
+ * 1 MiB of bookkeeping at worst where ws' defaults allow some 60 MiB.
+ */
+export function webSocketLimits(maximumPacketSize: number): {
+  maxPayload: number;
+  maxFragments: number;
+  maxBufferedChunks: number;
+} {
+  const within = (n: number, min: number, max: number): number => Math.min(max, Math.max(min, Math.ceil(n)));
+  return {
+    maxPayload: maximumPacketSize,
+    maxFragments: within(maximumPacketSize / 1024, 64, 16 * 1024),
+    maxBufferedChunks: within(maximumPacketSize / 256, 1024, 256 * 1024),
+  };
 }
 
 type TlsFacts = Pick<ConnectionInfo, 'servername' | 'clientCertificate'>;
@@ -92,9 +158,9 @@ function createListeningServer(
     const admitted = admitSecure(socket, tls, logger, 'wss');
     if (admitted) facts.set(socket, admitted);
   });
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+  server.prependListener('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     tracker.complete(socket);
-    logHandshakeFailure(logger, 'wss', err, socket);
+    refuseHandshake(logger, 'wss', err, socket);
   });
   return {
     server,
@@ -113,7 +179,7 @@ export async function listenWebSocket(
   const paths = new Set(config.wsPaths.split(',').map((p) => p.trim()));
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: config.maximumPacketSize,
+    ...webSocketLimits(config.maximumPacketSize),
     perMessageDeflate: config.wsPerMessageDeflate,
     handleProtocols: (offered) => MQTT_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
   });
@@ -135,7 +201,7 @@ export async function listenWebSocket(
     if (offered.length > 0 && !speaksMqtt) return refuse(socket, 400, 'Bad Request');
     if (offered.length === 0 && config.wsRequireSubprotocol) return refuse(socket, 400, 'Bad Request');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const { address, port } = clientAddress(req, config.wsTrustProxy);
+      const { address, port } = clientAddress(req, config, logger);
       accept(new WebSocketDuplex(ws), {
         transport: tls ? 'wss' : 'ws',
         remoteAddress: address,

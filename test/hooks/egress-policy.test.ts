@@ -10,6 +10,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
+import { parseCidrList } from '../../src/cidr-list.ts';
 import { configWith } from '../../src/config.ts';
 import {
   type AddressClass,
@@ -19,7 +20,6 @@ import {
   EgressPolicy,
   EgressRefusedError,
   type EgressRules,
-  parseCidrList,
 } from '../../src/hooks/egress-policy.ts';
 import { HttpPoster } from '../../src/hooks/http-post.ts';
 import { fakeResolver } from '../helpers/hosts.ts';

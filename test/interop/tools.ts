@@ -47,6 +47,9 @@ export const mosquittoClients = tool('mosquitto_pub/mosquitto_sub', 'mosquitto-c
   runs('sh', ['-c', 'command -v mosquitto_pub && command -v mosquitto_sub && command -v stdbuf']),
 );
 
+/** OpenSSL's command-line tool, whose `s_client` offers the cipher suites a test names. */
+export const openssl = tool('openssl', 'openssl', () => runs('openssl', ['version']));
+
 /** curl, for replaying documented API commands. */
 export const curl = tool('curl', 'curl', () => runs('curl', ['--version']));
 

@@ -167,6 +167,37 @@ describe('PROXY protocol on the TCP listener', () => {
     assert.deepEqual([...received], [0x20, 0x02, 0x00, 0x00]); // CONNACK accepted
   });
 
+  it('a v2 header with a TLV arriving a byte per segment is read, the CONNECT after it served', async () => {
+    const inet4 = Buffer.alloc(12);
+    Buffer.from([192, 0, 2, 44]).copy(inet4, 0);
+    Buffer.from([127, 0, 0, 1]).copy(inet4, 4);
+    inet4.writeUInt16BE(41000, 8);
+    inet4.writeUInt16BE(tcpPort(), 10);
+    const tlv = Buffer.concat([Buffer.from([0x04, 0x04, 0x00]), Buffer.alloc(1024)]); // NOOP padding
+    const fixed = Buffer.from([0x21, 0x11, 0, 0]);
+    fixed.writeUInt16BE(inet4.length + tlv.length, 2);
+    const header = Buffer.concat([V2_SIGNATURE, fixed, inet4, tlv]);
+    const { received, address } = await new Promise<{ received: Buffer; address: string }>(
+      (resolve, reject) => {
+        const socket = netConnect(tcpPort(), '127.0.0.1', async () => {
+          socket.setNoDelay(true);
+          for (let i = 0; i < header.length; i++) {
+            socket.write(header.subarray(i, i + 1));
+            await new Promise((r) => setImmediate(r));
+          }
+          socket.write(connectBytes);
+        });
+        socket.once('data', (chunk: Buffer) => {
+          resolve({ received: chunk, address: connectionOf('raw-proxy').info.remoteAddress });
+          socket.end();
+        });
+        socket.on('error', reject);
+      },
+    );
+    assert.deepEqual([...received], [0x20, 0x02, 0x00, 0x00]); // CONNACK accepted
+    assert.equal(address, '192.0.2.44');
+  });
+
   for (const [what, bytes, reason] of [
     [
       'a garbage header',

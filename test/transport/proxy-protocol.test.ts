@@ -1,10 +1,13 @@
 /**
  * The PROXY protocol header parser at the byte level (HAProxy's proxy-protocol.txt): v1 text and
  * v2 binary headers as HAProxy and AWS NLB send them, LOCAL and UNKNOWN, TLVs skipped, headers
- * arriving in pieces, and garbage, truncation and out-of-spec fields refused.
+ * arriving in pieces, and garbage, truncation and out-of-spec fields refused. Then the stream
+ * reader over it (readProxyHeader), fed a byte at a time.
  */
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
+import { readProxyHeader } from '../../src/transport/proxy-header-reader.ts';
 import {
   formatIPv6,
   MAX_HEADER_LENGTH,
@@ -48,14 +51,20 @@ function assertInvalid(data: Buffer, reason?: RegExp): void {
   if (reason && result.status === 'invalid') assert.match(result.reason, reason);
 }
 
-/** Every strict prefix of `header` is incomplete, and the whole is what `parseProxyHeader` says of it. */
+/**
+ * Every strict prefix of `header` is incomplete, asking for more bytes than it has but never for
+ * more than the header (a reader waiting for `atLeast` would otherwise stall on a whole header).
+ */
 function assertIncompleteUntilWhole(header: Buffer): void {
-  for (let n = 0; n < header.length; n++)
-    assert.deepEqual(
-      parseProxyHeader(header.subarray(0, n)),
-      { status: 'incomplete' },
-      `prefix of ${n} bytes`,
+  for (let n = 0; n < header.length; n++) {
+    const result = parseProxyHeader(header.subarray(0, n));
+    assert.equal(result.status, 'incomplete', `prefix of ${n} bytes`);
+    if (result.status !== 'incomplete') continue;
+    assert.ok(
+      result.atLeast > n && result.atLeast <= header.length,
+      `prefix of ${n}: atLeast ${result.atLeast}`,
     );
+  }
 }
 
 describe('PROXY protocol v1 (text)', () => {
@@ -165,7 +174,10 @@ describe('PROXY protocol v2 (binary)', () => {
   it('arriving byte by byte, or with a large TLV still in flight, it stays incomplete', () => {
     assertIncompleteUntilWhole(v2(1, 0x11, inet4('1.2.3.4', '5.6.7.8', 1, 2), tlv(0x04, Buffer.alloc(40))));
     const big = v2(1, 0x11, inet4('1.2.3.4', '5.6.7.8', 1, 2), tlv(0x04, Buffer.alloc(60_000)));
-    assert.deepEqual(parseProxyHeader(big.subarray(0, 30_000)), { status: 'incomplete' });
+    assert.deepEqual(parseProxyHeader(big.subarray(0, 30_000)), {
+      status: 'incomplete',
+      atLeast: big.length,
+    });
     assert.equal(parseProxyHeader(big).status, 'ok');
     assert.ok(big.length <= MAX_HEADER_LENGTH);
   });
@@ -201,10 +213,10 @@ describe('PROXY protocol: not a header at all', () => {
 
   it('nothing yet, or a prefix of either signature, is incomplete', () => {
     for (const bytes of [Buffer.alloc(0), text('P'), text('PROX'), V2_SIGNATURE.subarray(0, 7)])
-      assert.deepEqual(parseProxyHeader(bytes), { status: 'incomplete' });
+      assert.deepEqual(parseProxyHeader(bytes), { status: 'incomplete', atLeast: bytes.length + 1 });
   });
 
-  it('random bytes never throw and never claim more bytes than they hold', () => {
+  it('random bytes never throw, never claim more bytes than they hold, never ask past the largest header', () => {
     const rng = new Rng(0x9e3779b9);
     const prefixes = [
       Buffer.alloc(0),
@@ -217,7 +229,45 @@ describe('PROXY protocol: not a header at all', () => {
       const data = Buffer.concat([prefixes[i % prefixes.length]!, noise]);
       const result = parseProxyHeader(data);
       if (result.status === 'ok') assert.ok(result.length <= data.length);
+      if (result.status === 'incomplete')
+        assert.ok(result.atLeast > data.length && result.atLeast <= MAX_HEADER_LENGTH);
     }
+  });
+});
+
+describe('readProxyHeader over a stream', () => {
+  /** Feeds `bytes` to a fresh stream one byte per write; resolves with the header's endpoint and what followed it. */
+  async function readByteByByte(bytes: Buffer): Promise<{ source: unknown; rest: string }> {
+    const stream = new PassThrough();
+    const header = readProxyHeader(stream, 60_000);
+    for (let i = 0; i < bytes.length; i++) stream.write(bytes.subarray(i, i + 1));
+    stream.end();
+    const source = await header;
+    const rest: Buffer[] = [];
+    for await (const chunk of stream) rest.push(chunk as Buffer);
+    return { source, rest: Buffer.concat(rest).toString('latin1') };
+  }
+
+  it('the largest v2 header, a byte per chunk, is read whole and the client bytes after it are handed back', async () => {
+    const padding = MAX_HEADER_LENGTH - 16 - 12 - 3;
+    const header = v2(
+      1,
+      0x11,
+      inet4('192.0.2.33', '198.51.100.1', 40000, 1883),
+      tlv(0x04, Buffer.alloc(padding)),
+    );
+    assert.equal(header.length, MAX_HEADER_LENGTH);
+    assert.deepEqual(await readByteByByte(Buffer.concat([header, text('client bytes')])), {
+      source: { address: '192.0.2.33', port: 40000 },
+      rest: 'client bytes',
+    });
+  });
+
+  it('a v1 header a byte per chunk, then the client bytes', async () => {
+    assert.deepEqual(await readByteByByte(text('PROXY TCP4 192.0.2.10 198.51.100.2 56324 1883\r\nMQTT')), {
+      source: { address: '192.0.2.10', port: 56324 },
+      rest: 'MQTT',
+    });
   });
 });
 

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
+import { OPTIONS } from '../../src/config.ts';
 import { encode, Parser } from '../../src/protocol/index.ts';
+import { forwardedClient, webSocketLimits } from '../../src/transport/ws.ts';
+import { type CapturedLog, captureLog } from '../helpers/log-capture.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 let ts: TestServer;
@@ -199,5 +203,166 @@ describe('WebSocket bad input is refused and the server stays up', () => {
       });
     assert.equal(await status('/mqtt'), 426);
     assert.equal(await status('/nope'), 404);
+  });
+});
+
+describe('WebSocket fragments and buffered chunks are bounded in proportion to the maximum packet size', () => {
+  const connectPacket = (clientId: string): Buffer =>
+    encode(
+      { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId },
+      4,
+    );
+
+  it('a CONNECT sent as many fragments of one message is still served', async () => {
+    const { ws } = await open(ts.wsUrl, ['mqtt']);
+    const connack = new Promise<Buffer>((resolve) => ws!.once('message', (data: Buffer) => resolve(data)));
+    const bytes = connectPacket('fragmented');
+    for (let i = 0; i < bytes.length; i++)
+      ws!.send(bytes.subarray(i, i + 1), { fin: i === bytes.length - 1 });
+    assert.deepEqual([...(await connack)], [0x20, 0x02, 0x00, 0x00]);
+    ws!.close();
+  });
+
+  it('one fragment more than the limit closes the connection (1008); others unaffected', async () => {
+    const { maxFragments } = webSocketLimits(OPTIONS.maximumPacketSize.default);
+    const { ws } = await open(ts.wsUrl, ['mqtt']);
+    const code = closeCode(ws!);
+    for (let i = 0; i <= maxFragments; i++) ws!.send(Buffer.from([0]), { fin: false });
+    assert.equal(await within(code, 'the connection stayed open'), 1008);
+    await assertHealthy();
+  });
+
+  it('a frame whose payload trickles in a byte per read is closed past the chunk limit (1008)', async () => {
+    const maximumPacketSize = 65536;
+    const { maxBufferedChunks } = webSocketLimits(maximumPacketSize);
+    const small = await startServer({ maximumPacketSize });
+    const socket = await rawUpgrade(new URL(small.wsUrl));
+    try {
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      let closed = false;
+      socket.once('close', () => {
+        closed = true;
+      });
+      // A binary frame announcing the largest payload allowed, masked with a zero key.
+      const head = Buffer.from([0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+      head.writeUInt32BE(maximumPacketSize, 6);
+      socket.write(head);
+      // Well past the limit, so that reads the kernel happens to merge cannot hide it.
+      for (let sent = 0; sent < 4 * maxBufferedChunks && !closed; sent++) {
+        socket.write(Buffer.from([0]));
+        await new Promise((r) => setImmediate(r));
+      }
+      await within(
+        new Promise<void>((resolve) => (closed ? resolve() : socket.once('close', () => resolve()))),
+        'the connection stayed open',
+      );
+      const frames = Buffer.concat(received);
+      assert.equal(frames[0], 0x88, 'a close frame');
+      assert.equal(frames.readUInt16BE(2), 1008);
+    } finally {
+      socket.destroy(); // else a failing run waits out ws' 30 s closing handshake
+      await small.close();
+    }
+  });
+});
+
+/** `done`'s value, or a failure once a bound far past any legitimate wait (5 s) has passed. */
+async function within<T>(done: Promise<T>, failure: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(failure)), 5000);
+  });
+  try {
+    return await Promise.race([done, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A raw TCP socket past a WebSocket upgrade to `url` (subprotocol mqtt), for writing frames by hand. */
+function rawUpgrade(url: URL): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(Number(url.port), url.hostname, () => {
+      socket.setNoDelay(true); // each write its own segment, as a trickling client sends them
+      socket.write(
+        `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+          'Sec-WebSocket-Protocol: mqtt\r\n\r\n',
+      );
+    });
+    socket.on('error', reject);
+    socket.once('data', (chunk: Buffer) => {
+      if (!chunk.toString('latin1').startsWith('HTTP/1.1 101')) reject(new Error('upgrade refused'));
+      else resolve(socket);
+    });
+  });
+}
+
+describe('client address behind a proxy (--ws-trust-proxy)', () => {
+  let proxied: TestServer;
+  let twoHops: TestServer;
+  let log: CapturedLog;
+  before(async () => {
+    log = captureLog();
+    proxied = await startServer({ wsTrustProxy: true }, { logger: log.logger });
+    twoHops = await startServer({ wsTrustProxy: true, wsTrustProxyHops: 2 });
+  });
+  after(async () => {
+    await proxied?.close();
+    await twoHops?.close();
+  });
+
+  /** The address the broker records for a client sending this X-Forwarded-For (undefined: none). */
+  async function recordedAddress(server: TestServer, forwardedFor: string | undefined): Promise<string> {
+    const clientId = `xff-${Math.random().toString(36).slice(2)}`;
+    const headers = forwardedFor === undefined ? {} : { 'X-Forwarded-For': forwardedFor };
+    const client = await mqtt.connectAsync(server.wsUrl, {
+      clientId,
+      reconnectPeriod: 0,
+      wsOptions: { headers },
+    } as mqtt.IClientOptions);
+    try {
+      const found = [...server.server.connections].find((c) => c.clientId === clientId);
+      assert.ok(found, `no connection for ${clientId}`);
+      return found.info.remoteAddress;
+    } finally {
+      await client.endAsync();
+    }
+  }
+
+  it('takes the rightmost entry, the one the proxy appended, not what the client put before it', async () => {
+    assert.equal(await recordedAddress(proxied, '6.6.6.6, 127.0.0.9'), '127.0.0.9');
+    assert.equal(await recordedAddress(proxied, '127.0.0.9'), '127.0.0.9');
+    assert.equal(await recordedAddress(proxied, ' 2001:db8::9 '), '2001:db8::9');
+  });
+
+  it('with --ws-trust-proxy-hops 2 takes the second entry from the right', async () => {
+    assert.equal(await recordedAddress(twoHops, '6.6.6.6, 127.0.0.7, 127.0.0.9'), '127.0.0.7');
+    assert.equal(await recordedAddress(twoHops, '127.0.0.9'), '127.0.0.9');
+  });
+
+  it('an entry that is not an IP address is not taken: the socket address is, logged once', async () => {
+    const before = log.withMessage(
+      'X-Forwarded-For entry is not an IP address; using the socket address',
+    ).length;
+    assert.equal(await recordedAddress(proxied, '6.6.6.6, not-an-ip<script>'), '127.0.0.1');
+    const warnings = log
+      .withMessage('X-Forwarded-For entry is not an IP address; using the socket address')
+      .slice(before);
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]!.entry, 'not-an-ip<script>');
+    assert.equal(await recordedAddress(proxied, '127.0.0.9, '), '127.0.0.1');
+  });
+
+  it('without the header the socket address is used', async () => {
+    assert.equal(await recordedAddress(proxied, undefined), '127.0.0.1');
+  });
+
+  it('duplicate headers count as one list, in order', () => {
+    assert.deepEqual(forwardedClient(['6.6.6.6', '10.0.0.1, 127.0.0.9'], 1), { address: '127.0.0.9' });
+    assert.deepEqual(forwardedClient(['6.6.6.6', '10.0.0.1, 127.0.0.9'], 2), { address: '10.0.0.1' });
+    assert.deepEqual(forwardedClient('127.0.0.9', 16), { address: '127.0.0.9' });
+    assert.equal(forwardedClient(undefined, 1), undefined);
   });
 });
