@@ -10,7 +10,8 @@
  * broker lacks costs its checks each time and never a cache entry, so unauthenticated clients
  * cannot fill the cache or evict the tokens of real ones.
  *
- * Checks, in order: three base64url parts; header alg EdDSA with a kid of a live key of the
+ * Checks, in order: three unpadded base64url parts, the signature in its one canonical spelling
+ * (64 bytes); header alg EdDSA with a kid of a live key of the
  * broker; the signature; then the claims: `sub` and `jti` present, `aud` a string, `exp` a
  * number if present, `topicAcl` parses (absent: `#`, Cloudflare's only value). On every use:
  * the kid is still a live key, `aud` names the broker (a token of another broker fails), `exp`
@@ -127,22 +128,31 @@ export class TokenVerifier {
   }
 }
 
+/** A JWS compact part: unpadded base64url, nothing else [RFC 7515 section 2]. */
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const ED25519_SIGNATURE_BYTES = 64;
+
 /**
  * Parses the header, verifies the signature with the key its kid names, and only then reads
  * the claims: nothing of an unverified payload is parsed.
  */
 function check(jwt: string, keys: ReadonlyMap<string, SigningKey>): Verified | { error: string } {
   const parts = jwt.split('.');
-  if (parts.length !== 3) return { error: 'not a JWT' };
+  if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) return { error: 'not a JWT' };
   const header = parseJson(parts[0]!);
   if (header === undefined) return { error: 'not a JWT' };
   if (header.alg !== 'EdDSA') return { error: `unsupported alg ${String(header.alg)}` };
   if (typeof header.kid !== 'string') return { error: 'no kid in the header' };
   const key = keys.get(header.kid);
   if (key === undefined) return { error: NOT_A_KEY };
-  const signedPart = Buffer.from(`${parts[0]}.${parts[1]}`);
-  if (!verify(null, signedPart, key.publicKey, Buffer.from(parts[2]!, 'base64url')))
+  // One spelling per signature: Node's base64url decoder skips stray characters and ignores
+  // the unused low bits of the last one, so without this check one valid token had many
+  // accepted spellings (each its own cache entry, enough to flush the cache).
+  const signature = Buffer.from(parts[2]!, 'base64url');
+  if (signature.length !== ED25519_SIGNATURE_BYTES || signature.toString('base64url') !== parts[2])
     return { error: 'bad signature' };
+  const signedPart = Buffer.from(`${parts[0]}.${parts[1]}`);
+  if (!verify(null, signedPart, key.publicKey, signature)) return { error: 'bad signature' };
   const claims = parseJson(parts[1]!);
   if (claims === undefined) return { error: 'not a JWT' };
   const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;

@@ -103,6 +103,38 @@ describe('TokenVerifier', () => {
     assert.ok(small.isCached(real), 'the real token survived 500 forgeries in a one-entry cache');
   });
 
+  it('a valid token has one accepted spelling: padding, stray characters or other low bits in the signature are refused and not cached', () => {
+    const v = new TokenVerifier();
+    const good = jwt(claims());
+    const [h, p, sig] = good.split('.') as [string, string, string];
+    assert.equal(sig.length, 86);
+    const last = sig.at(-1)!;
+    // The last character carries 2 unused bits: its neighbours in the alphabet decode the same.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sameBytes = alphabet[(alphabet.indexOf(last) ^ 1) % 64]!;
+    const variants = [
+      `${good}==`,
+      `${good}!!`,
+      `${h}.${p}.${sig.slice(0, 40)}!${sig.slice(40)}`,
+      `${h}.${p}.${sig.slice(0, 40)} ${sig.slice(40)}`,
+      `${h}.${p}.${sig.slice(0, -1)}${sameBytes}`,
+      `${h}=.${p}.${sig}`,
+      `${h}.${p}+.${sig}`,
+    ];
+    assert.deepEqual(
+      Buffer.from(variants[4]!.split('.')[2]!, 'base64url'),
+      Buffer.from(sig, 'base64url'),
+      'the low-bits variant decodes to the same bytes',
+    );
+    for (const variant of variants) {
+      const result = v.verify(variant, keys, AUD);
+      assert.equal(result.ok, false, variant);
+      assert.ok(!v.isCached(variant));
+    }
+    assert.equal(v.cacheSize, 0);
+    assert.ok(v.verify(good, keys, AUD).ok);
+  });
+
   it('the byte cap evicts the least recently used tokens; a token over the cap is verified but not kept', () => {
     const tokens = [1, 2, 3, 4].map(() => jwt(claims()));
     const length = tokens[0]!.length;
