@@ -34,6 +34,8 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;
 
 /** `%2F` `%5C` (encoded separators), `%00`, and `.`/`..` segments, plain or encoded. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i;
+
 const AMBIGUOUS_PATH = /%2f|%5c|%00|\\|\/\/|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /** True when the matched route (undefined: no route matched) is open to anyone. */
@@ -68,9 +70,12 @@ export function requireToken(req: FastifyRequest): ApiTokenRecord {
   return req.apiToken;
 }
 
+/** The path of a request target, origin-form or absolute-form (RFC 9112 section 3.2.2). */
 function rawPath(url: string): string {
   const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
+  const target = query === -1 ? url : url.slice(0, query);
+  const authority = ABSOLUTE_FORM.exec(target);
+  return authority === null ? target : target.slice(authority[0].length);
 }
 
 function authenticate(tenancy: Tenancy, req: FastifyRequest): ApiTokenRecord {

@@ -13,7 +13,7 @@
  * token; an unknown path without a token is 403, not 404.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
@@ -72,6 +72,13 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.min(1000, apiRequestTimeoutMs),
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // A path that is not valid percent-encoding (`/%zz`) never reaches routing: answer it in the
+    // envelope like every other error.
+    frameworkErrors: (err, req, reply) => {
+      ctx.logger.debug({ url: req.url, code: err.code }, 'admin API: unreadable request path');
+      const apiError = new ApiError('AMBIGUOUS_PATH', 'request path is not valid percent-encoding');
+      return (reply as FastifyReply).code(apiError.status).send(failure(apiError));
+    },
     // No type coercion: a body's `null` or number stays what the client sent (query strings are
     // read by the routes, src/admin/query.ts).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },

@@ -87,4 +87,22 @@ describeWithTool('admin API access through curl', curl, () => {
     const res = await request('GET', `/%63lient/v4/accounts/${a}/tokens`, auth);
     assert.equal(res.status, 200, res.body);
   });
+
+  it('an absolute-form request target (RFC 9112 section 3.2.2) is authenticated and routed like its path', async () => {
+    const target = `${ts.apiUrl}/client/v4/accounts/${ts.accountId}/tokens`;
+    const send = (headers: string[]) =>
+      run('curl', [
+        '-s',
+        '-w',
+        '\n%{http_code}',
+        '--request-target',
+        target,
+        ...headers.flatMap((h) => ['-H', h]),
+        ts.apiUrl,
+      ]);
+    const anonymous = await send([]);
+    assert.match(anonymous.stdout, /\n403$/, anonymous.stdout);
+    const admin = await send([`Authorization: Bearer ${ts.adminToken}`]);
+    assert.match(admin.stdout, /\n200$/, admin.stdout);
+  });
 });

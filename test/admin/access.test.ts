@@ -228,6 +228,24 @@ describe('admin API access: deny by default over every registered route', () => 
     assert.equal(res.statusCode, 200, res.body);
   });
 
+  it('a path that is not valid percent-encoding is answered in the envelope (400, code 7010), with or without a token', async () => {
+    for (const url of [
+      '/%zz',
+      '/client/v4/accounts/%c0%af',
+      '/healthz%zz',
+      `/client/v4/accounts/${f.accountId}/%E0%A4%A`,
+    ]) {
+      for (const headers of [{}, { authorization: `Bearer ${f.token}` }]) {
+        const res = await f.app.inject({ url, headers });
+        assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+        const env = res.json();
+        assert.equal(env.success, false);
+        assert.equal(env.result, null);
+        assert.equal(env.errors[0].code, 7010, url);
+      }
+    }
+  });
+
   it('an unknown path is 403 without a token and 404 (code 7000) with one', async () => {
     const anonymous = await f.app.inject({ url: '/client/v4/nothing-here' });
     assertRefused(anonymous, 'GET', 'unknown path');

@@ -234,6 +234,15 @@ describe('admin API', () => {
         payload: 'name=x',
       });
       expectError(form, 415, 6003);
+      // JavaScript is a body only the function deploy route reads.
+      for (const type of ['application/javascript', 'text/javascript'])
+        expectError(
+          await call('PATCH', `${base}/namespaces/local/brokers/default`, 'whatever', {
+            'content-type': type,
+          }),
+          415,
+          6003,
+        );
     });
 
     it('an oversized body is 413 (6008)', async () => {

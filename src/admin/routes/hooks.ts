@@ -60,9 +60,17 @@ type Params = { account_id: string; namespace: string; broker: string };
 
 export function hookRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const t = ctx.tenancy;
-  // A function module may come as the raw body.
+  // A function module may come as the raw body, to the deploy route only: every other route
+  // takes JSON alone (a parser is registered for the whole app, so it checks the route).
   for (const type of ['application/javascript', 'text/javascript'])
-    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, { code: body }));
+    app.addContentTypeParser(type, { parseAs: 'string' }, (req, body, done) => {
+      if (req.routeOptions.url !== `${BASE}/function`)
+        return done(
+          new ApiError('INVALID_CONTENT_TYPE', 'request body must be JSON (Content-Type: application/json)'),
+          undefined,
+        );
+      done(null, { code: body });
+    });
 
   app.get(
     BASE,
