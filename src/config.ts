@@ -412,7 +412,16 @@ export const OPTIONS = {
     flag: '--hook-allow-private',
     env: 'PUBSUB_HOOK_ALLOW_PRIVATE',
     description:
-      'Webhook: let on_publish.url reach private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7). Loopback, link-local and metadata addresses still need --hook-allow-cidrs.',
+      'Webhook: let on_publish.url reach private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, fec0::/10, 64:ff9b:1::/48). Loopback, link-local and metadata addresses still need --hook-allow-cidrs.',
+  },
+  hookAllowLoopback: {
+    kind: 'string',
+    default: 'auto',
+    choices: ['auto', 'true', 'false'],
+    flag: '--hook-allow-loopback',
+    env: 'PUBSUB_HOOK_ALLOW_LOOPBACK',
+    description:
+      "Webhook: let on_publish.url reach this machine (loopback and the machine's own addresses). auto: only while --host is loopback and neither --proxy-protocol nor --ws-trust-proxy says a proxy exposes the server; set false when a reverse proxy on this machine publishes it.",
   },
   hookAllowCidrs: {
     kind: 'string',

@@ -23,6 +23,7 @@
  */
 import { lookup as systemLookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { parseCidrList, plainAddress } from '../cidr-list.ts';
 import type { Config } from '../config.ts';
 
@@ -30,6 +31,8 @@ import type { Config } from '../config.ts';
 export type AddressClass =
   | 'public'
   | 'loopback'
+  /** An address of one of this machine's interfaces: a connection to it reaches this host. */
+  | 'self'
   | 'private'
   | 'link-local'
   | 'metadata'
@@ -54,8 +57,10 @@ export const resolveWithSystem: HostResolver = async (hostname) =>
   }));
 
 export interface EgressRules {
-  /** Loopback targets (the server binds loopback itself). */
+  /** Loopback targets and this machine's own addresses (`--hook-allow-loopback`). */
   allowLoopback: boolean;
+  /** This machine's own addresses, refused as `self` unless loopback is allowed. */
+  self: BlockList;
   /** RFC 1918, CGNAT and ULA targets (`--hook-allow-private`). */
   allowPrivate: boolean;
   /** Addresses allowed whatever their class (`--hook-allow-cidrs`). */
@@ -75,6 +80,7 @@ const IPV4_SUBNETS: readonly Subnet[] = [
   ['metadata', '169.254.170.2', 32], // AWS ECS task metadata and credentials
   ['metadata', '169.254.170.23', 32], // AWS EKS Pod Identity
   ['metadata', '100.100.100.200', 32], // Alibaba Cloud
+  ['metadata', '168.63.129.16', 32], // Azure WireServer (host agent, DNS, health probes)
   ['unspecified', '0.0.0.0', 8], // "this network": a connection to 0.0.0.0 reaches this host
   ['loopback', '127.0.0.0', 8],
   ['broadcast', '255.255.255.255', 32],
@@ -91,6 +97,7 @@ const IPV4_SUBNETS: readonly Subnet[] = [
 
 const IPV6_SUBNETS: readonly Subnet[] = [
   ['metadata', 'fd00:ec2::254', 128], // AWS instance metadata over IPv6
+  ['metadata', 'fd00:ec2::23', 128], // AWS EKS Pod Identity over IPv6
   ['unspecified', '::', 128],
   ['loopback', '::1', 128],
   ['multicast', 'ff00::', 8],
@@ -167,7 +174,7 @@ export function classifyAddress(address: string): AddressClass {
 
 /** Whether the rules let a webhook connect to `address`, and its class. */
 export function decideAddress(address: string, rules: EgressRules): AddressDecision {
-  const cls = classifyAddress(address);
+  let cls = classifyAddress(address);
   const { ip, family } = plainAddress(address);
   if (family !== 0) {
     const v4 = family === 6 ? embeddedIPv4(ip) : undefined;
@@ -176,12 +183,43 @@ export function decideAddress(address: string, rules: EgressRules): AddressDecis
       (v4 !== undefined && rules.allowCidrs.check(v4, 'ipv4'))
     )
       return { allowed: true, class: cls };
+    if (
+      (cls === 'public' || cls === 'private') &&
+      (rules.self.check(ip, family === 4 ? 'ipv4' : 'ipv6') ||
+        (v4 !== undefined && rules.self.check(v4, 'ipv4')))
+    )
+      cls = 'self';
   }
   const allowed =
     cls === 'public' ||
-    (cls === 'loopback' && rules.allowLoopback) ||
+    ((cls === 'loopback' || cls === 'self') && rules.allowLoopback) ||
     (cls === 'private' && rules.allowPrivate);
   return { allowed, class: cls };
+}
+
+/**
+ * `--hook-allow-loopback`: `auto` allows this machine as a target only in local development: the
+ * server binds loopback and nothing says a proxy on this machine exposes it to others.
+ */
+export function allowsLoopback(
+  config: Pick<Config, 'host' | 'hookAllowLoopback' | 'proxyProtocol' | 'wsTrustProxy'>,
+): boolean {
+  if (config.hookAllowLoopback !== 'auto') return config.hookAllowLoopback === 'true';
+  return bindsLoopback(config.host) && !config.proxyProtocol && !config.wsTrustProxy;
+}
+
+/** Every address of this machine's network interfaces. */
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
+}
+
+function addressList(addresses: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const address of addresses) {
+    const { ip, family } = plainAddress(address);
+    if (family !== 0) list.addAddress(ip, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list;
 }
 
 /** Whether a `host` setting binds loopback only ('localhost', 127.0.0.0/8, ::1). */
@@ -212,14 +250,22 @@ export class EgressPolicy {
     this.#resolve = resolve;
   }
 
-  /** The policy a configuration asks for (`host`, `hookAllowPrivate`, `hookAllowCidrs`). */
+  /**
+   * The policy a configuration asks for. `interfaces` are this machine's addresses (by default
+   * read from node:os once, at start-up).
+   */
   static fromConfig(
-    config: Pick<Config, 'host' | 'hookAllowPrivate' | 'hookAllowCidrs'>,
+    config: Pick<
+      Config,
+      'host' | 'hookAllowPrivate' | 'hookAllowCidrs' | 'hookAllowLoopback' | 'proxyProtocol' | 'wsTrustProxy'
+    >,
     resolve?: HostResolver,
+    interfaces: readonly string[] = interfaceAddresses(),
   ): EgressPolicy {
     return new EgressPolicy(
       {
-        allowLoopback: bindsLoopback(config.host),
+        allowLoopback: allowsLoopback(config),
+        self: addressList(interfaces),
         allowPrivate: config.hookAllowPrivate,
         allowCidrs: parseCidrList(config.hookAllowCidrs),
       },

@@ -59,7 +59,9 @@ const CLASSES: Record<AddressClass, string[]> = {
     '169.254.169.254',
     '169.254.170.2',
     '100.100.100.200',
+    '168.63.129.16',
     'fd00:ec2::254',
+    'fd00:ec2::23',
     '::ffff:169.254.169.254',
     '::ffff:a9fe:a9fe',
   ],
@@ -67,10 +69,13 @@ const CLASSES: Record<AddressClass, string[]> = {
   multicast: ['224.0.0.1', '239.255.255.250', 'ff02::1'],
   broadcast: ['255.255.255.255'],
   reserved: ['240.0.0.1', '198.18.0.1', '192.0.0.8', '::7f00:1', '100::1', '2001::1', 'not-an-address', ''],
+  // Decided by the rules (the machine's interfaces), never by the address alone.
+  self: [],
 };
 
 const rules = (overrides: Partial<EgressRules> = {}): EgressRules => ({
   allowLoopback: true,
+  self: parseCidrList(''),
   allowPrivate: false,
   allowCidrs: parseCidrList(''),
   ...overrides,
@@ -78,7 +83,7 @@ const rules = (overrides: Partial<EgressRules> = {}): EgressRules => ({
 
 const policyFor = (overrides: Record<string, unknown>, table: Parameters<typeof fakeResolver>[0] = {}) => {
   const hosts = fakeResolver(table, false);
-  return { policy: EgressPolicy.fromConfig(configWith(overrides), hosts.resolve), hosts };
+  return { policy: EgressPolicy.fromConfig(configWith(overrides), hosts.resolve, []), hosts };
 };
 
 describe('webhook egress policy: decisions', () => {
@@ -107,6 +112,39 @@ describe('webhook egress policy: decisions', () => {
     assert.equal(wide.decide('192.0.2.1').allowed, true);
     const { policy: local } = policyFor({ host: '127.0.0.1' });
     for (const address of CLASSES.loopback) assert.equal(local.decide(address).allowed, true, address);
+  });
+
+  it('auto allows loopback only without a proxy in front (--proxy-protocol, --ws-trust-proxy); true and false force it', () => {
+    const cases: [Record<string, unknown>, boolean][] = [
+      [{ host: '127.0.0.1' }, true],
+      [{ host: '127.0.0.1', proxyProtocol: true }, false],
+      [{ host: '127.0.0.1', wsTrustProxy: true }, false],
+      [{ host: '127.0.0.1', hookAllowLoopback: 'false' }, false],
+      [{ host: '0.0.0.0', hookAllowLoopback: 'true' }, true],
+      [{ host: '0.0.0.0', proxyProtocol: true, hookAllowLoopback: 'true' }, true],
+    ];
+    for (const [config, allowed] of cases) {
+      const { policy } = policyFor(config);
+      assert.equal(policy.decide('127.0.0.1').allowed, allowed, JSON.stringify(config));
+      assert.equal(policy.decide('::1').allowed, allowed, JSON.stringify(config));
+    }
+  });
+
+  it("the machine's own interface addresses are refused as self unless loopback is allowed", () => {
+    const own = ['192.0.2.7', '10.0.0.5', '2001:db8::7', 'fe80::1%eth0'];
+    const wide = EgressPolicy.fromConfig(
+      configWith({ host: '0.0.0.0', hookAllowPrivate: true }),
+      undefined,
+      own,
+    );
+    for (const address of ['192.0.2.7', '::ffff:192.0.2.7', '10.0.0.5', '2001:db8::7']) {
+      const decision = wide.decide(address);
+      assert.deepEqual(decision, { allowed: false, class: 'self' }, address);
+    }
+    assert.equal(wide.decide('192.0.2.8').allowed, true, 'a neighbour is not this machine');
+    assert.equal(wide.decide('fe80::1').class, 'link-local', 'link-local stays link-local');
+    const local = EgressPolicy.fromConfig(configWith({ host: '127.0.0.1' }), undefined, own);
+    assert.equal(local.decide('192.0.2.7').allowed, true, 'local development: this machine is allowed');
   });
 
   it('--hook-allow-private opens private networks only: not metadata, link-local or loopback', () => {
