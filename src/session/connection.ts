@@ -62,6 +62,11 @@ export interface ConnectionInfo {
   host?: string;
   /** The client certificate verified against the listener's CA (mutual TLS), for authentication. */
   clientCertificate?: { subjectCN: string; fingerprint256: string };
+  /**
+   * The transport's own bound on input it buffers before the parser sees it, raised with the
+   * parser's when CONNECT is accepted (WebSocket: ws holds a whole frame first).
+   */
+  raiseInputLimit?: (maximumPacketSize: number) => void;
 }
 
 /** A CONNECT the server admits: its broker, who the client is, and a client id it decided. */
@@ -464,6 +469,7 @@ export class Connection implements SessionLink {
     // Admitted: packets up to the Maximum Packet Size the CONNACK advertises, from the next one
     // on (the parser reads on past this CONNECT with the new limit).
     this.parser.maximumPacketSize = this.config.maximumPacketSize;
+    this.info.raiseInputLimit?.(this.config.maximumPacketSize);
     this.ctx.admitted(this);
     this.broker = options.broker;
     this.session = options.session;

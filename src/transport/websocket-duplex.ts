@@ -7,9 +7,19 @@
  * - Message boundaries mean nothing to MQTT: a packet may span messages and a message may hold
  *   several packets [MQTT-6.0.0-2], [MQTT-6.0.0-3]; the Parser already handles both.
  * - Backpressure: when the reader is full the TCP socket under the WebSocket is paused.
+ * - `limitFrames` bounds the frame ws buffers whole before handing it over: the listener keeps
+ *   it at the pre-CONNECT packet size until the connection is admitted, then raises it. ws has
+ *   no public per-connection bound, so this sets its receiver's `_maxPayload` (ws 8.x; the one
+ *   bound ws reads per frame, from the frame header, before buffering the payload); it returns
+ *   false when that field is not there, and test/transport/websocket.test.ts fails then.
  */
 import { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
+
+/** The part of ws' internals `limitFrames` relies on. */
+interface WithReceiver {
+  _receiver?: { _maxPayload?: unknown } | null;
+}
 
 export class WebSocketDuplex extends Duplex {
   readonly #ws: WebSocket;
@@ -33,7 +43,21 @@ export class WebSocketDuplex extends Duplex {
       this.push(null);
       this.destroy();
     });
-    ws.on('error', (err) => this.destroy(err));
+    // ws reports a refused frame (too large, too many fragments) as an error and then waits for
+    // the peer's close while still reading, and discarding, whatever it sends: up to a whole
+    // refused frame per connection. Drop the socket at once instead.
+    ws.on('error', (err) => {
+      ws.terminate();
+      this.destroy(err);
+    });
+  }
+
+  /** Largest frame (payload bytes) accepted from now on; larger: close 1009. False if unsupported. */
+  limitFrames(bytes: number): boolean {
+    const receiver = (this.#ws as unknown as WithReceiver)._receiver;
+    if (receiver === null || receiver === undefined || typeof receiver._maxPayload !== 'number') return false;
+    receiver._maxPayload = bytes;
+    return true;
   }
 
   override _read(): void {

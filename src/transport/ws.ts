@@ -11,7 +11,7 @@
  *
  * What one message may cost (`webSocketLimits`): ws buffers a whole message before handing it
  * over, so the largest message is the MQTT maximum packet size (larger, also once inflated:
- * close 1009), and the count of fragments in a message and of received chunks waiting for the
+ * close 1009; before CONNECT is accepted a frame may hold at most `maxConnectPacketSize`), and the count of fragments in a message and of received chunks waiting for the
  * rest of a frame are bounded in proportion to it (more: close 1008). Each fragment and chunk
  * costs a few hundred bytes of bookkeeping however small it is, so ws' own bounds (16,384 and
  * 262,144, sized for 100 MiB messages) let a client make one byte cost ~200.
@@ -193,6 +193,8 @@ export async function listenWebSocket(
     logger,
     config.tcpNoDelay,
   );
+  const preConnectFrameLimit = Math.min(config.maxConnectPacketSize, config.maximumPacketSize);
+  let warnedNoFrameLimit = false;
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (!paths.has(path)) return refuse(socket, 404, 'Not Found');
@@ -202,12 +204,20 @@ export async function listenWebSocket(
     if (offered.length === 0 && config.wsRequireSubprotocol) return refuse(socket, 400, 'Bad Request');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const { address, port } = clientAddress(req, config, logger);
-      accept(new WebSocketDuplex(ws), {
+      const duplex = new WebSocketDuplex(ws);
+      // Until CONNECT is accepted, a frame may hold no more than the pre-CONNECT packet size:
+      // ws buffers a whole frame before the parser sees a byte of it.
+      if (!duplex.limitFrames(preConnectFrameLimit) && !warnedNoFrameLimit) {
+        warnedNoFrameLimit = true;
+        logger.warn('ws: cannot bound frames before CONNECT (ws internals changed); --max-packet-size applies');
+      }
+      accept(duplex, {
         transport: tls ? 'wss' : 'ws',
         remoteAddress: address,
         remotePort: port,
         host: hostWithoutPort(req.headers.host),
         ...factsOf(req),
+        raiseInputLimit: (maximumPacketSize) => duplex.limitFrames(maximumPacketSize),
       });
     });
   });

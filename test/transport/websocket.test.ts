@@ -193,6 +193,56 @@ describe('WebSocket bad input is refused and the server stays up', () => {
     }
   });
 
+  it('before CONNECT is accepted a frame may hold at most --max-connect-packet-size (1009); after it, --max-packet-size', async () => {
+    const limited = await startServer({ maxConnectPacketSize: 4096, maximumPacketSize: 1 << 20 });
+    try {
+      // A frame over the pre-CONNECT bound is refused from its header, before its payload is
+      // buffered: the close comes although only part of the payload was ever sent.
+      const { ws: early } = await open(limited.wsUrl, ['mqtt']);
+      const refused = closeCode(early!);
+      const socket = (early as unknown as { _socket: Socket })._socket;
+      const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x0f, 0xde, 0x80, 1, 2, 3, 4]); // binary, masked, 1,040,000 bytes
+      socket.write(Buffer.concat([header, Buffer.alloc(100_000)]));
+      assert.equal(await within(refused, 'the connection stayed open'), 1009);
+
+      // Admitted, a client may send a frame up to the maximum packet size, even one it sent
+      // right after its CONNECT without waiting for CONNACK.
+      const sub = await mqtt.connectAsync(limited.url, { protocolVersion: 5 });
+      await sub.subscribeAsync('big/ws', { qos: 0 });
+      const got = new Promise<number>((resolve) => sub.once('message', (_t, p) => resolve(p.length)));
+      const { ws } = await open(limited.wsUrl, ['mqtt']);
+      const connect = encode(
+        {
+          type: 'connect',
+          protocolName: 'MQTT',
+          protocolVersion: 4,
+          clean: true,
+          keepalive: 30,
+          clientId: 'big-ws',
+        },
+        4,
+      );
+      const publish = encode(
+        {
+          type: 'publish',
+          topic: 'big/ws',
+          payload: Buffer.alloc(200_000, 7),
+          qos: 0,
+          retain: false,
+          dup: false,
+        },
+        4,
+      );
+      ws!.send(connect);
+      ws!.send(publish);
+      assert.equal(await within(got, 'the 200 kB PUBLISH was not delivered'), 200_000);
+      ws!.close();
+      await sub.endAsync();
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('a plain HTTP GET gets 426 Upgrade Required on the MQTT path and 404 elsewhere', async () => {
     const status = (path: string): Promise<number> =>
       new Promise((resolve, reject) => {
