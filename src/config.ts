@@ -7,6 +7,7 @@
  * (a test keeps them in step).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { parseCidrList } from './cidr-list.ts';
 
@@ -275,7 +276,7 @@ export const OPTIONS = {
     flag: '--allow-anonymous',
     env: 'PUBSUB_ALLOW_ANONYMOUS',
     description:
-      'Whether brokers with authType NONE admit clients; auto: only when --host is a loopback address.',
+      'Whether brokers with authType NONE admit clients; auto: only when --host is a loopback address and neither --proxy-protocol nor --ws-trust-proxy says a proxy publishes the server.',
   },
   maxNamespacesPerAccount: {
     kind: 'int',
@@ -838,6 +839,18 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   checkCombinations(out as Config);
   return Object.freeze(out) as Config;
+}
+
+/**
+ * True when nothing but this machine reaches the server: it binds loopback ('localhost',
+ * 127.0.0.0/8, ::1) and no proxy setting (`proxyProtocol`, `wsTrustProxy`) says a proxy on this
+ * machine publishes it to others. The `auto` of allowAnonymous and hookAllowLoopback follows it:
+ * local development gets anonymous clients and webhooks to localhost, a published server not.
+ */
+export function servesOnlyThisMachine(c: Pick<Config, 'host' | 'proxyProtocol' | 'wsTrustProxy'>): boolean {
+  const host = c.host.toLowerCase();
+  const loopback = host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+  return loopback && !c.proxyProtocol && !c.wsTrustProxy;
 }
 
 /** Rules between options, checked once every source is applied. */

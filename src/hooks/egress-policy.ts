@@ -25,7 +25,7 @@ import { lookup as systemLookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { parseCidrList, plainAddress } from '../cidr-list.ts';
-import type { Config } from '../config.ts';
+import { type Config, servesOnlyThisMachine } from '../config.ts';
 
 /** What an address is, for the policy (and for the operator's log). */
 export type AddressClass =
@@ -205,7 +205,7 @@ export function allowsLoopback(
   config: Pick<Config, 'host' | 'hookAllowLoopback' | 'proxyProtocol' | 'wsTrustProxy'>,
 ): boolean {
   if (config.hookAllowLoopback !== 'auto') return config.hookAllowLoopback === 'true';
-  return bindsLoopback(config.host) && !config.proxyProtocol && !config.wsTrustProxy;
+  return servesOnlyThisMachine(config);
 }
 
 /** Every address of this machine's network interfaces. */
@@ -220,11 +220,6 @@ function addressList(addresses: readonly string[]): BlockList {
     if (family !== 0) list.addAddress(ip, family === 4 ? 'ipv4' : 'ipv6');
   }
   return list;
-}
-
-/** Whether a `host` setting binds loopback only ('localhost', 127.0.0.0/8, ::1). */
-export function bindsLoopback(host: string): boolean {
-  return host.toLowerCase() === 'localhost' || classifyAddress(host) === 'loopback';
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   TokenVerifier,
 } from '../auth/index.ts';
 import { Broker } from '../broker.ts';
-import type { Config } from '../config.ts';
+import { type Config, servesOnlyThisMachine } from '../config.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import {
   BrokerHooks,
@@ -138,7 +138,7 @@ export class Tenancy {
     this.#certificateIds = new CertificateClientIds(config.mtlsClientIdPattern);
     this.egress = EgressPolicy.fromConfig(config, resolveHost);
     this.anonymousAllowed =
-      config.allowAnonymous === 'auto' ? isLoopback(config.host) : config.allowAnonymous === 'true';
+      config.allowAnonymous === 'auto' ? servesOnlyThisMachine(config) : config.allowAnonymous === 'true';
     for (const record of store.allBrokers()) this.#add(record);
     this.pruneExpiredRevocations();
     this.#pruneTimer = setInterval(() => this.pruneExpiredRevocations(), PRUNE_INTERVAL_MS);
@@ -741,8 +741,4 @@ function validName(name: unknown, what: string): string {
   if (canonical === undefined)
     throw new ApiError('NAME_INVALID', `invalid ${what} name: ${nameProblem(name)}`);
   return canonical;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

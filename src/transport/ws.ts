@@ -209,7 +209,9 @@ export async function listenWebSocket(
       // ws buffers a whole frame before the parser sees a byte of it.
       if (!duplex.limitFrames(preConnectFrameLimit) && !warnedNoFrameLimit) {
         warnedNoFrameLimit = true;
-        logger.warn('ws: cannot bound frames before CONNECT (ws internals changed); --max-packet-size applies');
+        logger.warn(
+          'ws: cannot bound frames before CONNECT (ws internals changed); --max-packet-size applies',
+        );
       }
       accept(duplex, {
         transport: tls ? 'wss' : 'ws',

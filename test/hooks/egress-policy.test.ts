@@ -11,10 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import { parseCidrList } from '../../src/cidr-list.ts';
-import { configWith } from '../../src/config.ts';
+import { configWith, servesOnlyThisMachine } from '../../src/config.ts';
 import {
   type AddressClass,
-  bindsLoopback,
   classifyAddress,
   decideAddress,
   EgressPolicy,
@@ -104,9 +103,9 @@ describe('webhook egress policy: decisions', () => {
 
   it('loopback is allowed only while the server itself binds loopback', () => {
     for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost', 'LOCALHOST'])
-      assert.equal(bindsLoopback(host), true, host);
+      assert.equal(servesOnlyThisMachine(configWith({ host })), true, host);
     for (const host of ['0.0.0.0', '::', '192.168.1.10', 'fd00::1', 'broker.example.com'])
-      assert.equal(bindsLoopback(host), false, host);
+      assert.equal(servesOnlyThisMachine(configWith({ host })), false, host);
     const { policy: wide } = policyFor({ host: '0.0.0.0' });
     for (const address of CLASSES.loopback) assert.equal(wide.decide(address).allowed, false, address);
     assert.equal(wide.decide('192.0.2.1').allowed, true);

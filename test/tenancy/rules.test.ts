@@ -74,6 +74,18 @@ describe('anonymous access default', () => {
     assert.equal(tenancyFor('0.0.0.0').anonymousAllowed, false);
     assert.equal(tenancyFor('192.168.1.10').anonymousAllowed, false);
   });
+  it('auto: off behind a proxy (--proxy-protocol, --ws-trust-proxy) even on a loopback bind', () => {
+    for (const proxy of [{ proxyProtocol: true }, { wsTrustProxy: true }]) {
+      const db = openDatabase(':memory:');
+      const tenancy = new Tenancy(
+        tenancyStores(db),
+        configWith({ host: '127.0.0.1', dataDir: ':memory:', ...proxy }),
+        silentLogger(),
+      );
+      assert.equal(tenancy.anonymousAllowed, false, JSON.stringify(proxy));
+      tenancy.close();
+    }
+  });
   it('true and false are explicit', () => {
     assert.equal(tenancyFor('0.0.0.0', 'true').anonymousAllowed, true);
     assert.equal(tenancyFor('127.0.0.1', 'false').anonymousAllowed, false);

@@ -355,8 +355,9 @@ describe('client address behind a proxy (--ws-trust-proxy)', () => {
   let log: CapturedLog;
   before(async () => {
     log = captureLog();
-    proxied = await startServer({ wsTrustProxy: true }, { logger: log.logger });
-    twoHops = await startServer({ wsTrustProxy: true, wsTrustProxyHops: 2 });
+    // Behind a proxy allowAnonymous auto says no; these tests are about the address.
+    proxied = await startServer({ wsTrustProxy: true, allowAnonymous: 'true' }, { logger: log.logger });
+    twoHops = await startServer({ wsTrustProxy: true, wsTrustProxyHops: 2, allowAnonymous: 'true' });
   });
   after(async () => {
     await proxied?.close();
