@@ -7,57 +7,29 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { LightMyRequestResponse } from 'fastify';
 import { PUBLIC_ROUTES } from '../../src/admin/access.ts';
-import { buildApi } from '../../src/admin/index.ts';
-import { configWith } from '../../src/config.ts';
-import { silentLogger } from '../../src/observability/index.ts';
-import { openDatabase, tenancyStores } from '../../src/store/index.ts';
-import { Tenancy } from '../../src/tenancy/index.ts';
+import { tenancyStores } from '../../src/store/index.ts';
+import { type ApiFixture, apiFixture } from '../helpers/api-fixture.ts';
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-interface Fixture {
-  app: FastifyInstance;
-  tenancy: Tenancy;
-  token: string;
-  accountId: string;
+interface Fixture extends ApiFixture {
   otherToken: string;
   otherAccountId: string;
-  close(): Promise<void>;
 }
 
+/** The API with a second account beside the bootstrap one, holding its own admin token. */
 async function fixture(): Promise<Fixture> {
-  const config = configWith({ dataDir: ':memory:' });
-  const db = openDatabase(':memory:');
-  const tenancy = new Tenancy(tenancyStores(db), config, silentLogger());
-  const boot = tenancy.bootstrap();
+  const f = await apiFixture();
   const otherAccountId = 'f'.repeat(32);
-  tenancyStores(db).controlPlane.createAccount({
+  tenancyStores(f.db).controlPlane.createAccount({
     id: otherAccountId,
     name: 'other',
     createdOn: new Date().toISOString(),
   });
-  const other = tenancy.createApiToken(otherAccountId, 'other account admin');
-  const app = await buildApi({
-    tenancy,
-    config,
-    logger: silentLogger(),
-    ports: () => ({ mqtt: 1883, ws: 8083, mqtts: 8883 }),
-    ready: () => true,
-  });
-  return {
-    app,
-    tenancy,
-    token: boot.adminToken!,
-    accountId: boot.account.id,
-    otherToken: other.value,
-    otherAccountId,
-    close: async () => {
-      await app.close();
-      db.close();
-    },
-  };
+  const other = f.tenancy.createApiToken(otherAccountId, 'other account admin');
+  return { ...f, otherToken: other.value, otherAccountId };
 }
 
 /** A concrete path for a route pattern: the real account, plausible names for the rest. */

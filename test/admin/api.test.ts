@@ -6,52 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import type { Logger } from 'pino';
-import { buildApi } from '../../src/admin/index.ts';
-import { configWith } from '../../src/config.ts';
-import type { HostResolver } from '../../src/hooks/index.ts';
-import { silentLogger } from '../../src/observability/index.ts';
-import { openDatabase, tenancyStores } from '../../src/store/index.ts';
-import { Tenancy } from '../../src/tenancy/index.ts';
-import { fakeResolver, testHosts } from '../helpers/hosts.ts';
+import type { LightMyRequestResponse } from 'fastify';
+import { type ApiFixture, apiFixture } from '../helpers/api-fixture.ts';
+import { fakeResolver } from '../helpers/hosts.ts';
 import { captureLog } from '../helpers/log-capture.ts';
 
-interface Fixture {
-  app: FastifyInstance;
-  tenancy: Tenancy;
-  token: string;
-  accountId: string;
-  close(): Promise<void>;
-}
-
-/** An API over its own tenancy; webhook host names resolve through `resolveHost`, never DNS. */
-async function fixture(
-  overrides: Record<string, unknown> = {},
-  { resolveHost = testHosts, logger = silentLogger() }: { resolveHost?: HostResolver; logger?: Logger } = {},
-): Promise<Fixture> {
-  const config = configWith({ dataDir: ':memory:', ...overrides });
-  const db = openDatabase(':memory:');
-  const tenancy = new Tenancy(tenancyStores(db), config, logger, undefined, undefined, resolveHost);
-  const boot = tenancy.bootstrap();
-  const app = await buildApi({
-    tenancy,
-    config,
-    logger: silentLogger(),
-    ports: () => ({ mqtt: 1883, ws: 8083, mqtts: 8883 }),
-    ready: () => true,
-  });
-  return {
-    app,
-    tenancy,
-    token: boot.adminToken!,
-    accountId: boot.account.id,
-    close: async () => {
-      await app.close();
-      db.close();
-    },
-  };
-}
+type Fixture = ApiFixture;
+const fixture = apiFixture;
 
 describe('admin API', () => {
   let f: Fixture;
