@@ -4,7 +4,9 @@
  * Invariants:
  * - `push` accepts chunks split at any byte boundary; a chunk may hold many packets.
  * - A packet wholly inside one chunk is decoded in place: its payload is a view of that chunk.
- *   Only a packet spanning chunks is copied, once, when its last byte arrives.
+ *   Only a packet spanning chunks is copied, once: when its last byte arrives, or, after
+ *   MAX_HELD_CHUNKS pieces, into one buffer of its length as each piece arrives, so what an
+ *   incomplete packet holds is bounded by its length and not by how many reads delivered it.
  * - The remaining length is checked against the maximum packet size from the fixed header
  *   alone, so an oversized packet is refused (0x95) before its body is buffered; buffered bytes
  *   therefore never exceed the maximum packet size. The maximum may be changed between pushes
@@ -36,6 +38,9 @@ export type PacketHandler = (packet: Packet) => boolean | void;
 
 const MAX_TOTAL = 268_435_455 + 5;
 
+/** Pieces of an incomplete packet held as views before they are gathered into one buffer. */
+const MAX_HELD_CHUNKS = 8;
+
 /** Body bytes of a CONNECT up to its protocol level: name length (2), "MQTT" (4), level (1). */
 const CONNECT_LEVEL_END = 7;
 
@@ -43,6 +48,8 @@ export class Parser {
   #version: ProtocolVersion;
   #maximumPacketSize: number;
   #chunks: Buffer[] = [];
+  /** The packet being assembled, once it spans MAX_HELD_CHUNKS pieces (see #hold). */
+  #assembly: Buffer | undefined;
   #buffered = 0;
   /** Total bytes of the packet being assembled, once its fixed header is known; else 0. */
   #needed = 0;
@@ -90,9 +97,7 @@ export class Parser {
     } catch (err) {
       // Decoders throw only ProtocolError; anything else is the packet handler's own failure.
       if (!(err instanceof ProtocolError)) throw err;
-      this.#chunks = [];
-      this.#buffered = 0;
-      this.#needed = 0;
+      this.#reset();
       this.#oversizedConnect = 0;
       this.#error = err;
       return err;
@@ -113,16 +118,47 @@ export class Parser {
     }
     const missing = this.#needed - this.#buffered;
     if (this.#needed === 0 || chunk.length < missing) {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
+      this.#hold(chunk);
       return null;
     }
-    this.#chunks.push(chunk.subarray(0, missing));
-    const packet = Buffer.concat(this.#chunks, this.#needed);
+    let packet: Buffer;
+    if (this.#assembly !== undefined) {
+      chunk.copy(this.#assembly, this.#buffered, 0, missing);
+      packet = this.#assembly;
+    } else {
+      this.#chunks.push(chunk.subarray(0, missing));
+      packet = Buffer.concat(this.#chunks, this.#needed);
+    }
+    this.#reset();
+    return this.#drain(packet, onPacket) ? chunk.subarray(missing) : null;
+  }
+
+  /**
+   * Holds one more piece of an incomplete packet. Pieces are views until there are
+   * MAX_HELD_CHUNKS of them; then (the packet's length being known) they move into one buffer of
+   * that length, which takes every later piece: a packet trickled in one byte per read costs its
+   * length, not a Buffer and a socket read per byte. Each byte is still copied once.
+   */
+  #hold(chunk: Buffer): void {
+    if (this.#assembly !== undefined) {
+      chunk.copy(this.#assembly, this.#buffered);
+    } else {
+      this.#chunks.push(chunk);
+      if (this.#needed > 0 && this.#chunks.length >= MAX_HELD_CHUNKS) {
+        this.#assembly = Buffer.allocUnsafe(this.#needed);
+        let at = 0;
+        for (const piece of this.#chunks) at += piece.copy(this.#assembly, at);
+        this.#chunks = [];
+      }
+    }
+    this.#buffered += chunk.length;
+  }
+
+  #reset(): void {
     this.#chunks = [];
+    this.#assembly = undefined;
     this.#buffered = 0;
     this.#needed = 0;
-    return this.#drain(packet, onPacket) ? chunk.subarray(missing) : null;
   }
 
   /**

@@ -422,6 +422,29 @@ describe('resumable parsing', () => {
     });
   }
 
+  test('a packet in 7, 8, 9 or thousands of pieces, then more packets in its last piece, parses the same', () => {
+    // Past 8 pieces the parser gathers them into one buffer of the packet's length (so a
+    // trickled packet holds its length, not a Buffer per read); each count crosses that edge.
+    const packet = pub({ qos: 1, packetId: 9, payload: bytes(4000, 2) });
+    const encoded = encode(packet, 5);
+    const tail = Buffer.concat([encode({ type: 'pingreq' }, 5), encode(pub({ payload: bytes(3) }), 5)]);
+    for (const pieces of [7, 8, 9, 17, encoded.length]) {
+      const size = Math.ceil(encoded.length / pieces);
+      const chunks: Buffer[] = [];
+      for (let pos = 0; pos < encoded.length; pos += size) {
+        const piece = encoded.subarray(pos, pos + size);
+        const last = pos + size >= encoded.length;
+        const own = Buffer.alloc(piece.length + (last ? tail.length : 0)); // its own ArrayBuffer
+        piece.copy(own);
+        if (last) tail.copy(own, piece.length);
+        chunks.push(own);
+      }
+      const out = parseChunks(chunks, 5);
+      assert.deepEqual(out, [packet, { type: 'pingreq' }, pub({ payload: bytes(3) })], `${pieces} pieces`);
+      for (const chunk of chunks) assert.notEqual((out[0] as PublishPacket).payload.buffer, chunk.buffer);
+    }
+  });
+
   test('a handler returning false stops the push after that packet', () => {
     const chunk = Buffer.concat([encode({ type: 'pingreq' }, 4), encode({ type: 'pingresp' }, 4)]);
     const out: Packet[] = [];
