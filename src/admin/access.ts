@@ -12,7 +12,8 @@
  *   attached, so a route that somehow skipped authentication fails closed.
  * - A path the router could read two ways is refused with 400 once authenticated: an encoded
  *   slash or backslash, a `.` or `..` segment (plain or encoded), doubled slashes, an encoded
- *   NUL. Nothing is normalised by hand.
+ *   NUL. Nothing is normalised by hand. An absolute-form target is judged on its path. A path
+ *   the router cannot read at all (bad percent-encoding) never gets here: api.ts answers it.
  * - The account in the path must be the token's account (404 code 7003 when it is not an
  *   account id at all, 403 code 9109 when it is another account's).
  */
@@ -33,9 +34,10 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
 
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;
 
-/** `%2F` `%5C` (encoded separators), `%00`, and `.`/`..` segments, plain or encoded. */
+/** The `scheme://authority` of an absolute-form request target (RFC 9112 section 3.2.2). */
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i;
 
+/** `%2F` `%5C` (encoded separators), `%00`, and `.`/`..` segments, plain or encoded. */
 const AMBIGUOUS_PATH = /%2f|%5c|%00|\\|\/\/|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /** True when the matched route (undefined: no route matched) is open to anyone. */
@@ -78,7 +80,8 @@ function rawPath(url: string): string {
   return authority === null ? target : target.slice(authority[0].length);
 }
 
-function authenticate(tenancy: Tenancy, req: FastifyRequest): ApiTokenRecord {
+/** The token a request carries; throws (403, code 10000) when it has none or a wrong one. */
+export function authenticate(tenancy: Tenancy, req: FastifyRequest): ApiTokenRecord {
   const authorization = req.headers.authorization;
   let secret: string | undefined;
   if (typeof authorization === 'string') {

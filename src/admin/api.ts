@@ -8,7 +8,8 @@
  * token's: malformed id 404 code 7003, another account 403 code 9109) →
  * body parse (JSON only: 415 code 6003; malformed 400 code 6007; too large 413 code 6008) →
  * schema validation (400 code 6009) → handler. Every error leaves through one error handler
- * that turns it into the envelope; nothing else writes error bodies.
+ * that turns it into the envelope; only the not-found handler and `frameworkErrors` (errors
+ * raised before routing) write error bodies besides it, in the same envelope.
  * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/readyz`, `/openapi.json`) need no
  * token; an unknown path without a token is 403, not 404.
  */
@@ -19,7 +20,7 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { ApiTokenRecord } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/tenancy.ts';
-import { checkAccess, isPublicRoute, requireToken } from './access.ts';
+import { authenticate, checkAccess, isPublicRoute, requireToken } from './access.ts';
 import { failure } from './envelope.ts';
 import type { ListenerPorts } from './present.ts';
 import { accountRoutes } from './routes/accounts.ts';
@@ -74,9 +75,23 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
     // A path that is not valid percent-encoding (`/%zz`) never reaches routing: answer it in the
     // envelope like every other error.
+    // Errors raised before routing, answered in the envelope like every other error: a path
+    // that is not valid percent-encoding (`/%zz`) is 400; anything else the router refuses (a
+    // parameter over its length limit) is a path that matches no route: 403 without a token,
+    // then 404, so an anonymous caller cannot tell a parametric route from no route.
     frameworkErrors: (err, req, reply) => {
-      ctx.logger.debug({ url: req.url, code: err.code }, 'admin API: unreadable request path');
-      const apiError = new ApiError('AMBIGUOUS_PATH', 'request path is not valid percent-encoding');
+      ctx.logger.debug({ url: req.url, code: err.code }, 'admin API: request refused before routing');
+      let apiError: ApiError;
+      if (err.code === 'FST_ERR_BAD_URL')
+        apiError = new ApiError('AMBIGUOUS_PATH', 'request path is not valid percent-encoding');
+      else {
+        try {
+          authenticate(ctx.tenancy, req);
+          apiError = new ApiError('NO_ROUTE', `no route for ${req.method} ${req.url.split('?')[0]}`);
+        } catch (refused) {
+          apiError = refused instanceof ApiError ? refused : new ApiError('INTERNAL');
+        }
+      }
       return (reply as FastifyReply).code(apiError.status).send(failure(apiError));
     },
     // No type coercion: a body's `null` or number stays what the client sent (query strings are

@@ -7,18 +7,27 @@
  * - Message boundaries mean nothing to MQTT: a packet may span messages and a message may hold
  *   several packets [MQTT-6.0.0-2], [MQTT-6.0.0-3]; the Parser already handles both.
  * - Backpressure: when the reader is full the TCP socket under the WebSocket is paused.
- * - `limitFrames` bounds the frame ws buffers whole before handing it over: the listener keeps
- *   it at the pre-CONNECT packet size until the connection is admitted, then raises it. ws has
- *   no public per-connection bound, so this sets its receiver's `_maxPayload` (ws 8.x; the one
- *   bound ws reads per frame, from the frame header, before buffering the payload); it returns
- *   false when that field is not there, and test/transport/websocket.test.ts fails then.
+ * - `limitFrames` bounds the message ws buffers whole before handing it over (its frames'
+ *   payloads together, and what permessage-deflate inflates): the listener keeps it at the
+ *   pre-CONNECT packet size until the connection is admitted, then raises it. ws has no public
+ *   per-connection bound, so this sets its receiver's and its deflate extension's `_maxPayload`
+ *   (ws 8.x; the receiver checks it from each frame header, before buffering the payload); it
+ *   returns false when those fields are not there, and test/transport/websocket.test.ts fails.
+ * - After a refused message (too large, too many fragments) the socket is no longer read and is
+ *   dropped a second later: ws would read, and discard, all the peer still sends until it
+ *   closes.
  */
 import { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 
+/** How long a refused connection keeps its socket so that the peer reads the close frame. */
+const REFUSED_CLOSE_GRACE_MS = 1000;
+
 /** The part of ws' internals `limitFrames` relies on. */
 interface WithReceiver {
   _receiver?: { _maxPayload?: unknown } | null;
+  /** Negotiated extensions; permessage-deflate bounds what it inflates by its own copy. */
+  _extensions?: Record<string, { _maxPayload?: unknown } | undefined>;
 }
 
 export class WebSocketDuplex extends Duplex {
@@ -43,20 +52,31 @@ export class WebSocketDuplex extends Duplex {
       this.push(null);
       this.destroy();
     });
-    // ws reports a refused frame (too large, too many fragments) as an error and then waits for
-    // the peer's close while still reading, and discarding, whatever it sends: up to a whole
-    // refused frame per connection. Drop the socket at once instead.
     ws.on('error', (err) => {
-      ws.terminate();
+      // ws has sent its close frame (1008, 1009...), ends the socket, and resumes it on the next
+      // tick to read, and discard, whatever the peer still sends until the peer closes too: a
+      // flood costs its whole size in reads. Stop reading instead (after that tick), and drop
+      // the socket after a grace period in which the peer can read the close frame.
+      process.nextTick(() => ws.pause());
+      setTimeout(() => ws.terminate(), REFUSED_CLOSE_GRACE_MS).unref();
       this.destroy(err);
     });
   }
 
-  /** Largest frame (payload bytes) accepted from now on; larger: close 1009. False if unsupported. */
+  /**
+   * Largest message (payload bytes of all its frames, and inflated, with permessage-deflate)
+   * accepted from now on; larger: close 1009. False when ws' internals are not as expected.
+   */
   limitFrames(bytes: number): boolean {
-    const receiver = (this.#ws as unknown as WithReceiver)._receiver;
+    const internals = this.#ws as unknown as WithReceiver;
+    const receiver = internals._receiver;
     if (receiver === null || receiver === undefined || typeof receiver._maxPayload !== 'number') return false;
     receiver._maxPayload = bytes;
+    const deflate = internals._extensions?.['permessage-deflate'];
+    if (deflate !== undefined) {
+      if (typeof deflate._maxPayload !== 'number') return false;
+      deflate._maxPayload = bytes;
+    }
     return true;
   }
 

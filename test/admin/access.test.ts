@@ -218,6 +218,15 @@ describe('admin API access: deny by default over every registered route', () => 
     }
   });
 
+  it('a route parameter over the router length limit is answered like no route: 403, then 404', async () => {
+    for (const url of [`/client/v4/accounts/${'a'.repeat(120)}`, `/client/v4/nothing/${'a'.repeat(120)}`]) {
+      assertRefused(await f.app.inject({ url }), 'GET', url);
+      const known = await f.app.inject({ url, headers: { authorization: `Bearer ${f.token}` } });
+      assert.equal(known.statusCode, 404, `${url}: ${known.body}`);
+      assert.equal(known.json().errors[0].code, 7000);
+    }
+  });
+
   it('an unknown path is 403 without a token and 404 (code 7000) with one', async () => {
     const anonymous = await f.app.inject({ url: '/client/v4/nothing-here' });
     assertRefused(anonymous, 'GET', 'unknown path');
