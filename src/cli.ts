@@ -3,8 +3,8 @@
  * Process entry: `pubsub serve [flags]` runs the server until SIGTERM/SIGINT. Flags come from
  * the option table in config.ts, so every option has a flag, an environment variable and a
  * config-file key. Prints one line per listener once listening, the account id, on the first
- * start the bootstrap admin API token (or, when stdout is not a terminal, only its file), and with TLS one line naming the certificate and its
- * SHA-256 fingerprint. SIGHUP re-reads the TLS certificate files (connections are kept; a failed
+ * start the bootstrap admin API token (or, when stdout is not a terminal, only its file), and
+ * with TLS one line naming the certificate and its SHA-256 fingerprint. SIGHUP re-reads the TLS certificate files (connections are kept; a failed
  * reload keeps the old certificate and is logged). Exit codes: 0 after a clean
  * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
  *

@@ -430,7 +430,7 @@ export const OPTIONS = {
     flag: '--hook-allow-cidrs',
     env: 'PUBSUB_HOOK_ALLOW_CIDRS',
     description:
-      'Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). Loopback is allowed anyway while --host is loopback.',
+      "Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). Loopback and this machine's addresses follow --hook-allow-loopback instead.",
   },
   functionMemoryMb: {
     kind: 'int',

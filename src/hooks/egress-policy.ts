@@ -14,8 +14,9 @@
  *   internal address is internal).
  * - IPv4 inside IPv6 (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is
  *   decided as the IPv4 address it reaches; a zone id (`fe80::1%eth0`) is ignored.
- * - Allowed: public addresses; loopback only while the server binds loopback itself (`host`,
- *   127.0.0.1 by default: local development); private networks (RFC 1918, CGNAT 100.64/10, ULA
+ * - Allowed: public addresses; this machine (loopback, and its own interface addresses, class
+ *   `self`) only with `hookAllowLoopback`, whose `auto` means local development
+ *   (config.ts `servesOnlyThisMachine`: a loopback bind and no proxy flag); private networks (RFC 1918, CGNAT 100.64/10, ULA
  *   fc00::/7) with `hookAllowPrivate`; any address inside `hookAllowCidrs`, which alone opens
  *   link-local, metadata, unspecified, multicast, broadcast and reserved addresses.
  * - The decision on an address is pure (`classifyAddress`, `decideAddress`); only the resolver
@@ -50,7 +51,7 @@ export interface ResolvedAddress {
 export type HostResolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 /** getaddrinfo through node:dns, as node:http itself resolves (hosts file included). */
-export const resolveWithSystem: HostResolver = async (hostname) =>
+const resolveWithSystem: HostResolver = async (hostname) =>
   (await systemLookup(hostname, { all: true, order: 'verbatim' })).map((a) => ({
     address: a.address,
     family: a.family === 6 ? 6 : 4,
@@ -201,7 +202,7 @@ export function decideAddress(address: string, rules: EgressRules): AddressDecis
  * `--hook-allow-loopback`: `auto` allows this machine as a target only in local development: the
  * server binds loopback and nothing says a proxy on this machine exposes it to others.
  */
-export function allowsLoopback(
+function allowsLoopback(
   config: Pick<Config, 'host' | 'hookAllowLoopback' | 'proxyProtocol' | 'wsTrustProxy'>,
 ): boolean {
   if (config.hookAllowLoopback !== 'auto') return config.hookAllowLoopback === 'true';

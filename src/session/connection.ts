@@ -12,7 +12,8 @@
  * Until 'connected' the client is unauthenticated: the parser accepts packets of at most
  * `maxConnectPacketSize` (so no more than that is held for the connect timeout) and the server
  * counts the connection as awaiting CONNECT. `accept` raises the parser's limit to
- * `maximumPacketSize` before the next packet is read.
+ * `maximumPacketSize` before the next packet is read, and the transport's own input bound with
+ * it (`ConnectionInfo.raiseInputLimit`: WebSocket messages).
  *
  * Writes within one event-loop turn are corked and flushed together once every socket readable
  * in that turn has been handled (setImmediate, after the poll phase): one write per receiver

@@ -111,7 +111,7 @@ export function refuseHandshake(
  * Destroys an established TLS socket on its first error; the connection that owns it logs the
  * error (at debug) and cleans up on the 'close' that follows.
  */
-export function closeOnTlsError(socket: TLSSocket): void {
+function closeOnTlsError(socket: TLSSocket): void {
   socket.once('error', () => socket.destroy());
 }
 

@@ -11,8 +11,9 @@
  *
  * What one message may cost (`webSocketLimits`): ws buffers a whole message before handing it
  * over, so the largest message is the MQTT maximum packet size (larger, also once inflated:
- * close 1009; before CONNECT is accepted a frame may hold at most `maxConnectPacketSize`), and the count of fragments in a message and of received chunks waiting for the
- * rest of a frame are bounded in proportion to it (more: close 1008). Each fragment and chunk
+ * close 1009; until CONNECT is accepted a message may hold at most `maxConnectPacketSize`), and
+ * the count of fragments in a message and of received chunks waiting for the rest of a frame
+ * are bounded in proportion to it (more: close 1008). Each fragment and chunk
  * costs a few hundred bytes of bookkeeping however small it is, so ws' own bounds (16,384 and
  * 262,144, sized for 100 MiB messages) let a client make one byte cost ~200.
  *

@@ -65,10 +65,7 @@ export function hookRoutes(app: FastifyInstance, ctx: ApiContext): void {
   for (const type of ['application/javascript', 'text/javascript'])
     app.addContentTypeParser(type, { parseAs: 'string' }, (req, body, done) => {
       if (req.routeOptions.url !== `${BASE}/function`)
-        return done(
-          new ApiError('INVALID_CONTENT_TYPE', 'request body must be JSON (Content-Type: application/json)'),
-          undefined,
-        );
+        return done(new ApiError('INVALID_CONTENT_TYPE'), undefined);
       done(null, { code: body });
     });
 
