@@ -413,7 +413,7 @@ export const OPTIONS = {
     flag: '--hook-allow-private',
     env: 'PUBSUB_HOOK_ALLOW_PRIVATE',
     description:
-      'Webhook: let on_publish.url reach private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, fec0::/10, 64:ff9b:1::/48). Loopback, link-local and metadata addresses still need --hook-allow-cidrs.',
+      'Webhook: let on_publish.url reach private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, fec0::/10, 64:ff9b:1::/48). This machine follows --hook-allow-loopback; link-local and metadata addresses still need --hook-allow-cidrs.',
   },
   hookAllowLoopback: {
     kind: 'string',
@@ -430,7 +430,7 @@ export const OPTIONS = {
     flag: '--hook-allow-cidrs',
     env: 'PUBSUB_HOOK_ALLOW_CIDRS',
     description:
-      "Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). Loopback and this machine's addresses follow --hook-allow-loopback instead.",
+      "Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). It opens any class, link-local and metadata included; this machine is also opened by --hook-allow-loopback.",
   },
   functionMemoryMb: {
     kind: 'int',
