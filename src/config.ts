@@ -430,7 +430,7 @@ export const OPTIONS = {
     flag: '--hook-allow-cidrs',
     env: 'PUBSUB_HOOK_ALLOW_CIDRS',
     description:
-      "Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). It opens any class, link-local and metadata included; this machine is also opened by --hook-allow-loopback.",
+      'Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). It opens any class, link-local and metadata included; this machine is also opened by --hook-allow-loopback.',
   },
   functionMemoryMb: {
     kind: 'int',
