@@ -42,7 +42,21 @@ async function serve(t: TestContext, args: string[]): Promise<Started> {
   const child = spawnChild(
     t,
     process.execPath,
-    [CLI, 'serve', '--port', '0', '--ws-port', '0', '--tls-port', '0', '--wss-port', '0', ...args],
+    [
+      CLI,
+      'serve',
+      '--port',
+      '0',
+      '--ws-port',
+      '0',
+      '--tls-port',
+      '0',
+      '--wss-port',
+      '0',
+      '--http-port',
+      '0',
+      ...args,
+    ],
     { env: environment() },
   );
   const tlsLine = await child.waitForLine(
