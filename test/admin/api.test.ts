@@ -11,11 +11,8 @@ import { type ApiFixture, apiFixture } from '../helpers/api-fixture.ts';
 import { fakeResolver } from '../helpers/hosts.ts';
 import { captureLog } from '../helpers/log-capture.ts';
 
-type Fixture = ApiFixture;
-const fixture = apiFixture;
-
 describe('admin API', () => {
-  let f: Fixture;
+  let f: ApiFixture;
   let base: string;
   const call = (
     method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
@@ -46,7 +43,7 @@ describe('admin API', () => {
   };
 
   before(async () => {
-    f = await fixture();
+    f = await apiFixture();
     base = `/client/v4/accounts/${f.accountId}/pubsub`;
   });
   after(() => f.close());
@@ -428,7 +425,7 @@ describe('admin API', () => {
 
 describe('admin API quotas', () => {
   it('namespace and broker quotas refuse with 400 (14007) and name the option', async () => {
-    const f = await fixture({ maxNamespacesPerAccount: 2, maxBrokersPerNamespace: 1 });
+    const f = await apiFixture({ maxNamespacesPerAccount: 2, maxBrokersPerNamespace: 1 });
     try {
       const base = `/client/v4/accounts/${f.accountId}/pubsub`;
       const headers = { authorization: `Bearer ${f.token}`, 'content-type': 'application/json' };
@@ -456,7 +453,7 @@ describe('on_publish.url and the webhook egress policy', () => {
     localhost: ['127.0.0.1', '::1'],
   });
   /** Creates a broker with `url`, and PATCHes the default broker to it; what it stored before and after. */
-  const tryUrl = async (f: Fixture, url: string) => {
+  const tryUrl = async (f: ApiFixture, url: string) => {
     const base = `/client/v4/accounts/${f.accountId}/pubsub/namespaces/local/brokers`;
     const headers = { authorization: `Bearer ${f.token}`, 'content-type': 'application/json' };
     const stored = async () =>
@@ -485,13 +482,13 @@ describe('on_publish.url and the webhook egress policy', () => {
     assert.equal(env.errors[0].code, 14013, url);
     return env.errors[0].message as string;
   };
-  const expectAccepted = async (f: Fixture, url: string) => {
+  const expectAccepted = async (f: ApiFixture, url: string) => {
     const { created, patched, after } = await tryUrl(f, url);
     assert.equal(created.statusCode, 200, `${url}: ${created.body}`);
     assert.equal(patched.statusCode, 200, `${url}: ${patched.body}`);
     assert.equal(after.url, url);
   };
-  const expectAllRefused = async (f: Fixture, url: string): Promise<string> => {
+  const expectAllRefused = async (f: ApiFixture, url: string): Promise<string> => {
     const { created, patched, before, after, name } = await tryUrl(f, url);
     const message = expectRefused(created, url);
     expectRefused(patched, url);
@@ -501,7 +498,7 @@ describe('on_publish.url and the webhook egress policy', () => {
   };
 
   it('the metadata service, an RFC 1918 and a ULA address are refused with 400 (14013) on create and update', async () => {
-    const f = await fixture({}, { resolveHost: hosts.resolve });
+    const f = await apiFixture({}, { resolveHost: hosts.resolve });
     try {
       for (const url of ['http://169.254.169.254/', 'http://10.0.0.1/', 'http://[fd00::1]/'])
         assert.match(await expectAllRefused(f, url), /refused by the server's webhook egress policy/);
@@ -528,7 +525,7 @@ describe('on_publish.url and the webhook egress policy', () => {
 
   it('a host name is resolved when set: one refused address refuses it, the tenant is not told which; the log is', async () => {
     const log = captureLog('warn');
-    const f = await fixture({}, { resolveHost: hosts.resolve, logger: log.logger });
+    const f = await apiFixture({}, { resolveHost: hosts.resolve, logger: log.logger });
     try {
       const intranet = await expectAllRefused(f, 'https://intranet.test/hook');
       assert.doesNotMatch(intranet, /10\.20\.30\.40/, 'the resolved address stays internal');
@@ -547,8 +544,8 @@ describe('on_publish.url and the webhook egress policy', () => {
   });
 
   it('loopback is a target while the server binds loopback (the default), refused when it binds wider', async () => {
-    const local = await fixture({}, { resolveHost: hosts.resolve });
-    const wide = await fixture({ host: '0.0.0.0' }, { resolveHost: hosts.resolve });
+    const local = await apiFixture({}, { resolveHost: hosts.resolve });
+    const wide = await apiFixture({ host: '0.0.0.0' }, { resolveHost: hosts.resolve });
     try {
       for (const url of ['http://127.0.0.1:9/hook', 'http://localhost:9/hook', 'http://[::1]:9/hook']) {
         await expectAccepted(local, url);
@@ -564,8 +561,8 @@ describe('on_publish.url and the webhook egress policy', () => {
   });
 
   it('the operator opens ranges: --hook-allow-private for private networks, --hook-allow-cidrs for exactly its own', async () => {
-    const privateOk = await fixture({ hookAllowPrivate: true }, { resolveHost: hosts.resolve });
-    const listed = await fixture(
+    const privateOk = await apiFixture({ hookAllowPrivate: true }, { resolveHost: hosts.resolve });
+    const listed = await apiFixture(
       { host: '0.0.0.0', hookAllowCidrs: '169.254.169.254/32,10.1.0.0/16,127.0.0.1' },
       { resolveHost: hosts.resolve },
     );
