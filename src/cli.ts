@@ -4,9 +4,10 @@
  * the option table in config.ts, so every option has a flag, an environment variable and a
  * config-file key. Prints one line per listener once listening, the account id, on the first
  * start the bootstrap admin API token (or, when stdout is not a terminal, only its file), and
- * with TLS one line naming the certificate and its SHA-256 fingerprint. SIGHUP re-reads the TLS certificate files (connections are kept; a failed
- * reload keeps the old certificate and is logged). Exit codes: 0 after a clean
- * shutdown, 1 on a start-up failure (bad config, port in use), 2 on bad usage.
+ * with TLS one line naming the certificate and its SHA-256 fingerprint. SIGHUP re-reads the TLS
+ * certificate files (connections are kept; a failed reload keeps the old certificate and is
+ * logged). Exit codes: 0 after a clean shutdown, 1 on a start-up failure (bad config, port in
+ * use), 2 on bad usage.
  *
  * The management verbs (`namespace`, `broker`, `token`, `account`) are in src/cli/; they only
  * talk to the admin API, so the server's modules are imported when `serve` runs, not before.

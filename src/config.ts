@@ -837,6 +837,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const [key, value] of Object.entries(sources.flags ?? {})) {
     if (value !== undefined) out[key] = coerce(key as OptionKey, value, OPTIONS[key as OptionKey].flag);
   }
+  // The pre-CONNECT limit is a tighter bound within the packet limit, never a wider one: clamped
+  // here once, so its readers (the parser, the WebSocket listener) take it as it is.
+  out.maxConnectPacketSize = Math.min(out.maxConnectPacketSize as number, out.maximumPacketSize as number);
   checkCombinations(out as Config);
   return Object.freeze(out) as Config;
 }

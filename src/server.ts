@@ -34,7 +34,6 @@ import {
   type ConnectionInfo,
 } from './session/connection.ts';
 import {
-  ensureDataDir,
   MemoryMessageStore,
   type MessageStore,
   openDatabase,
@@ -126,7 +125,6 @@ export class Server implements ConnectionContext {
 
   /** Opens every configured listener, then the admin API. */
   async start(): Promise<void> {
-    if (this.config.dataDir !== ':memory:') ensureDataDir(this.config.dataDir);
     const accept = (stream: Duplex, info: ConnectionInfo): void => {
       this.accept(stream, info);
     };

@@ -14,7 +14,12 @@
  * token; an unknown path without a token is 403, not 404.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
@@ -73,8 +78,6 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.min(1000, apiRequestTimeoutMs),
     },
     routerOptions: { ignoreTrailingSlash: true },
-    // A path that is not valid percent-encoding (`/%zz`) never reaches routing: answer it in the
-    // envelope like every other error.
     // Errors raised before routing, answered in the envelope like every other error: a path
     // that is not valid percent-encoding (`/%zz`) is 400; anything else the router refuses (a
     // parameter over its length limit) is a path that matches no route: 403 without a token,
@@ -87,7 +90,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
       else {
         try {
           authenticate(ctx.tenancy, req);
-          apiError = new ApiError('NO_ROUTE', `no route for ${req.method} ${req.url.split('?')[0]}`);
+          apiError = noRoute(req);
         } catch (refused) {
           apiError = refused instanceof ApiError ? refused : new ApiError('INTERNAL');
         }
@@ -159,7 +162,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     return reply.code(apiError.status).send(failure(apiError));
   });
   app.setNotFoundHandler((req, reply) => {
-    const err = new ApiError('NO_ROUTE', `no route for ${req.method} ${req.url.split('?')[0]}`);
+    const err = noRoute(req);
     return reply.code(err.status).send(failure(err));
   });
 
@@ -172,6 +175,10 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   hookRoutes(app, ctx);
   await app.ready();
   return app;
+}
+
+function noRoute(req: FastifyRequest): ApiError {
+  return new ApiError('NO_ROUTE', `no route for ${req.method} ${req.url.split('?')[0]}`);
 }
 
 function toApiError(err: FastifyError | ApiError, bodyLimit: number): ApiError {

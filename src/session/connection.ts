@@ -177,9 +177,7 @@ export class Connection implements SessionLink {
     this.ctx = ctx;
     this.config = ctx.config;
     this.window = ctx.config.maxInflightMessages;
-    this.parser = new Parser({
-      maximumPacketSize: Math.min(ctx.config.maxConnectPacketSize, ctx.config.maximumPacketSize),
-    });
+    this.parser = new Parser({ maximumPacketSize: ctx.config.maxConnectPacketSize });
     socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);

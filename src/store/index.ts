@@ -18,7 +18,7 @@ export {
   type NamespaceRecord,
 } from './control-plane-store.ts';
 export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
-export { ensureDataDir, MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
+export { MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
 export { type HookFunctionRecord, HookStore } from './hook-store.ts';
 export { MemoryMessageStore } from './memory-message-store.ts';
 export type {

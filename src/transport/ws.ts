@@ -194,7 +194,6 @@ export async function listenWebSocket(
     logger,
     config.tcpNoDelay,
   );
-  const preConnectFrameLimit = Math.min(config.maxConnectPacketSize, config.maximumPacketSize);
   let warnedNoFrameLimit = false;
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -206,12 +205,12 @@ export async function listenWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => {
       const { address, port } = clientAddress(req, config, logger);
       const duplex = new WebSocketDuplex(ws);
-      // Until CONNECT is accepted, a frame may hold no more than the pre-CONNECT packet size:
-      // ws buffers a whole frame before the parser sees a byte of it.
-      if (!duplex.limitFrames(preConnectFrameLimit) && !warnedNoFrameLimit) {
+      // Until CONNECT is accepted, a message may hold no more than the pre-CONNECT packet size:
+      // ws buffers a whole message before the parser sees a byte of it.
+      if (!duplex.limitFrames(config.maxConnectPacketSize) && !warnedNoFrameLimit) {
         warnedNoFrameLimit = true;
         logger.warn(
-          'ws: cannot bound frames before CONNECT (ws internals changed); --max-packet-size applies',
+          'ws: cannot bound messages before CONNECT (ws internals changed); --max-packet-size applies',
         );
       }
       accept(duplex, {
