@@ -54,13 +54,15 @@ const NOT_A_KEY = 'signed by a key this broker does not have (rotated or foreign
 export function audienceOf(jwt: string): string | undefined {
   const parts = jwt.split('.');
   if (parts.length !== 3) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { aud?: unknown };
-    const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
-    return typeof aud === 'string' ? aud : undefined;
-  } catch {
-    return undefined;
-  }
+  const claims = parseJson(parts[1]!);
+  if (claims === undefined) return undefined;
+  const aud = audienceIn(claims);
+  return typeof aud === 'string' ? aud : undefined;
+}
+
+/** The `aud` claim, or its first entry when it is a list. */
+function audienceIn(claims: Record<string, unknown>): unknown {
+  return Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
 }
 
 export class TokenVerifier {
@@ -155,7 +157,7 @@ function check(jwt: string, keys: ReadonlyMap<string, SigningKey>): Verified | {
   if (!verify(null, signedPart, key.publicKey, signature)) return { error: 'bad signature' };
   const claims = parseJson(parts[1]!);
   if (claims === undefined) return { error: 'not a JWT' };
-  const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud;
+  const aud = audienceIn(claims);
   if (typeof claims.sub !== 'string' || claims.sub === '') return { error: 'no sub claim' };
   if (typeof claims.jti !== 'string' || claims.jti === '') return { error: 'no jti claim' };
   if (typeof aud !== 'string') return { error: 'no aud claim' };
