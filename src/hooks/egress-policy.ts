@@ -179,17 +179,11 @@ export function decideAddress(address: string, rules: EgressRules): AddressDecis
   const { ip, family } = plainAddress(address);
   if (family !== 0) {
     const v4 = family === 6 ? embeddedIPv4(ip) : undefined;
-    if (
-      rules.allowCidrs.check(ip, family === 4 ? 'ipv4' : 'ipv6') ||
-      (v4 !== undefined && rules.allowCidrs.check(v4, 'ipv4'))
-    )
-      return { allowed: true, class: cls };
-    if (
-      (cls === 'public' || cls === 'private') &&
-      (rules.self.check(ip, family === 4 ? 'ipv4' : 'ipv6') ||
-        (v4 !== undefined && rules.self.check(v4, 'ipv4')))
-    )
-      cls = 'self';
+    // A list holds an address when it holds it as written or the IPv4 address it reaches.
+    const holds = (list: BlockList): boolean =>
+      list.check(ip, family === 4 ? 'ipv4' : 'ipv6') || (v4 !== undefined && list.check(v4, 'ipv4'));
+    if (holds(rules.allowCidrs)) return { allowed: true, class: cls };
+    if ((cls === 'public' || cls === 'private') && holds(rules.self)) cls = 'self';
   }
   const allowed =
     cls === 'public' ||
