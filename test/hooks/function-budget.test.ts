@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FunctionRuntimeError } from '../../src/hooks/function-hook.ts';
 import { PublishBudget, type PublishBudgetLimits } from '../../src/hooks/publish-budget.ts';
-import { deploy, forwarded, text } from './function-harness.ts';
+import { deploy, forwarded, type Harness, text } from './function-harness.ts';
 
 /** A call's time limit: 1000 host calls take tens of ms, far more on a loaded machine. */
 const SLOW_MACHINE_MS = 10_000;
@@ -31,6 +31,16 @@ const LOOP = `
     messages[0].payload = JSON.stringify({ sent, error });
     return messages;
   }`;
+
+/** LOOP deployed against `budget`. */
+const deployLoop = (budget: PublishBudget): Promise<Harness> =>
+  deploy(LOOP, { publishBudget: budget, cpuLimitMs: SLOW_MACHINE_MS });
+
+/** One call of LOOP with payload `what` ('<n> <size>'): what the function reported. */
+async function runLoop(hook: Harness['hook'], what: string): Promise<{ sent: number; error: string }> {
+  const batch = [text(0, 't', what)];
+  return JSON.parse(forwarded(batch, await hook.run(batch)).get(0)!) as { sent: number; error: string };
+}
 
 interface Clocked {
   budget: PublishBudget;
@@ -58,15 +68,9 @@ function clockedBudget(limits: PublishBudgetLimits): Clocked {
 describe('derived-publish budget', () => {
   test('a function publishing in a loop gets the burst, then what the clock refills; the rest throws', async (t) => {
     const clock = clockedBudget({ messagesPerSecond: 10, bytesPerSecond: 1_000_000, burstMs: 1000 });
-    const { hook, published } = await deploy(LOOP, {
-      publishBudget: clock.budget,
-      cpuLimitMs: SLOW_MACHINE_MS,
-    });
+    const { hook, published } = await deployLoop(clock.budget);
     t.after(() => hook.close());
-    const call = async (what: string) => {
-      const batch = [text(0, 't', what)];
-      return JSON.parse(forwarded(batch, await hook.run(batch)).get(0)!) as { sent: number; error: string };
-    };
+    const call = (what: string) => runLoop(hook, what);
 
     const first = await call('1000 1');
     assert.equal(first.sent, 10, 'one second of burst at 10 messages/s');
@@ -95,15 +99,9 @@ describe('derived-publish budget', () => {
 
   test('bytes are budgeted too (topic and payload); a message larger than the burst is refused as such', async (t) => {
     const clock = clockedBudget({ messagesPerSecond: 1000, bytesPerSecond: 100, burstMs: 1000 });
-    const { hook, published } = await deploy(LOOP, {
-      publishBudget: clock.budget,
-      cpuLimitMs: SLOW_MACHINE_MS,
-    });
+    const { hook, published } = await deployLoop(clock.budget);
     t.after(() => hook.close());
-    const call = async (what: string) => {
-      const batch = [text(0, 't', what)];
-      return JSON.parse(forwarded(batch, await hook.run(batch)).get(0)!) as { sent: number; error: string };
-    };
+    const call = (what: string) => runLoop(hook, what);
     // Topic 'o' (1 byte) + 29 bytes of payload: 30 bytes each, 3 fit in 100.
     const sized = await call('10 29');
     assert.equal(sized.sent, 3);
@@ -128,13 +126,9 @@ describe('derived-publish budget', () => {
 
   test('a rate of 0 disables ctx.publish, with the setting named', async (t) => {
     const clock = clockedBudget({ messagesPerSecond: 0, bytesPerSecond: 1000, burstMs: 1000 });
-    const { hook, published } = await deploy(LOOP, {
-      publishBudget: clock.budget,
-      cpuLimitMs: SLOW_MACHINE_MS,
-    });
+    const { hook, published } = await deployLoop(clock.budget);
     t.after(() => hook.close());
-    const batch = [text(0, 't', '3 1')];
-    assert.deepEqual(JSON.parse(forwarded(batch, await hook.run(batch)).get(0)!), {
+    assert.deepEqual(await runLoop(hook, '3 1'), {
       sent: 0,
       error:
         'RangeError: ctx.publish: derived publishes are disabled on this server (--function-publish-rate 0)',
@@ -174,16 +168,13 @@ describe('derived-publish budget', () => {
 
   test('one budget is shared by every call and by the next version of the function', async (t) => {
     const clock = clockedBudget({ messagesPerSecond: 8, bytesPerSecond: 1_000_000, burstMs: 1000 });
-    const v1 = await deploy(LOOP, { publishBudget: clock.budget, cpuLimitMs: SLOW_MACHINE_MS });
-    const v2 = await deploy(LOOP, { publishBudget: clock.budget, cpuLimitMs: SLOW_MACHINE_MS });
+    const v1 = await deployLoop(clock.budget);
+    const v2 = await deployLoop(clock.budget);
     t.after(() => {
       v1.hook.close();
       v2.hook.close();
     });
-    const sent = async (h: typeof v1) => {
-      const batch = [text(0, 't', '5 1')];
-      return (JSON.parse(forwarded(batch, await h.hook.run(batch)).get(0)!) as { sent: number }).sent;
-    };
+    const sent = async (h: Harness) => (await runLoop(h.hook, '5 1')).sent;
     assert.deepEqual([await sent(v1), await sent(v2), await sent(v1)], [5, 3, 0]);
     assert.equal(v1.published.length + v2.published.length, 8);
   });
