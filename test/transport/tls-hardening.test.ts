@@ -110,18 +110,24 @@ describe('a TLS handshake that never comes', () => {
   }
 });
 
+/** A TLS 1.2 session with the listener on `port`, once its handshake is done, and its close. */
+async function tls12Session(port: number): Promise<{ socket: TLSSocket; closed: Promise<void> }> {
+  const socket = tlsConnect({
+    host: '127.0.0.1',
+    port,
+    ca: pki.ca.cert,
+    servername: 'localhost',
+    maxVersion: 'TLSv1.2',
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  return { socket, closed };
+}
+
 describe('TLS 1.2 renegotiation', () => {
   it('tls: refused after CONNECT, and the connection is closed', async () => {
-    const socket = tlsConnect({
-      host: '127.0.0.1',
-      port: portOf(ts.tlsUrl),
-      ca: pki.ca.cert,
-      servername: 'localhost',
-      maxVersion: 'TLSv1.2',
-    });
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    const { socket, closed } = await tls12Session(portOf(ts.tlsUrl));
     socket.write(
       encode(
         {
@@ -145,16 +151,7 @@ describe('TLS 1.2 renegotiation', () => {
   });
 
   it('wss: refused, and the connection is closed', async () => {
-    const socket = tlsConnect({
-      host: '127.0.0.1',
-      port: portOf(ts.wssUrl),
-      ca: pki.ca.cert,
-      servername: 'localhost',
-      maxVersion: 'TLSv1.2',
-    });
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    const { socket, closed } = await tls12Session(portOf(ts.wssUrl));
     assert.match(String((await renegotiation(socket))?.code), /ERR_SSL_NO_RENEGOTIATION/);
     await withinBound(closed, 'the connection stayed open after the refused renegotiation');
     await assertServing();

@@ -40,6 +40,13 @@ function closeCode(ws: WebSocket): Promise<number> {
   return new Promise((resolve) => ws.once('close', (code) => resolve(code)));
 }
 
+/** The bytes of a v3.1.1 CONNECT (clean, keep alive 30 s). */
+const connectPacket = (clientId: string): Buffer =>
+  encode(
+    { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId },
+    4,
+  );
+
 /** A full QoS 1 exchange through the broker: the server is up and serving. */
 async function assertHealthy(): Promise<void> {
   const sub = await mqtt.connectAsync(ts.url, { protocolVersion: 4 });
@@ -104,17 +111,7 @@ describe('MQTT over WebSocket (MQTT 5.0 chapter 6)', () => {
         packets.push(p.type);
       });
     });
-    const connect = encode(
-      {
-        type: 'connect',
-        protocolName: 'MQTT',
-        protocolVersion: 4,
-        clean: true,
-        keepalive: 30,
-        clientId: 'split',
-      },
-      4,
-    );
+    const connect = connectPacket('split');
     ws!.send(connect.subarray(0, 5));
     ws!.send(connect.subarray(5));
     const subscribe = encode(
@@ -216,17 +213,7 @@ describe('WebSocket bad input is refused and the server stays up', () => {
       await sub.subscribeAsync('big/ws', { qos: 0 });
       const got = new Promise<number>((resolve) => sub.once('message', (_t, p) => resolve(p.length)));
       const { ws } = await open(limited.wsUrl, ['mqtt']);
-      const connect = encode(
-        {
-          type: 'connect',
-          protocolName: 'MQTT',
-          protocolVersion: 4,
-          clean: true,
-          keepalive: 30,
-          clientId: 'big-ws',
-        },
-        4,
-      );
+      const connect = connectPacket('big-ws');
       const publish = encode(
         {
           type: 'publish',
@@ -262,12 +249,6 @@ describe('WebSocket bad input is refused and the server stays up', () => {
 });
 
 describe('WebSocket fragments and buffered chunks are bounded in proportion to the maximum packet size', () => {
-  const connectPacket = (clientId: string): Buffer =>
-    encode(
-      { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId },
-      4,
-    );
-
   it('a CONNECT sent as many fragments of one message is still served', async () => {
     const { ws } = await open(ts.wsUrl, ['mqtt']);
     const connack = new Promise<Buffer>((resolve) => ws!.once('message', (data: Buffer) => resolve(data)));
