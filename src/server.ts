@@ -23,8 +23,7 @@ import { buildApi, type ListenerPorts } from './admin/index.ts';
 import type { Broker } from './broker.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
-import { FunctionHook } from './hooks/function-hook.ts';
-import type { HostResolver } from './hooks/index.ts';
+import { FunctionHook, type HostResolver } from './hooks/index.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
 import {

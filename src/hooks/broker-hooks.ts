@@ -24,13 +24,12 @@ import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { Message } from '../router/index.ts';
 import type { BrokerRecord, HookStore } from '../store/index.ts';
-import type { EgressPolicy } from './egress-policy.ts';
-import type { FunctionHookOptions, HookState } from './function-hook.ts';
-import type { HookMessage, PublishHook } from './hook-message.ts';
+import type { HookMessage, PublishHook } from './contract/index.ts';
+import type { FunctionHookOptions, HookState } from './function/index.ts';
 import type { HookStatsView } from './hook-stats.ts';
 import { OnPublishPipeline, type PipelineOptions } from './pipeline.ts';
 import { PublishBudget } from './publish-budget.ts';
-import { WebhookHook } from './webhook.ts';
+import { type EgressPolicy, WebhookHook } from './webhook/index.ts';
 
 /**
  * Compiles a function module into a hook (the server passes FunctionHook.create; kept as a

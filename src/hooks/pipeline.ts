@@ -29,7 +29,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Message } from '../router/index.ts';
 import type { HookFailurePolicy } from '../store/index.ts';
-import { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './hook-message.ts';
+import { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './contract/index.ts';
 import { HookStats } from './hook-stats.ts';
 
 /** A message in the pipeline and who waits for its decision. */

@@ -8,14 +8,14 @@
  * that rate, full at creation. One budget per broker, shared by every call of its function and
  * by every version deployed after it (a redeploy does not refill it).
  *
- * Charging follows the buffering rule of function-effects.ts (publishes of a call take effect
+ * Charging follows the buffering rule of function/effects.ts (publishes of a call take effect
  * only when the call succeeds):
  * - `admit` is asked at each `ctx.publish`, with what the call has admitted so far: it throws
  *   a RangeError inside the function when the call's messages or bytes would exceed what the
  *   buckets hold now. Nothing is taken yet.
  * - `charge` takes the call's admitted messages and bytes when the call succeeds; a failed
  *   call is never charged. Calls of one broker's function run synchronously one after the
- *   other (function-hook.ts), so nothing is taken between a call's `admit` and its `charge`
+ *   other (function/function-hook.ts), so nothing is taken between a call's `admit` and its `charge`
  *   and a bucket never goes below zero.
  * - Every refusal is reported to `onRefused` (counted in the hook's stats); `first` is true for
  *   at most one refusal a minute (the one logged), so a function held at its budget for hours

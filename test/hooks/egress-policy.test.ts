@@ -19,8 +19,8 @@ import {
   EgressPolicy,
   EgressRefusedError,
   type EgressRules,
-} from '../../src/hooks/egress-policy.ts';
-import { HttpPoster } from '../../src/hooks/http-post.ts';
+} from '../../src/hooks/webhook/egress-policy.ts';
+import { HttpPoster } from '../../src/hooks/webhook/http-post.ts';
 import { fakeResolver } from '../helpers/hosts.ts';
 
 const CLASSES: Record<AddressClass, string[]> = {

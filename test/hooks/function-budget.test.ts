@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FunctionRuntimeError } from '../../src/hooks/function-hook.ts';
+import { FunctionRuntimeError } from '../../src/hooks/function/index.ts';
 import { PublishBudget, type PublishBudgetLimits } from '../../src/hooks/publish-budget.ts';
 import { deploy, forwarded, type Harness, text } from './function-harness.ts';
 

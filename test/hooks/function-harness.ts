@@ -3,8 +3,8 @@
  * it publishes and logs, and builds batches in the shape the hook pipeline sends.
  */
 import assert from 'node:assert/strict';
-import { FunctionHook, type FunctionHookOptions, type HookState } from '../../src/hooks/function-hook.ts';
-import { type HookMessage, readVerdict } from '../../src/hooks/hook-message.ts';
+import { FunctionHook, type FunctionHookOptions, type HookState } from '../../src/hooks/function/index.ts';
+import { type HookMessage, readVerdict } from '../../src/hooks/index.ts';
 import { PublishBudget } from '../../src/hooks/publish-budget.ts';
 
 export class MapState implements HookState {

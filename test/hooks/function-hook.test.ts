@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FunctionRuntimeError, MAX_CONSOLE_LINES_PER_CALL } from '../../src/hooks/function-hook.ts';
-import { readVerdict } from '../../src/hooks/hook-message.ts';
+import { FunctionRuntimeError, MAX_CONSOLE_LINES_PER_CALL } from '../../src/hooks/function/index.ts';
+import { readVerdict } from '../../src/hooks/index.ts';
 import { binary, deploy, forwarded, MapState, text } from './function-harness.ts';
 
 describe('FunctionHook: what a deployed function does', () => {

@@ -10,8 +10,8 @@ import {
   FunctionDeployError,
   FunctionLimitError,
   FunctionRuntimeError,
-} from '../../src/hooks/function-hook.ts';
-import { readVerdict } from '../../src/hooks/hook-message.ts';
+} from '../../src/hooks/function/index.ts';
+import { readVerdict } from '../../src/hooks/index.ts';
 import { binary, deploy, forwarded, MiB, PASS_THROUGH, text } from './function-harness.ts';
 
 describe('FunctionHook: limits', () => {

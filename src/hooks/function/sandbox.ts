@@ -23,12 +23,12 @@
  *   fails, so one call's promises never run inside the next.
  * - Strings cross the boundary as JSON texts (quickjs-emscripten passes C strings, which would
  *   cut at U+0000); bytes cross as ArrayBuffers. The prelude keeps the host functions in a
- *   closure (see function-prelude.ts).
+ *   closure (see prelude.ts).
  */
 import type { DisposableResult, QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
-import type { ConsoleLevel } from './function-effects.ts';
-import { FunctionDeployError, FunctionLimitError, FunctionRuntimeError } from './function-errors.ts';
-import { PRELUDE_SOURCE } from './function-prelude.ts';
+import type { ConsoleLevel } from './effects.ts';
+import { FunctionDeployError, FunctionLimitError, FunctionRuntimeError } from './errors.ts';
+import { PRELUDE_SOURCE } from './prelude.ts';
 import type { MemoryGate, QuickJSInstance, WasmMemory } from './quickjs-instance.ts';
 
 /** The name the deployed module has in stack traces and error messages. */
@@ -132,7 +132,7 @@ export class Sandbox {
   }
 
   /**
-   * Runs the wrapped onPublish on one envelope (see function-prelude.ts) within the limits.
+   * Runs the wrapped onPublish on one envelope (see prelude.ts) within the limits.
    * Throws FunctionLimitError or FunctionRuntimeError.
    */
   call(envelope: string, bytes: Uint8Array | undefined): SandboxAnswer {

@@ -25,8 +25,8 @@
 import { lookup as systemLookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { parseCidrList, plainAddress } from '../cidr-list.ts';
-import { type Config, servesOnlyThisMachine } from '../config.ts';
+import { parseCidrList, plainAddress } from '../../cidr-list.ts';
+import { type Config, servesOnlyThisMachine } from '../../config.ts';
 
 /** What an address is, for the policy (and for the operator's log). */
 export type AddressClass =

@@ -8,11 +8,12 @@
  *     return messages.filter((m) => m.topic !== 'noise');
  *   }
  *
- * `messages` is the batch in the webhook's shape (hook-message.ts: mid, broker, topic, clientId,
- * jti, receivedAt, contentType, payloadFormatIndicator, payload) with one difference: a payload
- * whose Payload Format Indicator is 1 is a string, any other payload is a Uint8Array (no
- * `encoding` field). `new TextDecoder().decode(m.payload)` reads bytes as text (most MQTT 3.1.1
- * clients send text without the indicator) and `new TextEncoder().encode(s)` goes back.
+ * `messages` is the batch in the webhook's shape (../contract/hook-message.ts: mid, broker,
+ * topic, clientId, jti, receivedAt, contentType, payloadFormatIndicator, payload) with one
+ * difference: a payload whose Payload Format Indicator is 1 is a string, any other payload is
+ * a Uint8Array (no `encoding` field). `new TextDecoder().decode(m.payload)` reads bytes as text
+ * (most MQTT 3.1.1 clients send text without the indicator) and `new TextEncoder().encode(s)`
+ * goes back.
  *
  * The return value follows the webhook's contract (readVerdict): an array of the messages to
  * forward; `mid` and `topic` must be unchanged, `payload` may be a string (UTF-8), a Uint8Array
@@ -29,8 +30,8 @@
  *   or Uint8Array/ArrayBuffer. The topic must be a valid MQTT topic name (non-empty, no `+` or
  *   `#`, no U+0000) and must not start with `$`; otherwise it throws inside the function.
  *   At most 1000 publishes and `memoryLimitBytes` of payload per call, and within the
- *   broker's derived-publish budget (publish-budget.ts: messages and bytes per second); past
- *   the budget it throws a RangeError naming the setting, which the function may catch.
+ *   broker's derived-publish budget (src/hooks/publish-budget.ts: messages and bytes per
+ *   second); past the budget it throws a RangeError naming the setting, which the function may catch.
  * - `ctx.state.get(key)` → the stored JSON value or undefined; `ctx.state.set(key, value)` stores
  *   a JSON-serializable value (throws a RangeError beyond the state limit: keys + JSON values in
  *   UTF-8 bytes); `ctx.state.delete(key)` → true if it existed; `ctx.state.keys()` → string[].
@@ -61,25 +62,21 @@
  *   why a shared instance cannot enforce the limit). Calls run synchronously and in the order
  *   `run` was called; only while a sandbox is rebuilt (a few milliseconds) do calls wait.
  */
+
+import type { HookMessage, PublishHook } from '../contract/index.ts';
 import {
   CallEffects,
   ConsoleBudget,
   type ConsoleLevel,
+  type DerivedPublishBudget,
   type DerivedPublishOptions,
   type HookState,
   stateBytes,
-} from './function-effects.ts';
-import { decodeAnswer, encodeBatch } from './function-envelope.ts';
-import { FunctionDeployError, FunctionRuntimeError } from './function-errors.ts';
-import { Sandbox, type SandboxHost, type SandboxMemoryUsage } from './function-sandbox.ts';
-import type { HookMessage, PublishHook } from './hook-message.ts';
-import type { PublishBudget } from './publish-budget.ts';
+} from './effects.ts';
+import { decodeAnswer, encodeBatch } from './envelope.ts';
+import { FunctionDeployError, FunctionRuntimeError } from './errors.ts';
 import { BASE_MEMORY_BYTES, newQuickJSInstance } from './quickjs-instance.ts';
-
-export type { ConsoleLevel, DerivedPublishOptions, HookState } from './function-effects.ts';
-export { MAX_CONSOLE_LINES_PER_CALL, MAX_PUBLISHES_PER_CALL } from './function-effects.ts';
-export { FunctionDeployError, FunctionLimitError, FunctionRuntimeError } from './function-errors.ts';
-export type { SandboxMemoryUsage } from './function-sandbox.ts';
+import { Sandbox, type SandboxHost, type SandboxMemoryUsage } from './sandbox.ts';
 
 /** Smallest accepted memory limit: the QuickJS build's WebAssembly memory starts at 16 MiB. */
 export const MIN_FUNCTION_MEMORY_BYTES = BASE_MEMORY_BYTES;
@@ -100,7 +97,7 @@ export interface FunctionHookOptions {
   stateLimitBytes: number;
   state: HookState;
   /** The broker's derived-publish budget, shared by every call and version of its function. */
-  publishBudget: PublishBudget;
+  publishBudget: DerivedPublishBudget;
   publish(topic: string, payload: Buffer, options: DerivedPublishOptions): void;
   /** console.log/info/debug → info, console.warn → warn, console.error → error. */
   log(level: ConsoleLevel, message: string): void;

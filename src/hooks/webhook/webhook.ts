@@ -10,7 +10,7 @@
  *
  * Failures (the caller applies the broker's policy): any other status (a redirect too: it is
  * never followed), a body that is not JSON, a timeout (`timeoutMs` for the whole call, retries
- * included), an address the egress policy refuses (src/hooks/egress-policy.ts). Retried, with a
+ * included), an address the egress policy refuses (egress-policy.ts). Retried, with a
  * short backoff, only when the hook surely did not process the batch: the connection was
  * refused (nothing listening) or the answer was 429 or 503; each request is signed afresh. (A
  * 502 or 504 from a gateway does not say the hook did not run, so it is not retried.)
@@ -19,12 +19,12 @@
  * `http_error`, ...): the tenant sees it (hook metrics, the v5 PUBACK reason string), and the
  * target's status code or errno would turn the hook into a probe of whatever the URL names.
  * The detail (URL, status, errno, refused address) is in `detail`, for the operator's log.
- * Requests go over node:http keep-alive connections (src/hooks/http-post.ts), not fetch.
+ * Requests go over node:http keep-alive connections (http-post.ts), not fetch.
  */
 import { sign } from 'node:crypto';
-import type { SigningKey } from '../auth/index.ts';
+import type { SigningKey } from '../../auth/index.ts';
+import type { HookMessage, PublishHook } from '../contract/index.ts';
 import { type EgressPolicy, EgressRefusedError } from './egress-policy.ts';
-import type { HookMessage, PublishHook } from './hook-message.ts';
 import { HttpPoster, type PostAnswer, TooLargeError } from './http-post.ts';
 
 export interface WebhookOptions {

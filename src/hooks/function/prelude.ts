@@ -10,7 +10,7 @@
  * Invariants:
  * - Builtins the wrapper relies on are captured before user code runs; a module that patches
  *   globals only breaks itself, and the host validates everything that comes out anyway.
- * - In: `call(envelopeText, bytes?)` in the format of function-envelope.ts: message rows, and
+ * - In: `call(envelopeText, bytes?)` in the format of envelope.ts: message rows, and
  *   `[row index, offset, length]` triples into `bytes` (one ArrayBuffer holding every binary
  *   payload of the batch). Binary payloads become independent Uint8Arrays.
  * - Out: `call` returns (or resolves to) either the JSON text `{ r: result }`, or, when returned

@@ -15,13 +15,13 @@
  * MAX_CONSOLE_LINES_PER_CALL console lines of MAX_CONSOLE_LINE_CHARS per call. Exceeding a bound
  * throws inside the function (a RangeError it may catch); nothing beyond the bound is kept.
  *
- * Across calls, the broker's PublishBudget (publish-budget.ts) bounds the rate: each publish
+ * Across calls, the broker's derived-publish budget (a `DerivedPublishBudget`, made by the broker
+ * wiring: src/hooks/publish-budget.ts) bounds the rate: each publish
  * is admitted against what the budget holds minus what this call admitted before it, and the
  * call's total is charged only by `chargePublishes`, once the call succeeded. A refused publish
  * throws a RangeError in the function and is not buffered.
  */
-import { isValidMqttString, isValidTopicName } from '../protocol/index.ts';
-import type { PublishBudget } from './publish-budget.ts';
+import { isValidMqttString, isValidTopicName } from '../../protocol/index.ts';
 
 /**
  * Bounds the host memory one call buffers and one call's burst. Kept at 1000, above the default
@@ -56,6 +56,17 @@ export interface DerivedPublish {
 
 export type ConsoleLevel = 'info' | 'warn' | 'error';
 
+/**
+ * What a call needs of the broker's derived-publish budget (src/hooks/publish-budget.ts
+ * implements it; declared here so this room does not import the hooks/ top back).
+ */
+export interface DerivedPublishBudget {
+  /** Throws a RangeError when one more publish of `bytes` does not fit beside what the call admitted. */
+  admit(messages: number, admittedBytes: number, bytes: number): void;
+  /** Takes what a successful call published. */
+  charge(messages: number, bytes: number): void;
+}
+
 /** Bytes a state entry counts against the limit: its key and JSON value, UTF-8. */
 export function stateEntryBytes(key: string, value: string | undefined): number {
   return value === undefined ? 0 : Buffer.byteLength(key) + Buffer.byteLength(value);
@@ -75,7 +86,7 @@ export class CallEffects {
   /** key → new JSON value, or undefined for a delete. */
   readonly #writes = new Map<string, string | undefined>();
   readonly #publishes: DerivedPublish[] = [];
-  readonly #budget: PublishBudget;
+  readonly #budget: DerivedPublishBudget;
   #stateBytes: number;
   #publishBytes = 0;
   /** Topic and payload bytes of the buffered publishes, what the budget counts. */
@@ -86,7 +97,7 @@ export class CallEffects {
     committedStateBytes: number,
     stateLimit: number,
     publishBytesLimit: number,
-    budget: PublishBudget,
+    budget: DerivedPublishBudget,
   ) {
     this.#state = state;
     this.#stateBytes = committedStateBytes;

@@ -8,7 +8,7 @@
  *   sandbox that ran it is discarded and rebuilt from the code for the next call.
  * - FunctionRuntimeError: one call threw, rejected, never settled, or returned something that
  *   cannot leave the sandbox. The sandbox stays usable.
- * A failed call has no side effects (see function-effects.ts).
+ * A failed call has no side effects (see effects.ts).
  */
 
 export class FunctionDeployError extends Error {

@@ -10,7 +10,7 @@
  * returned message whose `mid` is unknown, repeated, or whose `topic` differs from the one sent
  * is dropped (counted), as is every message left out. Only `payload` (and `encoding`) may change.
  */
-import type { Message } from '../router/index.ts';
+import type { Message } from '../../router/index.ts';
 
 export interface HookMessage {
   /** Index of the message within its batch: 0, 1, ... */

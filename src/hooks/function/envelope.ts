@@ -1,6 +1,6 @@
 /**
  * The format a batch and an answer take between the host and the sandbox's prelude
- * (function-prelude.ts reads and writes the other side).
+ * (prelude.ts reads and writes the other side).
  *
  * In: one JSON text `{ broker, rows, b }` plus, when the batch has binary payloads, one buffer.
  * A row is `[mid, topic, clientId, receivedAt, contentType, payloadFormatIndicator, payload,
@@ -14,8 +14,9 @@
  * mid/topic/payload/encoding) and the bytes that `b` points into; the host turns those into
  * base64 payloads with `encoding: 'base64'`, the shape readVerdict reads.
  */
-import { FunctionRuntimeError } from './function-errors.ts';
-import type { HookMessage } from './hook-message.ts';
+
+import type { HookMessage } from '../contract/index.ts';
+import { FunctionRuntimeError } from './errors.ts';
 
 export function encodeBatch(batch: readonly HookMessage[]): {
   envelope: string;
