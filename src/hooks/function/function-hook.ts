@@ -76,7 +76,8 @@ import {
 import { decodeAnswer, encodeBatch } from './envelope.ts';
 import { FunctionDeployError, FunctionRuntimeError } from './errors.ts';
 import { BASE_MEMORY_BYTES, newQuickJSInstance } from './quickjs-instance.ts';
-import { Sandbox, type SandboxHost, type SandboxMemoryUsage } from './sandbox.ts';
+import { Sandbox, type SandboxMemoryUsage } from './sandbox.ts';
+import type { SandboxHost } from './sandbox-host.ts';
 
 /** Smallest accepted memory limit: the QuickJS build's WebAssembly memory starts at 16 MiB. */
 export const MIN_FUNCTION_MEMORY_BYTES = BASE_MEMORY_BYTES;

@@ -1,6 +1,6 @@
 /**
  * The sandboxed-function hook: a deployed ES module run in its own QuickJS WebAssembly
- * instance (function-hook.ts), through the sandbox (sandbox.ts, prelude.ts),
+ * instance (function-hook.ts), through the sandbox (sandbox.ts, sandbox-host.ts, prelude.ts),
  * the batch envelope (envelope.ts), the buffered side effects of a call (effects.ts) and the
  * typed failures (errors.ts).
  * Promises: a call is bounded in CPU time, memory, publishes and state; a failed call has no

@@ -22,14 +22,14 @@
  *   whole instance. No pending job outlives a call: they are drained before the call returns or
  *   fails, so one call's promises never run inside the next.
  * - Strings cross the boundary as JSON texts (quickjs-emscripten passes C strings, which would
- *   cut at U+0000); bytes cross as ArrayBuffers. The prelude keeps the host functions in a
- *   closure (see prelude.ts).
+ *   cut at U+0000); bytes cross as ArrayBuffers. The prelude keeps the host functions
+ *   (sandbox-host.ts) in a closure (see prelude.ts).
  */
 import type { DisposableResult, QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
-import type { ConsoleLevel } from './effects.ts';
 import { FunctionDeployError, FunctionLimitError, FunctionRuntimeError } from './errors.ts';
 import { PRELUDE_SOURCE } from './prelude.ts';
 import type { MemoryGate, QuickJSInstance, WasmMemory } from './quickjs-instance.ts';
+import { installHostFunctions, type SandboxHost } from './sandbox-host.ts';
 
 /** The name the deployed module has in stack traces and error messages. */
 export const MODULE_FILENAME = 'hook.js';
@@ -48,22 +48,6 @@ const UNREADABLE = 'a value that could not be read';
 export interface SandboxLimits {
   memoryLimitBytes: number;
   cpuLimitMs: number;
-}
-
-/** What guest code may ask of the host, through the prelude. Throwing throws inside the guest. */
-export interface SandboxHost {
-  log(level: ConsoleLevel, text: string): void;
-  publish(
-    topic: string,
-    payload: string | Buffer,
-    qos: number,
-    retain: boolean,
-    contentType: string | undefined,
-  ): void;
-  stateGet(key: string): string | undefined;
-  stateSet(key: string, value: string): void;
-  stateDelete(key: string): boolean;
-  stateKeys(): string[];
 }
 
 /** The wrapper's answer: the JSON text, and the bytes its layout points into. */
@@ -212,7 +196,7 @@ export class Sandbox {
         context.evalCode(PRELUDE_SOURCE, PRELUDE_FILENAME, { type: 'global', strict: true }),
       );
       hostObject = context.newObject();
-      this.#hostFunctions(host, hostObject);
+      installHostFunctions(context, hostObject, host, (work) => this.#hostWork(work));
       exported = context.unwrapResult(context.callFunction(prelude, context.undefined, hostObject));
       this.#describe = context.getProp(exported, 'describe');
       return context.getProp(exported, 'makeCall');
@@ -258,64 +242,6 @@ export class Sandbox {
       }
       this.#end();
     }
-  }
-
-  /** The host functions the prelude wraps; each takes and returns JSON texts, numbers or bytes. */
-  #hostFunctions(host: SandboxHost, target: QuickJSHandle): void {
-    const context = this.#context;
-    const json = (handle: QuickJSHandle | undefined): unknown => {
-      if (handle === undefined || context.typeof(handle) !== 'string')
-        throw new TypeError('expected a string');
-      return JSON.parse(context.getString(handle));
-    };
-    const text = (handle: QuickJSHandle | undefined): string => {
-      const value = json(handle);
-      if (typeof value !== 'string') throw new TypeError('expected a string');
-      return value;
-    };
-    const define = (name: string, fn: (...args: QuickJSHandle[]) => QuickJSHandle | undefined): void => {
-      const handle = context.newFunction(name, (...args) => this.#hostWork(() => fn(...args)));
-      context.setProp(target, name, handle);
-      handle.dispose();
-    };
-    define('log', (level, line) => {
-      const name = text(level);
-      host.log(name === 'warn' || name === 'error' ? name : 'info', text(line));
-      return undefined;
-    });
-    define('publish', (head, bytes) => {
-      const fields = json(head);
-      if (!Array.isArray(fields) || fields.length !== 5) throw new TypeError('ctx.publish: bad arguments');
-      const [topic, payload, qos, retain, contentType] = fields as unknown[];
-      let body: string | Buffer;
-      if (typeof payload === 'string') body = payload;
-      else {
-        const view = context.getArrayBuffer(bytes!);
-        try {
-          body = Buffer.from(view.value);
-        } finally {
-          view.dispose();
-        }
-      }
-      if (typeof topic !== 'string') throw new TypeError('ctx.publish: the topic must be a string');
-      if (typeof retain !== 'boolean') throw new TypeError('ctx.publish: retain must be a boolean');
-      if (contentType !== null && typeof contentType !== 'string') {
-        throw new TypeError('ctx.publish: contentType must be a string');
-      }
-      host.publish(topic, body, Number(qos), retain, contentType ?? undefined);
-      return undefined;
-    });
-    define('stateGet', (key) => {
-      const value = host.stateGet(text(key));
-      return value === undefined ? undefined : context.newString(value);
-    });
-    define('stateSet', (key, value) => {
-      if (value === undefined || context.typeof(value) !== 'string') throw new TypeError('expected a string');
-      host.stateSet(text(key), context.getString(value));
-      return undefined;
-    });
-    define('stateDelete', (key) => context.newNumber(host.stateDelete(text(key)) ? 1 : 0));
-    define('stateKeys', () => context.newString(JSON.stringify(host.stateKeys())));
   }
 
   /**
