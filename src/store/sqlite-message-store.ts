@@ -14,10 +14,12 @@
  *
  * A failed commit (disk full, I/O error) rolls back, keeps the batch, logs once per failure
  * spell and retries every second; `failed` is set until a commit succeeds.
+ *
+ * What each operation writes, and how a broker's state is read back, is in
+ * sqlite-message-rows.ts; this file owns only when writes happen and in which transaction.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Logger } from 'pino';
-import type { Properties, QoS } from '../protocol/index.ts';
 import type {
   BrokerState,
   CommitCallback,
@@ -25,48 +27,20 @@ import type {
   OutboundState,
   StoredMessage,
   StoredOutbound,
-  StoredSession,
   StoredSessionState,
   StoredSubscription,
-  StoredWill,
 } from './message-store.ts';
+import {
+  applyOp,
+  deleteOutboundRows,
+  lastOutboundSeq,
+  loadBrokerState,
+  type Op,
+  type OutboundOp,
+  type Statements,
+} from './sqlite-message-rows.ts';
 
 const RETRY_MS = 1000;
-const STATE_CODE: Record<OutboundState, number> = { queued: 0, sent: 1, released: 2 };
-const STATE_NAME: OutboundState[] = ['queued', 'sent', 'released'];
-
-type Op =
-  | { k: 'retained'; broker: string; topic: string; message: StoredMessage | undefined }
-  | { k: 'session'; broker: string; state: StoredSessionState }
-  | { k: 'deleteSession'; broker: string; client: string }
-  | { k: 'subscription'; broker: string; client: string; sub: StoredSubscription }
-  | { k: 'deleteSubscription'; broker: string; client: string; filter: string }
-  | OutboundOp
-  | {
-      k: 'outboundState';
-      broker: string;
-      client: string;
-      seq: number;
-      state: OutboundState;
-      packetId: number;
-    }
-  | { k: 'deleteOutbound'; broker: string; client: string; seq: number }
-  | { k: 'inbound'; broker: string; client: string; packetId: number }
-  | { k: 'deleteInbound'; broker: string; client: string; packetId: number }
-  | { k: 'deleteBroker'; broker: string };
-
-interface OutboundOp {
-  k: 'outbound';
-  broker: string;
-  client: string;
-  entry: StoredOutbound;
-  state: OutboundState;
-  packetId: number;
-  /** Acknowledged within the batch it was queued in: nothing to write. */
-  cancelled: boolean;
-}
-
-type Row = Record<string, unknown>;
 
 export interface SqliteMessageStoreOptions {
   /** Milliseconds a batch collects writes before it commits; 0: the next event-loop turn. */
@@ -79,6 +53,15 @@ export class SqliteMessageStore implements MessageStore {
   readonly #batchMs: number;
   readonly #log: Logger;
   readonly #stmts = new Map<string, StatementSync>();
+  /** The prepared statement for `sql`, prepared once (a field: handed to the row functions). */
+  readonly #q: Statements = (sql) => {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  };
   #ops: Op[] = [];
   /** Ops of the batch not cancelled: with none, the batch needs no transaction. */
   #live = 0;
@@ -97,8 +80,7 @@ export class SqliteMessageStore implements MessageStore {
     this.#db = db;
     this.#batchMs = options.batchMs;
     this.#log = options.logger;
-    const max = db.prepare('SELECT max(seq) AS m FROM outbound').get() as Row;
-    this.#seq = Number(max.m ?? 0);
+    this.#seq = lastOutboundSeq(this.#q);
   }
 
   get pending(): boolean {
@@ -282,9 +264,9 @@ export class SqliteMessageStore implements MessageStore {
         for (let i = 0; i < ops.length; i++) {
           const op = ops[i]!;
           if (op.k === 'deleteOutbound') deleted.push(op.seq);
-          else this.#apply(op);
+          else applyOp(this.#q, op);
         }
-        this.#deleteOutbound(deleted);
+        deleteOutboundRows(this.#q, deleted);
         this.#db.exec('COMMIT');
       } catch (err) {
         if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
@@ -296,271 +278,7 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
-  #deleteOutbound(seqs: number[]): void {
-    const CHUNK = 10_000;
-    for (let i = 0; i < seqs.length; i += CHUNK)
-      this.#q('DELETE FROM outbound WHERE seq IN (SELECT value FROM json_each(?))').run(
-        JSON.stringify(seqs.slice(i, i + CHUNK)),
-      );
-  }
-
-  #q(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (s === undefined) {
-      s = this.#db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
-  }
-
-  #apply(op: Op): void {
-    switch (op.k) {
-      case 'retained': {
-        const m = op.message;
-        if (m === undefined) {
-          this.#q('DELETE FROM retained WHERE broker_id = ? AND topic = ?').run(op.broker, op.topic);
-          return;
-        }
-        this.#q(
-          `INSERT INTO retained (broker_id, topic, payload, qos, properties, sender_id, received_at, expires_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (broker_id, topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos,
-             properties = excluded.properties, sender_id = excluded.sender_id,
-             received_at = excluded.received_at, expires_at = excluded.expires_at`,
-        ).run(
-          op.broker,
-          m.topic,
-          m.payload,
-          m.qos,
-          encodeProperties(m.properties),
-          m.senderId ?? null,
-          m.receivedAt,
-          m.expiresAt ?? null,
-        );
-        return;
-      }
-      case 'session': {
-        const s = op.state;
-        this.#q(
-          `INSERT OR REPLACE INTO sessions (broker_id, client_id, expiry_interval, expires_at, will) VALUES (?, ?, ?, ?, ?)`,
-        ).run(op.broker, s.clientId, s.expiryInterval, s.expiresAt ?? null, encodeWill(s.will));
-        return;
-      }
-      case 'deleteSession':
-        for (const table of ['sessions', 'subscriptions', 'outbound', 'inbound_qos2'])
-          this.#q(`DELETE FROM ${table} WHERE broker_id = ? AND client_id = ?`).run(op.broker, op.client);
-        return;
-      case 'subscription': {
-        const s = op.sub;
-        this.#q(
-          `INSERT OR REPLACE INTO subscriptions (broker_id, client_id, topic_filter, qos, no_local,
-             retain_as_published, retain_handling, subscription_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          op.broker,
-          op.client,
-          s.topicFilter,
-          s.qos,
-          s.noLocal ? 1 : 0,
-          s.retainAsPublished ? 1 : 0,
-          s.retainHandling,
-          s.subscriptionId ?? null,
-        );
-        return;
-      }
-      case 'deleteSubscription':
-        this.#q('DELETE FROM subscriptions WHERE broker_id = ? AND client_id = ? AND topic_filter = ?').run(
-          op.broker,
-          op.client,
-          op.filter,
-        );
-        return;
-      case 'outbound': {
-        if (op.cancelled) return;
-        const e = op.entry;
-        const m = e.message;
-        this.#q(
-          `INSERT OR REPLACE INTO outbound (seq, broker_id, client_id, state, packet_id, qos, retain, subscription_ids,
-             topic, payload, message_qos, message_retain, properties, sender_id, received_at, expires_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          e.seq,
-          op.broker,
-          op.client,
-          STATE_CODE[op.state],
-          op.packetId,
-          e.qos,
-          e.retain ? 1 : 0,
-          e.subscriptionIds === undefined ? null : e.subscriptionIds.join(','),
-          m.topic,
-          m.payload,
-          m.qos,
-          m.retain ? 1 : 0,
-          encodeProperties(m.properties),
-          m.senderId ?? null,
-          m.receivedAt,
-          m.expiresAt ?? null,
-        );
-        return;
-      }
-      case 'outboundState':
-        this.#q('UPDATE outbound SET state = ?, packet_id = ? WHERE seq = ?').run(
-          STATE_CODE[op.state],
-          op.packetId,
-          op.seq,
-        );
-        return;
-      case 'deleteOutbound':
-        this.#q('DELETE FROM outbound WHERE seq = ?').run(op.seq);
-        return;
-      case 'inbound':
-        this.#q('INSERT OR IGNORE INTO inbound_qos2 (broker_id, client_id, packet_id) VALUES (?, ?, ?)').run(
-          op.broker,
-          op.client,
-          op.packetId,
-        );
-        return;
-      case 'deleteInbound':
-        this.#q('DELETE FROM inbound_qos2 WHERE broker_id = ? AND client_id = ? AND packet_id = ?').run(
-          op.broker,
-          op.client,
-          op.packetId,
-        );
-        return;
-      case 'deleteBroker':
-        for (const table of ['retained', 'sessions', 'subscriptions', 'outbound', 'inbound_qos2'])
-          this.#q(`DELETE FROM ${table} WHERE broker_id = ?`).run(op.broker);
-        return;
-    }
-  }
-
   load(brokerId: string): BrokerState {
-    const retained: StoredMessage[] = [];
-    for (const r of this.#q(
-      'SELECT topic, payload, qos, properties, sender_id, received_at, expires_at FROM retained WHERE broker_id = ? ORDER BY topic',
-    ).iterate(brokerId) as Iterable<Row>) {
-      retained.push(messageOf(r, true));
-    }
-    const sessions = new Map<string, StoredSession>();
-    for (const r of this.#q('SELECT * FROM sessions WHERE broker_id = ? ORDER BY client_id').iterate(
-      brokerId,
-    ) as Iterable<Row>) {
-      const clientId = r.client_id as string;
-      sessions.set(clientId, {
-        clientId,
-        expiryInterval: Number(r.expiry_interval),
-        expiresAt: optionalNumber(r.expires_at),
-        will: decodeWill(r.will as string | null),
-        subscriptions: [],
-        outbound: [],
-        inboundQos2: [],
-      });
-    }
-    for (const r of this.#q(
-      'SELECT * FROM subscriptions WHERE broker_id = ? ORDER BY client_id, topic_filter',
-    ).iterate(brokerId) as Iterable<Row>) {
-      sessions.get(r.client_id as string)?.subscriptions.push({
-        topicFilter: r.topic_filter as string,
-        qos: Number(r.qos) as QoS,
-        noLocal: r.no_local === 1,
-        retainAsPublished: r.retain_as_published === 1,
-        retainHandling: Number(r.retain_handling) as 0 | 1 | 2,
-        subscriptionId: optionalNumber(r.subscription_id),
-      });
-    }
-    for (const r of this.#q('SELECT * FROM outbound WHERE broker_id = ? ORDER BY seq').iterate(
-      brokerId,
-    ) as Iterable<Row>) {
-      const ids = r.subscription_ids as string | null;
-      sessions.get(r.client_id as string)?.outbound.push({
-        seq: Number(r.seq),
-        state: STATE_NAME[Number(r.state)]!,
-        packetId: Number(r.packet_id),
-        qos: Number(r.qos) as 1 | 2,
-        retain: r.retain === 1,
-        subscriptionIds: ids === null ? undefined : ids.split(',').map(Number),
-        message: {
-          ...messageOf(r, r.message_retain === 1),
-          topic: r.topic as string,
-          qos: Number(r.message_qos) as QoS,
-        },
-      });
-    }
-    for (const r of this.#q(
-      'SELECT client_id, packet_id FROM inbound_qos2 WHERE broker_id = ? ORDER BY client_id, packet_id',
-    ).iterate(brokerId) as Iterable<Row>) {
-      sessions.get(r.client_id as string)?.inboundQos2.push(Number(r.packet_id));
-    }
-    return { retained, sessions: [...sessions.values()] };
+    return loadBrokerState(this.#q, brokerId);
   }
-}
-
-function optionalNumber(v: unknown): number | undefined {
-  return v === null || v === undefined ? undefined : Number(v);
-}
-
-/** A BLOB column as a Buffer over the same memory (node:sqlite returns Uint8Array). */
-function bufferOf(v: unknown): Buffer {
-  const u = v as Uint8Array;
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}
-
-function messageOf(r: Row, retain: boolean): StoredMessage {
-  return {
-    topic: r.topic as string,
-    payload: bufferOf(r.payload),
-    qos: Number(r.qos) as QoS,
-    retain,
-    properties: decodeProperties(r.properties as string | null),
-    senderId: (r.sender_id as string | null) ?? undefined,
-    receivedAt: Number(r.received_at),
-    expiresAt: optionalNumber(r.expires_at),
-  };
-}
-
-/** Properties as JSON; Correlation Data (the one binary one a message carries) as base64. */
-function encodeProperties(p: Properties | undefined): string | null {
-  if (p === undefined) return null;
-  if (p.correlationData === undefined) return JSON.stringify(p);
-  return JSON.stringify({ ...p, correlationData: p.correlationData.toString('base64') });
-}
-
-function decodeProperties(s: string | null): Properties | undefined {
-  if (s === null) return undefined;
-  const p = JSON.parse(s) as Properties & { correlationData?: unknown };
-  if (typeof p.correlationData === 'string') p.correlationData = Buffer.from(p.correlationData, 'base64');
-  return p;
-}
-
-function encodeWill(w: StoredWill | undefined): string | null {
-  if (w === undefined) return null;
-  const m = w.message;
-  return JSON.stringify({
-    publishAt: w.publishAt,
-    topic: m.topic,
-    payload: m.payload.toString('base64'),
-    qos: m.qos,
-    retain: m.retain,
-    properties: encodeProperties(m.properties),
-    senderId: m.senderId,
-    receivedAt: m.receivedAt,
-    expiresAt: m.expiresAt,
-  });
-}
-
-function decodeWill(s: string | null): StoredWill | undefined {
-  if (s === null) return undefined;
-  const w = JSON.parse(s);
-  return {
-    publishAt: w.publishAt,
-    message: {
-      topic: w.topic,
-      payload: Buffer.from(w.payload, 'base64'),
-      qos: w.qos,
-      retain: w.retain,
-      properties: decodeProperties(w.properties ?? null),
-      senderId: w.senderId ?? undefined,
-      receivedAt: w.receivedAt,
-      expiresAt: w.expiresAt ?? undefined,
-    },
-  };
 }
