@@ -20,45 +20,16 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
-import type { ApiTokenRecord } from '../store/index.ts';
-import type { Tenancy } from '../tenancy/tenancy.ts';
 import { authenticate, checkAccess, isPublicRoute, requireToken } from './access.ts';
+import type { ApiContext, RegisteredRoute } from './context.ts';
 import { failure } from './envelope.ts';
-import type { ListenerPorts } from './present.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { brokerRoutes } from './routes/brokers.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { healthRoutes } from './routes/health.ts';
 import { hookRoutes } from './routes/hooks.ts';
 import { namespaceRoutes } from './routes/namespaces.ts';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    apiToken: ApiTokenRecord | null;
-  }
-  interface FastifyInstance {
-    /** Every route as registered (method, pattern): what the access tests enumerate. */
-    registeredRoutes: readonly RegisteredRoute[];
-  }
-}
-
-export interface RegisteredRoute {
-  readonly method: string;
-  readonly url: string;
-}
-
-export interface ApiContext {
-  readonly tenancy: Tenancy;
-  readonly config: Config;
-  readonly logger: Logger;
-  /** Ports of the running MQTT listeners, for broker endpoints. */
-  ports(): ListenerPorts;
-  /** True once every listener is up and the server is not shutting down. */
-  ready(): boolean;
-}
 
 export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   const { apiRequestTimeoutMs, apiIdleTimeoutMs, apiKeepAliveTimeoutMs } = ctx.config;

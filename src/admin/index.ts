@@ -3,5 +3,6 @@
  * document, health and readiness. It changes tenants only through src/tenancy and never
  * touches sockets; every response is a Cloudflare envelope.
  */
-export { type ApiContext, buildApi } from './api.ts';
+export { buildApi } from './api.ts';
+export type { ApiContext } from './context.ts';
 export type { ListenerPorts } from './present.ts';

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { requireToken } from '../access.ts';
-import type { ApiContext } from '../api.ts';
+import type { ApiContext } from '../context.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentApiToken } from '../present.ts';
 import {

@@ -11,7 +11,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.ts';
 import type { AuthType, BrokerPatch, HookFailurePolicy } from '../../store/index.ts';
-import type { ApiContext } from '../api.ts';
+import type { ApiContext } from '../context.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentBroker } from '../present.ts';
 import { pageOf } from '../query.ts';

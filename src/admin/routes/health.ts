@@ -4,7 +4,7 @@
  * and 503 while starting or shutting down.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ApiContext } from '../api.ts';
+import type { ApiContext } from '../context.ts';
 
 export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const status = {

@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import type { ApiContext } from '../api.ts';
+import type { ApiContext } from '../context.ts';
 import { ok } from '../envelope.ts';
 import { brokerParams, envelope, errorEnvelope } from '../schemas.ts';
 

@@ -5,7 +5,7 @@
  * disconnects their clients (0x98).
  */
 import type { FastifyInstance } from 'fastify';
-import type { ApiContext } from '../api.ts';
+import type { ApiContext } from '../context.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentNamespace } from '../present.ts';
 import { pageOf } from '../query.ts';

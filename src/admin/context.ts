@@ -1,0 +1,38 @@
+/**
+ * What every admin route is given: the `ApiContext` (tenancy, configuration, logger, listener
+ * ports, readiness) and the request and instance fields the API adds to fastify's types
+ * (`req.apiToken`, set by access.ts; `app.registeredRoutes`).
+ *
+ * The route files (routes/*.ts) and api.ts import this module; it imports neither, so the
+ * routes never import the module that registers them.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { ApiTokenRecord } from '../store/index.ts';
+import type { Tenancy } from '../tenancy/tenancy.ts';
+import type { ListenerPorts } from './present.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiToken: ApiTokenRecord | null;
+  }
+  interface FastifyInstance {
+    /** Every route as registered (method, pattern): what the access tests enumerate. */
+    registeredRoutes: readonly RegisteredRoute[];
+  }
+}
+
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+}
+
+export interface ApiContext {
+  readonly tenancy: Tenancy;
+  readonly config: Config;
+  readonly logger: Logger;
+  /** Ports of the running MQTT listeners, for broker endpoints. */
+  ports(): ListenerPorts;
+  /** True once every listener is up and the server is not shutting down. */
+  ready(): boolean;
+}
