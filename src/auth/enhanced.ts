@@ -13,12 +13,11 @@
  *
  * Steps may be returned synchronously or as promises (a credential store may be remote). An
  * exchange is used by one connection, one step at a time.
+ *
+ * Types only: methods (scram.ts) implement them, authenticators.ts picks the ones the
+ * configuration enables.
  */
-import { readFileSync } from 'node:fs';
-import type { Config } from '../config.ts';
-import { ConfigError } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
-import { parseScramUsers, ScramSha256 } from './scram.ts';
 
 export type AuthStep =
   /** More data is needed: send it to the client in AUTH 0x18. */
@@ -40,21 +39,4 @@ export interface EnhancedAuthenticator {
   readonly method: string;
   /** A new exchange for one authentication of `clientId`. */
   begin(clientId: string): AuthExchange;
-}
-
-/** The authenticators the configuration enables, by method name. */
-export function authenticatorsFromConfig(config: Config): Map<string, EnhancedAuthenticator> {
-  const out = new Map<string, EnhancedAuthenticator>();
-  if (config.scramUsersFile !== '') {
-    let text: string;
-    try {
-      text = readFileSync(config.scramUsersFile, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`scramUsersFile ${config.scramUsersFile}: ${(err as Error).message}`);
-    }
-    const users = parseScramUsers(text, config.scramUsersFile);
-    const scram = new ScramSha256((name) => users.get(name));
-    out.set(scram.method, scram);
-  }
-  return out;
 }

@@ -9,6 +9,7 @@
  * catalogue code), and credentials never leave this folder in a log line.
  */
 export { API_TOKEN_PREFIX, hashApiToken, newApiToken } from './api-tokens.ts';
+export { authenticatorsFromConfig } from './authenticators.ts';
 export { BrokerCredentials } from './broker-credentials.ts';
 export { CertificateClientIds } from './certificate-identity.ts';
 export {
@@ -18,12 +19,7 @@ export {
   type MintRequest,
   mintTokens,
 } from './credentials.ts';
-export {
-  type AuthExchange,
-  type AuthStep,
-  authenticatorsFromConfig,
-  type EnhancedAuthenticator,
-} from './enhanced.ts';
+export type { AuthExchange, AuthStep, EnhancedAuthenticator } from './enhanced.ts';
 export type { ClientIdentity } from './identity.ts';
 export { KEYS_PER_BROKER, type SigningKey, thumbprint } from './key-set.ts';
 export {
