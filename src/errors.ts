@@ -1,8 +1,10 @@
 /**
  * The error catalogue: every refusal the server can express, by code, with its MQTT 5.0
  * reason code, its MQTT 3.x CONNACK return code where one exists, and the HTTP status the
- * admin API will use. Connections refuse and disconnect by catalogue code; the functions at the
- * bottom are the only places that turn a code into wire values.
+ * admin API will use. Connections refuse and disconnect by catalogue code; the functions below
+ * are the only places that turn an MQTT code into wire values. Two more tables: the admin
+ * API's Cloudflare error codes (API_ERRORS, thrown as ApiError) and the refusals answered in
+ * plain HTTP outside that API (HTTP_REFUSALS: WebSocket listeners, the readiness probe).
  */
 import { ConnectReturnCode, type ProtocolVersion, ReasonCode } from './protocol/index.ts';
 
@@ -181,3 +183,23 @@ export class ApiError extends Error {
     return { code: API_ERRORS[this.code].code, message: this.message };
   }
 }
+
+interface HttpRefusalDef {
+  http: number;
+  message: string;
+}
+
+/**
+ * Refusals answered in plain HTTP, outside the admin API's envelope: by a WebSocket listener
+ * before any MQTT (an upgrade refused on the raw socket carries the status and its standard
+ * reason phrase, no body; a request that asked for no upgrade gets `message` as text), and by
+ * the readiness probe (`{ status: message }`).
+ */
+export const HTTP_REFUSALS = {
+  WS_PATH_NOT_FOUND: { http: 404, message: 'not found' },
+  WS_UPGRADE_REQUIRED: { http: 426, message: 'MQTT over WebSocket: upgrade required' },
+  WS_SUBPROTOCOL_REFUSED: { http: 400, message: 'no MQTT subprotocol offered' },
+  NOT_READY: { http: 503, message: 'not ready' },
+} as const satisfies Record<string, HttpRefusalDef>;
+
+export type HttpRefusal = keyof typeof HTTP_REFUSALS;

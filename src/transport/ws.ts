@@ -30,7 +30,12 @@
  * logged and destroyed by tls.ts `refuseHandshake`, before https' own listener (which destroys
  * it too, but silently and leaving no address to log).
  */
-import { createServer as createHttpServer, type IncomingMessage, type RequestListener } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  STATUS_CODES,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -38,6 +43,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
+import { HTTP_REFUSALS, type HttpRefusal } from '../errors.ts';
 import type { ConnectionInfo } from '../session/connection.ts';
 import { bind, hostForUrl, type Listener } from './tcp.ts';
 import { admitSecure, HandshakeTracker, refuseHandshake } from './tls.ts';
@@ -67,8 +73,10 @@ export function hostWithoutPort(header: string | undefined): string | undefined 
   return colon >= 0 ? h.slice(0, colon) : h;
 }
 
-function refuse(socket: Duplex, status: number, reason: string): void {
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+/** Refuses an upgrade on the raw socket: the catalogue's status and its standard phrase, no body. */
+function refuse(socket: Duplex, refusal: HttpRefusal): void {
+  const status = HTTP_REFUSALS[refusal].http;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   socket.on('error', () => {});
 }
 
@@ -187,8 +195,9 @@ export async function listenWebSocket(
   const { server, factsOf, stop } = createListeningServer(
     (req, res) => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
-      res.writeHead(paths.has(path) ? 426 : 404, { 'content-type': 'text/plain' });
-      res.end(paths.has(path) ? 'MQTT over WebSocket: upgrade required\n' : 'not found\n');
+      const refusal = HTTP_REFUSALS[paths.has(path) ? 'WS_UPGRADE_REQUIRED' : 'WS_PATH_NOT_FOUND'];
+      res.writeHead(refusal.http, { 'content-type': 'text/plain' });
+      res.end(`${refusal.message}\n`);
     },
     tls,
     logger,
@@ -197,11 +206,11 @@ export async function listenWebSocket(
   let warnedNoFrameLimit = false;
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (!paths.has(path)) return refuse(socket, 404, 'Not Found');
+    if (!paths.has(path)) return refuse(socket, 'WS_PATH_NOT_FOUND');
     const offered = offeredSubprotocols(req);
     const speaksMqtt = offered.some((p) => MQTT_SUBPROTOCOLS.includes(p));
-    if (offered.length > 0 && !speaksMqtt) return refuse(socket, 400, 'Bad Request');
-    if (offered.length === 0 && config.wsRequireSubprotocol) return refuse(socket, 400, 'Bad Request');
+    if (offered.length > 0 && !speaksMqtt) return refuse(socket, 'WS_SUBPROTOCOL_REFUSED');
+    if (offered.length === 0 && config.wsRequireSubprotocol) return refuse(socket, 'WS_SUBPROTOCOL_REFUSED');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const { address, port } = clientAddress(req, config, logger);
       const duplex = new WebSocketDuplex(ws);

@@ -4,6 +4,7 @@
  * and 503 while starting or shutting down.
  */
 import type { FastifyInstance } from 'fastify';
+import { HTTP_REFUSALS } from '../../errors.ts';
 import type { ApiContext } from '../context.ts';
 
 export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -23,10 +24,12 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
         summary: 'Readiness',
         tags: ['health'],
         security: [],
-        response: { 200: status, 503: status },
+        response: { 200: status, [HTTP_REFUSALS.NOT_READY.http]: status },
       },
     },
     async (_req, reply) =>
-      ctx.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
+      ctx.ready()
+        ? { status: 'ready' }
+        : reply.code(HTTP_REFUSALS.NOT_READY.http).send({ status: HTTP_REFUSALS.NOT_READY.message }),
   );
 }
