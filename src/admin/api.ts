@@ -24,12 +24,14 @@ import { ApiError } from '../errors.ts';
 import { authenticate, checkAccess, isPublicRoute, requireToken } from './access.ts';
 import type { ApiContext, RegisteredRoute } from './context.ts';
 import { failure } from './envelope.ts';
-import { accountRoutes } from './routes/accounts.ts';
-import { brokerRoutes } from './routes/brokers.ts';
-import { credentialRoutes } from './routes/credentials.ts';
-import { healthRoutes } from './routes/health.ts';
-import { hookRoutes } from './routes/hooks.ts';
-import { namespaceRoutes } from './routes/namespaces.ts';
+import {
+  accountRoutes,
+  brokerRoutes,
+  credentialRoutes,
+  healthRoutes,
+  hookRoutes,
+  namespaceRoutes,
+} from './routes/index.ts';
 
 export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   const { apiRequestTimeoutMs, apiIdleTimeoutMs, apiKeepAliveTimeoutMs } = ctx.config;

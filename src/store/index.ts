@@ -1,9 +1,11 @@
 /**
  * Persistence. Owns the embedded SQLite database (`<data-dir>/pubsub.db`, `node:sqlite`, WAL)
- * and its schema migrations, and the typed stores built on it: today the control plane
- * (accounts, namespaces, brokers, admin tokens), and message state (retained messages,
- * persistent sessions, queued and in-flight messages) behind one `MessageStore` interface with
- * memory and SQLite (group-committed) adapters.
+ * and its schema migrations, and the typed stores built on it: the control plane (accounts,
+ * namespaces, brokers, admin tokens), credentials (signing keys, revocations), hooks (deployed
+ * functions, their state), and message state (retained messages, persistent sessions, queued
+ * and in-flight messages) behind one `MessageStore` interface with memory and SQLite adapters
+ * (sqlite-message-store.ts group-commits; sqlite-message-rows.ts is its SQL), both run by one
+ * contract suite (test/store/message-store.contract.ts).
  * Promise: a committed write survives a process crash; a damaged file is reported, never replaced.
  */
 export {
