@@ -16,6 +16,7 @@
  */
 export { brokerAddressOf, brokerHostname } from './hostname.ts';
 export { canonicalName, nameProblem } from './names.ts';
+export { brokerAddressOfUsername, brokerUsername } from './routing.ts';
 export {
   type Admission,
   BOOTSTRAP_BROKER,

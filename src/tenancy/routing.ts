@@ -26,6 +26,7 @@
 import { audienceOf } from '../auth/index.ts';
 import type { ErrorCode } from '../errors.ts';
 import { type BrokerAddress, brokerAddressOf } from './hostname.ts';
+import { canonicalName } from './names.ts';
 import type { TenantRegistry } from './registry.ts';
 import type { Tenant } from './tenant.ts';
 
@@ -43,6 +44,19 @@ export interface Naming {
 }
 
 export type Route = { tenant: Tenant } | { refuse: ErrorCode; detail: string };
+
+/** The MQTT user name that names a broker: `<broker>.<namespace>` (any `<who>@` before it too). */
+export const brokerUsername = (broker: string, namespace: string): string => `${broker}.${namespace}`;
+
+/** The `<broker>.<namespace>` a user name has the shape of (after its last '@'), if any. */
+export function brokerAddressOfUsername(username: string | undefined): BrokerAddress | undefined {
+  if (username === undefined) return undefined;
+  const labels = username.slice(username.lastIndexOf('@') + 1).split('.');
+  if (labels.length !== 2) return undefined;
+  const broker = canonicalName(labels[0]);
+  const namespace = canonicalName(labels[1]);
+  return broker === undefined || namespace === undefined ? undefined : { broker, namespace };
+}
 
 /** The tenant a connection names, by the rules above, or why it is refused. */
 export function routeConnection(
@@ -64,6 +78,8 @@ export function routeConnection(
       ? { tenant }
       : { refuse: 'BAD_CREDENTIALS', detail: `token for unknown broker ${aud}` };
   }
+  const user = brokerAddressOfUsername(naming.username);
+  if (user !== undefined && registry.hasNamespace(user.namespace)) return named(registry, user, 'user name');
   const tenant = registry.byAddress(defaultBroker);
   return tenant !== undefined
     ? { tenant }
