@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, type ApiErrorCode } from '../errors.ts';
 import {
   type AuthType,
   type BrokerPatch,
@@ -72,16 +72,11 @@ export class BrokerDirectory {
       createdOn: now,
       modifiedOn: now,
     };
-    try {
-      this.#store.createNamespace(record);
-    } catch (err) {
-      if (err instanceof ConflictError)
-        throw new ApiError(
-          'NAMESPACE_EXISTS',
-          `namespace ${name} already exists (names are unique server-wide)`,
-        );
-      throw err;
-    }
+    insertUnique(
+      () => this.#store.createNamespace(record),
+      'NAMESPACE_EXISTS',
+      `namespace ${name} already exists (names are unique server-wide)`,
+    );
     this.#log.info({ namespace: name }, 'namespace created');
     return record;
   }
@@ -140,13 +135,11 @@ export class BrokerDirectory {
       createdOn: now,
       modifiedOn: now,
     };
-    try {
-      this.#store.createBroker(row);
-    } catch (err) {
-      if (err instanceof ConflictError)
-        throw new ApiError('BROKER_EXISTS', `broker ${name} already exists in namespace ${ns.name}`);
-      throw err;
-    }
+    insertUnique(
+      () => this.#store.createBroker(row),
+      'BROKER_EXISTS',
+      `broker ${name} already exists in namespace ${ns.name}`,
+    );
     const record = this.#store.getBroker(ns.id, name)!;
     this.#registry.open(record);
     this.#log.info({ namespace: ns.name, broker: name, authType: record.authType }, 'broker created');
@@ -190,6 +183,16 @@ export class BrokerDirectory {
     this.#store.deleteBroker(record.id);
     this.#registry.close(record.id);
     this.#log.info({ namespace: record.namespaceName, broker: record.name }, 'broker deleted');
+  }
+}
+
+/** Runs a store insert, reporting a clash with an existing name as the catalogue error `code`. */
+function insertUnique(insert: () => void, code: ApiErrorCode, message: string): void {
+  try {
+    insert();
+  } catch (err) {
+    if (err instanceof ConflictError) throw new ApiError(code, message);
+    throw err;
   }
 }
 

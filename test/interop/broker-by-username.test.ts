@@ -27,13 +27,10 @@ after(() => ts.close());
 
 const VERSION_FLAG = { 4: 'mqttv311', 5: 'mqttv5' } as const;
 
-/** `mosquitto_sub` on one topic as `username` (none: the default broker), once subscribed. */
-async function subscribe(t: TestContext, version: 4 | 5, topic: string, username?: string): Promise<Child> {
+/** The arguments mosquitto_pub and mosquitto_sub share: this server, QoS 1, one topic, the user. */
+function clientArgs(version: 4 | 5, topic: string, username: string | undefined): string[] {
   const user = username === undefined ? [] : ['-u', username];
-  const sub = spawnChild(t, 'stdbuf', [
-    '-oL',
-    'mosquitto_sub',
-    '-d',
+  return [
     '-h',
     '127.0.0.1',
     '-p',
@@ -44,15 +41,19 @@ async function subscribe(t: TestContext, version: 4 | 5, topic: string, username
     '1',
     '-t',
     topic,
-    '-F',
-    'msg %p',
     ...user,
-  ]);
+  ];
+}
+
+/** `mosquitto_sub` as `username` (none: an ordinary client), once subscribed. */
+async function subscribe(t: TestContext, version: 4 | 5, topic: string, username?: string): Promise<Child> {
+  const args = ['-oL', 'mosquitto_sub', '-d', '-F', 'msg %p', ...clientArgs(version, topic, username)];
+  const sub = spawnChild(t, 'stdbuf', args);
   await sub.waitForLine((line) => /received SUBACK/.test(line), 'SUBACK');
   return sub;
 }
 
-/** Runs `mosquitto_pub` (QoS 1) as `username` to completion; resolves with its exit. */
+/** Runs `mosquitto_pub` as `username` to completion; resolves with its exit. */
 async function publish(
   t: TestContext,
   version: 4 | 5,
@@ -60,22 +61,7 @@ async function publish(
   topic: string,
   payload: string,
 ) {
-  const user = username === undefined ? [] : ['-u', username];
-  const pub = spawnChild(t, 'mosquitto_pub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(ts.port),
-    '-V',
-    VERSION_FLAG[version],
-    '-q',
-    '1',
-    '-t',
-    topic,
-    '-m',
-    payload,
-    ...user,
-  ]);
+  const pub = spawnChild(t, 'mosquitto_pub', [...clientArgs(version, topic, username), '-m', payload]);
   return { exit: await pub.waitForExit(), pub };
 }
 
