@@ -267,7 +267,8 @@ export const OPTIONS = {
     default: 'default.local',
     flag: '--default-broker',
     env: 'PUBSUB_DEFAULT_BROKER',
-    description: 'Broker (<broker>.<namespace>) serving connections whose host name names no broker.',
+    description:
+      'Broker (<broker>.<namespace>) serving connections that name none (by host name, token audience or user name).',
   },
   allowAnonymous: {
     kind: 'string',

@@ -4,10 +4,12 @@
  * seconds or null, `on_publish` only when set, and `endpoint`: the URL a client should use,
  * built from the configured domain and the listeners actually running (MQTT over TLS when
  * there is a TLS listener, as Cloudflare's; else plain MQTT). `endpoints` (ours) lists every
- * listener's URL for the broker.
+ * listener's URL for the broker, and `mqtt_username` (ours) the MQTT user name that names the
+ * broker where no host name can (no DNS for the name, plain TCP): src/tenancy/routing.ts.
  */
 import type { ApiTokenRecord, BrokerRecord, NamespaceRecord } from '../store/index.ts';
 import { brokerHostname } from '../tenancy/hostname.ts';
+import { brokerUsername } from '../tenancy/routing.ts';
 
 /** Bound ports of the MQTT listeners, by scheme. */
 export interface ListenerPorts {
@@ -58,6 +60,7 @@ export function presentBroker(
     expiration: b.expiration,
     endpoint: endpoints.mqtts ?? endpoints.mqtt ?? endpoints.wss ?? endpoints.ws ?? null,
     endpoints,
+    mqtt_username: brokerUsername(b.name, b.namespaceName),
   };
   if (b.onPublishUrl !== null)
     out.on_publish = { url: b.onPublishUrl, policy: b.onPublishPolicy, timeout_ms: b.onPublishTimeoutMs };

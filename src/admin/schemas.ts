@@ -100,6 +100,11 @@ export const broker = {
         wss: { type: 'string' },
       },
     },
+    mqtt_username: {
+      type: 'string',
+      description:
+        'MQTT user name naming this broker (`<broker>.<namespace>`, or `<anything>@<broker>.<namespace>`) for clients that cannot send its host name',
+    },
     on_publish: onPublish,
   },
 } as const;

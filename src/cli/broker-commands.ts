@@ -29,6 +29,7 @@ export interface BrokerResult {
   expiration?: number | null;
   endpoint?: string | null;
   endpoints?: Record<string, string>;
+  mqtt_username?: string;
   on_publish?: { url?: string | null; policy?: string; timeout_ms?: number | null };
 }
 
@@ -132,6 +133,7 @@ function describeBroker(b: BrokerResult, ns: string): string {
       : []),
     ['endpoint', text(b.endpoint)],
     ...endpoints.map(([scheme, url]) => [`endpoint (${scheme})`, url] as const),
+    ['mqtt user name', text(b.mqtt_username)],
     ['description', text(b.description)],
     ['created', when(b.created_on)],
     ['modified', when(b.modified_on)],

@@ -250,6 +250,7 @@ describe('admin API', () => {
       assert.equal(b.expiration, null);
       assert.equal(b.endpoint, 'mqtts://example-broker.fleet.localhost:8883');
       assert.equal(b.endpoints.ws, 'ws://example-broker.fleet.localhost:8083/mqtt');
+      assert.equal(b.mqtt_username, 'example-broker.fleet'); // names it without DNS
       assert.equal(b.on_publish, undefined);
     });
 

@@ -225,6 +225,7 @@ describe('pubsub broker', () => {
     const fields = fieldsOf((await api.ok(['broker', 'describe', 'cli-describe', ...NS])).stdout);
     assert.equal(fields.get('id'), created.id);
     assert.equal(fields.get('endpoint (ws)'), created.endpoints.ws);
+    assert.equal(fields.get('mqtt user name'), 'cli-describe.cli-brokers');
     assert.deepEqual(await api.json<Broker>(['broker', 'describe', 'cli-describe', ...NS]), created);
 
     const args = ['broker', 'describe', 'cli-nope', ...NS];
