@@ -27,12 +27,8 @@ import { FunctionHook } from './hooks/function-hook.ts';
 import type { HostResolver } from './hooks/index.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
-import {
-  type Admitted,
-  Connection,
-  type ConnectionContext,
-  type ConnectionInfo,
-} from './session/connection.ts';
+import { Connection } from './session/connection.ts';
+import type { Admitted, ConnectionContext } from './session/handler-context.ts';
 import {
   MemoryMessageStore,
   type MessageStore,
@@ -41,7 +37,13 @@ import {
   tenancyStores,
 } from './store/index.ts';
 import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
-import { type Listener, listenTcp, listenTls, listenWebSocket } from './transport/index.ts';
+import {
+  type ConnectionInfo,
+  type Listener,
+  listenTcp,
+  listenTls,
+  listenWebSocket,
+} from './transport/index.ts';
 import { type ServedCertificate, setUpTls, type TlsSetup } from './transport/tls-setup.ts';
 
 export interface ServerOptions {

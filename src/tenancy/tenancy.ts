@@ -39,7 +39,6 @@ import {
   type HookView,
   type HostResolver,
 } from '../hooks/index.ts';
-import type { ConnectionInfo } from '../session/connection.ts';
 import {
   type AccountRecord,
   type ApiTokenRecord,
@@ -56,6 +55,7 @@ import {
   type NamespaceRecord,
   type TenancyStores,
 } from '../store/index.ts';
+import type { ConnectionInfo } from '../transport/index.ts';
 import { brokerAddressOf } from './hostname.ts';
 import { newId, timestamp } from './ids.ts';
 import { canonicalName, nameProblem } from './names.ts';
