@@ -26,12 +26,8 @@ import type { ErrorCode } from './errors.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
-import {
-  type Admitted,
-  Connection,
-  type ConnectionContext,
-  type ConnectionInfo,
-} from './session/connection.ts';
+import { Connection } from './session/connection.ts';
+import type { Admitted, ConnectionContext } from './session/handler-context.ts';
 import {
   MemoryMessageStore,
   type MessageStore,
@@ -40,7 +36,13 @@ import {
   tenancyStores,
 } from './store/index.ts';
 import { type BootstrapResult, Tenancy } from './tenancy/index.ts';
-import { type Listener, listenTcp, listenTls, listenWebSocket } from './transport/index.ts';
+import {
+  type ConnectionInfo,
+  type Listener,
+  listenTcp,
+  listenTls,
+  listenWebSocket,
+} from './transport/index.ts';
 import { type ServedCertificate, setUpTls, type TlsSetup } from './transport/tls-setup.ts';
 
 export interface ServerOptions {

@@ -5,7 +5,7 @@
  * errors when a client sends them. Each accepted packet goes to its handler file.
  */
 import type { Packet } from '../protocol/index.ts';
-import type { Connection } from './connection.ts';
+import type { PacketContext } from './handler-context.ts';
 import { handleAuth } from './handlers/auth.ts';
 import { handleConnect } from './handlers/connect.ts';
 import { handleDisconnect } from './handlers/disconnect.ts';
@@ -16,7 +16,7 @@ import { handlePubrel } from './handlers/pubrel.ts';
 import { handleSubscribe } from './handlers/subscribe.ts';
 import { handleUnsubscribe } from './handlers/unsubscribe.ts';
 
-export function dispatch(conn: Connection, packet: Packet): void {
+export function dispatch(conn: PacketContext, packet: Packet): void {
   if (conn.state === 'awaiting-connect') {
     if (packet.type !== 'connect') {
       conn.disconnect('PROTOCOL_ERROR', `first packet is ${packet.type}, not CONNECT`); // [MQTT-3.1.0-1]

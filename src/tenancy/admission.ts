@@ -15,7 +15,7 @@
 import { allowsEverything, CertificateClientIds, type ClientIdentity, TokenVerifier } from '../auth/index.ts';
 import { type Config, servesOnlyThisMachine } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { ConnectionInfo } from '../session/connection.ts';
+import type { ConnectionInfo } from '../transport/index.ts';
 import type { TenantRegistry } from './registry.ts';
 import { MAX_TOKEN_BYTES, routeConnection } from './routing.ts';
 import { addressOf, type Tenant } from './tenant.ts';

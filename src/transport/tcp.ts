@@ -9,7 +9,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { ConnectionInfo } from '../session/connection.ts';
+import type { ConnectionInfo } from './connection-info.ts';
 import { ProxyGate } from './proxy-header-reader.ts';
 import type { Endpoint } from './proxy-protocol.ts';
 

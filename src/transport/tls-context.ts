@@ -33,7 +33,7 @@ import {
   type TlsOptions,
 } from 'node:tls';
 import type { Config } from '../config.ts';
-import type { ConnectionInfo } from '../session/connection.ts';
+import type { ConnectionInfo } from './connection-info.ts';
 
 export type ClientAuth = 'none' | 'request' | 'require';
 export type ClientCertificate = NonNullable<ConnectionInfo['clientCertificate']>;

@@ -25,7 +25,7 @@ import { createServer as createNetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { ConnectionInfo } from '../session/connection.ts';
+import type { ConnectionInfo } from './connection-info.ts';
 import { ProxyGate } from './proxy-header-reader.ts';
 import type { Endpoint } from './proxy-protocol.ts';
 import { type Accept, bind, clientEndpoint, hostForUrl, type Listener } from './tcp.ts';
@@ -59,8 +59,14 @@ export class HandshakeTracker {
   }
 }
 
-const remoteOf = (s: Socket, client?: Endpoint): string =>
-  client ? `${client.address}:${client.port}` : `${s.remoteAddress}:${s.remotePort}`;
+/**
+ * The peer's address for a log line: the PROXY header's client, else the socket's; undefined
+ * (left out of the line) when neither is known, as for a socket whose peer reset it mid-handshake.
+ */
+function remoteOf(s: Socket, client?: Endpoint): string | undefined {
+  if (client !== undefined) return `${client.address}:${client.port}`;
+  return s.remoteAddress === undefined ? undefined : `${s.remoteAddress}:${s.remotePort}`;
+}
 
 /**
  * After a handshake: the TLS facts of the connection (SNI, verified client certificate), or
@@ -96,9 +102,10 @@ export function refuseHandshake(
   listener: string,
   err: NodeJS.ErrnoException,
   socket: Socket,
+  client?: Endpoint,
 ): void {
   const fields = {
-    remote: `${socket.remoteAddress}:${socket.remotePort}`,
+    remote: remoteOf(socket, client),
     listener,
     reason: err.code ?? err.message,
   };
@@ -134,8 +141,7 @@ export async function listenTls(
     accept(socket, { transport: 'tls', remoteAddress: address, remotePort: port, ...tlsFacts });
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    tracker.complete(socket);
-    refuseHandshake(logger, 'tls', err, socket);
+    refuseHandshake(logger, 'tls', err, socket, tracker.complete(socket));
   });
   const handOver = (raw: Socket, client: Endpoint | undefined): void => {
     raw.setNoDelay(config.tcpNoDelay);

@@ -44,7 +44,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
 import { HTTP_REFUSALS, type HttpRefusal } from '../errors.ts';
-import type { ConnectionInfo } from '../session/connection.ts';
+import type { ConnectionInfo } from './connection-info.ts';
 import { bind, hostForUrl, type Listener } from './tcp.ts';
 import { admitSecure, HandshakeTracker, refuseHandshake } from './tls.ts';
 import type { TlsContext } from './tls-context.ts';
@@ -168,8 +168,7 @@ function createListeningServer(
     if (admitted) facts.set(socket, admitted);
   });
   server.prependListener('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    tracker.complete(socket);
-    refuseHandshake(logger, 'wss', err, socket);
+    refuseHandshake(logger, 'wss', err, socket, tracker.complete(socket));
   });
   return {
     server,

@@ -6,11 +6,13 @@
  * asks the same of `openssl s_client`.
  */
 import assert from 'node:assert/strict';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import mqtt from 'mqtt';
 import { encode } from '../../src/protocol/index.ts';
+import type { Endpoint } from '../../src/transport/proxy-protocol.ts';
+import { refuseHandshake } from '../../src/transport/tls.ts';
 import { createTestPki, type TestPki } from '../helpers/certificates.ts';
 import { type CapturedLog, captureLog } from '../helpers/log-capture.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
@@ -108,6 +110,29 @@ describe('a TLS handshake that never comes', () => {
       await assertServing();
     });
   }
+});
+
+describe('a failed handshake is logged with what is known of the peer', () => {
+  /** The line `refuseHandshake` logs for a socket that failed with `code`. */
+  function refusalLine(code: string, socket: Socket, client?: Endpoint): Record<string, unknown> {
+    const captured = captureLog('debug');
+    refuseHandshake(captured.logger, 'tls', Object.assign(new Error(code), { code }), socket, client);
+    assert.equal(captured.lines.length, 1, JSON.stringify(captured.lines));
+    return captured.lines[0]!;
+  }
+
+  it('a peer whose address is unknown (it reset mid-handshake): no remote field, not "undefined:undefined"', () => {
+    const line = refusalLine('ECONNRESET', new Socket()); // never connected: no address
+    assert.equal(line.msg, 'client left during the TLS handshake');
+    assert.equal('remote' in line, false, JSON.stringify(line));
+    assert.equal(line.reason, 'ECONNRESET');
+  });
+
+  it('behind the PROXY protocol: the client the header named', () => {
+    const line = refusalLine('ERR_SSL_HTTP_REQUEST', new Socket(), { address: '203.0.113.7', port: 4242 });
+    assert.equal(line.msg, 'TLS handshake failed');
+    assert.equal(line.remote, '203.0.113.7:4242');
+  });
 });
 
 /** A TLS 1.2 session with the listener on `port`, once its handshake is done, and its close. */

@@ -13,14 +13,14 @@
 import type { AuthExchange, AuthStep } from '../../auth/index.ts';
 import { type ErrorCode, reasonCodeOf } from '../../errors.ts';
 import { type AuthPacket, ValidReasonCodes } from '../../protocol/index.ts';
-import type { Connection, PendingAuth } from '../connection.ts';
+import type { PacketContext, PendingAuth } from '../handler-context.ts';
 
 const CONTINUE = 0x18;
 const REAUTHENTICATE = 0x19;
 
 /** Starts an exchange with the client's first Authentication Data. */
 export function beginAuth(
-  conn: Connection,
+  conn: PacketContext,
   method: string,
   exchange: AuthExchange,
   data: Buffer | undefined,
@@ -31,7 +31,7 @@ export function beginAuth(
   runStep(conn, auth, () => exchange.start(data));
 }
 
-export function handleAuth(conn: Connection, packet: AuthPacket): void {
+export function handleAuth(conn: PacketContext, packet: AuthPacket): void {
   if (conn.authMethod === undefined) {
     return conn.disconnect('PROTOCOL_ERROR', 'AUTH without an authentication method in CONNECT'); // [MQTT-4.12.0-7]
   }
@@ -64,7 +64,7 @@ export function handleAuth(conn: Connection, packet: AuthPacket): void {
   conn.disconnect('PROTOCOL_ERROR', `AUTH reason 0x${packet.reasonCode.toString(16)} out of place`); // section 4.12.1
 }
 
-function runStep(conn: Connection, auth: PendingAuth, step: () => AuthStep | Promise<AuthStep>): void {
+function runStep(conn: PacketContext, auth: PendingAuth, step: () => AuthStep | Promise<AuthStep>): void {
   let result: AuthStep | Promise<AuthStep>;
   try {
     result = step();
@@ -92,7 +92,7 @@ function runStep(conn: Connection, auth: PendingAuth, step: () => AuthStep | Pro
   );
 }
 
-function apply(conn: Connection, auth: PendingAuth, step: AuthStep): void {
+function apply(conn: PacketContext, auth: PendingAuth, step: AuthStep): void {
   if (step.outcome === 'continue') {
     const packet: AuthPacket = {
       type: 'auth',

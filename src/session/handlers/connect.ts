@@ -17,7 +17,7 @@ import {
   type Properties,
   type WillMessage,
 } from '../../protocol/index.ts';
-import type { Connection } from '../connection.ts';
+import type { PacketContext } from '../handler-context.ts';
 import { beginAuth } from './auth.ts';
 
 const NEVER = 0xffffffff;
@@ -33,7 +33,7 @@ interface ConnectPlan {
   sessionExpiry: number;
 }
 
-export function handleConnect(conn: Connection, packet: ConnectPacket): void {
+export function handleConnect(conn: PacketContext, packet: ConnectPacket): void {
   const config = conn.config;
   const v5 = packet.protocolVersion === 5;
   conn.version = packet.protocolVersion;
@@ -142,7 +142,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): void {
 
 /** Authenticated (or no authentication asked): take over, open the session, CONNACK, resume. */
 function openSession(
-  conn: Connection,
+  conn: PacketContext,
   packet: ConnectPacket,
   broker: Broker,
   plan: ConnectPlan,

@@ -4,9 +4,9 @@
  * [MQTT-3.14.4-3].
  */
 import type { DisconnectPacket } from '../../protocol/index.ts';
-import type { Connection } from '../connection.ts';
+import type { PacketContext } from '../handler-context.ts';
 
-export function handleDisconnect(conn: Connection, packet: DisconnectPacket): void {
+export function handleDisconnect(conn: PacketContext, packet: DisconnectPacket): void {
   const session = conn.session!;
   const expiry = packet.properties?.sessionExpiryInterval;
   if (expiry !== undefined) {

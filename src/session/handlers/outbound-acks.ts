@@ -4,15 +4,15 @@
  * not know are ignored (v3) or, for PUBREC, answered with PUBREL 0x92 in v5 (section 4.3.3).
  */
 import type { PubackPacket } from '../../protocol/index.ts';
-import type { Connection } from '../connection.ts';
+import type { PacketContext } from '../handler-context.ts';
 
-export function handlePuback(conn: Connection, packet: PubackPacket): void {
+export function handlePuback(conn: PacketContext, packet: PubackPacket): void {
   if (!conn.session!.acknowledge(packet.packetId)) {
     conn.log.debug({ packetId: packet.packetId }, 'PUBACK for unknown packet id');
   }
 }
 
-export function handlePubrec(conn: Connection, packet: PubackPacket): void {
+export function handlePubrec(conn: PacketContext, packet: PubackPacket): void {
   const session = conn.session!;
   const store = conn.broker!.store;
   const writes = store.writes;
@@ -25,7 +25,7 @@ export function handlePubrec(conn: Connection, packet: PubackPacket): void {
     conn.sendDurable({ type: 'pubrel', packetId: packet.packetId, reasonCode: 0 }, store.writes !== writes); // [MQTT-4.3.3-4]
 }
 
-export function handlePubcomp(conn: Connection, packet: PubackPacket): void {
+export function handlePubcomp(conn: PacketContext, packet: PubackPacket): void {
   if (!conn.session!.completed(packet.packetId)) {
     conn.log.debug({ packetId: packet.packetId }, 'PUBCOMP for unknown packet id');
   }

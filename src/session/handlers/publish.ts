@@ -17,9 +17,9 @@ import type { OnPublishPipeline } from '../../hooks/index.ts';
 import type { PubackPacket, PublishPacket } from '../../protocol/index.ts';
 import { isValidTopicName, ReasonCode } from '../../protocol/index.ts';
 import { Message } from '../../router/index.ts';
-import type { Connection } from '../connection.ts';
+import type { PacketContext } from '../handler-context.ts';
 
-export function handlePublish(conn: Connection, packet: PublishPacket): void {
+export function handlePublish(conn: PacketContext, packet: PublishPacket): void {
   const config = conn.config;
   const session = conn.session!;
   const props = packet.properties;
@@ -129,7 +129,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
  * recorded at once, so a re-sent PUBLISH is not decided twice [MQTT-4.3.3-10].
  */
 function throughHook(
-  conn: Connection,
+  conn: PacketContext,
   packet: PublishPacket,
   message: Message,
   pipeline: OnPublishPipeline,
@@ -188,7 +188,7 @@ function throughHook(
 }
 
 /** PUBACK or PUBREC (in PUBLISH order), after the commit when routing wrote to the store (`wrote`). */
-function acknowledge(conn: Connection, packet: PublishPacket, wrote: boolean): void {
+function acknowledge(conn: PacketContext, packet: PublishPacket, wrote: boolean): void {
   const packetId = packet.packetId!;
   if (packet.qos === 2) {
     const store = conn.broker!.store;

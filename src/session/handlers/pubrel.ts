@@ -1,8 +1,8 @@
 /** Inbound PUBREL: releases a QoS 2 packet id and answers PUBCOMP [MQTT-4.3.3-11]. */
 import type { PubackPacket } from '../../protocol/index.ts';
-import type { Connection } from '../connection.ts';
+import type { PacketContext } from '../handler-context.ts';
 
-export function handlePubrel(conn: Connection, packet: PubackPacket): void {
+export function handlePubrel(conn: PacketContext, packet: PubackPacket): void {
   const store = conn.broker!.store;
   const writes = store.writes;
   const known = conn.session!.releaseInboundQos2(packet.packetId);

@@ -13,10 +13,10 @@ import { isSharedFilter, parseSharedFilter, ReasonCode, SubackFailure } from '..
 
 const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#');
 
-import type { Connection } from '../connection.ts';
+import type { PacketContext } from '../handler-context.ts';
 import type { Subscription } from '../session.ts';
 
-export function handleSubscribe(conn: Connection, packet: SubscribePacket): void {
+export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): void {
   const session = conn.session!;
   const config = conn.config;
   const v5 = conn.version === 5;

@@ -1,0 +1,330 @@
+/**
+ * A connection's byte input and output and its flow control: the half of `Connection` that
+ * runs for every packet. The lifecycle and the timers are the other half (connection.ts, which
+ * extends this class; one object per socket, so no call goes through a second object).
+ *
+ * Input: every chunk goes through the Parser; whole packets go to `onPacket` (the dispatcher),
+ * a malformed stream to `protocolError`. Before CONNECT a first byte other than CONNECT's is
+ * refused at once [MQTT-3.1.0-1]. `pause`/`resume` stop reading for an on-publish hook's
+ * backpressure; keep alive does not count a pause against the client.
+ *
+ * Output invariants:
+ * - Nothing is written once the state is 'closed', except what closing itself flushes.
+ * - Writes within one event-loop turn are corked and flushed together once every socket
+ *   readable in that turn has been handled (setImmediate, after the poll phase): one write per
+ *   receiver for messages that arrived on several sockets at once.
+ * - No PUBLISH larger than the client's Maximum Packet Size is sent [MQTT-3.1.2-24]; a Reason
+ *   String is dropped rather than exceed it [MQTT-3.4.2-2], [MQTT-3.9.2-1].
+ * - Acknowledgements that vouch for stored state (PUBACK, PUBREC, PUBCOMP, PUBREL) wait, when
+ *   the action wrote to the message store, for the commit holding it (`sendDurable`); once one
+ *   waits, later ones queue behind it so they leave in order [MQTT-4.6.0-2], [MQTT-4.6.0-3].
+ *   A failed commit never yields a success.
+ * - `congested` reports unsent bytes above the configured bound; the session then queues
+ *   QoS 1/2 and drops QoS 0 (counted), and 'drain' resumes it.
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Broker } from '../broker.ts';
+import type { Config } from '../config.ts';
+import { type ErrorCode, reasonCodeOf } from '../errors.ts';
+import {
+  type AuthPacket,
+  encode,
+  type Packet,
+  Parser,
+  type ProtocolError,
+  type ProtocolVersion,
+  type PubackPacket,
+  type QoS,
+  type SubackPacket,
+  type UnsubackPacket,
+} from '../protocol/index.ts';
+import type { Message } from '../router/index.ts';
+import type { ConnectionInfo } from '../transport/index.ts';
+import type { ConnectionContext, ConnectionState } from './handler-context.ts';
+import { OrderedAcks } from './ordered-acks.ts';
+import type { Session } from './session.ts';
+import { OutboundTopicAliases } from './topic-aliases.ts';
+
+export abstract class ConnectionIO {
+  readonly socket: Duplex;
+  readonly info: ConnectionInfo;
+  readonly ctx: ConnectionContext;
+  readonly config: Config;
+  readonly parser: Parser;
+  state: ConnectionState = 'awaiting-connect';
+  version: ProtocolVersion = 4;
+  clientId = '';
+  broker: Broker | undefined;
+  session: Session | undefined;
+  clientMaximumPacketSize = Number.POSITIVE_INFINITY;
+  /** PUBACK/PUBREC in PUBLISH order while some wait for an on-publish hook. */
+  readonly acks = new OrderedAcks();
+  lastActivity = Date.now();
+  /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */
+  problemInformation = true;
+  /** Outbound topic aliases, when configured and the client accepts them. */
+  #aliases: OutboundTopicAliases | undefined;
+  #corked = false;
+  /** Acknowledgements waiting for a store commit. */
+  #acksWaiting = 0;
+  /** Reading stopped by an on-publish hook's backpressure (`pause`/`resume`). */
+  #inputPaused = false;
+
+  constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
+    this.socket = socket;
+    this.info = info;
+    this.ctx = ctx;
+    this.config = ctx.config;
+    this.parser = new Parser({ maximumPacketSize: ctx.config.maxConnectPacketSize });
+    socket.on('data', this.#onData);
+    socket.on('drain', this.#onDrain);
+  }
+
+  /** Each whole packet the parser reads; false stops the parser (the connection closed). */
+  protected abstract readonly onPacket: (packet: Packet) => boolean;
+  /** The input is not MQTT the parser accepts. */
+  protected abstract protocolError(error: ProtocolError): void;
+  /** Closes the connection from the server side (v5: DISCONNECT with the code's reason). */
+  abstract disconnect(code: ErrorCode, detail: string): void;
+
+  /**
+   * A logger bound to this connection. Built per use, not kept: a connection logs a handful of
+   * lines in its life, and a stored pino child costs memory and CPU on every accept (measured
+   * in the connection-storm profile).
+   */
+  get log(): Logger {
+    return this.ctx.logger.child({
+      remote: `${this.info.remoteAddress}:${this.info.remotePort}`,
+      transport: this.info.transport,
+      clientId: this.clientId || undefined,
+    });
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get congested(): boolean {
+    return this.socket.writableLength > this.config.maxWriteBufferBytes;
+  }
+
+  // ---- input ----
+
+  #onData = (chunk: Buffer): void => {
+    if (this.state === 'closed') return;
+    this.lastActivity = Date.now();
+    // [MQTT-3.1.0-1]: a first byte other than CONNECT's (0x10) is refused at once, rather than
+    // buffering a body whose length the stranger's bytes happen to declare (e.g. an HTTP request).
+    if (this.state === 'awaiting-connect' && this.parser.bufferedBytes === 0 && chunk[0] !== 0x10) {
+      this.disconnect('PROTOCOL_ERROR', `first byte 0x${chunk[0]?.toString(16)} is not a CONNECT packet`);
+      return;
+    }
+    let error: ProtocolError | null;
+    try {
+      error = this.parser.push(chunk, this.onPacket);
+    } catch (err) {
+      this.log.error({ err }, 'internal error handling packet');
+      this.disconnect('IMPLEMENTATION_ERROR', 'internal error');
+      return;
+    }
+    if (error !== null) this.protocolError(error);
+  };
+
+  /**
+   * Stops reading (an on-publish hook has too many messages pending). Keep alive does not
+   * count the pause against the client: its PINGREQs are simply not read yet.
+   */
+  pause(): void {
+    this.#inputPaused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#inputPaused) return;
+    this.#inputPaused = false;
+    this.lastActivity = Date.now();
+    if (this.state !== 'closed') this.socket.resume();
+  }
+
+  protected get inputPaused(): boolean {
+    return this.#inputPaused;
+  }
+
+  // ---- output ----
+
+  /**
+   * What the client accepts, from its CONNECT: its Maximum Packet Size, and outbound topic
+   * aliases up to the lower of its Topic Alias Maximum and ours (v5 only) [MQTT-3.1.2-26].
+   */
+  protected limitOutput(clientMaximumPacketSize: number, clientTopicAliasMaximum: number): void {
+    this.clientMaximumPacketSize = clientMaximumPacketSize;
+    const aliases = Math.min(this.config.outboundTopicAliases, clientTopicAliasMaximum);
+    if (this.version === 5 && aliases > 0) this.#aliases = new OutboundTopicAliases(aliases); // [MQTT-3.1.2-26]
+  }
+
+  write(bytes: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      scheduleFlush(this);
+    }
+    this.socket.write(bytes);
+  }
+
+  /** Sends what was written since the first write of this event-loop turn. */
+  flush(): void {
+    this.#corked = false;
+    this.socket.uncork();
+  }
+
+  /** The scheduled flush; a no-op when the connection already flushed (closing). */
+  flushIfCorked(): void {
+    if (this.#corked) this.flush();
+  }
+
+  send(packet: Packet): void {
+    if (this.state === 'closed') return;
+    this.write(encode(packet, this.version));
+  }
+
+  sendPublish(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
+    if (this.#aliases !== undefined)
+      return this.#sendAliased(message, qos, retain, subscriptionIds, packetId, dup);
+    const bytes = message.encodeFor(this.version, qos, retain, subscriptionIds, packetId, dup, Date.now());
+    if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
+    if (this.state !== 'closed') this.write(bytes);
+    return true;
+  }
+
+  #sendAliased(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
+    const aliases = this.#aliases!;
+    const choice = aliases.lookup(message.topic);
+    const bytes = message.encodeAliased(
+      qos,
+      retain,
+      subscriptionIds,
+      packetId,
+      dup,
+      Date.now(),
+      choice.alias,
+      !choice.known,
+    );
+    if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
+    if (this.state === 'closed') return true;
+    aliases.commit(message.topic, choice);
+    this.write(bytes);
+    return true;
+  }
+
+  /**
+   * Sends an acknowledgement (PUBACK, PUBREC, SUBACK, UNSUBACK, AUTH) with a v5 Reason String,
+   * left out when the client asked for no problem information [MQTT-3.1.2-29] or when it would
+   * make the packet larger than the client accepts [MQTT-3.4.2-2], [MQTT-3.9.2-1].
+   */
+  sendWithReason(packet: PubackPacket | SubackPacket | UnsubackPacket | AuthPacket, reason: string): void {
+    if (this.state === 'closed') return;
+    if (this.version !== 5 || !this.problemInformation) {
+      this.send(packet);
+      return;
+    }
+    const bytes = encode(
+      { ...packet, properties: { ...packet.properties, reasonString: reason.slice(0, 128) } },
+      5,
+    );
+    this.write(bytes.length > this.clientMaximumPacketSize ? encode(packet, 5) : bytes);
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send({ type: 'pubrel', packetId, reasonCode: 0 });
+  }
+
+  /**
+   * Sends an acknowledgement once what it vouches for is committed: at once when `wrote` is
+   * false and no earlier acknowledgement waits (or the store has nothing pending), else after
+   * the store's commit. A failed commit never yields a success: v5 PUBACK/PUBREC carry 0x80
+   * (and a refused QoS 2 id is released); any other case closes the connection (0x80).
+   */
+  sendDurable(packet: PubackPacket, wrote: boolean): void {
+    const store = this.broker!.store;
+    if ((!wrote && this.#acksWaiting === 0) || !store.pending) {
+      this.send(packet);
+      return;
+    }
+    this.#acksWaiting++;
+    store.afterCommit((error) => {
+      this.#acksWaiting--;
+      if (error === undefined) this.send(packet);
+      else this.#ackFailed(packet);
+    });
+  }
+
+  /**
+   * A refusing PUBACK/PUBREC (a reason code of 0x80 or more, with a Reason String), behind any
+   * acknowledgement still waiting for a commit, so that answers keep PUBLISH order
+   * [MQTT-4.6.0-2], [MQTT-4.6.0-3].
+   */
+  sendRefusal(packet: PubackPacket, reason: string): void {
+    if (this.#acksWaiting === 0) {
+      this.sendWithReason(packet, reason);
+      return;
+    }
+    this.#acksWaiting++;
+    this.broker!.store.afterCommit(() => {
+      this.#acksWaiting--;
+      this.sendWithReason(packet, reason);
+    });
+  }
+
+  #ackFailed(packet: PubackPacket): void {
+    if (this.version === 5 && (packet.type === 'puback' || packet.type === 'pubrec')) {
+      if (packet.type === 'pubrec') this.session?.releaseInboundQos2(packet.packetId);
+      this.sendWithReason(
+        { ...packet, reasonCode: reasonCodeOf('STORAGE_UNAVAILABLE') },
+        'message store unavailable',
+      );
+      return;
+    }
+    this.disconnect('STORAGE_UNAVAILABLE', `message store unavailable: ${packet.type} not sent`);
+  }
+
+  #onDrain = (): void => {
+    this.session?.pump();
+  };
+}
+
+/**
+ * Corked connections are flushed together once the event loop has handled every socket that
+ * was readable in this turn (setImmediate runs right after the poll phase): messages that
+ * arrive on several sockets at once leave in one write per receiver instead of one each.
+ */
+let toFlush: ConnectionIO[] = [];
+let flushScheduled = false;
+
+function scheduleFlush(connection: ConnectionIO): void {
+  toFlush.push(connection);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushAll);
+}
+
+function flushAll(): void {
+  const batch = toFlush;
+  toFlush = [];
+  flushScheduled = false;
+  for (let i = 0; i < batch.length; i++) batch[i]!.flushIfCorked();
+}

@@ -1,0 +1,137 @@
+/**
+ * The contracts around a connection, as types only: `PacketContext`, what the dispatcher and
+ * the packet handlers may use of the connection a packet came on, and `ConnectionContext`, what
+ * a connection needs from the server that accepted it.
+ *
+ * Invariants:
+ * - The dispatcher and every handlers/*.ts file import these types, never connection.ts: the
+ *   handler table sits below the connection that drives it (connection.ts → dispatcher.ts →
+ *   handlers/ → this file), with no import pointing back.
+ * - `Connection` (connection.ts) is the one implementation; a handler reaches the session, the
+ *   broker and the socket only through these members.
+ */
+import type { Logger } from 'pino';
+import type { AuthExchange, ClientIdentity } from '../auth/index.ts';
+import type { Broker } from '../broker.ts';
+import type { Config } from '../config.ts';
+import type { ErrorCode } from '../errors.ts';
+import type {
+  AuthPacket,
+  ConnectPacket,
+  Packet,
+  ProtocolVersion,
+  PubackPacket,
+  SubackPacket,
+  UnsubackPacket,
+  WillMessage,
+} from '../protocol/index.ts';
+import type { ConnectionInfo } from '../transport/index.ts';
+import type { OrderedAcks } from './ordered-acks.ts';
+import type { Session, SessionLink } from './session.ts';
+
+/**
+ * 'awaiting-connect' (CONNECT timeout armed) → ['authenticating': an enhanced authentication
+ * exchange, still under the CONNECT timeout] → 'connected' (CONNACK sent) → 'closed'.
+ */
+export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
+
+/** An enhanced authentication in progress: at CONNECT, or a re-authentication (section 4.12). */
+export interface PendingAuth {
+  method: string;
+  exchange: AuthExchange;
+  /** A step is being computed (asynchronous authenticator): the client must wait for our AUTH. */
+  busy: boolean;
+  /** What to do once the exchange succeeds. */
+  onSuccess: (data: Buffer | undefined) => void;
+}
+
+/** A CONNECT the server admits: its broker, who the client is, and a client id it decided. */
+export interface Admitted {
+  broker: Broker;
+  identity: ClientIdentity;
+  /** Set when the credentials fix the client id (a token's `sub`, a certificate's CN). */
+  clientId: string | undefined;
+}
+
+/** What a connection needs from the server that accepted it. */
+export interface ConnectionContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** True once the server is closing: wills are not published for its own disconnects. */
+  readonly shuttingDown: boolean;
+  /**
+   * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
+   * access off, credentials the broker does not accept).
+   */
+  brokerFor(
+    connection: PacketContext,
+    connect: ConnectPacket,
+  ): Admitted | { refuse: ErrorCode; detail: string };
+  /** CONNECT accepted: the connection no longer counts as awaiting CONNECT. */
+  admitted(connection: PacketContext): void;
+  /** The socket has closed and the connection released. */
+  closed(connection: PacketContext): void;
+}
+
+export interface AcceptOptions {
+  broker: Broker;
+  session: Session;
+  keepalive: number;
+  window: number;
+  clientMaximumPacketSize: number;
+  /** The client's Topic Alias Maximum (v5 CONNECT; 0 when absent) [MQTT-3.1.2-27]. */
+  clientTopicAliasMaximum: number;
+  will: WillMessage | undefined;
+}
+
+/**
+ * The connection a packet came on, as the dispatcher and the handlers see it; a SessionLink,
+ * as the CONNECT handler attaches it to the session it opens.
+ */
+export interface PacketContext extends SessionLink {
+  readonly ctx: ConnectionContext;
+  readonly info: ConnectionInfo;
+  readonly config: Config;
+  /** A logger bound to this connection (remote address, transport, client id). */
+  readonly log: Logger;
+  readonly closed: boolean;
+  state: ConnectionState;
+  version: ProtocolVersion;
+  clientId: string;
+  /** Set by `accept`: the broker and session the connection serves. */
+  broker: Broker | undefined;
+  session: Session | undefined;
+  /** PUBACK/PUBREC in PUBLISH order while some wait for an on-publish hook. */
+  readonly acks: OrderedAcks;
+  /** Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. */
+  readonly topicAliases: Map<number, string>;
+  /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */
+  problemInformation: boolean;
+  /** The Authentication Method the client authenticated with (v5 enhanced authentication). */
+  authMethod: string | undefined;
+  /** Who the client authenticated as at CONNECT (tenancy admission). */
+  identity: ClientIdentity | undefined;
+  /** The authenticated principal, when an authenticator named one. */
+  username: string | undefined;
+  /** The AUTH exchange in progress, if any. */
+  auth: PendingAuth | undefined;
+
+  send(packet: Packet): void;
+  /** An acknowledgement with a v5 Reason String, when the client accepts one. */
+  sendWithReason(packet: PubackPacket | SubackPacket | UnsubackPacket | AuthPacket, reason: string): void;
+  /** An acknowledgement vouching for stored state: after the commit when `wrote`. */
+  sendDurable(packet: PubackPacket, wrote: boolean): void;
+  /** A refusing PUBACK/PUBREC, behind any acknowledgement still waiting for a commit. */
+  sendRefusal(packet: PubackPacket, reason: string): void;
+  /** Counts one inbound PUBLISH against the rate limit; false when this one exceeds it. */
+  countPublish(now: number): boolean;
+  /** Stops reading (an on-publish hook's backpressure) until `resume`. */
+  pause(): void;
+  resume(): void;
+  /** CONNECT accepted: the connection now serves `options.session`. Caller sends CONNACK next. */
+  accept(options: AcceptOptions): void;
+  /** Refuses a CONNECT: CONNACK with the code, then close. */
+  refuse(code: ErrorCode, detail: string): void;
+  /** The client sent DISCONNECT with `reasonCode`. */
+  clientDisconnected(reasonCode: number): void;
+}
