@@ -27,7 +27,6 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AuthExchange, ClientIdentity } from '../auth/index.ts';
-import type { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '../errors.ts';
 import {
@@ -39,15 +38,16 @@ import {
   type ProtocolError,
   type ProtocolVersion,
   type PubackPacket,
-  type QoS,
   type SubackPacket,
   type UnsubackPacket,
   type WillMessage,
 } from '../protocol/index.ts';
-import type { Message } from '../router/index.ts';
+import type { Message, PublishOptions } from '../router/index.ts';
+import type { BrokerPort as Broker } from './broker-port.ts';
 import { dispatch } from './dispatcher.ts';
+import type { SessionLink } from './host.ts';
 import { OrderedAcks } from './ordered-acks.ts';
-import type { Session, SessionLink } from './session.ts';
+import type { Session } from './session.ts';
 import { type LongTimer, setLongTimeout } from './timers.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
 import { releaseWill } from './will.ts';
@@ -325,42 +325,18 @@ export class Connection implements SessionLink {
     this.write(encode(packet, this.version));
   }
 
-  sendPublish(
-    message: Message,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number,
-    dup: boolean,
-  ): boolean {
-    if (this.#aliases !== undefined)
-      return this.#sendAliased(message, qos, retain, subscriptionIds, packetId, dup);
-    const bytes = message.encodeFor(this.version, qos, retain, subscriptionIds, packetId, dup, Date.now());
+  sendPublish(message: Message, delivery: PublishOptions): boolean {
+    if (this.#aliases !== undefined) return this.#sendAliased(message, delivery);
+    const bytes = message.encodeFor(this.version, delivery, Date.now());
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
     if (this.state !== 'closed') this.write(bytes);
     return true;
   }
 
-  #sendAliased(
-    message: Message,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number,
-    dup: boolean,
-  ): boolean {
+  #sendAliased(message: Message, delivery: PublishOptions): boolean {
     const aliases = this.#aliases!;
     const choice = aliases.lookup(message.topic);
-    const bytes = message.encodeAliased(
-      qos,
-      retain,
-      subscriptionIds,
-      packetId,
-      dup,
-      Date.now(),
-      choice.alias,
-      !choice.known,
-    );
+    const bytes = message.encodeAliased(delivery, Date.now(), choice.alias, !choice.known);
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
     if (this.state === 'closed') return true;
     aliases.commit(message.topic, choice);

@@ -27,7 +27,7 @@ import {
   parseTopicAcl,
   TokenVerifier,
 } from '../auth/index.ts';
-import { Broker } from '../broker.ts';
+import { Broker } from '../broker/index.ts';
 import { type Config, servesOnlyThisMachine } from '../config.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import {
@@ -696,7 +696,7 @@ export class Tenancy {
     const domain = this.#config.domain;
     const address = `${record.name}.${record.namespaceName}`;
     const hooks = new BrokerHooks(record, {
-      broker,
+      publish: (message) => broker.publish(message),
       credentials,
       store: this.#hookStore,
       config: this.#config,
