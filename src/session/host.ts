@@ -11,19 +11,12 @@
 import type { ClientIdentity } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { QoS } from '../protocol/index.ts';
 import type { RetainedStore } from '../retained/index.ts';
 import type { Message, PublishOptions, SharedGroup, TopicIndex } from '../router/index.ts';
-import type { MessageStore } from '../store/index.ts';
+import type { MessageStore, StoredSubscription } from '../store/index.ts';
 
-export interface Subscription {
-  /** The filter as subscribed, `$share/...` prefix included. */
-  readonly topicFilter: string;
-  readonly qos: QoS;
-  readonly noLocal: boolean;
-  readonly retainAsPublished: boolean;
-  readonly retainHandling: 0 | 1 | 2;
-  readonly subscriptionId: number | undefined;
+/** A subscription as a session holds it: as stored (the filter with any `$share/...` prefix), plus its parsed share. */
+export interface Subscription extends StoredSubscription {
   /** For shared subscriptions: the share name and the inner filter. */
   readonly share: { name: string; filter: string } | undefined;
 }
