@@ -94,6 +94,13 @@ export const ERRORS = {
     http: 503,
     message: 'message store unavailable',
   },
+  /** The on-publish hook failed and the broker fails closed: the message was not delivered. */
+  HOOK_FAILED: { reason: ReasonCode.UnspecifiedError, http: 502, message: 'on-publish hook failed' },
+  PACKET_ID_NOT_FOUND: {
+    reason: ReasonCode.PacketIdentifierNotFound,
+    http: 404,
+    message: 'packet identifier not found',
+  },
   IMPLEMENTATION_ERROR: {
     reason: ReasonCode.ImplementationSpecificError,
     http: 500,
@@ -105,9 +112,13 @@ export type ErrorCode = keyof typeof ERRORS;
 
 export const reasonCodeOf = (code: ErrorCode): number => ERRORS[code].reason;
 
+/** Reason code → catalogue code; where codes share a reason, the first in the catalogue names it. */
 const CODE_BY_REASON = new Map<number, ErrorCode>(
-  (Object.keys(ERRORS) as ErrorCode[]).map((code) => [ERRORS[code].reason, code]),
+  (Object.keys(ERRORS) as ErrorCode[]).reverse().map((code) => [ERRORS[code].reason, code]),
 );
+
+/** Reason codes of 0x80 and above report a failure (section 2.4). */
+export const isFailureReason = (reason: number): boolean => reason >= ReasonCode.UnspecifiedError;
 
 /** The catalogue code for a v5 reason code carried by a codec error (unknown: malformed). */
 export const errorCodeOfReason = (reason: number): ErrorCode =>

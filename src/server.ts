@@ -20,7 +20,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi, type ListenerPorts } from './admin/index.ts';
-import type { Broker } from './broker.ts';
+import type { Broker } from './broker/index.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';

@@ -19,7 +19,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BrokerCredentials } from '../auth/index.ts';
-import type { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { Message } from '../router/index.ts';
@@ -55,7 +54,8 @@ export interface HookView {
 }
 
 export interface BrokerHooksDeps {
-  broker: Broker;
+  /** Routes a message in the broker, past the hook (a function's `ctx.publish`). */
+  publish: (message: Message) => void;
   credentials: BrokerCredentials;
   store: HookStore;
   config: Config;
@@ -247,7 +247,7 @@ export class BrokerHooks {
   }
 
   #compile(code: string): Promise<PublishHook> {
-    const { config, broker, log, brokerName } = this.#deps;
+    const { config, publish, log, brokerName } = this.#deps;
     return this.#deps.functions!({
       code,
       memoryLimitBytes: config.functionMemoryMb * 1024 * 1024,
@@ -261,7 +261,7 @@ export class BrokerHooks {
         if (options.contentType !== undefined) properties.contentType = options.contentType;
         if (options.payloadFormatIndicator !== undefined)
           properties.payloadFormatIndicator = options.payloadFormatIndicator;
-        broker.publish(
+        publish(
           new Message({
             topic,
             payload,

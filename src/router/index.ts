@@ -4,5 +4,5 @@
  * Promises: `$`-topics never match leading wildcards; match results are stable until the
  * index changes; a subscriber appears once per match with all of its matching subscriptions.
  */
-export { Message } from './message.ts';
+export { Message, type PublishOptions } from './message.ts';
 export { type MatchedSubscriber, type MatchResult, SharedGroup, TopicIndex } from './topic-index.ts';

@@ -20,6 +20,22 @@ import {
   type QoS,
   withPacketId,
 } from '../protocol/index.ts';
+import type { StoredMessage } from '../store/index.ts';
+
+/**
+ * The fields of an outgoing PUBLISH that vary per delivery of one message. Callers pass an
+ * object they already hold (a session's in-flight entry, or one reused for every QoS 0 send),
+ * so sending allocates nothing for them; it is read during the call and never kept.
+ */
+export interface PublishOptions {
+  readonly qos: QoS;
+  readonly retain: boolean;
+  /** v5 Subscription Identifiers of the matching subscriptions [MQTT-3.3.4-3]. */
+  readonly subscriptionIds: number[] | undefined;
+  /** Ignored for QoS 0. */
+  readonly packetId: number;
+  readonly dup: boolean;
+}
 
 export class Message {
   readonly topic: string;
@@ -77,6 +93,21 @@ export class Message {
     });
   }
 
+  /** A message loaded from the message store (its payload is already its own copy). */
+  static fromStored(m: StoredMessage): Message {
+    return new Message({
+      topic: m.topic,
+      payload: m.payload,
+      qos: m.qos,
+      retain: m.retain,
+      properties: m.properties,
+      senderId: m.senderId,
+      receivedAt: m.receivedAt,
+      messageExpiryInterval: m.expiresAt === undefined ? undefined : (m.expiresAt - m.receivedAt) / 1000,
+      detached: true,
+    });
+  }
+
   /** The same message with another payload (an on-publish hook changed it); expiry kept. */
   withPayload(payload: Buffer): Message {
     return new Message({
@@ -114,31 +145,24 @@ export class Message {
   }
 
   /** The PUBLISH bytes for one delivery. */
-  encodeFor(
-    version: ProtocolVersion,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number,
-    dup: boolean,
-    now: number,
-  ): Buffer {
+  encodeFor(version: ProtocolVersion, delivery: PublishOptions, now: number): Buffer {
     const remaining = this.remainingExpiry(now);
-    if (subscriptionIds !== undefined && version === 5) {
-      return encodePublish(this.#packet(qos, retain, packetId, dup, remaining, subscriptionIds), version);
+    if (delivery.subscriptionIds !== undefined && version === 5) {
+      return encodePublish(this.#packet(delivery, remaining, false), version);
     }
     if (remaining !== this.#encodedExpiry) {
       this.#encoded = undefined;
       this.#encodedExpiry = remaining;
     }
+    const { qos, retain } = delivery;
     const slot = (version === 5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
     const cache = (this.#encoded ??= []);
     let bytes = cache[slot];
     if (bytes === undefined) {
-      bytes = encodePublish(this.#packet(qos, retain, 1, false, remaining, undefined), version);
+      bytes = encodePublish(this.#packet(delivery, remaining, true), version);
       cache[slot] = bytes;
     }
-    return qos === 0 ? bytes : withPacketId(bytes, packetId, dup);
+    return qos === 0 ? bytes : withPacketId(bytes, delivery.packetId, delivery.dup);
   }
 
   /**
@@ -146,38 +170,30 @@ export class Message {
    * use of the alias) or with an empty topic (the client knows it) [MQTT-3.3.2-12]. Encoded per
    * delivery, since alias numbers differ per connection; only connections with aliases on pay it.
    */
-  encodeAliased(
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number,
-    dup: boolean,
-    now: number,
-    alias: number,
-    withTopic: boolean,
-  ): Buffer {
-    const p = this.#packet(qos, retain, packetId, dup, this.remainingExpiry(now), subscriptionIds);
+  encodeAliased(delivery: PublishOptions, now: number, alias: number, withTopic: boolean): Buffer {
+    const p = this.#packet(delivery, this.remainingExpiry(now), false);
     p.properties = { ...p.properties, topicAlias: alias };
     if (!withTopic) p.topic = '';
     return encodePublish(p, 5);
   }
 
-  #packet(
-    qos: QoS,
-    retain: boolean,
-    packetId: number,
-    dup: boolean,
-    remainingExpiry: number | undefined,
-    subscriptionIds: number[] | undefined,
-  ): PublishPacket {
+  /**
+   * The PUBLISH for a delivery. `shared`: the variant cached for every subscriber of this QoS
+   * and retain flag, so without the per-delivery fields (packet id 1 to be patched, DUP clear,
+   * no subscription identifiers).
+   */
+  #packet(delivery: PublishOptions, remainingExpiry: number | undefined, shared: boolean): PublishPacket {
+    const { qos, retain } = delivery;
+    const subscriptionIds = shared ? undefined : delivery.subscriptionIds;
     let properties = this.properties;
     if (remainingExpiry !== undefined || subscriptionIds !== undefined) {
       properties = { ...properties };
       if (remainingExpiry !== undefined) properties.messageExpiryInterval = remainingExpiry;
       if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = subscriptionIds;
     }
+    const dup = shared ? false : delivery.dup;
     const p: PublishPacket = { type: 'publish', topic: this.topic, payload: this.payload, qos, retain, dup };
-    if (qos > 0) p.packetId = packetId;
+    if (qos > 0) p.packetId = shared ? 1 : delivery.packetId;
     if (properties !== undefined) p.properties = properties;
     return p;
   }

@@ -24,7 +24,6 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import { type ErrorCode, reasonCodeOf } from '../errors.ts';
 import {
@@ -39,8 +38,9 @@ import {
   type SubackPacket,
   type UnsubackPacket,
 } from '../protocol/index.ts';
-import type { Message } from '../router/index.ts';
+import type { Message, PublishOptions } from '../router/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
+import type { BrokerPort as Broker } from './broker-port.ts';
 import type { ConnectionContext, ConnectionState } from './handler-context.ts';
 import { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
@@ -188,42 +188,18 @@ export abstract class ConnectionIO {
     this.write(encode(packet, this.version));
   }
 
-  sendPublish(
-    message: Message,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number,
-    dup: boolean,
-  ): boolean {
-    if (this.#aliases !== undefined)
-      return this.#sendAliased(message, qos, retain, subscriptionIds, packetId, dup);
-    const bytes = message.encodeFor(this.version, qos, retain, subscriptionIds, packetId, dup, Date.now());
+  sendPublish(message: Message, delivery: PublishOptions): boolean {
+    if (this.#aliases !== undefined) return this.#sendAliased(message, delivery);
+    const bytes = message.encodeFor(this.version, delivery, Date.now());
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
     if (this.state !== 'closed') this.write(bytes);
     return true;
   }
 
-  #sendAliased(
-    message: Message,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: number[] | undefined,
-    packetId: number,
-    dup: boolean,
-  ): boolean {
+  #sendAliased(message: Message, delivery: PublishOptions): boolean {
     const aliases = this.#aliases!;
     const choice = aliases.lookup(message.topic);
-    const bytes = message.encodeAliased(
-      qos,
-      retain,
-      subscriptionIds,
-      packetId,
-      dup,
-      Date.now(),
-      choice.alias,
-      !choice.known,
-    );
+    const bytes = message.encodeAliased(delivery, Date.now(), choice.alias, !choice.known);
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
     if (this.state === 'closed') return true;
     aliases.commit(message.topic, choice);

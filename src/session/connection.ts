@@ -29,7 +29,7 @@ import type { ConnectionInfo } from '../transport/index.ts';
 import { ConnectionIO } from './connection-io.ts';
 import { dispatch } from './dispatcher.ts';
 import type { AcceptOptions, ConnectionContext, PacketContext, PendingAuth } from './handler-context.ts';
-import type { SessionLink } from './session.ts';
+import type { SessionLink } from './host.ts';
 import { type LongTimer, setLongTimeout } from './timers.ts';
 import { releaseWill } from './will.ts';
 

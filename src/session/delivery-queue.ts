@@ -4,9 +4,10 @@
  * and the caller counts the drop. Array with a moving head: O(1) push and shift, compacted
  * when the dead prefix dominates.
  */
-import type { SessionGroup } from '../broker.ts';
+
 import type { QoS } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
+import type { SessionGroup } from './host.ts';
 
 export interface Delivery {
   message: Message;

@@ -12,7 +12,6 @@
  */
 import type { Logger } from 'pino';
 import type { AuthExchange, ClientIdentity } from '../auth/index.ts';
-import type { Broker } from '../broker.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
 import type {
@@ -26,8 +25,10 @@ import type {
   WillMessage,
 } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
+import type { BrokerPort as Broker } from './broker-port.ts';
+import type { SessionLink } from './host.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
-import type { Session, SessionLink } from './session.ts';
+import type { Session } from './session.ts';
 
 /**
  * 'awaiting-connect' (CONNECT timeout armed) → ['authenticating': an enhanced authentication

@@ -4,16 +4,16 @@
  * that delay and the session's end comes first [MQTT-3.1.3-9], [MQTT-3.1.2-8]; a session
  * resumed within the delay cancels it (Session.attach).
  */
-import type { Broker } from '../broker.ts';
 import type { Properties, WillMessage } from '../protocol/index.ts';
 import { Message } from '../router/index.ts';
+import type { SessionHost } from './host.ts';
 import type { Session } from './session.ts';
 
 export function releaseWill(
   will: WillMessage,
   publisher: { readonly clientId: string; readonly version: number },
   session: Session,
-  broker: Broker,
+  broker: SessionHost,
 ): void {
   const message = new Message({
     topic: will.topic,

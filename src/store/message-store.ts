@@ -92,7 +92,10 @@ export type CommitCallback = (error: Error | undefined) => void;
 export interface MessageStore {
   /** Writes recorded but not yet committed. */
   readonly pending: boolean;
-  /** Writes recorded since the store opened: a caller compares it before and after an action. */
+  /**
+   * Writes recorded since the store opened: a count for tests and metrics. Whether one action
+   * wrote is what the broker and session methods that write return, never read from here.
+   */
   readonly writes: number;
   /** The last commit's error while commits fail; undefined when healthy. */
   readonly failed: Error | undefined;

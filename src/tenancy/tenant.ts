@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { BrokerCredentials } from '../auth/index.ts';
-import { Broker } from '../broker.ts';
+import { Broker } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import { BrokerHooks, type EgressPolicy, type FunctionFactory } from '../hooks/index.ts';
 import type { BrokerRecord, CredentialStore, HookStore, MessageStore } from '../store/index.ts';
@@ -46,7 +46,7 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   const domain = deps.config.domain;
   const address = addressOf(record);
   const hooks = new BrokerHooks(record, {
-    broker,
+    publish: (message) => broker.publish(message),
     credentials,
     store: deps.hookStore,
     config: deps.config,

@@ -9,6 +9,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from 'jose';
 import mqtt from 'mqtt';
+import { RawClient } from '../helpers/raw-client.ts';
 import { type Envelope, pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
 
 describe('broker credentials', () => {
@@ -272,6 +273,31 @@ describe('broker credentials', () => {
     });
     assert.deepEqual(seen, [`devices/${id}/temp`, `devices/${id}/end`]);
     assert.ok(ts.server.tenancy.tenants().next() !== undefined);
+  });
+
+  it('a QoS 0 PUBLISH the topic ACL refuses is dropped unanswered, in v3.1.1 and v5 [MQTT-3.3.5-2]', async () => {
+    const [[id, jwt]] = (await issue('home', `topicAcl=${encodeURIComponent('pub:mine/#')}`)) as [
+      [string, string],
+    ];
+    for (const version of [4, 5] as const) {
+      const raw = await RawClient.tcp(ts.port, version);
+      try {
+        const connack = await raw.connect({ clientId: id, username: 'anything', password: Buffer.from(jwt) });
+        assert.equal(connack.reasonCode, 0);
+        raw.send({
+          type: 'publish',
+          topic: 'elsewhere',
+          payload: Buffer.from('x'),
+          qos: 0,
+          retain: false,
+          dup: false,
+        });
+        raw.send({ type: 'pingreq' });
+        await raw.expect('pingresp'); // no PUBACK/PUBREC before it: QoS 0 has nothing to acknowledge
+      } finally {
+        raw.destroy();
+      }
+    }
   });
 
   it('bad credential requests: number out of range, unknown type, bad ACL, unknown broker', async () => {

@@ -18,7 +18,7 @@ import {
   scramCredential,
   scramCredentialLine,
 } from '../../src/auth/index.ts';
-import { Broker } from '../../src/broker.ts';
+import { Broker } from '../../src/broker/index.ts';
 import { ConfigError, configWith } from '../../src/config.ts';
 import type { AuthPacket } from '../../src/protocol/index.ts';
 import { ScramClient } from '../helpers/scram-client.ts';

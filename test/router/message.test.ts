@@ -46,8 +46,19 @@ describe('Message.encodeFor', () => {
   test('QoS 0: the same variant returns the same Buffer, and it parses back', () => {
     const m = message({ properties: { contentType: 'application/json' } });
     for (const version of [3, 4, 5] as const) {
-      const first = m.encodeFor(version, 0, false, undefined, 0, false, RECEIVED_AT);
-      assert.equal(m.encodeFor(version, 0, false, undefined, 0, false, RECEIVED_AT + 10), first);
+      const first = m.encodeFor(
+        version,
+        { qos: 0, retain: false, subscriptionIds: undefined, packetId: 0, dup: false },
+        RECEIVED_AT,
+      );
+      assert.equal(
+        m.encodeFor(
+          version,
+          { qos: 0, retain: false, subscriptionIds: undefined, packetId: 0, dup: false },
+          RECEIVED_AT + 10,
+        ),
+        first,
+      );
       const p = parse(first, version);
       assert.equal(p.topic, 'site/1/device/2/telemetry');
       assert.equal(p.payload.toString(), '{"t":21.5}');
@@ -56,8 +67,16 @@ describe('Message.encodeFor', () => {
       assert.equal(p.dup, false);
       assert.equal(p.packetId, undefined);
     }
-    const v4 = m.encodeFor(4, 0, false, undefined, 0, false, RECEIVED_AT);
-    const v5 = m.encodeFor(5, 0, false, undefined, 0, false, RECEIVED_AT);
+    const v4 = m.encodeFor(
+      4,
+      { qos: 0, retain: false, subscriptionIds: undefined, packetId: 0, dup: false },
+      RECEIVED_AT,
+    );
+    const v5 = m.encodeFor(
+      5,
+      { qos: 0, retain: false, subscriptionIds: undefined, packetId: 0, dup: false },
+      RECEIVED_AT,
+    );
     assert.notEqual(v4, v5);
     assert.equal(parse(v5, 5).properties?.contentType, 'application/json');
   });
@@ -68,7 +87,11 @@ describe('Message.encodeFor', () => {
     for (const version of [4, 5] as const) {
       for (const qos of [0, 1, 2] as QoS[]) {
         for (const retain of [false, true]) {
-          const bytes = m.encodeFor(version, qos, retain, undefined, 9, false, RECEIVED_AT);
+          const bytes = m.encodeFor(
+            version,
+            { qos: qos, retain: retain, subscriptionIds: undefined, packetId: 9, dup: false },
+            RECEIVED_AT,
+          );
           const p = parse(bytes, version);
           assert.equal(p.qos, qos);
           assert.equal(p.retain, retain);
@@ -77,7 +100,14 @@ describe('Message.encodeFor', () => {
           assert.equal(seen.has(bytes), false);
           seen.add(bytes);
           // The same variant again gives the same bytes.
-          assert.deepEqual(m.encodeFor(version, qos, retain, undefined, 9, false, RECEIVED_AT), bytes);
+          assert.deepEqual(
+            m.encodeFor(
+              version,
+              { qos: qos, retain: retain, subscriptionIds: undefined, packetId: 9, dup: false },
+              RECEIVED_AT,
+            ),
+            bytes,
+          );
         }
       }
     }
@@ -87,9 +117,21 @@ describe('Message.encodeFor', () => {
     const m = message();
     for (const version of [4, 5] as const) {
       for (const qos of [1, 2] as QoS[]) {
-        const a = m.encodeFor(version, qos, false, undefined, 1, false, RECEIVED_AT);
-        const b = m.encodeFor(version, qos, false, undefined, 0xbeef, true, RECEIVED_AT);
-        const c = m.encodeFor(version, qos, false, undefined, 65535, false, RECEIVED_AT);
+        const a = m.encodeFor(
+          version,
+          { qos: qos, retain: false, subscriptionIds: undefined, packetId: 1, dup: false },
+          RECEIVED_AT,
+        );
+        const b = m.encodeFor(
+          version,
+          { qos: qos, retain: false, subscriptionIds: undefined, packetId: 0xbeef, dup: true },
+          RECEIVED_AT,
+        );
+        const c = m.encodeFor(
+          version,
+          { qos: qos, retain: false, subscriptionIds: undefined, packetId: 65535, dup: false },
+          RECEIVED_AT,
+        );
         assert.notEqual(a, b);
         assert.notEqual(a.buffer === b.buffer && a.byteOffset === b.byteOffset, true);
         const pa = parse(a, version);
@@ -110,18 +152,36 @@ describe('Message.encodeFor', () => {
 
   test('v5 with subscription identifiers encodes them; other deliveries do not inherit them', () => {
     const m = message({ properties: { userProperties: [['k', 'v']] } });
-    const plain = m.encodeFor(5, 1, false, undefined, 3, false, RECEIVED_AT);
-    const withIds = m.encodeFor(5, 1, true, [7, 268_435_455], 4, true, RECEIVED_AT);
+    const plain = m.encodeFor(
+      5,
+      { qos: 1, retain: false, subscriptionIds: undefined, packetId: 3, dup: false },
+      RECEIVED_AT,
+    );
+    const withIds = m.encodeFor(
+      5,
+      { qos: 1, retain: true, subscriptionIds: [7, 268_435_455], packetId: 4, dup: true },
+      RECEIVED_AT,
+    );
     const p = parse(withIds, 5);
     assert.deepEqual(p.properties?.subscriptionIdentifiers, [7, 268_435_455]);
     assert.deepEqual(p.properties?.userProperties, [['k', 'v']]);
     assert.deepEqual([p.packetId, p.dup, p.qos, p.retain], [4, true, 1, true]);
-    const q = parse(m.encodeFor(5, 0, false, [1], 0, false, RECEIVED_AT), 5);
+    const q = parse(
+      m.encodeFor(5, { qos: 0, retain: false, subscriptionIds: [1], packetId: 0, dup: false }, RECEIVED_AT),
+      5,
+    );
     assert.deepEqual(q.properties?.subscriptionIdentifiers, [1]);
     assert.equal(q.packetId, undefined);
     // The cached variants stay free of identifiers, before and after.
     assert.equal(parse(plain, 5).properties?.subscriptionIdentifiers, undefined);
-    const again = parse(m.encodeFor(5, 1, true, undefined, 5, false, RECEIVED_AT), 5);
+    const again = parse(
+      m.encodeFor(
+        5,
+        { qos: 1, retain: true, subscriptionIds: undefined, packetId: 5, dup: false },
+        RECEIVED_AT,
+      ),
+      5,
+    );
     assert.equal(again.properties?.subscriptionIdentifiers, undefined);
     assert.deepEqual(again.properties?.userProperties, [['k', 'v']]);
     assert.equal(m.properties?.subscriptionIdentifiers, undefined, 'the message itself is untouched');
@@ -130,7 +190,14 @@ describe('Message.encodeFor', () => {
   test('message expiry is forwarded as the whole seconds left [MQTT-3.3.2-6]', () => {
     const m = message({ messageExpiryInterval: 60 });
     const expiryAt = (ms: number, qos: QoS = 0, ids?: number[]) =>
-      parse(m.encodeFor(5, qos, false, ids, 1, false, RECEIVED_AT + ms), 5).properties?.messageExpiryInterval;
+      parse(
+        m.encodeFor(
+          5,
+          { qos: qos, retain: false, subscriptionIds: ids, packetId: 1, dup: false },
+          RECEIVED_AT + ms,
+        ),
+        5,
+      ).properties?.messageExpiryInterval;
     assert.equal(expiryAt(0), 60);
     assert.equal(expiryAt(15_000), 45);
     assert.equal(expiryAt(15_500), 45); // rounded up: never forwarded as already expired
@@ -157,7 +224,14 @@ describe('Message.encodeFor', () => {
     };
     const m = Message.fromPublish(inbound, 'resolved/topic', 'client-1', RECEIVED_AT);
     assert.equal(m.senderId, 'client-1');
-    const p = parse(m.encodeFor(5, 1, false, undefined, 12, false, RECEIVED_AT + 4_000), 5);
+    const p = parse(
+      m.encodeFor(
+        5,
+        { qos: 1, retain: false, subscriptionIds: undefined, packetId: 12, dup: false },
+        RECEIVED_AT + 4_000,
+      ),
+      5,
+    );
     assert.equal(p.topic, 'resolved/topic');
     assert.equal(p.packetId, 12);
     assert.deepEqual(p.properties, { messageExpiryInterval: 6, responseTopic: 'reply/here' });
@@ -175,7 +249,11 @@ describe('Message.encodeFor', () => {
     });
     for (const version of [3, 4] as const) {
       for (const qos of [0, 1, 2] as QoS[]) {
-        const bytes = m.encodeFor(version, qos, true, [9], 42, true, RECEIVED_AT + 1_000);
+        const bytes = m.encodeFor(
+          version,
+          { qos: qos, retain: true, subscriptionIds: [9], packetId: 42, dup: true },
+          RECEIVED_AT + 1_000,
+        );
         const p = parse(bytes, version);
         assert.equal(p.properties, undefined);
         assert.equal(p.payload.toString(), '{"t":21.5}');

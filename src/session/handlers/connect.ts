@@ -9,7 +9,6 @@
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { mayPublish } from '../../auth/index.ts';
-import type { Broker } from '../../broker.ts';
 import {
   type ConnackPacket,
   type ConnectPacket,
@@ -17,6 +16,7 @@ import {
   type Properties,
   type WillMessage,
 } from '../../protocol/index.ts';
+import type { BrokerPort as Broker } from '../broker-port.ts';
 import type { PacketContext } from '../handler-context.ts';
 import { beginAuth } from './auth.ts';
 

@@ -14,7 +14,7 @@ import { isSharedFilter, parseSharedFilter, ReasonCode, SubackFailure } from '..
 const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#');
 
 import type { PacketContext } from '../handler-context.ts';
-import type { Subscription } from '../session.ts';
+import type { Subscription } from '../host.ts';
 
 export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): void {
   const session = conn.session!;

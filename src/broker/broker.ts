@@ -1,9 +1,14 @@
 /**
  * A broker is a tenant: its own subscription index, retained messages, sessions and client-id
- * space. Nothing crosses brokers; one server process hosts many (tenancy arrives in a later
- * issue; the server already routes each connection to a Broker object).
+ * space. Nothing crosses brokers; one server process hosts many (src/tenancy/ keeps one Broker
+ * per broker row and routes each connection to it).
  *
- * `publish` is the one entry for every message, from sockets, wills or in-process publishers:
+ * It implements what session/ asks of it (`BrokerPort`, `SessionHost`): sessions and their
+ * connections reach it through those interfaces only, never through this class. A client's
+ * PUBLISH reaches `publish` through the broker's `PublishGate` (ACL, hook, acknowledgement).
+ *
+ * `publish` is the one entry for every message, from sockets, wills or in-process publishers,
+ * and says whether it wrote to the message store (the publisher's ack then waits for the commit):
  * retained store first, then one delivery per matching session (overlapping subscriptions
  * merged) and one member per matching shared group, chosen by the configured strategy
  * (round-robin, random, or a hash of the publisher's client id), a connected member first.
@@ -15,40 +20,22 @@
  * expiry clock: a will whose delay passed while the server was down is published and a
  * session whose expiry passed is ended, once every session is back to receive them.
  */
-import { authenticatorsFromConfig, type EnhancedAuthenticator } from './auth/index.ts';
-import type { Config } from './config.ts';
-import type { ErrorCode } from './errors.ts';
-import type { BrokerHooks } from './hooks/index.ts';
-import { RetainedStore } from './retained/index.ts';
-import { type Message, type SharedGroup, TopicIndex } from './router/index.ts';
-import { messageOf, Session, type Subscription } from './session/session.ts';
-import { MemoryMessageStore, type MessageStore } from './store/index.ts';
+import { authenticatorsFromConfig, type EnhancedAuthenticator } from '../auth/index.ts';
+import type { Config } from '../config.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { BrokerHooks } from '../hooks/index.ts';
+import { RetainedStore } from '../retained/index.ts';
+import { Message, TopicIndex } from '../router/index.ts';
+import type { BrokerPort } from '../session/broker-port.ts';
+import type { BrokerStats, RoutedSession, SessionGroup, Subscription } from '../session/host.ts';
+import { PublishGate } from '../session/publish-gate.ts';
+import { Session } from '../session/session.ts';
+import { MemoryMessageStore, type MessageStore } from '../store/index.ts';
 
-/** A shared group of this broker's sessions. */
-export type SessionGroup = SharedGroup<Session, Subscription>;
-
-/** Counters of one broker; every drop is counted here, never silent. */
-export interface BrokerStats {
-  messagesReceived: number;
-  /** QoS 1/2 deliveries refused by a full session queue. */
-  droppedQueueFull: number;
-  /** Deliveries larger than the receiving client's Maximum Packet Size [MQTT-3.1.2-25]. */
-  droppedTooLarge: number;
-  /** QoS 0 deliveries to a connection whose unsent bytes exceeded the bound. */
-  droppedCongested: number;
-  /** PUBLISH refused by the publisher's topic ACL. */
-  droppedNotAuthorized: number;
-  /** QoS 1/2 shared-subscription messages handed from a leaving member to another (section 4.8.2). */
-  sharedRedelivered: number;
-  sessionsExpired: number;
-  /** Retained messages not kept: the broker's retained count or bytes bound was reached. */
-  droppedRetainedFull: number;
-}
-
-export class Broker {
+export class Broker implements BrokerPort {
   readonly id: string;
   readonly config: Config;
-  readonly index = new TopicIndex<Session, Subscription>();
+  readonly index = new TopicIndex<RoutedSession, Subscription>();
   readonly retained = new RetainedStore();
   readonly sessions = new Map<string, Session>();
   readonly stats: BrokerStats = {
@@ -65,6 +52,8 @@ export class Broker {
   readonly store: MessageStore;
   /** Enhanced authentication methods offered to this broker's clients, by method name (section 4.12). */
   readonly authenticators: Map<string, EnhancedAuthenticator>;
+  /** Every client PUBLISH goes through it: ACL, hook, route, acknowledgement (publish-gate.ts). */
+  readonly gate: PublishGate = new PublishGate(this);
   readonly #strategy: Config['sharedSubscriptionStrategy'];
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
@@ -93,7 +82,7 @@ export class Broker {
     for (const stored of state.retained) {
       if (stored.expiresAt !== undefined && now > stored.expiresAt)
         this.store.deleteRetained(this.id, stored.topic);
-      else this.retained.apply(messageOf(stored));
+      else this.retained.apply(Message.fromStored(stored));
     }
     const restored: Session[] = [];
     for (const stored of state.sessions) {
@@ -106,8 +95,8 @@ export class Broker {
       const session = restored[i]!;
       const will = state.sessions[i]!.will;
       if (will === undefined) continue;
-      if (will.publishAt <= now) this.publish(messageOf(will.message));
-      else session.delayWill(messageOf(will.message), (will.publishAt - now) / 1000);
+      if (will.publishAt <= now) this.publish(Message.fromStored(will.message));
+      else session.delayWill(Message.fromStored(will.message), (will.publishAt - now) / 1000);
     }
     for (let i = 0; i < restored.length; i++) {
       const session = restored[i]!;
@@ -131,32 +120,37 @@ export class Broker {
     this.store.deleteBroker(this.id);
   }
 
-  /** Routes a message to every matching subscription and applies it to the retained store. */
-  publish(message: Message): void {
-    if (this.closed) return;
+  /**
+   * Routes a message to every matching subscription and applies it to the retained store.
+   * True when that wrote to the message store: an acknowledgement of it waits for the commit.
+   */
+  publish(message: Message): boolean {
+    if (this.closed) return false;
     this.stats.messagesReceived++;
-    if (message.retain) this.#retain(message); // [MQTT-3.3.1-5]
+    let wrote = message.retain && this.#retain(message); // [MQTT-3.3.1-5]
     const { subscribers, groups } = this.index.match(message.topic);
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
-      s.key.deliverMatched(message, s.values);
+      if (s.key.deliverMatched(message, s.values)) wrote = true;
     }
     for (let i = 0; i < groups.length; i++) {
       const group = groups[i]!;
       const picked = this.#pickMember(group, message, undefined);
-      if (picked !== undefined) picked[0].deliverMatched(message, [picked[1]], group);
+      if (picked?.[0].deliverMatched(message, [picked[1]], group)) wrote = true;
     }
+    return wrote;
   }
 
   /**
    * Stores or (empty payload) deletes the topic's retained message [MQTT-3.3.1-6], [MQTT-3.3.1-7],
    * within the broker's bounds: a new topic beyond the count or bytes bound is not retained
-   * (counted); a replacement within the bytes bound always is.
+   * (counted); a replacement within the bytes bound always is. True when it wrote to the store.
    */
-  #retain(message: Message): void {
+  #retain(message: Message): boolean {
     if (message.payload.length === 0) {
-      if (this.retained.delete(message.topic)) this.store.deleteRetained(this.id, message.topic);
-      return;
+      if (!this.retained.delete(message.topic)) return false;
+      this.store.deleteRetained(this.id, message.topic);
+      return true;
     }
     const current = this.retained.get(message.topic);
     const bytes = this.retained.bytes - (current?.payload.length ?? 0) + message.payload.length;
@@ -165,10 +159,11 @@ export class Broker {
       bytes > this.config.maxRetainedBytes
     ) {
       this.stats.droppedRetainedFull++;
-      return;
+      return false;
     }
     this.retained.apply(message);
     this.store.putRetained(this.id, message);
+    return true;
   }
 
   /**
@@ -178,8 +173,8 @@ export class Broker {
   #pickMember(
     group: SessionGroup,
     message: Message,
-    except: Session | undefined,
-  ): [Session, Subscription] | undefined {
+    except: RoutedSession | undefined,
+  ): [RoutedSession, Subscription] | undefined {
     let start: number | undefined;
     if (this.#strategy === 'random') start = Math.floor(Math.random() * group.size);
     else if (this.#strategy === 'publisher-hash') start = hashString(message.senderId ?? '');
@@ -193,7 +188,12 @@ export class Broker {
    * session ended) goes to another member of the group, if any (section 4.8.2); with
    * `connectedOnly`, only to a connected one. False when no member took it.
    */
-  redeliverShared(message: Message, group: SessionGroup, from: Session, connectedOnly = false): boolean {
+  redeliverShared(
+    message: Message,
+    group: SessionGroup,
+    from: RoutedSession,
+    connectedOnly = false,
+  ): boolean {
     const picked = connectedOnly
       ? group.pick((s) => s !== from && s.link !== undefined)
       : this.#pickMember(group, message, from);

@@ -1,0 +1,10 @@
+/**
+ * broker/: the tenant object. Owns, per broker, the subscription index, the retained store, the
+ * sessions by client id, the counters and the publish gate; reloads retained messages and
+ * persistent sessions from the message store at construction.
+ * Promises: `publish` is the single entry for every message (sockets through the gate, wills,
+ * hooks, in-process publishers) and tells whether it wrote to the store; sessions see the broker
+ * only through the interfaces session/ states (`SessionHost`, `BrokerPort`), so nothing below
+ * this folder imports it; a closed broker routes and stores nothing more.
+ */
+export { Broker } from './broker.ts';

@@ -1,0 +1,94 @@
+/**
+ * What a session needs from its surroundings, stated here so that session/ depends on nothing
+ * above it: the broker that hosts it (`SessionHost`: its id, limits, message store, counters,
+ * subscription index, retained messages and the routing a will or a handed-back shared message
+ * takes) and the connection attached to it (`SessionLink`). The Broker class (src/broker/)
+ * implements `SessionHost`; a Connection implements `SessionLink`.
+ *
+ * The index and shared groups hold sessions as `RoutedSession`, the part of a Session the
+ * router's results are used through, so this file does not import the Session class.
+ */
+import type { ClientIdentity } from '../auth/index.ts';
+import type { Config } from '../config.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { RetainedStore } from '../retained/index.ts';
+import type { Message, PublishOptions, SharedGroup, TopicIndex } from '../router/index.ts';
+import type { MessageStore, StoredSubscription } from '../store/index.ts';
+
+/** A subscription as a session holds it: as stored (the filter with any `$share/...` prefix), plus its parsed share. */
+export interface Subscription extends StoredSubscription {
+  /** For shared subscriptions: the share name and the inner filter. */
+  readonly share: { name: string; filter: string } | undefined;
+}
+
+/** What the session needs from the connection currently attached to it. */
+export interface SessionLink {
+  readonly clientId: string;
+  /** Outbound QoS 1/2 messages allowed in flight. */
+  readonly window: number;
+  /** True while the socket's unsent bytes exceed the bound. */
+  readonly congested: boolean;
+  /** Writes a PUBLISH; false when the client's Maximum Packet Size refuses it. */
+  sendPublish(message: Message, delivery: PublishOptions): boolean;
+  sendPubrel(packetId: number): void;
+  /** Closes the connection from the server side (v5: DISCONNECT with the code's reason). */
+  disconnect(code: ErrorCode, detail: string): void;
+  /** Who the client authenticated as (absent for links that did not authenticate). */
+  readonly identity?: ClientIdentity | undefined;
+}
+
+/** A session as the subscription index and shared groups hold it. */
+export interface RoutedSession {
+  readonly clientId: string;
+  /** The attached connection; undefined while the session is offline. */
+  readonly link: SessionLink | undefined;
+  /**
+   * Delivers a routed message given every subscription of this session that matched it.
+   * True when that wrote to the message store (the publisher's ack then waits for the commit).
+   */
+  deliverMatched(message: Message, subs: Subscription[], group?: SessionGroup): boolean;
+}
+
+/** A shared group of one broker's sessions. */
+export type SessionGroup = SharedGroup<RoutedSession, Subscription>;
+
+/** Counters of one broker; every drop is counted here, never silent. */
+export interface BrokerStats {
+  messagesReceived: number;
+  /** QoS 1/2 deliveries refused by a full session queue. */
+  droppedQueueFull: number;
+  /** Deliveries larger than the receiving client's Maximum Packet Size [MQTT-3.1.2-25]. */
+  droppedTooLarge: number;
+  /** QoS 0 deliveries to a connection whose unsent bytes exceeded the bound. */
+  droppedCongested: number;
+  /** PUBLISH refused by the publisher's topic ACL. */
+  droppedNotAuthorized: number;
+  /** QoS 1/2 shared-subscription messages handed from a leaving member to another (section 4.8.2). */
+  sharedRedelivered: number;
+  sessionsExpired: number;
+  /** Retained messages not kept: the broker's retained count or bytes bound was reached. */
+  droppedRetainedFull: number;
+}
+
+/** What a session needs from the broker (tenant) that hosts it. */
+export interface SessionHost {
+  readonly id: string;
+  readonly config: Config;
+  /** Where a persistent session writes its changes. */
+  readonly store: MessageStore;
+  readonly stats: BrokerStats;
+  readonly index: TopicIndex<RoutedSession, Subscription>;
+  readonly retained: RetainedStore;
+  /** Routes a message (a will); true when routing wrote to the message store. */
+  publish(message: Message): boolean;
+  /**
+   * Gives a shared-group message this member will not deliver to another member (section
+   * 4.8.2); with `connectedOnly`, only to a connected one. False when no member took it.
+   */
+  redeliverShared(
+    message: Message,
+    group: SessionGroup,
+    from: RoutedSession,
+    connectedOnly?: boolean,
+  ): boolean;
+}

@@ -1,0 +1,102 @@
+/**
+ * The outbound in-flight window of one session: its QoS 1/2 PUBLISHes sent and not yet
+ * completed, by packet id, in the order they were sent (Map order), and the allocation of
+ * their packet ids.
+ *
+ * Invariants:
+ * - Packet ids in the window are unique and non-zero [MQTT-2.2.1-3]; allocation goes round
+ *   1..65535 and skips ids still held.
+ * - `unsent` counts the entries held back at resume (the new connection's window was full):
+ *   they hold a packet id but no window slot, so `outstanding` (what the client's Receive
+ *   Maximum limits [MQTT-3.3.4-9]) leaves them out.
+ * - An entry is its own `PublishOptions`: it is what the connection encodes (DUP set from its
+ *   first re-send on), so sending it allocates nothing.
+ */
+import type { Delivery } from './delivery-queue.ts';
+
+export interface Inflight extends Delivery {
+  packetId: number;
+  /** Set once the PUBLISH is re-sent [MQTT-4.4.0-1]. */
+  dup: boolean;
+  /** 'puback' / 'pubrec' await those; 'pubcomp' means PUBREL was sent. */
+  awaiting: 'puback' | 'pubrec' | 'pubcomp';
+  /** Not yet re-sent on the current connection: the window was full when it resumed. */
+  unsent: boolean;
+}
+
+/** The in-flight entry of a delivery; one object shape for all (adding fields to a Delivery would change its shape). */
+export function inflightEntry(d: Delivery, packetId: number, awaiting: Inflight['awaiting']): Inflight {
+  return {
+    message: d.message,
+    qos: d.qos,
+    retain: d.retain,
+    subscriptionIds: d.subscriptionIds,
+    group: d.group,
+    seq: d.seq,
+    packetId,
+    dup: false,
+    awaiting,
+    unsent: false,
+  };
+}
+
+export class InflightWindow {
+  readonly #entries = new Map<number, Inflight>();
+  #unsent = 0;
+  #nextPacketId = 1;
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Entries marked `unsent`. */
+  get unsent(): number {
+    return this.#unsent;
+  }
+
+  /** Unacknowledged PUBLISHes sent on the current connection: what the window limits. */
+  get outstanding(): number {
+    return this.#entries.size - this.#unsent;
+  }
+
+  get(packetId: number): Inflight | undefined {
+    return this.#entries.get(packetId);
+  }
+
+  values(): IterableIterator<Inflight> {
+    return this.#entries.values();
+  }
+
+  /** The next packet id not held by an entry. */
+  allocatePacketId(): number {
+    let id = this.#nextPacketId;
+    while (this.#entries.has(id)) id = id === 0xffff ? 1 : id + 1;
+    this.#nextPacketId = id === 0xffff ? 1 : id + 1;
+    return id;
+  }
+
+  add(entry: Inflight): void {
+    this.#entries.set(entry.packetId, entry);
+  }
+
+  delete(packetId: number): void {
+    this.#entries.delete(packetId);
+  }
+
+  /** The entry is sent (or completed) on this connection: it takes a window slot again. */
+  markSent(entry: Inflight): void {
+    if (entry.unsent) this.#unsent--;
+    entry.unsent = false;
+  }
+
+  /** Holds an entry back until the window has room (at resume). */
+  holdBack(entry: Inflight): void {
+    if (!entry.unsent) this.#unsent++;
+    entry.unsent = true;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#unsent = 0;
+  }
+}

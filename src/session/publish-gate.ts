@@ -1,0 +1,190 @@
+/**
+ * The one gate of a client's PUBLISH: what becomes of a message once handlers/publish.ts has
+ * found its packet valid. In order:
+ *   authorize by the token's topic ACL → refuse QoS 1/2 while the message store fails →
+ *   the broker's on-publish hook, when it has one (routing waits for the hook's decision) →
+ *   route (`PublishHost.publish`: retained store, fan-out, the writes persistent sessions make) →
+ *   acknowledge (PUBACK/PUBREC) in PUBLISH order [MQTT-4.6.0-2], [MQTT-4.6.0-3], after the
+ *   commit when something was written (the durability contract, docs/persistence.md).
+ *
+ * Whether an acknowledgement waits for a commit is returned, not guessed: `publish(message)`
+ * says whether routing wrote to the store and `addInboundQos2` whether recording the QoS 2 id
+ * did; the gate passes their answer to `sendDurable`.
+ *
+ * This is the seam the cluster plugs into: the gate sees its broker only as a `PublishHost`,
+ * so local routing and forwarding to other nodes can sit behind `publish` (returning whether
+ * the acknowledgement must wait) without a change to the handlers or to the ack rules here.
+ *
+ * With a hook, the acknowledgement's place is reserved at once and filled when the hook
+ * decides (`--hook-ack after`, the default), or it is sent at once (`before`); a QoS 2 id is
+ * recorded at once, so a re-sent PUBLISH is not decided twice [MQTT-4.3.3-10].
+ */
+import type { Logger } from 'pino';
+import { type ClientIdentity, mayPublish } from '../auth/index.ts';
+import type { Config } from '../config.ts';
+import { type ErrorCode, reasonCodeOf } from '../errors.ts';
+import type { BrokerHooks, OnPublishPipeline, Pausable } from '../hooks/index.ts';
+import type { ProtocolVersion, PubackPacket, QoS } from '../protocol/index.ts';
+import type { Message } from '../router/index.ts';
+import type { MessageStore } from '../store/index.ts';
+import type { BrokerStats } from './host.ts';
+import type { OrderedAcks } from './ordered-acks.ts';
+
+/** What the gate needs of the broker a message is published to. */
+export interface PublishHost {
+  readonly config: Config;
+  readonly store: MessageStore;
+  readonly stats: BrokerStats;
+  readonly hooks: BrokerHooks | undefined;
+  /** Routes a message; true when that wrote to the message store. */
+  publish(message: Message): boolean;
+}
+
+/** The connection a PUBLISH came from, as the gate answers it. */
+export interface Publisher extends Pausable {
+  readonly clientId: string;
+  readonly version: ProtocolVersion;
+  readonly identity: ClientIdentity | undefined;
+  readonly closed: boolean;
+  readonly log: Logger;
+  /** PUBACK/PUBREC in PUBLISH order while some wait for an on-publish hook. */
+  readonly acks: OrderedAcks;
+  /** Sends an acknowledgement, after the commit when `wrote` (Connection.sendDurable). */
+  sendDurable(packet: PubackPacket, wrote: boolean): void;
+  /** Sends a refusing PUBACK/PUBREC with a Reason String, behind acknowledgements still waiting. */
+  sendRefusal(packet: PubackPacket, reason: string): void;
+  disconnect(code: ErrorCode, detail: string): void;
+}
+
+/** The publisher's session, for the inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-9]. */
+export interface InboundQos2 {
+  /** True when recording the id wrote to the message store. */
+  addInboundQos2(packetId: number): boolean;
+  releaseInboundQos2(packetId: number): unknown;
+}
+
+const HOOK_FAILED = reasonCodeOf('HOOK_FAILED');
+
+export class PublishGate {
+  readonly #host: PublishHost;
+
+  constructor(host: PublishHost) {
+    this.#host = host;
+  }
+
+  /** Takes a valid client PUBLISH through ACL, store check, hook, route and acknowledgement. */
+  publish(from: Publisher, session: InboundQos2, message: Message, packetId: number): void {
+    const host = this.#host;
+    const qos = message.qos;
+    // Authorization by the token's topicAcl. v5: a refused QoS 1/2 message is acknowledged with
+    // 0x87; QoS 0 and every v3 message are dropped and acknowledged normally, the one choice
+    // v3.1.1 leaves a server besides closing [MQTT-3.3.5-2]. Every refusal is counted.
+    const acl = from.identity?.acl;
+    if (acl !== undefined && !mayPublish(acl, message.topic, from.clientId)) {
+      host.stats.droppedNotAuthorized++;
+      if (from.version === 5 && qos > 0) {
+        refusePublish(
+          from,
+          qos,
+          packetId,
+          'NOT_AUTHORIZED',
+          `not authorized to publish to ${message.topic.slice(0, 64)}`,
+        );
+      } else if (qos > 0) {
+        acknowledge(from, session, qos, packetId, false); // dropped, acknowledged as usual
+      }
+      return;
+    }
+    // An ack would claim a message is stored that cannot be: refuse it instead.
+    if (qos > 0 && host.store.failed !== undefined) {
+      if (from.version !== 5) return from.disconnect('STORAGE_UNAVAILABLE', 'message store unavailable');
+      return refusePublish(from, qos, packetId, 'STORAGE_UNAVAILABLE', 'message store unavailable');
+    }
+    const pipeline = host.hooks?.activePipeline;
+    if (pipeline !== undefined) return this.#throughHook(from, session, message, packetId, pipeline);
+    const wrote = host.publish(message);
+    if (qos > 0) acknowledge(from, session, qos, packetId, wrote);
+  }
+
+  /** The message waits for the hook's decision; its acknowledgement keeps its place meanwhile. */
+  #throughHook(
+    from: Publisher,
+    session: InboundQos2,
+    message: Message,
+    packetId: number,
+    pipeline: OnPublishPipeline,
+  ): void {
+    const host = this.#host;
+    const qos = message.qos;
+    const type = qos === 1 ? 'puback' : 'pubrec';
+    const inboundWrote = qos === 2 && session.addInboundQos2(packetId);
+    let answer: ((send: () => void) => void) | undefined;
+    if (qos > 0) {
+      if (host.config.hookAck === 'before')
+        from.acks.send(() => from.sendDurable({ type, packetId, reasonCode: 0 }, inboundWrote));
+      else answer = from.acks.reserve();
+    }
+    pipeline.submit(
+      {
+        message: message.detach(),
+        jti: from.identity?.jti,
+        decided: (decided, failed) => {
+          let wrote = false;
+          try {
+            if (decided !== undefined) wrote = host.publish(decided);
+          } catch (err) {
+            // As on the direct path (Connection.#onData): an internal error closes this client only.
+            from.log.error({ err }, 'internal error routing a message decided by the on-publish hook');
+            from.disconnect('IMPLEMENTATION_ERROR', 'internal error');
+            return;
+          }
+          if (answer === undefined) return;
+          if (decided === undefined && failed !== undefined && from.version === 5) {
+            // Fail-closed: a v5 publisher learns the message was not delivered (0x80).
+            answer(() => {
+              // Only this connection's exchange: after a reconnect the id may name a newer message.
+              if (qos === 2 && !from.closed) session.releaseInboundQos2(packetId);
+              from.sendRefusal(
+                { type, packetId, reasonCode: HOOK_FAILED },
+                `on-publish hook failed: ${failed.slice(0, 100)}`,
+              );
+            });
+            return;
+          }
+          answer(() => from.sendDurable({ type, packetId, reasonCode: 0 }, inboundWrote || wrote));
+        },
+      },
+      from,
+    );
+  }
+}
+
+/**
+ * Refuses a QoS 1/2 PUBLISH with the catalogue code's reason (v5 PUBACK/PUBREC with a Reason
+ * String, in PUBLISH order); a refused PUBREC ends the QoS 2 exchange.
+ */
+export function refusePublish(
+  from: Publisher,
+  qos: QoS,
+  packetId: number,
+  code: ErrorCode,
+  reason: string,
+): void {
+  const type = qos === 1 ? 'puback' : 'pubrec';
+  from.acks.send(() => from.sendRefusal({ type, packetId, reasonCode: reasonCodeOf(code) }, reason));
+}
+
+/** PUBACK or PUBREC (in PUBLISH order), after the commit when the message or its QoS 2 id was written. */
+function acknowledge(
+  from: Publisher,
+  session: InboundQos2,
+  qos: QoS,
+  packetId: number,
+  wrote: boolean,
+): void {
+  if (qos === 2) wrote = session.addInboundQos2(packetId) || wrote;
+  const ack: PubackPacket = { type: qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode: 0 };
+  // [MQTT-4.3.2-2], [MQTT-4.3.3-8]
+  if (from.acks.waiting === 0) from.sendDurable(ack, wrote);
+  else from.acks.send(() => from.sendDurable(ack, wrote));
+}
