@@ -34,7 +34,6 @@ import {
   type ProtocolError,
   type ProtocolVersion,
   type PubackPacket,
-  type QoS,
   type SubackPacket,
   type UnsubackPacket,
 } from '../protocol/index.ts';
