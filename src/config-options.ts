@@ -23,6 +23,8 @@ export interface OptionDef {
   max?: number;
   /** Allowed values for strings. */
   choices?: readonly string[];
+  /** What a free-form string is, for the reference in docs (`path`); without it, `text`. */
+  allowed?: string;
 }
 
 const U32 = 0xffff_ffff;
@@ -130,6 +132,7 @@ export const OPTIONS = {
   },
   tlsCert: {
     kind: 'string',
+    allowed: 'path',
     default: '',
     flag: '--tls-cert',
     env: 'PUBSUB_TLS_CERT',
@@ -138,6 +141,7 @@ export const OPTIONS = {
   },
   tlsKey: {
     kind: 'string',
+    allowed: 'path',
     default: '',
     flag: '--tls-key',
     env: 'PUBSUB_TLS_KEY',
@@ -145,6 +149,7 @@ export const OPTIONS = {
   },
   tlsCa: {
     kind: 'string',
+    allowed: 'path',
     default: '',
     flag: '--tls-ca',
     env: 'PUBSUB_TLS_CA',
@@ -170,6 +175,7 @@ export const OPTIONS = {
   },
   tlsCiphers: {
     kind: 'string',
+    allowed: 'OpenSSL cipher list',
     default: TLS12_CIPHERS,
     flag: '--tls-ciphers',
     env: 'PUBSUB_TLS_CIPHERS',
@@ -194,6 +200,7 @@ export const OPTIONS = {
   },
   dataDir: {
     kind: 'string',
+    allowed: 'path or :memory:',
     default: './data',
     flag: '--data-dir',
     env: 'PUBSUB_DATA_DIR',
@@ -314,6 +321,7 @@ export const OPTIONS = {
   },
   mtlsClientIdPattern: {
     kind: 'string',
+    allowed: 'regular expression',
     default: '',
     flag: '--mtls-client-id-pattern',
     env: 'PUBSUB_MTLS_CLIENT_ID_PATTERN',
@@ -425,6 +433,7 @@ export const OPTIONS = {
   },
   hookAllowCidrs: {
     kind: 'string',
+    allowed: 'address/prefix list',
     default: '',
     flag: '--hook-allow-cidrs',
     env: 'PUBSUB_HOOK_ALLOW_CIDRS',
@@ -712,6 +721,7 @@ export const OPTIONS = {
   },
   scramUsersFile: {
     kind: 'string',
+    allowed: 'path',
     default: '',
     flag: '--scram-users',
     env: 'PUBSUB_SCRAM_USERS',
