@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * Process entry: `pubsub serve [flags]` runs the server until SIGTERM/SIGINT. Flags come from
- * the option table in config.ts, so every option has a flag, an environment variable and a
- * config-file key. Prints one line per listener once listening, the account id, on the first
+ * the option table in config-options.ts (cli/serve-options.ts turns rows into flags; a boolean is
+ * a switch: `--flag`, `--no-flag` or `--flag true|false`), so every option has a flag, an
+ * environment variable and a config-file key. Prints one line per listener once listening, the account id, on the first
  * start the bootstrap admin API token (or, when stdout is not a terminal, only its file), and
  * with TLS one line naming the certificate and its SHA-256 fingerprint. SIGHUP re-reads the TLS
  * certificate files (connections are kept; a failed reload keeps the old certificate and is
@@ -12,10 +13,11 @@
  * The management verbs (`namespace`, `broker`, `token`, `account`) are in src/cli/; they only
  * talk to the admin API, so the server's modules are imported when `serve` runs, not before.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { addManagementCommands } from './cli/index.ts';
+import { addServeOptions } from './cli/serve-options.ts';
 import { tokenBanner } from './cli/token-banner.ts';
-import { ConfigError, loadConfig, OPTIONS, type OptionKey } from './config.ts';
+import { ConfigError, loadConfig } from './config.ts';
 import type { ServedCertificate } from './transport/tls-setup.ts';
 
 const FORCE_EXIT_MS = 5000;
@@ -112,22 +114,13 @@ program.exitOverride();
 const serveCommand = program
   .command('serve')
   .description('run the broker (MQTT listeners)')
-  .option('--config <file>', 'JSON config file (keys as in docs/configuration.md)');
-/** Commander's attribute name (camelCased flag) → config key. */
-const keyOfAttribute = new Map<string, OptionKey>();
-for (const key of Object.keys(OPTIONS) as OptionKey[]) {
-  const def = OPTIONS[key];
-  const flag = def.kind === 'bool' ? `${def.flag} <true|false>` : `${def.flag} <value>`;
-  const option = new Option(flag, `${def.description} [${def.env}; default ${def.default}]`);
-  keyOfAttribute.set(option.attributeName(), key);
-  serveCommand.addOption(option);
-}
-serveCommand.action((opts: Record<string, unknown>) => {
-  const flags: Record<string, unknown> = {};
-  for (const [attribute, value] of Object.entries(opts))
-    flags[keyOfAttribute.get(attribute) ?? attribute] = value;
-  return serve(flags);
-});
+  .option('--config <file>', 'JSON config file (keys as in docs/configuration.md)')
+  .addHelpText(
+    'after',
+    '\nA switch ([true|false], [auto|true|false]) given alone means true; --no-<flag> means false.',
+  );
+const flagsOf = addServeOptions(serveCommand);
+serveCommand.action((opts: Record<string, unknown>) => serve(flagsOf(opts)));
 
 addManagementCommands(program);
 
