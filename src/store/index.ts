@@ -4,6 +4,7 @@
  * (accounts, namespaces, brokers, admin tokens), and message state (retained messages,
  * persistent sessions, queued and in-flight messages) behind one `MessageStore` interface with
  * memory and SQLite (group-committed) adapters.
+ * One server per data directory: `DataDirLock` (`<data-dir>/pubsub.lock`, taken over from a dead pid).
  * Promise: a committed write survives a process crash; a damaged file is reported, never replaced.
  */
 export {
@@ -18,7 +19,8 @@ export {
   type NamespaceRecord,
 } from './control-plane-store.ts';
 export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
-export { MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
+export { DataDirLock, DataDirLockedError, LOCK_FILE } from './data-dir-lock.ts';
+export { ensureDataDir, MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
 export { type HookFunctionRecord, HookStore } from './hook-store.ts';
 export { MemoryMessageStore } from './memory-message-store.ts';
 export type {
