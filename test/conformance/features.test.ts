@@ -20,7 +20,7 @@ import type {
 import type { Server } from '../../src/server.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { expectAck } from './wire.ts';
+import { expectAck } from '../helpers/wire.ts';
 
 let ts: TestServer;
 const extraServers: TestServer[] = [];

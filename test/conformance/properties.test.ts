@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeWithTool, mosquittoClients, spawnChild } from '../interop/tools.ts';
-import { harness, text } from './v5.ts';
-import { connackProperties, connectV4, connectV5, packet, str, Wire } from './wire.ts';
+import { spawnChild } from '../helpers/child-process.ts';
+import { describeWithTool, mosquittoClients } from '../helpers/interop-tools.ts';
+import { harness, text } from '../helpers/v5-harness.ts';
+import { connackProperties, connectV4, connectV5, packet, str, Wire } from '../helpers/wire.ts';
 
 const h = harness('props');
 

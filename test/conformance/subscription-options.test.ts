@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import mqtt, { type IPublishPacket } from 'mqtt';
-import { describeWithTool, mosquittoClients, spawnChild } from '../interop/tools.ts';
-import { harness } from './v5.ts';
+import { spawnChild } from '../helpers/child-process.ts';
+import { describeWithTool, mosquittoClients } from '../helpers/interop-tools.ts';
+import { harness } from '../helpers/v5-harness.ts';
 
 const h = harness('subopts');
 

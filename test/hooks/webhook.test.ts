@@ -20,11 +20,12 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { isValidBrokerRequest, verifyBrokerSignature } from '../../lib/verify-broker-request.mjs';
 import type { HookMessage, HookView } from '../../src/hooks/index.ts';
-import { runCli } from '../cli/run-cli.ts';
+import { spawnChild, until } from '../helpers/child-process.ts';
 import { fakeResolver } from '../helpers/hosts.ts';
+import { mosquittoClients } from '../helpers/interop-tools.ts';
 import { captureLog } from '../helpers/log-capture.ts';
+import { runCli } from '../helpers/pubsub-process.ts';
 import { pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
-import { mosquittoClients, spawnChild, until } from '../interop/tools.ts';
 
 interface Received {
   headers: IncomingMessage['headers'];

@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import { createTestPki, type TestPki } from '../helpers/certificates.ts';
+import { type Child, spawnChild } from '../helpers/child-process.ts';
+import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName } from './tools.ts';
 
 let pki: TestPki;
 let plain: TestServer;

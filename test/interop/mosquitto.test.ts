@@ -11,8 +11,9 @@
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import type { Connection } from '../../src/session/connection.ts';
+import { type Child, spawnChild, until } from '../helpers/child-process.ts';
+import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName, until } from './tools.ts';
 
 let ts: TestServer;
 before(async () => {

@@ -14,8 +14,8 @@ import type {
   SubscriptionRequest,
 } from '../../src/protocol/index.ts';
 import type { Server } from '../../src/server.ts';
-import { RawClient } from '../helpers/raw-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { RawClient } from './raw-client.ts';
+import { startServer, type TestServer } from './server.ts';
 import { expectAck } from './wire.ts';
 
 export type Overrides = Parameters<typeof startServer>[0];
