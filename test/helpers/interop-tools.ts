@@ -3,10 +3,14 @@
  * whether each one from Debian is installed. A suite needing a missing one is skipped with the
  * package to install, except under CI (`CI` set), where it fails: CI promises to have installed
  * every interop client, so a missing one is a broken machine, not a skip.
+ *
+ * Also the two ways every test runs the mosquitto clients: `mosquittoSub` (debug output, line
+ * buffered, ready once its SUBACK is in) and `mosquittoPub` (run to completion).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
+import { type Child, spawnChild } from './child-process.ts';
 
 /** Debian's Python, which is where python3-paho-mqtt installs (a pyenv python on PATH lacks it). */
 export const PYTHON = '/usr/bin/python3';
@@ -80,4 +84,26 @@ let counter = 0;
 export function uniqueName(prefix: string): string {
   counter++;
   return `${prefix}-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * `mosquitto_sub -d` with `args`, its stdout line-buffered (stdbuf) so that each message line
+ * arrives as printed; killed after the test. Resolves once it logged its SUBACK, or at once
+ * with `ready: false`.
+ */
+export async function mosquittoSub(
+  t: TestContext,
+  args: string[],
+  { ready = true }: { ready?: boolean } = {},
+): Promise<Child> {
+  const sub = spawnChild(t, 'stdbuf', ['-oL', 'mosquitto_sub', '-d', ...args]);
+  if (ready) await sub.waitForLine((line) => /received SUBACK/.test(line), 'SUBACK');
+  return sub;
+}
+
+/** Runs `mosquitto_pub` with `args` to its exit (once its QoS flow is complete); the caller checks the code. */
+export async function mosquittoPub(t: TestContext, args: string[]): Promise<Child> {
+  const pub = spawnChild(t, 'mosquitto_pub', args);
+  await pub.waitForExit();
+  return pub;
 }

@@ -6,8 +6,14 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import { type Child, spawnChild } from '../helpers/child-process.ts';
-import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
+import type { Child } from '../helpers/child-process.ts';
+import {
+  describeWithTool,
+  mosquittoClients,
+  mosquittoPub,
+  mosquittoSub,
+  uniqueName,
+} from '../helpers/interop-tools.ts';
 import { spawnServe, startServe } from '../helpers/pubsub-process.ts';
 
 const LISTENING = /^pubsub: mqtt listening on mqtt:\/\/127\.0\.0\.1:(\d+)$/;
@@ -79,10 +85,9 @@ describeWithTool('pubsub serve with mosquitto clients', mosquittoClients, () => 
     const { child, port, url } = await serve(t, ['--port', '0']);
     const topic = uniqueName('cli/mosquitto');
     const common = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-q', '1', '-t', topic];
-    const sub = spawnChild(t, 'stdbuf', ['-oL', 'mosquitto_sub', ...common, '-d', '-C', '1', '-W', '30']);
-    await sub.waitForLine((l) => /received SUBACK/.test(l), 'SUBACK');
-    const pub = spawnChild(t, 'mosquitto_pub', [...common, '-m', 'via mosquitto']);
-    assert.equal((await pub.waitForExit()).code, 0, pub.report());
+    const sub = await mosquittoSub(t, [...common, '-C', '1', '-W', '30']);
+    const pub = await mosquittoPub(t, [...common, '-m', 'via mosquitto']);
+    assert.equal(pub.exit!.code, 0, pub.report());
     await sub.waitForLine((l) => l === 'via mosquitto', 'the message');
     assert.equal((await sub.waitForExit()).code, 0, sub.report());
     await terminate(child, await roundTrip(t, url));

@@ -11,8 +11,14 @@
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import type { Connection } from '../../src/session/connection.ts';
-import { type Child, spawnChild, until } from '../helpers/child-process.ts';
-import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
+import { type Child, until } from '../helpers/child-process.ts';
+import {
+  describeWithTool,
+  mosquittoClients,
+  mosquittoPub,
+  mosquittoSub,
+  uniqueName,
+} from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 let ts: TestServer;
@@ -66,29 +72,28 @@ async function subscribe(
   args: string[],
   { port = ts.port, ready = true }: SubscribeOptions = {},
 ): Promise<Child> {
-  const sub = spawnChild(t, 'stdbuf', [
-    '-oL',
-    'mosquitto_sub',
-    '-d',
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-V',
-    VERSION_FLAG[version],
-    '-F',
-    'msg %q %r %t %x',
-    '-W',
-    '30',
-    ...args,
-  ]);
-  if (ready) await sub.waitForLine((line) => /received SUBACK/.test(line), 'SUBACK');
-  return sub;
+  return mosquittoSub(
+    t,
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-V',
+      VERSION_FLAG[version],
+      '-F',
+      'msg %q %r %t %x',
+      '-W',
+      '30',
+      ...args,
+    ],
+    { ready },
+  );
 }
 
 /** Runs `mosquitto_pub` with `args` to completion (it exits once its QoS flow is complete). */
 async function publish(t: TestContext, version: Version, args: string[], port = ts.port): Promise<void> {
-  const pub = spawnChild(t, 'mosquitto_pub', [
+  const pub = await mosquittoPub(t, [
     '-h',
     '127.0.0.1',
     '-p',
@@ -97,8 +102,7 @@ async function publish(t: TestContext, version: Version, args: string[], port = 
     VERSION_FLAG[version],
     ...args,
   ]);
-  const exit = await pub.waitForExit();
-  assert.equal(exit.code, 0, `mosquitto_pub failed\n${pub.report()}`);
+  assert.equal(pub.exit!.code, 0, `mosquitto_pub failed\n${pub.report()}`);
 }
 
 function session(clientId: string): ReturnType<typeof ts.server.defaultBroker.sessions.get> {
