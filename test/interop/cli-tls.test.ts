@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
@@ -101,10 +101,7 @@ describe('pubsub serve with TLS', () => {
   });
 
   it('SIGHUP serves renewed certificate files to new handshakes and keeps established connections', async (t) => {
-    const certFile = join(pki.dir, 'cli-reload.crt');
-    const keyFile = join(pki.dir, 'cli-reload.key');
-    copyFileSync(pki.server.certFile, certFile);
-    copyFileSync(pki.server.keyFile, keyFile);
+    const { certFile, keyFile } = pki.copyServer('cli-reload');
     const started = await serve(t, ':memory:', ['--tls-cert', certFile, '--tls-key', keyFile]);
     assert.equal(started.fingerprint, pki.server.fingerprint256);
     const url = `mqtts://127.0.0.1:${started.tlsPort}`;

@@ -65,6 +65,12 @@ interface SubscribeOptions {
   ready?: boolean;
 }
 
+/** The broker on this port at this protocol version, as mosquitto_pub/sub flags. */
+const target = (version: Version, port: number): string[] => [
+  ...['-h', '127.0.0.1', '-p', String(port)],
+  ...['-V', VERSION_FLAG[version]],
+];
+
 /** Starts `mosquitto_sub` with `args` and, by default, waits until its subscriptions are acknowledged. */
 async function subscribe(
   t: TestContext,
@@ -72,36 +78,13 @@ async function subscribe(
   args: string[],
   { port = ts.port, ready = true }: SubscribeOptions = {},
 ): Promise<Child> {
-  return mosquittoSub(
-    t,
-    [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-V',
-      VERSION_FLAG[version],
-      '-F',
-      'msg %q %r %t %x',
-      '-W',
-      '30',
-      ...args,
-    ],
-    { ready },
-  );
+  const formatted = ['-F', 'msg %q %r %t %x', '-W', '30'];
+  return mosquittoSub(t, [...target(version, port), ...formatted, ...args], { ready });
 }
 
 /** Runs `mosquitto_pub` with `args` to completion (it exits once its QoS flow is complete). */
 async function publish(t: TestContext, version: Version, args: string[], port = ts.port): Promise<void> {
-  const pub = await mosquittoPub(t, [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-V',
-    VERSION_FLAG[version],
-    ...args,
-  ]);
+  const pub = await mosquittoPub(t, [...target(version, port), ...args]);
   assert.equal(pub.exit!.code, 0, `mosquitto_pub failed\n${pub.report()}`);
 }
 
