@@ -8,7 +8,8 @@
  * with TLS one line naming the certificate and its SHA-256 fingerprint. SIGHUP re-reads the TLS
  * certificate files (connections are kept; a failed reload keeps the old certificate and is
  * logged). Exit codes: 0 after a clean shutdown, 1 on a start-up failure (bad config, port in
- * use), 2 on bad usage.
+ * use, data directory held by another server), 2 on bad usage.
+ * Later starts name the token's file while it is the only API token (src/cli/token-banner.ts).
  *
  * The management verbs (`namespace`, `broker`, `token`, `account`) are in src/cli/; they only
  * talk to the admin API, so the server's modules are imported when `serve` runs, not before.
@@ -16,7 +17,7 @@
 import { Command, CommanderError } from 'commander';
 import { addManagementCommands } from './cli/index.ts';
 import { addServeOptions } from './cli/serve-options.ts';
-import { tokenBanner } from './cli/token-banner.ts';
+import { bootstrapTokenReminder, tokenBanner } from './cli/token-banner.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { ServedCertificate } from './transport/tls-setup.ts';
 
@@ -105,6 +106,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   lines.push(`pubsub: account id ${server.bootstrap.account.id}`);
   const token = server.bootstrap.adminToken;
   if (token !== undefined) lines.push(tokenBanner(config, token, process.stdout.isTTY === true));
+  else if (server.bootstrapTokenFile !== undefined)
+    lines.push(bootstrapTokenReminder(server.bootstrapTokenFile));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

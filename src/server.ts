@@ -3,9 +3,11 @@
  * MQTT listeners and the admin API, and wires each connection to its broker. No protocol logic
  * lives here.
  *
- * Start-up files in the data dir (not with `:memory:`): `pubsub.db` (the store), `admin-token`
- * (mode 0600, written at the first start only) and `api-url` (the admin API's base URL, rewritten
- * at each start) so the CLI on the same machine needs no set-up.
+ * Start-up files in the data dir (not with `:memory:`): `pubsub.lock` (taken first, before the
+ * store opens: one server per data dir; a second one's constructor throws DataDirLockedError;
+ * removed by `close`), `pubsub.db` (the store), `admin-token` (mode 0600, written at the first
+ * start only) and `api-url` (the admin API's base URL, rewritten at each start) so the CLI on
+ * the same machine needs no set-up.
  *
  * TLS (tls, wss listeners) runs when a certificate is configured; `reloadTls` (SIGHUP) swaps
  * the certificate for new handshakes without touching established connections.
@@ -13,13 +15,14 @@
  * Shutdown (`close`): stop accepting, tell v5 clients DISCONNECT 0x8B (server shutting down),
  * close every connection, wait for sockets to finish (bounded), then resolve.
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi, type ListenerPorts } from './admin/index.ts';
+import { hashApiToken } from './auth/index.ts';
 import type { Broker } from './broker/index.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
@@ -29,6 +32,9 @@ import type { ConnectPacket } from './protocol/index.ts';
 import { Connection } from './session/connection.ts';
 import type { Admitted, ConnectionContext } from './session/handler-context.ts';
 import {
+  type ControlPlaneStore,
+  DataDirLock,
+  ensureDataDir,
   MemoryMessageStore,
   type MessageStore,
   openDatabase,
@@ -55,6 +61,20 @@ export interface ServerOptions {
 
 const SHUTDOWN_WAIT_MS = 2000;
 
+/** `file` when the token it holds is the account's one and only API token, else undefined. */
+function soleTokenFile(store: ControlPlaneStore, accountId: string, file: string): string | undefined {
+  let secret: string;
+  try {
+    secret = readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined; // gone or unreadable: nothing to point at
+  }
+  const tokens = store.listApiTokens(accountId);
+  return tokens.length === 1 && store.apiTokenByHash(hashApiToken(secret))?.id === tokens[0]!.id
+    ? file
+    : undefined;
+}
+
 export class Server implements ConnectionContext {
   readonly config: Config;
   readonly logger: Logger;
@@ -69,10 +89,17 @@ export class Server implements ConnectionContext {
   readonly tenancy: Tenancy;
   /** The account, and the admin token when this start created it (print it once). */
   readonly bootstrap: BootstrapResult;
+  /**
+   * `<data-dir>/admin-token` while the token it holds is the account's only API token (so it is
+   * still the way in: the banner names the file at every start); undefined once another token
+   * exists, when the file is gone or its token revoked, and with `:memory:`.
+   */
+  readonly bootstrapTokenFile: string | undefined;
   /** The admin API's base URL once listening (`http://host:port`). */
   apiUrl: string | undefined;
   shuttingDown = false;
   #db: DatabaseSync;
+  #lock: DataDirLock | undefined;
   /** Retained messages and persistent sessions: SQLite in the data dir, memory for `:memory:`. */
   readonly messageStore: MessageStore;
   #api: FastifyInstance | undefined;
@@ -82,27 +109,41 @@ export class Server implements ConnectionContext {
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
     this.logger = options.logger ?? silentLogger();
-    this.#db = openDatabase(config.dataDir);
-    this.messageStore =
-      options.messageStore ??
-      (config.dataDir === ':memory:'
-        ? new MemoryMessageStore()
-        : new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger }));
-    const loadStart = performance.now();
-    this.tenancy = new Tenancy(
-      tenancyStores(this.#db),
-      config,
-      this.logger,
-      this.messageStore,
-      (hook) => FunctionHook.create(hook),
-      options.resolveHost,
-    );
-    this.#logLoaded(performance.now() - loadStart);
-    this.bootstrap = this.tenancy.bootstrap();
-    if (this.bootstrap.adminToken !== undefined && config.dataDir !== ':memory:') {
-      const file = join(config.dataDir, 'admin-token');
-      writeFileSync(file, `${this.bootstrap.adminToken}\n`, { mode: 0o600 });
-      chmodSync(file, 0o600);
+    const onDisk = config.dataDir !== ':memory:';
+    if (onDisk) {
+      ensureDataDir(config.dataDir);
+      this.#lock = DataDirLock.acquire(config.dataDir);
+    }
+    try {
+      this.#db = openDatabase(config.dataDir);
+      this.messageStore =
+        options.messageStore ??
+        (onDisk
+          ? new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger })
+          : new MemoryMessageStore());
+      const stores = tenancyStores(this.#db);
+      const loadStart = performance.now();
+      this.tenancy = new Tenancy(
+        stores,
+        config,
+        this.logger,
+        this.messageStore,
+        (hook) => FunctionHook.create(hook),
+        options.resolveHost,
+      );
+      this.#logLoaded(performance.now() - loadStart);
+      this.bootstrap = this.tenancy.bootstrap();
+      const tokenFile = join(config.dataDir, 'admin-token');
+      if (this.bootstrap.adminToken !== undefined && onDisk) {
+        writeFileSync(tokenFile, `${this.bootstrap.adminToken}\n`, { mode: 0o600 });
+        chmodSync(tokenFile, 0o600);
+      }
+      this.bootstrapTokenFile = onDisk
+        ? soleTokenFile(stores.controlPlane, this.bootstrap.account.id, tokenFile)
+        : undefined;
+    } catch (err) {
+      this.#lock?.release();
+      throw err;
     }
   }
 
@@ -236,5 +277,6 @@ export class Server implements ConnectionContext {
     this.tenancy.close();
     this.messageStore.close();
     this.#db.close();
+    this.#lock?.release();
   }
 }

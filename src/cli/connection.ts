@@ -42,7 +42,7 @@ export interface Api {
 }
 
 /** Reads a file's first line, or undefined when the file does not exist. */
-function readLine(file: string): string | undefined {
+export function readLine(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8').split('\n')[0]!.trim();
   } catch (err) {
@@ -116,9 +116,14 @@ async function resolveAccount(client: AdminClient, flags: ApiFlags, env: Env): P
   return first.id;
 }
 
+/** The server's data directory: `--data-dir`, PUBSUB_DATA_DIR, then serve's default. */
+export function resolveDataDir(flags: Pick<ApiFlags, 'dataDir'>, env: Env = process.env): string {
+  return nonEmpty(flags.dataDir) ?? nonEmpty(env[OPTIONS.dataDir.env]) ?? OPTIONS.dataDir.default;
+}
+
 /** A client without an account (for `account list`): URL and token only. */
 export function connectWithoutAccount(flags: ApiFlags, env: Env = process.env): AdminClient {
-  const dataDir = nonEmpty(flags.dataDir) ?? nonEmpty(env[OPTIONS.dataDir.env]) ?? OPTIONS.dataDir.default;
+  const dataDir = resolveDataDir(flags, env);
   const { url, source } = resolveUrl(flags, env, dataDir);
   const { token, source: tokenSource } = resolveToken(flags, env, dataDir);
   return new AdminClient({ url, token, urlSource: source, tokenSource });

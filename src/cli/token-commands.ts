@@ -4,12 +4,17 @@
  * clear only in the create answer (`result.value`); the server keeps a hash. `create` prints it
  * on stdout alone (human mode: one line, so `$(pubsub token create ci)` captures it) and the
  * token's id on stderr.
+ *
+ * `pubsub token show-bootstrap` needs no server: it prints the bootstrap token from
+ * `<data-dir>/admin-token` (written by the first `pubsub serve`), the same way, on stdout alone.
  */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { segment } from './api-client.ts';
-import { type ApiFlags, connect } from './connection.ts';
+import { CliError } from './cli-error.ts';
+import { type ApiFlags, connect, readLine, resolveDataDir } from './connection.ts';
 import { print, printJson, status, table, text, when } from './output.ts';
-import { verb, withApiOptions } from './verb.ts';
+import { verb, withApiOptions, withDataDirOption } from './verb.ts';
 
 interface TokenResult {
   id: string;
@@ -64,6 +69,25 @@ export function addTokenCommands(program: Command): Command {
       const result = await api.client.request('DELETE', api.accountPath(`${tokensPath}/${segment(id!)}`));
       if (flags.json) return printJson(result);
       status(`Revoked admin API token ${id}.`);
+    }),
+  );
+
+  withDataDirOption(
+    token
+      .command('show-bootstrap')
+      .description("print the bootstrap admin API token from the server's data directory (no server needed)"),
+  ).action(
+    verb<ApiFlags>(async (_args, flags) => {
+      const dataDir = resolveDataDir(flags);
+      if (dataDir === ':memory:')
+        throw new CliError('a :memory: server keeps its bootstrap token nowhere but its start-up banner');
+      const file = join(dataDir, 'admin-token');
+      const secret = readLine(file);
+      if (secret === undefined || secret === '')
+        throw new CliError(
+          `no bootstrap admin token: ${file} not found (\`pubsub serve\` writes it at its first start; --data-dir or PUBSUB_DATA_DIR to point at the server's data directory)`,
+        );
+      print(`${secret}\n`);
     }),
   );
 

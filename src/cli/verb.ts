@@ -19,18 +19,24 @@ import { CliError, UsageError } from './cli-error.ts';
 import type { ApiFlags } from './connection.ts';
 import { DurationError, parseHumanDuration } from './duration.ts';
 
+/** Adds `--data-dir` (where `pubsub serve` keeps api-url and admin-token). */
+export function withDataDirOption(command: Command): Command {
+  return command.option(
+    '--data-dir <dir>',
+    "the server's data directory, read for api-url and admin-token [PUBSUB_DATA_DIR; default ./data]",
+  );
+}
+
 /** Adds the connection and output flags every management verb takes. */
 export function withApiOptions(command: Command): Command {
-  return command
-    .option('--json', 'print the API result as JSON (for scripts)')
-    .option(
-      '--url <url>',
-      'admin API base URL [PUBSUB_API_URL; default: <data-dir>/api-url, else http://127.0.0.1:8080]',
-    )
-    .option(
-      '--data-dir <dir>',
-      "the server's data directory, read for api-url and admin-token [PUBSUB_DATA_DIR; default ./data]",
-    )
+  return withDataDirOption(
+    command
+      .option('--json', 'print the API result as JSON (for scripts)')
+      .option(
+        '--url <url>',
+        'admin API base URL [PUBSUB_API_URL; default: <data-dir>/api-url, else http://127.0.0.1:8080]',
+      ),
+  )
     .option(
       '--token-file <file>',
       'read the admin API token from this file [default: PUBSUB_API_TOKEN, else <data-dir>/admin-token]',

@@ -166,7 +166,7 @@ export const MIGRATIONS: readonly Migration[] = [
  * admin token, broker private keys and token hashes. A directory that exists keeps its mode:
  * the operator chose it.
  */
-function ensureDataDir(dataDir: string): void {
+export function ensureDataDir(dataDir: string): void {
   if (existsSync(dataDir)) return;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);

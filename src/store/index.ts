@@ -6,6 +6,7 @@
  * and in-flight messages) behind one `MessageStore` interface with memory and SQLite adapters
  * (sqlite-message-store.ts group-commits; sqlite-message-rows.ts is its SQL), both run by one
  * contract suite (test/store/message-store.contract.ts).
+ * One server per data directory: `DataDirLock` (`<data-dir>/pubsub.lock`, taken over from a dead pid).
  * Promise: a committed write survives a process crash; a damaged file is reported, never replaced.
  */
 export {
@@ -20,7 +21,8 @@ export {
   type NamespaceRecord,
 } from './control-plane-store.ts';
 export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
-export { MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
+export { DataDirLock, DataDirLockedError, LOCK_FILE } from './data-dir-lock.ts';
+export { ensureDataDir, MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
 export { type HookFunctionRecord, HookStore } from './hook-store.ts';
 export { MemoryMessageStore } from './memory-message-store.ts';
 export type {

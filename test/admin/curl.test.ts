@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, it } from 'node:test';
 import { promisify } from 'node:util';
+import { curl, describeWithTool } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { curl, describeWithTool } from '../interop/tools.ts';
 
 const run = promisify(execFile);
 

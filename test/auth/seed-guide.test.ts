@@ -14,8 +14,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it, type TestContext } from 'node:test';
+import { spawnChild } from '../helpers/child-process.ts';
+import { curl, describeWithTool } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { curl, describeWithTool, spawnChild } from '../interop/tools.ts';
 
 const jqInstalled = spawnSync('jq', ['--version'], { stdio: 'ignore' }).status === 0;
 

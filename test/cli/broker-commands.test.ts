@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { type ApiServer, fieldsOf, row, show, startApiServer } from './run-cli.ts';
+import { show } from '../helpers/pubsub-process.ts';
+import { type ApiServer, fieldsOf, row, startApiServer } from './run-cli.ts';
 
 interface Broker {
   id: string;

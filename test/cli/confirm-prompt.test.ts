@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { after, before, it } from 'node:test';
-import { describeWithTool, type Tool } from '../interop/tools.ts';
-import { type ApiServer, CLI, cliEnvironment, startApiServer } from './run-cli.ts';
+import { describeWithTool, type Tool } from '../helpers/interop-tools.ts';
+import { CLI, cliEnvironment } from '../helpers/pubsub-process.ts';
+import { type ApiServer, startApiServer } from './run-cli.ts';
 
 const scriptTool: Tool = {
   what: 'script (a pseudo-terminal)',

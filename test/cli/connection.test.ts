@@ -7,23 +7,13 @@
  * one clear line and exit 1; malformed URLs are usage errors (exit 2).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { spawnChild } from '../interop/tools.ts';
-import { CLI, cliEnvironment, row, runCli, show, startApiServer } from './run-cli.ts';
-
-const API_LISTENING = /^pubsub: admin API listening on (http:\/\/127\.0\.0\.1:\d+)$/;
-
-/** A fresh directory removed after the test. */
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pubsub-cli-conn-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { describe, it } from 'node:test';
+import { runCli, show, startServe, tempDir } from '../helpers/pubsub-process.ts';
+import { row, startApiServer } from './run-cli.ts';
 
 /** A loopback port nothing listens on (bound by the OS, then released). */
 async function closedPort(): Promise<number> {
@@ -36,31 +26,18 @@ async function closedPort(): Promise<number> {
 
 describe('pubsub management verbs: finding the API', () => {
   it('need no set-up beside `pubsub serve`: ./data, --data-dir or PUBSUB_DATA_DIR lead to URL and token', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'pubsub-cli-serve-'));
+    const dir = tempDir(t, 'pubsub-cli-serve-');
     // Default data dir (./data) in the server's working directory, OS-picked ports.
-    const serve = spawnChild(
-      t,
-      process.execPath,
-      [CLI, 'serve', '--port', '0', '--ws-port', '0', '--http-port', '0'],
-      {
-        cwd: dir,
-        env: cliEnvironment({ PUBSUB_LOG_LEVEL: 'warn' }),
-      },
-    );
-    t.after(async () => {
-      await serve.kill();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    const line = await serve.waitForLine((l) => API_LISTENING.test(l), 'the admin API line');
-    const apiUrl = API_LISTENING.exec(line)![1]!;
-    const dataDir = join(dir, 'data');
+    const serve = await startServe(t, { dataDir: null, cwd: dir });
+    const { apiUrl, dataDir } = serve;
+    assert.equal(dataDir, join(dir, 'data'));
     assert.equal(statSync(join(dataDir, 'admin-token')).mode & 0o777, 0o600);
 
     const here = await runCli(['namespace', 'list'], { cwd: dir });
     assert.equal(here.code, 0, show(['namespace', 'list'], here));
     assert.ok(row(here.stdout, 'local'), 'the bootstrap namespace');
 
-    const elsewhere = tempDir(t);
+    const elsewhere = tempDir(t, 'pubsub-cli-conn-');
     const byFlag = await runCli(['broker', 'list', '--ns', 'local', '--data-dir', dataDir], {
       cwd: elsewhere,
     });
@@ -72,8 +49,7 @@ describe('pubsub management verbs: finding the API', () => {
     assert.equal(JSON.parse(byEnv.stdout).length, 1);
 
     // Once the server is gone, the URL it left behind is named in the error.
-    serve.process.kill('SIGTERM');
-    assert.equal((await serve.waitForExit()).code, 0, serve.report());
+    await serve.stop();
     const down = await runCli(['namespace', 'list', '--data-dir', dataDir], { cwd: elsewhere });
     assert.equal(down.code, 1, show(['namespace', 'list'], down));
     assert.equal(
@@ -84,7 +60,7 @@ describe('pubsub management verbs: finding the API', () => {
 
   it('an unreachable --url is one clear line and exit 1', async (t) => {
     const port = await closedPort();
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'pubsub-cli-conn-');
     const args = ['namespace', 'list', '--url', `http://127.0.0.1:${port}`, '--data-dir', dir];
     const r = await runCli(args, { env: { PUBSUB_API_TOKEN: 'anything' } });
     assert.equal(r.code, 1, show(args, r));
@@ -99,7 +75,7 @@ describe('pubsub management verbs: finding the API', () => {
     const api = await startApiServer();
     t.after(() => api.server.close());
     const dead = `http://127.0.0.1:${await closedPort()}`;
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'pubsub-cli-conn-');
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, `${api.server.adminToken}\n`, { mode: 0o600 });
     const args = [
@@ -133,7 +109,7 @@ describe('pubsub management verbs: finding the API', () => {
   });
 
   it('without a token anywhere it says where it looked (exit 1) and sends nothing', async (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'pubsub-cli-conn-');
     mkdirSync(join(dir, 'data'));
     const r = await runCli(['namespace', 'list', '--url', 'http://127.0.0.1:9'], { cwd: dir });
     assert.equal(r.code, 1, show(['namespace', 'list'], r));
@@ -142,7 +118,7 @@ describe('pubsub management verbs: finding the API', () => {
   });
 
   it('a malformed or non-HTTP URL is a usage error (exit 2)', async (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'pubsub-cli-conn-');
     for (const url of ['not a url', 'ftp://127.0.0.1/']) {
       const args = ['namespace', 'list', '--url', url, '--data-dir', dir];
       const r = await runCli(args, { env: { PUBSUB_API_TOKEN: 'x' } });
@@ -159,7 +135,7 @@ describe('pubsub management verbs: finding the API', () => {
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => other.close(() => resolve())));
     const url = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'pubsub-cli-conn-');
     const r = await runCli(['namespace', 'list', '--url', url, '--data-dir', dir], {
       env: { PUBSUB_API_TOKEN: 'x' },
     });

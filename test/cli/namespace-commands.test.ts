@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ApiServer, fieldsOf, row, show, startApiServer } from './run-cli.ts';
+import { show } from '../helpers/pubsub-process.ts';
+import { type ApiServer, fieldsOf, row, startApiServer } from './run-cli.ts';
 
 interface Namespace {
   id: string;

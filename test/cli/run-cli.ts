@@ -1,70 +1,11 @@
 /**
- * Runs the real `pubsub` binary (this Node + src/cli.ts) the way a user's shell does, and
- * collects its exit code, stdout and stderr. The caller's PUBSUB_* variables never leak in, so a
- * test says exactly where the CLI should find the API (flags, `env`, or a data dir).
+ * The CLI suite's fixtures: an in-process server with the admin API and a runner of the real
+ * `pubsub` binary pointed at it through the environment (runCli in test/helpers/pubsub-process.ts),
+ * and readers of the human output (describe views, tables).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { type CliResult, type RunOptions, runCli, show } from '../helpers/pubsub-process.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-
-export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOptions {
-  /** Extra environment variables (on top of the caller's, minus every PUBSUB_*). */
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Written to stdin, which is then closed (stdin is a pipe, never a terminal). */
-  input?: string;
-  timeoutMs?: number;
-}
-
-/** The environment without any PUBSUB_* variable of the caller's, plus `extra`. */
-export function cliEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PUBSUB_')) env[key] = value;
-  return { ...env, ...extra };
-}
-
-export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: cliEnvironment(options.env),
-      cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.stdin.on('error', () => {});
-    child.stdin.end(options.input ?? '');
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(`pubsub ${args.join(' ')}: no exit within ${options.timeoutMs ?? 15_000} ms\n${stderr}`),
-      );
-    }, options.timeoutMs ?? 15_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** What a failed expectation prints: the command and everything it wrote. */
-export const show = (args: string[], r: CliResult): string =>
-  `$ pubsub ${args.join(' ')}\nexit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
 /** An in-process server with the admin API, and a runner pointed at it through the environment. */
 export interface ApiServer {

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ApiServer, row, show, startApiServer } from './run-cli.ts';
+import { show } from '../helpers/pubsub-process.ts';
+import { type ApiServer, row, startApiServer } from './run-cli.ts';
 
 interface Token {
   id: string;

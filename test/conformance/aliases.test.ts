@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import { harness, text } from './v5.ts';
+import { harness, text } from '../helpers/v5-harness.ts';
 
 const h = harness('alias', { outboundTopicAliases: 2 });
 

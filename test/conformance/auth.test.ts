@@ -22,8 +22,8 @@ import { Broker } from '../../src/broker/index.ts';
 import { ConfigError, configWith } from '../../src/config.ts';
 import type { AuthPacket } from '../../src/protocol/index.ts';
 import { ScramClient } from '../helpers/scram-client.ts';
-import { harness } from './v5.ts';
-import { connectV5, packet, str, varint, Wire } from './wire.ts';
+import { harness } from '../helpers/v5-harness.ts';
+import { connectV5, packet, str, varint, Wire } from '../helpers/wire.ts';
 
 const h = harness('auth');
 

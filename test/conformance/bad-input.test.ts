@@ -18,7 +18,7 @@ import {
   packet,
   str,
   Wire,
-} from './wire.ts';
+} from '../helpers/wire.ts';
 
 let ts: TestServer;
 let bystander: RawClient;

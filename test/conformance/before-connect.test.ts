@@ -23,7 +23,7 @@ import {
   str,
   varint,
   Wire,
-} from './wire.ts';
+} from '../helpers/wire.ts';
 
 let ids = 0;
 const nextId = (): string => `pre-${process.pid}-${++ids}`;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import { harness, sleep, text } from './v5.ts';
+import { harness, sleep, text } from '../helpers/v5-harness.ts';
 
 const h = harness('expiry');
 

@@ -8,123 +8,15 @@
  * or did not happen within a window with generous slack, never how fast.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type {
-  ConnectPacket,
-  Properties,
-  ProtocolVersion,
-  PublishPacket,
-  QoS,
-  SubscriptionRequest,
-} from '../../src/protocol/index.ts';
+import { describe, test } from 'node:test';
+import type { PublishPacket } from '../../src/protocol/index.ts';
 import type { Server } from '../../src/server.ts';
-import { RawClient } from '../helpers/raw-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { expectAck } from './wire.ts';
+import { harness, type Overrides, pid, text } from '../helpers/v5-harness.ts';
+import { expectAck } from '../helpers/wire.ts';
 
-let ts: TestServer;
-const extraServers: TestServer[] = [];
-const clients: RawClient[] = [];
-let counter = 0;
-const uid = (): string => `feat-${process.pid}-${++counter}`;
-
-before(async () => {
-  ts = await startServer();
-});
-afterEach(() => {
-  for (const c of clients.splice(0)) c.destroy();
-});
-after(async () => {
-  await Promise.all([ts?.close(), ...extraServers.map((s) => s.close())]);
-});
-
-async function serverWith(overrides: Parameters<typeof startServer>[0]): Promise<Server> {
-  const s = await startServer(overrides);
-  extraServers.push(s);
-  return s.server;
-}
-
-/** A client over an in-memory duplex, destroyed after the test. */
-function open(version: ProtocolVersion, server: Server = ts.server): RawClient {
-  const c = RawClient.memory(server, version);
-  clients.push(c);
-  return c;
-}
-
-/** A connected client (success CONNACK asserted). */
-async function connected(
-  version: ProtocolVersion,
-  fields: Partial<ConnectPacket> = {},
-  server: Server = ts.server,
-): Promise<RawClient> {
-  const c = open(version, server);
-  const ack = await c.connect({ clientId: uid(), ...fields });
-  assert.equal(ack.reasonCode, 0, 'CONNACK success');
-  return c;
-}
-
-let packetIds = 0;
-const pid = (): number => (packetIds = (packetIds % 0xfff0) + 1);
-
-/** SUBSCRIBE one filter; returns the SUBACK reason codes. */
-async function subscribe(
-  c: RawClient,
-  topicFilter: string,
-  qos: QoS,
-  options: Partial<SubscriptionRequest> = {},
-  properties?: Properties,
-): Promise<number[]> {
-  c.send({
-    type: 'subscribe',
-    packetId: pid(),
-    subscriptions: [
-      { topicFilter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0, ...options },
-    ],
-    ...(properties ? { properties } : {}),
-  });
-  return (await c.expect('suback')).reasonCodes;
-}
-
-/** PUBLISH and complete its QoS flow from the publisher's side. */
-async function publish(
-  c: RawClient,
-  topic: string,
-  payload: string,
-  qos: QoS = 0,
-  extra: Partial<PublishPacket> = {},
-): Promise<void> {
-  const packetId = pid();
-  c.send({
-    type: 'publish',
-    topic,
-    payload: Buffer.from(payload),
-    qos,
-    retain: false,
-    dup: false,
-    ...(qos > 0 ? { packetId } : {}),
-    ...extra,
-  });
-  if (qos === 1) assert.equal((await expectAck(c, 'puback')).packetId, packetId);
-  if (qos === 2) {
-    await c.expect('pubrec');
-    c.send({ type: 'pubrel', packetId, reasonCode: 0 });
-    await c.expect('pubcomp');
-  }
-}
-
-/** The next PUBLISH, acknowledged as its QoS requires (QoS 2: PUBREC, PUBREL, PUBCOMP). */
-async function receive(c: RawClient, timeoutMs = 2000): Promise<PublishPacket> {
-  const p = await c.expect('publish', timeoutMs);
-  if (p.qos === 1) c.send({ type: 'puback', packetId: p.packetId!, reasonCode: 0 });
-  if (p.qos === 2) {
-    c.send({ type: 'pubrec', packetId: p.packetId!, reasonCode: 0 });
-    await c.expect('pubrel');
-    c.send({ type: 'pubcomp', packetId: p.packetId!, reasonCode: 0 });
-  }
-  return p;
-}
-
-const text = (p: PublishPacket): string => p.payload.toString();
+const h = harness('feat');
+const { uid, open, connected, subscribe, publish, receive } = h;
+const serverWith = async (overrides: Overrides): Promise<Server> => (await h.serverWith(overrides)).server;
 
 describe('topic matching', () => {
   test('$-topics are not matched by filters starting with # or +, but by explicit $SYS/ filters [MQTT-4.7.2-1]', async () => {
@@ -250,15 +142,15 @@ describe('retained messages', () => {
     const later = await connected(5);
     await subscribe(later, 'ret/del', 1);
     await later.expectSilence(300);
-    assert.equal(ts.server.defaultBroker.retained.get('ret/del'), undefined);
+    assert.equal(h.ts.server.defaultBroker.retained.get('ret/del'), undefined);
   });
 
   test('an empty retained PUBLISH is never stored [MQTT-3.3.1-7]', async () => {
-    const before = ts.server.defaultBroker.retained.size;
+    const before = h.ts.server.defaultBroker.retained.size;
     const pub = await connected(5);
     await publish(pub, 'ret/never', '', 1, { retain: true });
-    assert.equal(ts.server.defaultBroker.retained.size, before);
-    assert.equal(ts.server.defaultBroker.retained.get('ret/never'), undefined);
+    assert.equal(h.ts.server.defaultBroker.retained.size, before);
+    assert.equal(h.ts.server.defaultBroker.retained.get('ret/never'), undefined);
     const sub = await connected(5);
     await subscribe(sub, 'ret/never', 1);
     await sub.expectSilence(300);
@@ -487,7 +379,7 @@ describe('delivery', () => {
   });
 
   test("a PUBLISH larger than a v5 client's Maximum Packet Size is not sent and is counted [MQTT-3.1.2-24] [MQTT-3.1.2-25]", async () => {
-    const stats = ts.server.defaultBroker.stats;
+    const stats = h.ts.server.defaultBroker.stats;
     const sub = await connected(5, { properties: { maximumPacketSize: 64 } });
     await subscribe(sub, 'big/#', 1);
     const dropped = stats.droppedTooLarge;
@@ -594,7 +486,7 @@ describe('resuming in-flight state', () => {
   });
 
   test('an in-flight message too large for the resumed connection is dropped, counted, and frees its slot [MQTT-3.1.2-25]', async () => {
-    const stats = ts.server.defaultBroker.stats;
+    const stats = h.ts.server.defaultBroker.stats;
     const id = uid();
     const sub = await connected(5, { clientId: id, properties: { sessionExpiryInterval: 60 } });
     await subscribe(sub, 'rbig/#', 1);

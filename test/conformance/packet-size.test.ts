@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import { harness, text } from './v5.ts';
-import { connackProperties, connectV5, packet, str, Wire } from './wire.ts';
+import { harness, text } from '../helpers/v5-harness.ts';
+import { connackProperties, connectV5, packet, str, Wire } from '../helpers/wire.ts';
 
 const h = harness('size', { maximumPacketSize: 256 });
 

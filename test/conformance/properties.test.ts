@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeWithTool, mosquittoClients, spawnChild } from '../interop/tools.ts';
-import { harness, text } from './v5.ts';
-import { connackProperties, connectV4, connectV5, packet, str, Wire } from './wire.ts';
+import { describeWithTool, mosquittoClients, mosquittoPub } from '../helpers/interop-tools.ts';
+import { harness, text } from '../helpers/v5-harness.ts';
+import { connackProperties, connectV4, connectV5, packet, str, Wire } from '../helpers/wire.ts';
 
 const h = harness('props');
 
@@ -196,7 +196,7 @@ describeWithTool('properties from mosquitto_pub -V mqttv5', mosquittoClients, ()
   test('user properties, content type, response topic, correlation data and payload format set by mosquitto_pub arrive unchanged', async (t) => {
     const sub = await h.connected(5);
     await h.subscribe(sub, 'mosq/props', 1);
-    const pub = spawnChild(t, 'mosquitto_pub', [
+    const pub = await mosquittoPub(t, [
       ...[
         '-h',
         '127.0.0.1',
@@ -218,7 +218,7 @@ describeWithTool('properties from mosquitto_pub -V mqttv5', mosquittoClients, ()
       ...['-D', 'publish', 'correlation-data', 'abc'],
       ...['-D', 'publish', 'payload-format-indicator', '1'],
     ]);
-    assert.equal((await pub.waitForExit()).code, 0, pub.report());
+    assert.equal(pub.exit!.code, 0, pub.report());
     const got = await h.receive(sub, 5000);
     assert.equal(text(got), 'hello');
     assert.deepEqual(got.properties?.userProperties, [

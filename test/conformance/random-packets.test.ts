@@ -29,7 +29,7 @@ import { Server } from '../../src/server.ts';
 import type { Connection } from '../../src/session/connection.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { Rng } from '../helpers/rng.ts';
-import { assertBrokerHealthy, connectBystander } from './wire.ts';
+import { assertBrokerHealthy, connectBystander } from '../helpers/wire.ts';
 
 const SEED = Number(process.env.PUBSUB_FUZZ_SEED ?? 0x6d717472);
 const INPUTS = 10_000;

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { harness } from './v5.ts';
-import { connectV5, packet, str, Wire } from './wire.ts';
+import { harness } from '../helpers/v5-harness.ts';
+import { connectV5, packet, str, Wire } from '../helpers/wire.ts';
 
 const h = harness('reason');
 

@@ -10,8 +10,8 @@ import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import type { PublishPacket } from '../../src/protocol/index.ts';
 import type { RawClient } from '../helpers/raw-client.ts';
-import { harness, text } from './v5.ts';
-import { connackProperties, connectV5, packet, str, Wire } from './wire.ts';
+import { harness, text } from '../helpers/v5-harness.ts';
+import { connackProperties, connectV5, packet, str, Wire } from '../helpers/wire.ts';
 
 const h = harness('shared');
 

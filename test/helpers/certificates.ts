@@ -26,6 +26,8 @@ export interface TestPki {
   client: Pem;
   rogueCa: Pem;
   rogueClient: Pem;
+  /** A copy of `server` as `<name>.crt/.key`, for a test that then rewrites them (a reload). */
+  copyServer(name: string): Pem;
   /** Issues another server certificate (e.g. to test a reload), written to the given file names. */
   issueServer(certFile: string, keyFile: string): Pem;
   /** Issues another client certificate signed by the test CA, written as `<name>.crt/.key`. */
@@ -76,13 +78,15 @@ export function createTestPki(): TestPki {
   };
   const ca = authority('pubsub test CA');
   const rogue = authority('rogue test CA');
+  const server = write('server', ...leaf(ca.issuer, 'localhost', 'serverAuth'));
   return {
     dir,
     ca: write('ca', ca.pem, ca.key),
-    server: write('server', ...leaf(ca.issuer, 'localhost', 'serverAuth')),
+    server,
     client: write('client', ...leaf(ca.issuer, 'device-1', 'clientAuth')),
     rogueCa: write('rogue-ca', rogue.pem, rogue.key),
     rogueClient: write('rogue-client', ...leaf(rogue.issuer, 'intruder', 'clientAuth')),
+    copyServer: (name) => write(name, server.cert, server.key),
     issueServer(certFile, keyFile) {
       const [cert, key] = leaf(ca.issuer, 'localhost', 'serverAuth');
       writeFileSync(keyFile, key, { mode: 0o600 });

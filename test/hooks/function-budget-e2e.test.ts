@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import type { HookView } from '../../src/hooks/index.ts';
-import { runCli } from '../cli/run-cli.ts';
+import { until } from '../helpers/child-process.ts';
+import { runCli } from '../helpers/pubsub-process.ts';
 import { type Envelope, pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
-import { until } from '../interop/tools.ts';
 
 const BURST = 60;
 const TRIES = 1000;

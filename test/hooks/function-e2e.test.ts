@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import type { HookView } from '../../src/hooks/index.ts';
-import { runCli } from '../cli/run-cli.ts';
+import { until } from '../helpers/child-process.ts';
+import { runCli } from '../helpers/pubsub-process.ts';
 import { pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
-import { until } from '../interop/tools.ts';
 
 const AVERAGE = `
   export function onPublish(messages, ctx) {

@@ -20,11 +20,12 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { isValidBrokerRequest, verifyBrokerSignature } from '../../lib/verify-broker-request.mjs';
 import type { HookMessage, HookView } from '../../src/hooks/index.ts';
-import { runCli } from '../cli/run-cli.ts';
+import { until } from '../helpers/child-process.ts';
 import { fakeResolver } from '../helpers/hosts.ts';
+import { mosquittoClients, mosquittoPub } from '../helpers/interop-tools.ts';
 import { captureLog } from '../helpers/log-capture.ts';
+import { runCli } from '../helpers/pubsub-process.ts';
 import { pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
-import { mosquittoClients, spawnChild, until } from '../interop/tools.ts';
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -379,7 +380,7 @@ describe('on-publish webhook', () => {
       })),
     });
     const { seen } = await subscriber('v3/#');
-    const pub = spawnChild(t, 'mosquitto_pub', [
+    const pub = await mosquittoPub(t, [
       '-h',
       '127.0.0.1',
       '-p',
@@ -393,7 +394,7 @@ describe('on-publish webhook', () => {
       '-m',
       'from mosquitto',
     ]);
-    assert.equal((await pub.exited).code, 0, pub.stderr);
+    assert.equal(pub.exit!.code, 0, pub.stderr);
     await until(() => seen.length === 1, 'the transformed message');
     assert.deepEqual(seen, ['v3/x [from mosquitto]']);
     assert.equal(

@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
+import { type Child, spawnChild, until } from '../helpers/child-process.ts';
+import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
 import { pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
-import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName, until } from './tools.ts';
 
 let ts: TestServer;
 before(async () => {

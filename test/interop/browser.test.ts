@@ -17,8 +17,9 @@ import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { type Browser, chromium as playwright } from 'playwright-core';
+import { WAIT_MS } from '../helpers/child-process.ts';
+import { CHROMIUM, chromium, describeWithTool, uniqueName } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { CHROMIUM, chromium, describeWithTool, uniqueName, WAIT_MS } from './tools.ts';
 
 const BUNDLE = fileURLToPath(new URL('../../node_modules/mqtt/dist/mqtt.min.js', import.meta.url));
 const SCREENSHOTS = fileURLToPath(new URL('../../test-output/browser/', import.meta.url));

@@ -11,10 +11,9 @@ import { connect as netConnect } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt from 'mqtt';
-import { CLI, cliEnvironment } from '../cli/run-cli.ts';
-import { type Child, describeWithTool, spawnChild, type Tool, until } from './tools.ts';
-
-const LISTENING = /^pubsub: (mqtt|tls) listening on \w+:\/\/127\.0\.0\.1:(\d+)$/;
+import { spawnChild, until } from '../helpers/child-process.ts';
+import { describeWithTool, type Tool } from '../helpers/interop-tools.ts';
+import { type RunningServe, startServe } from '../helpers/pubsub-process.ts';
 
 /** strace, which can attach to a child of this process (ptrace allowed). */
 const strace: Tool = {
@@ -25,35 +24,9 @@ const strace: Tool = {
   },
 };
 
-interface Served {
-  child: Child;
-  ports: { mqtt: number; tls: number };
-}
-
-/** Every listener on an OS-picked port, nothing on disk. */
-const ISOLATED = ['--port', '0', '--ws-port', '0', '--tls-port', '0', '--wss-port', '0', '--http-port', '0'];
-
-/** Spawns `pubsub serve` isolated, with `args`. */
-function spawnServe(t: TestContext, args: string[]): Child {
-  return spawnChild(t, process.execPath, [CLI, 'serve', ...ISOLATED, '--data-dir', ':memory:', ...args], {
-    env: cliEnvironment({ PUBSUB_LOG_LEVEL: 'warn' }),
-  });
-}
-
-/** `pubsub serve` isolated, with `args` that open the TLS listener; resolves once both listen. */
-async function serve(t: TestContext, args: string[]): Promise<Served> {
-  const child = spawnServe(t, args);
-  const ports = { mqtt: 0, tls: 0 };
-  for (const name of ['mqtt', 'tls'] as const) {
-    const line = await child.waitForLine((l) => LISTENING.exec(l)?.[1] === name, `the ${name} listener`);
-    ports[name] = Number(LISTENING.exec(line)![2]);
-  }
-  return { child, ports };
-}
-
-async function stop(served: Served): Promise<void> {
-  served.child.process.kill('SIGTERM');
-  assert.equal((await served.child.waitForExit(5000)).code, 0, served.child.report());
+/** `pubsub serve` with every listener on an OS-picked port, nothing on disk, and `args`. */
+function serve(t: TestContext, args: string[]): Promise<RunningServe> {
+  return startServe(t, { dataDir: ':memory:', args });
 }
 
 /** Opens a connection (TCP, or TLS with its handshake done) and closes it. */
@@ -74,7 +47,7 @@ function touch(port: number, tls: boolean): Promise<void> {
  */
 async function noDelayOfAccepted(
   t: TestContext,
-  served: Served,
+  served: RunningServe,
   act: () => Promise<void>,
 ): Promise<(boolean | undefined)[]> {
   const pid = String(served.child.process.pid);
@@ -100,7 +73,7 @@ describe('pubsub serve switches', () => {
   it('--tls-self-signed alone opens TLS with a development certificate; --no-tcp-nodelay serves too', async (t) => {
     const served = await serve(t, ['--tls-self-signed', '--no-tcp-nodelay']);
     await served.child.waitForLine((l) => l.includes('(self-signed, generated)'), 'the certificate banner');
-    const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${served.ports.tls}`, {
+    const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${served.port('tls')}`, {
       protocolVersion: 5,
       rejectUnauthorized: false,
       reconnectPeriod: 0,
@@ -110,15 +83,13 @@ describe('pubsub serve switches', () => {
     await client.publishAsync('switches/tls', 'bare flag', { qos: 1 });
     assert.equal(await got, 'bare flag');
     await client.endAsync();
-    await stop(served);
+    await served.stop();
   });
 
   it('--tls-self-signed false (the explicit form) opens no TLS listener', async (t) => {
-    const served = spawnServe(t, ['--tls-self-signed', 'false']);
-    await served.waitForLine((l) => l.startsWith('pubsub: account id '), 'the banner');
-    assert.ok(!served.lines.some((l) => l.startsWith('pubsub: tls listening')), served.report());
-    served.process.kill('SIGTERM');
-    assert.equal((await served.waitForExit(5000)).code, 0, served.report());
+    const served = await startServe(t, { dataDir: ':memory:', args: ['--tls-self-signed', 'false'] });
+    assert.equal(served.urls.tls, undefined, served.child.report());
+    await served.stop();
   });
 });
 
@@ -131,11 +102,11 @@ describeWithTool('pubsub serve --no-tcp-nodelay, as the kernel sees it', strace,
     it(`${args.join(' ')}: accepted TCP and TLS sockets get TCP_NODELAY ${expected ?? 'left off'}`, async (t) => {
       const served = await serve(t, [...args]);
       const accepted = await noDelayOfAccepted(t, served, async () => {
-        await touch(served.ports.mqtt, false);
-        await touch(served.ports.tls, true);
+        await touch(served.port('mqtt'), false);
+        await touch(served.port('tls'), true);
       });
       assert.deepEqual(accepted, [expected, expected]);
-      await stop(served);
+      await served.stop();
     });
   }
 });

@@ -4,41 +4,27 @@
  * told DISCONNECT 0x8B, exit code 0) and refusing bad usage with exit code 2.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import { CLI, cliEnvironment } from '../cli/run-cli.ts';
-import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName } from './tools.ts';
+import type { Child } from '../helpers/child-process.ts';
+import {
+  describeWithTool,
+  mosquittoClients,
+  mosquittoPub,
+  mosquittoSub,
+  uniqueName,
+} from '../helpers/interop-tools.ts';
+import { spawnServe, startServe } from '../helpers/pubsub-process.ts';
 
 const LISTENING = /^pubsub: mqtt listening on mqtt:\/\/127\.0\.0\.1:(\d+)$/;
 
-/** Spawns `pubsub serve` with a fresh data directory, removed (after the process is gone) by t's after hook. */
-function spawnServe(t: TestContext, args: string[], env: Record<string, string>): Child {
-  const dir = mkdtempSync(join(tmpdir(), 'pubsub-cli-'));
-  const child = spawnChild(
-    t,
-    process.execPath,
-    [CLI, 'serve', '--data-dir', join(dir, 'data'), '--ws-port', '0', '--http-port', '0', ...args],
-    {
-      env: cliEnvironment(env),
-    },
-  );
-  t.after(async () => {
-    await child.kill();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return child;
-}
-
-/** Starts `pubsub serve` and resolves with its port once it announces the listener. */
+/** Starts `pubsub serve` (fresh data directory) and resolves with its port once it announces the listener. */
 async function serve(
   t: TestContext,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ child: Child; port: number; url: string }> {
-  const child = spawnServe(t, args, { PUBSUB_LOG_LEVEL: 'warn', ...env });
+  const { child } = await startServe(t, { args, env });
   const line = await child.waitForLine((l) => LISTENING.test(l), 'the listening line');
   const port = Number(LISTENING.exec(line)![1]);
   assert.ok(port > 0 && port !== 1883, `an OS-picked port, got ${port}`);
@@ -83,7 +69,7 @@ describe('pubsub serve', () => {
   });
 
   it('refuses a bad flag value with exit code 2 and says why on stderr', async (t) => {
-    const child = spawnServe(t, ['--port', '70000'], {});
+    const { child } = spawnServe(t, { args: ['--port', '70000'] });
     const exit = await child.waitForExit();
     assert.equal(exit.code, 2, child.report());
     assert.match(child.stderr, /^pubsub: --port: port must be between 0 and 65535, got 70000$/m);
@@ -99,10 +85,9 @@ describeWithTool('pubsub serve with mosquitto clients', mosquittoClients, () => 
     const { child, port, url } = await serve(t, ['--port', '0']);
     const topic = uniqueName('cli/mosquitto');
     const common = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-q', '1', '-t', topic];
-    const sub = spawnChild(t, 'stdbuf', ['-oL', 'mosquitto_sub', ...common, '-d', '-C', '1', '-W', '30']);
-    await sub.waitForLine((l) => /received SUBACK/.test(l), 'SUBACK');
-    const pub = spawnChild(t, 'mosquitto_pub', [...common, '-m', 'via mosquitto']);
-    assert.equal((await pub.waitForExit()).code, 0, pub.report());
+    const sub = await mosquittoSub(t, [...common, '-C', '1', '-W', '30']);
+    const pub = await mosquittoPub(t, [...common, '-m', 'via mosquitto']);
+    assert.equal(pub.exit!.code, 0, pub.report());
     await sub.waitForLine((l) => l === 'via mosquitto', 'the message');
     assert.equal((await sub.waitForExit()).code, 0, sub.report());
     await terminate(child, await roundTrip(t, url));

@@ -7,45 +7,22 @@
  * is there too.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import { CLI, cliEnvironment } from '../cli/run-cli.ts';
-import { type Child, spawnChild } from './tools.ts';
+import type { Child } from '../helpers/child-process.ts';
+import { startServe, tempDir } from '../helpers/pubsub-process.ts';
 
-const LISTENING = /^pubsub: mqtt listening on mqtt:\/\/127\.0\.0\.1:(\d+)$/;
 const QOS1 = 10_000;
 const QOS2 = 1_000;
 
-function environment(): NodeJS.ProcessEnv {
-  return cliEnvironment({ PUBSUB_LOG_LEVEL: 'warn' });
-}
-
-/** `pubsub serve` on `dataDir`; resolves with the process and its MQTT URL. */
+/** `pubsub serve` on `dataDir` (MQTT over TCP only); resolves with the process and its MQTT URL. */
 async function serve(t: TestContext, dataDir: string): Promise<{ child: Child; url: string }> {
-  const child = spawnChild(
-    t,
-    process.execPath,
-    [
-      CLI,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--port',
-      '0',
-      '--ws-port',
-      '-1',
-      '--http-port',
-      '-1',
-      '--max-queued-messages',
-      String(QOS1 + QOS2),
-    ],
-    { env: environment() },
-  );
-  const line = await child.waitForLine((l) => LISTENING.test(l), 'the listening line');
-  return { child, url: `mqtt://127.0.0.1:${LISTENING.exec(line)![1]}` };
+  const { child, urls } = await startServe(t, {
+    dataDir,
+    args: ['--ws-port', '-1', '--http-port', '-1', '--max-queued-messages', String(QOS1 + QOS2)],
+  });
+  return { child, url: urls.mqtt! };
 }
 
 const SUBSCRIBER: mqtt.IClientOptions = {
@@ -58,9 +35,7 @@ const SUBSCRIBER: mqtt.IClientOptions = {
 
 describe('crash (SIGKILL) and restart', () => {
   it('every acknowledged message reaches the persistent subscriber: QoS 2 once, QoS 1 at least once, in order', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'pubsub-crash-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const dataDir = join(dir, 'data');
+    const dataDir = join(tempDir(t, 'pubsub-crash-'), 'data');
 
     const first = await serve(t, dataDir);
     const subscriber = await mqtt.connectAsync(first.url, SUBSCRIBER);

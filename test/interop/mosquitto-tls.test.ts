@@ -8,8 +8,15 @@
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import { createTestPki, type TestPki } from '../helpers/certificates.ts';
+import type { Child } from '../helpers/child-process.ts';
+import {
+  describeWithTool,
+  mosquittoClients,
+  mosquittoPub,
+  mosquittoSub,
+  uniqueName,
+} from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName } from './tools.ts';
 
 let pki: TestPki;
 let plain: TestServer;
@@ -47,24 +54,12 @@ function common(ts: TestServer, version: 4 | 5, extra: string[]): string[] {
 }
 
 async function subscribe(t: TestContext, args: string[]): Promise<Child> {
-  const sub = spawnChild(t, 'stdbuf', [
-    '-oL',
-    'mosquitto_sub',
-    '-d',
-    '-F',
-    'msg %q %t %p',
-    '-W',
-    '30',
-    ...args,
-  ]);
-  await sub.waitForLine((line) => /received SUBACK/.test(line), 'SUBACK');
-  return sub;
+  return mosquittoSub(t, ['-F', 'msg %q %t %p', '-W', '30', ...args]);
 }
 
 async function publish(t: TestContext, args: string[]): Promise<{ code: number | null; child: Child }> {
-  const pub = spawnChild(t, 'mosquitto_pub', args);
-  const exit = await pub.waitForExit();
-  return { code: exit.code, child: pub };
+  const pub = await mosquittoPub(t, args);
+  return { code: pub.exit!.code, child: pub };
 }
 
 const certified = (): string[] => ['--cert', pki.client.certFile, '--key', pki.client.keyFile];

@@ -11,8 +11,15 @@
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import type { Connection } from '../../src/session/connection.ts';
+import { type Child, until } from '../helpers/child-process.ts';
+import {
+  describeWithTool,
+  mosquittoClients,
+  mosquittoPub,
+  mosquittoSub,
+  uniqueName,
+} from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { type Child, describeWithTool, mosquittoClients, spawnChild, uniqueName, until } from './tools.ts';
 
 let ts: TestServer;
 before(async () => {
@@ -58,6 +65,12 @@ interface SubscribeOptions {
   ready?: boolean;
 }
 
+/** The broker on this port at this protocol version, as mosquitto_pub/sub flags. */
+const target = (version: Version, port: number): string[] => [
+  ...['-h', '127.0.0.1', '-p', String(port)],
+  ...['-V', VERSION_FLAG[version]],
+];
+
 /** Starts `mosquitto_sub` with `args` and, by default, waits until its subscriptions are acknowledged. */
 async function subscribe(
   t: TestContext,
@@ -65,39 +78,14 @@ async function subscribe(
   args: string[],
   { port = ts.port, ready = true }: SubscribeOptions = {},
 ): Promise<Child> {
-  const sub = spawnChild(t, 'stdbuf', [
-    '-oL',
-    'mosquitto_sub',
-    '-d',
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-V',
-    VERSION_FLAG[version],
-    '-F',
-    'msg %q %r %t %x',
-    '-W',
-    '30',
-    ...args,
-  ]);
-  if (ready) await sub.waitForLine((line) => /received SUBACK/.test(line), 'SUBACK');
-  return sub;
+  const formatted = ['-F', 'msg %q %r %t %x', '-W', '30'];
+  return mosquittoSub(t, [...target(version, port), ...formatted, ...args], { ready });
 }
 
 /** Runs `mosquitto_pub` with `args` to completion (it exits once its QoS flow is complete). */
 async function publish(t: TestContext, version: Version, args: string[], port = ts.port): Promise<void> {
-  const pub = spawnChild(t, 'mosquitto_pub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-V',
-    VERSION_FLAG[version],
-    ...args,
-  ]);
-  const exit = await pub.waitForExit();
-  assert.equal(exit.code, 0, `mosquitto_pub failed\n${pub.report()}`);
+  const pub = await mosquittoPub(t, [...target(version, port), ...args]);
+  assert.equal(pub.exit!.code, 0, `mosquitto_pub failed\n${pub.report()}`);
 }
 
 function session(clientId: string): ReturnType<typeof ts.server.defaultBroker.sessions.get> {

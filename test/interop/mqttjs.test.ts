@@ -10,8 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { until, WAIT_MS } from '../helpers/child-process.ts';
+import { uniqueName } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { uniqueName, until, WAIT_MS } from './tools.ts';
 
 let ts: TestServer;
 before(async () => {

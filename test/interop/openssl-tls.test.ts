@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import { createTestPki, type TestPki } from '../helpers/certificates.ts';
+import { spawnChild } from '../helpers/child-process.ts';
+import { describeWithTool, openssl } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { describeWithTool, openssl, spawnChild } from './tools.ts';
 
 let pki: TestPki;
 let ts: TestServer;

@@ -12,8 +12,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
+import { type Child, spawnChild, until } from '../helpers/child-process.ts';
+import { describeWithTool, PYTHON, pahoPython, uniqueName } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { type Child, describeWithTool, PYTHON, pahoPython, spawnChild, uniqueName, until } from './tools.ts';
 
 const DRIVER = `
 import json, sys, threading

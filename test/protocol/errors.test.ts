@@ -18,17 +18,10 @@ import {
   type ProtocolVersion,
   parseSharedFilter,
 } from '../../src/protocol/index.ts';
+import { varint } from '../helpers/wire.ts';
 
 type Bytes = number | readonly number[];
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    out.push((n % 128) | (n >= 128 ? 0x80 : 0));
-    n = Math.floor(n / 128);
-  } while (n > 0);
-  return out;
-}
 const u16 = (n: number) => [n >> 8, n & 0xff];
 /** An MQTT string: 2-byte length then the bytes (a string is UTF-8 encoded, an array is raw). */
 const str = (s: string | number[]) => {

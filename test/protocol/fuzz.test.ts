@@ -24,6 +24,7 @@ import {
   ValidReasonCodes,
 } from '../../src/protocol/index.ts';
 import { Rng } from '../helpers/rng.ts';
+import { varint } from '../helpers/wire.ts';
 
 const SEED = 0x6d717474;
 const ALLOWED_CODES = new Set([0x81, 0x82, 0x84, 0x95]);
@@ -256,15 +257,6 @@ function randomPacket(r: Rng, v: ProtocolVersion): Packet {
 
 // ---- mutations ----
 
-function writeVarint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    out.push((n % 128) | (n >= 128 ? 0x80 : 0));
-    n = Math.floor(n / 128);
-  } while (n > 0);
-  return out;
-}
-
 function mutate(r: Rng, input: Buffer): Buffer {
   const b = Buffer.from(input);
   const at = (extra = 0) => r.int(b.length + extra);
@@ -290,11 +282,11 @@ function mutate(r: Rng, input: Buffer): Buffer {
       const choice = r.int(4);
       const header =
         choice === 0
-          ? writeVarint(Math.max(0, length + r.int(7) - 3))
+          ? varint(Math.max(0, length + r.int(7) - 3))
           : choice === 1
-            ? writeVarint(r.int(268_435_456))
+            ? varint(r.int(268_435_456))
             : choice === 2
-              ? [...writeVarint(length).map((x) => x | 0x80), 0]
+              ? [...varint(length).map((x) => x | 0x80), 0]
               : [0xff, 0xff, 0xff, 0xff, 0x7f];
       return Buffer.concat([b.subarray(0, 1), Buffer.from(header), b.subarray(end + 1)]);
     }

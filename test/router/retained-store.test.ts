@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { RetainedStore } from '../../src/retained/index.ts';
 import { Message } from '../../src/router/index.ts';
 import { Rng } from '../helpers/rng.ts';
+import { naiveMatches, randomFilter, randomTopic } from '../helpers/topic-oracle.ts';
 
 function retained(
   topic: string,
@@ -23,19 +24,6 @@ function retained(
     receivedAt: init.at ?? 1_000_000,
     messageExpiryInterval: init.expiry,
   });
-}
-
-/** The spec's matching rule, level by level: the oracle. */
-function naiveMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false; // [MQTT-4.7.2-1]
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true; // also zero levels [MQTT-4.7.1-2]
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
 }
 
 const NOW = 2_000_000;
@@ -245,23 +233,6 @@ describe('RetainedStore expiry [MQTT-3.3.2-5]', () => {
     assert.deepEqual([store.size, store.bytes], [0, 0]);
   });
 });
-
-const LEVELS = ['a', 'b', 'c', '', '$s'];
-
-function randomTopic(rng: Rng): string {
-  for (;;) {
-    const topic = Array.from({ length: 1 + rng.int(4) }, () => rng.pick(LEVELS)).join('/');
-    if (topic !== '') return topic;
-  }
-}
-
-function randomFilter(rng: Rng): string {
-  const n = 1 + rng.int(4);
-  const levels = Array.from({ length: n }, () => (rng.int(3) === 0 ? '+' : rng.pick(LEVELS)));
-  if (rng.int(4) === 0) levels[n - 1] = '#';
-  const filter = levels.join('/');
-  return filter === '' ? '+' : filter;
-}
 
 describe('RetainedStore differential against a naive matcher', () => {
   for (const seed of [0x5eed, 0xfeed5]) {

@@ -9,19 +9,7 @@ import { describe, test } from 'node:test';
 import { queryObjects } from 'node:v8';
 import { type MatchResult, SharedGroup, TopicIndex } from '../../src/router/index.ts';
 import { Rng } from '../helpers/rng.ts';
-
-/** The spec's matching rule, level by level, with no trie: the oracle for the random tests. */
-function naiveMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false; // [MQTT-4.7.2-1]
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true; // also zero levels: `a/#` matches `a` [MQTT-4.7.1-2]
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
+import { naiveMatches, randomFilter, randomTopic } from '../helpers/topic-oracle.ts';
 
 /** A match result as plain sorted data, so results compare with deepEqual. */
 function normalize(result: MatchResult<string, string>): { subscribers: string[]; groups: string[] } {
@@ -503,25 +491,6 @@ describe('TopicIndex match cache', () => {
     }
   });
 });
-
-/** A small alphabet of levels so that random filters and topics collide often. */
-const LEVELS = ['a', 'b', 'c', '', '$s'];
-
-function randomTopic(rng: Rng): string {
-  for (;;) {
-    const n = 1 + rng.int(4);
-    const topic = Array.from({ length: n }, () => rng.pick(LEVELS)).join('/');
-    if (topic !== '') return topic; // [MQTT-4.7.3-1]
-  }
-}
-
-function randomFilter(rng: Rng): string {
-  const n = 1 + rng.int(4);
-  const levels = Array.from({ length: n }, () => (rng.int(3) === 0 ? '+' : rng.pick(LEVELS)));
-  if (rng.int(4) === 0) levels[n - 1] = '#';
-  const filter = levels.join('/');
-  return filter === '' ? '+' : filter;
-}
 
 describe('TopicIndex differential against a naive matcher', () => {
   for (const [seed, cacheSize] of [

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
+import { uniqueName } from '../helpers/interop-tools.ts';
 import { type Envelope, pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
-import { uniqueName } from '../interop/tools.ts';
 
 async function api(ts: TestServer, method: string, path: string, body?: unknown): Promise<Envelope> {
   const env = await pubsubApi(ts, method, path, body);

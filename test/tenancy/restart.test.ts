@@ -4,61 +4,13 @@
  * are there after SIGTERM and a new start, and their live brokers serve MQTT again.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { it, type TestContext } from 'node:test';
+import { it } from 'node:test';
 import mqtt from 'mqtt';
-import { CLI, cliEnvironment } from '../cli/run-cli.ts';
-import { type Child, spawnChild } from '../interop/tools.ts';
+import { type RunningServe, startServe, tempDir } from '../helpers/pubsub-process.ts';
 
-interface Running {
-  child: Child;
-  apiUrl: string;
-  wsUrl: string;
-  /** The banner's token line, undefined when it printed none. */
-  tokenLine: string | undefined;
-}
-
-async function start(t: TestContext, dataDir: string): Promise<Running> {
-  const env = cliEnvironment();
-  const child = spawnChild(
-    t,
-    process.execPath,
-    [
-      CLI,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--port',
-      '0',
-      '--ws-port',
-      '0',
-      '--http-port',
-      '0',
-      '--log-level',
-      'warn',
-    ],
-    { env },
-  );
-  const ws = await child.waitForLine((l) => /^pubsub: ws listening on /.test(l), 'the ws line');
-  const api = await child.waitForLine((l) => /^pubsub: admin API listening on /.test(l), 'the API line');
-  await child.waitForLine((l) => /^pubsub: account id [0-9a-f]{32}$/.test(l), 'the account line');
-  const tokenLine = child.lines.find((l) => l.startsWith('pubsub: admin API token'));
-  return {
-    child,
-    wsUrl: ws.split(' ').pop()!,
-    apiUrl: api.split(' ').pop()!,
-    tokenLine,
-  };
-}
-
-async function stop(child: Child): Promise<void> {
-  child.process.kill('SIGTERM');
-  assert.deepEqual(await child.waitForExit(5000), { code: 0, signal: null }, child.report());
-}
-
-async function call(r: Running, token: string, method: string, path: string, body?: unknown) {
+async function call(r: RunningServe, token: string, method: string, path: string, body?: unknown) {
   const res = await fetch(`${r.apiUrl}/client/v4${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -68,11 +20,9 @@ async function call(r: Running, token: string, method: string, path: string, bod
 }
 
 it('namespaces and brokers survive a restart; the admin token is written once, 0600 in a 0700 dir, never to a pipe', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'pubsub-restart-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const dataDir = join(dir, 'data');
+  const dataDir = join(tempDir(t, 'pubsub-restart-'), 'data');
 
-  const first = await start(t, dataDir);
+  const first = await startServe(t, { dataDir });
   const tokenFile = join(dataDir, 'admin-token');
   // stdout is a pipe here: the banner names the file, not the secret.
   assert.equal(
@@ -98,10 +48,16 @@ it('namespaces and brokers survive a restart; the admin token is written once, 0
     expiration: 3600,
   });
   assert.equal(created.success, true);
-  await stop(first.child);
+  await first.stop();
 
-  const second = await start(t, dataDir);
-  assert.equal(second.tokenLine, undefined, 'no new token on a later start');
+  const second = await startServe(t, { dataDir });
+  // No new token on a later start; while the bootstrap token is the only one, its file is named again.
+  assert.equal(
+    second.tokenLine,
+    `pubsub: admin API token in ${tokenFile} (mode 0600; \`pubsub token show-bootstrap\` prints it)`,
+    second.child.report(),
+  );
+  assert.ok(!second.child.lines.some((l) => l.includes(token)), 'the secret reached stdout');
   assert.equal(readFileSync(tokenFile, 'utf8').trim(), token);
   const brokers = (await call(second, token, 'GET', `/accounts/${account}/pubsub/namespaces/kept/brokers`))
     .result as { id: string; name: string; expiration: number }[];
@@ -111,7 +67,7 @@ it('namespaces and brokers survive a restart; the admin token is written once, 0
   );
   assert.equal(brokers[0]!.id, (created.result as { id: string }).id);
 
-  const client = await mqtt.connectAsync(second.wsUrl, {
+  const client = await mqtt.connectAsync(second.urls.ws!, {
     protocolVersion: 5,
     reconnectPeriod: 0,
     wsOptions: { headers: { host: 'edge.kept.localhost' } },
@@ -121,5 +77,5 @@ it('namespaces and brokers survive a restart; the admin token is written once, 0
   await client.publishAsync('after/restart', 'still here', { qos: 1 });
   assert.equal(await got, 'still here');
   await client.endAsync();
-  await stop(second.child);
+  await second.stop();
 });

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { X509Certificate } from 'node:crypto';
-import { copyFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt from 'mqtt';
@@ -72,35 +71,25 @@ async function roundTrips(secure: mqtt.MqttClient, plain: mqtt.MqttClient, prefi
 
 describe('MQTT over TLS and WSS with MQTT.js', () => {
   for (const protocolVersion of [4, 5] as const) {
-    it(`v${protocolVersion} over mqtts:// (CA-verified) and a TCP client exchange QoS 0/1/2 both ways`, async () => {
-      const secure = await mqtt.connectAsync(ts.tlsUrl, {
-        protocolVersion,
-        ca: pki.ca.cert,
-        servername: 'localhost',
-        reconnectPeriod: 0,
+    for (const [scheme, topic, url] of [
+      ['mqtts', 'tls', () => ts.tlsUrl],
+      ['wss', 'wss', () => ts.wssUrl],
+    ] as const) {
+      it(`v${protocolVersion} over ${scheme}:// (CA-verified) and a TCP client exchange QoS 0/1/2 both ways`, async () => {
+        const secure = await mqtt.connectAsync(url(), {
+          protocolVersion,
+          ca: pki.ca.cert,
+          servername: 'localhost',
+          reconnectPeriod: 0,
+        });
+        const plain = await mqtt.connectAsync(ts.url, { protocolVersion, reconnectPeriod: 0 });
+        try {
+          await roundTrips(secure, plain, `${topic}/v${protocolVersion}`);
+        } finally {
+          await Promise.all([secure.endAsync(), plain.endAsync()]);
+        }
       });
-      const plain = await mqtt.connectAsync(ts.url, { protocolVersion, reconnectPeriod: 0 });
-      try {
-        await roundTrips(secure, plain, `tls/v${protocolVersion}`);
-      } finally {
-        await Promise.all([secure.endAsync(), plain.endAsync()]);
-      }
-    });
-
-    it(`v${protocolVersion} over wss:// (CA-verified) and a TCP client exchange QoS 0/1/2 both ways`, async () => {
-      const secure = await mqtt.connectAsync(ts.wssUrl, {
-        protocolVersion,
-        ca: pki.ca.cert,
-        servername: 'localhost',
-        reconnectPeriod: 0,
-      });
-      const plain = await mqtt.connectAsync(ts.url, { protocolVersion, reconnectPeriod: 0 });
-      try {
-        await roundTrips(secure, plain, `wss/v${protocolVersion}`);
-      } finally {
-        await Promise.all([secure.endAsync(), plain.endAsync()]);
-      }
-    });
+    }
   }
 
   it('records the SNI server name on TLS connections, and SNI plus Host on WSS ones', async () => {
@@ -165,10 +154,7 @@ function lookupLoopback(options: unknown, callback: (...args: unknown[]) => void
 
 describe('certificate reload (SIGHUP)', () => {
   it('new handshakes get the new certificate; established TLS and WSS connections keep working', async () => {
-    const certFile = join(pki.dir, 'reload.crt');
-    const keyFile = join(pki.dir, 'reload.key');
-    copyFileSync(pki.server.certFile, certFile);
-    copyFileSync(pki.server.keyFile, keyFile);
+    const { certFile, keyFile } = pki.copyServer('reload');
     const own = await startServer({ tlsCert: certFile, tlsKey: keyFile });
     try {
       const tlsPort = Number(new URL(own.tlsUrl).port);
@@ -201,10 +187,7 @@ describe('certificate reload (SIGHUP)', () => {
   });
 
   it('an unusable certificate on reload is refused and the old one stays in service', async () => {
-    const certFile = join(pki.dir, 'broken.crt');
-    const keyFile = join(pki.dir, 'broken.key');
-    copyFileSync(pki.server.certFile, certFile);
-    copyFileSync(pki.server.keyFile, keyFile);
+    const { certFile, keyFile } = pki.copyServer('broken');
     const own = await startServer({ tlsCert: certFile, tlsKey: keyFile });
     try {
       writeFileSync(certFile, 'not a certificate');

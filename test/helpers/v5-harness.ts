@@ -14,8 +14,8 @@ import type {
   SubscriptionRequest,
 } from '../../src/protocol/index.ts';
 import type { Server } from '../../src/server.ts';
-import { RawClient } from '../helpers/raw-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { RawClient } from './raw-client.ts';
+import { startServer, type TestServer } from './server.ts';
 import { expectAck } from './wire.ts';
 
 export type Overrides = Parameters<typeof startServer>[0];
@@ -46,7 +46,8 @@ export interface Harness {
 }
 
 let packetIds = 0;
-const pid = (): number => (packetIds = (packetIds % 0xfff0) + 1);
+/** A packet id for a packet a test sends by hand (one counter for the whole file). */
+export const pid = (): number => (packetIds = (packetIds % 0xfff0) + 1);
 
 export const text = (p: PublishPacket): string => p.payload.toString();
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -110,7 +111,11 @@ export function harness(prefix: string, overrides: Overrides = {}): Harness {
         ...(qos > 0 ? { packetId } : {}),
         ...more,
       });
-      if (qos === 1) assert.equal((await expectAck(c, 'puback')).reasonCode, 0);
+      if (qos === 1) {
+        const ack = await expectAck(c, 'puback');
+        assert.equal(ack.packetId, packetId);
+        assert.equal(ack.reasonCode, 0);
+      }
       if (qos === 2) {
         await c.expect('pubrec');
         c.send({ type: 'pubrel', packetId, reasonCode: 0 });

@@ -1,85 +1,15 @@
 /**
- * Shared by the interop tests. Two things:
- *
- * - Whether a real client from Debian is installed. A suite needing a missing one is skipped
- *   with the package to install, except under CI (`CI` set), where it fails: CI promises to
- *   have installed every interop client, so a missing one is a broken machine, not a skip.
- * - `Child`: a spawned process whose stdout a test reads line by line and waits on, and which
- *   the test's `after` hook always kills (SIGKILL), whatever the test's outcome.
+ * Child processes a test reads and waits on. `Child`: a spawned process whose stdout is kept as
+ * lines, with waits on a line and on its exit; `spawnChild` ties it to a test so that the test's
+ * `after` hook always kills it (SIGKILL), whatever the outcome. `until` polls a condition. Every
+ * wait ends after WAIT_MS with a failure that shows what the process printed.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, type SpawnOptions, spawn, spawnSync } from 'node:child_process';
-import { describe, it, type TestContext } from 'node:test';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import type { TestContext } from 'node:test';
 
 /** How long any wait for a client's output lasts before the test fails. Generous on purpose. */
 export const WAIT_MS = 15_000;
-
-/** Debian's Python, which is where python3-paho-mqtt installs (a pyenv python on PATH lacks it). */
-export const PYTHON = '/usr/bin/python3';
-
-export interface Tool {
-  /** What the tests run, for messages. */
-  readonly what: string;
-  /** The Debian package that provides it. */
-  readonly debianPackage: string;
-  readonly available: boolean;
-}
-
-function runs(command: string, args: string[]): boolean {
-  const result = spawnSync(command, args, { stdio: 'ignore', timeout: 10_000 });
-  return result.error === undefined && result.status === 0;
-}
-
-function tool(what: string, debianPackage: string, probe: () => boolean): Tool {
-  let available: boolean | undefined;
-  return {
-    what,
-    debianPackage,
-    get available() {
-      available ??= probe();
-      return available;
-    },
-  };
-}
-
-/** `mosquitto_pub` and `mosquitto_sub` (run through coreutils' `stdbuf` for line-buffered output). */
-export const mosquittoClients = tool('mosquitto_pub/mosquitto_sub', 'mosquitto-clients', () =>
-  runs('sh', ['-c', 'command -v mosquitto_pub && command -v mosquitto_sub && command -v stdbuf']),
-);
-
-/** OpenSSL's command-line tool, whose `s_client` offers the cipher suites a test names. */
-export const openssl = tool('openssl', 'openssl', () => runs('openssl', ['version']));
-
-/** curl, for replaying documented API commands. */
-export const curl = tool('curl', 'curl', () => runs('curl', ['--version']));
-
-/** The Eclipse Paho Python client in Debian's Python. */
-export const pahoPython = tool(`${PYTHON} with paho-mqtt`, 'python3-paho-mqtt', () =>
-  runs(PYTHON, ['-c', 'import paho.mqtt.client']),
-);
-
-/** Debian's Chromium, driven by playwright-core in the browser test. */
-export const CHROMIUM = '/usr/bin/chromium';
-export const chromium = tool(CHROMIUM, 'chromium', () => runs(CHROMIUM, ['--version']));
-
-/**
- * `describe` for a suite that needs `needed`: runs it when installed; otherwise skips it naming
- * the Debian package, or under CI replaces it with one failing test saying what is missing.
- */
-export function describeWithTool(name: string, needed: Tool, fn: () => void): void {
-  if (needed.available) {
-    describe(name, fn);
-    return;
-  }
-  const message = `${needed.what} not found: install the Debian package ${needed.debianPackage} (apt-get install ${needed.debianPackage})`;
-  if (process.env.CI) {
-    describe(name, () => {
-      it(`needs ${needed.what}`, () => assert.fail(`${message}; CI must provide it`));
-    });
-  } else {
-    describe(name, { skip: message }, fn);
-  }
-}
 
 /** Resolves once `condition` holds, polling; fails after `timeoutMs` naming `what`. */
 export async function until(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
@@ -88,13 +18,6 @@ export async function until(condition: () => boolean, what: string, timeoutMs = 
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-let counter = 0;
-/** A name unique within this process and across concurrently running test files. */
-export function uniqueName(prefix: string): string {
-  counter++;
-  return `${prefix}-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
 interface LineWaiter {

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ProtocolVersion, PubackPacket } from '../../src/protocol/index.ts';
-import { RawClient } from '../helpers/raw-client.ts';
+import { RawClient } from './raw-client.ts';
 
 /** One control packet as received: its first byte and the bytes after the Remaining Length. */
 export interface Frame {
