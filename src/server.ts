@@ -29,8 +29,7 @@ import type { ErrorCode } from './errors.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
 import { silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
-import { Connection } from './session/connection.ts';
-import type { Admitted, ConnectionContext } from './session/handler-context.ts';
+import { type Admitted, Connection, type ConnectionContext } from './session/index.ts';
 import {
   type ControlPlaneStore,
   DataDirLock,

@@ -26,10 +26,15 @@ import type { ErrorCode } from '../errors.ts';
 import type { BrokerHooks } from '../hooks/index.ts';
 import { RetainedStore } from '../retained/index.ts';
 import { Message, TopicIndex } from '../router/index.ts';
-import type { BrokerPort } from '../session/broker-port.ts';
-import type { BrokerStats, RoutedSession, SessionGroup, Subscription } from '../session/host.ts';
-import { PublishGate } from '../session/publish-gate.ts';
-import { Session } from '../session/session.ts';
+import {
+  type BrokerPort,
+  type BrokerStats,
+  PublishGate,
+  type RoutedSession,
+  Session,
+  type SessionGroup,
+  type Subscription,
+} from '../session/index.ts';
 import { MemoryMessageStore, type MessageStore } from '../store/index.ts';
 
 export class Broker implements BrokerPort {

@@ -24,7 +24,7 @@
 import type { Duplex } from 'node:stream';
 import type { ClientIdentity } from '../auth/index.ts';
 import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '../errors.ts';
-import { encode, type Packet, type ProtocolError, type WillMessage } from '../protocol/index.ts';
+import { encode, type Packet, type ProtocolError, ReasonCode, type WillMessage } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import { ConnectionIO } from './connection-io.ts';
 import { dispatch } from './dispatcher.ts';
@@ -226,7 +226,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
 
   /** The client sent DISCONNECT: normal unless reason 0x04 asks for the will [MQTT-3.14.4-3]. */
   clientDisconnected(reasonCode: number): void {
-    this.publishWillOnClose = reasonCode === 0x04;
+    this.publishWillOnClose = reasonCode === ReasonCode.DisconnectWithWillMessage;
     this.#cause = `client DISCONNECT 0x${reasonCode.toString(16)}`;
     this.#close();
   }

@@ -6,15 +6,19 @@
  */
 import type { Packet } from '../protocol/index.ts';
 import type { PacketContext } from './handler-context.ts';
-import { handleAuth } from './handlers/auth.ts';
-import { handleConnect } from './handlers/connect.ts';
-import { handleDisconnect } from './handlers/disconnect.ts';
-import { handlePuback, handlePubcomp, handlePubrec } from './handlers/outbound-acks.ts';
-import { handlePingreq } from './handlers/pingreq.ts';
-import { handlePublish } from './handlers/publish.ts';
-import { handlePubrel } from './handlers/pubrel.ts';
-import { handleSubscribe } from './handlers/subscribe.ts';
-import { handleUnsubscribe } from './handlers/unsubscribe.ts';
+import {
+  handleAuth,
+  handleConnect,
+  handleDisconnect,
+  handlePingreq,
+  handlePuback,
+  handlePubcomp,
+  handlePublish,
+  handlePubrec,
+  handlePubrel,
+  handleSubscribe,
+  handleUnsubscribe,
+} from './handlers/index.ts';
 
 export function dispatch(conn: PacketContext, packet: Packet): void {
   if (conn.state === 'awaiting-connect') {

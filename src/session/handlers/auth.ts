@@ -12,11 +12,11 @@
  */
 import type { AuthExchange, AuthStep } from '../../auth/index.ts';
 import { type ErrorCode, reasonCodeOf } from '../../errors.ts';
-import { type AuthPacket, ValidReasonCodes } from '../../protocol/index.ts';
+import { type AuthPacket, ReasonCode, ValidReasonCodes } from '../../protocol/index.ts';
 import type { PacketContext, PendingAuth } from '../handler-context.ts';
 
-const CONTINUE = 0x18;
-const REAUTHENTICATE = 0x19;
+const CONTINUE = ReasonCode.ContinueAuthentication;
+const REAUTHENTICATE = ReasonCode.ReAuthenticate;
 
 /** Starts an exchange with the client's first Authentication Data. */
 export function beginAuth(

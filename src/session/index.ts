@@ -1,0 +1,16 @@
+/**
+ * session/: one client's side of the broker. Owns the Connection (connection-io.ts: bytes in
+ * and out, cork/flush, backpressure, commit-waiting acks; connection.ts: states, timers,
+ * accept/refuse/disconnect/release), the dispatcher and one handler per packet, the Session
+ * (subscriptions, in-flight window, bounded queue, QoS 2 ids, will and expiry clocks, its
+ * persistent mirror) and the publish gate every client PUBLISH goes through.
+ * Promises: session/ imports nothing above it; what it needs of its broker is stated here as
+ * interfaces (`SessionHost`, `BrokerPort`, `PublishHost`) that src/broker/ implements.
+ * Acknowledgements leave in PUBLISH order and only after the commit of what they vouch for.
+ */
+export type { BrokerPort } from './broker-port.ts';
+export { Connection } from './connection.ts';
+export type { Admitted, ConnectionContext } from './handler-context.ts';
+export type { BrokerStats, RoutedSession, SessionGroup, Subscription } from './host.ts';
+export { PublishGate } from './publish-gate.ts';
+export { Session } from './session.ts';
