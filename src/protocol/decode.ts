@@ -39,7 +39,9 @@ export function decodePacket(
   if (code === 0) throw malformed('reserved packet type 0');
   if (code === 15 && version !== 5) throw malformed('AUTH packet before MQTT 5'); // v3.1.1: type 15 reserved
   const required = REQUIRED_FLAGS[code]!;
-  if (required >= 0 && flags !== required) throw malformed('invalid fixed header flags'); // [MQTT-2.2.2-2]
+  if (required >= 0 && flags !== required && !isV31Retransmission(flags, required, version)) {
+    throw malformed('invalid fixed header flags'); // [MQTT-2.2.2-2]
+  }
   const r = new Reader(buf, start, end);
   switch (code) {
     case 1:
@@ -76,6 +78,16 @@ export function decodePacket(
       return decodeAuth(r);
   }
 }
+
+/**
+ * MQTT 3.1 (level 3) gave PUBREL, SUBSCRIBE and UNSUBSCRIBE a real QoS 1 header whose DUP bit a
+ * client sets when it re-sends one (3.1 sections 3.6, 3.8, 3.10): flags 1010 instead of 0010.
+ * 3.1.1 made those bits reserved and v5 kept them so ([MQTT-3.6.1-1], [MQTT-3.8.1-1],
+ * [MQTT-3.10.1-1]): only a level 3 peer may send them.
+ */
+const DUP = 0x08;
+const isV31Retransmission = (flags: number, required: number, version: ProtocolVersion): boolean =>
+  version === 3 && required === 2 && flags === (required | DUP);
 
 function expectEmpty(r: Reader): void {
   if (r.remaining() !== 0) throw malformed('unexpected bytes at end of packet');
@@ -141,7 +153,12 @@ function decodeConnack(r: Reader, version: ProtocolVersion): ConnackPacket {
   const ackFlags = r.u8('connect acknowledge flags');
   if (ackFlags & 0xfe) throw malformed('reserved connack flags set'); // [MQTT-3.2.2-1]
   const reasonCode = r.u8('connect reason code');
-  const packet: ConnackPacket = { type: 'connack', sessionPresent: ackFlags === 1, reasonCode };
+  // 3.1 has no Session Present: its first byte is reserved, read as "no session" (3.1 section 3.2).
+  const packet: ConnackPacket = {
+    type: 'connack',
+    sessionPresent: ackFlags === 1 && version !== 3,
+    reasonCode,
+  };
   if (version === 5) {
     if (!ValidReasonCodes.connack!.has(reasonCode)) throw malformed('invalid CONNACK reason code');
     const properties = decodeProperties(r, 2);

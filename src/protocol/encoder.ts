@@ -180,7 +180,8 @@ function encodeConnect(p: ConnectPacket): Buffer {
 function encodeConnack(p: ConnackPacket, version: ProtocolVersion): Buffer {
   const propsLength = version === 5 ? propertiesLength(p.properties) : 0;
   let [buf, pos] = start(0x20, 2 + (version === 5 ? blockLength(propsLength) : 0));
-  buf[pos++] = p.sessionPresent ? 1 : 0;
+  // MQTT 3.1 has no Session Present: its first byte is reserved, always 0 (3.1 section 3.2).
+  buf[pos++] = p.sessionPresent && version !== 3 ? 1 : 0;
   buf[pos++] = p.reasonCode;
   if (version === 5) writeBlock(buf, pos, propsLength, p.properties);
   return buf;

@@ -76,7 +76,11 @@ describe('fixed header', () => {
     ['PUBACK', 0x42, [u16(1)], 4],
     ['PUBREL', 0x60, [u16(1)], 4],
     ['SUBSCRIBE', 0x80, [u16(1), str('a'), 0], 4],
-    ['SUBSCRIBE', 0x8a, [u16(1), str('a'), 0], 3],
+    ['SUBSCRIBE', 0x8a, [u16(1), str('a'), 0], 4],
+    ['UNSUBSCRIBE', 0xaa, [u16(1), str('a')], 4],
+    ['PUBREL', 0x6a, [u16(1)], 4],
+    ['PUBREL', 0x6a, [u16(1)], 5],
+    ['PUBACK', 0x48, [u16(1)], 3],
     ['UNSUBSCRIBE', 0xa0, [u16(1), str('a')], 4],
     ['PINGREQ', 0xc1, [], 4],
     ['DISCONNECT', 0xe8, [], 5],
@@ -88,6 +92,27 @@ describe('fixed header', () => {
       expectError(0x81, pkt(first, ...body), v(version));
     });
   }
+
+  test('MQTT 3.1 (level 3) PUBREL, SUBSCRIBE and UNSUBSCRIBE re-sent with DUP set decode (3.1 sections 3.6, 3.8, 3.10)', () => {
+    const packets = expectPackets(
+      Buffer.concat([
+        pkt(0x6a, u16(1)),
+        pkt(0x8a, u16(2), str('a'), 1),
+        pkt(0xaa, u16(3), str('a')),
+        pkt(0x82, u16(4), str('a'), 1),
+      ]),
+      v(3),
+    );
+    assert.deepEqual(
+      packets.map((p) => [p.type, 'packetId' in p ? p.packetId : 0]),
+      [
+        ['pubrel', 1],
+        ['subscribe', 2],
+        ['unsubscribe', 3],
+        ['subscribe', 4],
+      ],
+    );
+  });
 
   test('a remaining length longer than 4 bytes is malformed (0x81) (section 1.5.5)', () => {
     expectError(0x81, Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));

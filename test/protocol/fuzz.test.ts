@@ -186,7 +186,7 @@ function randomPacket(r: Rng, v: ProtocolVersion): Packet {
     case 'connack':
       return {
         type,
-        sessionPresent: r.bool(),
+        sessionPresent: r.bool() && v !== 3, // 3.1 has no Session Present
         reasonCode: five ? code(r, type) : r.int(6),
         ...props(r, v, type),
       };

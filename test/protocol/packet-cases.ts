@@ -170,7 +170,8 @@ add(
 );
 
 add('CONNACK accepted', ALL, { type: 'connack', sessionPresent: false, reasonCode: 0 });
-add('CONNACK session present', ALL, { type: 'connack', sessionPresent: true, reasonCode: 0 });
+// 3.1 has no Session Present: its encoder writes the reserved byte as 0 (roundtrip.test.ts).
+add('CONNACK session present', [4, 5], { type: 'connack', sessionPresent: true, reasonCode: 0 });
 add('CONNACK refused (v3 code 5)', V3_4, { type: 'connack', sessionPresent: false, reasonCode: 5 });
 add('CONNACK 5 refused (0x86)', [5], { type: 'connack', sessionPresent: false, reasonCode: 0x86 });
 add(
@@ -409,7 +410,7 @@ add(
   }),
 );
 
-add('CONNACK accepted, session present', ALL, { type: 'connack', sessionPresent: true, reasonCode: 0 });
+add('CONNACK accepted, session present', [4, 5], { type: 'connack', sessionPresent: true, reasonCode: 0 });
 add('CONNACK refused', V3_4, { type: 'connack', sessionPresent: false, reasonCode: 4 });
 add('CONNACK 5 refused', [5], { type: 'connack', sessionPresent: false, reasonCode: 0x87 });
 add('CONNACK 5 with every CONNACK property, user properties by name', [5], {

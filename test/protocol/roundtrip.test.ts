@@ -107,6 +107,12 @@ describe('round trip: encode then parse gives the same packet', () => {
     assert.deepEqual(encode({ type: 'disconnect', reasonCode: 0 }, 5), Buffer.from([0xe0, 0]));
     assert.deepEqual(encode({ type: 'auth', reasonCode: 0 }, 5), Buffer.from([0xf0, 0]));
   });
+
+  test('a 3.1 CONNACK writes its reserved first byte as 0 (3.1 has no Session Present); 3.1.1 writes Session Present [MQTT-3.2.2-2]', () => {
+    const resumed = { type: 'connack', sessionPresent: true, reasonCode: 0 } as const;
+    assert.deepEqual(encode(resumed, 3), Buffer.from([0x20, 2, 0, 0]));
+    assert.deepEqual(encode(resumed, 4), Buffer.from([0x20, 2, 1, 0]));
+  });
 });
 
 describe('resumable parsing', () => {
