@@ -106,6 +106,15 @@ export const ERRORS = {
     http: 500,
     message: 'internal error',
   },
+  /**
+   * A valid CONNECT whose CONNACK, even without its optional properties, exceeds the client's
+   * Maximum Packet Size [MQTT-3.1.2-24]: 0x83, "valid but not accepted by this Server".
+   */
+  CONNACK_TOO_LARGE: {
+    reason: ReasonCode.ImplementationSpecificError,
+    http: 413,
+    message: "CONNACK larger than the client's Maximum Packet Size",
+  },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -124,7 +133,13 @@ export const isFailureReason = (reason: number): boolean => reason >= ReasonCode
 export const errorCodeOfReason = (reason: number): ErrorCode =>
   CODE_BY_REASON.get(reason) ?? 'MALFORMED_PACKET';
 
-/** v5 CONNACK reason code → v3.1/3.1.1 CONNACK return code (3.1.1 table 3.1). */
+/**
+ * v5 CONNACK reason code → v3.1/3.1.1 CONNACK return code (3.1.1 table 3.1; 3.1 has the same
+ * six). 0x03 "the MQTT service is unavailable" is for faults of the service, never of the
+ * CONNECT: a client told the server is down retries. A reason not listed (a malformed or
+ * invalid CONNECT, an unsupported will QoS or retain) has no applicable return code, so the
+ * CONNECT is refused by closing without a CONNACK [MQTT-3.1.4-1], [MQTT-3.2.2-6] (3.1.1).
+ */
 const V3_CONNACK: Record<number, number> = {
   [ReasonCode.Success]: ConnectReturnCode.Accepted,
   [ReasonCode.UnsupportedProtocolVersion]: ConnectReturnCode.UnacceptableProtocolVersion,
@@ -132,12 +147,22 @@ const V3_CONNACK: Record<number, number> = {
   [ReasonCode.BadUserNameOrPassword]: ConnectReturnCode.BadUserNameOrPassword,
   [ReasonCode.NotAuthorized]: ConnectReturnCode.NotAuthorized,
   [ReasonCode.Banned]: ConnectReturnCode.NotAuthorized,
+  [ReasonCode.UnspecifiedError]: ConnectReturnCode.ServerUnavailable,
+  [ReasonCode.ImplementationSpecificError]: ConnectReturnCode.ServerUnavailable,
+  [ReasonCode.ServerUnavailable]: ConnectReturnCode.ServerUnavailable,
+  [ReasonCode.ServerBusy]: ConnectReturnCode.ServerUnavailable,
+  [ReasonCode.ServerShuttingDown]: ConnectReturnCode.ServerUnavailable,
+  [ReasonCode.QuotaExceeded]: ConnectReturnCode.ServerUnavailable,
+  [ReasonCode.ConnectionRateExceeded]: ConnectReturnCode.ServerUnavailable,
 };
 
-/** The CONNACK code for a v5 reason in the given protocol version. */
-export function connackCode(reason: number, version: ProtocolVersion): number {
+/**
+ * The CONNACK code for a v5 reason in the given protocol version; undefined when a v3.1/3.1.1
+ * CONNACK has none, and the refusal is a close without CONNACK.
+ */
+export function connackCode(reason: number, version: ProtocolVersion): number | undefined {
   if (version === 5) return reason;
-  return V3_CONNACK[reason] ?? ConnectReturnCode.ServerUnavailable;
+  return V3_CONNACK[reason];
 }
 
 interface ApiErrorDef {

@@ -13,8 +13,10 @@
  * - Writes within one event-loop turn are corked and flushed together once every socket
  *   readable in that turn has been handled (setImmediate, after the poll phase): one write per
  *   receiver for messages that arrived on several sockets at once.
- * - No PUBLISH larger than the client's Maximum Packet Size is sent [MQTT-3.1.2-24]; a Reason
- *   String is dropped rather than exceed it [MQTT-3.4.2-2], [MQTT-3.9.2-1].
+ * - No PUBLISH, CONNACK or DISCONNECT larger than the client's Maximum Packet Size is sent
+ *   [MQTT-3.1.2-24]; the Reason String and User Properties of any packet are dropped rather
+ *   than exceed it ([MQTT-3.2.2-19], [MQTT-3.2.2-20], [MQTT-3.4.2-2], [MQTT-3.9.2-1], ...).
+ *   The limit is the CONNECT's, from the CONNECT on: it binds a refusing CONNACK too.
  * - Acknowledgements that vouch for stored state (PUBACK, PUBREC, PUBCOMP, PUBREL) wait, when
  *   the action wrote to the message store, for the commit holding it (`sendDurable`); once one
  *   waits, later ones queue behind it so they leave in order [MQTT-4.6.0-2], [MQTT-4.6.0-3].
@@ -153,11 +155,10 @@ export abstract class ConnectionIO {
   // ---- output ----
 
   /**
-   * What the client accepts, from its CONNECT: its Maximum Packet Size, and outbound topic
-   * aliases up to the lower of its Topic Alias Maximum and ours (v5 only) [MQTT-3.1.2-26].
+   * Outbound topic aliases up to the lower of the client's Topic Alias Maximum and ours (v5
+   * only) [MQTT-3.1.2-26].
    */
-  protected limitOutput(clientMaximumPacketSize: number, clientTopicAliasMaximum: number): void {
-    this.clientMaximumPacketSize = clientMaximumPacketSize;
+  protected limitOutput(clientTopicAliasMaximum: number): void {
     const aliases = Math.min(this.config.outboundTopicAliases, clientTopicAliasMaximum);
     if (this.version === 5 && aliases > 0) this.#aliases = new OutboundTopicAliases(aliases); // [MQTT-3.1.2-26]
   }
@@ -180,6 +181,22 @@ export abstract class ConnectionIO {
   /** The scheduled flush; a no-op when the connection already flushed (closing). */
   flushIfCorked(): void {
     if (this.#corked) this.flush();
+  }
+
+  /**
+   * `packet` encoded for this client within its Maximum Packet Size [MQTT-3.1.2-24]: as it is
+   * when it fits, else without the properties a sender may leave out to fit (Reason String,
+   * User Property [MQTT-3.2.2-19], [MQTT-3.2.2-20], [MQTT-3.14.2-3], [MQTT-3.14.2-4], and
+   * the Response Information a CONNACK MAY carry, section 3.1.2.11.7); undefined when even
+   * that is too large.
+   */
+  encodeForClient(packet: Packet): Buffer | undefined {
+    const bytes = encode(packet, this.version);
+    if (bytes.length <= this.clientMaximumPacketSize) return bytes;
+    if (!('properties' in packet) || packet.properties === undefined) return undefined;
+    const { reasonString, userProperties, responseInformation, ...kept } = packet.properties;
+    const bare = encode({ ...packet, properties: kept } as Packet, this.version);
+    return bare.length <= this.clientMaximumPacketSize ? bare : undefined;
   }
 
   send(packet: Packet): void {
@@ -217,11 +234,13 @@ export abstract class ConnectionIO {
       this.send(packet);
       return;
     }
-    const bytes = encode(
-      { ...packet, properties: { ...packet.properties, reasonString: reason.slice(0, 128) } },
-      5,
-    );
-    this.write(bytes.length > this.clientMaximumPacketSize ? encode(packet, 5) : bytes);
+    const withReason = {
+      ...packet,
+      properties: { ...packet.properties, reasonString: reason.slice(0, 128) },
+    };
+    // An acknowledgement is not withheld: one that cannot fit even bare (a limit below 4 bytes)
+    // still goes, as before, rather than stall the client's flow.
+    this.write(this.encodeForClient(withReason) ?? encode(packet, 5));
   }
 
   sendPubrel(packetId: number): void {

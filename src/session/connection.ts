@@ -17,14 +17,15 @@
  * `maximumPacketSize` before the next packet is read, and the transport's own input bound with
  * it (`ConnectionInfo.raiseInputLimit`: WebSocket messages).
  *
- * Every refusal before CONNACK is a CONNACK [MQTT-3.2.2-5]; after it, a server-initiated close
+ * Every refusal before CONNACK is a CONNACK [MQTT-3.2.2-5] where the client's version has a code
+ * for it and the client's Maximum Packet Size holds it, else a close; after it, a server-initiated close
  * sends v5 clients DISCONNECT with the reason [MQTT-4.13.1-1]. Every close goes through
  * `#close`: state 'closed' first, then release, flush, end, and a destroy after a grace period.
  */
 import type { Duplex } from 'node:stream';
 import type { ClientIdentity } from '../auth/index.ts';
 import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '../errors.ts';
-import { encode, type Packet, type ProtocolError, ReasonCode, type WillMessage } from '../protocol/index.ts';
+import { type Packet, type ProtocolError, ReasonCode, type WillMessage } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import { ConnectionIO } from './connection-io.ts';
 import { dispatch } from './dispatcher.ts';
@@ -159,7 +160,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     this.clientId = options.session.clientId;
     this.will = options.will;
     this.window = options.window;
-    this.limitOutput(options.clientMaximumPacketSize, options.clientTopicAliasMaximum);
+    this.limitOutput(options.clientTopicAliasMaximum);
     this.#keepaliveMs = options.keepalive * 1500; // [MQTT-3.1.2-24] one and a half times
     if (this.#keepaliveMs > 0) this.#keepaliveTimer = setTimeout(this.#checkKeepalive, this.#keepaliveMs);
     const expiresAt = this.identity?.expiresAt;
@@ -170,23 +171,26 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
       );
   }
 
-  /** Refuses a CONNECT: CONNACK with the (version-mapped) code, then close [MQTT-3.2.2-5]. */
+  /**
+   * Refuses a CONNECT: CONNACK with the (version-mapped) code, then close [MQTT-3.2.2-5]. No
+   * CONNACK when a v3 CONNACK has no code for the reason [MQTT-3.2.2-6] (3.1.1), nor when even
+   * a bare one exceeds the client's Maximum Packet Size [MQTT-3.1.2-24].
+   */
   refuse(code: ErrorCode, detail: string): void {
-    this.log.warn({ reason: reasonCodeOf(code), code, detail }, 'connection refused');
-    this.#writeConnack(code, detail);
+    const connackSent = this.#writeConnack(code, detail);
+    this.log.warn({ reason: reasonCodeOf(code), code, detail, connackSent }, 'connection refused');
     this.#close();
   }
 
-  /** A refusing CONNACK in this.version's form, with a Reason String for v5. */
-  #writeConnack(code: ErrorCode, detail: string): void {
-    const reason = reasonCodeOf(code);
-    const packet: Packet = {
-      type: 'connack',
-      sessionPresent: false,
-      reasonCode: connackCode(reason, this.version),
-    };
+  /** A refusing CONNACK in this.version's form, with a Reason String for v5; false: none sent. */
+  #writeConnack(code: ErrorCode, detail: string): boolean {
+    const reasonCode = connackCode(reasonCodeOf(code), this.version);
+    if (reasonCode === undefined) return false;
+    const packet: Packet = { type: 'connack', sessionPresent: false, reasonCode };
     if (this.version === 5) packet.properties = { reasonString: detail.slice(0, 128) };
-    this.write(encode(packet, this.version));
+    const bytes = this.encodeForClient(packet);
+    if (bytes !== undefined) this.write(bytes);
+    return bytes !== undefined;
   }
 
   /**
@@ -213,13 +217,12 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
       return;
     }
     if (this.state === 'connected' && this.version === 5) {
-      let bytes = encode(
-        { type: 'disconnect', reasonCode: reason, properties: { reasonString: detail.slice(0, 128) } },
-        5,
-      );
-      if (bytes.length > this.clientMaximumPacketSize)
-        bytes = encode({ type: 'disconnect', reasonCode: reason }, 5);
-      this.write(bytes);
+      const bytes = this.encodeForClient({
+        type: 'disconnect',
+        reasonCode: reason,
+        properties: { reasonString: detail.slice(0, 128) },
+      });
+      if (bytes !== undefined) this.write(bytes);
     }
     this.#close();
   }

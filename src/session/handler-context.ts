@@ -79,7 +79,6 @@ export interface AcceptOptions {
   session: Session;
   keepalive: number;
   window: number;
-  clientMaximumPacketSize: number;
   /** The client's Topic Alias Maximum (v5 CONNECT; 0 when absent) [MQTT-3.1.2-27]. */
   clientTopicAliasMaximum: number;
   will: WillMessage | undefined;
@@ -108,6 +107,8 @@ export interface PacketContext extends SessionLink {
   readonly topicAliases: Map<number, string>;
   /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */
   problemInformation: boolean;
+  /** The client's Maximum Packet Size (v5 CONNECT; unbounded when absent), set at CONNECT [MQTT-3.1.2-24]. */
+  clientMaximumPacketSize: number;
   /** The Authentication Method the client authenticated with (v5 enhanced authentication). */
   authMethod: string | undefined;
   /** Who the client authenticated as at CONNECT (tenancy admission). */
@@ -118,6 +119,13 @@ export interface PacketContext extends SessionLink {
   auth: PendingAuth | undefined;
 
   send(packet: Packet): void;
+  /** Writes bytes already encoded for this client (see encodeForClient). */
+  write(bytes: Buffer): void;
+  /**
+   * `packet` encoded within the client's Maximum Packet Size, without its droppable properties
+   * (Reason String, User Property, Response Information) if need be; undefined if it cannot fit.
+   */
+  encodeForClient(packet: Packet): Buffer | undefined;
   /** An acknowledgement with a v5 Reason String, when the client accepts one. */
   sendWithReason(packet: PubackPacket | SubackPacket | UnsubackPacket | AuthPacket, reason: string): void;
   /** An acknowledgement vouching for stored state: after the commit when `wrote`. */

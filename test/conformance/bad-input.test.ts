@@ -296,6 +296,85 @@ describe('bad input over TCP, literal bytes', () => {
     await assertBrokerHealthy(ts.port, bystander);
   });
 
+  test('a v3.1.1 or 3.1 CONNECT whose Will Topic is empty or holds a wildcard is closed without a CONNACK, never 0x03 Server unavailable [MQTT-3.1.4-1] [MQTT-3.2.2-6]; v5 gets CONNACK 0x90', async (t) => {
+    for (const topic of ['', 'will/+', 'will/#']) {
+      for (const [name, level, version] of [
+        ['MQTT', 4, '3.1.1'],
+        ['MQIsdp', 3, '3.1'],
+      ] as const) {
+        // CONNECT, Will Flag + Clean Session, keep alive 60, client id, will topic, will payload "x"
+        const w = await Wire.tcp(ts.port, level);
+        t.after(() => w.destroy());
+        w.send([
+          ...packet(0x10, [
+            ...str(name),
+            level,
+            0x06,
+            0x00,
+            0x3c,
+            ...str(nextId()),
+            ...str(topic),
+            ...str('x'),
+          ]),
+          ...CANARY4,
+        ]);
+        await w
+          .expectSilentClose()
+          .catch((err: Error) => assert.fail(`v${version} "${topic}": ${err.message}`));
+      }
+      // The same in v5: property length 0, then the will's property length 0 before its topic
+      const v5 = await Wire.tcp(ts.port, 5);
+      t.after(() => v5.destroy());
+      v5.send([
+        ...packet(0x10, [
+          ...[...str('MQTT'), 0x05, 0x06, 0x00, 0x3c, 0x00],
+          ...[...str(nextId()), 0x00, ...str(topic), ...str('x')],
+        ]),
+        ...CANARY5,
+      ]);
+      const ack = await v5.frame();
+      assert.deepEqual([ack.first, ...ack.body.subarray(0, 2)], [0x20, 0x00, 0x90], `v5 "${topic}": 0x90`);
+      await v5.expectSilentClose();
+    }
+    await assertBrokerHealthy(ts.port, bystander);
+  });
+
+  test('a v3.1.1 will the server does not offer (QoS 2 above Maximum QoS 1, retain when unavailable) is refused by a close without CONNACK [MQTT-3.2.2-6]; v5 gets CONNACK 0x9B or 0x9A', async (t) => {
+    const own = await ownServer(t, { maximumQoS: 1, retainAvailable: false });
+    const cases: [string, number, number][] = [
+      ['will QoS 2', 0x16, 0x9b], // Will Flag, Will QoS 2, Clean Session
+      ['will retain', 0x26, 0x9a], // Will Flag, Will Retain, Clean Session
+    ];
+    for (const [what, flags, v5reason] of cases) {
+      const v4 = await Wire.tcp(own.server.port, 4);
+      t.after(() => v4.destroy());
+      v4.send(
+        packet(0x10, [...str('MQTT'), 0x04, flags, 0x00, 0x3c, ...str(nextId()), ...str('w'), ...str('x')]),
+      );
+      await v4.expectSilentClose().catch((err: Error) => assert.fail(`v3.1.1 ${what}: ${err.message}`));
+      const v5 = await Wire.tcp(own.server.port, 5);
+      t.after(() => v5.destroy());
+      v5.send(
+        packet(0x10, [
+          ...str('MQTT'),
+          0x05,
+          flags,
+          0x00,
+          0x3c,
+          0x00,
+          ...str(nextId()),
+          0x00,
+          ...str('w'),
+          ...str('x'),
+        ]),
+      );
+      const ack = await v5.frame();
+      assert.deepEqual([ack.first, ...ack.body.subarray(0, 2)], [0x20, 0x00, v5reason], `v5 ${what}`);
+      await v5.expectSilentClose();
+    }
+    await assertBrokerHealthy(own.server.port, own.bystander);
+  });
+
   test('MQTT 3.1 (MQIsdp, level 3) connects, subscribes and publishes', async (t) => {
     const w = await Wire.tcp(ts.port, 3);
     t.after(() => w.destroy());

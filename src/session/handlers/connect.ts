@@ -2,9 +2,16 @@
  * CONNECT → CONNACK. Pipeline: validate the client id and keep alive → check the will against
  * the server's capabilities → [enhanced authentication: an AUTH exchange, section 4.12] → take
  * over a connection holding the same client id → open or resume the session → CONNACK with
- * the server's limits → resume in-flight and queued deliveries. Every refusal is a CONNACK
- * carrying the code for the client's version and closes the connection [MQTT-3.2.2-5],
- * [MQTT-3.2.2-6].
+ * the server's limits → resume in-flight and queued deliveries. Every refusal closes the
+ * connection after a CONNACK carrying the code for the client's version [MQTT-3.2.2-5]; a v3.1
+ * or v3.1.1 CONNECT refused for a reason its CONNACK has no code for (an invalid will topic, a
+ * will QoS or retain the server does not offer) gets no CONNACK [MQTT-3.1.4-1], [MQTT-3.2.2-6].
+ *
+ * The CONNACK obeys the client's Maximum Packet Size [MQTT-3.1.2-24]: it is built, and measured
+ * without the properties that may be left out (connection-io.ts, encodeForClient), before the
+ * session is touched. One that cannot fit refuses the CONNECT (0x83, itself sent only if it
+ * fits): no takeover, no session, and so no will, as for any refused CONNECT — the will belongs
+ * to a session, which a refused CONNECT never opens [MQTT-3.1.2-7].
  */
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +45,8 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   const v5 = packet.protocolVersion === 5;
   conn.version = packet.protocolVersion;
   const props = packet.properties;
+  // Binds every packet from here on, a refusing CONNACK included [MQTT-3.1.2-24].
+  conn.clientMaximumPacketSize = props?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
 
   // Client identifier.
   let clientId = packet.clientId;
@@ -140,7 +149,7 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   openSession(conn, packet, broker, plan, undefined);
 }
 
-/** Authenticated (or no authentication asked): take over, open the session, CONNACK, resume. */
+/** Authenticated (or no authentication asked): CONNACK sized, take over, open the session, CONNACK, resume. */
 function openSession(
   conn: PacketContext,
   packet: ConnectPacket,
@@ -148,9 +157,13 @@ function openSession(
   plan: ConnectPlan,
   authenticationData: Buffer | undefined,
 ): void {
-  const config = conn.config;
-  const v5 = packet.protocolVersion === 5;
-  const props = packet.properties;
+  const connack = successConnack(conn, packet, plan, authenticationData);
+  if (conn.encodeForClient(connack) === undefined) {
+    return conn.refuse(
+      'CONNACK_TOO_LARGE',
+      `CONNACK needs more than the client's Maximum Packet Size of ${conn.clientMaximumPacketSize} bytes`,
+    ); // [MQTT-3.1.2-24]
+  }
   const { clientId, sessionExpiry } = plan;
 
   // Takeover: the existing connection is closed first, so its will and session end are settled
@@ -162,44 +175,18 @@ function openSession(
   const { session, present } = broker.openSession(clientId, packet.clean);
   session.expiryInterval = sessionExpiry;
 
-  const receiveMaximum = props?.receiveMaximum ?? 65535;
+  const receiveMaximum = packet.properties?.receiveMaximum ?? 65535;
   conn.accept({
     broker,
     session,
     keepalive: plan.keepalive,
-    window: Math.min(receiveMaximum, config.maxInflightMessages),
-    clientMaximumPacketSize: props?.maximumPacketSize ?? Number.POSITIVE_INFINITY,
-    clientTopicAliasMaximum: props?.topicAliasMaximum ?? 0,
+    window: Math.min(receiveMaximum, conn.config.maxInflightMessages),
+    clientTopicAliasMaximum: packet.properties?.topicAliasMaximum ?? 0,
     will: plan.will,
   });
 
-  const connack: ConnackPacket = { type: 'connack', sessionPresent: present, reasonCode: 0 }; // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
-  if (v5) {
-    const out: Properties = {
-      receiveMaximum: config.receiveMaximum, // section 3.2.2.3.3
-      maximumPacketSize: config.maximumPacketSize, // section 3.2.2.3.6
-      topicAliasMaximum: config.topicAliasMaximum, // section 3.2.2.3.8
-    };
-    if (plan.assigned) out.assignedClientIdentifier = clientId; // [MQTT-3.2.2-16]
-    if (plan.serverKeepAlive !== undefined) out.serverKeepAlive = plan.serverKeepAlive; // [MQTT-3.2.2-21]
-    if (sessionExpiry !== plan.requestedExpiry) out.sessionExpiryInterval = sessionExpiry;
-    if (config.maximumQoS < 2) out.maximumQoS = config.maximumQoS; // [MQTT-3.2.2-9]
-    if (!config.retainAvailable) out.retainAvailable = 0;
-    // Absent means available (sections 3.2.2.3.13-15): only a disabled feature is announced.
-    if (!config.wildcardSubscriptionsAvailable) out.wildcardSubscriptionAvailable = 0;
-    if (!config.subscriptionIdentifiersAvailable) out.subscriptionIdentifierAvailable = 0;
-    if (!config.sharedSubscriptionsAvailable) out.sharedSubscriptionAvailable = 0;
-    // Response Information only when asked for (section 3.1.2.11.7, 3.2.2.3.15).
-    if (props?.requestResponseInformation === 1 && config.responseInformation !== '') {
-      out.responseInformation = config.responseInformation.replaceAll('{clientId}', clientId);
-    }
-    if (conn.authMethod !== undefined) {
-      out.authenticationMethod = conn.authMethod; // [MQTT-4.12.0-5]
-      if (authenticationData !== undefined) out.authenticationData = authenticationData;
-    }
-    connack.properties = out;
-  }
-  conn.send(connack);
+  connack.sessionPresent = present; // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
+  conn.write(conn.encodeForClient(connack)!); // the flag does not change its size
   conn.log.info(
     {
       version: packet.protocolVersion,
@@ -211,4 +198,42 @@ function openSession(
     'client connected',
   );
   session.attach(conn);
+}
+
+/** The accepting CONNACK, Session Present still 0: for v5, the server's limits and answers. */
+function successConnack(
+  conn: PacketContext,
+  packet: ConnectPacket,
+  plan: ConnectPlan,
+  authenticationData: Buffer | undefined,
+): ConnackPacket {
+  const connack: ConnackPacket = { type: 'connack', sessionPresent: false, reasonCode: 0 };
+  if (packet.protocolVersion !== 5) return connack;
+  const config = conn.config;
+  const props = packet.properties;
+  const { clientId, sessionExpiry } = plan;
+  const out: Properties = {
+    receiveMaximum: config.receiveMaximum, // section 3.2.2.3.3
+    maximumPacketSize: config.maximumPacketSize, // section 3.2.2.3.6
+    topicAliasMaximum: config.topicAliasMaximum, // section 3.2.2.3.8
+  };
+  if (plan.assigned) out.assignedClientIdentifier = clientId; // [MQTT-3.2.2-16]
+  if (plan.serverKeepAlive !== undefined) out.serverKeepAlive = plan.serverKeepAlive; // [MQTT-3.2.2-21]
+  if (sessionExpiry !== plan.requestedExpiry) out.sessionExpiryInterval = sessionExpiry;
+  if (config.maximumQoS < 2) out.maximumQoS = config.maximumQoS; // [MQTT-3.2.2-9]
+  if (!config.retainAvailable) out.retainAvailable = 0;
+  // Absent means available (sections 3.2.2.3.13-15): only a disabled feature is announced.
+  if (!config.wildcardSubscriptionsAvailable) out.wildcardSubscriptionAvailable = 0;
+  if (!config.subscriptionIdentifiersAvailable) out.subscriptionIdentifierAvailable = 0;
+  if (!config.sharedSubscriptionsAvailable) out.sharedSubscriptionAvailable = 0;
+  // Response Information only when asked for (section 3.1.2.11.7, 3.2.2.3.15).
+  if (props?.requestResponseInformation === 1 && config.responseInformation !== '') {
+    out.responseInformation = config.responseInformation.replaceAll('{clientId}', clientId);
+  }
+  if (conn.authMethod !== undefined) {
+    out.authenticationMethod = conn.authMethod; // [MQTT-4.12.0-5]
+    if (authenticationData !== undefined) out.authenticationData = authenticationData;
+  }
+  connack.properties = out;
+  return connack;
 }
