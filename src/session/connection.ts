@@ -17,10 +17,11 @@
  * `maximumPacketSize` before the next packet is read, and the transport's own input bound with
  * it (`ConnectionInfo.raiseInputLimit`: WebSocket messages).
  *
- * Every refusal before CONNACK is a CONNACK [MQTT-3.2.2-5] where the client's version has a code
- * for it and the client's Maximum Packet Size holds it, else a close; after it, a server-initiated close
- * sends v5 clients DISCONNECT with the reason [MQTT-4.13.1-1]. Every close goes through
- * `#close`: state 'closed' first, then release, flush, end, and a destroy after a grace period.
+ * Every refusal before CONNACK is a CONNACK [MQTT-3.2.2-5] where the client's version has a
+ * code for it and the client's Maximum Packet Size holds it, else a close; after it, a
+ * server-initiated close sends v5 clients DISCONNECT with the reason [MQTT-4.13.1-1]. Every
+ * close goes through `#close`: state 'closed' first, then release, flush, end, and a destroy
+ * after a grace period.
  */
 import type { Duplex } from 'node:stream';
 import type { ClientIdentity } from '../auth/index.ts';

@@ -149,7 +149,10 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   openSession(conn, packet, broker, plan, undefined);
 }
 
-/** Authenticated (or no authentication asked): CONNACK sized, take over, open the session, CONNACK, resume. */
+/**
+ * Authenticated (or no authentication asked): measure the CONNACK, take over, open the session,
+ * CONNACK, resume.
+ */
 function openSession(
   conn: PacketContext,
   packet: ConnectPacket,
