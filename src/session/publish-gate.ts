@@ -79,7 +79,7 @@ const HOOK_FAILED = reasonCodeOf('HOOK_FAILED');
  * topic `$share/g/t` could reach no one). Other `$` topics belong to the tenant: only filters
  * that name them match them [MQTT-4.7.2-1].
  */
-export function isReservedTopic(topic: string): boolean {
+function isReservedTopic(topic: string): boolean {
   if (topic.charCodeAt(0) !== 0x24) return false; // '$'
   return firstLevelIs(topic, '$SYS') || firstLevelIs(topic, '$share');
 }
