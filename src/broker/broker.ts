@@ -8,7 +8,8 @@
  * PUBLISH reaches `publish` through the broker's `PublishGate` (ACL, hook, acknowledgement).
  *
  * `publish` is the one entry for every message, from sockets, wills or in-process publishers,
- * and says whether it wrote to the message store (the publisher's ack then waits for the commit):
+ * and says whether it wrote to the message store (the publisher's ack then waits for the commit)
+ * and whether anything matched (v5 publishers are told 0x10 No matching subscribers when not):
  * retained store first, then one delivery per matching session (overlapping subscriptions
  * merged) and one member per matching shared group, chosen by the configured strategy
  * (round-robin, random, or a hash of the publisher's client id), a connected member first.
@@ -30,6 +31,9 @@ import {
   type BrokerPort,
   type BrokerStats,
   PublishGate,
+  ROUTED_MATCHED,
+  ROUTED_WROTE,
+  type Routed,
   type RoutedSession,
   Session,
   type SessionGroup,
@@ -127,10 +131,12 @@ export class Broker implements BrokerPort {
 
   /**
    * Routes a message to every matching subscription and applies it to the retained store.
-   * True when that wrote to the message store: an acknowledgement of it waits for the commit.
+   * Says, as bits, whether that wrote to the message store (`ROUTED_WROTE`: an acknowledgement
+   * of it waits for the commit) and whether a subscription or shared group matched
+   * (`ROUTED_MATCHED`: v5 publishers are told 0x10 when none did).
    */
-  publish(message: Message): boolean {
-    if (this.closed) return false;
+  publish(message: Message): Routed {
+    if (this.closed) return 0;
     this.stats.messagesReceived++;
     let wrote = message.retain && this.#retain(message); // [MQTT-3.3.1-5]
     const { subscribers, groups } = this.index.match(message.topic);
@@ -143,7 +149,7 @@ export class Broker implements BrokerPort {
       const picked = this.#pickMember(group, message, undefined);
       if (picked?.[0].deliverMatched(message, [picked[1]], group)) wrote = true;
     }
-    return wrote;
+    return (wrote ? ROUTED_WROTE : 0) | (subscribers.length + groups.length > 0 ? ROUTED_MATCHED : 0);
   }
 
   /**

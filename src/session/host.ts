@@ -21,6 +21,15 @@ export interface Subscription extends StoredSubscription {
   readonly share: { name: string; filter: string } | undefined;
 }
 
+/**
+ * What routing a message did, as bits of a number (nothing allocated per message):
+ * `ROUTED_WROTE`, it wrote to the message store (an acknowledgement waits for the commit);
+ * `ROUTED_MATCHED`, a subscription or a shared group matched its topic.
+ */
+export type Routed = number;
+export const ROUTED_WROTE = 1;
+export const ROUTED_MATCHED = 2;
+
 /** What the session needs from the connection currently attached to it. */
 export interface SessionLink {
   readonly clientId: string;
@@ -79,8 +88,8 @@ export interface SessionHost {
   readonly stats: BrokerStats;
   readonly index: TopicIndex<RoutedSession, Subscription>;
   readonly retained: RetainedStore;
-  /** Routes a message (a will); true when routing wrote to the message store. */
-  publish(message: Message): boolean;
+  /** Routes a message (a will): whether that wrote to the message store, whether anything matched. */
+  publish(message: Message): Routed;
   /**
    * Gives a shared-group message this member will not deliver to another member (section
    * 4.8.2); with `connectedOnly`, only to a connected one. False when no member took it.

@@ -11,6 +11,14 @@
 export type { BrokerPort } from './broker-port.ts';
 export { Connection } from './connection.ts';
 export type { Admitted, ConnectionContext } from './handler-context.ts';
-export type { BrokerStats, RoutedSession, SessionGroup, Subscription } from './host.ts';
+export {
+  type BrokerStats,
+  ROUTED_MATCHED,
+  ROUTED_WROTE,
+  type Routed,
+  type RoutedSession,
+  type SessionGroup,
+  type Subscription,
+} from './host.ts';
 export { PublishGate } from './publish-gate.ts';
 export { Session } from './session.ts';

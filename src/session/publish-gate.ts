@@ -1,7 +1,8 @@
 /**
  * The one gate of a client's PUBLISH: what becomes of a message once handlers/publish.ts has
  * found its packet valid. In order:
- *   authorize by the token's topic ACL → refuse QoS 1/2 while the message store fails →
+ *   authorize (no reserved `$` topic, the token's topic ACL) → refuse QoS 1/2 while the
+ *   message store fails →
  *   the broker's on-publish hook, when it has one (routing waits for the hook's decision) →
  *   route (`PublishHost.publish`: retained store, fan-out, the writes persistent sessions make) →
  *   acknowledge (PUBACK/PUBREC) in PUBLISH order [MQTT-4.6.0-2], [MQTT-4.6.0-3], after the
@@ -9,7 +10,12 @@
  *
  * Whether an acknowledgement waits for a commit is returned, not guessed: `publish(message)`
  * says whether routing wrote to the store and `addInboundQos2` whether recording the QoS 2 id
- * did; the gate passes their answer to `sendDurable`.
+ * did; the gate passes their answer to `sendDurable`. `publish` also says whether any
+ * subscription matched: a v5 publisher whose QoS 1/2 message matched none is told so with
+ * 0x10 No matching subscribers (sections 3.4.2.1, 3.5.2.1), as mosquitto and EMQX tell it,
+ * retained or not (the retained store is not a subscriber). With a hook that is known once the
+ * hook has decided (`--hook-ack after`); a message the hook drops, or an ack sent before the
+ * hook decides (`before`), says 0x00.
  *
  * This is the seam the cluster plugs into: the gate sees its broker only as a `PublishHost`,
  * so local routing and forwarding to other nodes can sit behind `publish` (returning whether
@@ -20,14 +26,14 @@
  * recorded at once, so a re-sent PUBLISH is not decided twice [MQTT-4.3.3-10].
  */
 import type { Logger } from 'pino';
-import { type ClientIdentity, mayPublish } from '../auth/index.ts';
+import { type ClientIdentity, mayPublish, type TopicAcl } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import { type ErrorCode, reasonCodeOf } from '../errors.ts';
 import type { BrokerHooks, OnPublishPipeline, Pausable } from '../hooks/index.ts';
-import type { ProtocolVersion, PubackPacket, QoS } from '../protocol/index.ts';
+import { type ProtocolVersion, type PubackPacket, type QoS, ReasonCode } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
 import type { MessageStore } from '../store/index.ts';
-import type { BrokerStats } from './host.ts';
+import { type BrokerStats, ROUTED_MATCHED, ROUTED_WROTE, type Routed } from './host.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
 
 /** What the gate needs of the broker a message is published to. */
@@ -36,8 +42,8 @@ export interface PublishHost {
   readonly store: MessageStore;
   readonly stats: BrokerStats;
   readonly hooks: BrokerHooks | undefined;
-  /** Routes a message; true when that wrote to the message store. */
-  publish(message: Message): boolean;
+  /** Routes a message: whether that wrote to the message store and whether anything matched. */
+  publish(message: Message): Routed;
 }
 
 /** The connection a PUBLISH came from, as the gate answers it. */
@@ -65,6 +71,34 @@ export interface InboundQos2 {
 
 const HOOK_FAILED = reasonCodeOf('HOOK_FAILED');
 
+/**
+ * Topics the server keeps from clients (section 4.7.2: the Server SHOULD prevent Clients from
+ * using `$` topics to exchange messages with other Clients): `$SYS` and below, the server's
+ * own figures, which a client could otherwise spoof; `$share` and below, a subscription prefix
+ * only (a filter `$share/g/t` is a shared subscription to `t`, so a message published to the
+ * topic `$share/g/t` could reach no one). Other `$` topics belong to the tenant: only filters
+ * that name them match them [MQTT-4.7.2-1].
+ */
+function isReservedTopic(topic: string): boolean {
+  if (topic.charCodeAt(0) !== 0x24) return false; // '$'
+  return firstLevelIs(topic, '$SYS') || firstLevelIs(topic, '$share');
+}
+
+const firstLevelIs = (topic: string, level: string): boolean =>
+  topic.startsWith(level) && (topic.length === level.length || topic.charCodeAt(level.length) === 0x2f);
+
+/**
+ * Whether a client may publish to `topic` (a PUBLISH, or the will it names at CONNECT): not to
+ * a reserved topic, and within its token's topic ACL when it has one.
+ */
+export function clientMayPublish(acl: TopicAcl | undefined, topic: string, clientId: string): boolean {
+  return !isReservedTopic(topic) && (acl === undefined || mayPublish(acl, topic, clientId));
+}
+
+/** The v5 PUBACK/PUBREC reason of a routed message: 0x10 when nothing matched it. */
+const routedReason = (version: ProtocolVersion, routed: Routed): number =>
+  version === 5 && (routed & ROUTED_MATCHED) === 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
+
 export class PublishGate {
   readonly #host: PublishHost;
 
@@ -76,11 +110,11 @@ export class PublishGate {
   publish(from: Publisher, session: InboundQos2, message: Message, packetId: number): void {
     const host = this.#host;
     const qos = message.qos;
-    // Authorization by the token's topicAcl. v5: a refused QoS 1/2 message is acknowledged with
-    // 0x87; QoS 0 and every v3 message are dropped and acknowledged normally, the one choice
-    // v3.1.1 leaves a server besides closing [MQTT-3.3.5-2]. Every refusal is counted.
-    const acl = from.identity?.acl;
-    if (acl !== undefined && !mayPublish(acl, message.topic, from.clientId)) {
+    // Authorization: a reserved topic or one outside the token's topicAcl. v5: a refused QoS 1/2
+    // message is acknowledged with 0x87; QoS 0 and every v3 message are dropped and
+    // acknowledged normally, the one choice v3.1.1 leaves a server besides closing
+    // [MQTT-3.3.5-2]. Every refusal is counted.
+    if (!clientMayPublish(from.identity?.acl, message.topic, from.clientId)) {
       host.stats.droppedNotAuthorized++;
       if (from.version === 5 && qos > 0) {
         refusePublish(
@@ -91,7 +125,7 @@ export class PublishGate {
           `not authorized to publish to ${message.topic.slice(0, 64)}`,
         );
       } else if (qos > 0) {
-        acknowledge(from, session, qos, packetId, false); // dropped, acknowledged as usual
+        acknowledge(from, session, qos, packetId, false, ReasonCode.Success); // dropped, acknowledged as usual
       }
       return;
     }
@@ -102,8 +136,16 @@ export class PublishGate {
     }
     const pipeline = host.hooks?.activePipeline;
     if (pipeline !== undefined) return this.#throughHook(from, session, message, packetId, pipeline);
-    const wrote = host.publish(message);
-    if (qos > 0) acknowledge(from, session, qos, packetId, wrote);
+    const routed = host.publish(message);
+    if (qos > 0)
+      acknowledge(
+        from,
+        session,
+        qos,
+        packetId,
+        (routed & ROUTED_WROTE) !== 0,
+        routedReason(from.version, routed),
+      );
   }
 
   /** The message waits for the hook's decision; its acknowledgement keeps its place meanwhile. */
@@ -129,9 +171,9 @@ export class PublishGate {
         message: message.detach(),
         jti: from.identity?.jti,
         decided: (decided, failed) => {
-          let wrote = false;
+          let routed: Routed = 0;
           try {
-            if (decided !== undefined) wrote = host.publish(decided);
+            if (decided !== undefined) routed = host.publish(decided);
           } catch (err) {
             // As on the direct path (Connection.#onData): an internal error closes this client only.
             from.log.error({ err }, 'internal error routing a message decided by the on-publish hook');
@@ -151,7 +193,9 @@ export class PublishGate {
             });
             return;
           }
-          answer(() => from.sendDurable({ type, packetId, reasonCode: 0 }, inboundWrote || wrote));
+          const reasonCode = decided === undefined ? ReasonCode.Success : routedReason(from.version, routed);
+          const wrote = inboundWrote || (routed & ROUTED_WROTE) !== 0;
+          answer(() => from.sendDurable({ type, packetId, reasonCode }, wrote));
         },
       },
       from,
@@ -181,9 +225,10 @@ function acknowledge(
   qos: QoS,
   packetId: number,
   wrote: boolean,
+  reasonCode: number,
 ): void {
   if (qos === 2) wrote = session.addInboundQos2(packetId) || wrote;
-  const ack: PubackPacket = { type: qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode: 0 };
+  const ack: PubackPacket = { type: qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode };
   // [MQTT-4.3.2-2], [MQTT-4.3.3-8]
   if (from.acks.waiting === 0) from.sendDurable(ack, wrote);
   else from.acks.send(() => from.sendDurable(ack, wrote));

@@ -47,11 +47,25 @@ export interface SubscribeOutcome {
 
 /**
  * What an acknowledgement from the client did: it named no exchange of this session
- * ('unknown'), or it settled one, writing the change to the message store or not.
+ * ('unknown'), named one that waits for another acknowledgement type ('mismatched': a PUBREC
+ * or PUBCOMP for a QoS 1 message, a PUBACK for a QoS 2 one, a PUBCOMP before PUBREC), or it
+ * settled one, writing the change to the message store or not.
  */
-export type AckOutcome = 'unknown' | 'written' | 'unwritten';
+export type AckOutcome = 'unknown' | 'mismatched' | 'written' | 'unwritten';
 
 const outcome = (wrote: boolean): AckOutcome => (wrote ? 'written' : 'unwritten');
+
+/**
+ * The one check of a SUBSCRIBE or UNSUBSCRIBE topic filter: null when it is invalid (empty
+ * [MQTT-4.7.3-1], `#` not alone and last, `+` not alone in its level [MQTT-4.7.1-2],
+ * [MQTT-4.7.1-3] (3.1.1 numbering), a `$share/` form without a valid share name and filter
+ * [MQTT-4.8.2-1], [MQTT-4.8.2-2]); else the share of a shared filter, undefined for a plain one.
+ */
+export function filterShare(filter: string): Subscription['share'] | null {
+  if (!isSharedFilter(filter)) return isValidTopicFilter(filter) ? undefined : null;
+  const parsed = parseSharedFilter(filter);
+  return parsed === undefined ? null : { name: parsed.shareName, filter: parsed.filter };
+}
 
 export class Session implements RoutedSession {
   readonly clientId: string;
@@ -178,14 +192,8 @@ export class Session implements RoutedSession {
     },
     subscriptionId: number | undefined,
   ): SubscribeOutcome {
-    let share: Subscription['share'];
-    if (isSharedFilter(req.topicFilter)) {
-      const parsed = parseSharedFilter(req.topicFilter);
-      if (parsed === undefined) return { code: TOPIC_FILTER_INVALID, subscription: undefined, isNew: false }; // [MQTT-4.8.2-1]
-      share = { name: parsed.shareName, filter: parsed.filter };
-    } else if (!isValidTopicFilter(req.topicFilter)) {
-      return { code: TOPIC_FILTER_INVALID, subscription: undefined, isNew: false }; // [MQTT-4.7.1-2], [MQTT-4.7.1-3]
-    }
+    const share = filterShare(req.topicFilter);
+    if (share === null) return { code: TOPIC_FILTER_INVALID, subscription: undefined, isNew: false };
     const qos = Math.min(req.qos, this.broker.config.maximumQoS) as QoS; // [MQTT-3.8.4-6]
     const sub: Subscription = {
       topicFilter: req.topicFilter,
@@ -367,24 +375,28 @@ export class Session implements RoutedSession {
     return false;
   }
 
-  /** PUBACK: the QoS 1 exchange is complete. False when no QoS 1 message had this id. */
-  acknowledge(packetId: number): boolean {
+  /** PUBACK: the QoS 1 exchange is complete. 'unknown' when no message has this id. */
+  acknowledge(packetId: number): AckOutcome {
     const entry = this.#inflight.get(packetId);
-    if (entry === undefined || entry.awaiting !== 'puback') return false;
+    if (entry === undefined) return 'unknown';
+    if (entry.awaiting !== 'puback') return 'mismatched';
     this.#inflight.markSent(entry); // an early PUBACK for a message not yet re-sent completes it too
     this.#inflight.delete(packetId);
-    this.#storage.deleteDelivery(entry);
+    const wrote = this.#storage.deleteDelivery(entry);
     this.pump();
-    return true;
+    return outcome(wrote);
   }
 
   /**
-   * PUBREC: 'unknown' when no QoS 2 message awaited it. A failure code ends the exchange;
-   * a success moves it on to PUBREL, stored ('written') when the session is persistent.
+   * PUBREC: 'unknown' when no message has this id, 'mismatched' when it is a QoS 1 one.
+   * A failure code ends the exchange; a success moves it on to PUBREL, stored ('written')
+   * when the session is persistent. A repeated PUBREC (the exchange already awaits PUBCOMP)
+   * is answered like the first: PUBREL again, as mosquitto does.
    */
   received(packetId: number, reasonCode: number): AckOutcome {
     const entry = this.#inflight.get(packetId);
-    if (entry === undefined || entry.awaiting === 'puback') return 'unknown';
+    if (entry === undefined) return 'unknown';
+    if (entry.awaiting === 'puback') return 'mismatched';
     this.#inflight.markSent(entry);
     if (isFailureReason(reasonCode)) {
       this.#inflight.delete(packetId); // [MQTT-4.3.3-4] no PUBREL after a failure PUBREC (v5)
@@ -396,14 +408,18 @@ export class Session implements RoutedSession {
     return outcome(this.#storage.setDeliveryState(entry, 'released', packetId));
   }
 
-  /** PUBCOMP: the QoS 2 exchange is complete. */
-  completed(packetId: number): boolean {
+  /**
+   * PUBCOMP: the QoS 2 exchange is complete. 'unknown' when no message has this id,
+   * 'mismatched' when it is a QoS 1 one or a QoS 2 one whose PUBREC has not arrived.
+   */
+  completed(packetId: number): AckOutcome {
     const entry = this.#inflight.get(packetId);
-    if (entry === undefined || entry.awaiting !== 'pubcomp') return false;
+    if (entry === undefined) return 'unknown';
+    if (entry.awaiting !== 'pubcomp') return 'mismatched';
     this.#inflight.delete(packetId);
-    this.#storage.deleteDelivery(entry);
+    const wrote = this.#storage.deleteDelivery(entry);
     this.pump();
-    return true;
+    return outcome(wrote);
   }
 
   // ---- connection lifecycle ----

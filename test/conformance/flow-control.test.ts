@@ -13,6 +13,7 @@ import { connackProperties, connectV5, packet, str, Wire } from '../helpers/wire
 const h = harness('flow');
 
 describe('inbound Receive Maximum', () => {
+  // No one subscribes to fc/x: a first PUBREC says 0x10 No matching subscribers, a repeated one 0x00.
   test('Receive Maximum 2 is advertised, and a third unreleased QoS 2 PUBLISH gets DISCONNECT 0x93 (literal bytes)', async (t) => {
     const s = await h.serverWith({ receiveMaximum: 2 });
     const w = await Wire.tcp(s.port, 5);
@@ -21,15 +22,15 @@ describe('inbound Receive Maximum', () => {
     assert.deepEqual(connackProperties(ack).get(0x21), [0x00, 0x02]);
     const qos2 = (id: number): number[] => packet(0x34, [...str('fc/x'), 0x00, id, 0x00, 0x78]);
     w.send(qos2(1));
-    assert.deepEqual([...(await w.frame()).body], [0x00, 0x01], 'PUBREC 1');
+    assert.deepEqual([...(await w.frame()).body], [0x00, 0x01, 0x10], 'PUBREC 1');
     w.send(qos2(2));
-    assert.deepEqual([...(await w.frame()).body], [0x00, 0x02], 'PUBREC 2');
+    assert.deepEqual([...(await w.frame()).body], [0x00, 0x02, 0x10], 'PUBREC 2');
     w.send(qos2(2)); // a re-send of an unreleased id does not count again [MQTT-4.3.3-10]
     assert.deepEqual([...(await w.frame()).body], [0x00, 0x02]);
     w.send(packet(0x62, [0x00, 0x01])); // PUBREL 1 frees a slot
     assert.deepEqual([...(await w.frame()).body], [0x00, 0x01], 'PUBCOMP 1');
     w.send(qos2(3));
-    assert.deepEqual([...(await w.frame()).body], [0x00, 0x03], 'PUBREC 3');
+    assert.deepEqual([...(await w.frame()).body], [0x00, 0x03, 0x10], 'PUBREC 3');
     w.send(qos2(4));
     await w.expectDisconnect(0x93);
   });
@@ -40,7 +41,8 @@ describe('inbound Receive Maximum', () => {
     t.after(() => w.destroy());
     await w.handshake(connectV5(h.uid()));
     for (let id = 1; id <= 5; id++) w.send(packet(0x32, [...str('fc/q1'), 0x00, id, 0x00, 0x78]));
-    for (let id = 1; id <= 5; id++) assert.deepEqual([...(await w.frame()).body], [0x00, id]);
+    // 0x10: no one subscribes to fc/q1.
+    for (let id = 1; id <= 5; id++) assert.deepEqual([...(await w.frame()).body], [0x00, id, 0x10]);
   });
 });
 

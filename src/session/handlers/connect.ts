@@ -15,7 +15,6 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { mayPublish } from '../../auth/index.ts';
 import {
   type ConnackPacket,
   type ConnectPacket,
@@ -25,6 +24,7 @@ import {
 } from '../../protocol/index.ts';
 import type { BrokerPort as Broker } from '../broker-port.ts';
 import type { PacketContext } from '../handler-context.ts';
+import { clientMayPublish } from '../publish-gate.ts';
 import { beginAuth } from './auth.ts';
 
 const NEVER = 0xffffffff;
@@ -126,12 +126,12 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
       );
     plan.clientId = conn.clientId = admitted.clientId;
   }
-  if (
-    will !== undefined &&
-    identity.acl !== undefined &&
-    !mayPublish(identity.acl, will.topic, plan.clientId)
-  )
-    return conn.refuse('NOT_AUTHORIZED', `will topic ${will.topic} not allowed by the token's topicAcl`);
+  // A will to a reserved topic ($SYS, $share) or outside the token's topicAcl: v5 0x87, v3 0x05 [MQTT-3.1.4-2].
+  if (will !== undefined && !clientMayPublish(identity.acl, will.topic, plan.clientId))
+    return conn.refuse(
+      'NOT_AUTHORIZED',
+      `will topic ${will.topic} not allowed (reserved, or outside the topicAcl)`,
+    );
 
   const method = props?.authenticationMethod;
   if (method !== undefined) {
