@@ -11,10 +11,14 @@ import type { TestContext } from 'node:test';
 /** How long any wait for a client's output lasts before the test fails. Generous on purpose. */
 export const WAIT_MS = 15_000;
 
-/** Resolves once `condition` holds, polling; fails after `timeoutMs` naming `what`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
+/** Resolves once `condition` holds (it may be async), polling; fails after `timeoutMs` naming `what`. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = WAIT_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
