@@ -171,6 +171,8 @@ describe('--max-topic-levels refusals, literal bytes (limit 3)', () => {
     await assertBrokerHealthy(ts.port, bystander);
   });
 
+  // The filter is well formed, so a v3.1.1 client must get its UNSUBACK [MQTT-3.10.4-4], not a
+  // close: the guard for a level check in UNSUBSCRIBE that took it for an invalid filter.
   test('UNSUBSCRIBE of a filter over the limit is answered with UNSUBACK; the connection stays', async (t) => {
     const v5 = await connected(t, 5);
     v5.send(packet(0xa2, [0x00, 0x09, 0x00, ...str('+/+/+/#')])); // UNSUBSCRIBE id 9, property length 0
