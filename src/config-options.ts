@@ -642,6 +642,17 @@ export const OPTIONS = {
     env: 'PUBSUB_RETAIN',
     description: 'Whether retained messages are kept (v5 publishers get 0x9A when off).',
   },
+  maxTopicLevels: {
+    kind: 'int',
+    default: 200,
+    min: 1,
+    // A 65,535-byte topic of `/` has 65,536 levels: the most there can be, so this is no bound.
+    max: 65_536,
+    flag: '--max-topic-levels',
+    env: 'PUBSUB_MAX_TOPIC_LEVELS',
+    description:
+      'Most levels in a topic name or filter ($share/{name}/ not counted). More: that filter gets SUBACK 0x8F (v3 0x80); a PUBLISH PUBACK/PUBREC 0x90 (QoS 0: DISCONNECT 0x90; v3: close); a will CONNACK 0x90 (v3: close). docs/mqtt5.md#limits-on-topics.',
+  },
   topicAliasMaximum: {
     kind: 'int',
     default: 64,

@@ -52,6 +52,7 @@ export class Broker implements BrokerPort {
     droppedQueueFull: 0,
     droppedTooLarge: 0,
     droppedNotAuthorized: 0,
+    droppedTopicLevels: 0,
     droppedCongested: 0,
     sharedRedelivered: 0,
     sessionsExpired: 0,

@@ -26,6 +26,32 @@ export function isValidTopicFilter(filter: string): boolean {
   return true;
 }
 
+/**
+ * More than `maxLevels` levels in a topic name or filter (levels = `/` count + 1)? The server's
+ * `--max-topic-levels` bound, checked where topic names and filters are validated. A string of
+ * L characters has at most L + 1 levels, so an ordinary topic costs one comparison, no scan.
+ */
+export function exceedsTopicLevels(topic: string, maxLevels: number): boolean {
+  if (topic.length < maxLevels) return false;
+  let levels = 1;
+  for (let at = topic.indexOf('/'); at !== -1; at = topic.indexOf('/', at + 1)) {
+    if (++levels > maxLevels) return true;
+  }
+  return false;
+}
+
+/**
+ * `exceedsTopicLevels` for a SUBSCRIBE/UNSUBSCRIBE filter: a `$share/{ShareName}/` prefix is
+ * not counted, since the levels that are matched (and held in the index) are the inner filter's.
+ */
+export function exceedsFilterLevels(filter: string, maxLevels: number): boolean {
+  if (isSharedFilter(filter)) {
+    const slash = filter.indexOf('/', SHARE_PREFIX.length);
+    if (slash !== -1) return exceedsTopicLevels(filter.slice(slash + 1), maxLevels);
+  }
+  return exceedsTopicLevels(filter, maxLevels);
+}
+
 export interface SharedFilter {
   shareName: string;
   filter: string;

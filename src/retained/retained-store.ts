@@ -7,6 +7,9 @@
  * - Filter matching follows the subscription rules: `+` is one level, `#` this level and all
  *   below (`a/#` includes `a`), and a leading wildcard never reaches a `$` topic [MQTT-4.7.2-1].
  * - Expired messages are not returned and are removed when met [MQTT-3.3.2-5].
+ * - No walk recurses: a topic may have 65,536 levels, deeper than the JS stack, so `match` keeps
+ *   its own stack of (node, level) and the `#` walk a stack of child iterators. Each visits a
+ *   node at most once, in the order a recursive walk would (children in insertion order).
  */
 import type { Message } from '../router/index.ts';
 
@@ -90,7 +93,7 @@ export class RetainedStore {
   /** Retained messages whose topic matches `filter` (a valid, non-shared filter). */
   match(filter: string, now = Date.now()): Message[] {
     const out: Message[] = [];
-    this.#collect(this.#root, filter.split('/'), 0, out);
+    this.#collect(filter.split('/'), out);
     const live: Message[] = [];
     for (const m of out) {
       if (m.expired(now)) this.delete(m.topic);
@@ -99,36 +102,56 @@ export class RetainedStore {
     return live;
   }
 
-  #collect(node: RetainedNode, levels: string[], i: number, out: Message[]): void {
-    if (i === levels.length) {
-      if (node.message !== undefined) out.push(node.message);
-      return;
-    }
-    const level = levels[i]!;
-    if (level === '#') {
-      if (node.message !== undefined && i > 0) out.push(node.message); // parent level [MQTT-4.7.1-2]
-      this.#all(node, i === 0, out);
-      return;
-    }
-    if (node.children === undefined) return;
-    if (level === '+') {
-      for (const [name, child] of node.children) {
-        if (i === 0 && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
-        this.#collect(child, levels, i + 1, out);
+  /** Depth first over the nodes the filter's levels lead to; children pushed last-first to pop in order. */
+  #collect(levels: string[], out: Message[]): void {
+    const nodes: RetainedNode[] = [this.#root];
+    const depths: number[] = [0];
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      const i = depths.pop()!;
+      if (i === levels.length) {
+        if (node.message !== undefined) out.push(node.message);
+        continue;
       }
-      return;
+      const level = levels[i]!;
+      if (level === '#') {
+        if (node.message !== undefined && i > 0) out.push(node.message); // parent level [MQTT-4.7.1-2]
+        this.#all(node, i === 0, out);
+        continue;
+      }
+      if (node.children === undefined) continue;
+      if (level === '+') {
+        const children = [...node.children];
+        for (let c = children.length - 1; c >= 0; c--) {
+          const [name, child] = children[c]!;
+          if (i === 0 && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
+          nodes.push(child);
+          depths.push(i + 1);
+        }
+        continue;
+      }
+      const child = node.children.get(level);
+      if (child !== undefined) {
+        nodes.push(child);
+        depths.push(i + 1);
+      }
     }
-    const child = node.children.get(level);
-    if (child !== undefined) this.#collect(child, levels, i + 1, out);
   }
 
-  /** Every message strictly below `node` (skipping `$` topics when at the root). */
+  /** Every message strictly below `node` (skipping `$` topics when at the root), in preorder. */
   #all(node: RetainedNode, atRoot: boolean, out: Message[]): void {
     if (node.children === undefined) return;
-    for (const [name, child] of node.children) {
-      if (atRoot && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
+    const stack = [node.children.entries()];
+    while (stack.length > 0) {
+      const next = stack[stack.length - 1]!.next();
+      if (next.done === true) {
+        stack.pop();
+        continue;
+      }
+      const [name, child] = next.value;
+      if (atRoot && stack.length === 1 && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
       if (child.message !== undefined) out.push(child.message);
-      this.#all(child, false, out);
+      if (child.children !== undefined) stack.push(child.children.entries());
     }
   }
 }

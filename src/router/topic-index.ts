@@ -13,6 +13,10 @@
  *   Topics over 256 characters are not cached, so the cache holds at most 10,000 × 256 chars.
  *   Results are grouped by subscriber key: a subscriber whose several filters match appears
  *   once, with all of its matching values (the caller merges QoS and subscription ids).
+ * - No walk recurses: a topic may have 65,536 levels (65,535 `/`), far deeper than the JS stack,
+ *   so `match` keeps its own stack and add/remove walk a loop. A node sits at one depth only, so
+ *   a match visits each node at most once: its work is bounded by the trie, whatever the
+ *   wildcards. (The broker also refuses topics and filters over `--max-topic-levels`.)
  */
 
 export interface MatchedSubscriber<K, V> {
@@ -122,6 +126,9 @@ export class TopicIndex<K, V> {
   #cacheSize: number;
   #generation = 0;
   #count = 0;
+  /** The match walk's stack (nodes and their depths), kept between calls: a walk allocates none. */
+  readonly #stackNodes: Node<K, V>[] = [];
+  readonly #stackDepths: number[] = [];
 
   constructor(options: TopicIndexOptions = {}) {
     this.#cacheSize = options.cacheSize ?? 10_000;
@@ -192,7 +199,7 @@ export class TopicIndex<K, V> {
     const groups: SharedGroup<K, V>[] = [];
     const levels = topic.split('/');
     const dollar = topic.charCodeAt(0) === 36; // '$'
-    this.#collect(this.#root, levels, 0, dollar, byKey, groups);
+    this.#collect(levels, dollar, byKey, groups);
     let result: MatchResult<K, V>;
     if (byKey.size === 0 && groups.length === 0) {
       result = EMPTY_RESULT;
@@ -209,24 +216,36 @@ export class TopicIndex<K, V> {
     return result;
   }
 
-  #collect(
-    node: Node<K, V>,
-    levels: string[],
-    i: number,
-    dollar: boolean,
-    byKey: Map<K, V[]>,
-    groups: SharedGroup<K, V>[],
-  ): void {
-    const skipWildcards = dollar && i === 0; // [MQTT-4.7.2-1]
-    if (node.hash !== undefined && !skipWildcards) this.#take(node.hash, byKey, groups);
-    if (i === levels.length) {
-      this.#take(node, byKey, groups);
-      return;
+  /**
+   * Depth first from the root, on an explicit stack. At each node: its `#` child matches whatever
+   * is left [MQTT-4.7.1-2]; at the topic's end the node itself matches; else the literal child and
+   * the `+` child go on the stack (literal on top, so it is walked first, as the recursive walk
+   * did). `match` is synchronous and never re-entered, so the stack can be the instance's own.
+   */
+  #collect(levels: string[], dollar: boolean, byKey: Map<K, V[]>, groups: SharedGroup<K, V>[]): void {
+    const nodes = this.#stackNodes;
+    const depths = this.#stackDepths;
+    nodes.push(this.#root);
+    depths.push(0);
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      const i = depths.pop()!;
+      const skipWildcards = dollar && i === 0; // [MQTT-4.7.2-1]
+      if (node.hash !== undefined && !skipWildcards) this.#take(node.hash, byKey, groups);
+      if (i === levels.length) {
+        this.#take(node, byKey, groups);
+        continue;
+      }
+      if (node.plus !== undefined && !skipWildcards) {
+        nodes.push(node.plus);
+        depths.push(i + 1);
+      }
+      const child = node.children?.get(levels[i]!);
+      if (child !== undefined) {
+        nodes.push(child);
+        depths.push(i + 1);
+      }
     }
-    const child = node.children?.get(levels[i]!);
-    if (child !== undefined) this.#collect(child, levels, i + 1, dollar, byKey, groups);
-    if (node.plus !== undefined && !skipWildcards)
-      this.#collect(node.plus, levels, i + 1, dollar, byKey, groups);
   }
 
   #take(node: Node<K, V>, byKey: Map<K, V[]>, groups: SharedGroup<K, V>[]): void {

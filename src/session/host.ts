@@ -72,6 +72,8 @@ export interface BrokerStats {
   droppedCongested: number;
   /** PUBLISH refused by the publisher's topic ACL. */
   droppedNotAuthorized: number;
+  /** PUBLISH refused: its topic name has more levels than `maxTopicLevels`. */
+  droppedTopicLevels: number;
   /** QoS 1/2 shared-subscription messages handed from a leaving member to another (section 4.8.2). */
   sharedRedelivered: number;
   sessionsExpired: number;

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  exceedsFilterLevels,
+  exceedsTopicLevels,
   isSharedFilter,
   isValidMqttString,
   isValidMqttUtf8,
@@ -552,5 +554,27 @@ describe('topic.ts', () => {
       if (expected !== undefined) assert.equal(isSharedFilter(filter), true, filter);
     }
     assert.equal(isSharedFilter('devices1/a/b'), false);
+  });
+
+  test('exceedsTopicLevels and exceedsFilterLevels count / + 1, a $share/{name}/ prefix not counted', () => {
+    const cases: [string, number, boolean][] = [
+      ['a', 1, false],
+      ['/', 1, true], // two empty levels
+      ['a/b/c', 3, false],
+      ['a/b/c/', 3, true],
+      ['///', 4, false],
+      ['////', 4, true],
+      ['abcdefgh', 2, false], // longer than the limit, one level: scanned, not refused
+      ['/'.repeat(65_535), 65_536, false],
+      ['/'.repeat(65_535), 65_535, true],
+    ];
+    for (const [topic, max, over] of cases) {
+      assert.equal(exceedsTopicLevels(topic, max), over, `${JSON.stringify(topic.slice(0, 9))} / ${max}`);
+      assert.equal(exceedsFilterLevels(topic, max), over);
+    }
+    assert.equal(exceedsFilterLevels('$share/g/a/b/#', 3), false);
+    assert.equal(exceedsFilterLevels('$share/g/a/b/c/#', 3), true);
+    assert.equal(exceedsTopicLevels('$share/g/a/b/#', 3), true, 'a topic name counts every level');
+    assert.equal(exceedsFilterLevels('$share/g', 2), false, 'no filter: counted whole (and invalid anyway)');
   });
 });

@@ -197,6 +197,38 @@ describe('RetainedStore match', () => {
   });
 });
 
+describe('RetainedStore deep topics: no walk recurses', () => {
+  test('messages 65,536 and 32,768 levels deep are found by #, deep + filters and exact filters, and deleted', () => {
+    const store = new RetainedStore();
+    const deepest = '/'.repeat(65_535); // 65,535 bytes, the longest topic name
+    const half = '/'.repeat(32_767);
+    store.apply(retained(deepest, 'deepest'));
+    store.apply(retained(half, 'half'));
+    store.apply(retained('a', 'shallow'));
+    assert.deepEqual(topicsOf(store, '#'), [half, deepest, 'a'].sort());
+    assert.deepEqual(topicsOf(store, `${'+/'.repeat(32_767)}+`), [half]);
+    assert.deepEqual(topicsOf(store, `${'+/'.repeat(32_767)}#`), [half, deepest].sort());
+    assert.deepEqual(topicsOf(store, `${'/'.repeat(65_534)}#`), [deepest]);
+    assert.deepEqual(topicsOf(store, deepest), [deepest]);
+    assert.ok(store.delete(deepest));
+    assert.deepEqual(topicsOf(store, '#'), [half, 'a'].sort());
+  });
+
+  test('+ over 20,000 siblings finds each once, in the order they were retained', () => {
+    const store = new RetainedStore();
+    const topics = Array.from({ length: 20_000 }, (_, i) => `w/${(i * 7919) % 20_000}`);
+    for (const t of topics) store.apply(retained(t, t));
+    assert.deepEqual(
+      store.match('w/+', NOW).map((m) => m.topic),
+      topics,
+    );
+    assert.deepEqual(
+      store.match('#', NOW).map((m) => m.topic),
+      topics,
+    );
+  });
+});
+
 describe('RetainedStore expiry [MQTT-3.3.2-5]', () => {
   test('expired messages are not returned and are removed; live ones stay', () => {
     const store = new RetainedStore();

@@ -492,6 +492,43 @@ describe('TopicIndex match cache', () => {
   });
 });
 
+/** The deepest topic name there is: 65,535 bytes of `/`, 65,536 empty levels. */
+const DEEPEST = '/'.repeat(65_535);
+/** The deepest `+` filter: 32,767 `+/` and a last `+`, 65,535 bytes, 32,768 levels. */
+const DEEP_PLUS = `${'+/'.repeat(32_767)}+`;
+
+describe('TopicIndex deep topics: no walk recurses', () => {
+  test('a topic of 65,536 levels matches #, its exact filter and a deep .../#; the filters are removed cleanly', () => {
+    const index = new TopicIndex<string, string>();
+    index.add('#', 'hash', 'v');
+    index.add(DEEPEST, 'exact', 'v');
+    index.add(`${'/'.repeat(65_534)}#`, 'deep-hash', 'v');
+    index.addShared('g', DEEPEST, 'member', 'v');
+    index.add(`${DEEPEST.slice(1)}x`, 'other', 'v'); // as deep, last level differs
+    const result = index.match(DEEPEST);
+    assert.deepEqual(normalize(result), {
+      subscribers: ['deep-hash=v', 'exact=v', 'hash=v'],
+      groups: [`g|${DEEPEST}`],
+    });
+    assert.ok(index.remove(DEEPEST, 'exact'));
+    assert.ok(index.removeShared('g', DEEPEST, 'member'));
+    assert.ok(index.remove(`${'/'.repeat(65_534)}#`, 'deep-hash'));
+    assert.deepEqual(matchedKeys(index, DEEPEST), ['hash']);
+    assert.deepEqual(matchedKeys(index, `${DEEPEST.slice(1)}x`), ['hash', 'other']);
+  });
+
+  test('a filter of 32,768 + levels and an exact filter beside it both match a topic of 32,768 levels', () => {
+    const index = new TopicIndex<string, string>({ cacheSize: 0 });
+    const topic = '/'.repeat(32_767);
+    index.add(DEEP_PLUS, 'plus', 'v');
+    index.add(topic, 'exact', 'v');
+    index.add(`${'+/'.repeat(32_767)}#`, 'plus-hash', 'v');
+    assert.deepEqual(matchedKeys(index, topic), ['exact', 'plus', 'plus-hash']);
+    assert.deepEqual(matchedKeys(index, `${'x/'.repeat(32_767)}x`), ['plus', 'plus-hash']);
+    assert.deepEqual(matchedKeys(index, DEEPEST), ['plus-hash']);
+  });
+});
+
 describe('TopicIndex differential against a naive matcher', () => {
   for (const [seed, cacheSize] of [
     [0x5eed, 10_000],

@@ -1,20 +1,29 @@
 /**
  * SUBSCRIBE → SUBACK, then the retained messages each new subscription asks for.
  * Pipeline: features the server announced as unavailable (v5: DISCONNECT 0x9E / 0xA1 / 0xA2,
- * sections 3.2.2.3.13-15) → validate each filter (an invalid one fails alone: 0x8F in v5,
- * 0x80 in v3) → authorize each by the token's topicAcl (0x87 in v5, 0x80 in v3) → add to the session and index → SUBACK with the granted QoS in order
- * [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
+ * sections 3.2.2.3.13-15) → validate each filter (an invalid one, or one of more levels than
+ * `--max-topic-levels`, fails alone: 0x8F in v5, 0x80 in v3) → authorize each by the token's
+ * topicAcl (0x87 in v5, 0x80 in v3) → add to the session and index → SUBACK with the granted
+ * QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
  * subscriptions (section 4.8.2).
  */
 
 import { maySubscribe } from '../../auth/index.ts';
+import { reasonCodeOf } from '../../errors.ts';
 import type { SubscribePacket } from '../../protocol/index.ts';
-import { isSharedFilter, parseSharedFilter, ReasonCode, SubackFailure } from '../../protocol/index.ts';
-
-const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#');
+import {
+  exceedsFilterLevels,
+  isSharedFilter,
+  parseSharedFilter,
+  ReasonCode,
+  SubackFailure,
+} from '../../protocol/index.ts';
 
 import type { PacketContext } from '../handler-context.ts';
 import type { Subscription } from '../host.ts';
+
+const TOPIC_FILTER_INVALID = reasonCodeOf('TOPIC_FILTER_INVALID');
+const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#');
 
 export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): void {
   const session = conn.session!;
@@ -46,6 +55,12 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
       (!config.wildcardSubscriptionsAvailable && hasWildcard(req.topicFilter))
     ) {
       reasonCodes.push(SubackFailure);
+      continue;
+    }
+    // Well formed but deeper than this server indexes: 0x8F, "not allowed for this Client" (section 3.9.3).
+    if (exceedsFilterLevels(req.topicFilter, config.maxTopicLevels)) {
+      reasonCodes.push(v5 ? TOPIC_FILTER_INVALID : SubackFailure);
+      problems.push(`topic filter has more than ${config.maxTopicLevels} levels`);
       continue;
     }
     // Authorization by the token's topicAcl; for a shared subscription, its inner filter.
