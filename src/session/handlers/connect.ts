@@ -89,13 +89,10 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   if (will !== undefined) {
     if (!isValidTopicName(will.topic))
       return conn.refuse('TOPIC_NAME_INVALID', 'will topic is not a valid topic name'); // [MQTT-3.1.3-11]
-    // Deeper than --max-topic-levels: v5 CONNACK 0x90 (section 3.2.2.2); no v3 return code says it: close.
-    if (exceedsTopicLevels(will.topic, config.maxTopicLevels)) {
-      const detail = `will topic has more than ${config.maxTopicLevels} levels`;
-      return conn.version === 5
-        ? conn.refuse('TOPIC_NAME_INVALID', detail)
-        : conn.disconnect('TOPIC_NAME_INVALID', detail);
-    }
+    // Deeper than --max-topic-levels: v5 CONNACK 0x90 (section 3.2.2.2); no v3 return code says it,
+    // so a v3 client is closed without a CONNACK, as for any will topic refused (connackCode).
+    if (exceedsTopicLevels(will.topic, config.maxTopicLevels))
+      return conn.refuse('TOPIC_NAME_INVALID', `will topic has more than ${config.maxTopicLevels} levels`);
     if (will.qos > config.maximumQoS) return conn.refuse('QOS_NOT_SUPPORTED', 'will QoS above maximum QoS'); // [MQTT-3.2.2-12]
     if (will.retain && !config.retainAvailable)
       return conn.refuse('RETAIN_NOT_SUPPORTED', 'retain not available'); // [MQTT-3.2.2-13]
