@@ -199,6 +199,8 @@ export const API_ERRORS = {
     code: 14013,
     message: "on_publish.url refused by the server's webhook egress policy",
   },
+  CLIENT_NOT_FOUND: { http: 404, code: 14014, message: 'client not connected and no session' },
+  RETAINED_NOT_FOUND: { http: 404, code: 14015, message: 'no retained message on that topic' },
 } as const satisfies Record<string, ApiErrorDef>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

@@ -27,10 +27,12 @@ import { failure } from './envelope.ts';
 import {
   accountRoutes,
   brokerRoutes,
+  clientRoutes,
   credentialRoutes,
   healthRoutes,
   hookRoutes,
   namespaceRoutes,
+  retainedRoutes,
 } from './routes/index.ts';
 
 export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
@@ -146,6 +148,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   brokerRoutes(app, ctx);
   credentialRoutes(app, ctx);
   hookRoutes(app, ctx);
+  clientRoutes(app, ctx);
+  retainedRoutes(app, ctx);
   await app.ready();
   return app;
 }

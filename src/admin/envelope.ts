@@ -1,7 +1,8 @@
 /**
  * The Cloudflare API envelope: `{result, success, errors, messages}` on every response, plus
  * `result_info` on lists. Lists are paged with `page` (from 1) and `per_page` (default and
- * maximum 1000, so a client that never pages, like wrangler, still sees every item).
+ * maximum 1000, so a client that never pages, like wrangler, still sees every item). A list
+ * too large to count on every request (retained messages) says `has_more` instead of totals.
  */
 import type { ApiError } from '../errors.ts';
 
@@ -19,8 +20,10 @@ export interface ResultInfo {
   page: number;
   per_page: number;
   count: number;
-  total_count: number;
-  total_pages: number;
+  total_count?: number;
+  total_pages?: number;
+  /** Lists whose total is not counted (retained messages): whether a next page has items. */
+  has_more?: boolean;
 }
 
 export const ok = (result: unknown): Envelope => ({ result, success: true, errors: [], messages: [] });
@@ -43,4 +46,9 @@ export function okList(items: unknown[], total: number, page: number, perPage: n
       total_pages: Math.max(1, Math.ceil(total / perPage)),
     },
   };
+}
+
+/** A page of a list that is not counted: `has_more` in place of `total_count`/`total_pages`. */
+export function okPage(items: unknown[], page: number, perPage: number, hasMore: boolean): Envelope {
+  return { ...ok(items), result_info: { page, per_page: perPage, count: items.length, has_more: hasMore } };
 }

@@ -6,7 +6,13 @@
  * there is a TLS listener, as Cloudflare's; else plain MQTT). `endpoints` (ours) lists every
  * listener's URL for the broker, and `mqtt_username` (ours) the MQTT user name that names the
  * broker where no host name can (no DNS for the name, plain TCP): src/tenancy/routing.ts.
+ *
+ * A client is a session as `Session.describe` gives it: the connection's fields are null while
+ * a persistent session is offline. A retained message shows its payload (base64) only when
+ * asked, and then at most `payloadBytes` of it.
  */
+import type { Message } from '../router/index.ts';
+import type { SessionView } from '../session/index.ts';
 import type { ApiTokenRecord, BrokerRecord, NamespaceRecord } from '../store/index.ts';
 import { brokerHostname } from '../tenancy/hostname.ts';
 import { brokerUsername } from '../tenancy/routing.ts';
@@ -76,5 +82,66 @@ export function presentApiToken(t: ApiTokenRecord, value?: string): Record<strin
     last_used_on: t.lastUsedOn,
   };
   if (value !== undefined) out.value = value;
+  return out;
+}
+
+const isoOrNull = (ms: number | undefined): string | null =>
+  ms === undefined ? null : new Date(ms).toISOString();
+
+/** A client (a session, connected or not); `detail` adds its subscriptions. */
+export function presentClient(v: SessionView, detail: boolean): Record<string, unknown> {
+  const link = v.link;
+  const out: Record<string, unknown> = {
+    client_id: v.clientId,
+    connected: link !== undefined,
+    transport: link?.transport ?? null,
+    remote_address: link?.remoteAddress ?? null,
+    remote_port: link?.remotePort ?? null,
+    protocol_version: link?.protocolVersion ?? null,
+    keep_alive: link?.keepAlive ?? null,
+    connected_at: isoOrNull(link?.connectedAt),
+    subscription_count: v.subscriptions.length,
+    inflight: v.inflight,
+    queued: v.queued,
+    session_expiry_interval: v.expiryInterval,
+    session_expires_at: isoOrNull(v.expiresAt),
+  };
+  if (detail)
+    out.subscriptions = v.subscriptions.map((s) => ({
+      filter: s.topicFilter,
+      qos: s.qos,
+      no_local: s.noLocal,
+      retain_as_published: s.retainAsPublished,
+      retain_handling: s.retainHandling,
+      subscription_id: s.subscriptionId ?? null,
+      share_group: s.share?.name ?? null,
+    }));
+  return out;
+}
+
+/** A retained message; the payload (base64, at most `payloadBytes`) only when `payloadBytes` is given. */
+export function presentRetained(
+  m: Message,
+  payloadBytes: number | undefined,
+  now: number,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { topic: m.topic, qos: m.qos, payload_size: m.payload.length };
+  if (payloadBytes !== undefined) {
+    out.payload = m.payload.subarray(0, payloadBytes).toString('base64');
+    out.payload_truncated = m.payload.length > payloadBytes;
+  }
+  const p = m.properties;
+  const properties: Record<string, unknown> = {};
+  if (p?.payloadFormatIndicator !== undefined) properties.payload_format_indicator = p.payloadFormatIndicator;
+  if (p?.contentType !== undefined) properties.content_type = p.contentType;
+  if (p?.responseTopic !== undefined) properties.response_topic = p.responseTopic;
+  if (p?.correlationData !== undefined) properties.correlation_data = p.correlationData.toString('base64');
+  if (p?.userProperties !== undefined)
+    properties.user_properties = p.userProperties.map(([key, value]) => ({ key, value }));
+  const remaining = m.remainingExpiry(now);
+  if (remaining !== undefined) properties.message_expiry_interval = remaining;
+  out.properties = properties;
+  out.stored_at = new Date(m.receivedAt).toISOString();
+  out.expires_at = isoOrNull(m.expiresAt);
   return out;
 }

@@ -9,24 +9,28 @@ const error = {
   properties: { code: { type: 'integer' }, message: { type: 'string' } },
 } as const;
 
-/** The envelope around a result schema. */
-export function envelope(result: object, list = false): object {
+/** The envelope around a result schema; `list`: with `result_info` (`uncounted`: `has_more`, no totals). */
+export function envelope(result: object, list: boolean | 'uncounted' = false): object {
   const properties: Record<string, object> = {
     result,
     success: { type: 'boolean' },
     errors: { type: 'array', items: error },
     messages: { type: 'array', items: {} },
   };
-  if (list)
+  const paged = {
+    page: { type: 'integer' },
+    per_page: { type: 'integer' },
+    count: { type: 'integer' },
+  };
+  if (list === 'uncounted')
     properties.result_info = {
       type: 'object',
-      properties: {
-        page: { type: 'integer' },
-        per_page: { type: 'integer' },
-        count: { type: 'integer' },
-        total_count: { type: 'integer' },
-        total_pages: { type: 'integer' },
-      },
+      properties: { ...paged, has_more: { type: 'boolean', description: 'whether the next page has items' } },
+    };
+  else if (list)
+    properties.result_info = {
+      type: 'object',
+      properties: { ...paged, total_count: { type: 'integer' }, total_pages: { type: 'integer' } },
     };
   return { type: 'object', properties, required: ['result', 'success', 'errors', 'messages'] };
 }
@@ -173,4 +177,145 @@ export const brokerParams = {
 export const tokenParams = {
   type: 'object',
   properties: { account_id: { type: 'string' }, token_id: { type: 'string' } },
+} as const;
+
+const nullableString = { type: ['string', 'null'] } as const;
+const nullableInteger = { type: ['integer', 'null'] } as const;
+const nullableTimestamp = { anyOf: [timestamp, { type: 'null' }] } as const;
+
+const subscription = {
+  type: 'object',
+  properties: {
+    filter: { type: 'string', description: 'the filter as subscribed, `$share/<group>/` prefix included' },
+    qos: { type: 'integer', enum: [0, 1, 2], description: 'the QoS granted' },
+    no_local: { type: 'boolean' },
+    retain_as_published: { type: 'boolean' },
+    retain_handling: { type: 'integer', enum: [0, 1, 2] },
+    subscription_id: { ...nullableInteger, description: 'the v5 Subscription Identifier, if any' },
+    share_group: { ...nullableString, description: 'the shared subscription group, if shared' },
+  },
+} as const;
+
+const clientProperties = {
+  client_id: { type: 'string' },
+  connected: { type: 'boolean' },
+  transport: { type: ['string', 'null'], enum: ['tcp', 'tls', 'ws', 'wss', 'memory', null] },
+  remote_address: {
+    ...nullableString,
+    description: 'the client address (from the PROXY header or X-Forwarded-For where trusted)',
+  },
+  remote_port: nullableInteger,
+  protocol_version: {
+    ...nullableInteger,
+    description: 'protocol level: 3 (MQTT 3.1), 4 (3.1.1), 5; null while offline',
+  },
+  keep_alive: {
+    ...nullableInteger,
+    description: "seconds: the client's, or the server's when it overrode it; 0 none",
+  },
+  connected_at: { ...nullableTimestamp, description: 'when the current connection was accepted' },
+  subscription_count: { type: 'integer' },
+  inflight: { type: 'integer', description: 'outbound QoS 1/2 messages awaiting acknowledgement' },
+  queued: { type: 'integer', description: 'QoS 1/2 messages waiting to be sent' },
+  session_expiry_interval: {
+    type: 'integer',
+    description: 'seconds the session outlives its connection; 0 none, 4294967295 never expires',
+  },
+  session_expires_at: { ...nullableTimestamp, description: 'when an offline session ends, if it does' },
+} as const;
+
+export const client = { type: 'object', properties: clientProperties } as const;
+
+export const clientDetail = {
+  type: 'object',
+  properties: { ...clientProperties, subscriptions: { type: 'array', items: subscription } },
+} as const;
+
+export const kickResult = {
+  type: 'object',
+  properties: {
+    client_id: { type: 'string' },
+    disconnected: { type: 'boolean', description: 'a connection was closed (v5: DISCONNECT 0x98)' },
+    session_discarded: { type: 'boolean', description: 'the session ended too (discard_session=true)' },
+  },
+} as const;
+
+export const retainedMessage = {
+  type: 'object',
+  properties: {
+    topic: { type: 'string' },
+    qos: { type: 'integer', enum: [0, 1, 2] },
+    payload_size: { type: 'integer', description: 'bytes' },
+    payload: {
+      type: 'string',
+      description: 'base64, only with payload=true, at most payload_bytes bytes of it',
+    },
+    payload_truncated: {
+      type: 'boolean',
+      description: 'with payload=true: payload holds only the first payload_bytes',
+    },
+    properties: {
+      type: 'object',
+      description: 'the v5 properties kept with the message',
+      properties: {
+        payload_format_indicator: { type: 'integer' },
+        content_type: { type: 'string' },
+        response_topic: { type: 'string' },
+        correlation_data: { type: 'string', description: 'base64' },
+        user_properties: {
+          type: 'array',
+          items: { type: 'object', properties: { key: { type: 'string' }, value: { type: 'string' } } },
+        },
+        message_expiry_interval: { type: 'integer', description: 'seconds left' },
+      },
+    },
+    stored_at: timestamp,
+    expires_at: nullableTimestamp,
+  },
+} as const;
+
+const flag = { type: 'string', enum: ['true', 'false'] } as const;
+
+export const clientsQuery = {
+  type: 'object',
+  properties: {
+    ...paging.properties,
+    client_id_prefix: { type: 'string', maxLength: 65535, description: 'only client ids starting with this' },
+  },
+} as const;
+
+export const kickQuery = {
+  type: 'object',
+  properties: {
+    discard_session: { ...flag, description: 'also end the session (its subscriptions, queue and state)' },
+  },
+} as const;
+
+export const retainedQuery = {
+  type: 'object',
+  properties: {
+    ...paging.properties,
+    filter: { type: 'string', maxLength: 65535, description: 'MQTT topic filter (default #); not $share' },
+    payload: { ...flag, description: 'include the payload, base64' },
+    payload_bytes: {
+      ...digits,
+      description: 'with payload=true: at most this many bytes of it, 1..65536 (default 1024)',
+    },
+  },
+} as const;
+
+export const retainedDeleteQuery = {
+  type: 'object',
+  properties: {
+    topic: { type: 'string', maxLength: 65535, description: 'the topic; any topic, `/` included' },
+  },
+} as const;
+
+export const clientParams = {
+  type: 'object',
+  properties: { ...brokerParams.properties, client_id: { type: 'string' } },
+} as const;
+export const retainedTopicParams = {
+  type: 'object',
+  properties: { ...brokerParams.properties, topic: { type: 'string' } },
 } as const;

@@ -159,11 +159,7 @@ export class Broker implements BrokerPort {
    * (counted); a replacement within the bytes bound always is. True when it wrote to the store.
    */
   #retain(message: Message): boolean {
-    if (message.payload.length === 0) {
-      if (!this.retained.delete(message.topic)) return false;
-      this.store.deleteRetained(this.id, message.topic);
-      return true;
-    }
+    if (message.payload.length === 0) return this.deleteRetained(message.topic);
     const current = this.retained.get(message.topic);
     const bytes = this.retained.bytes - (current?.payload.length ?? 0) + message.payload.length;
     if (
@@ -224,6 +220,50 @@ export class Broker implements BrokerPort {
     const link = this.sessions.get(clientId)?.link;
     if (link === undefined) return false;
     link.disconnect(code, detail);
+    return true;
+  }
+
+  /**
+   * An administrative disconnect: the client gets DISCONNECT 0x98 (v5; v3 a close) and its will
+   * is published as for any server close; with `discardSession` its session then ends too
+   * (a will still delayed is published now [MQTT-3.1.2-8]), connected or offline.
+   * Both false when there was nothing to act on: not connected, and no session to discard.
+   */
+  kick(clientId: string, discardSession: boolean): { disconnected: boolean; discarded: boolean } {
+    const disconnected = this.disconnectClient(
+      clientId,
+      'ADMINISTRATIVE_ACTION',
+      'disconnected by the admin API',
+    );
+    const session = this.sessions.get(clientId);
+    if (!discardSession || session === undefined) return { disconnected, discarded: false };
+    this.endSession(session);
+    return { disconnected, discarded: true };
+  }
+
+  /**
+   * Sessions whose client id starts with `prefix`, in the order they were created: up to
+   * `limit` of them from the `skip`th on, and how many match in all (a walk over client ids
+   * only; nothing is built for the sessions outside the page).
+   */
+  findSessions(prefix: string, skip: number, limit: number): { sessions: Session[]; total: number } {
+    const sessions: Session[] = [];
+    let total = 0;
+    for (const [clientId, session] of this.sessions) {
+      if (!clientId.startsWith(prefix)) continue;
+      if (total >= skip && sessions.length < limit) sessions.push(session);
+      total++;
+    }
+    return { sessions, total };
+  }
+
+  /**
+   * Deletes a topic's retained message, and from the store; false when there was none. The admin
+   * API calls it directly: deleting through `publish` would deliver an empty message to subscribers.
+   */
+  deleteRetained(topic: string): boolean {
+    if (!this.retained.delete(topic)) return false;
+    this.store.deleteRetained(this.id, topic);
     return true;
   }
 

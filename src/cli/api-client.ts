@@ -34,6 +34,15 @@ export class ApiFailure extends Error {
   }
 }
 
+/** A list's paging, as the API reports it (`has_more` instead of totals on uncounted lists). */
+export interface ResultInfo {
+  page?: number;
+  per_page?: number;
+  count?: number;
+  total_count?: number;
+  has_more?: boolean;
+}
+
 export interface RequestOptions {
   body?: unknown;
   /** Query parameters; a list repeats the key (`topicAcl=a&topicAcl=b`). */
@@ -68,6 +77,24 @@ export class AdminClient {
 
   /** Sends one request and returns the envelope's `result`; throws ApiFailure or CliError. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    return (await this.#send(method, path, options)).result as T;
+  }
+
+  /** Like `request`, for a list: its `result` and `result_info` (paging). */
+  async requestList<T>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<{ result: T[]; resultInfo: ResultInfo }> {
+    const envelope = await this.#send(method, path, options);
+    return { result: envelope.result as T[], resultInfo: (envelope.result_info ?? {}) as ResultInfo };
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ result?: unknown; result_info?: unknown }> {
     const target = new URL(`${this.url}${path}`);
     for (const [key, value] of Object.entries(options.query ?? {}))
       for (const one of typeof value === 'string' ? [value] : value) target.searchParams.append(key, one);
@@ -92,7 +119,7 @@ export class AdminClient {
       throw this.#unreachable(err);
     }
     const text = await response.text();
-    let envelope: { success?: unknown; result?: unknown; errors?: unknown };
+    let envelope: { success?: unknown; result?: unknown; result_info?: unknown; errors?: unknown };
     try {
       envelope = JSON.parse(text);
     } catch {
@@ -109,7 +136,7 @@ export class AdminClient {
       if (failure.has(AUTHENTICATION_ERROR)) failure.hint = `the token came from ${this.tokenSource}`;
       throw failure;
     }
-    return envelope.result as T;
+    return envelope;
   }
 
   #unreachable(err: unknown): CliError {

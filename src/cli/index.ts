@@ -9,9 +9,11 @@
 import type { Command } from 'commander';
 import { addAccountCommands } from './account-commands.ts';
 import { addBrokerCommands } from './broker-commands.ts';
+import { addClientCommands } from './client-commands.ts';
 import { addCredentialCommands } from './credential-commands.ts';
 import { addHookCommands } from './hook-commands.ts';
 import { addNamespaceCommands } from './namespace-commands.ts';
+import { addRetainedCommands } from './retained-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
 
 export function addManagementCommands(program: Command): void {
@@ -19,6 +21,8 @@ export function addManagementCommands(program: Command): void {
   const broker = addBrokerCommands(program);
   addCredentialCommands(broker);
   addHookCommands(broker);
+  addClientCommands(broker);
+  addRetainedCommands(broker);
   addTokenCommands(program);
   addAccountCommands(program);
 }

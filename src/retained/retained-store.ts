@@ -93,7 +93,10 @@ export class RetainedStore {
   /** Retained messages whose topic matches `filter` (a valid, non-shared filter). */
   match(filter: string, now = Date.now()): Message[] {
     const out: Message[] = [];
-    this.#collect(filter.split('/'), out);
+    this.#walk(filter.split('/'), (m) => {
+      out.push(m);
+      return true;
+    });
     const live: Message[] = [];
     for (const m of out) {
       if (m.expired(now)) this.delete(m.topic);
@@ -102,21 +105,52 @@ export class RetainedStore {
     return live;
   }
 
-  /** Depth first over the nodes the filter's levels lead to; children pushed last-first to pop in order. */
-  #collect(levels: string[], out: Message[]): void {
+  /**
+   * One page of the live messages matching `filter` (a valid, non-shared filter), in `match`'s
+   * order: up to `limit` after the first `skip`, and whether more follow. Read-only (expired
+   * messages are passed over, not removed), and the walk stops at the `skip + limit + 1`th
+   * match: a page never costs a walk of every message the filter matches.
+   */
+  page(
+    filter: string,
+    skip: number,
+    limit: number,
+    now = Date.now(),
+  ): { messages: Message[]; more: boolean } {
+    const messages: Message[] = [];
+    let seen = 0;
+    let more = false;
+    this.#walk(filter.split('/'), (m) => {
+      if (m.expired(now) || seen++ < skip) return true;
+      if (messages.length === limit) {
+        more = true;
+        return false;
+      }
+      messages.push(m);
+      return true;
+    });
+    return { messages, more };
+  }
+
+  /**
+   * Depth first over the nodes the filter's levels lead to, handing each message found to
+   * `visit` until it returns false; children pushed last-first to pop in order.
+   */
+  #walk(levels: string[], visit: (m: Message) => boolean): void {
     const nodes: RetainedNode[] = [this.#root];
     const depths: number[] = [0];
     while (nodes.length > 0) {
       const node = nodes.pop()!;
       const i = depths.pop()!;
       if (i === levels.length) {
-        if (node.message !== undefined) out.push(node.message);
+        if (node.message !== undefined && !visit(node.message)) return;
         continue;
       }
       const level = levels[i]!;
       if (level === '#') {
-        if (node.message !== undefined && i > 0) out.push(node.message); // parent level [MQTT-4.7.1-2]
-        this.#all(node, i === 0, out);
+        // The parent level too [MQTT-4.7.1-2].
+        if (node.message !== undefined && i > 0 && !visit(node.message)) return;
+        if (!this.#all(node, i === 0, visit)) return;
         continue;
       }
       if (node.children === undefined) continue;
@@ -138,9 +172,12 @@ export class RetainedStore {
     }
   }
 
-  /** Every message strictly below `node` (skipping `$` topics when at the root), in preorder. */
-  #all(node: RetainedNode, atRoot: boolean, out: Message[]): void {
-    if (node.children === undefined) return;
+  /**
+   * Every message strictly below `node` (skipping `$` topics when at the root), in preorder, to
+   * `visit`; false when `visit` stopped the walk.
+   */
+  #all(node: RetainedNode, atRoot: boolean, visit: (m: Message) => boolean): boolean {
+    if (node.children === undefined) return true;
     const stack = [node.children.entries()];
     while (stack.length > 0) {
       const next = stack[stack.length - 1]!.next();
@@ -150,8 +187,9 @@ export class RetainedStore {
       }
       const [name, child] = next.value;
       if (atRoot && stack.length === 1 && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
-      if (child.message !== undefined) out.push(child.message);
+      if (child.message !== undefined && !visit(child.message)) return false;
       if (child.children !== undefined) stack.push(child.children.entries());
     }
+    return true;
   }
 }

@@ -31,7 +31,7 @@ import type { ConnectionInfo } from '../transport/index.ts';
 import { ConnectionIO } from './connection-io.ts';
 import { dispatch } from './dispatcher.ts';
 import type { AcceptOptions, ConnectionContext, PacketContext, PendingAuth } from './handler-context.ts';
-import type { SessionLink } from './host.ts';
+import type { LinkView, SessionLink } from './host.ts';
 import { type LongTimer, setLongTimeout } from './timers.ts';
 import { releaseWill } from './will.ts';
 
@@ -56,6 +56,9 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   /** PUBLISH rate limit: start of the current one-second window, and PUBLISHes in it. */
   #rateWindowStart = 0;
   #rateCount = 0;
+  /** The keep alive in force, in seconds, and when CONNECT was accepted (for `describe`). */
+  #keepalive = 0;
+  #connectedAt = 0;
   #keepaliveMs = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -162,6 +165,8 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     this.will = options.will;
     this.window = options.window;
     this.limitOutput(options.clientTopicAliasMaximum);
+    this.#connectedAt = Date.now();
+    this.#keepalive = options.keepalive;
     this.#keepaliveMs = options.keepalive * 1500; // [MQTT-3.1.2-24] one and a half times
     if (this.#keepaliveMs > 0) this.#keepaliveTimer = setTimeout(this.#checkKeepalive, this.#keepaliveMs);
     const expiresAt = this.identity?.expiresAt;
@@ -170,6 +175,17 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
         () => this.disconnect('MAXIMUM_CONNECT_TIME', 'credentials expired'),
         Math.max(0, expiresAt - Date.now()),
       );
+  }
+
+  describe(): LinkView {
+    return {
+      transport: this.info.transport,
+      remoteAddress: this.info.remoteAddress,
+      remotePort: this.info.remotePort,
+      protocolVersion: this.version,
+      keepAlive: this.#keepalive,
+      connectedAt: this.#connectedAt,
+    };
   }
 
   /**

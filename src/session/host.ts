@@ -14,6 +14,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { RetainedStore } from '../retained/index.ts';
 import type { Message, PublishOptions, SharedGroup, TopicIndex } from '../router/index.ts';
 import type { MessageStore, StoredSubscription } from '../store/index.ts';
+import type { TransportKind } from '../transport/index.ts';
 
 /** A subscription as a session holds it: as stored (the filter with any `$share/...` prefix), plus its parsed share. */
 export interface Subscription extends StoredSubscription {
@@ -30,6 +31,19 @@ export type Routed = number;
 export const ROUTED_WROTE = 1;
 export const ROUTED_MATCHED = 2;
 
+/** A connection as an operator is shown it (admin API): read at request time, never kept. */
+export interface LinkView {
+  readonly transport: TransportKind;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** 3 (MQTT 3.1), 4 (3.1.1) or 5. */
+  readonly protocolVersion: number;
+  /** The keep alive in force, in seconds: the client's, or the server's when it overrode it; 0 none. */
+  readonly keepAlive: number;
+  /** Epoch ms when its CONNECT was accepted. */
+  readonly connectedAt: number;
+}
+
 /** What the session needs from the connection currently attached to it. */
 export interface SessionLink {
   readonly clientId: string;
@@ -44,6 +58,8 @@ export interface SessionLink {
   disconnect(code: ErrorCode, detail: string): void;
   /** Who the client authenticated as (absent for links that did not authenticate). */
   readonly identity?: ClientIdentity | undefined;
+  /** What an operator is shown of this connection. */
+  describe(): LinkView;
 }
 
 /** A session as the subscription index and shared groups hold it. */

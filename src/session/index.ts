@@ -13,6 +13,7 @@ export { Connection } from './connection.ts';
 export type { Admitted, ConnectionContext } from './handler-context.ts';
 export {
   type BrokerStats,
+  type LinkView,
   ROUTED_MATCHED,
   ROUTED_WROTE,
   type Routed,
@@ -21,4 +22,4 @@ export {
   type Subscription,
 } from './host.ts';
 export { PublishGate } from './publish-gate.ts';
-export { Session } from './session.ts';
+export { Session, type SessionView } from './session.ts';

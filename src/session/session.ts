@@ -30,7 +30,14 @@ import { isSharedFilter, isValidTopicFilter, parseSharedFilter, type QoS } from 
 import { Message } from '../router/index.ts';
 import type { StoredSession } from '../store/index.ts';
 import { type Delivery, DeliveryQueue } from './delivery-queue.ts';
-import type { RoutedSession, SessionGroup, SessionHost, SessionLink, Subscription } from './host.ts';
+import type {
+  LinkView,
+  RoutedSession,
+  SessionGroup,
+  SessionHost,
+  SessionLink,
+  Subscription,
+} from './host.ts';
 import { type Inflight, InflightWindow, inflightEntry } from './inflight.ts';
 import { SessionClock } from './session-clock.ts';
 import { SessionStorage } from './session-storage.ts';
@@ -52,6 +59,22 @@ export interface SubscribeOutcome {
  * settled one, writing the change to the message store or not.
  */
 export type AckOutcome = 'unknown' | 'mismatched' | 'written' | 'unwritten';
+
+/** A session as an operator is shown it (admin API): a snapshot, read-only. */
+export interface SessionView {
+  readonly clientId: string;
+  /** The attached connection; undefined while the (persistent) session is offline. */
+  readonly link: LinkView | undefined;
+  readonly subscriptions: readonly Subscription[];
+  /** Outbound QoS 1/2 messages awaiting the client's acknowledgement. */
+  readonly inflight: number;
+  /** QoS 1/2 deliveries waiting for room in the in-flight window or for the client to return. */
+  readonly queued: number;
+  /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
+  readonly expiryInterval: number;
+  /** Epoch ms at which an offline session ends; undefined while connected, or never. */
+  readonly expiresAt: number | undefined;
+}
 
 const outcome = (wrote: boolean): AckOutcome => (wrote ? 'written' : 'unwritten');
 
@@ -101,6 +124,19 @@ export class Session implements RoutedSession {
 
   get queuedCount(): number {
     return this.#queue.length;
+  }
+
+  /** A snapshot for the admin API; allocates, so never called on a message path. */
+  describe(): SessionView {
+    return {
+      clientId: this.clientId,
+      link: this.link?.describe(),
+      subscriptions: [...this.subscriptions.values()],
+      inflight: this.#inflight.size,
+      queued: this.#queue.length,
+      expiryInterval: this.#expiryInterval,
+      expiresAt: this.link === undefined ? this.#clock.expiresAt : undefined,
+    };
   }
 
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
