@@ -256,7 +256,7 @@ export class Server implements ConnectionContext {
   brokerFor(
     connection: Connection,
     connect: ConnectPacket,
-  ): Admitted | { refuse: ErrorCode; detail: string } {
+  ): Admitted | { refuse: ErrorCode; detail: string; broker?: string | undefined } {
     const admission = this.tenancy.admit(connection.info, connect);
     if ('refuse' in admission) return admission;
     return { broker: admission.tenant.broker, identity: admission.identity, clientId: admission.clientId };

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { EventLoopWatch, silentLogger } from '../../src/observability/index.ts';
+import { Message } from '../../src/router/index.ts';
 import { openDatabase, SqliteMessageStore } from '../../src/store/index.ts';
 import { curl, describeWithTool } from '../helpers/interop-tools.ts';
 import { startServer } from '../helpers/server.ts';
@@ -50,16 +51,10 @@ describeWithTool('GET /readyz (curl)', curl, () => {
 
     const pages = Number((db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
     db.exec(`PRAGMA max_page_count = ${pages}`); // the disk is full
-    store.putRetained(ts.server.defaultBroker.id, {
-      topic: 'full/a',
-      payload: Buffer.alloc(256 * 1024, 1),
-      qos: 1,
-      retain: true,
-      properties: undefined,
-      senderId: undefined,
-      receivedAt: Date.now(),
-      expiresAt: undefined,
-    });
+    // A retained message the broker must store: its commit cannot fit.
+    ts.server.defaultBroker.publish(
+      new Message({ topic: 'full/a', payload: Buffer.alloc(256 * 1024, 1), qos: 1, retain: true }),
+    );
     const error = await new Promise<Error | undefined>((resolve) => store.afterCommit(resolve));
     assert.match(String(error?.message), /full/i);
     const failing = await curlJson(`${ts.apiUrl}/readyz`);
