@@ -252,6 +252,16 @@ export const OPTIONS = {
     env: 'PUBSUB_API_KEEP_ALIVE_TIMEOUT_MS',
     description: 'Admin API: how long an idle keep-alive connection waits for its next request.',
   },
+  livezMaxStallMs: {
+    kind: 'int',
+    default: 5_000,
+    min: 10,
+    max: 600_000,
+    flag: '--livez-max-stall-ms',
+    env: 'PUBSUB_LIVEZ_MAX_STALL_MS',
+    description:
+      'GET /livez answers 503 for 10 s after the event loop stalled longer than this, in ms (docs/observability.md).',
+  },
   quietToken: {
     kind: 'bool',
     default: false,
@@ -515,7 +525,16 @@ export const OPTIONS = {
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     flag: '--log-level',
     env: 'PUBSUB_LOG_LEVEL',
-    description: 'pino log level: connects and disconnects at info, protocol errors at warn.',
+    description:
+      'pino log level: client events (connect, disconnect, subscribe, unsubscribe, takeover) at info, authentication failures and protocol errors at warn.',
+  },
+  clientEvents: {
+    kind: 'bool',
+    default: false,
+    flag: '--client-events',
+    env: 'PUBSUB_CLIENT_EVENTS',
+    description:
+      'Publish each client connect and disconnect as JSON on $SYS/brokers/<broker>/clients/<clientId>/connected|disconnected (QoS 0, not retained; docs/observability.md).',
   },
   maximumPacketSize: {
     kind: 'int',

@@ -4,7 +4,7 @@
  * admin API will use. Connections refuse and disconnect by catalogue code; the functions below
  * are the only places that turn an MQTT code into wire values. Two more tables: the admin
  * API's Cloudflare error codes (API_ERRORS, thrown as ApiError) and the refusals answered in
- * plain HTTP outside that API (HTTP_REFUSALS: WebSocket listeners, the readiness probe).
+ * plain HTTP outside that API (HTTP_REFUSALS: WebSocket listeners, the liveness and readiness probes).
  */
 import { ConnectReturnCode, type ProtocolVersion, ReasonCode } from './protocol/index.ts';
 
@@ -231,13 +231,14 @@ interface HttpRefusalDef {
  * Refusals answered in plain HTTP, outside the admin API's envelope: by a WebSocket listener
  * before any MQTT (an upgrade refused on the raw socket carries the status and its standard
  * reason phrase, no body; a request that asked for no upgrade gets `message` as text), and by
- * the readiness probe (`{ status: message }`).
+ * the liveness and readiness probes (`{ status: message, ... }`).
  */
 export const HTTP_REFUSALS = {
   WS_PATH_NOT_FOUND: { http: 404, message: 'not found' },
   WS_UPGRADE_REQUIRED: { http: 426, message: 'MQTT over WebSocket: upgrade required' },
   WS_SUBPROTOCOL_REFUSED: { http: 400, message: 'no MQTT subprotocol offered' },
   NOT_READY: { http: 503, message: 'not ready' },
+  NOT_LIVE: { http: 503, message: 'event loop stalled' },
 } as const satisfies Record<string, HttpRefusalDef>;
 
 export type HttpRefusal = keyof typeof HTTP_REFUSALS;

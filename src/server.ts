@@ -27,7 +27,7 @@ import type { Broker } from './broker/index.ts';
 import type { Config } from './config.ts';
 import type { ErrorCode } from './errors.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
-import { silentLogger } from './observability/index.ts';
+import { EventLoopWatch, silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
 import { type Admitted, Connection, type ConnectionContext } from './session/index.ts';
 import {
@@ -103,6 +103,8 @@ export class Server implements ConnectionContext {
   readonly messageStore: MessageStore;
   #api: FastifyInstance | undefined;
   #ready = false;
+  /** Event-loop stalls, for GET /livez. */
+  readonly #eventLoop = new EventLoopWatch();
   #tls: TlsSetup | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
@@ -180,7 +182,20 @@ export class Server implements ConnectionContext {
         this.listeners.push(await listenWebSocket(this.config, accept, this.logger, context));
     }
     if (this.config.httpPort >= 0) await this.#startApi();
+    this.#eventLoop.start();
     this.#ready = true;
+  }
+
+  /**
+   * The readiness checks (GET /readyz), true while passing: `listeners`, every listener bound
+   * and the server not shutting down; `store`, the message store committing (a failed commit,
+   * e.g. a full disk, fails it until a retry succeeds: QoS 1/2 publishes are refused meanwhile).
+   */
+  readiness(): { listeners: boolean; store: boolean } {
+    return {
+      listeners: this.#ready && !this.shuttingDown,
+      store: this.messageStore.failed === undefined,
+    };
   }
 
   /** The certificate the TLS listeners serve; undefined when TLS is off. */
@@ -203,7 +218,8 @@ export class Server implements ConnectionContext {
       config: this.config,
       logger: this.logger,
       ports: () => this.listenerPorts(),
-      ready: () => this.#ready && !this.shuttingDown,
+      readiness: () => this.readiness(),
+      eventLoopStallMs: () => this.#eventLoop.stallMs(),
     });
     this.#api = api;
     await api.listen({ port: this.config.httpPort, host: this.config.host });
@@ -240,7 +256,7 @@ export class Server implements ConnectionContext {
   brokerFor(
     connection: Connection,
     connect: ConnectPacket,
-  ): Admitted | { refuse: ErrorCode; detail: string } {
+  ): Admitted | { refuse: ErrorCode; detail: string; broker?: string | undefined } {
     const admission = this.tenancy.admit(connection.info, connect);
     if ('refuse' in admission) return admission;
     return { broker: admission.tenant.broker, identity: admission.identity, clientId: admission.clientId };
@@ -258,6 +274,7 @@ export class Server implements ConnectionContext {
   async close(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    this.#eventLoop.stop();
     const apiClosed = this.#api?.close();
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     const sockets = [...this.connections].map(

@@ -26,6 +26,8 @@ import type { Tenancy } from '../tenancy/tenancy.ts';
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
   'GET /healthz',
   'HEAD /healthz',
+  'GET /livez',
+  'HEAD /livez',
   'GET /readyz',
   'HEAD /readyz',
   'GET /openapi.json',

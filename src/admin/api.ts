@@ -10,7 +10,7 @@
  * schema validation (400 code 6009) → handler. Every error leaves through one error handler
  * that turns it into the envelope; only the not-found handler and `frameworkErrors` (errors
  * raised before routing) write error bodies besides it, in the same envelope.
- * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/readyz`, `/openapi.json`) need no
+ * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/livez`, `/readyz`, `/openapi.json`) need no
  * token; an unknown path without a token is 403, not 404.
  */
 import swagger from '@fastify/swagger';

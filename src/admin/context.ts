@@ -1,6 +1,6 @@
 /**
  * What every admin route is given: the `ApiContext` (tenancy, configuration, logger, listener
- * ports, readiness) and the request and instance fields the API adds to fastify's types
+ * ports, readiness and liveness) and the request and instance fields the API adds to fastify's types
  * (`req.apiToken`, set by access.ts; `app.registeredRoutes`).
  *
  * The route files (routes/*.ts) and api.ts import this module; it imports neither, so the
@@ -33,6 +33,11 @@ export interface ApiContext {
   readonly logger: Logger;
   /** Ports of the running MQTT listeners, for broker endpoints. */
   ports(): ListenerPorts;
-  /** True once every listener is up and the server is not shutting down. */
-  ready(): boolean;
+  /**
+   * The readiness checks by name, true while passing: `listeners` (every listener bound and
+   * the server not shutting down), `store` (the message store open and committing).
+   */
+  readiness(): Readonly<Record<string, boolean>>;
+  /** Milliseconds of the event loop's worst recent stall (observability/event-loop-watch.ts). */
+  eventLoopStallMs(): number;
 }

@@ -43,6 +43,8 @@ import { MemoryMessageStore, type MessageStore } from '../store/index.ts';
 
 export class Broker implements BrokerPort {
   readonly id: string;
+  /** `<broker>.<namespace>`, for logs and client events; tenancy sets it (the id until then). */
+  address: string;
   readonly config: Config;
   readonly index = new TopicIndex<RoutedSession, Subscription>();
   readonly retained = new RetainedStore();
@@ -78,6 +80,7 @@ export class Broker implements BrokerPort {
     authenticators = authenticatorsFromConfig(config),
   ) {
     this.id = id;
+    this.address = id;
     this.config = config;
     this.store = store;
     this.authenticators = authenticators;

@@ -1,6 +1,7 @@
 /**
- * The process logger: pino, JSON lines on stdout. Connects and disconnects at info, protocol
- * errors at warn with the client id and reason; tokens and passwords are never logged.
+ * The process logger: pino, JSON lines on stdout. Client events (src/session/client-events.ts:
+ * connects, disconnects, subscribes, ...) at info, authentication failures and protocol errors
+ * at warn with the client id and reason; tokens and passwords are never logged.
  */
 import { type Logger, pino } from 'pino';
 

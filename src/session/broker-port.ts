@@ -12,6 +12,8 @@ import type { PublishGate } from './publish-gate.ts';
 import type { Session } from './session.ts';
 
 export interface BrokerPort extends SessionHost {
+  /** `<broker>.<namespace>`: the broker's name in logs and client-event topics. */
+  readonly address: string;
   /** Enhanced authentication methods offered to this broker's clients, by method name (section 4.12). */
   readonly authenticators: ReadonlyMap<string, EnhancedAuthenticator>;
   /** The broker's on-publish hook; undefined when it has none. */

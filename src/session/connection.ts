@@ -28,6 +28,7 @@ import type { ClientIdentity } from '../auth/index.ts';
 import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '../errors.ts';
 import { type Packet, type ProtocolError, ReasonCode, type WillMessage } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
+import { type CloseCause, clientDisconnected, connectRefused } from './client-events.ts';
 import { ConnectionIO } from './connection-io.ts';
 import { dispatch } from './dispatcher.ts';
 import type { AcceptOptions, ConnectionContext, PacketContext, PendingAuth } from './handler-context.ts';
@@ -49,6 +50,8 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   authMethod: string | undefined;
   /** Who the client authenticated as at CONNECT (tenancy admission). */
   identity: ClientIdentity | undefined;
+  /** `<broker>.<namespace>` once CONNECT named a broker, for the log. */
+  brokerAddress: string | undefined;
   /** The authenticated principal, when an authenticator named one. */
   username: string | undefined;
   /** The AUTH exchange in progress, if any. */
@@ -65,8 +68,8 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   /** Disconnects (0xA0) when the token the client connected with expires. */
   #credentialTimer: LongTimer | undefined;
   #released = false;
-  /** Why the connection ended, for the disconnect log line. */
-  #cause = 'connection lost';
+  /** Why the connection ended, for the client.disconnected event; the socket's end until told otherwise. */
+  #cause: CloseCause = { by: 'network' };
 
   constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
     super(socket, info, ctx);
@@ -195,7 +198,13 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
    */
   refuse(code: ErrorCode, detail: string): void {
     const connackSent = this.#writeConnack(code, detail);
-    this.log.warn({ reason: reasonCodeOf(code), code, detail, connackSent }, 'connection refused');
+    connectRefused(this, {
+      code,
+      reason: reasonCodeOf(code),
+      detail,
+      connackSent,
+      broker: this.brokerAddress,
+    });
     this.#close();
   }
 
@@ -217,17 +226,11 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   override disconnect(code: ErrorCode, detail: string): void {
     if (this.state === 'closed') return;
     const reason = reasonCodeOf(code);
-    // Shutdown, takeover and administrative closes are not the client's fault: not logged as protocol errors.
-    if (
-      code === 'SERVER_SHUTTING_DOWN' ||
-      code === 'SESSION_TAKEN_OVER' ||
-      code === 'ADMINISTRATIVE_ACTION'
-    ) {
-      this.log.info({ reason, code, detail }, 'disconnecting client');
-    } else {
+    // Shutdown, takeover and administrative closes are not the client's fault: the
+    // client.disconnected event tells them. What the client did wrong is logged here, once.
+    if (code !== 'SERVER_SHUTTING_DOWN' && code !== 'SESSION_TAKEN_OVER' && code !== 'ADMINISTRATIVE_ACTION')
       this.log.warn({ reason, code, detail }, 'protocol error; disconnecting');
-    }
-    this.#cause = `server disconnect 0x${reason.toString(16)}: ${detail}`;
+    this.#cause = { by: 'server', reason, code, detail };
     if (this.state === 'authenticating') {
       // Before CONNACK the refusal is a CONNACK [MQTT-4.12.0-4].
       this.refuse(code, detail);
@@ -247,7 +250,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   /** The client sent DISCONNECT: normal unless reason 0x04 asks for the will [MQTT-3.14.4-3]. */
   clientDisconnected(reasonCode: number): void {
     this.publishWillOnClose = reasonCode === ReasonCode.DisconnectWithWillMessage;
-    this.#cause = `client DISCONNECT 0x${reasonCode.toString(16)}`;
+    this.#cause = { by: 'client', reason: reasonCode };
     this.#close();
   }
 
@@ -278,7 +281,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     }
     session.detach(() => broker.expireSession(session));
     if (session.expiryInterval === 0) broker.endSession(session); // [MQTT-3.1.2-6] ends with the connection
-    this.log.info({ cause: this.#cause, sessionKept: session.expiryInterval > 0 }, 'client disconnected');
+    clientDisconnected(this, broker, this.#cause, session.expiryInterval > 0);
   }
 
   #checkKeepalive = (): void => {

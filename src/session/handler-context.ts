@@ -67,7 +67,7 @@ export interface ConnectionContext {
   brokerFor(
     connection: PacketContext,
     connect: ConnectPacket,
-  ): Admitted | { refuse: ErrorCode; detail: string };
+  ): Admitted | { refuse: ErrorCode; detail: string; broker?: string | undefined };
   /** CONNECT accepted: the connection no longer counts as awaiting CONNECT. */
   admitted(connection: PacketContext): void;
   /** The socket has closed and the connection released. */
@@ -98,6 +98,8 @@ export interface PacketContext extends SessionLink {
   state: ConnectionState;
   version: ProtocolVersion;
   clientId: string;
+  /** `<broker>.<namespace>` once CONNECT named a broker (before `accept`), for the log. */
+  brokerAddress: string | undefined;
   /** Set by `accept`: the broker and session the connection serves. */
   broker: Broker | undefined;
   session: Session | undefined;

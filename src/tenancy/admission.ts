@@ -27,7 +27,12 @@ export type Admission =
       clientId: string | undefined;
       identity: ClientIdentity;
     }
-  | { refuse: ErrorCode; detail: string };
+  | {
+      refuse: ErrorCode;
+      detail: string;
+      /** `<broker>.<namespace>` once the connection was routed to a broker, for the log. */
+      broker?: string;
+    };
 
 /** What CONNECT carries that authentication reads. */
 export interface ConnectCredentials {
@@ -69,6 +74,12 @@ export class ConnectAdmission {
     );
     if ('refuse' in route) return route;
     const { tenant } = route;
+    const admission = this.#admitTo(tenant, info, credentials);
+    return 'refuse' in admission ? { ...admission, broker: addressOf(tenant.record) } : admission;
+  }
+
+  /** The broker's authType rules, for a connection routed to it. */
+  #admitTo(tenant: Tenant, info: AdmissionInfo, credentials: ConnectCredentials): Admission {
     const authType = tenant.record.authType;
     if (authType === 'NONE') {
       if (!this.anonymousAllowed)

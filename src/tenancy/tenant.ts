@@ -45,6 +45,7 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   const credentials = new BrokerCredentials(deps.credentialStore, record.id, timestamp);
   const domain = deps.config.domain;
   const address = addressOf(record);
+  broker.address = address;
   const hooks = new BrokerHooks(record, {
     publish: (message) => broker.publish(message),
     credentials,

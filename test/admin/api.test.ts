@@ -99,7 +99,11 @@ describe('admin API', () => {
 
     it('health and readiness answer without a token; openapi.json lists every route', async () => {
       assert.equal((await f.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
-      assert.deepEqual((await f.app.inject({ method: 'GET', url: '/readyz' })).json(), { status: 'ready' });
+      assert.deepEqual((await f.app.inject({ method: 'GET', url: '/readyz' })).json(), {
+        status: 'ready',
+        checks: { listeners: 'ok', store: 'ok' },
+      });
+      assert.equal((await f.app.inject({ method: 'GET', url: '/livez' })).statusCode, 200);
       const doc = (await f.app.inject({ method: 'GET', url: '/openapi.json' })).json();
       assert.equal(doc.openapi, '3.1.0');
       const paths = Object.keys(doc.paths);
@@ -112,6 +116,7 @@ describe('admin API', () => {
         '/client/v4/accounts/{account_id}/pubsub/namespaces/{namespace}/brokers',
         '/client/v4/accounts/{account_id}/pubsub/namespaces/{namespace}/brokers/{broker}',
         '/healthz',
+        '/livez',
         '/readyz',
       ])
         assert.ok(paths.includes(p), `openapi lacks ${p}`);

@@ -20,7 +20,8 @@ it('docs/api.md has a row for every route of /openapi.json, and no route the API
     config,
     logger: silentLogger(),
     ports: () => ({}),
-    ready: () => true,
+    readiness: () => ({ listeners: true, store: true }),
+    eventLoopStallMs: () => 0,
   });
   try {
     const spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {

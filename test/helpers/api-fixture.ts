@@ -36,7 +36,8 @@ export async function apiFixture(
     config,
     logger: silentLogger(),
     ports: () => ({ mqtt: 1883, ws: 8083, mqtts: 8883 }),
-    ready: () => true,
+    readiness: () => ({ listeners: true, store: true }),
+    eventLoopStallMs: () => 0,
   });
   return {
     app,

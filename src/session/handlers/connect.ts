@@ -24,6 +24,7 @@ import {
   type WillMessage,
 } from '../../protocol/index.ts';
 import type { BrokerPort as Broker } from '../broker-port.ts';
+import { clientConnected, sessionTakenOver } from '../client-events.ts';
 import type { PacketContext } from '../handler-context.ts';
 import { clientMayPublish } from '../publish-gate.ts';
 import { beginAuth } from './auth.ts';
@@ -119,8 +120,12 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
 
   // Authentication by the tenant's rules: anonymous, token or certificate [MQTT-3.1.4-2].
   const admitted = conn.ctx.brokerFor(conn, packet);
-  if ('refuse' in admitted) return conn.refuse(admitted.refuse, admitted.detail);
+  if ('refuse' in admitted) {
+    conn.brokerAddress = admitted.broker;
+    return conn.refuse(admitted.refuse, admitted.detail);
+  }
   const { broker, identity } = admitted;
+  conn.brokerAddress = broker.address;
   conn.identity = identity;
   if (admitted.clientId !== undefined && admitted.clientId !== plan.clientId) {
     // An empty client id takes the credentials' (a token's `sub`) [MQTT-3.1.3-6].
@@ -178,6 +183,7 @@ function openSession(
   // before the new connection decides what to resume [MQTT-3.1.4-3].
   const previous = broker.sessions.get(clientId)?.link;
   if (previous !== undefined) {
+    sessionTakenOver(conn, broker);
     previous.disconnect('SESSION_TAKEN_OVER', 'session taken over by a new connection');
   }
   const { session, present } = broker.openSession(clientId, packet.clean);
@@ -195,16 +201,13 @@ function openSession(
 
   connack.sessionPresent = present; // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
   conn.write(conn.encodeForClient(connack)!); // the flag does not change its size
-  conn.log.info(
-    {
-      version: packet.protocolVersion,
-      clean: packet.clean,
-      keepalive: plan.keepalive,
-      sessionPresent: present,
-      authMethod: conn.authMethod,
-    },
-    'client connected',
-  );
+  clientConnected(conn, broker, {
+    version: packet.protocolVersion,
+    clean: packet.clean,
+    keepalive: plan.keepalive,
+    sessionPresent: present,
+    sessionExpiry,
+  });
   session.attach(conn);
 }
 

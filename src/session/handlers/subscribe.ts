@@ -19,6 +19,7 @@ import {
   SubackFailure,
 } from '../../protocol/index.ts';
 
+import { clientSubscribed } from '../client-events.ts';
 import type { PacketContext } from '../handler-context.ts';
 import type { Subscription } from '../host.ts';
 
@@ -89,6 +90,7 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
   const suback = { type: 'suback' as const, packetId: packet.packetId, reasonCodes };
   if (problems.length > 0) conn.sendWithReason(suback, problems.join('; '));
   else conn.send(suback);
+  clientSubscribed(conn, packet.subscriptions, reasonCodes);
 
   const retained = session.broker.retained;
   const now = Date.now();

@@ -6,6 +6,7 @@
  * one has broken the protocol and its connection is closed [MQTT-4.8.0-1].
  */
 import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.ts';
+import { clientUnsubscribed } from '../client-events.ts';
 import type { PacketContext } from '../handler-context.ts';
 import { filterShare } from '../session.ts';
 
@@ -33,4 +34,5 @@ export function handleUnsubscribe(conn: PacketContext, packet: UnsubscribePacket
   const unsuback = { type: 'unsuback' as const, packetId: packet.packetId, reasonCodes };
   if (problems.length > 0) conn.sendWithReason(unsuback, problems.join('; '));
   else conn.send(unsuback);
+  clientUnsubscribed(conn, filters, reasonCodes);
 }
