@@ -252,6 +252,15 @@ export const OPTIONS = {
     env: 'PUBSUB_API_KEEP_ALIVE_TIMEOUT_MS',
     description: 'Admin API: how long an idle keep-alive connection waits for its next request.',
   },
+  metricsToken: {
+    kind: 'string',
+    default: '',
+    flag: '--metrics-token',
+    env: 'PUBSUB_METRICS_TOKEN',
+    allowed: 'secret',
+    description:
+      'Bearer token GET /metrics requires (Authorization: Bearer <token>); empty: scraped without a token (docs/observability.md).',
+  },
   quietToken: {
     kind: 'bool',
     default: false,

@@ -10,8 +10,8 @@
  * schema validation (400 code 6009) → handler. Every error leaves through one error handler
  * that turns it into the envelope; only the not-found handler and `frameworkErrors` (errors
  * raised before routing) write error bodies besides it, in the same envelope.
- * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/readyz`, `/openapi.json`) need no
- * token; an unknown path without a token is 403, not 404.
+ * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/readyz`, `/openapi.json`,
+ * `/metrics`, which has its own optional token) need no admin token; an unknown path without a token is 403, not 404.
  */
 import swagger from '@fastify/swagger';
 import Fastify, {
@@ -30,6 +30,7 @@ import {
   credentialRoutes,
   healthRoutes,
   hookRoutes,
+  metricsRoutes,
   namespaceRoutes,
 } from './routes/index.ts';
 
@@ -146,6 +147,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   brokerRoutes(app, ctx);
   credentialRoutes(app, ctx);
   hookRoutes(app, ctx);
+  metricsRoutes(app, ctx);
   await app.ready();
   return app;
 }

@@ -1,2 +1,7 @@
-/** observability/: logging now; metrics (prometheus) and $SYS topics in later issues. */
+/**
+ * observability/: logging, and the plain-number histogram that timed code observes into (the
+ * Prometheus endpoint that reads it sits on the admin floor, src/admin/metrics.ts; $SYS topics
+ * are issue 16).
+ */
+export { DurationHistogram, SECONDS_BUCKETS } from './histogram.ts';
 export { createLogger, silentLogger } from './logger.ts';

@@ -10,9 +10,11 @@
  */
 export type { BrokerPort } from './broker-port.ts';
 export { Connection } from './connection.ts';
-export type { Admitted, ConnectionContext } from './handler-context.ts';
+export type { Admitted, ConnectionContext, Refused } from './handler-context.ts';
 export {
   type BrokerStats,
+  countCode,
+  newBrokerStats,
   ROUTED_MATCHED,
   ROUTED_WROTE,
   type Routed,

@@ -27,7 +27,12 @@ export type Admission =
       clientId: string | undefined;
       identity: ClientIdentity;
     }
-  | { refuse: ErrorCode; detail: string };
+  | {
+      refuse: ErrorCode;
+      detail: string;
+      /** The broker whose rules refused it; absent when no broker was found (its counters). */
+      tenant?: Tenant;
+    };
 
 /** What CONNECT carries that authentication reads. */
 export interface ConnectCredentials {
@@ -69,6 +74,13 @@ export class ConnectAdmission {
     );
     if ('refuse' in route) return route;
     const { tenant } = route;
+    const admission = this.#admitTo(tenant, info, credentials);
+    if ('refuse' in admission) admission.tenant = tenant;
+    return admission;
+  }
+
+  /** The rules of the broker's authType. */
+  #admitTo(tenant: Tenant, info: AdmissionInfo, credentials: ConnectCredentials): Admission {
     const authType = tenant.record.authType;
     if (authType === 'NONE') {
       if (!this.anonymousAllowed)

@@ -1,15 +1,17 @@
 /**
  * The admin API's routes, one file per resource: health probes, accounts and API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation) and on-publish
- * hooks. Each registers its routes on the fastify instance with their JSON schemas (from
+ * hooks, and the Prometheus metrics. Each registers its routes on the fastify instance with their JSON schemas (from
  * which the OpenAPI document is generated) and takes its context from ../context.ts.
  * Promises: a route changes tenants only through `ctx.tenancy`; its refusals are ApiErrors
  * named in the catalogue (src/errors.ts), thrown by the route or by tenancy; whether a token is needed is decided
- * before it runs, by ../access.ts (only the health probes are public).
+ * before it runs, by ../access.ts (only the health probes, the OpenAPI document and the metrics are public; the metrics check
+ * their own optional token).
  */
 export { accountRoutes } from './accounts.ts';
 export { brokerRoutes } from './brokers.ts';
 export { credentialRoutes } from './credentials.ts';
 export { healthRoutes } from './health.ts';
 export { hookRoutes } from './hooks.ts';
+export { metricsRoutes } from './metrics.ts';
 export { namespaceRoutes } from './namespaces.ts';
