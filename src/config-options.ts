@@ -262,6 +262,15 @@ export const OPTIONS = {
     description:
       'GET /livez answers 503 for 10 s after the event loop stalled longer than this, in ms (docs/observability.md).',
   },
+  metricsToken: {
+    kind: 'string',
+    default: '',
+    flag: '--metrics-token',
+    env: 'PUBSUB_METRICS_TOKEN',
+    allowed: 'secret',
+    description:
+      'Bearer token GET /metrics requires (Authorization: Bearer <token>); empty: scraped without a token (docs/observability.md).',
+  },
   quietToken: {
     kind: 'bool',
     default: false,

@@ -181,6 +181,7 @@ export const API_ERRORS = {
   ACCOUNT_NOT_FOUND: { http: 404, code: 7003, message: 'could not route to account: identifier invalid' },
   ACCOUNT_FORBIDDEN: { http: 403, code: 9109, message: 'unauthorized to access requested resource' },
   AUTHENTICATION_ERROR: { http: 403, code: 10000, message: 'authentication error' },
+  METRICS_TOKEN_REQUIRED: { http: 401, code: 10000, message: 'GET /metrics needs the metrics token' },
   INTERNAL: { http: 500, code: 10001, message: 'internal error' },
   NAME_INVALID: { http: 400, code: 14001, message: 'name is not a valid DNS label' },
   NAMESPACE_EXISTS: { http: 409, code: 14002, message: 'namespace name already in use' },

@@ -25,11 +25,10 @@ import { buildApi, type ListenerPorts } from './admin/index.ts';
 import { hashApiToken } from './auth/index.ts';
 import type { Broker } from './broker/index.ts';
 import type { Config } from './config.ts';
-import type { ErrorCode } from './errors.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
 import { EventLoopWatch, silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
-import { type Admitted, Connection, type ConnectionContext } from './session/index.ts';
+import { type Admitted, Connection, type ConnectionContext, type Refused } from './session/index.ts';
 import {
   type ControlPlaneStore,
   DataDirLock,
@@ -253,12 +252,10 @@ export class Server implements ConnectionContext {
     return connection;
   }
 
-  brokerFor(
-    connection: Connection,
-    connect: ConnectPacket,
-  ): Admitted | { refuse: ErrorCode; detail: string; broker?: string | undefined } {
+  brokerFor(connection: Connection, connect: ConnectPacket): Admitted | Refused {
     const admission = this.tenancy.admit(connection.info, connect);
-    if ('refuse' in admission) return admission;
+    if ('refuse' in admission)
+      return { refuse: admission.refuse, detail: admission.detail, broker: admission.tenant?.broker };
     return { broker: admission.tenant.broker, identity: admission.identity, clientId: admission.clientId };
   }
 

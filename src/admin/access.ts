@@ -32,6 +32,9 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
   'HEAD /readyz',
   'GET /openapi.json',
   'HEAD /openapi.json',
+  // Prometheus scrapes without an admin token; --metrics-token guards it (routes/metrics.ts).
+  'GET /metrics',
+  'HEAD /metrics',
 ]);
 
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;

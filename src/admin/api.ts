@@ -10,8 +10,9 @@
  * schema validation (400 code 6009) → handler. Every error leaves through one error handler
  * that turns it into the envelope; only the not-found handler and `frameworkErrors` (errors
  * raised before routing) write error bodies besides it, in the same envelope.
- * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/livez`, `/readyz`, `/openapi.json`) need no
- * token; an unknown path without a token is 403, not 404.
+ * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/livez`, `/readyz`, `/openapi.json`,
+ * `/metrics`, which has its own optional token) need no admin token; an unknown path without a
+ * token is 403, not 404.
  */
 import swagger from '@fastify/swagger';
 import Fastify, {
@@ -31,6 +32,7 @@ import {
   credentialRoutes,
   healthRoutes,
   hookRoutes,
+  metricsRoutes,
   namespaceRoutes,
   retainedRoutes,
 } from './routes/index.ts';
@@ -150,6 +152,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   hookRoutes(app, ctx);
   clientRoutes(app, ctx);
   retainedRoutes(app, ctx);
+  metricsRoutes(app, ctx);
   await app.ready();
   return app;
 }

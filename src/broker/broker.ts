@@ -30,6 +30,7 @@ import { Message, TopicIndex } from '../router/index.ts';
 import {
   type BrokerPort,
   type BrokerStats,
+  newBrokerStats,
   PublishGate,
   ROUTED_MATCHED,
   ROUTED_WROTE,
@@ -49,17 +50,7 @@ export class Broker implements BrokerPort {
   readonly index = new TopicIndex<RoutedSession, Subscription>();
   readonly retained = new RetainedStore();
   readonly sessions = new Map<string, Session>();
-  readonly stats: BrokerStats = {
-    messagesReceived: 0,
-    droppedQueueFull: 0,
-    droppedTooLarge: 0,
-    droppedNotAuthorized: 0,
-    droppedTopicLevels: 0,
-    droppedCongested: 0,
-    sharedRedelivered: 0,
-    sessionsExpired: 0,
-    droppedRetainedFull: 0,
-  };
+  readonly stats: BrokerStats = newBrokerStats();
   /** Where retained messages and persistent sessions are written. */
   readonly store: MessageStore;
   /** Enhanced authentication methods offered to this broker's clients, by method name (section 4.12). */
@@ -141,7 +132,6 @@ export class Broker implements BrokerPort {
    */
   publish(message: Message): Routed {
     if (this.closed) return 0;
-    this.stats.messagesReceived++;
     let wrote = message.retain && this.#retain(message); // [MQTT-3.3.1-5]
     const { subscribers, groups } = this.index.match(message.topic);
     for (let i = 0; i < subscribers.length; i++) {

@@ -5,7 +5,9 @@
  * messages = forwarded + dropped + invalid + failedDropped + failedForwarded + pending.
  * Derived messages are counted apart: `published` (sent by `ctx.publish`) and `publishRefused`
  * (refused by the broker's derived-publish budget, whatever became of their call).
+ * `durations` holds every settled call's duration since start, for the metrics endpoint.
  */
+import { DurationHistogram } from '../observability/index.ts';
 
 const LATENCY_SAMPLES = 1024;
 const ERRORS_KEPT = 10;
@@ -58,11 +60,14 @@ export class HookStats {
   failedForwarded = 0;
   published = 0;
   publishRefused = 0;
+  /** Seconds each settled call took, failed ones included; its count is the settled calls. */
+  readonly durations = new DurationHistogram();
   readonly #latencies = new Float64Array(LATENCY_SAMPLES);
   #samples = 0;
   readonly #errors: HookError[] = [];
 
   recordLatency(ms: number): void {
+    this.durations.observe(ms / 1000);
     this.#latencies[this.#samples % LATENCY_SAMPLES] = ms;
     this.#samples++;
   }

@@ -1,3 +1,8 @@
-/** observability/: logging and the event-loop stall watch (liveness); metrics (prometheus) and $SYS topics in later issues. */
+/**
+ * observability/: logging, the event-loop stall watch (liveness), and the plain-number histogram
+ * that timed code observes into (the Prometheus endpoint that reads it sits on the admin floor,
+ * src/admin/metrics.ts; $SYS statistics topics are still to come, issue 16).
+ */
 export { EventLoopWatch } from './event-loop-watch.ts';
+export { DurationHistogram, SECONDS_BUCKETS } from './histogram.ts';
 export { createLogger, silentLogger } from './logger.ts';

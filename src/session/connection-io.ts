@@ -43,6 +43,7 @@ import type { Message, PublishOptions } from '../router/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
 import type { ConnectionContext, ConnectionState } from './handler-context.ts';
+import type { BrokerStats } from './host.ts';
 import { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
@@ -64,6 +65,13 @@ export abstract class ConnectionIO {
   lastActivity = Date.now();
   /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */
   problemInformation = true;
+  /**
+   * The counters of the broker this connection was routed to, from CONNECT admission on
+   * (`countFor`): bytes in and out, PUBLISH packets sent, and what the lifecycle counts.
+   */
+  stats: BrokerStats | undefined;
+  /** Bytes read before the connection had a broker, added to its count by `countFor`. */
+  #bytesUncounted = 0;
   /** Outbound topic aliases, when configured and the client accepts them. */
   #aliases: OutboundTopicAliases | undefined;
   #corked = false;
@@ -102,6 +110,13 @@ export abstract class ConnectionIO {
     });
   }
 
+  /** From now on this connection's figures count for the broker owning `stats` (once). */
+  countFor(stats: BrokerStats): void {
+    if (this.stats !== undefined) return;
+    this.stats = stats;
+    stats.bytesReceived += this.#bytesUncounted;
+  }
+
   get closed(): boolean {
     return this.state === 'closed';
   }
@@ -115,6 +130,8 @@ export abstract class ConnectionIO {
   #onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
     this.lastActivity = Date.now();
+    if (this.stats !== undefined) this.stats.bytesReceived += chunk.length;
+    else this.#bytesUncounted += chunk.length;
     // [MQTT-3.1.0-1]: a first byte other than CONNECT's (0x10) is refused at once, rather than
     // buffering a body whose length the stranger's bytes happen to declare (e.g. an HTTP request).
     if (this.state === 'awaiting-connect' && this.parser.bufferedBytes === 0 && chunk[0] !== 0x10) {
@@ -169,6 +186,7 @@ export abstract class ConnectionIO {
       this.socket.cork();
       scheduleFlush(this);
     }
+    if (this.stats !== undefined) this.stats.bytesSent += bytes.length;
     this.socket.write(bytes);
   }
 
@@ -208,7 +226,10 @@ export abstract class ConnectionIO {
     if (this.#aliases !== undefined) return this.#sendAliased(message, delivery);
     const bytes = message.encodeFor(this.version, delivery, Date.now());
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
-    if (this.state !== 'closed') this.write(bytes);
+    if (this.state !== 'closed') {
+      this.write(bytes);
+      this.stats!.sent[delivery.qos]++;
+    }
     return true;
   }
 
@@ -220,6 +241,7 @@ export abstract class ConnectionIO {
     if (this.state === 'closed') return true;
     aliases.commit(message.topic, choice);
     this.write(bytes);
+    this.stats!.sent[delivery.qos]++;
     return true;
   }
 

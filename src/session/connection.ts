@@ -32,7 +32,7 @@ import { type CloseCause, clientDisconnected, connectRefused } from './client-ev
 import { ConnectionIO } from './connection-io.ts';
 import { dispatch } from './dispatcher.ts';
 import type { AcceptOptions, ConnectionContext, PacketContext, PendingAuth } from './handler-context.ts';
-import type { LinkView, SessionLink } from './host.ts';
+import { countCode, type LinkView, type SessionLink } from './host.ts';
 import { type LongTimer, setLongTimeout } from './timers.ts';
 import { releaseWill } from './will.ts';
 
@@ -162,6 +162,10 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     this.parser.maximumPacketSize = this.config.maximumPacketSize;
     this.info.raiseInputLimit?.(this.config.maximumPacketSize);
     this.ctx.admitted(this);
+    const stats = options.broker.stats;
+    this.countFor(stats);
+    stats.connectionsAccepted++;
+    stats.connections[this.info.transport]++;
     this.broker = options.broker;
     this.session = options.session;
     this.clientId = options.session.clientId;
@@ -197,6 +201,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
    * a bare one exceeds the client's Maximum Packet Size [MQTT-3.1.2-24].
    */
   refuse(code: ErrorCode, detail: string): void {
+    if (this.stats !== undefined) countCode(this.stats.connectionsRefused, code);
     const connackSent = this.#writeConnack(code, detail);
     connectRefused(this, {
       code,
@@ -267,6 +272,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   #release(): void {
     if (this.#released) return;
     this.#released = true;
+    if (this.session !== undefined) this.stats!.connections[this.info.transport]--;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#keepaliveTimer);
     this.#credentialTimer?.cancel();

@@ -26,7 +26,7 @@ import type {
 } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
-import type { SessionLink } from './host.ts';
+import type { BrokerStats, SessionLink } from './host.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
 
@@ -44,6 +44,13 @@ export interface PendingAuth {
   busy: boolean;
   /** What to do once the exchange succeeds. */
   onSuccess: (data: Buffer | undefined) => void;
+}
+
+/** A CONNECT the server refuses, with the broker it was for when one was chosen (its counters). */
+export interface Refused {
+  refuse: ErrorCode;
+  detail: string;
+  broker?: Broker | undefined;
 }
 
 /** A CONNECT the server admits: its broker, who the client is, and a client id it decided. */
@@ -64,10 +71,7 @@ export interface ConnectionContext {
    * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
    * access off, credentials the broker does not accept).
    */
-  brokerFor(
-    connection: PacketContext,
-    connect: ConnectPacket,
-  ): Admitted | { refuse: ErrorCode; detail: string; broker?: string | undefined };
+  brokerFor(connection: PacketContext, connect: ConnectPacket): Admitted | Refused;
   /** CONNECT accepted: the connection no longer counts as awaiting CONNECT. */
   admitted(connection: PacketContext): void;
   /** The socket has closed and the connection released. */
@@ -105,6 +109,10 @@ export interface PacketContext extends SessionLink {
   session: Session | undefined;
   /** PUBACK/PUBREC in PUBLISH order while some wait for an on-publish hook. */
   readonly acks: OrderedAcks;
+  /** The counters of the broker the connection was routed to, once it was (`countFor`). */
+  readonly stats: BrokerStats | undefined;
+  /** From now on the connection's figures count for the broker owning `stats`. */
+  countFor(stats: BrokerStats): void;
   /** Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. */
   readonly topicAliases: Map<number, string>;
   /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */

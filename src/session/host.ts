@@ -77,9 +77,26 @@ export interface RoutedSession {
 /** A shared group of one broker's sessions. */
 export type SessionGroup = SharedGroup<RoutedSession, Subscription>;
 
-/** Counters of one broker; every drop is counted here, never silent. */
+/**
+ * Counters of one broker, plain numbers that the hot path increments and the metrics endpoint
+ * reads when scraped (src/admin/metrics.ts); every drop is counted here, never silent.
+ */
 export interface BrokerStats {
-  messagesReceived: number;
+  /** PUBLISH packets received from this broker's clients, by QoS (index 0, 1, 2). */
+  readonly received: number[];
+  /** PUBLISH packets sent to this broker's clients, by QoS (index 0, 1, 2), re-sends included. */
+  readonly sent: number[];
+  /** Bytes read from and written to this broker's clients, from their CONNECT on. */
+  bytesReceived: number;
+  bytesSent: number;
+  /** Connections serving a session now (past CONNACK, not yet closed), by transport. */
+  readonly connections: Record<TransportKind, number>;
+  /** CONNECTs accepted (CONNACK 0x00) since start. */
+  connectionsAccepted: number;
+  /** CONNECTs refused once this broker was chosen for them, by catalogue code. */
+  readonly connectionsRefused: Map<ErrorCode, number>;
+  /** CONNECTs refused by this broker's authentication (admission, enhanced AUTH), by catalogue code. */
+  readonly authFailures: Map<ErrorCode, number>;
   /** QoS 1/2 deliveries refused by a full session queue. */
   droppedQueueFull: number;
   /** Deliveries larger than the receiving client's Maximum Packet Size [MQTT-3.1.2-25]. */
@@ -95,6 +112,33 @@ export interface BrokerStats {
   sessionsExpired: number;
   /** Retained messages not kept: the broker's retained count or bytes bound was reached. */
   droppedRetainedFull: number;
+}
+
+/** A broker's counters, all zero. */
+export function newBrokerStats(): BrokerStats {
+  return {
+    received: [0, 0, 0],
+    sent: [0, 0, 0],
+    bytesReceived: 0,
+    bytesSent: 0,
+    connections: { tcp: 0, tls: 0, ws: 0, wss: 0, memory: 0 },
+    connectionsAccepted: 0,
+    connectionsRefused: new Map(),
+    authFailures: new Map(),
+    droppedQueueFull: 0,
+    droppedTooLarge: 0,
+    droppedNotAuthorized: 0,
+    droppedTopicLevels: 0,
+    droppedCongested: 0,
+    sharedRedelivered: 0,
+    sessionsExpired: 0,
+    droppedRetainedFull: 0,
+  };
+}
+
+/** Adds one to `code`'s count. */
+export function countCode(counts: Map<ErrorCode, number>, code: ErrorCode): void {
+  counts.set(code, (counts.get(code) ?? 0) + 1);
 }
 
 /** What a session needs from the broker (tenant) that hosts it. */

@@ -10,10 +10,12 @@
  */
 export type { BrokerPort } from './broker-port.ts';
 export { Connection } from './connection.ts';
-export type { Admitted, ConnectionContext } from './handler-context.ts';
+export type { Admitted, ConnectionContext, Refused } from './handler-context.ts';
 export {
   type BrokerStats,
+  countCode,
   type LinkView,
+  newBrokerStats,
   ROUTED_MATCHED,
   ROUTED_WROTE,
   type Routed,

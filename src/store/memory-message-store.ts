@@ -4,6 +4,7 @@
  * a broker on this adapter acks without waiting. Records are kept by reference (a `Message`
  * is its own StoredMessage), never copied.
  */
+import { DurationHistogram } from '../observability/index.ts';
 import type {
   BrokerState,
   CommitCallback,
@@ -31,6 +32,9 @@ interface BrokerEntry {
 export class MemoryMessageStore implements MessageStore {
   readonly pending = false;
   readonly failed = undefined;
+  /** Nothing to commit in memory: stays empty, as `commitErrors` stays 0. */
+  readonly commitSeconds = new DurationHistogram();
+  readonly commitErrors = 0;
   writes = 0;
   #seq = 0;
   #closed = false;

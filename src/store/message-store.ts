@@ -17,9 +17,11 @@
  * - A failed commit keeps its writes and retries; `failed` holds the error until a commit
  *   succeeds, and the broker refuses new QoS>0 messages meanwhile rather than ack unsaved ones.
  */
-import type { Properties, QoS } from '../protocol/index.ts';
 
 /** An application message as stored. `Message` (src/router/message.ts) satisfies it. */
+import type { DurationHistogram } from '../observability/index.ts';
+import type { Properties, QoS } from '../protocol/index.ts';
+
 export interface StoredMessage {
   readonly topic: string;
   readonly payload: Buffer;
@@ -99,6 +101,10 @@ export interface MessageStore {
   readonly writes: number;
   /** The last commit's error while commits fail; undefined when healthy. */
   readonly failed: Error | undefined;
+  /** Seconds each commit transaction took, failed ones included (none for the memory adapter). */
+  readonly commitSeconds: DurationHistogram;
+  /** Commits that failed since the store opened (each retry counts). */
+  readonly commitErrors: number;
 
   nextSeq(): number;
 

@@ -18,8 +18,10 @@
  * What each operation writes, and how a broker's state is read back, is in
  * sqlite-message-rows.ts; this file owns only when writes happen and in which transaction.
  */
+
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Logger } from 'pino';
+import { DurationHistogram } from '../observability/index.ts';
 import type {
   BrokerState,
   CommitCallback,
@@ -75,6 +77,8 @@ export class SqliteMessageStore implements MessageStore {
   #closed = false;
   writes = 0;
   failed: Error | undefined;
+  readonly commitSeconds = new DurationHistogram();
+  commitErrors = 0;
 
   constructor(db: DatabaseSync, options: SqliteMessageStoreOptions) {
     this.#db = db;
@@ -229,7 +233,7 @@ export class SqliteMessageStore implements MessageStore {
     if (ops.length === 0 && callbacks.length === 0) return;
     this.#callbacks = [];
     // Every write of the batch cancelled (acknowledged before commit): nothing to write.
-    const error = this.#live > 0 ? this.#transaction(ops) : undefined;
+    const error = this.#live > 0 ? this.#timedTransaction(ops) : undefined;
     if (error === undefined) {
       this.#ops = [];
       this.#live = 0;
@@ -250,6 +254,15 @@ export class SqliteMessageStore implements MessageStore {
     }
     for (let i = 0; i < callbacks.length; i++) callbacks[i]!(error);
   };
+
+  /** `#transaction`, timed into `commitSeconds` and its failures counted. */
+  #timedTransaction(ops: Op[]): Error | undefined {
+    const started = performance.now();
+    const error = this.#transaction(ops);
+    this.commitSeconds.observe((performance.now() - started) / 1000);
+    if (error !== undefined) this.commitErrors++;
+    return error;
+  }
 
   /** Runs the batch in one transaction; the error when it failed (rolled back). */
   #transaction(ops: Op[]): Error | undefined {

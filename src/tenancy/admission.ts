@@ -30,8 +30,8 @@ export type Admission =
   | {
       refuse: ErrorCode;
       detail: string;
-      /** `<broker>.<namespace>` once the connection was routed to a broker, for the log. */
-      broker?: string;
+      /** The broker whose rules refused it; absent when no broker was found (its counters). */
+      tenant?: Tenant;
     };
 
 /** What CONNECT carries that authentication reads. */
@@ -75,10 +75,11 @@ export class ConnectAdmission {
     if ('refuse' in route) return route;
     const { tenant } = route;
     const admission = this.#admitTo(tenant, info, credentials);
-    return 'refuse' in admission ? { ...admission, broker: addressOf(tenant.record) } : admission;
+    if ('refuse' in admission) admission.tenant = tenant;
+    return admission;
   }
 
-  /** The broker's authType rules, for a connection routed to it. */
+  /** The rules of the broker's authType. */
   #admitTo(tenant: Tenant, info: AdmissionInfo, credentials: ConnectCredentials): Admission {
     const authType = tenant.record.authType;
     if (authType === 'NONE') {

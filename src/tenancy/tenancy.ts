@@ -59,6 +59,8 @@ export class Tenancy {
   readonly anonymousAllowed: boolean;
   /** Where webhooks may connect: checked when on_publish.url is set and at every connection. */
   readonly egress: EgressPolicy;
+  /** The message store every broker writes to (its commit figures are metrics). */
+  readonly messages: MessageStore;
 
   /** `resolveHost`: how webhook host names resolve (the system's getaddrinfo unless given). */
   constructor(
@@ -71,6 +73,7 @@ export class Tenancy {
   ) {
     this.#store = stores.controlPlane;
     this.#config = config;
+    this.messages = messages;
     this.egress = EgressPolicy.fromConfig(config, resolveHost);
     this.#registry = new TenantRegistry({
       config,

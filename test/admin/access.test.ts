@@ -89,7 +89,7 @@ describe('admin API access: deny by default over every registered route', () => 
 
   const routes = () => f.app.registeredRoutes.filter((r) => !PUBLIC_ROUTES.has(`${r.method} ${r.url}`));
 
-  it('the route table is read from fastify and the public list is exactly the health and OpenAPI routes', () => {
+  it('the route table is read from fastify and the public list is exactly the health, OpenAPI and metrics routes', () => {
     assert.ok(routes().length >= 30, `only ${routes().length} protected routes registered`);
     const publicRegistered = f.app.registeredRoutes
       .filter((r) => PUBLIC_ROUTES.has(`${r.method} ${r.url}`))

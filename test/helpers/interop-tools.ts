@@ -1,5 +1,6 @@
 /**
- * The real clients the interop tests drive (mosquitto_pub/sub, paho, openssl, curl, Chromium):
+ * The real clients the interop tests drive (mosquitto_pub/sub, paho, openssl, curl, Chromium,
+ * promtool):
  * whether each one from Debian is installed. A suite needing a missing one is skipped with the
  * package to install, except under CI (`CI` set), where it fails: CI promises to have installed
  * every interop client, so a missing one is a broken machine, not a skip.
@@ -50,6 +51,9 @@ export const openssl = tool('openssl', 'openssl', () => runs('openssl', ['versio
 
 /** curl, for replaying documented API commands. */
 export const curl = tool('curl', 'curl', () => runs('curl', ['--version']));
+
+/** Prometheus's `promtool`, whose `check metrics` lints a scrape of GET /metrics. */
+export const promtool = tool('promtool', 'prometheus', () => runs('promtool', ['--version']));
 
 /** The Eclipse Paho Python client in Debian's Python. */
 export const pahoPython = tool(`${PYTHON} with paho-mqtt`, 'python3-paho-mqtt', () =>

@@ -1,12 +1,14 @@
 /**
  * The admin API's routes, one file per resource: health probes, accounts and API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation), on-publish hooks,
- * and a broker's live state: its clients (list, describe, disconnect) and retained messages
- * (list, delete). Each registers its routes on the fastify instance with their JSON schemas
- * (from which the OpenAPI document is generated) and takes its context from ../context.ts.
+ * a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
+ * delete) and the Prometheus metrics. Each registers its routes on the fastify instance with
+ * their JSON schemas (from which the OpenAPI document is generated) and takes its context from
+ * ../context.ts.
  * Promises: a route changes tenants only through `ctx.tenancy`; its refusals are ApiErrors
  * named in the catalogue (src/errors.ts), thrown by the route or by tenancy; whether a token is needed is decided
- * before it runs, by ../access.ts (only the health probes are public).
+ * before it runs, by ../access.ts (only the health probes, the OpenAPI document and the metrics are public; the metrics check
+ * their own optional token).
  */
 export { accountRoutes } from './accounts.ts';
 export { brokerRoutes } from './brokers.ts';
@@ -14,5 +16,6 @@ export { clientRoutes } from './clients.ts';
 export { credentialRoutes } from './credentials.ts';
 export { healthRoutes } from './health.ts';
 export { hookRoutes } from './hooks.ts';
+export { metricsRoutes } from './metrics.ts';
 export { namespaceRoutes } from './namespaces.ts';
 export { retainedRoutes } from './retained.ts';

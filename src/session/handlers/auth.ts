@@ -14,6 +14,7 @@ import type { AuthExchange, AuthStep } from '../../auth/index.ts';
 import { type ErrorCode, reasonCodeOf } from '../../errors.ts';
 import { type AuthPacket, ReasonCode, ValidReasonCodes } from '../../protocol/index.ts';
 import type { PacketContext, PendingAuth } from '../handler-context.ts';
+import { countCode } from '../host.ts';
 
 const CONTINUE = ReasonCode.ContinueAuthentication;
 const REAUTHENTICATE = ReasonCode.ReAuthenticate;
@@ -109,6 +110,7 @@ function apply(conn: PacketContext, auth: PendingAuth, step: AuthStep): void {
     auth.onSuccess(step.data);
     return;
   }
+  countCode(conn.stats!.authFailures, step.code);
   if (conn.state === 'authenticating') {
     conn.refuse(step.code, step.detail); // [MQTT-4.12.0-4]
     return;

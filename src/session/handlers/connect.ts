@@ -26,6 +26,7 @@ import {
 import type { BrokerPort as Broker } from '../broker-port.ts';
 import { clientConnected, sessionTakenOver } from '../client-events.ts';
 import type { PacketContext } from '../handler-context.ts';
+import { countCode } from '../host.ts';
 import { clientMayPublish } from '../publish-gate.ts';
 import { beginAuth } from './auth.ts';
 
@@ -121,11 +122,16 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   // Authentication by the tenant's rules: anonymous, token or certificate [MQTT-3.1.4-2].
   const admitted = conn.ctx.brokerFor(conn, packet);
   if ('refuse' in admitted) {
-    conn.brokerAddress = admitted.broker;
+    conn.brokerAddress = admitted.broker?.address;
+    if (admitted.broker !== undefined) {
+      conn.countFor(admitted.broker.stats);
+      countCode(admitted.broker.stats.authFailures, admitted.refuse);
+    }
     return conn.refuse(admitted.refuse, admitted.detail);
   }
   const { broker, identity } = admitted;
   conn.brokerAddress = broker.address;
+  conn.countFor(broker.stats);
   conn.identity = identity;
   if (admitted.clientId !== undefined && admitted.clientId !== plan.clientId) {
     // An empty client id takes the credentials' (a token's `sub`) [MQTT-3.1.3-6].
@@ -147,6 +153,7 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   if (method !== undefined) {
     const authenticator = broker.authenticators.get(method);
     if (authenticator === undefined) {
+      countCode(broker.stats.authFailures, 'BAD_AUTHENTICATION_METHOD');
       return conn.refuse('BAD_AUTHENTICATION_METHOD', `authentication method ${method} not supported`); // section 4.12, 3.2.2.2 (0x8C)
     }
     conn.state = 'authenticating';

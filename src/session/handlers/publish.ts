@@ -19,6 +19,7 @@ export function handlePublish(conn: PacketContext, packet: PublishPacket): void 
   const session = conn.session!;
   const props = packet.properties;
   const now = Date.now();
+  conn.stats!.received[packet.qos]++;
 
   if (!conn.countPublish(now)) {
     return conn.disconnect('MESSAGE_RATE_TOO_HIGH', `more than ${config.maxPublishRate} PUBLISH per second`); // section 4.13 (0x96)
