@@ -24,4 +24,5 @@ export {
   type Subscription,
 } from './host.ts';
 export { PublishGate } from './publish-gate.ts';
-export { Session, type SessionView } from './session.ts';
+export { Session } from './session.ts';
+export type { SessionView } from './session-outcomes.ts';

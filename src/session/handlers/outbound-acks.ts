@@ -12,7 +12,7 @@
 import { isFailureReason, reasonCodeOf } from '../../errors.ts';
 import type { PubackPacket } from '../../protocol/index.ts';
 import type { PacketContext } from '../handler-context.ts';
-import type { AckOutcome } from '../session.ts';
+import type { AckOutcome } from '../session-outcomes.ts';
 
 const PACKET_ID_NOT_FOUND = reasonCodeOf('PACKET_ID_NOT_FOUND');
 

@@ -8,7 +8,7 @@
 import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.ts';
 import { clientUnsubscribed } from '../client-events.ts';
 import type { PacketContext } from '../handler-context.ts';
-import { filterShare } from '../session.ts';
+import { filterShare } from '../session-outcomes.ts';
 
 export function handleUnsubscribe(conn: PacketContext, packet: UnsubscribePacket): void {
   const session = conn.session!;
