@@ -67,10 +67,12 @@ export abstract class ConnectionIO {
   problemInformation = true;
   /**
    * The counters of the broker this connection was routed to, from CONNECT admission on
-   * (`countFor`): bytes in and out, PUBLISH packets sent, and what the lifecycle counts.
+   * (`routeTo`): bytes in and out, PUBLISH packets sent, and what the lifecycle counts.
    */
   stats: BrokerStats | undefined;
-  /** Bytes read before the connection had a broker, added to its count by `countFor`. */
+  /** `<broker>.<namespace>` of that broker (`routeTo`), for the log. */
+  brokerAddress: string | undefined;
+  /** Bytes read before the connection had a broker, added to its count by `routeTo`. */
   #bytesUncounted = 0;
   /** Outbound topic aliases, when configured and the client accepts them. */
   #aliases: OutboundTopicAliases | undefined;
@@ -110,11 +112,12 @@ export abstract class ConnectionIO {
     });
   }
 
-  /** From now on this connection's figures count for the broker owning `stats` (once). */
-  countFor(stats: BrokerStats): void {
+  /** CONNECT admission named `broker` (once): from now on the figures count there, the log names it. */
+  routeTo(broker: Broker): void {
     if (this.stats !== undefined) return;
-    this.stats = stats;
-    stats.bytesReceived += this.#bytesUncounted;
+    this.stats = broker.stats;
+    this.brokerAddress = broker.address;
+    broker.stats.bytesReceived += this.#bytesUncounted;
   }
 
   get closed(): boolean {

@@ -50,8 +50,6 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   authMethod: string | undefined;
   /** Who the client authenticated as at CONNECT (tenancy admission). */
   identity: ClientIdentity | undefined;
-  /** `<broker>.<namespace>` once CONNECT named a broker, for the log. */
-  brokerAddress: string | undefined;
   /** The authenticated principal, when an authenticator named one. */
   username: string | undefined;
   /** The AUTH exchange in progress, if any. */
@@ -162,8 +160,8 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     this.parser.maximumPacketSize = this.config.maximumPacketSize;
     this.info.raiseInputLimit?.(this.config.maximumPacketSize);
     this.ctx.admitted(this);
+    this.routeTo(options.broker);
     const stats = options.broker.stats;
-    this.countFor(stats);
     stats.connectionsAccepted++;
     stats.connections[this.info.transport]++;
     this.broker = options.broker;

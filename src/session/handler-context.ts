@@ -102,17 +102,17 @@ export interface PacketContext extends SessionLink {
   state: ConnectionState;
   version: ProtocolVersion;
   clientId: string;
-  /** `<broker>.<namespace>` once CONNECT named a broker (before `accept`), for the log. */
-  brokerAddress: string | undefined;
+  /** `<broker>.<namespace>` once CONNECT named a broker (`routeTo`, before `accept`), for the log. */
+  readonly brokerAddress: string | undefined;
   /** Set by `accept`: the broker and session the connection serves. */
   broker: Broker | undefined;
   session: Session | undefined;
   /** PUBACK/PUBREC in PUBLISH order while some wait for an on-publish hook. */
   readonly acks: OrderedAcks;
-  /** The counters of the broker the connection was routed to, once it was (`countFor`). */
+  /** The counters of the broker the connection was routed to, once it was (`routeTo`). */
   readonly stats: BrokerStats | undefined;
-  /** From now on the connection's figures count for the broker owning `stats`. */
-  countFor(stats: BrokerStats): void;
+  /** CONNECT admission named `broker`: from now on the figures count there, the log names it. */
+  routeTo(broker: Broker): void;
   /** Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. */
   readonly topicAliases: Map<number, string>;
   /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */

@@ -122,16 +122,14 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   // Authentication by the tenant's rules: anonymous, token or certificate [MQTT-3.1.4-2].
   const admitted = conn.ctx.brokerFor(conn, packet);
   if ('refuse' in admitted) {
-    conn.brokerAddress = admitted.broker?.address;
     if (admitted.broker !== undefined) {
-      conn.countFor(admitted.broker.stats);
+      conn.routeTo(admitted.broker);
       countCode(admitted.broker.stats.authFailures, admitted.refuse);
     }
     return conn.refuse(admitted.refuse, admitted.detail);
   }
   const { broker, identity } = admitted;
-  conn.brokerAddress = broker.address;
-  conn.countFor(broker.stats);
+  conn.routeTo(broker);
   conn.identity = identity;
   if (admitted.clientId !== undefined && admitted.clientId !== plan.clientId) {
     // An empty client id takes the credentials' (a token's `sub`) [MQTT-3.1.3-6].
