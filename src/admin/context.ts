@@ -6,6 +6,7 @@
  * The route files (routes/*.ts) and api.ts import this module; it imports neither, so the
  * routes never import the module that registers them.
  */
+import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ApiTokenRecord } from '../store/index.ts';
@@ -40,4 +41,13 @@ export interface ApiContext {
   readiness(): Readonly<Record<string, boolean>>;
   /** Milliseconds of the event loop's worst recent stall (observability/event-loop-watch.ts). */
   eventLoopStallMs(): number;
+}
+
+/** The path parameters of every route under `.../namespaces/{namespace}/brokers/{broker}`. */
+export type BrokerPath = { account_id: string; namespace: string; broker: string };
+
+/** The live broker such a request names (the tenancy throws the API's not-found when none). */
+export function brokerOfRequest(ctx: ApiContext, req: FastifyRequest) {
+  const p = req.params as BrokerPath;
+  return ctx.tenancy.tenant(p.account_id, p.namespace, p.broker).broker;
 }

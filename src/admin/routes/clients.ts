@@ -15,7 +15,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import type { ApiContext } from '../context.ts';
+import { type ApiContext, brokerOfRequest } from '../context.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentClient } from '../present.ts';
 import { pageOf } from '../query.ts';
@@ -33,17 +33,10 @@ import {
 
 const BASE = '/client/v4/accounts/:account_id/pubsub/namespaces/:namespace/brokers/:broker/clients';
 
-type BrokerPath = { account_id: string; namespace: string; broker: string };
-
 export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const brokerOf = (req: FastifyRequest) => {
-    const p = req.params as BrokerPath;
-    return ctx.tenancy.tenant(p.account_id, p.namespace, p.broker).broker;
-  };
-
   const kick = (req: FastifyRequest, clientId: string) => {
     const discard = (req.query as { discard_session?: string }).discard_session === 'true';
-    const done = brokerOf(req).kick(clientId, discard);
+    const done = brokerOfRequest(ctx, req).kick(clientId, discard);
     if (!done.disconnected && !done.discarded)
       throw new ApiError(
         'CLIENT_NOT_FOUND',
@@ -69,7 +62,11 @@ export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const { page, perPage } = pageOf(req.query);
       const prefix = (req.query as { client_id_prefix?: string }).client_id_prefix ?? '';
-      const { sessions, total } = brokerOf(req).findSessions(prefix, (page - 1) * perPage, perPage);
+      const { sessions, total } = brokerOfRequest(ctx, req).findSessions(
+        prefix,
+        (page - 1) * perPage,
+        perPage,
+      );
       return okList(
         sessions.map((s) => presentClient(s.describe(), false)),
         total,
@@ -91,7 +88,7 @@ export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const { client_id } = req.params as { client_id: string };
-      const session = brokerOf(req).sessions.get(client_id);
+      const session = brokerOfRequest(ctx, req).sessions.get(client_id);
       if (session === undefined)
         throw new ApiError('CLIENT_NOT_FOUND', `client ${client_id} has no session on this broker`);
       return ok(presentClient(session.describe(), true));

@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import type { ApiContext } from '../context.ts';
+import type { ApiContext, BrokerPath } from '../context.ts';
 import { ok } from '../envelope.ts';
 import { brokerParams, envelope, errorEnvelope } from '../schemas.ts';
 
@@ -63,8 +63,6 @@ function jtisOf(query: unknown): string[] {
     throw new ApiError('INVALID_PARAMETER', 'jti is required (comma-separated or repeated)');
   return jtis;
 }
-
-type BrokerPath = { account_id: string; namespace: string; broker: string };
 
 export function credentialRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const t = ctx.tenancy;

@@ -20,7 +20,7 @@ import {
   isValidTopicFilter,
   isValidTopicName,
 } from '../../protocol/index.ts';
-import type { ApiContext } from '../context.ts';
+import { type ApiContext, brokerOfRequest } from '../context.ts';
 import { ok, okPage } from '../envelope.ts';
 import { presentRetained } from '../present.ts';
 import { pageOf } from '../query.ts';
@@ -39,8 +39,6 @@ const BASE = '/client/v4/accounts/:account_id/pubsub/namespaces/:namespace/broke
 const DEFAULT_PAYLOAD_BYTES = 1024;
 const MAX_PAYLOAD_BYTES = 65_536;
 
-type BrokerPath = { account_id: string; namespace: string; broker: string };
-
 interface RetainedQuery {
   filter?: string;
   payload?: string;
@@ -48,17 +46,12 @@ interface RetainedQuery {
 }
 
 export function retainedRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const brokerOf = (req: FastifyRequest) => {
-    const p = req.params as BrokerPath;
-    return ctx.tenancy.tenant(p.account_id, p.namespace, p.broker).broker;
-  };
-
   const remove = (req: FastifyRequest, topic: string | undefined) => {
     if (topic === undefined || topic === '')
       throw new ApiError('INVALID_PARAMETER', 'topic is required: DELETE .../retained?topic=<topic>');
     if (!isValidTopicName(topic))
       throw new ApiError('INVALID_PARAMETER', `not a topic name (no wildcards): ${topic}`);
-    if (!brokerOf(req).deleteRetained(topic))
+    if (!brokerOfRequest(ctx, req).deleteRetained(topic))
       throw new ApiError('RETAINED_NOT_FOUND', `no retained message on topic ${topic}`);
     ctx.logger.info({ topic }, 'admin API: retained message deleted');
     return ok(null);
@@ -82,7 +75,7 @@ export function retainedRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { page, perPage } = pageOf(req.query);
       const q = req.query as RetainedQuery;
       const filter = q.filter ?? '#';
-      const broker = brokerOf(req);
+      const broker = brokerOfRequest(ctx, req);
       if (isSharedFilter(filter))
         throw new ApiError('INVALID_PARAMETER', 'filter: a $share filter matches no retained message');
       if (!isValidTopicFilter(filter) || exceedsTopicLevels(filter, broker.config.maxTopicLevels))
