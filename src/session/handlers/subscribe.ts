@@ -92,13 +92,17 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
   else conn.send(suback);
   clientSubscribed(conn, packet.subscriptions, reasonCodes);
 
-  const retained = session.broker.retained;
+  const broker = session.broker;
   const now = Date.now();
   for (const sub of retainedFor) {
     const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
-    for (const message of retained.match(sub.topicFilter, now)) {
-      // Retained messages sent on subscribe keep retain set [MQTT-3.3.1-8].
-      session.deliver(message, Math.min(message.qos, sub.qos) as 0 | 1 | 2, true, ids);
+    // Only a filter whose first level is `$SYS` reaches the $SYS tree [MQTT-4.7.2-1].
+    const sys = sub.topicFilter.startsWith('$SYS') ? broker.sysRetained(now) : undefined;
+    for (const store of sys === undefined ? [broker.retained] : [broker.retained, sys]) {
+      for (const message of store.match(sub.topicFilter, now)) {
+        // Retained messages sent on subscribe keep retain set [MQTT-3.3.1-8].
+        session.deliver(message, Math.min(message.qos, sub.qos) as 0 | 1 | 2, true, ids);
+      }
     }
   }
 }
