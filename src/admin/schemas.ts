@@ -50,6 +50,11 @@ const expiration = {
   anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }],
   description: 'default lifetime of issued credentials, in seconds; null: none',
 } as const;
+const sysTopics = {
+  type: 'boolean',
+  description:
+    "whether the broker publishes its $SYS/broker/... statistics topics (default true; docs/observability.md); none while the server's --sys-interval is 0",
+} as const;
 const onPublish = {
   type: 'object',
   properties: {
@@ -110,6 +115,7 @@ export const broker = {
         'MQTT user name naming this broker (`<broker>.<namespace>`, or `<anything>@<broker>.<namespace>`) for clients that cannot send its host name',
     },
     on_publish: onPublish,
+    sys_topics: sysTopics,
   },
 } as const;
 
@@ -134,12 +140,27 @@ export const createNamespaceBody = {
 export const createBrokerBody = {
   type: 'object',
   required: ['name'],
-  properties: { name, description, authType, auth_type: authType, expiration, on_publish: onPublish },
+  properties: {
+    name,
+    description,
+    authType,
+    auth_type: authType,
+    expiration,
+    on_publish: onPublish,
+    sys_topics: sysTopics,
+  },
 } as const;
 
 export const updateBrokerBody = {
   type: 'object',
-  properties: { description, authType, auth_type: authType, expiration, on_publish: onPublish },
+  properties: {
+    description,
+    authType,
+    auth_type: authType,
+    expiration,
+    on_publish: onPublish,
+    sys_topics: sysTopics,
+  },
 } as const;
 
 export const createTokenBody = {

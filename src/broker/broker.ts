@@ -41,7 +41,7 @@ import {
   type Subscription,
 } from '../session/index.ts';
 import { MemoryMessageStore, type MessageStore } from '../store/index.ts';
-import { SysTree, type SysTicking } from './sys-tree.ts';
+import { type SysTicking, SysTree } from './sys-tree.ts';
 
 export class Broker implements BrokerPort, SysTicking {
   readonly id: string;
