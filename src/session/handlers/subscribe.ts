@@ -5,7 +5,8 @@
  * `--max-topic-levels`, fails alone: 0x8F in v5, 0x80 in v3) → authorize each by the token's
  * topicAcl (0x87 in v5, 0x80 in v3) → add to the session and index → SUBACK with the granted
  * QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
- * subscriptions (section 4.8.2).
+ * subscriptions (section 4.8.2); a filter starting with `$SYS` also gets the broker's $SYS tree
+ * (src/broker/sys-tree.ts), which is retained apart from the tenant's messages.
  */
 
 import { maySubscribe } from '../../auth/index.ts';
