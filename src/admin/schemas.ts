@@ -137,30 +137,25 @@ export const createNamespaceBody = {
   properties: { name, description },
 } as const;
 
+/** The broker fields a create or update body may set (create adds the name). */
+const brokerFields = {
+  description,
+  authType,
+  auth_type: authType,
+  expiration,
+  on_publish: onPublish,
+  sys_topics: sysTopics,
+} as const;
+
 export const createBrokerBody = {
   type: 'object',
   required: ['name'],
-  properties: {
-    name,
-    description,
-    authType,
-    auth_type: authType,
-    expiration,
-    on_publish: onPublish,
-    sys_topics: sysTopics,
-  },
+  properties: { name, ...brokerFields },
 } as const;
 
 export const updateBrokerBody = {
   type: 'object',
-  properties: {
-    description,
-    authType,
-    auth_type: authType,
-    expiration,
-    on_publish: onPublish,
-    sys_topics: sysTopics,
-  },
+  properties: brokerFields,
 } as const;
 
 export const createTokenBody = {
