@@ -545,6 +545,16 @@ export const OPTIONS = {
     description:
       'Publish each client connect and disconnect as JSON on $SYS/brokers/<broker>/clients/<clientId>/connected|disconnected (QoS 0, not retained; docs/observability.md).',
   },
+  sysInterval: {
+    kind: 'int',
+    default: 10,
+    min: 0,
+    max: 86_400,
+    flag: '--sys-interval',
+    env: 'PUBSUB_SYS_INTERVAL',
+    description:
+      "Seconds between updates of each broker's $SYS/broker/... statistics topics (mosquitto's names, retained; docs/observability.md); 0: no $SYS tree.",
+  },
   maximumPacketSize: {
     kind: 'int',
     default: 1_048_576,

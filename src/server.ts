@@ -23,7 +23,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi, type ListenerPorts } from './admin/index.ts';
 import { hashApiToken } from './auth/index.ts';
-import type { Broker } from './broker/index.ts';
+import { type Broker, SysTicker } from './broker/index.ts';
 import type { Config } from './config.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
 import { EventLoopWatch, silentLogger } from './observability/index.ts';
@@ -104,10 +104,13 @@ export class Server implements ConnectionContext {
   #ready = false;
   /** Event-loop stalls, for GET /livez. */
   readonly #eventLoop = new EventLoopWatch();
+  /** Refreshes every broker's $SYS tree each `--sys-interval` (src/broker/sys-tree.ts). */
+  readonly #sysTicker: SysTicker;
   #tls: TlsSetup | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
+    this.#sysTicker = new SysTicker(config.sysInterval, () => this.#brokers());
     this.logger = options.logger ?? silentLogger();
     const onDisk = config.dataDir !== ':memory:';
     if (onDisk) {
@@ -158,6 +161,10 @@ export class Server implements ConnectionContext {
       this.logger.info({ retained, sessions, ms: Math.round(ms) }, 'retained messages and sessions loaded');
   }
 
+  *#brokers(): Iterable<Broker> {
+    for (const tenant of this.tenancy.tenants()) yield tenant.broker;
+  }
+
   /** The broker of connections whose host name names none (tests and embedding use it). */
   get defaultBroker(): Broker {
     const tenant = this.tenancy.defaultTenant();
@@ -182,6 +189,7 @@ export class Server implements ConnectionContext {
     }
     if (this.config.httpPort >= 0) await this.#startApi();
     this.#eventLoop.start();
+    this.#sysTicker.start();
     this.#ready = true;
   }
 
@@ -272,6 +280,7 @@ export class Server implements ConnectionContext {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.#eventLoop.stop();
+    this.#sysTicker.stop();
     const apiClosed = this.#api?.close();
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));
     const sockets = [...this.connections].map(

@@ -50,6 +50,11 @@ const expiration = {
   anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }],
   description: 'default lifetime of issued credentials, in seconds; null: none',
 } as const;
+const sysTopics = {
+  type: 'boolean',
+  description:
+    "whether the broker publishes its $SYS/broker/... statistics topics (default true; docs/observability.md); none while the server's --sys-interval is 0",
+} as const;
 const onPublish = {
   type: 'object',
   properties: {
@@ -110,6 +115,7 @@ export const broker = {
         'MQTT user name naming this broker (`<broker>.<namespace>`, or `<anything>@<broker>.<namespace>`) for clients that cannot send its host name',
     },
     on_publish: onPublish,
+    sys_topics: sysTopics,
   },
 } as const;
 
@@ -131,15 +137,25 @@ export const createNamespaceBody = {
   properties: { name, description },
 } as const;
 
+/** The broker fields a create or update body may set (create adds the name). */
+const brokerFields = {
+  description,
+  authType,
+  auth_type: authType,
+  expiration,
+  on_publish: onPublish,
+  sys_topics: sysTopics,
+} as const;
+
 export const createBrokerBody = {
   type: 'object',
   required: ['name'],
-  properties: { name, description, authType, auth_type: authType, expiration, on_publish: onPublish },
+  properties: { name, ...brokerFields },
 } as const;
 
 export const updateBrokerBody = {
   type: 'object',
-  properties: { description, authType, auth_type: authType, expiration, on_publish: onPublish },
+  properties: brokerFields,
 } as const;
 
 export const createTokenBody = {

@@ -41,8 +41,9 @@ import {
   type Subscription,
 } from '../session/index.ts';
 import { MemoryMessageStore, type MessageStore } from '../store/index.ts';
+import { type SysTicking, SysTree } from './sys-tree.ts';
 
-export class Broker implements BrokerPort {
+export class Broker implements BrokerPort, SysTicking {
   readonly id: string;
   /** `<broker>.<namespace>`, for logs and client events; tenancy sets it (the id until then). */
   address: string;
@@ -63,6 +64,11 @@ export class Broker implements BrokerPort {
   closed = false;
   /** The broker's on-publish hook (tenancy sets it); PUBLISH from clients goes through it. */
   hooks: BrokerHooks | undefined;
+  /** Epoch ms when this process opened the broker (its counters then all zero): $SYS uptime. */
+  readonly openedAt = Date.now();
+  /** The $SYS tree (sys-tree.ts), made when first needed; dropped when turned off. */
+  #sys: SysTree | undefined;
+  #sysTopics = true;
 
   constructor(
     id: string,
@@ -132,7 +138,17 @@ export class Broker implements BrokerPort {
    */
   publish(message: Message): Routed {
     if (this.closed) return 0;
-    let wrote = message.retain && this.#retain(message); // [MQTT-3.3.1-5]
+    const wrote = message.retain && this.#retain(message); // [MQTT-3.3.1-5]
+    return this.route(message) | (wrote ? ROUTED_WROTE : 0);
+  }
+
+  /**
+   * Delivers a message to every matching subscription without applying it to the retained
+   * store (`publish` does that first; the $SYS tree keeps its own). Bits as `publish`'s.
+   */
+  route(message: Message): Routed {
+    if (this.closed) return 0;
+    let wrote = false;
     const { subscribers, groups } = this.index.match(message.topic);
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
@@ -280,6 +296,42 @@ export class Broker implements BrokerPort {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     session.end();
+  }
+
+  /**
+   * Whether this broker has a $SYS tree: the server's `--sys-interval` is not 0 and the broker's
+   * own setting (tenancy sets it from the broker's `sys_topics`) allows it. Turning it off drops
+   * the tree's retained messages.
+   */
+  get sysTopics(): boolean {
+    return this.#sysTopics && this.config.sysInterval > 0 && !this.closed;
+  }
+
+  set sysTopics(on: boolean) {
+    this.#sysTopics = on;
+    if (!on) this.#sys = undefined;
+  }
+
+  #sysTree(): SysTree | undefined {
+    if (!this.sysTopics) return undefined;
+    this.#sys ??= new SysTree(this, this.openedAt);
+    return this.#sys;
+  }
+
+  /** Once per `--sys-interval`: the $SYS tree is refreshed and routed while a filter could read it. */
+  tickSys(now: number): void {
+    if (this.index.hasFirstLevel('$SYS')) this.#sysTree()?.refresh(now, true);
+  }
+
+  /**
+   * The $SYS tree's retained messages for a new subscription (undefined when there is no tree),
+   * refreshed first, unrouted, when no tick kept them current (sys-tree.ts).
+   */
+  sysRetained(now: number): RetainedStore | undefined {
+    const tree = this.#sysTree();
+    if (tree === undefined) return undefined;
+    if (now - tree.refreshedAt >= 2 * this.config.sysInterval * 1000) tree.refresh(now, false);
+    return tree.retained;
   }
 
   /** A session's expiry interval passed while it was disconnected [MQTT-4.1.0-2]. */

@@ -5,6 +5,8 @@
  * Promises: `publish` is the single entry for every message (sockets through the gate, wills,
  * hooks, in-process publishers) and tells whether it wrote to the store; sessions see the broker
  * only through the interfaces session/ states (`SessionHost`, `BrokerPort`), so nothing below
- * this folder imports it; a closed broker routes and stores nothing more.
+ * this folder imports it; a closed broker routes and stores nothing more. Each broker's $SYS
+ * tree (sys-tree.ts) reads its figures only, retained apart from the tenant's messages.
  */
 export { Broker } from './broker.ts';
+export { SysTicker } from './sys-tree.ts';

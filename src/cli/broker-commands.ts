@@ -31,6 +31,7 @@ export interface BrokerResult {
   endpoints?: Record<string, string>;
   mqtt_username?: string;
   on_publish?: { url?: string | null; policy?: string; timeout_ms?: number | null };
+  sys_topics?: boolean;
 }
 
 export interface NamespaceFlag {
@@ -46,6 +47,7 @@ interface BrokerFlags extends ApiFlags, NamespaceFlag {
   /** Milliseconds, or `default` (update only: back to the server's --hook-timeout-ms). */
   onPublishTimeout?: number | 'default';
   authType?: string;
+  sysTopics?: 'true' | 'false';
 }
 
 export const brokersPath = (ns: string): string => `${namespacePath(ns)}/brokers`;
@@ -95,7 +97,13 @@ function withBrokerFields(command: Command, update: boolean): Command {
         return ms;
       },
     )
-    .addOption(upperCaseChoice('--auth-type <type>', 'how clients authenticate', AUTH_TYPES));
+    .addOption(upperCaseChoice('--auth-type <type>', 'how clients authenticate', AUTH_TYPES))
+    .addOption(
+      new Option(
+        '--sys-topics <bool>',
+        'whether the broker publishes its $SYS/broker/... statistics topics (default true)',
+      ).choices(['true', 'false']),
+    );
 }
 
 /** The request body of create/update: only the flags given. */
@@ -110,6 +118,7 @@ function brokerBody(flags: BrokerFlags): Record<string, unknown> {
     onPublish.timeout_ms = flags.onPublishTimeout === 'default' ? null : flags.onPublishTimeout;
   if (Object.keys(onPublish).length > 0) body.on_publish = onPublish;
   if (flags.authType !== undefined) body.authType = flags.authType;
+  if (flags.sysTopics !== undefined) body.sys_topics = flags.sysTopics === 'true';
   return body;
 }
 
@@ -134,6 +143,7 @@ function describeBroker(b: BrokerResult, ns: string): string {
     ['endpoint', text(b.endpoint)],
     ...endpoints.map(([scheme, url]) => [`endpoint (${scheme})`, url] as const),
     ['mqtt user name', text(b.mqtt_username)],
+    ['$SYS topics', b.sys_topics === false ? 'off' : 'on'],
     ['description', text(b.description)],
     ['created', when(b.created_on)],
     ['modified', when(b.modified_on)],

@@ -1,7 +1,7 @@
 /**
  * observability/: logging, the event-loop stall watch (liveness), and the plain-number histogram
  * that timed code observes into (the Prometheus endpoint that reads it sits on the admin floor,
- * src/admin/metrics.ts; $SYS statistics topics are still to come, issue 16).
+ * src/admin/metrics.ts; each broker's $SYS statistics topics are src/broker/sys-tree.ts).
  */
 export { EventLoopWatch } from './event-loop-watch.ts';
 export { DurationHistogram, SECONDS_BUCKETS } from './histogram.ts';

@@ -139,6 +139,15 @@ export class TopicIndex<K, V> {
     return this.#count;
   }
 
+  /**
+   * Whether some filter (plain or shared) starts with the literal level `level`: nodes are pruned
+   * when their last filter goes, so this is one map lookup. The $SYS tree asks it before doing
+   * any work for a broker (a `$` level is reached by no wildcard [MQTT-4.7.2-1]).
+   */
+  hasFirstLevel(level: string): boolean {
+    return this.#root.children?.has(level) === true;
+  }
+
   /** Bumped by every change; cached match results from an older generation are gone. */
   get generation(): number {
     return this.#generation;

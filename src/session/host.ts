@@ -150,6 +150,11 @@ export interface SessionHost {
   readonly stats: BrokerStats;
   readonly index: TopicIndex<RoutedSession, Subscription>;
   readonly retained: RetainedStore;
+  /**
+   * The $SYS tree's retained messages (src/broker/sys-tree.ts), current, for a new subscription
+   * whose filter starts with `$SYS`; undefined when the broker has no $SYS tree.
+   */
+  sysRetained(now: number): RetainedStore | undefined;
   /** Routes a message (a will): whether that wrote to the message store, whether anything matched. */
   publish(message: Message): Routed;
   /**

@@ -42,6 +42,8 @@ export interface BrokerRecord {
   onPublishPolicy: HookFailurePolicy;
   /** The webhook's timeout in ms; null: the server's `--hook-timeout-ms`. */
   onPublishTimeoutMs: number | null;
+  /** Whether the broker publishes its $SYS statistics tree (src/broker/sys-tree.ts). */
+  sysTopics: boolean;
   createdOn: string;
   modifiedOn: string;
 }
@@ -63,6 +65,7 @@ export interface BrokerPatch {
   onPublishPolicy?: HookFailurePolicy;
   onPublishTimeoutMs?: number | null;
   authType?: AuthType;
+  sysTopics?: boolean;
 }
 
 /** A uniqueness rule was broken: the name is taken. */
@@ -92,6 +95,7 @@ const brokerOf = (r: Row): BrokerRecord => ({
   onPublishUrl: (r.on_publish_url as string | null) ?? null,
   onPublishPolicy: r.on_publish_policy as HookFailurePolicy,
   onPublishTimeoutMs: r.on_publish_timeout_ms === null ? null : Number(r.on_publish_timeout_ms),
+  sysTopics: Number(r.sys_topics) !== 0,
   createdOn: r.created_on as string,
   modifiedOn: r.modified_on as string,
 });
@@ -176,8 +180,8 @@ export class ControlPlaneStore extends SqlStore {
     try {
       this.q(
         `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url,
-           on_publish_policy, on_publish_timeout_ms, created_on, modified_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           on_publish_policy, on_publish_timeout_ms, sys_topics, created_on, modified_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         b.id,
         b.namespaceId,
@@ -188,6 +192,7 @@ export class ControlPlaneStore extends SqlStore {
         b.onPublishUrl,
         b.onPublishPolicy,
         b.onPublishTimeoutMs,
+        b.sysTopics ? 1 : 0,
         b.createdOn,
         b.modifiedOn,
       );
@@ -251,6 +256,10 @@ export class ControlPlaneStore extends SqlStore {
     if (patch.authType !== undefined) {
       sets.push('auth_type = ?');
       values.push(patch.authType);
+    }
+    if (patch.sysTopics !== undefined) {
+      sets.push('sys_topics = ?');
+      values.push(patch.sysTopics ? 1 : 0);
     }
     this.db.prepare(`UPDATE brokers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }

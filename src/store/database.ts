@@ -159,6 +159,8 @@ export const MIGRATIONS: readonly Migration[] = [
    ) WITHOUT ROWID;
    CREATE INDEX issued_tokens_by_expiry ON issued_tokens(expires_at);
    CREATE INDEX revocations_by_expiry ON revocations(expires_at);`,
+  // Issue 16: whether the broker publishes its $SYS statistics tree (on unless turned off).
+  `ALTER TABLE brokers ADD COLUMN sys_topics INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 /**

@@ -51,6 +51,7 @@ export function bootstrap(store: ControlPlaneStore, registry: TenantRegistry): B
       onPublishUrl: null,
       onPublishPolicy: 'fail-closed',
       onPublishTimeoutMs: null,
+      sysTopics: true,
       createdOn: now,
       modifiedOn: now,
     });

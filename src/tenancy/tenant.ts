@@ -46,6 +46,7 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   const domain = deps.config.domain;
   const address = addressOf(record);
   broker.address = address;
+  broker.sysTopics = record.sysTopics;
   const hooks = new BrokerHooks(record, {
     publish: (message) => broker.publish(message),
     credentials,
@@ -60,9 +61,10 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   return { record, broker, credentials, hooks };
 }
 
-/** Follows an update of the row (description, auth type, on-publish settings). */
+/** Follows an update of the row (description, auth type, on-publish settings, $SYS tree). */
 export function refreshTenant(tenant: Tenant, record: BrokerRecord): void {
   tenant.record = record;
+  tenant.broker.sysTopics = record.sysTopics;
   tenant.hooks.update(record);
 }
 

@@ -2,7 +2,8 @@
  * Brokers: `/client/v4/accounts/{account_id}/pubsub/namespaces/{namespace}/brokers[/{broker}]`.
  * Bodies accept `authType` or `auth_type` (Cloudflare's docs and wrangler disagree), an
  * `expiration` in seconds or null, and `on_publish: {url, policy, timeout_ms}` (a null url clears
- * the webhook; policy and timeout are ours: see docs/hooks.md). A URL is checked against the
+ * the webhook; policy and timeout are ours: see docs/hooks.md) and `sys_topics` (ours: whether the
+ * broker publishes its $SYS tree, docs/observability.md). A URL is checked against the
  * webhook egress policy before anything is stored: its host resolved now and every address
  * decided (400, code 14013, when refused; it is decided again at every connection). PATCH
  * changes only the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98)
@@ -35,6 +36,7 @@ interface BrokerBody {
   auth_type?: AuthType;
   expiration?: number | null;
   on_publish?: { url?: string | null; policy?: HookFailurePolicy; timeout_ms?: number | null };
+  sys_topics?: boolean;
 }
 
 /** The fields a create or update body sets, validated beyond what the schema can say. */
@@ -46,6 +48,7 @@ function patchOf(body: BrokerBody): BrokerPatch {
   if (authType !== undefined) patch.authType = authType;
   if (body.description !== undefined) patch.description = body.description;
   if (body.expiration !== undefined) patch.expiration = body.expiration;
+  if (body.sys_topics !== undefined) patch.sysTopics = body.sys_topics;
   if (body.on_publish !== undefined && body.on_publish.url !== undefined) {
     const url = body.on_publish.url;
     if (url !== null) {
