@@ -289,7 +289,7 @@ export const OPTIONS = {
     flag: '--trace-buffer-bytes',
     env: 'PUBSUB_TRACE_BUFFER_BYTES',
     description:
-      "Bytes a packet trace may hold for a reader that is behind; past it events are skipped and the count reported in the stream (docs/observability.md).",
+      'Bytes a packet trace may hold for a reader that is behind; past it events are skipped and the count reported in the stream (docs/observability.md).',
   },
   quietToken: {
     kind: 'bool',

@@ -134,7 +134,8 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
 
   /** An inbound packet, for an open trace: a PUBLISH by its topic, any Topic Alias resolved. */
   #traceIn(packet: Packet): void {
-    const alias = packet.type === 'publish' && packet.topic === '' ? packet.properties?.topicAlias : undefined;
+    const alias =
+      packet.type === 'publish' && packet.topic === '' ? packet.properties?.topicAlias : undefined;
     const topic = alias === undefined ? undefined : (this.topicAliases.get(alias) ?? '');
     this.traces.record('in', this.clientId, packet, topic);
   }

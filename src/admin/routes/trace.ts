@@ -57,7 +57,10 @@ function traceOf(query: unknown, maxTopicLevels: number, maxDuration: number) {
   const clientId = either(q, 'client_id', 'clientId');
   const topic = q.topic;
   if ((clientId === undefined) === (topic === undefined))
-    throw new ApiError('INVALID_PARAMETER', 'give exactly one of client_id (a client) and topic (a topic filter)');
+    throw new ApiError(
+      'INVALID_PARAMETER',
+      'give exactly one of client_id (a client) and topic (a topic filter)',
+    );
   if (topic !== undefined) {
     if (isSharedFilter(topic))
       throw new ApiError('INVALID_PARAMETER', 'topic: give the filter without $share/<group>/');
@@ -196,7 +199,8 @@ export function traceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
       });
-      const what = selector.clientId === undefined ? { topic: selector.topic } : { client_id: selector.clientId };
+      const what =
+        selector.clientId === undefined ? { topic: selector.topic } : { client_id: selector.clientId };
       const log = ctx.logger.child({ broker: broker.address, ...what });
       const stream = new EventStream(res, ctx.config.traceBufferBytes, (reason, events, skipped) => {
         open.delete(stream);
