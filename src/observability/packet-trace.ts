@@ -147,6 +147,9 @@ export function describePacket(
     client_id: clientId,
     type: packet.type.toUpperCase(),
   };
+  if ('packetId' in packet && packet.packetId !== undefined) event.packet_id = packet.packetId;
+  if ('reasonCode' in packet) event.reason_code = packet.reasonCode;
+  if ('reasonCodes' in packet) event.reason_codes = packet.reasonCodes;
   switch (packet.type) {
     case 'connect':
       event.protocol_version = packet.protocolVersion;
@@ -158,25 +161,15 @@ export function describePacket(
       break;
     case 'connack':
       event.session_present = packet.sessionPresent;
-      event.reason_code = packet.reasonCode;
       break;
     case 'publish':
-      if (packet.packetId !== undefined) event.packet_id = packet.packetId;
       event.topic = topic;
       event.qos = packet.qos;
       event.dup = packet.dup;
       event.retain = packet.retain;
       Object.assign(event, describePayload(packet.payload, payloadBytes));
       break;
-    case 'puback':
-    case 'pubrec':
-    case 'pubrel':
-    case 'pubcomp':
-      event.packet_id = packet.packetId;
-      event.reason_code = packet.reasonCode;
-      break;
     case 'subscribe':
-      event.packet_id = packet.packetId;
       event.subscriptions = packet.subscriptions.map((s) => ({
         filter: s.topicFilter,
         qos: s.qos,
@@ -185,18 +178,8 @@ export function describePacket(
         retain_handling: s.retainHandling,
       }));
       break;
-    case 'suback':
-    case 'unsuback':
-      event.packet_id = packet.packetId;
-      event.reason_codes = packet.reasonCodes;
-      break;
     case 'unsubscribe':
-      event.packet_id = packet.packetId;
       event.filters = packet.topicFilters;
-      break;
-    case 'disconnect':
-    case 'auth':
-      event.reason_code = packet.reasonCode;
       break;
   }
   if ('properties' in packet && packet.properties !== undefined) {

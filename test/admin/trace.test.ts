@@ -39,10 +39,10 @@ const tracePath = (server: TestServer, ns = 'local', broker = 'default') =>
 const tracesOpen = (server: TestServer, ns = 'local', broker = 'default') =>
   server.server.tenancy.tenant(server.accountId, ns, broker).broker.traces.size;
 
-/** The events of one Server-Sent Events block list, parsed. */
+/** The events of a Server-Sent Events stream read so far (a last, partial block left out). */
 function parseEvents(text: string): TraceEvent[] {
   const events: TraceEvent[] = [];
-  for (const block of text.split('\n\n')) {
+  for (const block of text.split('\n\n').slice(0, -1)) {
     const name = /^event: (.*)$/m.exec(block)?.[1];
     const data = /^data: (.*)$/m.exec(block)?.[1];
     if (name !== undefined && data !== undefined) events.push({ event: name, data: JSON.parse(data) });
@@ -65,7 +65,7 @@ class TraceReader {
           text += chunk;
           const end = text.lastIndexOf('\n\n');
           if (end === -1) continue;
-          this.events.push(...parseEvents(text.slice(0, end)));
+          this.events.push(...parseEvents(text.slice(0, end + 2)));
           text = text.slice(end + 2);
         }
       } catch (err) {
