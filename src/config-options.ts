@@ -271,6 +271,26 @@ export const OPTIONS = {
     description:
       'Bearer token GET /metrics requires (Authorization: Bearer <token>); empty: scraped without a token (docs/observability.md).',
   },
+  traceMaxDuration: {
+    kind: 'int',
+    default: 3600,
+    min: 1,
+    max: 86_400,
+    flag: '--trace-max-duration',
+    env: 'PUBSUB_TRACE_MAX_DURATION',
+    description:
+      'Longest packet trace (GET .../brokers/{broker}/trace?duration=) in seconds; a longer duration is refused (docs/observability.md).',
+  },
+  traceBufferBytes: {
+    kind: 'int',
+    default: 1_048_576,
+    min: 4096,
+    max: 67_108_864,
+    flag: '--trace-buffer-bytes',
+    env: 'PUBSUB_TRACE_BUFFER_BYTES',
+    description:
+      'Bytes a packet trace may hold for a reader that is behind; past it events are skipped and the count reported in the stream (docs/observability.md).',
+  },
   quietToken: {
     kind: 'bool',
     default: false,

@@ -35,6 +35,7 @@ import {
   metricsRoutes,
   namespaceRoutes,
   retainedRoutes,
+  traceRoutes,
 } from './routes/index.ts';
 
 export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
@@ -152,6 +153,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   hookRoutes(app, ctx);
   clientRoutes(app, ctx);
   retainedRoutes(app, ctx);
+  traceRoutes(app, ctx);
   metricsRoutes(app, ctx);
   await app.ready();
   return app;

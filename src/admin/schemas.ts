@@ -335,3 +335,29 @@ export const retainedTopicParams = {
   type: 'object',
   properties: { ...brokerParams.properties, topic: { type: 'string' } },
 } as const;
+
+export const traceQuery = {
+  type: 'object',
+  properties: {
+    client_id: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 65535,
+      description: 'trace this client: every packet in and out',
+    },
+    clientId: { type: 'string', minLength: 1, maxLength: 65535, description: 'the same as client_id' },
+    topic: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 65535,
+      description: 'trace the PUBLISH packets whose topic this MQTT topic filter matches (not $share)',
+    },
+    payload: { ...flag, description: 'include payloads (UTF-8 text, else base64)' },
+    payload_bytes: {
+      ...digits,
+      description: 'with payload=true: at most this many bytes of each, 1..65536 (default 256)',
+    },
+    payloadBytes: { ...digits, description: 'the same as payload_bytes' },
+    duration: { ...digits, description: 'seconds the trace lasts, 1..--trace-max-duration (default 60)' },
+  },
+} as const;

@@ -25,6 +25,7 @@ import { authenticatorsFromConfig, type EnhancedAuthenticator } from '../auth/in
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { BrokerHooks } from '../hooks/index.ts';
+import { PacketTraces } from '../observability/index.ts';
 import { RetainedStore } from '../retained/index.ts';
 import { Message, TopicIndex } from '../router/index.ts';
 import {
@@ -58,6 +59,8 @@ export class Broker implements BrokerPort, SysTicking {
   readonly authenticators: Map<string, EnhancedAuthenticator>;
   /** Every client PUBLISH goes through it: ACL, hook, route, acknowledgement (publish-gate.ts). */
   readonly gate: PublishGate = new PublishGate(this);
+  /** The packet traces open on this broker (observability/packet-trace.ts). */
+  readonly traces = new PacketTraces();
   readonly #strategy: Config['sharedSubscriptionStrategy'];
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
@@ -122,6 +125,7 @@ export class Broker implements BrokerPort, SysTicking {
    */
   close(): void {
     this.closed = true;
+    this.traces.endAll('broker deleted');
     for (const session of [...this.sessions.values()]) {
       session.link?.disconnect('ADMINISTRATIVE_ACTION', 'broker deleted');
       this.endSession(session);

@@ -4,7 +4,8 @@
  * caller gets `result`; on `success: false` it throws `ApiFailure` carrying the API's error
  * objects and HTTP status, so the CLI can print them as they are. A network failure becomes a
  * CliError naming the URL, and an answer that is not an envelope (another HTTP server on that
- * port) becomes one saying so: the CLI never prints a stack trace for either.
+ * port) becomes one saying so: the CLI never prints a stack trace for either. `events` reads a
+ * Server-Sent Events stream (the packet trace) the same way, event by event.
  */
 import { CliError } from './cli-error.ts';
 
@@ -95,30 +96,73 @@ export class AdminClient {
     path: string,
     options: RequestOptions,
   ): Promise<{ result?: unknown; result_info?: unknown }> {
+    const response = await this.#fetch(method, path, options, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+    return this.#envelopeOf(response, await response.text());
+  }
+
+  /**
+   * Reads a Server-Sent Events stream (`GET path`): `onEvent` gets each event's name and its
+   * JSON data, until the server ends the stream (resolves) or `signal` aborts (resolves too).
+   * A refusal (any answer that is not `text/event-stream`) throws as `request` does.
+   */
+  async events(
+    path: string,
+    options: RequestOptions,
+    onEvent: (name: string, data: unknown) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let response: Response;
+    try {
+      response = await this.#fetch('GET', path, options, signal, 'text/event-stream');
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream'))
+      this.#envelopeOf(response, await response.text());
+    let pending = '';
+    try {
+      for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+        pending += chunk;
+        let end = pending.indexOf('\n\n');
+        while (end !== -1) {
+          const event = parseEvent(pending.slice(0, end));
+          if (event !== undefined) onEvent(event.name, event.data);
+          pending = pending.slice(end + 2);
+          end = pending.indexOf('\n\n');
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new CliError(`the stream from ${this.url} broke: ${(err as Error).message}`);
+    }
+  }
+
+  async #fetch(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    signal: AbortSignal,
+    accept = 'application/json',
+  ): Promise<Response> {
     const target = new URL(`${this.url}${path}`);
     for (const [key, value] of Object.entries(options.query ?? {}))
       for (const one of typeof value === 'string' ? [value] : value) target.searchParams.append(key, one);
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#token}`,
-      accept: 'application/json',
-    };
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}`, accept };
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
-    let response: Response;
     try {
-      response = await fetch(target, {
-        method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
+      return await fetch(target, { method, headers, body, signal });
     } catch (err) {
       throw this.#unreachable(err);
     }
-    const text = await response.text();
+  }
+
+  /** The envelope of an answer; throws ApiFailure on `success: false`, CliError on no envelope. */
+  #envelopeOf(response: Response, text: string): { result?: unknown; result_info?: unknown } {
     let envelope: { success?: unknown; result?: unknown; result_info?: unknown; errors?: unknown };
     try {
       envelope = JSON.parse(text);
@@ -149,6 +193,23 @@ export class AdminClient {
     return new CliError(
       `cannot reach the admin API at ${this.url} (${this.urlSource}): ${why} (is \`pubsub serve\` running?)`,
     );
+  }
+}
+
+/** One Server-Sent Event (its lines, without the blank line ending it); undefined for a comment. */
+function parseEvent(block: string): { name: string; data: unknown } | undefined {
+  let name = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event:')) name = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
+  }
+  if (data.length === 0) return undefined;
+  const text = data.join('\n');
+  try {
+    return { name, data: JSON.parse(text) };
+  } catch {
+    return { name, data: text };
   }
 }
 

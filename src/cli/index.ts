@@ -15,6 +15,7 @@ import { addHookCommands } from './hook-commands.ts';
 import { addNamespaceCommands } from './namespace-commands.ts';
 import { addRetainedCommands } from './retained-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
+import { addTraceCommands } from './trace-commands.ts';
 
 export function addManagementCommands(program: Command): void {
   addNamespaceCommands(program);
@@ -23,6 +24,7 @@ export function addManagementCommands(program: Command): void {
   addHookCommands(broker);
   addClientCommands(broker);
   addRetainedCommands(broker);
+  addTraceCommands(broker);
   addTokenCommands(program);
   addAccountCommands(program);
 }

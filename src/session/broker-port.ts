@@ -7,6 +7,7 @@
  */
 import type { EnhancedAuthenticator } from '../auth/index.ts';
 import type { BrokerHooks } from '../hooks/index.ts';
+import type { PacketTraces } from '../observability/index.ts';
 import type { SessionHost } from './host.ts';
 import type { PublishGate } from './publish-gate.ts';
 import type { Session } from './session.ts';
@@ -21,6 +22,8 @@ export interface BrokerPort extends SessionHost {
   readonly sessions: ReadonlyMap<string, Session>;
   /** Where every client PUBLISH goes once its packet is valid. */
   readonly gate: PublishGate;
+  /** The packet traces open on this broker (admin API `GET .../trace`). */
+  readonly traces: PacketTraces;
   /**
    * The session for a connecting client: a clean start discards any existing one
    * [MQTT-3.1.2-4]; otherwise an existing one is resumed [MQTT-3.1.2-5].

@@ -23,13 +23,17 @@
  *   A failed commit never yields a success.
  * - `congested` reports unsent bytes above the configured bound; the session then queues
  *   QoS 1/2 and drops QoS 0 (counted), and 'drain' resumes it.
+ * - Every packet written goes through `writePacket` or `sendPublish`, where a packet trace
+ *   (observability/packet-trace.ts) sees it; with no trace open that is one flag read.
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { type ErrorCode, reasonCodeOf } from '../errors.ts';
+import { NO_TRACES, type PacketTraces } from '../observability/index.ts';
 import {
   type AuthPacket,
+  type ConnectPacket,
   encode,
   type Packet,
   Parser,
@@ -72,6 +76,8 @@ export abstract class ConnectionIO {
   stats: BrokerStats | undefined;
   /** `<broker>.<namespace>` of that broker (`routeTo`), for the log. */
   brokerAddress: string | undefined;
+  /** The packet traces open on that broker (`routeTo`); before it, one never active. */
+  traces: PacketTraces = NO_TRACES;
   /** Bytes read before the connection had a broker, added to its count by `routeTo`. */
   #bytesUncounted = 0;
   /** Outbound topic aliases, when configured and the client accepts them. */
@@ -112,12 +118,17 @@ export abstract class ConnectionIO {
     });
   }
 
-  /** CONNECT admission named `broker` (once): from now on the figures count there, the log names it. */
-  routeTo(broker: Broker): void {
+  /**
+   * CONNECT admission named `broker` (once): from now on the figures count there, the log names
+   * it, and its packet traces see this connection, from `connect` (the CONNECT admitted) on.
+   */
+  routeTo(broker: Broker, connect?: ConnectPacket): void {
     if (this.stats !== undefined) return;
     this.stats = broker.stats;
     this.brokerAddress = broker.address;
+    this.traces = broker.traces;
     broker.stats.bytesReceived += this.#bytesUncounted;
+    if (connect !== undefined && this.traces.active) this.traces.record('in', this.clientId, connect);
   }
 
   get closed(): boolean {
@@ -220,9 +231,15 @@ export abstract class ConnectionIO {
     return bare.length <= this.clientMaximumPacketSize ? bare : undefined;
   }
 
+  /** Writes `bytes`, the encoding of `packet` for this client, where a trace sees it. */
+  writePacket(packet: Packet, bytes: Buffer): void {
+    if (this.traces.active) this.traces.record('out', this.clientId, packet);
+    this.write(bytes);
+  }
+
   send(packet: Packet): void {
     if (this.state === 'closed') return;
-    this.write(encode(packet, this.version));
+    this.writePacket(packet, encode(packet, this.version));
   }
 
   sendPublish(message: Message, delivery: PublishOptions): boolean {
@@ -230,6 +247,7 @@ export abstract class ConnectionIO {
     const bytes = message.encodeFor(this.version, delivery, Date.now());
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
     if (this.state !== 'closed') {
+      if (this.traces.active) this.#tracePublish(message, delivery, undefined);
       this.write(bytes);
       this.stats!.sent[delivery.qos]++;
     }
@@ -243,9 +261,34 @@ export abstract class ConnectionIO {
     if (bytes.length > this.clientMaximumPacketSize) return false; // [MQTT-3.1.2-24]
     if (this.state === 'closed') return true;
     aliases.commit(message.topic, choice);
+    if (this.traces.active) this.#tracePublish(message, delivery, choice.alias);
     this.write(bytes);
     this.stats!.sent[delivery.qos]++;
     return true;
+  }
+
+  /** An outbound PUBLISH as a packet, for an open trace (its bytes come from the Message's cache). */
+  #tracePublish(message: Message, delivery: PublishOptions, topicAlias: number | undefined): void {
+    const v5 = this.version === 5;
+    this.traces.record('out', this.clientId, {
+      type: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: delivery.qos,
+      retain: delivery.retain,
+      dup: delivery.dup,
+      ...(delivery.qos > 0 ? { packetId: delivery.packetId } : {}),
+      ...(v5
+        ? {
+            properties: {
+              ...message.properties,
+              messageExpiryInterval: message.remainingExpiry(Date.now()),
+              subscriptionIdentifiers: delivery.subscriptionIds,
+              topicAlias: topicAlias || undefined,
+            },
+          }
+        : {}),
+    });
   }
 
   /**
@@ -265,7 +308,7 @@ export abstract class ConnectionIO {
     };
     // An acknowledgement is not withheld: one that cannot fit even bare (a limit below 4 bytes)
     // still goes, as before, rather than stall the client's flow.
-    this.write(this.encodeForClient(withReason) ?? encode(packet, 5));
+    this.writePacket(withReason, this.encodeForClient(withReason) ?? encode(packet, 5));
   }
 
   sendPubrel(packetId: number): void {

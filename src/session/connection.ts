@@ -80,6 +80,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
 
   protected override readonly onPacket = (packet: Packet): boolean => {
     if (this.state === 'closed') return false;
+    if (this.traces.active) this.#traceIn(packet);
     dispatch(this, packet);
     return !this.closed;
   };
@@ -129,6 +130,14 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     }
     this.#close();
     this.socket.destroy();
+  }
+
+  /** An inbound packet, for an open trace: a PUBLISH by its topic, any Topic Alias resolved. */
+  #traceIn(packet: Packet): void {
+    const alias =
+      packet.type === 'publish' && packet.topic === '' ? packet.properties?.topicAlias : undefined;
+    const topic = alias === undefined ? undefined : (this.topicAliases.get(alias) ?? '');
+    this.traces.record('in', this.clientId, packet, topic);
   }
 
   // ---- rate limiting ----
@@ -218,7 +227,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     const packet: Packet = { type: 'connack', sessionPresent: false, reasonCode };
     if (this.version === 5) packet.properties = { reasonString: detail.slice(0, 128) };
     const bytes = this.encodeForClient(packet);
-    if (bytes !== undefined) this.write(bytes);
+    if (bytes !== undefined) this.writePacket(packet, bytes);
     return bytes !== undefined;
   }
 
@@ -240,12 +249,13 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
       return;
     }
     if (this.state === 'connected' && this.version === 5) {
-      const bytes = this.encodeForClient({
+      const packet: Packet = {
         type: 'disconnect',
         reasonCode: reason,
         properties: { reasonString: detail.slice(0, 128) },
-      });
-      if (bytes !== undefined) this.write(bytes);
+      };
+      const bytes = this.encodeForClient(packet);
+      if (bytes !== undefined) this.writePacket(packet, bytes);
     }
     this.#close();
   }

@@ -112,7 +112,7 @@ export interface PacketContext extends SessionLink {
   /** The counters of the broker the connection was routed to, once it was (`routeTo`). */
   readonly stats: BrokerStats | undefined;
   /** CONNECT admission named `broker`: from now on the figures count there, the log names it. */
-  routeTo(broker: Broker): void;
+  routeTo(broker: Broker, connect?: ConnectPacket): void;
   /** Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. */
   readonly topicAliases: Map<number, string>;
   /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */
@@ -131,6 +131,8 @@ export interface PacketContext extends SessionLink {
   send(packet: Packet): void;
   /** Writes bytes already encoded for this client (see encodeForClient). */
   write(bytes: Buffer): void;
+  /** Writes `bytes`, `packet` encoded for this client, where a packet trace sees it. */
+  writePacket(packet: Packet, bytes: Buffer): void;
   /**
    * `packet` encoded within the client's Maximum Packet Size, without its droppable properties
    * (Reason String, User Property, Response Information) if need be; undefined if it cannot fit.

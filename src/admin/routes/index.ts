@@ -2,7 +2,7 @@
  * The admin API's routes, one file per resource: health probes, accounts and API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation), on-publish hooks,
  * a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
- * delete) and the Prometheus metrics. Each registers its routes on the fastify instance with
+ * delete; a packet trace of a client or topic, streamed) and the Prometheus metrics. Each registers its routes on the fastify instance with
  * their JSON schemas (from which the OpenAPI document is generated) and takes its context from
  * ../context.ts.
  * Promises: a route changes tenants only through `ctx.tenancy`; its refusals are ApiErrors
@@ -19,3 +19,4 @@ export { hookRoutes } from './hooks.ts';
 export { metricsRoutes } from './metrics.ts';
 export { namespaceRoutes } from './namespaces.ts';
 export { retainedRoutes } from './retained.ts';
+export { traceRoutes } from './trace.ts';

@@ -123,13 +123,13 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   const admitted = conn.ctx.brokerFor(conn, packet);
   if ('refuse' in admitted) {
     if (admitted.broker !== undefined) {
-      conn.routeTo(admitted.broker);
+      conn.routeTo(admitted.broker, packet);
       countCode(admitted.broker.stats.authFailures, admitted.refuse);
     }
     return conn.refuse(admitted.refuse, admitted.detail);
   }
   const { broker, identity } = admitted;
-  conn.routeTo(broker);
+  conn.routeTo(broker, packet);
   conn.identity = identity;
   if (admitted.clientId !== undefined && admitted.clientId !== plan.clientId) {
     // An empty client id takes the credentials' (a token's `sub`) [MQTT-3.1.3-6].
@@ -205,7 +205,7 @@ function openSession(
   });
 
   connack.sessionPresent = present; // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
-  conn.write(conn.encodeForClient(connack)!); // the flag does not change its size
+  conn.writePacket(connack, conn.encodeForClient(connack)!); // the flag does not change its size
   clientConnected(conn, broker, {
     version: packet.protocolVersion,
     clean: packet.clean,
