@@ -25,6 +25,8 @@ export interface BrokerHandle {
   tcpUrl: string;
   /** undefined when this broker has no WebSocket listener (see wsNote). */
   wsUrl: string | undefined;
+  /** Ours: the admin API's base URL, when started with `--http-port 0` in serveArgs. */
+  apiUrl?: string;
   /** Data directory used (ours, persistent scenario), for the "was anything stored" check. */
   dataDir?: string;
   stop(): Promise<void>;
@@ -302,7 +304,7 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
   const output = collectOutput(child);
   let lines: RegExpExecArray[];
   try {
-    lines = await waitForLine(child, /listening on ((?:mqtt|ws):\/\/\S+)/);
+    lines = await waitForLine(child, /listening on ((?:mqtt|ws|http):\/\/\S+)/);
   } catch (err) {
     await stopChild(child, 500);
     throw new Error(`${(err as Error).message}\n${output()}`);
@@ -310,11 +312,13 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
   const urls = lines.map((m) => m[1]!);
   const tcpUrl = urls.find((u) => u.startsWith('mqtt://'));
   if (tcpUrl === undefined) throw new Error(`no mqtt listener in output:\n${output()}`);
+  const apiUrl = urls.find((u) => u.startsWith('http://'));
   return {
     name: 'pubsub',
     pid: child.pid!,
     tcpUrl,
     wsUrl: urls.find((u) => u.startsWith('ws://')),
+    ...(apiUrl ? { apiUrl } : {}),
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     stop: () => stopChild(child, 6000),
     output,

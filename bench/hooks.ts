@@ -8,22 +8,15 @@
  * (profiles in bench/results/profiles-hooks-<ts>/, summarise with bench/profile-summary.ts).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  BENCH_DIR,
-  killAllChildren,
-  makeTempDir,
-  REPO_DIR,
-  removeTempDir,
-  spawnTracked,
-  stopChild,
-} from './brokers.ts';
+import { BENCH_DIR, makeTempDir, REPO_DIR, removeTempDir, spawnTracked, stopChild } from './brokers.ts';
 import type { LoadResult } from './load.ts';
 import { runLoadChild } from './load-child.ts';
 import { procCpuTicks } from './proc.ts';
 import { median } from './stats.ts';
+import { FANIN_64B, fmt, runInterleaved, writeResults } from './variants.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -154,19 +147,7 @@ async function runOne(variant: Variant, qos: 0 | 1, rep: number): Promise<Run> {
       hookTicks0 = procCpuTicks(hookServer.pid!) ?? 0;
     }
     const started = performance.now();
-    const load = await runLoadChild({
-      scenario: 'fanin',
-      pubs: 10,
-      subs: 1,
-      qos,
-      size: 64,
-      window: 1000,
-      batch: 32,
-      url,
-      brokerPid: broker.pid!,
-      durationS,
-      warmupS,
-    });
+    const load = await runLoadChild({ ...FANIN_64B, qos, url, brokerPid: broker.pid!, durationS, warmupS });
     const run: Run = { variant, qos, rep, load };
     if (hookServer !== undefined) {
       const seconds = (performance.now() - started) / 1000;
@@ -195,25 +176,11 @@ async function runOne(variant: Variant, qos: 0 | 1, rep: number): Promise<Run> {
   }
 }
 
-function fmt(n: number | null | undefined, digits = 0): string {
-  if (n === null || n === undefined) return 'n/a';
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
-
 async function main(): Promise<void> {
-  process.on('exit', killAllChildren);
-  process.on('SIGINT', () => process.exit(130));
-  const runs: Run[] = [];
-  for (const qos of QOS)
-    for (let rep = 1; rep <= reps; rep++)
-      for (const variant of VARIANTS) {
-        const run = await runOne(variant, qos, rep);
-        runs.push(run);
-        const l = run.load;
-        console.error(
-          `${variant} q${qos} #${rep}: ${run.error ?? `${fmt(l?.deliveredPerSec)} msgs/s p99 ${fmt(l?.latency.p99, 1)} ms cpu ${fmt(l?.cpu.brokerPct)} %${run.hookCpuPct !== undefined ? ` hook ${run.hookCpuPct} %` : ''} lost ${l?.checks.lost} ooo ${l?.checks.outOfOrder}`}`,
-        );
-      }
+  const runs = await runInterleaved(QOS, reps, VARIANTS, runOne, (run) => {
+    const l = run.load;
+    return `${run.variant} q${run.qos} #${run.rep}: ${run.error ?? `${fmt(l?.deliveredPerSec)} msgs/s p99 ${fmt(l?.latency.p99, 1)} ms cpu ${fmt(l?.cpu.brokerPct)} %${run.hookCpuPct !== undefined ? ` hook ${run.hookCpuPct} %` : ''} lost ${l?.checks.lost} ooo ${l?.checks.outOfOrder}`}`;
+  });
   const rows: string[] = [
     '| QoS | hook | delivered msgs/s | vs no hook | p50 ms | p99 ms | broker CPU % | webhook process CPU % | msgs per hook call | hook call p99 ms | lost / out of order |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -245,12 +212,7 @@ async function main(): Promise<void> {
       : []),
     '',
   ].join('\n');
-  const dir = join(BENCH_DIR, 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(dir, `hooks-${stamp}.md`), md);
-  writeFileSync(join(dir, `hooks-${stamp}.json`), JSON.stringify(runs, null, 2));
-  console.log(md);
+  writeResults('hooks', md, runs);
 }
 
 await main();

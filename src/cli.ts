@@ -49,14 +49,15 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     import('./observability/index.ts'),
     import('./server.ts'),
   ]);
-  const logger = createLogger(config.logLevel);
+  const processLogger = createLogger(config.logLevel);
   let server: InstanceType<typeof Server>;
   try {
-    server = new Server(config, { logger });
+    server = new Server(config, { logger: processLogger });
   } catch (err) {
     process.stderr.write(`pubsub: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  const logger = server.logger; // its lines carry the node's name
   try {
     await server.start();
   } catch (err) {

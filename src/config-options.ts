@@ -206,6 +206,15 @@ export const OPTIONS = {
     env: 'PUBSUB_DATA_DIR',
     description: 'Directory for persistent state; created when missing.',
   },
+  nodeName: {
+    kind: 'string',
+    allowed: 'letters, digits, . _ - (at most 63)',
+    default: '',
+    flag: '--node-name',
+    env: 'PUBSUB_NODE_NAME',
+    description:
+      "This node's name in log lines, the metrics' node label and (issue 18) the cluster; empty: the name the data dir keeps (<data-dir>/node-name), else the host name.",
+  },
   httpPort: {
     kind: 'int',
     default: 8080,

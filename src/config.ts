@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { parseCidrList } from './cidr-list.ts';
 import { OPTIONS, type OptionDef, type OptionKey } from './config-options.ts';
+import { isNodeName } from './store/node-name.ts';
 
 export { OPTIONS, type OptionDef, type OptionKey };
 
@@ -121,6 +122,10 @@ export function servesOnlyThisMachine(c: Pick<Config, 'host' | 'proxyProtocol' |
 
 /** Rules between options, checked once every source is applied. */
 function checkCombinations(c: Config): void {
+  if (c.nodeName !== '' && !isNodeName(c.nodeName))
+    throw new ConfigError(
+      `nodeName ${JSON.stringify(c.nodeName)}: 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
   if (c.quietToken && c.dataDir === ':memory:')
     throw new ConfigError(
       'quietToken with dataDir :memory: would leave the bootstrap admin token nowhere: drop one of them',

@@ -5,7 +5,7 @@
  *
  * Start-up files in the data dir (not with `:memory:`): `pubsub.lock` (taken first, before the
  * store opens: one server per data dir; a second one's constructor throws DataDirLockedError;
- * removed by `close`), `pubsub.db` (the store), `admin-token` (mode 0600, written at the first
+ * removed by `close`), `node-name` (the node's name, store/node-name.ts), `pubsub.db` (the store), `admin-token` (mode 0600, written at the first
  * start only) and `api-url` (the admin API's base URL, rewritten at each start) so the CLI on
  * the same machine needs no set-up.
  *
@@ -36,6 +36,7 @@ import {
   MemoryMessageStore,
   type MessageStore,
   openDatabase,
+  resolveNodeName,
   SqliteMessageStore,
   tenancyStores,
 } from './store/index.ts';
@@ -76,6 +77,8 @@ function soleTokenFile(store: ControlPlaneStore, accountId: string, file: string
 export class Server implements ConnectionContext {
   readonly config: Config;
   readonly logger: Logger;
+  /** This node's name (`--node-name`, else the data dir's, else the host name): in every log line and metric. */
+  readonly nodeName: string;
   readonly connections = new Set<Connection>();
   /**
    * The subset of `connections` not past CONNECT yet (awaiting it, or in an enhanced
@@ -111,13 +114,14 @@ export class Server implements ConnectionContext {
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
     this.#sysTicker = new SysTicker(config.sysInterval, () => this.#brokers());
-    this.logger = options.logger ?? silentLogger();
     const onDisk = config.dataDir !== ':memory:';
     if (onDisk) {
       ensureDataDir(config.dataDir);
       this.#lock = DataDirLock.acquire(config.dataDir);
     }
     try {
+      this.nodeName = resolveNodeName(config.dataDir, config.nodeName);
+      this.logger = (options.logger ?? silentLogger()).child({ node: this.nodeName });
       this.#db = openDatabase(config.dataDir);
       this.messageStore =
         options.messageStore ??
@@ -224,6 +228,7 @@ export class Server implements ConnectionContext {
       tenancy: this.tenancy,
       config: this.config,
       logger: this.logger,
+      nodeName: this.nodeName,
       ports: () => this.listenerPorts(),
       readiness: () => this.readiness(),
       eventLoopStallMs: () => this.#eventLoop.stallMs(),

@@ -32,6 +32,8 @@ export interface ApiContext {
   readonly tenancy: Tenancy;
   readonly config: Config;
   readonly logger: Logger;
+  /** This node's name: the `node` label of every metric. */
+  readonly nodeName: string;
   /** Ports of the running MQTT listeners, for broker endpoints. */
   ports(): ListenerPorts;
   /**

@@ -3,7 +3,8 @@
  * registry. Nothing here runs per message: the brokers keep their figures in plain number
  * fields (`BrokerStats`, session/host.ts; `HookStats`; the message store's commit histogram),
  * and every metric reads them in its `collect()` callback when scraped, labelled `namespace`
- * and `broker` (one series per broker and reason, never per client or topic). Gauges that are
+ * and `broker` (one series per broker and reason, never per client or topic), and every series
+ * of the registry `node` (the server's name, a default label). Gauges that are
  * a walk over a broker's sessions (sessions, queued, in flight) cost that walk per scrape.
  *
  * Invariants:
@@ -34,14 +35,16 @@ type Emit = (value: number, labels?: LabelValues<string>) => void;
 /** The metrics of one server; `registry` is made on first use. */
 export class ServerMetrics {
   readonly #tenancy: Tenancy;
+  readonly #nodeName: string;
   #registry: Registry | undefined;
 
-  constructor(tenancy: Tenancy) {
+  constructor(tenancy: Tenancy, nodeName: string) {
     this.#tenancy = tenancy;
+    this.#nodeName = nodeName;
   }
 
   get registry(): Registry {
-    this.#registry ??= buildRegistry(this.#tenancy);
+    this.#registry ??= buildRegistry(this.#tenancy, this.#nodeName);
     return this.#registry;
   }
 }
@@ -53,6 +56,7 @@ function labelsOf(tenant: Tenant): LabelValues<BrokerLabel> {
 /** Drop counters of BrokerStats by `reason` label (no subscriber is not a drop). */
 const DROPS = {
   queue_full: 'droppedQueueFull',
+  expired: 'droppedExpired',
   too_large: 'droppedTooLarge',
   congested: 'droppedCongested',
   not_authorized: 'droppedNotAuthorized',
@@ -62,8 +66,9 @@ const DROPS = {
 
 const QOS = ['0', '1', '2'] as const;
 
-function buildRegistry(tenancy: Tenancy): Registry {
+function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
   const registry = new Registry();
+  registry.setDefaultLabels({ node: nodeName });
   collectDefaultMetrics({ register: registry });
   // Gauges named like counters, which `promtool check metrics` refuses; their figures are the
   // sums of nodejs_active_handles, nodejs_active_requests and nodejs_active_resources by type.

@@ -99,6 +99,8 @@ export interface BrokerStats {
   readonly authFailures: Map<ErrorCode, number>;
   /** QoS 1/2 deliveries refused by a full session queue. */
   droppedQueueFull: number;
+  /** Queued deliveries whose Message Expiry Interval passed before they were sent [MQTT-3.3.2-5]. */
+  droppedExpired: number;
   /** Deliveries larger than the receiving client's Maximum Packet Size [MQTT-3.1.2-25]. */
   droppedTooLarge: number;
   /** QoS 0 deliveries to a connection whose unsent bytes exceeded the bound. */
@@ -126,6 +128,7 @@ export function newBrokerStats(): BrokerStats {
     connectionsRefused: new Map(),
     authFailures: new Map(),
     droppedQueueFull: 0,
+    droppedExpired: 0,
     droppedTooLarge: 0,
     droppedNotAuthorized: 0,
     droppedTopicLevels: 0,

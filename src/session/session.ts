@@ -342,6 +342,7 @@ export class Session implements RoutedSession {
       const d = this.#queue.shift()!;
       if (d.message.expired(now)) {
         this.#storage.deleteDelivery(d); // [MQTT-3.3.2-5]
+        this.broker.stats.droppedExpired++;
         continue;
       }
       this.#send(link, d);

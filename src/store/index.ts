@@ -7,6 +7,7 @@
  * (sqlite-message-store.ts group-commits; sqlite-message-rows.ts is its SQL), both run by one
  * contract suite (test/store/message-store.contract.ts).
  * One server per data directory: `DataDirLock` (`<data-dir>/pubsub.lock`, taken over from a dead pid).
+ * The node's name, kept in `<data-dir>/node-name` (node-name.ts).
  * Promise: a committed write survives a process crash; a damaged file is reported, never replaced.
  */
 export {
@@ -37,5 +38,6 @@ export type {
   StoredSubscription,
   StoredWill,
 } from './message-store.ts';
+export { isNodeName, NODE_NAME_FILE, resolveNodeName } from './node-name.ts';
 export { SqliteMessageStore } from './sqlite-message-store.ts';
 export { type TenancyStores, tenancyStores } from './stores.ts';

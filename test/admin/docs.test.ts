@@ -19,6 +19,7 @@ it('docs/api.md has a row for every route of /openapi.json, and no route the API
     tenancy,
     config,
     logger: silentLogger(),
+    nodeName: 'test-node',
     ports: () => ({}),
     readiness: () => ({ listeners: true, store: true }),
     eventLoopStallMs: () => 0,

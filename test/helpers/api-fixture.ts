@@ -35,6 +35,7 @@ export async function apiFixture(
     tenancy,
     config,
     logger: silentLogger(),
+    nodeName: 'test-node',
     ports: () => ({ mqtt: 1883, ws: 8083, mqtts: 8883 }),
     readiness: () => ({ listeners: true, store: true }),
     eventLoopStallMs: () => 0,

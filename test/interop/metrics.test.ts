@@ -39,13 +39,16 @@ async function scrape(server = ts, headers: Record<string, string> = {}): Promis
   return res.text();
 }
 
-/** The value of the series `name{labels}` (labels in any order), 0 when the scrape lacks it. */
+/**
+ * The value of the series `name{labels}` (labels in any order, the server-wide `node` label
+ * aside), 0 when the scrape lacks it.
+ */
 function value(text: string, name: string, labels: Record<string, string>): number {
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   for (const line of text.split('\n')) {
     const match = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (match === null || match[1] !== name) continue;
-    const have = match[2] === undefined ? [] : match[2].split(',');
+    const have = match[2] === undefined ? [] : match[2].split(',').filter((l) => !l.startsWith('node='));
     if (have.length === wanted.length && wanted.every((w) => have.includes(w))) return Number(match[3]);
   }
   return 0;
@@ -191,6 +194,58 @@ describe('GET /metrics counts per broker what real clients do', () => {
   });
 });
 
+describe('pubsub_messages_dropped_total{reason="expired"}', () => {
+  for (const version of [4, 5] as const) {
+    it(`MQTT.js v${version === 4 ? '3.1.1' : '5'} offline subscriber: a queued message whose expiry passed is dropped and counted once [MQTT-3.3.2-5]`, async () => {
+      const clientId = `metrics-expiry-v${version}`;
+      const persistent = version === 5 ? { properties: { sessionExpiryInterval: 60 } } : { clean: false };
+      const options = { clientId, ...persistent };
+      const sub = await connect(version, 'alpha.metrics', options);
+      await sub.subscribeAsync(`exp/v${version}`, { qos: 1 });
+      await sub.endAsync();
+      const start = await scrape();
+      // Queued for the offline session: one message that lives 1 s, one that never expires.
+      const pub = await connect(5, 'alpha.metrics');
+      await pub.publishAsync(`exp/v${version}`, 'short-lived', {
+        qos: 1,
+        properties: { messageExpiryInterval: 1 },
+      });
+      await pub.publishAsync(`exp/v${version}`, 'kept', { qos: 1 });
+      await pub.endAsync();
+      assert.equal(
+        value(await scrape(), 'pubsub_queued_messages', ALPHA) -
+          value(start, 'pubsub_queued_messages', ALPHA),
+        2,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the 1 s expiry passes
+      const got: string[] = [];
+      // Listening before CONNACK: the queue is sent right behind it.
+      const back = mqtt.connect(ts.url, {
+        protocolVersion: version,
+        username: 'alpha.metrics',
+        reconnectPeriod: 0,
+        ...options,
+        clean: false,
+      });
+      back.on('message', (_topic, payload) => got.push(payload.toString()));
+      await until(() => got.length === 1, 'the unexpired message delivered');
+      await back.endAsync();
+      assert.deepEqual(got, ['kept']);
+      const end = await scrape();
+      assert.deepEqual(
+        moved(start, end, ALPHA, {
+          'pubsub_messages_dropped_total#expired': { reason: 'expired' },
+          'pubsub_messages_dropped_total#queue_full': { reason: 'queue_full' },
+        }),
+        {
+          'pubsub_messages_dropped_total#expired': 1,
+          'pubsub_messages_dropped_total#queue_full': 0,
+        },
+      );
+    });
+  }
+});
+
 /** `mosquitto_pub` naming `user`'s broker; its exit code. */
 async function mosquitto(
   t: TestContext,
@@ -267,8 +322,8 @@ describeWithTool('promtool check metrics', promtool, () => {
       const text = await scrape();
       const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
-      assert.match(text, /^nodejs_eventloop_lag_seconds \S+$/m);
-      assert.match(text, /^process_cpu_seconds_total \S+$/m);
+      assert.match(text, /^nodejs_eventloop_lag_seconds\{node="[^"]+"\} \S+$/m);
+      assert.match(text, /^process_cpu_seconds_total\{node="[^"]+"\} \S+$/m);
     } finally {
       publishing = false;
       await load;
@@ -303,7 +358,10 @@ describe('--metrics-token', () => {
 
   it('the metrics token: 200 and the metrics', async () => {
     const text = await scrape(secured, { authorization: 'Bearer scrape-secret' });
-    assert.match(text, /^pubsub_connections_accepted_total\{namespace="local",broker="default"\} 0$/m);
+    assert.match(
+      text,
+      /^pubsub_connections_accepted_total\{namespace="local",broker="default",node="[^"]+"\} 0$/m,
+    );
   });
 
   it('without --metrics-token the endpoint needs no token', async () => {
