@@ -102,7 +102,7 @@ describe('pubsub account list / pubsub accounts', () => {
     assert.equal(r.code, 1, show(['namespace', 'list', '--account', other], r));
     assert.match(
       r.stderr,
-      new RegExp(`^pubsub: this token is not authorized for account ${other} \\(code 9109\\)$`, 'm'),
+      new RegExp(`^pubsub: could not route to account ${other} \\(code 7003\\)$`, 'm'),
     );
   });
 
