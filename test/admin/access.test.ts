@@ -159,7 +159,13 @@ describe('admin API access: deny by default over every registered route', () => 
   it('GET /client/v4/accounts shows a token only its own account (the operator every one), in every spelling', async () => {
     for (const url of ['/client/v4/accounts', '/%63lient/v4/accounts', '/client/v4/%61ccounts']) {
       const operator = await f.app.inject({ url, headers: { authorization: `Bearer ${f.token}` } });
-      assert.deepEqual(operator.json().result.map((a: { id: string }) => a.id).sort(), [f.accountId, f.otherAccountId].sort());
+      assert.deepEqual(
+        operator
+          .json()
+          .result.map((a: { id: string }) => a.id)
+          .sort(),
+        [f.accountId, f.otherAccountId].sort(),
+      );
       const theirs = await f.app.inject({ url, headers: { authorization: `Bearer ${f.otherToken}` } });
       assert.deepEqual(
         theirs.json().result.map((a: { id: string }) => a.id),

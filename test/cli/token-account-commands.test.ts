@@ -100,10 +100,7 @@ describe('pubsub account list / pubsub accounts', () => {
     const other = 'f'.repeat(32);
     const r = await api.run(['namespace', 'list', '--account', other]);
     assert.equal(r.code, 1, show(['namespace', 'list', '--account', other], r));
-    assert.match(
-      r.stderr,
-      new RegExp(`^pubsub: could not route to account ${other} \\(code 7003\\)$`, 'm'),
-    );
+    assert.match(r.stderr, new RegExp(`^pubsub: could not route to account ${other} \\(code 7003\\)$`, 'm'));
   });
 
   it('an --account that is not 32 hex digits is a usage error (exit 2)', async () => {
