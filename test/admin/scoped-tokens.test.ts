@@ -14,9 +14,17 @@ import { ROUTE_PERMISSIONS } from '../../src/admin/route-permissions.ts';
 import { until } from '../helpers/child-process.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: API results are JSON read field by field by the assertions
+type Result = any;
+
 interface Answer {
   status: number;
-  body: { success: boolean; result: any; errors: { code: number; message: string }[]; messages: unknown[] };
+  body: {
+    success: boolean;
+    result: Result;
+    errors: { code: number; message: string }[];
+    messages: unknown[];
+  };
 }
 
 async function call(
@@ -46,7 +54,7 @@ function expectError(a: Answer, status: number, code: number, what = ''): void {
   assert.equal(a.body.errors[0]?.code, code, `${what}: ${JSON.stringify(a.body)}`);
 }
 
-function expectOk(a: Answer, what = ''): any {
+function expectOk(a: Answer, what = ''): Result {
   assert.equal(a.status, 200, `${what}: ${JSON.stringify(a.body)}`);
   return a.body.result;
 }
@@ -57,7 +65,7 @@ async function token(
   account: string,
   grant: Record<string, unknown>,
   creator = ts.adminToken,
-): Promise<{ secret: string; id: string; object: any }> {
+): Promise<{ secret: string; id: string; object: Result }> {
   const created = expectOk(
     await call(ts, creator, 'POST', `/client/v4/accounts/${account}/tokens`, { name: 'test', ...grant }),
     JSON.stringify(grant),
