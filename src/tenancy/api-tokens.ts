@@ -7,7 +7,8 @@
  * - Only a token's hash is stored; its value is returned once, when it is created.
  * - A new token's grant is validated here (known permissions, DNS-label names, ISO times with
  *   not_before < expires_on and expires_on in the future, CIDR lists) and narrowed to its
- *   creator's (token-scope.ts `narrowGrant`), so no token makes a stronger one.
+ *   creator's (token-scope.ts `narrowGrant`), so no token makes a stronger one; likewise a
+ *   token revokes only tokens within its own grant (an edit token cannot revoke the operator's).
  * - A token's last-used time is informational, so it is written at most once a minute per
  *   token, not on every request.
  * - A refusal is a catalogue ApiError (TOKEN_NOT_FOUND, INVALID_PARAMETER, PERMISSION_DENIED),
@@ -86,9 +87,12 @@ export class ApiTokens {
     return this.#store.listApiTokens(accountId);
   }
 
-  delete(accountId: string, id: string): void {
-    if (!this.#store.deleteApiToken(accountId, id))
-      throw new ApiError('TOKEN_NOT_FOUND', `no API token ${id}`);
+  /** Revokes a token of `accountId`; `caller` may revoke only tokens within its own grant. */
+  delete(caller: ApiTokenRecord, accountId: string, id: string): void {
+    const target = this.#store.listApiTokens(accountId).find((t) => t.id === id);
+    if (target === undefined) throw new ApiError('TOKEN_NOT_FOUND', `no API token ${id}`);
+    narrowGrant(caller, target as TokenGrant);
+    this.#store.deleteApiToken(accountId, id);
     this.#touched.delete(id);
   }
 }

@@ -166,8 +166,9 @@ export class Tenancy {
   listApiTokens(accountId: string): ApiTokenRecord[] {
     return this.#apiTokens.list(accountId);
   }
-  deleteApiToken(accountId: string, id: string): void {
-    this.#apiTokens.delete(accountId, id);
+  /** Revokes a token; `caller` may revoke only tokens within its own grant. */
+  deleteApiToken(caller: ApiTokenRecord, accountId: string, id: string): void {
+    this.#apiTokens.delete(caller, accountId, id);
   }
 
   // Namespaces and brokers (broker-directory.ts).

@@ -38,16 +38,13 @@ export const isPermission = (value: string): value is Permission =>
 /** Cloudflare's token statuses; `disabled` here means "before its not_before". */
 export type TokenStatus = 'active' | 'expired' | 'disabled';
 
-/** What a token grants: the fields a create request sets. */
-export interface TokenGrant {
+/** What a token grants: the fields of its record a create request sets. */
+export type TokenGrant = Omit<
+  ApiTokenRecord,
+  'id' | 'accountId' | 'name' | 'issuedOn' | 'lastUsedOn' | 'permissions'
+> & {
   permissions: Permission[];
-  accounts: string[];
-  namespaces: string[] | null;
-  brokers: string[] | null;
-  expiresOn: string | null;
-  notBefore: string | null;
-  condition: TokenCondition | null;
-}
+};
 
 export function hasPermission(token: ApiTokenRecord, wanted: Permission): boolean {
   return token.permissions.some((p) => isPermission(p) && INCLUDES[p].includes(wanted));

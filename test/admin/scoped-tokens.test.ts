@@ -231,6 +231,17 @@ describe('scoped API tokens against a real server', () => {
     assert.deepEqual(child.resources, { accounts: [a], namespaces: ['scope-ns'] });
     assert.equal(child.expires_on, limited.object.expires_on);
     assert.deepEqual(child.condition, { request_ip: { in: ['127.0.0.0/8'] } });
+
+    // Revocation follows the same rule: its own child yes, a wider token (the operator's) no.
+    const operatorId = expectOk(await call(ts, ts.adminToken, 'GET', '/client/v4/user/tokens/verify')).id;
+    expectError(
+      await call(ts, limited.secret, 'DELETE', `/client/v4/accounts/${a}/tokens/${operatorId}`),
+      403,
+      9109,
+      'revoking the operator token',
+    );
+    expectOk(await call(ts, limited.secret, 'DELETE', `/client/v4/accounts/${a}/tokens/${child.id}`));
+    expectOk(await call(ts, ts.adminToken, 'GET', '/client/v4/user/tokens/verify'));
   });
 
   it('a token of account A finds nothing of account B: 404 exactly as for an id that does not exist', async () => {

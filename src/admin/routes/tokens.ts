@@ -2,7 +2,8 @@
  * Admin API tokens, at Cloudflare's account-owned token path (`/accounts/{account_id}/tokens`):
  * create returns the secret once (`value`), list never does, delete revokes at once. A token is
  * created with a grant (`permissions`, `resources`, `expires_on`, `not_before`,
- * `condition.request_ip`) no wider than the creating token's (src/tenancy/token-scope.ts).
+ * `condition.request_ip`) no wider than the creating token's (src/tenancy/token-scope.ts), and
+ * revokes only tokens no wider than itself.
  * `GET /client/v4/user/tokens/verify` (and the account-owned `.../tokens/verify`) answer as
  * Cloudflare's: `{id, status: "active", expires_on?, not_before?}`; a token that is not active
  * never gets that far (403 in access.ts).
@@ -98,7 +99,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req) => {
       const { account_id, token_id } = req.params as { account_id: string; token_id: string };
-      ctx.tenancy.deleteApiToken(account_id, token_id);
+      ctx.tenancy.deleteApiToken(requireToken(req), account_id, token_id);
       ctx.logger.info({ token: token_id }, 'admin API token revoked');
       return ok({ id: token_id });
     },
