@@ -261,6 +261,15 @@ export const OPTIONS = {
     env: 'PUBSUB_API_KEEP_ALIVE_TIMEOUT_MS',
     description: 'Admin API: how long an idle keep-alive connection waits for its next request.',
   },
+  apiTrustProxy: {
+    kind: 'string',
+    allowed: 'address/prefix list',
+    default: '',
+    flag: '--api-trust-proxy',
+    env: 'PUBSUB_API_TRUST_PROXY',
+    description:
+      "Admin API: comma-separated address/prefix list of the proxies you run in front of it. From those peers the client address (for API tokens' request_ip conditions) is taken from X-Forwarded-For, right to left past the trusted entries; from any other peer the header is ignored.",
+  },
   livezMaxStallMs: {
     kind: 'int',
     default: 5_000,

@@ -141,11 +141,12 @@ function checkCombinations(c: Config): void {
     throw new ConfigError(
       `tlsClientAuth ${c.tlsClientAuth} needs tlsCa, the CA that client certificates chain to`,
     );
-  try {
-    parseCidrList(c.hookAllowCidrs);
-  } catch (err) {
-    throw new ConfigError(`hookAllowCidrs: ${(err as Error).message}`);
-  }
+  for (const key of ['hookAllowCidrs', 'apiTrustProxy'] as const)
+    try {
+      parseCidrList(c[key]);
+    } catch (err) {
+      throw new ConfigError(`${key}: ${(err as Error).message}`);
+    }
   if (c.tlsCiphers.trim() === '') throw new ConfigError('tlsCiphers must name at least one cipher suite');
   try {
     createSecureContext({ ciphers: c.tlsCiphers, minVersion: 'TLSv1.2' });

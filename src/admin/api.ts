@@ -4,15 +4,17 @@
  *
  * Pipeline of a request: route → access (onRequest, src/admin/access.ts: deny by default on the
  * matched route; `Authorization: Bearer <token>` or the legacy `X-Auth-Email` + `X-Auth-Key`,
- * failure 403 code 10000; an ambiguous path 400 code 7010; the path's account must be the
- * token's: malformed id 404 code 7003, another account 403 code 9109) →
+ * failure 403 code 10000, as for an expired token; a client address the token's condition
+ * refuses 403 code 9109; an ambiguous path 400 code 7010; the route's permission from
+ * route-permissions.ts, else 403 code 9109; an account, namespace or broker out of the token's
+ * scope answers as a missing one, 404) →
  * body parse (JSON only: 415 code 6003; malformed 400 code 6007; too large 413 code 6008) →
  * schema validation (400 code 6009) → handler. Every error leaves through one error handler
  * that turns it into the envelope; only the not-found handler and `frameworkErrors` (errors
  * raised before routing) write error bodies besides it, in the same envelope.
- * Only the routes in access.ts's PUBLIC_ROUTES (`/healthz`, `/livez`, `/readyz`, `/openapi.json`,
- * `/metrics`, which has its own optional token) need no admin token; an unknown path without a
- * token is 403, not 404.
+ * Only the table's `public` routes (`/healthz`, `/livez`, `/readyz`, `/openapi.json`, `/metrics`,
+ * which has its own optional token) need no admin token; an unknown path without a token is
+ * 403, not 404.
  */
 import swagger from '@fastify/swagger';
 import Fastify, {
@@ -21,6 +23,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import { parseCidrList } from '../cidr-list.ts';
 import { ApiError } from '../errors.ts';
 import { authenticate, checkAccess, isPublicRoute, requireToken } from './access.ts';
 import type { ApiContext, RegisteredRoute } from './context.ts';
@@ -35,6 +38,7 @@ import {
   metricsRoutes,
   namespaceRoutes,
   retainedRoutes,
+  tokenRoutes,
   traceRoutes,
 } from './routes/index.ts';
 
@@ -80,6 +84,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   app.decorateRequest('apiToken', null);
+  app.decorateRequest('routePermission', null);
+  app.decorateRequest('clientAddress', '');
   const routes: RegisteredRoute[] = [];
   app.decorate('registeredRoutes', routes);
   app.addHook('onRoute', (route) => {
@@ -126,7 +132,9 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   });
 
   // Deny by default, decided on the matched route (src/admin/access.ts).
-  app.addHook('onRequest', async (req) => checkAccess(ctx.tenancy, req));
+  const trustedProxies =
+    ctx.config.apiTrustProxy === '' ? undefined : parseCidrList(ctx.config.apiTrustProxy);
+  app.addHook('onRequest', async (req) => checkAccess(ctx.tenancy, req, trustedProxies));
   // Fail closed: a non-public route never reaches its handler without a token.
   app.addHook('preHandler', async (req) => {
     if (!isPublicRoute(req.method, req.routeOptions.url)) requireToken(req);
@@ -147,6 +155,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   healthRoutes(app, ctx);
   accountRoutes(app, ctx);
+  tokenRoutes(app, ctx);
   namespaceRoutes(app, ctx);
   brokerRoutes(app, ctx);
   credentialRoutes(app, ctx);

@@ -1,7 +1,8 @@
 /**
  * What every admin route is given: the `ApiContext` (tenancy, configuration, logger, listener
  * ports, readiness and liveness) and the request and instance fields the API adds to fastify's types
- * (`req.apiToken`, set by access.ts; `app.registeredRoutes`).
+ * (`req.apiToken`, `req.routePermission`, `req.clientAddress`, set by access.ts;
+ * `app.registeredRoutes`).
  *
  * The route files (routes/*.ts) and api.ts import this module; it imports neither, so the
  * routes never import the module that registers them.
@@ -12,10 +13,16 @@ import type { Config } from '../config.ts';
 import type { ApiTokenRecord } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/tenancy.ts';
 import type { ListenerPorts } from './present.ts';
+import type { RouteAccess } from './route-permissions.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The authenticated token (its `id`, `name` and grant); null on public routes. */
     apiToken: ApiTokenRecord | null;
+    /** What the matched route needed (route-permissions.ts); null on public or unmatched routes. */
+    routePermission: RouteAccess | null;
+    /** The client's address: the socket peer, or behind `--api-trust-proxy` the forwarded one. */
+    clientAddress: string;
   }
   interface FastifyInstance {
     /** Every route as registered (method, pattern): what the access tests enumerate. */

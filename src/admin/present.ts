@@ -13,9 +13,8 @@
  */
 import type { Message } from '../router/index.ts';
 import type { SessionView } from '../session/index.ts';
-import type { ApiTokenRecord, BrokerRecord, NamespaceRecord } from '../store/index.ts';
-import { brokerHostname } from '../tenancy/hostname.ts';
-import { brokerUsername } from '../tenancy/routing.ts';
+import type { AccountRecord, ApiTokenRecord, BrokerRecord, NamespaceRecord } from '../store/index.ts';
+import { brokerHostname, brokerUsername, tokenStatus } from '../tenancy/index.ts';
 
 /** Bound ports of the MQTT listeners, by scheme. */
 export interface ListenerPorts {
@@ -74,15 +73,37 @@ export function presentBroker(
   return out;
 }
 
-export function presentApiToken(t: ApiTokenRecord, value?: string): Record<string, unknown> {
+export function presentAccount(a: AccountRecord): Record<string, unknown> {
+  return { id: a.id, name: a.name, created_on: a.createdOn };
+}
+
+/** An API token: its grant and status, never its secret except `value` when just created. */
+export function presentApiToken(
+  t: ApiTokenRecord,
+  value?: string,
+  nowMs = Date.now(),
+): Record<string, unknown> {
+  const resources: Record<string, string[]> = { accounts: t.accounts };
+  if (t.namespaces !== null) resources.namespaces = t.namespaces;
+  if (t.brokers !== null) resources.brokers = t.brokers;
   const out: Record<string, unknown> = {
-    id: t.id,
+    ...presentVerifiedToken(t, nowMs),
     name: t.name,
-    status: 'active',
     issued_on: t.issuedOn,
     last_used_on: t.lastUsedOn,
+    permissions: t.permissions,
+    resources,
   };
+  if (t.condition !== null) out.condition = t.condition;
   if (value !== undefined) out.value = value;
+  return out;
+}
+
+/** What Cloudflare's `GET /user/tokens/verify` answers: id, status and the validity window. */
+export function presentVerifiedToken(t: ApiTokenRecord, nowMs = Date.now()): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: t.id, status: tokenStatus(t, nowMs) };
+  if (t.expiresOn !== null) out.expires_on = t.expiresOn;
+  if (t.notBefore !== null) out.not_before = t.notBefore;
   return out;
 }
 

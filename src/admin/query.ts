@@ -15,3 +15,11 @@ export function pageOf(query: unknown): Page {
     throw new ApiError('INVALID_PARAMETER', `per_page must be between 1 and ${MAX_PER_PAGE}`);
   return { page, perPage };
 }
+
+/** Every item of a list in one page (a list filtered by the token's scope is paged after). */
+export const EVERYTHING: Page = { page: 1, perPage: Number.MAX_SAFE_INTEGER };
+
+/** The items of page `page` (from 1) of an in-memory list. */
+export function pageSlice<T>(items: readonly T[], page: number, perPage: number): T[] {
+  return items.slice((page - 1) * perPage, page * perPage);
+}

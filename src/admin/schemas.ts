@@ -119,15 +119,57 @@ export const broker = {
   },
 } as const;
 
+const stringList = { type: 'array', items: { type: 'string' } } as const;
+const permissionList = {
+  type: 'array',
+  items: { type: 'string', enum: ['pubsub:read', 'pubsub:edit', 'tokens:edit', 'operator'] },
+} as const;
+const tokenCondition = {
+  type: 'object',
+  properties: {
+    request_ip: {
+      type: 'object',
+      properties: {
+        in: { ...stringList, description: 'CIDR ranges the client address must be in' },
+        not_in: { ...stringList, description: 'CIDR ranges the client address must not be in' },
+      },
+    },
+  },
+} as const;
+const tokenResources = {
+  type: 'object',
+  properties: {
+    accounts: { ...stringList, description: 'account ids the token may use (default: the owning account)' },
+    namespaces: { ...stringList, description: 'namespaces the token is limited to (absent: all)' },
+    brokers: { ...stringList, description: 'brokers `<broker>.<namespace>` it is limited to (absent: all)' },
+  },
+} as const;
+
 export const apiToken = {
   type: 'object',
   properties: {
     id,
     name: { type: 'string' },
-    status: { type: 'string' },
+    status: { type: 'string', enum: ['active', 'expired', 'disabled'] },
     issued_on: timestamp,
     last_used_on: { type: ['string', 'null'] },
+    expires_on: timestamp,
+    not_before: timestamp,
+    permissions: permissionList,
+    resources: tokenResources,
+    condition: tokenCondition,
     value: { type: 'string', description: 'the secret; returned only when created' },
+  },
+} as const;
+
+/** `GET /user/tokens/verify`: Cloudflare's answer. */
+export const verifiedToken = {
+  type: 'object',
+  properties: {
+    id,
+    status: { type: 'string', enum: ['active', 'expired', 'disabled'] },
+    expires_on: timestamp,
+    not_before: timestamp,
   },
 } as const;
 
@@ -161,7 +203,20 @@ export const updateBrokerBody = {
 export const createTokenBody = {
   type: 'object',
   required: ['name'],
-  properties: { name: { type: 'string', minLength: 1, maxLength: 120 } },
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 120 },
+    permissions: { ...permissionList, minItems: 1, description: 'default: pubsub:edit and tokens:edit' },
+    expires_on: { type: ['string', 'null'], description: 'ISO 8601 time; absent or null: never' },
+    not_before: { type: ['string', 'null'], description: 'ISO 8601 time; absent or null: at once' },
+    condition: tokenCondition,
+    resources: tokenResources,
+  },
+} as const;
+
+export const accountBody = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 100 } },
 } as const;
 
 const digits = { type: 'string', pattern: '^[0-9]{1,9}$' } as const;

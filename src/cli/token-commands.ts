@@ -1,20 +1,22 @@
 /**
- * `pubsub token create|list|revoke`: admin API tokens of the account, at Cloudflare's
+ * `pubsub token create|list|revoke|verify`: admin API tokens of the account, at Cloudflare's
  * account-owned token path `/client/v4/accounts/{account_id}/tokens`. The secret exists in
  * clear only in the create answer (`result.value`); the server keeps a hash. `create` prints it
  * on stdout alone (human mode: one line, so `$(pubsub token create ci)` captures it) and the
- * token's id on stderr.
+ * token's id on stderr. `create` takes the grant as flags (`--permission`, `--account`,
+ * `--namespace`, `--broker`, `--expires`, `--allow-ip`, `--deny-ip`; the API refuses a grant
+ * wider than the caller's); `verify` asks Cloudflare's `GET /client/v4/user/tokens/verify`.
  *
  * `pubsub token show-bootstrap` needs no server: it prints the bootstrap token from
  * `<data-dir>/admin-token` (written by the first `pubsub serve`), the same way, on stdout alone.
  */
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { segment } from './api-client.ts';
 import { CliError } from './cli-error.ts';
-import { type ApiFlags, connect, readLine, resolveDataDir } from './connection.ts';
+import { type ApiFlags, connect, connectWithoutAccount, readLine, resolveDataDir } from './connection.ts';
 import { print, printJson, status, table, text, when } from './output.ts';
-import { verb, withApiOptions, withDataDirOption } from './verb.ts';
+import { durationArgument, verb, withApiOptions, withDataDirOption } from './verb.ts';
 
 interface TokenResult {
   id: string;
@@ -22,10 +24,55 @@ interface TokenResult {
   status?: string;
   issued_on?: string;
   last_used_on?: string | null;
+  expires_on?: string;
+  not_before?: string;
+  permissions?: string[];
+  resources?: { accounts?: string[]; namespaces?: string[]; brokers?: string[] };
+  condition?: { request_ip?: { in?: string[]; not_in?: string[] } };
   value?: string;
 }
 
 const tokensPath = '/tokens';
+
+/** The permissions the API knows (src/tenancy/token-scope.ts). */
+const PERMISSIONS = ['pubsub:read', 'pubsub:edit', 'tokens:edit', 'operator'];
+
+/** Commander collector of a repeatable option. */
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function permission(value: string, previous: string[] = []): string[] {
+  if (!PERMISSIONS.includes(value))
+    throw new InvalidArgumentError(`must be one of ${PERMISSIONS.join(', ')}`);
+  return [...previous, value];
+}
+
+interface CreateFlags extends Omit<ApiFlags, 'account'> {
+  permission?: string[];
+  account?: string[];
+  namespace?: string[];
+  broker?: string[];
+  expires?: number;
+  allowIp?: string[];
+  denyIp?: string[];
+}
+
+/** The create request's body from the flags (the API validates and narrows it). */
+function createBody(name: string, flags: CreateFlags): Record<string, unknown> {
+  const body: Record<string, unknown> = { name };
+  if (flags.permission !== undefined) body.permissions = flags.permission;
+  if (flags.expires !== undefined)
+    body.expires_on = new Date(Date.now() + flags.expires * 1000).toISOString();
+  const resources: Record<string, string[]> = {};
+  if (flags.account !== undefined) resources.accounts = flags.account;
+  if (flags.namespace !== undefined) resources.namespaces = flags.namespace;
+  if (flags.broker !== undefined) resources.brokers = flags.broker;
+  if (Object.keys(resources).length > 0) body.resources = resources;
+  const requestIp: Record<string, string[]> = {};
+  if (flags.allowIp !== undefined) requestIp.in = flags.allowIp;
+  if (flags.denyIp !== undefined) requestIp.not_in = flags.denyIp;
+  if (Object.keys(requestIp).length > 0) body.condition = { request_ip: requestIp };
+  return body;
+}
 
 export function addTokenCommands(program: Command): Command {
   const token = program.command('token').description('manage admin API tokens');
@@ -33,15 +80,34 @@ export function addTokenCommands(program: Command): Command {
   withApiOptions(
     token
       .command('create <name>')
-      .description('create an admin API token; its secret is printed once, on stdout'),
+      .description('create an admin API token; its secret is printed once, on stdout')
+      .option(
+        '--permission <name>',
+        `a permission, repeatable (${PERMISSIONS.join(', ')}) [default: pubsub:edit and tokens:edit]`,
+        permission,
+      )
+      .option(
+        '--account <id>',
+        'an account the token may use, repeatable; the first owns it [PUBSUB_ACCOUNT_ID; default: the first account of GET /client/v4/accounts]',
+        collect,
+      )
+      .option('--namespace <name>', 'limit the token to this namespace, repeatable', collect)
+      .option('--broker <broker.namespace>', 'limit the token to this broker, repeatable', collect)
+      .option('--expires <duration>', 'expire the token after this long (30d, 12h...)', durationArgument)
+      .option('--allow-ip <cidr>', 'accept the token only from this address range, repeatable', collect)
+      .option('--deny-ip <cidr>', 'refuse the token from this address range, repeatable', collect),
+    { account: false },
   ).action(
-    verb<ApiFlags>(async ([name], flags) => {
-      const api = await connect(flags);
+    verb<CreateFlags & ApiFlags>(async ([name], flags) => {
+      const f = flags as CreateFlags;
+      const api = await connect({ ...flags, account: f.account?.[0] });
       const t = await api.client.request<TokenResult>('POST', api.accountPath(tokensPath), {
-        body: { name },
+        body: createBody(name!, f),
       });
       if (flags.json) return printJson(t);
-      status(`Created admin API token ${t.name} (id ${t.id}). The secret below is shown once:`);
+      status(
+        `Created admin API token ${t.name} (id ${t.id}; ${(t.permissions ?? []).join(', ')}). The secret below is shown once:`,
+      );
       print(`${t.value}\n`);
     }),
   );
@@ -54,10 +120,35 @@ export function addTokenCommands(program: Command): Command {
       if (list.length === 0) return status('No admin API tokens.');
       print(
         table(
-          ['ID', 'NAME', 'STATUS', 'ISSUED', 'LAST USED'],
-          list.map((t) => [t.id, t.name, text(t.status), when(t.issued_on), when(t.last_used_on)]),
+          ['ID', 'NAME', 'PERMISSIONS', 'STATUS', 'EXPIRES', 'LAST USED'],
+          list.map((t) => [
+            t.id,
+            t.name,
+            text(t.permissions?.join(',')),
+            text(t.status),
+            when(t.expires_on),
+            when(t.last_used_on),
+          ]),
         ),
       );
+    }),
+  );
+
+  withApiOptions(
+    token.command('verify').description('check the API token in use (GET /client/v4/user/tokens/verify)'),
+    { account: false },
+  ).action(
+    verb<ApiFlags>(async (_args, flags) => {
+      const t = await connectWithoutAccount(flags).request<TokenResult>(
+        'GET',
+        '/client/v4/user/tokens/verify',
+      );
+      if (flags.json) return printJson(t);
+      const window = [
+        t.not_before === undefined ? '' : `valid from ${when(t.not_before)}`,
+        t.expires_on === undefined ? 'never expires' : `expires ${when(t.expires_on)}`,
+      ].filter((part) => part !== '');
+      print(`Token ${t.id} is ${t.status}; ${window.join(', ')}.\n`);
     }),
   );
 

@@ -27,24 +27,28 @@ export function withDataDirOption(command: Command): Command {
   );
 }
 
-/** Adds the connection and output flags every management verb takes. */
-export function withApiOptions(command: Command): Command {
-  return withDataDirOption(
+/**
+ * Adds the connection and output flags every management verb takes; `account: false` leaves
+ * out `--account` for verbs that name accounts otherwise (`account delete ID`, `token create
+ * --account` repeated).
+ */
+export function withApiOptions(command: Command, { account = true }: { account?: boolean } = {}): Command {
+  const withConnection = withDataDirOption(
     command
       .option('--json', 'print the API result as JSON (for scripts)')
       .option(
         '--url <url>',
         'admin API base URL [PUBSUB_API_URL; default: <data-dir>/api-url, else http://127.0.0.1:8080]',
       ),
-  )
-    .option(
-      '--token-file <file>',
-      'read the admin API token from this file [default: PUBSUB_API_TOKEN, else <data-dir>/admin-token]',
-    )
-    .option(
-      '--account <id>',
-      'account id [PUBSUB_ACCOUNT_ID; default: the first account of GET /client/v4/accounts]',
-    );
+  ).option(
+    '--token-file <file>',
+    'read the admin API token from this file [default: PUBSUB_API_TOKEN, else <data-dir>/admin-token]',
+  );
+  if (!account) return withConnection;
+  return withConnection.option(
+    '--account <id>',
+    'account id [PUBSUB_ACCOUNT_ID; default: the first account of GET /client/v4/accounts]',
+  );
 }
 
 /** Adds `--yes` (skip the confirmation prompt). */

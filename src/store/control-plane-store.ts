@@ -6,7 +6,7 @@
  *
  * Invariants: namespace names are unique across the whole server (as Cloudflare's are global);
  * broker names are unique within a namespace; token secrets are never stored, only their
- * SHA-256 hash.
+ * SHA-256 hash; a token's list fields are JSON text in their columns.
  */
 import { SqlStore } from './database.ts';
 
@@ -50,12 +50,29 @@ export interface BrokerRecord {
 
 export type HookFailurePolicy = 'fail-closed' | 'fail-open';
 
+/** Cloudflare's token condition: the client addresses (CIDR lists) a token may be used from. */
+export interface TokenCondition {
+  request_ip?: { in?: string[]; not_in?: string[] };
+}
+
+/**
+ * An admin API token: owned by `accountId` (listed and revoked there), usable on `accounts`
+ * (every account when `permissions` holds `operator`), limited to `namespaces` and `brokers`
+ * (`<broker>.<namespace>`) when those are not null. Times are ISO 8601.
+ */
 export interface ApiTokenRecord {
   id: string;
   accountId: string;
   name: string;
   issuedOn: string;
   lastUsedOn: string | null;
+  permissions: string[];
+  accounts: string[];
+  namespaces: string[] | null;
+  brokers: string[] | null;
+  expiresOn: string | null;
+  notBefore: string | null;
+  condition: TokenCondition | null;
 }
 
 export interface BrokerPatch {
@@ -100,12 +117,28 @@ const brokerOf = (r: Row): BrokerRecord => ({
   modifiedOn: r.modified_on as string,
 });
 
+const json = <T>(text: unknown): T | null => (typeof text === 'string' ? (JSON.parse(text) as T) : null);
+const jsonOrNull = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
 const tokenOf = (r: Row): ApiTokenRecord => ({
   id: r.id as string,
   accountId: r.account_id as string,
   name: r.name as string,
   issuedOn: r.issued_on as string,
   lastUsedOn: (r.last_used_on as string | null) ?? null,
+  permissions: json<string[]>(r.permissions) ?? [],
+  accounts: json<string[]>(r.accounts) ?? [],
+  namespaces: json<string[]>(r.namespaces),
+  brokers: json<string[]>(r.brokers),
+  expiresOn: (r.expires_on as string | null) ?? null,
+  notBefore: (r.not_before as string | null) ?? null,
+  condition: json<TokenCondition>(r.condition),
+});
+
+const accountOf = (r: Row): AccountRecord => ({
+  id: r.id as string,
+  name: r.name as string,
+  createdOn: r.created_on as string,
 });
 
 const BROKER_SELECT = `SELECT b.*, n.name AS namespace_name FROM brokers b JOIN namespaces n ON n.id = b.namespace_id`;
@@ -122,16 +155,30 @@ export class ControlPlaneStore extends SqlStore {
   }
 
   listAccounts(): AccountRecord[] {
-    return (this.q('SELECT * FROM accounts ORDER BY created_on, id').all() as Row[]).map((r) => ({
-      id: r.id as string,
-      name: r.name as string,
-      createdOn: r.created_on as string,
-    }));
+    return (this.q('SELECT * FROM accounts ORDER BY created_on, id').all() as Row[]).map(accountOf);
   }
 
   getAccount(id: string): AccountRecord | undefined {
     const r = this.q('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
-    return r && { id: r.id as string, name: r.name as string, createdOn: r.created_on as string };
+    return r && accountOf(r);
+  }
+
+  renameAccount(id: string, name: string): void {
+    this.q('UPDATE accounts SET name = ? WHERE id = ?').run(name, id);
+  }
+
+  /**
+   * Deletes an account row with the API tokens it owns, and takes it out of the account lists
+   * of other accounts' tokens. Its namespaces must be gone already (the tenancy deletes them
+   * first, closing their brokers).
+   */
+  deleteAccount(id: string): void {
+    this.q('DELETE FROM api_tokens WHERE account_id = ?').run(id);
+    this.q(
+      `UPDATE api_tokens SET accounts = (SELECT json_group_array(value) FROM json_each(api_tokens.accounts) WHERE value != ?1)
+       WHERE EXISTS (SELECT 1 FROM json_each(api_tokens.accounts) WHERE value = ?1)`,
+    ).run(id);
+    this.q('DELETE FROM accounts WHERE id = ?').run(id);
   }
 
   // Namespaces.
@@ -271,12 +318,23 @@ export class ControlPlaneStore extends SqlStore {
   // Admin API tokens.
 
   createApiToken(t: ApiTokenRecord, hash: string): void {
-    this.q('INSERT INTO api_tokens (id, account_id, name, hash, issued_on) VALUES (?, ?, ?, ?, ?)').run(
+    this.q(
+      `INSERT INTO api_tokens (id, account_id, name, hash, issued_on, permissions, accounts, namespaces,
+         brokers, expires_on, not_before, condition)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
       t.id,
       t.accountId,
       t.name,
       hash,
       t.issuedOn,
+      JSON.stringify(t.permissions),
+      JSON.stringify(t.accounts),
+      jsonOrNull(t.namespaces),
+      jsonOrNull(t.brokers),
+      t.expiresOn,
+      t.notBefore,
+      jsonOrNull(t.condition),
     );
   }
 

@@ -161,6 +161,23 @@ export const MIGRATIONS: readonly Migration[] = [
    CREATE INDEX revocations_by_expiry ON revocations(expires_at);`,
   // Issue 16: whether the broker publishes its $SYS statistics tree (on unless turned off).
   `ALTER TABLE brokers ADD COLUMN sys_topics INTEGER NOT NULL DEFAULT 1;`,
+  // Issue 21: scoped admin API tokens. Permissions, the accounts a token may use and its
+  // optional namespace/broker limits are JSON lists; expiry, start and the request_ip condition
+  // are optional. Tokens made before this keep working: the bootstrap token (the first token,
+  // named so by bootstrap.ts) becomes operator, every other one pubsub:edit + tokens:edit on
+  // its own account.
+  `ALTER TABLE api_tokens ADD COLUMN permissions TEXT NOT NULL DEFAULT '["pubsub:edit","tokens:edit"]';
+   ALTER TABLE api_tokens ADD COLUMN accounts TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE api_tokens ADD COLUMN namespaces TEXT;
+   ALTER TABLE api_tokens ADD COLUMN brokers TEXT;
+   ALTER TABLE api_tokens ADD COLUMN expires_on TEXT;
+   ALTER TABLE api_tokens ADD COLUMN not_before TEXT;
+   ALTER TABLE api_tokens ADD COLUMN condition TEXT;
+   UPDATE api_tokens SET accounts = json_array(account_id);
+   UPDATE api_tokens SET permissions = '["operator"]'
+     WHERE name = 'bootstrap admin token'
+       AND id = (SELECT id FROM api_tokens ORDER BY issued_on, id LIMIT 1);
+   CREATE INDEX api_tokens_by_account ON api_tokens(account_id);`,
 ];
 
 /**

@@ -20,6 +20,7 @@ export {
   ControlPlaneStore,
   type HookFailurePolicy,
   type NamespaceRecord,
+  type TokenCondition,
 } from './control-plane-store.ts';
 export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
 export { DataDirLock, DataDirLockedError, LOCK_FILE } from './data-dir-lock.ts';

@@ -1,6 +1,7 @@
 /**
  * The first start: an empty control plane gets one account, namespace `local`, broker `default`
- * and an admin token, in one transaction.
+ * and an admin token with the `operator` permission (every account, the account routes), in one
+ * transaction.
  *
  * Invariants:
  * - Runs its writes at most once per database: a store that has an account is left as it is,
@@ -56,7 +57,20 @@ export function bootstrap(store: ControlPlaneStore, registry: TenantRegistry): B
       modifiedOn: now,
     });
     store.createApiToken(
-      { id: newId(), accountId: account.id, name: 'bootstrap admin token', issuedOn: now, lastUsedOn: null },
+      {
+        id: newId(),
+        accountId: account.id,
+        name: 'bootstrap admin token',
+        issuedOn: now,
+        lastUsedOn: null,
+        permissions: ['operator'],
+        accounts: [account.id],
+        namespaces: null,
+        brokers: null,
+        expiresOn: null,
+        notBefore: null,
+        condition: null,
+      },
       hashApiToken(token),
     );
   });

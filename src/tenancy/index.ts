@@ -3,7 +3,8 @@
  *
  * Owns: name rules (DNS labels, names.ts), quotas, the first-start bootstrap (account, namespace
  * `local`, broker `default`, admin token), which broker a connection names and whether it is
- * admitted (routing.ts, admission.ts), namespaces, brokers and admin API tokens, client
+ * admitted (routing.ts, admission.ts), accounts, namespaces, brokers and admin API tokens with
+ * their permissions and scope (token-scope.ts), client
  * credentials (issue, rotate, revoke, prune) and on-publish hook deployment. `Tenancy`
  * (tenancy.ts) is the one object the server and the admin API use.
  *
@@ -24,4 +25,17 @@ export {
   type BootstrapResult,
   Tenancy,
   type Tenant,
+  type TokenRequest,
 } from './tenancy.ts';
+export {
+  addressAllowed,
+  hasPermission,
+  isOperator,
+  mayUseAccount,
+  mayUseBroker,
+  mayUseNamespace,
+  PERMISSIONS,
+  type Permission,
+  type TokenStatus,
+  tokenStatus,
+} from './token-scope.ts';

@@ -5,7 +5,8 @@
  *
  * - registry.ts, tenant.ts, bootstrap.ts: the live Broker of every broker row; the first start.
  * - admission.ts, routing.ts: which broker a CONNECT names and whether it is admitted.
- * - broker-directory.ts, api-tokens.ts: namespaces, brokers and admin API tokens.
+ * - accounts.ts, broker-directory.ts: accounts, namespaces and brokers.
+ * - api-tokens.ts, token-scope.ts: admin API tokens and what each may do.
  * - client-credentials.ts: client tokens, key rotation, revocation and its pruning.
  * - hook-deployment.ts: webhook URL vetting, function deployment.
  *
@@ -32,13 +33,14 @@ import {
   type NamespaceRecord,
   type TenancyStores,
 } from '../store/index.ts';
+import { AccountDirectory } from './accounts.ts';
 import {
   type Admission,
   type AdmissionInfo,
   ConnectAdmission,
   type ConnectCredentials,
 } from './admission.ts';
-import { ApiTokens } from './api-tokens.ts';
+import { ApiTokens, type TokenRequest } from './api-tokens.ts';
 import { type BootstrapResult, bootstrap } from './bootstrap.ts';
 import { BrokerDirectory, type BrokerInput, type Page } from './broker-directory.ts';
 import { ClientCredentials, type IssueRequest, type KeySet } from './client-credentials.ts';
@@ -53,6 +55,7 @@ export class Tenancy {
   readonly #admission: ConnectAdmission;
   readonly #apiTokens: ApiTokens;
   readonly #directory: BrokerDirectory;
+  readonly #accounts: AccountDirectory;
   readonly #credentials: ClientCredentials;
   readonly #hooks: HookDeployment;
   /** Whether brokers of authType NONE admit anyone (`--allow-anonymous`). */
@@ -89,6 +92,7 @@ export class Tenancy {
     this.anonymousAllowed = this.#admission.anonymousAllowed;
     this.#apiTokens = new ApiTokens(this.#store);
     this.#directory = new BrokerDirectory(this.#store, this.#registry, config, logger);
+    this.#accounts = new AccountDirectory(this.#store, this.#directory, logger);
     this.#credentials = new ClientCredentials(stores.credentials, this.#registry, config, logger);
     this.#hooks = new HookDeployment(this.egress, logger);
   }
@@ -100,6 +104,23 @@ export class Tenancy {
 
   get accounts(): AccountRecord[] {
     return this.#store.listAccounts();
+  }
+
+  // Accounts (accounts.ts).
+
+  /** The account of an id (ACCOUNT_NOT_FOUND when there is none). */
+  account(id: string): AccountRecord {
+    return this.#accounts.get(id);
+  }
+  createAccount(name: unknown): AccountRecord {
+    return this.#accounts.create(name);
+  }
+  renameAccount(id: string, name: unknown): AccountRecord {
+    return this.#accounts.rename(id, name);
+  }
+  /** Deletes an account, its namespaces and brokers (clients disconnected) and its tokens. */
+  deleteAccount(id: string): void {
+    this.#accounts.delete(id);
   }
 
   /** All live tenants. */
@@ -134,14 +155,20 @@ export class Tenancy {
   verifyApiToken(secret: string): ApiTokenRecord | undefined {
     return this.#apiTokens.verify(secret);
   }
-  createApiToken(accountId: string, name: string): { record: ApiTokenRecord; value: string } {
-    return this.#apiTokens.create(accountId, name);
+  /** A token owned by `accountId`, its grant bounded by its `creator`'s (token-scope.ts). */
+  createApiToken(
+    creator: ApiTokenRecord,
+    accountId: string,
+    request: TokenRequest,
+  ): { record: ApiTokenRecord; value: string } {
+    return this.#apiTokens.create(creator, accountId, request);
   }
   listApiTokens(accountId: string): ApiTokenRecord[] {
     return this.#apiTokens.list(accountId);
   }
-  deleteApiToken(accountId: string, id: string): void {
-    this.#apiTokens.delete(accountId, id);
+  /** Revokes a token; `caller` may revoke only tokens within its own grant. */
+  deleteApiToken(caller: ApiTokenRecord, accountId: string, id: string): void {
+    this.#apiTokens.delete(caller, accountId, id);
   }
 
   // Namespaces and brokers (broker-directory.ts).
@@ -225,4 +252,4 @@ export class Tenancy {
 }
 
 export { BOOTSTRAP_BROKER, BOOTSTRAP_NAMESPACE } from './bootstrap.ts';
-export type { Admission, BootstrapResult, BrokerInput, Page, Tenant };
+export type { Admission, BootstrapResult, BrokerInput, Page, Tenant, TokenRequest };

@@ -1,7 +1,8 @@
 /**
  * Deny by default, over the whole route table: every route the API registers (read from
  * fastify's onRoute events, so a route added later is covered without touching this file) is
- * called without a token, with a wrong token and with another account's token, on its plain
+ * called without a token, with a wrong token and with another account's token (which finds
+ * nothing: 404, as for an account that does not exist), on its plain
  * path and on percent-encoded, mixed-case, doubled-slash, dot-segment and trailing-slash
  * variants. Each must refuse (403) and change nothing; only PUBLIC_ROUTES answer.
  */
@@ -9,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { PUBLIC_ROUTES } from '../../src/admin/access.ts';
+import { routeAccess } from '../../src/admin/route-permissions.ts';
 import { tenancyStores } from '../../src/store/index.ts';
 import { type ApiFixture, apiFixture } from '../helpers/api-fixture.ts';
 
@@ -28,7 +30,8 @@ async function fixture(): Promise<Fixture> {
     name: 'other',
     createdOn: new Date().toISOString(),
   });
-  const other = f.tenancy.createApiToken(otherAccountId, 'other account admin');
+  const operator = f.tenancy.verifyApiToken(f.token)!;
+  const other = f.tenancy.createApiToken(operator, otherAccountId, { name: 'other account admin' });
   return { ...f, otherToken: other.value, otherAccountId };
 }
 
@@ -71,8 +74,14 @@ function bodyFor(method: Method): { payload?: string; headers: Record<string, st
   return { payload: JSON.stringify({ name: 'intruder' }), headers: { 'content-type': 'application/json' } };
 }
 
-function assertRefused(res: LightMyRequestResponse, method: Method, what: string, code = 10000): void {
-  assert.equal(res.statusCode, 403, `${what}: ${res.body}`);
+function assertRefused(
+  res: LightMyRequestResponse,
+  method: Method,
+  what: string,
+  code = 10000,
+  status = 403,
+): void {
+  assert.equal(res.statusCode, status, `${what}: ${res.body}`);
   if (method === 'HEAD') return;
   const env = res.json();
   assert.equal(env.success, false, what);
@@ -126,7 +135,7 @@ describe('admin API access: deny by default over every registered route', () => 
     assert.deepEqual(snapshot(f), before, 'a refused request changed state');
   });
 
-  it("another account's token is refused (403, code 9109) on every account route, in every spelling", async () => {
+  it("another account's token finds nothing (404, code 7003) on every account route, in every spelling; operator routes are 403 (9109)", async () => {
     const before = snapshot(f);
     for (const route of routes().filter((r) => r.url.includes(':account_id'))) {
       const method = route.method as Method;
@@ -139,18 +148,23 @@ describe('admin API access: deny by default over every registered route', () => 
           headers: { authorization: `Bearer ${f.otherToken}`, ...body.headers },
           ...(body.payload !== undefined ? { payload: body.payload } : {}),
         });
-        assertRefused(res, method, `${method} ${url} (${name})`, 9109);
+        const operatorOnly = routeAccess(method, route.url) === 'operator';
+        if (operatorOnly) assertRefused(res, method, `${method} ${url} (${name})`, 9109);
+        else assertRefused(res, method, `${method} ${url} (${name})`, 7003, 404);
       }
     }
     assert.deepEqual(snapshot(f), before);
   });
 
-  it('GET /client/v4/accounts shows a token only its own account, in every spelling', async () => {
+  it('GET /client/v4/accounts shows a token only its own account (the operator every one), in every spelling', async () => {
     for (const url of ['/client/v4/accounts', '/%63lient/v4/accounts', '/client/v4/%61ccounts']) {
-      const mine = await f.app.inject({ url, headers: { authorization: `Bearer ${f.token}` } });
+      const operator = await f.app.inject({ url, headers: { authorization: `Bearer ${f.token}` } });
       assert.deepEqual(
-        mine.json().result.map((a: { id: string }) => a.id),
-        [f.accountId],
+        operator
+          .json()
+          .result.map((a: { id: string }) => a.id)
+          .sort(),
+        [f.accountId, f.otherAccountId].sort(),
       );
       const theirs = await f.app.inject({ url, headers: { authorization: `Bearer ${f.otherToken}` } });
       assert.deepEqual(

@@ -1,7 +1,8 @@
 /**
- * `pubsub token create|list|revoke` and `pubsub account list` / `pubsub accounts` through the
- * real binary: a created token's secret works as PUBSUB_API_TOKEN until revoked, lists never
- * show secrets, and an explicit `--account` must be the token's.
+ * `pubsub token create|list|revoke|verify` and `pubsub account list|create|rename|delete` /
+ * `pubsub accounts` through the real binary: a created token's secret works as PUBSUB_API_TOKEN
+ * until revoked and only as far as its grant, lists never show secrets, an explicit `--account`
+ * must be one the token may use, and deleting an account asks first.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -30,7 +31,7 @@ describe('pubsub token', () => {
     assert.equal(stdout.split('\n').length, 2, 'one line');
     assert.match(
       stderr,
-      /^Created admin API token cli-ci \(id [0-9a-f]{32}\)\. The secret below is shown once:$/m,
+      /^Created admin API token cli-ci \(id [0-9a-f]{32}; pubsub:edit, tokens:edit\)\. The secret below is shown once:$/m,
     );
     const list = await api.json<unknown[]>(['namespace', 'list'], { env: { PUBSUB_API_TOKEN: secret } });
     assert.ok(Array.isArray(list));
@@ -49,10 +50,10 @@ describe('pubsub token', () => {
     assert.ok(listed.some((t) => t.name === 'bootstrap admin token'));
 
     const { stdout } = await api.ok(['token', 'list']);
-    assert.match(stdout.split('\n')[0]!, /^ID +NAME +STATUS +ISSUED +LAST USED$/);
+    assert.match(stdout.split('\n')[0]!, /^ID +NAME +PERMISSIONS +STATUS +EXPIRES +LAST USED$/);
     const cells = row(stdout, created.id);
-    assert.deepEqual(cells?.slice(1, 3), ['cli-json-token', 'active']);
-    assert.equal(cells?.[4], '-', 'never used');
+    assert.deepEqual(cells?.slice(1, 5), ['cli-json-token', 'pubsub:edit,tokens:edit', 'active', '-']);
+    assert.equal(cells?.[5], '-', 'never used');
     assert.ok(!stdout.includes(created.value!), 'no secret in the table');
   });
 
@@ -100,15 +101,107 @@ describe('pubsub account list / pubsub accounts', () => {
     const other = 'f'.repeat(32);
     const r = await api.run(['namespace', 'list', '--account', other]);
     assert.equal(r.code, 1, show(['namespace', 'list', '--account', other], r));
-    assert.match(
-      r.stderr,
-      new RegExp(`^pubsub: this token is not authorized for account ${other} \\(code 9109\\)$`, 'm'),
-    );
+    assert.match(r.stderr, new RegExp(`^pubsub: could not route to account ${other} \\(code 7003\\)$`, 'm'));
   });
 
   it('an --account that is not 32 hex digits is a usage error (exit 2)', async () => {
     const r = await api.run(['namespace', 'list', '--account', 'acme']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /account id must be 32 lowercase hex digits, got acme/);
+  });
+});
+
+describe('scoped tokens from the CLI', () => {
+  it('token create --permission --namespace --expires --allow-ip: the grant is shown, and the API holds the token to it', async () => {
+    const created = await api.json<
+      Token & { permissions: string[]; expires_on: string; resources: unknown; condition: unknown }
+    >([
+      'token',
+      'create',
+      'cli-reader',
+      '--permission',
+      'pubsub:read',
+      '--namespace',
+      'local',
+      '--expires',
+      '30d',
+      '--allow-ip',
+      '127.0.0.0/8',
+      '--deny-ip',
+      '10.0.0.0/8',
+    ]);
+    assert.deepEqual(created.permissions, ['pubsub:read']);
+    assert.deepEqual(created.resources, { accounts: [api.server.accountId], namespaces: ['local'] });
+    assert.deepEqual(created.condition, { request_ip: { in: ['127.0.0.0/8'], not_in: ['10.0.0.0/8'] } });
+    const days = (Date.parse(created.expires_on) - Date.now()) / 86_400_000;
+    assert.ok(days > 29.9 && days <= 30, `expires in ${days} days`);
+
+    const env = { PUBSUB_API_TOKEN: created.value! };
+    const names = await api.json<{ name: string }[]>(['namespace', 'list'], { env });
+    assert.deepEqual(
+      names.map((n) => n.name),
+      ['local'],
+    );
+    const args = ['namespace', 'create', 'cli-denied'];
+    const r = await api.run(args, { env });
+    assert.equal(r.code, 1, show(args, r));
+    assert.match(r.stderr, /^pubsub: this API token lacks the pubsub:edit permission \(code 9109\)$/m);
+
+    const { stdout } = await api.ok(['token', 'list']);
+    const cells = row(stdout, created.id);
+    assert.deepEqual(cells?.slice(1, 4), ['cli-reader', 'pubsub:read', 'active']);
+    assert.equal(cells?.[4], created.expires_on.replace(/\.\d+Z$/, 'Z'));
+  });
+
+  it('token create refuses an unknown permission as a usage error (exit 2)', async () => {
+    const r = await api.run(['token', 'create', 'x', '--permission', 'pubsub:all']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /must be one of pubsub:read, pubsub:edit, tokens:edit, operator/);
+  });
+
+  it('token verify prints the status of the token in use', async () => {
+    const { stdout } = await api.ok(['token', 'verify']);
+    assert.match(stdout, /^Token [0-9a-f]{32} is active; never expires\.$/m);
+    const created = await api.json<Token>(['token', 'create', 'cli-verify', '--expires', '1h']);
+    const verified = await api.json<{ id: string; status: string; expires_on: string }>(['token', 'verify'], {
+      env: { PUBSUB_API_TOKEN: created.value! },
+    });
+    assert.equal(verified.id, created.id);
+    assert.equal(verified.status, 'active');
+    assert.ok(verified.expires_on);
+  });
+});
+
+describe('pubsub account create|rename|delete (operator)', () => {
+  it('create prints the id; list shows it; rename renames; delete asks, then removes it and its tokens', async () => {
+    const { stdout, stderr } = await api.ok(['account', 'create', 'customer one']);
+    const id = stdout.trim();
+    assert.match(id, /^[0-9a-f]{32}$/);
+    assert.match(stderr, new RegExp(`^Created account customer one \\(id ${id}\\)\\.$`, 'm'));
+    assert.equal(row((await api.ok(['account', 'list'])).stdout, id)?.[1], 'customer one');
+
+    const renamed = await api.json<{ name: string }>(['account', 'rename', id, 'customer two']);
+    assert.equal(renamed.name, 'customer two');
+
+    const owned = await api.json<Token>(['token', 'create', 'of-one', '--account', id]);
+    await api.ok(['namespace', 'create', 'one-ns', '--account', id]);
+
+    const declined = await api.run(['account', 'delete', id]);
+    assert.equal(declined.code, 2, 'no terminal and no --yes: refused');
+    assert.match(declined.stderr, /not confirmed \(stdin is not a terminal\); pass --yes/);
+    assert.ok((await api.json<{ id: string }[]>(['account', 'list'])).some((a) => a.id === id));
+
+    await api.ok(['account', 'delete', id, '--yes']);
+    assert.ok(!(await api.json<{ id: string }[]>(['account', 'list'])).some((a) => a.id === id));
+    const r = await api.run(['token', 'verify'], { env: { PUBSUB_API_TOKEN: owned.value! } });
+    assert.equal(r.code, 1, 'the account’s tokens went with it');
+    await api.ok(['namespace', 'create', 'one-ns']);
+  });
+
+  it('a token without the operator permission cannot create accounts (exit 1, 9109)', async () => {
+    const created = await api.json<Token>(['token', 'create', 'not-operator']);
+    const r = await api.run(['account', 'create', 'x'], { env: { PUBSUB_API_TOKEN: created.value! } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /lacks the operator permission \(code 9109\)/);
   });
 });

@@ -1,87 +1,96 @@
 /**
- * Accounts and admin API tokens. `GET /client/v4/accounts` is Cloudflare's route for
- * discovering the account id a token may use. Tokens live at Cloudflare's account-owned token
- * path (`/accounts/{account_id}/tokens`): create returns the secret once (`value`), list never
- * does, delete revokes at once.
+ * Accounts: `GET /client/v4/accounts` (Cloudflare's route for discovering the accounts a token
+ * may use: every account for an operator token), `GET /client/v4/accounts/{account_id}`, and
+ * the operator's `POST /client/v4/accounts {"name"}`, `PATCH|PUT .../{account_id} {"name"}`
+ * (rename) and `DELETE .../{account_id}`, which removes the account's namespaces, brokers
+ * (their clients get DISCONNECT 0x98), keys, client credentials and API tokens. An operator
+ * cannot delete the account that owns its own token (it would lock itself out).
+ * Permissions are in ../route-permissions.ts; access.ts has already refused an account the
+ * token may not use (404).
  */
 import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../errors.ts';
+import { isOperator } from '../../tenancy/index.ts';
 import { requireToken } from '../access.ts';
 import type { ApiContext } from '../context.ts';
 import { ok, okList } from '../envelope.ts';
-import { presentApiToken } from '../present.ts';
-import {
-  account,
-  accountParams,
-  apiToken,
-  createTokenBody,
-  envelope,
-  errorEnvelope,
-  tokenParams,
-} from '../schemas.ts';
+import { presentAccount } from '../present.ts';
+import { account, accountBody, accountParams, envelope, errorEnvelope } from '../schemas.ts';
+
+const ONE = '/client/v4/accounts/:account_id';
 
 export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const t = ctx.tenancy;
+
   app.get(
     '/client/v4/accounts',
     {
       schema: {
-        summary: 'List the accounts this token may use',
+        summary: 'List the accounts this token may use (an operator token: every account)',
         tags: ['accounts'],
         response: { 200: envelope({ type: 'array', items: account }, true), '4xx': errorEnvelope },
       },
     },
     async (req) => {
-      const { accountId } = requireToken(req);
-      const accounts = ctx.tenancy.accounts
-        .filter((a) => a.id === accountId)
-        .map((a) => ({ id: a.id, name: a.name, created_on: a.createdOn }));
+      const token = requireToken(req);
+      const accounts = t.accounts
+        .filter((a) => isOperator(token) || token.accounts.includes(a.id))
+        .map(presentAccount);
       return okList(accounts, accounts.length, 1, Math.max(1, accounts.length));
     },
   );
 
-  app.get(
-    '/client/v4/accounts/:account_id/tokens',
+  app.post(
+    '/client/v4/accounts',
     {
       schema: {
-        summary: 'List admin API tokens',
-        tags: ['tokens'],
-        params: accountParams,
-        response: { 200: envelope({ type: 'array', items: apiToken }, true), '4xx': errorEnvelope },
+        summary: 'Create an account (operator)',
+        tags: ['accounts'],
+        body: accountBody,
+        response: { 200: envelope(account), '4xx': errorEnvelope },
       },
     },
-    async (req) => {
-      const { account_id } = req.params as { account_id: string };
-      const tokens = ctx.tenancy.listApiTokens(account_id).map((t) => presentApiToken(t));
-      return okList(tokens, tokens.length, 1, Math.max(1, tokens.length));
-    },
+    async (req) => ok(presentAccount(t.createAccount((req.body as { name: string }).name))),
   );
 
-  app.post(
-    '/client/v4/accounts/:account_id/tokens',
+  app.get(
+    ONE,
     {
       schema: {
-        summary: 'Create an admin API token (the secret is in result.value, shown once)',
-        tags: ['tokens'],
+        summary: 'Describe an account',
+        tags: ['accounts'],
         params: accountParams,
-        body: createTokenBody,
-        response: { 200: envelope(apiToken), '4xx': errorEnvelope },
+        response: { 200: envelope(account), '4xx': errorEnvelope },
       },
     },
-    async (req) => {
-      const { account_id } = req.params as { account_id: string };
-      const { name } = req.body as { name: string };
-      const { record, value } = ctx.tenancy.createApiToken(account_id, name);
-      ctx.logger.info({ token: record.id, name }, 'admin API token created');
-      return ok(presentApiToken(record, value));
-    },
+    async (req) => ok(presentAccount(t.account((req.params as { account_id: string }).account_id))),
   );
+
+  for (const method of ['patch', 'put'] as const)
+    app[method](
+      ONE,
+      {
+        schema: {
+          summary: 'Rename an account (operator)',
+          tags: ['accounts'],
+          params: accountParams,
+          body: accountBody,
+          response: { 200: envelope(account), '4xx': errorEnvelope },
+        },
+      },
+      async (req) => {
+        const { account_id } = req.params as { account_id: string };
+        return ok(presentAccount(t.renameAccount(account_id, (req.body as { name: string }).name)));
+      },
+    );
 
   app.delete(
-    '/client/v4/accounts/:account_id/tokens/:token_id',
+    ONE,
     {
       schema: {
-        summary: 'Revoke an admin API token',
-        tags: ['tokens'],
-        params: tokenParams,
+        summary: 'Delete an account and everything under it; its clients are disconnected (operator)',
+        tags: ['accounts'],
+        params: accountParams,
         response: {
           200: envelope({ type: 'object', properties: { id: { type: 'string' } } }),
           '4xx': errorEnvelope,
@@ -89,10 +98,14 @@ export function accountRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (req) => {
-      const { account_id, token_id } = req.params as { account_id: string; token_id: string };
-      ctx.tenancy.deleteApiToken(account_id, token_id);
-      ctx.logger.info({ token: token_id }, 'admin API token revoked');
-      return ok({ id: token_id });
+      const { account_id } = req.params as { account_id: string };
+      if (requireToken(req).accountId === account_id)
+        throw new ApiError(
+          'INVALID_PARAMETER',
+          `account ${account_id} owns the token of this request; delete it with an operator token of another account`,
+        );
+      t.deleteAccount(account_id);
+      return ok({ id: account_id });
     },
   );
 }

@@ -7,15 +7,17 @@
  * webhook egress policy before anything is stored: its host resolved now and every address
  * decided (400, code 14013, when refused; it is decided again at every connection). PATCH
  * changes only the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98)
- * and drops its state.
+ * and drops its state. A token limited to brokers lists and creates only those.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.ts';
 import type { AuthType, BrokerPatch, HookFailurePolicy } from '../../store/index.ts';
+import { mayUseBroker } from '../../tenancy/index.ts';
+import { requireToken } from '../access.ts';
 import type { ApiContext } from '../context.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentBroker } from '../present.ts';
-import { pageOf } from '../query.ts';
+import { EVERYTHING, pageOf, pageSlice } from '../query.ts';
 import {
   broker,
   brokerParams,
@@ -87,8 +89,15 @@ export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const { account_id, namespace } = req.params as { account_id: string; namespace: string };
       const { page, perPage } = pageOf(req.query);
-      const { items, total } = t.listBrokers(account_id, namespace, { page, perPage });
-      return okList(items.map(present), total, page, perPage);
+      const token = requireToken(req);
+      if (token.brokers === null) {
+        const { items, total } = t.listBrokers(account_id, namespace, { page, perPage });
+        return okList(items.map(present), total, page, perPage);
+      }
+      const all = t
+        .listBrokers(account_id, namespace, EVERYTHING)
+        .items.filter((b) => mayUseBroker(token, b.namespaceName, b.name));
+      return okList(pageSlice(all, page, perPage).map(present), all.length, page, perPage);
     },
   );
 
@@ -106,6 +115,8 @@ export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const { account_id, namespace } = req.params as { account_id: string; namespace: string };
       const body = req.body as BrokerBody;
+      if (!mayUseBroker(requireToken(req), namespace, String(body.name)))
+        throw new ApiError('PERMISSION_DENIED', `this API token is not limited to a broker ${body.name}`);
       const patch = patchOf(body);
       if (typeof patch.onPublishUrl === 'string') {
         const ns = t.getNamespace(account_id, namespace);

@@ -1,5 +1,5 @@
 /**
- * The admin API's routes, one file per resource: health probes, accounts and API tokens,
+ * The admin API's routes, one file per resource: health probes, accounts, API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation), on-publish hooks,
  * a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
  * delete; a packet trace of a client or topic, streamed) and the Prometheus metrics. Each registers its routes on the fastify instance with
@@ -7,8 +7,8 @@
  * ../context.ts.
  * Promises: a route changes tenants only through `ctx.tenancy`; its refusals are ApiErrors
  * named in the catalogue (src/errors.ts), thrown by the route or by tenancy; whether a token is needed is decided
- * before it runs, by ../access.ts (only the health probes, the OpenAPI document and the metrics are public; the metrics check
- * their own optional token).
+ * before it runs, by ../access.ts from the one table ../route-permissions.ts (only the health probes, the OpenAPI
+ * document and the metrics are public; the metrics check their own optional token).
  */
 export { accountRoutes } from './accounts.ts';
 export { brokerRoutes } from './brokers.ts';
@@ -19,4 +19,5 @@ export { hookRoutes } from './hooks.ts';
 export { metricsRoutes } from './metrics.ts';
 export { namespaceRoutes } from './namespaces.ts';
 export { retainedRoutes } from './retained.ts';
+export { tokenRoutes } from './tokens.ts';
 export { traceRoutes } from './trace.ts';

@@ -2,13 +2,17 @@
  * Namespaces: `/client/v4/accounts/{account_id}/pubsub/namespaces[/{namespace}]`. Names are
  * case-insensitive DNS labels, unique server-wide. Deleting a namespace that still has brokers
  * is refused (409, code 14004) unless `?cascade=true`, which deletes its brokers first and
- * disconnects their clients (0x98).
+ * disconnects their clients (0x98). A token limited to namespaces (or brokers) lists and
+ * creates only those.
  */
 import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../errors.ts';
+import { mayUseNamespace } from '../../tenancy/index.ts';
+import { requireToken } from '../access.ts';
 import type { ApiContext } from '../context.ts';
 import { ok, okList } from '../envelope.ts';
 import { presentNamespace } from '../present.ts';
-import { pageOf } from '../query.ts';
+import { EVERYTHING, pageOf, pageSlice } from '../query.ts';
 import {
   accountParams,
   createNamespaceBody,
@@ -39,8 +43,15 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const { account_id } = req.params as { account_id: string };
       const { page, perPage } = pageOf(req.query);
-      const { items, total } = t.listNamespaces(account_id, { page, perPage });
-      return okList(items.map(presentNamespace), total, page, perPage);
+      const token = requireToken(req);
+      if (token.namespaces === null && token.brokers === null) {
+        const { items, total } = t.listNamespaces(account_id, { page, perPage });
+        return okList(items.map(presentNamespace), total, page, perPage);
+      }
+      const all = t
+        .listNamespaces(account_id, EVERYTHING)
+        .items.filter((n) => mayUseNamespace(token, n.name));
+      return okList(pageSlice(all, page, perPage).map(presentNamespace), all.length, page, perPage);
     },
   );
 
@@ -58,6 +69,8 @@ export function namespaceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req) => {
       const { account_id } = req.params as { account_id: string };
       const body = req.body as { name: string; description?: string };
+      if (!mayUseNamespace(requireToken(req), String(body.name)))
+        throw new ApiError('PERMISSION_DENIED', `this API token is not limited to a namespace ${body.name}`);
       return ok(presentNamespace(t.createNamespace(account_id, body)));
     },
   );
