@@ -252,6 +252,15 @@ export const OPTIONS = {
     env: 'PUBSUB_API_KEEP_ALIVE_TIMEOUT_MS',
     description: 'Admin API: how long an idle keep-alive connection waits for its next request.',
   },
+  auditRetention: {
+    kind: 'string',
+    default: '90d',
+    flag: '--audit-retention',
+    env: 'PUBSUB_AUDIT_RETENTION',
+    allowed: 'duration',
+    description:
+      'Admin API audit log: how long an entry is kept (a duration: 90d, 12h, 1w; at least 1s). Older entries are pruned at start and periodically, and never served (docs/security.md).',
+  },
   livezMaxStallMs: {
     kind: 'int',
     default: 5_000,

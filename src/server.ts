@@ -30,6 +30,7 @@ import { EventLoopWatch, silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
 import { type Admitted, Connection, type ConnectionContext, type Refused } from './session/index.ts';
 import {
+  AuditStore,
   type ControlPlaneStore,
   DataDirLock,
   ensureDataDir,
@@ -216,6 +217,7 @@ export class Server implements ConnectionContext {
       tenancy: this.tenancy,
       config: this.config,
       logger: this.logger,
+      audit: new AuditStore(this.#db),
       ports: () => this.listenerPorts(),
       readiness: () => this.readiness(),
       eventLoopStallMs: () => this.#eventLoop.stallMs(),

@@ -9,7 +9,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { ApiTokenRecord } from '../store/index.ts';
+import type { ApiTokenRecord, AuditStore } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/tenancy.ts';
 import type { ListenerPorts } from './present.ts';
 
@@ -32,6 +32,8 @@ export interface ApiContext {
   readonly tenancy: Tenancy;
   readonly config: Config;
   readonly logger: Logger;
+  /** Where the audit log is kept (src/admin/audit.ts writes it, routes/audit.ts reads it). */
+  readonly audit: AuditStore;
   /** Ports of the running MQTT listeners, for broker endpoints. */
   ports(): ListenerPorts;
   /**

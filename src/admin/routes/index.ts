@@ -2,7 +2,7 @@
  * The admin API's routes, one file per resource: health probes, accounts and API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation), on-publish hooks,
  * a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
- * delete) and the Prometheus metrics. Each registers its routes on the fastify instance with
+ * delete), the audit log and the Prometheus metrics. Each registers its routes on the fastify instance with
  * their JSON schemas (from which the OpenAPI document is generated) and takes its context from
  * ../context.ts.
  * Promises: a route changes tenants only through `ctx.tenancy`; its refusals are ApiErrors
@@ -11,6 +11,7 @@
  * their own optional token).
  */
 export { accountRoutes } from './accounts.ts';
+export { auditRoutes } from './audit.ts';
 export { brokerRoutes } from './brokers.ts';
 export { clientRoutes } from './clients.ts';
 export { credentialRoutes } from './credentials.ts';
