@@ -207,7 +207,7 @@ it('records every kind of change with its actor, object and redacted old and new
     for (const secret of secrets) assert.ok(!everywhere.includes(secret), `${secret} leaked`);
     assert.equal(tCreate.newValueJson?.value, '[REDACTED]');
     for (const value of [bCreate.newValueJson, bUpdate.oldValueJson]) {
-      const url = new URL((value?.on_publish as { url: string }).url);
+      const url = new URL((value!.on_publish as { url: string }).url);
       assert.deepEqual(
         [url.password, url.searchParams.get('token'), url.searchParams.get('tag')],
         ['REDACTED', 'REDACTED', 'a'],

@@ -24,7 +24,15 @@ describe('audit redaction', () => {
   });
 
   it('keeps identifiers of secrets (token_id, kid, jti) and ordinary fields', () => {
-    const input = { token_id: 'a1', kid: 'k1', jti: 'j1', tokenIds: ['x'], name: 'ci', authType: 'TOKEN', keys: [] };
+    const input = {
+      token_id: 'a1',
+      kid: 'k1',
+      jti: 'j1',
+      tokenIds: ['x'],
+      name: 'ci',
+      authType: 'TOKEN',
+      keys: [],
+    };
     assert.deepEqual(redact(input), input);
     assert.equal(isSecretName('token_id'), false);
     assert.equal(isSecretName('tokens'), true);

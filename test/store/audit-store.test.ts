@@ -70,7 +70,11 @@ describe('audit store', () => {
     assert.deepEqual(ids(store.list('a', { actorId: 't2' }, all)), ['mid']);
     assert.deepEqual(ids(store.list('a', { resourceType: 'namespace' }, all)), ['new']);
     assert.deepEqual(ids(store.list('a', { namespace: 'other' }, all)), ['new']);
-    assert.deepEqual(ids(store.list('a', { namespace: 'ns', broker: 'b1' }, all)), ['same-time', 'mid', 'old']);
+    assert.deepEqual(ids(store.list('a', { namespace: 'ns', broker: 'b1' }, all)), [
+      'same-time',
+      'mid',
+      'old',
+    ]);
   });
 
   it('pages with page and per_page, counting every match', () => {
@@ -119,5 +123,8 @@ it('--audit-retention takes a duration of 1s or more and refuses anything else',
   assert.doesNotThrow(() => configWith({ auditRetention: '1s' }));
   assert.doesNotThrow(() => configWith({ auditRetention: '12h30m' }));
   assert.throws(() => configWith({ auditRetention: '0' }), /auditRetention: 0 is shorter than 1s/);
-  assert.throws(() => configWith({ auditRetention: 'forever' }), /auditRetention: forever is not a time duration/);
+  assert.throws(
+    () => configWith({ auditRetention: 'forever' }),
+    /auditRetention: forever is not a time duration/,
+  );
 });
