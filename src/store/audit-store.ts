@@ -66,15 +66,17 @@ export interface AuditQuery {
 
 type Row = Record<string, unknown>;
 
-/** Filter columns and the query field each is compared with (equality). */
-const EQUALS: readonly (readonly [column: string, field: keyof AuditQuery])[] = [
-  ['action', 'action'],
-  ['method', 'method'],
-  ['actor_id', 'actorId'],
-  ['actor_ip', 'actorIp'],
-  ['resource_type', 'resourceType'],
-  ['namespace', 'namespace'],
-  ['broker', 'broker'],
+/** Each filter: its SQL condition and the query field giving its value. */
+const CONDITIONS: readonly (readonly [condition: string, field: keyof AuditQuery])[] = [
+  ['at >= ?', 'since'],
+  ['at < ?', 'before'],
+  ['action = ?', 'action'],
+  ['method = ?', 'method'],
+  ['actor_id = ?', 'actorId'],
+  ['actor_ip = ?', 'actorIp'],
+  ['resource_type = ?', 'resourceType'],
+  ['namespace = ?', 'namespace'],
+  ['broker = ?', 'broker'],
 ];
 
 const recordOf = (r: Row): AuditRecord => ({
@@ -132,19 +134,11 @@ export class AuditStore extends SqlStore {
   ): { items: AuditRecord[]; total: number } {
     const where = ['account_id = ?'];
     const args: (string | number)[] = [accountId];
-    if (query.since !== undefined) {
-      where.push('at >= ?');
-      args.push(query.since);
-    }
-    if (query.before !== undefined) {
-      where.push('at < ?');
-      args.push(query.before);
-    }
-    for (const [column, field] of EQUALS) {
+    for (const [condition, field] of CONDITIONS) {
       const value = query[field];
       if (value === undefined) continue;
-      where.push(`${column} = ?`);
-      args.push(value as string);
+      where.push(condition);
+      args.push(value);
     }
     const clause = where.join(' AND ');
     const total = Number(
