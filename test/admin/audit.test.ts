@@ -116,6 +116,13 @@ it('records every kind of change with its actor, object and redacted old and new
 
   const log = await admin.audit('direction=asc');
   const entries = log.result;
+  // The server's log lines reach this process asynchronously: wait for them all first.
+  const auditLines = () =>
+    s.child.lines
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'audit');
+  await until(() => auditLines().length >= entries.length, 'an audit log line per entry');
   assert.deepEqual(
     entries.map((e) => [e.action.type, e.resource.type, e.resource.id, e.metadata.status, e.actor.name]),
     [
@@ -217,10 +224,7 @@ it('records every kind of change with its actor, object and redacted old and new
   });
 
   await t.test("one 'audit' log line per change, with the entry's fields", () => {
-    const lines = s.child.lines
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => l.msg === 'audit');
+    const lines = auditLines();
     assert.deepEqual(
       lines.map((l) => l.audit_id),
       entries.map((e) => e.id),
