@@ -270,6 +270,15 @@ export const OPTIONS = {
     description:
       "Admin API: comma-separated address/prefix list of the proxies you run in front of it. From those peers the client address (for API tokens' request_ip conditions) is taken from X-Forwarded-For, right to left past the trusted entries; from any other peer the header is ignored.",
   },
+  auditRetention: {
+    kind: 'string',
+    default: '90d',
+    flag: '--audit-retention',
+    env: 'PUBSUB_AUDIT_RETENTION',
+    allowed: 'duration',
+    description:
+      'Admin API audit log: how long an entry is kept (a duration: 90d, 12h, 1w; at least 1s). Older entries are pruned at start and periodically, and never served (docs/security.md).',
+  },
   livezMaxStallMs: {
     kind: 'int',
     default: 5_000,

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { parseCidrList } from './cidr-list.ts';
 import { OPTIONS, type OptionDef, type OptionKey } from './config-options.ts';
+import { parseHumanDuration } from './duration.ts';
 import { isNodeName } from './store/node-name.ts';
 
 export { OPTIONS, type OptionDef, type OptionKey };
@@ -153,6 +154,11 @@ function checkCombinations(c: Config): void {
   } catch (err) {
     throw new ConfigError(`tlsCiphers is not a usable OpenSSL cipher list: ${(err as Error).message}`);
   }
+  try {
+    auditRetentionMs(c);
+  } catch (err) {
+    throw new ConfigError(`auditRetention: ${(err as Error).message}`);
+  }
   if (c.mtlsClientIdPattern !== '') {
     try {
       new RegExp(c.mtlsClientIdPattern, 'u');
@@ -160,6 +166,13 @@ function checkCombinations(c: Config): void {
       throw new ConfigError(`mtlsClientIdPattern is not a regular expression: ${(err as Error).message}`);
     }
   }
+}
+
+/** The audit log's retention in milliseconds; throws when `auditRetention` is not a duration of 1 s or more. */
+export function auditRetentionMs(c: Pick<Config, 'auditRetention'>): number {
+  const seconds = parseHumanDuration(c.auditRetention);
+  if (seconds < 1) throw new Error(`${c.auditRetention} is shorter than 1s`);
+  return seconds * 1000;
 }
 
 /** Defaults with overrides, for tests and embedding; validated like any other source. */

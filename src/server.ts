@@ -30,6 +30,7 @@ import { EventLoopWatch, silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
 import { type Admitted, Connection, type ConnectionContext, type Refused } from './session/index.ts';
 import {
+  AuditStore,
   type ControlPlaneStore,
   DataDirLock,
   ensureDataDir,
@@ -229,6 +230,7 @@ export class Server implements ConnectionContext {
       config: this.config,
       logger: this.logger,
       nodeName: this.nodeName,
+      audit: new AuditStore(this.#db),
       ports: () => this.listenerPorts(),
       readiness: () => this.readiness(),
       eventLoopStallMs: () => this.#eventLoop.stallMs(),

@@ -11,7 +11,8 @@
  * body parse (JSON only: 415 code 6003; malformed 400 code 6007; too large 413 code 6008) →
  * schema validation (400 code 6009) → handler. Every error leaves through one error handler
  * that turns it into the envelope; only the not-found handler and `frameworkErrors` (errors
- * raised before routing) write error bodies besides it, in the same envelope.
+ * raised before routing) write error bodies besides it, in the same envelope. Every change
+ * (made or refused) by an authenticated caller is recorded on its way out (src/admin/audit.ts).
  * Only the table's `public` routes (`/healthz`, `/livez`, `/readyz`, `/openapi.json`, `/metrics`,
  * which has its own optional token) need no admin token; an unknown path without a token is
  * 403, not 404.
@@ -26,10 +27,12 @@ import Fastify, {
 import { parseCidrList } from '../cidr-list.ts';
 import { ApiError } from '../errors.ts';
 import { authenticate, checkAccess, isPublicRoute, requireToken } from './access.ts';
+import { auditChanges } from './audit.ts';
 import type { ApiContext, RegisteredRoute } from './context.ts';
 import { failure } from './envelope.ts';
 import {
   accountRoutes,
+  auditRoutes,
   brokerRoutes,
   clientRoutes,
   credentialRoutes,
@@ -139,6 +142,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   app.addHook('preHandler', async (req) => {
     if (!isPublicRoute(req.method, req.routeOptions.url)) requireToken(req);
   });
+  // Every change through the API is recorded, with no audit code in the routes (audit.ts).
+  auditChanges(app, ctx);
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const apiError = toApiError(err, ctx.config.apiBodyLimit);
@@ -156,6 +161,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   healthRoutes(app, ctx);
   accountRoutes(app, ctx);
   tokenRoutes(app, ctx);
+  auditRoutes(app, ctx);
   namespaceRoutes(app, ctx);
   brokerRoutes(app, ctx);
   credentialRoutes(app, ctx);

@@ -10,7 +10,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { ApiTokenRecord } from '../store/index.ts';
+import type { ApiTokenRecord, AuditStore } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/tenancy.ts';
 import type { ListenerPorts } from './present.ts';
 import type { RouteAccess } from './route-permissions.ts';
@@ -41,6 +41,8 @@ export interface ApiContext {
   readonly logger: Logger;
   /** This node's name: the `node` label of every metric. */
   readonly nodeName: string;
+  /** Where the audit log is kept (src/admin/audit.ts writes it, routes/audit.ts reads it). */
+  readonly audit: AuditStore;
   /** Ports of the running MQTT listeners, for broker endpoints. */
   ports(): ListenerPorts;
   /**

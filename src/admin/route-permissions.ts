@@ -38,6 +38,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
   'POST /client/v4/accounts': 'operator',
   [`PATCH ${ACCOUNT}`]: 'operator',
   [`PUT ${ACCOUNT}`]: 'operator',
+  // Who changed what, with their token names and addresses: for those who manage the tokens.
+  [`GET ${ACCOUNT}/audit_logs`]: 'tokens:edit',
   [`DELETE ${ACCOUNT}`]: 'operator',
 
   [`GET ${ACCOUNT}/tokens`]: 'tokens:edit',

@@ -4,7 +4,7 @@
  * `result`, pretty-printed, meant for scripts and stable as the API is). Status lines and
  * prompts go to stderr so that stdout holds only data in either mode.
  */
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../duration.ts';
 
 /** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -14,10 +14,10 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { DurationError, parseHumanDuration } from '../duration.ts';
 import { ApiFailure } from './api-client.ts';
 import { CliError, UsageError } from './cli-error.ts';
 import type { ApiFlags } from './connection.ts';
-import { DurationError, parseHumanDuration } from './duration.ts';
 
 /** Adds `--data-dir` (where `pubsub serve` keeps api-url and admin-token). */
 export function withDataDirOption(command: Command): Command {

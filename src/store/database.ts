@@ -178,6 +178,30 @@ export const MIGRATIONS: readonly Migration[] = [
      WHERE name = 'bootstrap admin token'
        AND id = (SELECT id FROM api_tokens ORDER BY issued_on, id LIMIT 1);
    CREATE INDEX api_tokens_by_account ON api_tokens(account_id);`,
+  // Issue 21: the admin API's audit log (src/store/audit-store.ts). No foreign keys: an entry
+  // outlives the objects it names (a deleted broker's history stays until the retention ends).
+  `CREATE TABLE audit_log (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     account_id TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     actor_id TEXT NOT NULL,
+     actor_name TEXT NOT NULL,
+     actor_ip TEXT NOT NULL,
+     action TEXT NOT NULL,
+     method TEXT NOT NULL,
+     route TEXT NOT NULL,
+     path TEXT NOT NULL,
+     resource_type TEXT NOT NULL,
+     resource_id TEXT,
+     namespace TEXT,
+     broker TEXT,
+     status INTEGER NOT NULL,
+     error_code INTEGER,
+     detail TEXT NOT NULL
+   );
+   CREATE INDEX audit_log_by_account ON audit_log(account_id, at);
+   CREATE INDEX audit_log_by_time ON audit_log(at);`,
 ];
 
 /**

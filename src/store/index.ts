@@ -5,11 +5,13 @@
  * functions, their state), and message state (retained messages, persistent sessions, queued
  * and in-flight messages) behind one `MessageStore` interface with memory and SQLite adapters
  * (sqlite-message-store.ts group-commits; sqlite-message-rows.ts is its SQL), both run by one
- * contract suite (test/store/message-store.contract.ts).
+ * contract suite (test/store/message-store.contract.ts), and the admin API's audit log
+ * (audit-store.ts: append, list by account with filters, prune by age).
  * One server per data directory: `DataDirLock` (`<data-dir>/pubsub.lock`, taken over from a dead pid).
  * The node's name, kept in `<data-dir>/node-name` (node-name.ts).
  * Promise: a committed write survives a process crash; a damaged file is reported, never replaced.
  */
+export { type AuditDetail, type AuditQuery, type AuditRecord, AuditStore } from './audit-store.ts';
 export {
   type AccountRecord,
   type ApiTokenRecord,

@@ -6,7 +6,7 @@ import { buildApi } from '../../src/admin/index.ts';
 import { configWith } from '../../src/config.ts';
 import { API_ERRORS } from '../../src/errors.ts';
 import { silentLogger } from '../../src/observability/index.ts';
-import { openDatabase, tenancyStores } from '../../src/store/index.ts';
+import { AuditStore, openDatabase, tenancyStores } from '../../src/store/index.ts';
 import { Tenancy } from '../../src/tenancy/index.ts';
 
 const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
@@ -20,6 +20,7 @@ it('docs/api.md has a row for every route of /openapi.json, and no route the API
     config,
     logger: silentLogger(),
     nodeName: 'test-node',
+    audit: new AuditStore(db),
     ports: () => ({}),
     readiness: () => ({ listeners: true, store: true }),
     eventLoopStallMs: () => 0,

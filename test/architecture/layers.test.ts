@@ -18,7 +18,7 @@ const SRC = resolve(import.meta.dirname, '../../src');
 
 /** Floors from the bottom up; rooms on one floor may import each other (rule 2 still holds). */
 const LAYERS: readonly (readonly string[])[] = [
-  ['protocol', 'observability', 'cidr-list.ts'],
+  ['protocol', 'observability', 'cidr-list.ts', 'duration.ts'],
   ['errors.ts', 'config.ts', 'config-options.ts', 'router', 'store'],
   ['auth', 'retained', 'transport'],
   ['hooks'],

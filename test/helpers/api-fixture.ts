@@ -9,7 +9,7 @@ import { buildApi } from '../../src/admin/index.ts';
 import { configWith } from '../../src/config.ts';
 import type { HostResolver } from '../../src/hooks/index.ts';
 import { silentLogger } from '../../src/observability/index.ts';
-import { openDatabase, tenancyStores } from '../../src/store/index.ts';
+import { AuditStore, openDatabase, tenancyStores } from '../../src/store/index.ts';
 import { Tenancy } from '../../src/tenancy/index.ts';
 import { testHosts } from './hosts.ts';
 
@@ -36,6 +36,7 @@ export async function apiFixture(
     config,
     logger: silentLogger(),
     nodeName: 'test-node',
+    audit: new AuditStore(db),
     ports: () => ({ mqtt: 1883, ws: 8083, mqtts: 8883 }),
     readiness: () => ({ listeners: true, store: true }),
     eventLoopStallMs: () => 0,

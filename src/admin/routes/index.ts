@@ -2,7 +2,8 @@
  * The admin API's routes, one file per resource: health probes, accounts, API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation), on-publish hooks,
  * a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
- * delete; a packet trace of a client or topic, streamed) and the Prometheus metrics. Each registers its routes on the fastify instance with
+ * delete; a packet trace of a client or topic, streamed), the audit log and the Prometheus
+ * metrics. Each registers its routes on the fastify instance with
  * their JSON schemas (from which the OpenAPI document is generated) and takes its context from
  * ../context.ts.
  * Promises: a route changes tenants only through `ctx.tenancy`; its refusals are ApiErrors
@@ -11,6 +12,7 @@
  * document and the metrics are public; the metrics check their own optional token).
  */
 export { accountRoutes } from './accounts.ts';
+export { auditRoutes } from './audit.ts';
 export { brokerRoutes } from './brokers.ts';
 export { clientRoutes } from './clients.ts';
 export { credentialRoutes } from './credentials.ts';

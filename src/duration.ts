@@ -1,6 +1,6 @@
 /**
- * Human durations for `--expiration`, after wrangler's `parseHumanDuration`: a bare number is
- * seconds; otherwise a number followed by a unit (`s`, `m`, `h`, `d`, `w`, `mo`/`month`,
+ * Human durations (the CLI's `--expiration`, the server's `--audit-retention`), after
+ * wrangler's `parseHumanDuration`: a bare number is seconds; otherwise a number followed by a unit (`s`, `m`, `h`, `d`, `w`, `mo`/`month`,
  * `y`/`year`, and their long forms), case-insensitive, spaces allowed. Unlike wrangler we also
  * accept a sum of parts (`1h30m`) and use calendar-sane constants: a month is 30 days and a year
  * 365 days (wrangler's are 210 and 2555 days: 18,144,000 s and 220,752,000 s). Results are whole

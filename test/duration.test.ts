@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DurationError, formatDuration, parseHumanDuration } from '../../src/cli/duration.ts';
+import { DurationError, formatDuration, parseHumanDuration } from '../src/duration.ts';
 
 describe('parseHumanDuration', () => {
   it('reads a bare number as seconds', () => {
