@@ -23,6 +23,7 @@ import Fastify, {
 } from 'fastify';
 import { ApiError } from '../errors.ts';
 import { authenticate, checkAccess, isPublicRoute, requireToken } from './access.ts';
+import { authenticateLimited, refusalOf, throttleAuthentication } from './auth-throttle.ts';
 import type { ApiContext, RegisteredRoute } from './context.ts';
 import { failure } from './envelope.ts';
 import {
@@ -66,12 +67,13 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
         apiError = new ApiError('AMBIGUOUS_PATH', 'request path is not valid percent-encoding');
       else {
         try {
-          authenticate(ctx.tenancy, req);
+          authenticateLimited(ctx.tenancy.authFailures, req, () => authenticate(ctx.tenancy, req));
           apiError = noRoute(req);
         } catch (refused) {
-          apiError = refused instanceof ApiError ? refused : new ApiError('INTERNAL');
+          apiError = refusalOf(refused);
         }
       }
+      if (apiError.retryAfterSeconds !== undefined) reply.header('retry-after', apiError.retryAfterSeconds);
       return (reply as FastifyReply).code(apiError.status).send(failure(apiError));
     },
     // No type coercion: a body's `null` or number stays what the client sent (query strings are
@@ -124,8 +126,11 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     }
   });
 
-  // Deny by default, decided on the matched route (src/admin/access.ts).
-  app.addHook('onRequest', async (req) => checkAccess(ctx.tenancy, req));
+  // Deny by default, decided on the matched route (src/admin/access.ts), under the brute-force
+  // limiter (auth-throttle.ts).
+  app.addHook('onRequest', async (req) =>
+    throttleAuthentication(ctx.tenancy.authFailures, req, () => checkAccess(ctx.tenancy, req)),
+  );
   // Fail closed: a non-public route never reaches its handler without a token.
   app.addHook('preHandler', async (req) => {
     if (!isPublicRoute(req.method, req.routeOptions.url)) requireToken(req);
@@ -136,6 +141,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     if (apiError.status >= 500)
       ctx.logger.error({ err, url: req.url, method: req.method }, 'admin API error');
     else ctx.logger.debug({ url: req.url, method: req.method, code: apiError.code }, apiError.message);
+    if (apiError.retryAfterSeconds !== undefined) reply.header('retry-after', apiError.retryAfterSeconds);
     return reply.code(apiError.status).send(failure(apiError));
   });
   app.setNotFoundHandler((req, reply) => {
