@@ -83,6 +83,14 @@ export const namespace = {
   },
 } as const;
 
+/** Certificate brokers' CN → client id rule (docs/auth.md); null: the server's --mtls-client-id-pattern. */
+const mtlsClientIdPattern = {
+  type: ['string', 'null'],
+  maxLength: 256,
+  description:
+    "MTLS brokers: a regular expression the client certificate's CN must match (anchored); the client id is its first capture group. null or empty: the server's --mtls-client-id-pattern",
+} as const;
+
 export const broker = {
   type: 'object',
   properties: {
@@ -110,6 +118,7 @@ export const broker = {
         'MQTT user name naming this broker (`<broker>.<namespace>`, or `<anything>@<broker>.<namespace>`) for clients that cannot send its host name',
     },
     on_publish: onPublish,
+    mtls_client_id_pattern: mtlsClientIdPattern,
   },
 } as const;
 
@@ -134,12 +143,27 @@ export const createNamespaceBody = {
 export const createBrokerBody = {
   type: 'object',
   required: ['name'],
-  properties: { name, description, authType, auth_type: authType, expiration, on_publish: onPublish },
+  properties: {
+    name,
+    description,
+    authType,
+    auth_type: authType,
+    expiration,
+    on_publish: onPublish,
+    mtls_client_id_pattern: mtlsClientIdPattern,
+  },
 } as const;
 
 export const updateBrokerBody = {
   type: 'object',
-  properties: { description, authType, auth_type: authType, expiration, on_publish: onPublish },
+  properties: {
+    description,
+    authType,
+    auth_type: authType,
+    expiration,
+    on_publish: onPublish,
+    mtls_client_id_pattern: mtlsClientIdPattern,
+  },
 } as const;
 
 export const createTokenBody = {

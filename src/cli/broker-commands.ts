@@ -31,6 +31,7 @@ export interface BrokerResult {
   endpoints?: Record<string, string>;
   mqtt_username?: string;
   on_publish?: { url?: string | null; policy?: string; timeout_ms?: number | null };
+  mtls_client_id_pattern?: string | null;
 }
 
 export interface NamespaceFlag {
@@ -46,6 +47,8 @@ interface BrokerFlags extends ApiFlags, NamespaceFlag {
   /** Milliseconds, or `default` (update only: back to the server's --hook-timeout-ms). */
   onPublishTimeout?: number | 'default';
   authType?: string;
+  /** `''` (update only: back to the server's --mtls-client-id-pattern). */
+  mtlsClientIdPattern?: string;
 }
 
 export const brokersPath = (ns: string): string => `${namespacePath(ns)}/brokers`;
@@ -95,7 +98,13 @@ function withBrokerFields(command: Command, update: boolean): Command {
         return ms;
       },
     )
-    .addOption(upperCaseChoice('--auth-type <type>', 'how clients authenticate', AUTH_TYPES));
+    .addOption(upperCaseChoice('--auth-type <type>', 'how clients authenticate', AUTH_TYPES))
+    .option(
+      '--mtls-client-id-pattern <regex>',
+      update
+        ? "certificate brokers: regular expression the client certificate's CN must match, the client id its first group; '' returns to the server's --mtls-client-id-pattern"
+        : "certificate brokers: regular expression the client certificate's CN must match, the client id its first group (default: the server's --mtls-client-id-pattern)",
+    );
 }
 
 /** The request body of create/update: only the flags given. */
@@ -110,6 +119,8 @@ function brokerBody(flags: BrokerFlags): Record<string, unknown> {
     onPublish.timeout_ms = flags.onPublishTimeout === 'default' ? null : flags.onPublishTimeout;
   if (Object.keys(onPublish).length > 0) body.on_publish = onPublish;
   if (flags.authType !== undefined) body.authType = flags.authType;
+  if (flags.mtlsClientIdPattern !== undefined)
+    body.mtls_client_id_pattern = flags.mtlsClientIdPattern === '' ? null : flags.mtlsClientIdPattern;
   return body;
 }
 
@@ -131,6 +142,7 @@ function describeBroker(b: BrokerResult, ns: string): string {
           ],
         ] as const)
       : []),
+    ...(b.mtls_client_id_pattern != null ? ([['client id pattern', b.mtls_client_id_pattern]] as const) : []),
     ['endpoint', text(b.endpoint)],
     ...endpoints.map(([scheme, url]) => [`endpoint (${scheme})`, url] as const),
     ['mqtt user name', text(b.mqtt_username)],
@@ -176,7 +188,7 @@ export function addBrokerCommands(program: Command): Command {
       const body = brokerBody(flags);
       if (Object.keys(body).length === 0)
         throw new UsageError(
-          'nothing to update: give at least one of --description, --expiration, --on-publish-url, --on-publish-policy, --on-publish-timeout, --auth-type',
+          'nothing to update: give at least one of --description, --expiration, --on-publish-url, --on-publish-policy, --on-publish-timeout, --auth-type, --mtls-client-id-pattern',
         );
       const api = await connect(flags);
       const b = await api.client.request<BrokerResult>(

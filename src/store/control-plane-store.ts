@@ -42,6 +42,8 @@ export interface BrokerRecord {
   onPublishPolicy: HookFailurePolicy;
   /** The webhook's timeout in ms; null: the server's `--hook-timeout-ms`. */
   onPublishTimeoutMs: number | null;
+  /** Certificate brokers: the CN → client id pattern; null: the server's `--mtls-client-id-pattern`. */
+  mtlsClientIdPattern: string | null;
   createdOn: string;
   modifiedOn: string;
 }
@@ -62,6 +64,7 @@ export interface BrokerPatch {
   onPublishUrl?: string | null;
   onPublishPolicy?: HookFailurePolicy;
   onPublishTimeoutMs?: number | null;
+  mtlsClientIdPattern?: string | null;
   authType?: AuthType;
 }
 
@@ -92,6 +95,7 @@ const brokerOf = (r: Row): BrokerRecord => ({
   onPublishUrl: (r.on_publish_url as string | null) ?? null,
   onPublishPolicy: r.on_publish_policy as HookFailurePolicy,
   onPublishTimeoutMs: r.on_publish_timeout_ms === null ? null : Number(r.on_publish_timeout_ms),
+  mtlsClientIdPattern: (r.mtls_client_id_pattern as string | null) ?? null,
   createdOn: r.created_on as string,
   modifiedOn: r.modified_on as string,
 });
@@ -176,8 +180,8 @@ export class ControlPlaneStore extends SqlStore {
     try {
       this.q(
         `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url,
-           on_publish_policy, on_publish_timeout_ms, created_on, modified_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           on_publish_policy, on_publish_timeout_ms, mtls_client_id_pattern, created_on, modified_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         b.id,
         b.namespaceId,
@@ -188,6 +192,7 @@ export class ControlPlaneStore extends SqlStore {
         b.onPublishUrl,
         b.onPublishPolicy,
         b.onPublishTimeoutMs,
+        b.mtlsClientIdPattern,
         b.createdOn,
         b.modifiedOn,
       );
@@ -247,6 +252,10 @@ export class ControlPlaneStore extends SqlStore {
     if (patch.onPublishTimeoutMs !== undefined) {
       sets.push('on_publish_timeout_ms = ?');
       values.push(patch.onPublishTimeoutMs);
+    }
+    if (patch.mtlsClientIdPattern !== undefined) {
+      sets.push('mtls_client_id_pattern = ?');
+      values.push(patch.mtlsClientIdPattern);
     }
     if (patch.authType !== undefined) {
       sets.push('auth_type = ?');

@@ -159,6 +159,8 @@ export const MIGRATIONS: readonly Migration[] = [
    ) WITHOUT ROWID;
    CREATE INDEX issued_tokens_by_expiry ON issued_tokens(expires_at);
    CREATE INDEX revocations_by_expiry ON revocations(expires_at);`,
+  // Issue 21: the certificate CN → client id rule per broker; NULL: the server's --mtls-client-id-pattern.
+  `ALTER TABLE brokers ADD COLUMN mtls_client_id_pattern TEXT;`,
 ];
 
 /**

@@ -24,6 +24,7 @@ import {
 } from '../auth/index.ts';
 import { type Config, servesOnlyThisMachine } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
+import type { BrokerRecord } from '../store/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { TenantRegistry } from './registry.ts';
 import { MAX_TOKEN_BYTES, routeConnection } from './routing.ts';
@@ -66,6 +67,8 @@ export class ConnectAdmission {
   readonly #config: Config;
   readonly #verifier: TokenVerifier;
   readonly #certificateIds: CertificateClientIds;
+  /** Compiled per-broker patterns, by the record they were read from (an update replaces it). */
+  readonly #brokerCertificateIds = new WeakMap<BrokerRecord, CertificateClientIds>();
   readonly #failures: FailureLimiter;
   readonly anonymousAllowed: boolean;
 
@@ -130,7 +133,7 @@ export class ConnectAdmission {
 
   /**
    * MTLS rules: a verified client certificate whose CN names a client id (the CN itself, or
-   * through `--mtls-client-id-pattern`); the CONNECT's client id is that id or empty.
+   * through the broker's `mtls_client_id_pattern`, by default `--mtls-client-id-pattern`); the CONNECT's client id is that id or empty.
    */
   #admitCertificate(tenant: Tenant, info: AdmissionInfo, credentials: ConnectCredentials): Admission {
     const certificate = info.clientCertificate;
@@ -140,11 +143,11 @@ export class ConnectAdmission {
         detail: 'broker requires a verified client certificate (mutual TLS)',
       };
     const cn = certificate.subjectCN;
-    const clientId = this.#certificateIds.clientIdOf(cn);
+    const clientId = this.#certificateIdsOf(tenant).clientIdOf(cn);
     if (clientId === undefined)
       return {
         refuse: 'NOT_AUTHORIZED',
-        detail: `certificate CN ${cn.slice(0, 64)} does not match --mtls-client-id-pattern`,
+        detail: `certificate CN ${cn.slice(0, 64)} does not match the broker's client id pattern`,
       };
     if (credentials.clientId !== '' && credentials.clientId !== clientId)
       return {
@@ -152,6 +155,18 @@ export class ConnectAdmission {
         detail: `client id does not match certificate CN ${cn.slice(0, 64)} (client id ${clientId.slice(0, 64)})`,
       };
     return { tenant, clientId, identity: { method: 'certificate', certificate } };
+  }
+
+  /** The broker's CN → client id rule: its own pattern, else the server's. */
+  #certificateIdsOf(tenant: Tenant): CertificateClientIds {
+    const own = tenant.record.mtlsClientIdPattern;
+    if (own === null) return this.#certificateIds;
+    let rule = this.#brokerCertificateIds.get(tenant.record);
+    if (rule === undefined) {
+      rule = new CertificateClientIds(own);
+      this.#brokerCertificateIds.set(tenant.record, rule);
+    }
+    return rule;
   }
 
   /**

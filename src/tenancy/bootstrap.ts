@@ -51,6 +51,7 @@ export function bootstrap(store: ControlPlaneStore, registry: TenantRegistry): B
       onPublishUrl: null,
       onPublishPolicy: 'fail-closed',
       onPublishTimeoutMs: null,
+      mtlsClientIdPattern: null,
       createdOn: now,
       modifiedOn: now,
     });

@@ -40,6 +40,7 @@ export interface BrokerInput {
   onPublishUrl?: string | null;
   onPublishPolicy?: HookFailurePolicy;
   onPublishTimeoutMs?: number | null;
+  mtlsClientIdPattern?: string | null;
 }
 
 export class BrokerDirectory {
@@ -132,6 +133,7 @@ export class BrokerDirectory {
       onPublishUrl: input.onPublishUrl ?? null,
       onPublishPolicy: input.onPublishPolicy ?? 'fail-closed',
       onPublishTimeoutMs: input.onPublishTimeoutMs ?? null,
+      mtlsClientIdPattern: input.mtlsClientIdPattern ?? null,
       createdOn: now,
       modifiedOn: now,
     };
