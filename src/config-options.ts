@@ -356,7 +356,7 @@ export const OPTIONS = {
     flag: '--mtls-client-id-pattern',
     env: 'PUBSUB_MTLS_CLIENT_ID_PATTERN',
     description:
-      "Certificate brokers: a regular expression the client certificate's CN must match; the client id is its first capture group (the whole CN without one). Empty: the client id is the CN.",
+      "Certificate brokers: a regular expression the client certificate's CN must match; the client id is its first capture group (the whole CN without one). Empty: the client id is the CN. The default of brokers without their own mtls_client_id_pattern.",
   },
   mtlsAndToken: {
     kind: 'string',
