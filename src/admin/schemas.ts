@@ -140,30 +140,25 @@ export const createNamespaceBody = {
   properties: { name, description },
 } as const;
 
+/** What a create or update body may set (create also takes the name). */
+const brokerFields = {
+  description,
+  authType,
+  auth_type: authType,
+  expiration,
+  on_publish: onPublish,
+  mtls_client_id_pattern: mtlsClientIdPattern,
+} as const;
+
 export const createBrokerBody = {
   type: 'object',
   required: ['name'],
-  properties: {
-    name,
-    description,
-    authType,
-    auth_type: authType,
-    expiration,
-    on_publish: onPublish,
-    mtls_client_id_pattern: mtlsClientIdPattern,
-  },
+  properties: { name, ...brokerFields },
 } as const;
 
 export const updateBrokerBody = {
   type: 'object',
-  properties: {
-    description,
-    authType,
-    auth_type: authType,
-    expiration,
-    on_publish: onPublish,
-    mtls_client_id_pattern: mtlsClientIdPattern,
-  },
+  properties: brokerFields,
 } as const;
 
 export const createTokenBody = {

@@ -76,7 +76,7 @@ describe('secrets never appear in the log', () => {
       true,
     );
     const wrongPasswords = ['hunter2-wrong-password', 'correct horse battery staple'];
-    wrongPasswords.forEach((p, i) => secrets.set(`wrong password ${i}`, p));
+    for (const [i, p] of wrongPasswords.entries()) secrets.set(`wrong password ${i}`, p);
 
     const url = serve.urls.mqtt!;
     const attempt = (password: string, clientId = '', version: 4 | 5 = 5) =>
