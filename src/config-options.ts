@@ -386,6 +386,16 @@ export const OPTIONS = {
     env: 'PUBSUB_MAX_REVOCATIONS_PER_BROKER',
     description: 'Revoked token ids a broker keeps (over it: HTTP 400, code 14007).',
   },
+  jwtClockSkew: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 300,
+    flag: '--jwt-clock-skew',
+    env: 'PUBSUB_JWT_CLOCK_SKEW',
+    description:
+      "Token brokers: seconds of clock difference allowed when checking a client token's exp and nbf (a token is refused from exp + skew on, and until nbf - skew). This server issues and checks tokens with one clock, so 0 fits unless tokens are minted elsewhere.",
+  },
   mtlsClientIdPattern: {
     kind: 'string',
     allowed: 'regular expression',
@@ -393,7 +403,7 @@ export const OPTIONS = {
     flag: '--mtls-client-id-pattern',
     env: 'PUBSUB_MTLS_CLIENT_ID_PATTERN',
     description:
-      "Certificate brokers: a regular expression the client certificate's CN must match; the client id is its first capture group (the whole CN without one). Empty: the client id is the CN.",
+      "Certificate brokers: a regular expression the client certificate's CN must match; the client id is its first capture group (the whole CN without one). Empty: the client id is the CN. The default of brokers without their own mtls_client_id_pattern.",
   },
   mtlsAndToken: {
     kind: 'string',
@@ -403,6 +413,45 @@ export const OPTIONS = {
     env: 'PUBSUB_MTLS_AND_TOKEN',
     description:
       "MTLS_AND_TOKEN brokers: `either` admits a verified certificate or a token; `both` requires both, the token's sub equal to the certificate's client id.",
+  },
+  authFailureLimit: {
+    kind: 'int',
+    default: 20,
+    min: 0,
+    max: 1_000_000,
+    flag: '--auth-failure-limit',
+    env: 'PUBSUB_AUTH_FAILURE_LIMIT',
+    description:
+      'Failed authentications (admin API tokens, MQTT CONNECT credentials) from one address (IPv6: one /64) within --auth-failure-window that ban it for --auth-ban-time (API: HTTP 429 with Retry-After; MQTT: CONNACK 0x8A, v3 0x05). From half of it on, each failure is answered after a growing delay. Loopback is not exempt. 0: off.',
+  },
+  authFailureWindow: {
+    kind: 'int',
+    default: 600_000,
+    min: 1000,
+    max: 86_400_000,
+    flag: '--auth-failure-window',
+    env: 'PUBSUB_AUTH_FAILURE_WINDOW',
+    description: 'Milliseconds over which --auth-failure-limit failures are counted, from the first one.',
+  },
+  authBanTime: {
+    kind: 'int',
+    default: 900_000,
+    min: 1000,
+    max: 86_400_000,
+    flag: '--auth-ban-time',
+    env: 'PUBSUB_AUTH_BAN_TIME',
+    description:
+      'Milliseconds an address that reached --auth-failure-limit is refused, right credentials or wrong.',
+  },
+  authFailureDelay: {
+    kind: 'int',
+    default: 250,
+    min: 0,
+    max: 5000,
+    flag: '--auth-failure-delay',
+    env: 'PUBSUB_AUTH_FAILURE_DELAY',
+    description:
+      'Milliseconds the first slowed failure waits for its answer (once half of --auth-failure-limit is used); doubles with each further failure, at most 5000. 0: no delays.',
   },
   hookBatchSize: {
     kind: 'int',

@@ -38,6 +38,8 @@ export const ERRORS = {
     message: 'bad user name or password',
   },
   NOT_AUTHORIZED: { reason: ReasonCode.NotAuthorized, http: 403, message: 'not authorized' },
+  /** The source address failed to authenticate too often (src/auth/failure-limiter.ts); v3: 0x05. */
+  BANNED: { reason: ReasonCode.Banned, http: 429, message: 'banned: too many failed authentications' },
   SERVER_UNAVAILABLE: { reason: ReasonCode.ServerUnavailable, http: 503, message: 'server unavailable' },
   SERVER_SHUTTING_DOWN: { reason: ReasonCode.ServerShuttingDown, http: 503, message: 'server shutting down' },
   KEEP_ALIVE_TIMEOUT: { reason: ReasonCode.KeepAliveTimeout, http: 408, message: 'keep alive timeout' },
@@ -187,6 +189,12 @@ export const API_ERRORS = {
   },
   TOKEN_INACTIVE: { http: 403, code: 10000, message: 'API token expired or not yet valid' },
   AUTHENTICATION_ERROR: { http: 403, code: 10000, message: 'authentication error' },
+  /** Too many failed authentications from the caller's address; answered with Retry-After. */
+  AUTH_RATE_LIMITED: {
+    http: 429,
+    code: 971,
+    message: 'too many failed authentications from this address; retry later',
+  },
   METRICS_TOKEN_REQUIRED: { http: 401, code: 10000, message: 'GET /metrics needs the metrics token' },
   INTERNAL: { http: 500, code: 10001, message: 'internal error' },
   NAME_INVALID: { http: 400, code: 14001, message: 'name is not a valid DNS label' },
@@ -216,9 +224,12 @@ export type ApiErrorCode = keyof typeof API_ERRORS;
 export class ApiError extends Error {
   override name = 'ApiError';
   readonly code: ApiErrorCode;
-  constructor(code: ApiErrorCode, message: string = API_ERRORS[code].message) {
+  /** Seconds for a Retry-After header (RFC 9110 section 10.2.3), when the refusal is temporary. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(code: ApiErrorCode, message: string = API_ERRORS[code].message, retryAfterSeconds?: number) {
     super(message);
     this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
   get status(): number {
     return API_ERRORS[this.code].http;

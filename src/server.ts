@@ -270,7 +270,12 @@ export class Server implements ConnectionContext {
   brokerFor(connection: Connection, connect: ConnectPacket): Admitted | Refused {
     const admission = this.tenancy.admit(connection.info, connect);
     if ('refuse' in admission)
-      return { refuse: admission.refuse, detail: admission.detail, broker: admission.tenant?.broker };
+      return {
+        refuse: admission.refuse,
+        detail: admission.detail,
+        broker: admission.tenant?.broker,
+        delayMs: admission.delayMs,
+      };
     return { broker: admission.tenant.broker, identity: admission.identity, clientId: admission.clientId };
   }
 

@@ -28,6 +28,8 @@ import { parseCidrList } from '../cidr-list.ts';
 import { ApiError } from '../errors.ts';
 import { authenticate, checkAccess, isPublicRoute, requireToken } from './access.ts';
 import { auditChanges } from './audit.ts';
+import { authenticateLimited, refusalOf, throttleAuthentication } from './auth-throttle.ts';
+import { clientAddress } from './client-address.ts';
 import type { ApiContext, RegisteredRoute } from './context.ts';
 import { failure } from './envelope.ts';
 import {
@@ -47,6 +49,8 @@ import {
 
 export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   const { apiRequestTimeoutMs, apiIdleTimeoutMs, apiKeepAliveTimeoutMs } = ctx.config;
+  const trustedProxies =
+    ctx.config.apiTrustProxy === '' ? undefined : parseCidrList(ctx.config.apiTrustProxy);
   const app = Fastify({
     logger: false,
     bodyLimit: ctx.config.apiBodyLimit,
@@ -74,12 +78,14 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
         apiError = new ApiError('AMBIGUOUS_PATH', 'request path is not valid percent-encoding');
       else {
         try {
-          authenticate(ctx.tenancy, req);
+          req.clientAddress = clientAddress(req, trustedProxies);
+          authenticateLimited(ctx.tenancy.authFailures, req, () => authenticate(ctx.tenancy, req));
           apiError = noRoute(req);
         } catch (refused) {
-          apiError = refused instanceof ApiError ? refused : new ApiError('INTERNAL');
+          apiError = refusalOf(refused);
         }
       }
+      if (apiError.retryAfterSeconds !== undefined) reply.header('retry-after', apiError.retryAfterSeconds);
       return (reply as FastifyReply).code(apiError.status).send(failure(apiError));
     },
     // No type coercion: a body's `null` or number stays what the client sent (query strings are
@@ -134,10 +140,14 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     }
   });
 
-  // Deny by default, decided on the matched route (src/admin/access.ts).
-  const trustedProxies =
-    ctx.config.apiTrustProxy === '' ? undefined : parseCidrList(ctx.config.apiTrustProxy);
-  app.addHook('onRequest', async (req) => checkAccess(ctx.tenancy, req, trustedProxies));
+  // Deny by default, decided on the matched route (src/admin/access.ts), under the brute-force
+  // limiter (auth-throttle.ts), which counts failures by the address access.ts trusts.
+  app.addHook('onRequest', async (req) => {
+    req.clientAddress = clientAddress(req, trustedProxies);
+    return throttleAuthentication(ctx.tenancy.authFailures, req, () =>
+      checkAccess(ctx.tenancy, req, trustedProxies),
+    );
+  });
   // Fail closed: a non-public route never reaches its handler without a token.
   app.addHook('preHandler', async (req) => {
     if (!isPublicRoute(req.method, req.routeOptions.url)) requireToken(req);
@@ -150,6 +160,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     if (apiError.status >= 500)
       ctx.logger.error({ err, url: req.url, method: req.method }, 'admin API error');
     else ctx.logger.debug({ url: req.url, method: req.method, code: apiError.code }, apiError.message);
+    if (apiError.retryAfterSeconds !== undefined) reply.header('retry-after', apiError.retryAfterSeconds);
     return reply.code(apiError.status).send(failure(apiError));
   });
   app.setNotFoundHandler((req, reply) => {

@@ -245,6 +245,47 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
     emit(t.credentials.revoked.size),
   );
 
+  const limiter = tenancy.authFailures;
+  new Counter({
+    name: 'pubsub_api_auth_failures_total',
+    help: 'Admin API requests that presented a token the API refused (missing credentials not counted).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(limiter.counts.api.failures);
+    },
+  });
+  new Counter({
+    name: 'pubsub_auth_limited_total',
+    help: 'Authentication attempts the brute-force limiter slowed (action delayed) or refused while their address was banned (action refused), by protocol.',
+    labelNames: ['protocol', 'action'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const protocol of ['mqtt', 'api'] as const) {
+        this.inc({ protocol, action: 'delayed' }, limiter.counts[protocol].delayed);
+        this.inc({ protocol, action: 'refused' }, limiter.counts[protocol].refused);
+      }
+    },
+  });
+  new Counter({
+    name: 'pubsub_auth_bans_total',
+    help: 'Source addresses banned for reaching --auth-failure-limit.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(limiter.bans);
+    },
+  });
+  new Gauge({
+    name: 'pubsub_auth_banned_sources',
+    help: 'Source addresses (IPv6: /64 prefixes) banned now.',
+    registers: [registry],
+    collect() {
+      this.set(limiter.bannedCount());
+    },
+  });
+
   const store = tenancy.messages;
   new PlainHistogram(
     'pubsub_store_commit_seconds',

@@ -67,6 +67,7 @@ export function presentBroker(
     endpoints,
     mqtt_username: brokerUsername(b.name, b.namespaceName),
     sys_topics: b.sysTopics,
+    mtls_client_id_pattern: b.mtlsClientIdPattern,
   };
   if (b.onPublishUrl !== null)
     out.on_publish = { url: b.onPublishUrl, policy: b.onPublishPolicy, timeout_ms: b.onPublishTimeoutMs };

@@ -88,6 +88,14 @@ export const namespace = {
   },
 } as const;
 
+/** Certificate brokers' CN → client id rule (docs/auth.md); null: the server's --mtls-client-id-pattern. */
+const mtlsClientIdPattern = {
+  type: ['string', 'null'],
+  maxLength: 256,
+  description:
+    "MTLS brokers: a regular expression the client certificate's CN must match (anchored); the client id is its first capture group. null or empty: the server's --mtls-client-id-pattern",
+} as const;
+
 export const broker = {
   type: 'object',
   properties: {
@@ -116,6 +124,7 @@ export const broker = {
     },
     on_publish: onPublish,
     sys_topics: sysTopics,
+    mtls_client_id_pattern: mtlsClientIdPattern,
   },
 } as const;
 
@@ -187,6 +196,7 @@ const brokerFields = {
   expiration,
   on_publish: onPublish,
   sys_topics: sysTopics,
+  mtls_client_id_pattern: mtlsClientIdPattern,
 } as const;
 
 export const createBrokerBody = {

@@ -5,6 +5,7 @@
  * - topic ACLs and the identity a connection carries from CONNECT on;
  * - MQTT 5.0 enhanced authentication (section 4.12): a pluggable `EnhancedAuthenticator` per
  *   Authentication Method, SCRAM-SHA-256 first.
+ * - the brute-force limiter: failed authentications per source address, delays then bans.
  * Promises: an authenticator never throws to the connection (a failure is a result with a
  * catalogue code), and credentials never leave this folder in a log line.
  */
@@ -20,6 +21,13 @@ export {
   mintTokens,
 } from './credentials.ts';
 export type { AuthExchange, AuthStep, EnhancedAuthenticator } from './enhanced.ts';
+export {
+  type AuthProtocol,
+  FailureLimiter,
+  type FailureLimits,
+  type FailureVerdict,
+  sourceKey,
+} from './failure-limiter.ts';
 export type { ClientIdentity } from './identity.ts';
 export { KEYS_PER_BROKER, type SigningKey, thumbprint } from './key-set.ts';
 export {
@@ -29,7 +37,13 @@ export {
   scramCredential,
   scramCredentialLine,
 } from './scram.ts';
-export { audienceOf, TokenVerifier, type Verification, type VerifiedToken } from './token-verifier.ts';
+export {
+  audienceOf,
+  MAX_JWT_BYTES,
+  TokenVerifier,
+  type Verification,
+  type VerifiedToken,
+} from './token-verifier.ts';
 export {
   allowsEverything,
   mayPublish,

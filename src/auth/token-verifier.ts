@@ -10,12 +10,15 @@
  * broker lacks costs its checks each time and never a cache entry, so unauthenticated clients
  * cannot fill the cache or evict the tokens of real ones.
  *
- * Checks, in order: three unpadded base64url parts, the signature in its one canonical spelling
+ * Checks, in order: at most MAX_JWT_BYTES of text (before anything is decoded), three unpadded
+ * base64url parts, the signature in its one canonical spelling
  * (64 bytes); header alg EdDSA with a kid of a live key of the
- * broker; the signature; then the claims: `sub` and `jti` present, `aud` a string, `exp` a
+ * broker; the signature; then the claims: no member name repeated in the header or the claims
+ * (JSON.parse keeps the last of two `exp`s, another parser the first: a token must read one
+ * way), `sub` and `jti` present, `aud` a string, `exp` a
  * number if present, `topicAcl` parses (absent: `#`, Cloudflare's only value). On every use:
  * the kid is still a live key, `aud` names the broker (a token of another broker fails), `exp`
- * not passed, `nbf` reached.
+ * not passed, `nbf` reached, both with `clockSkewSeconds` of leeway (`--jwt-clock-skew`).
  */
 import { verify } from 'node:crypto';
 import type { SigningKey } from './key-set.ts';
@@ -46,7 +49,15 @@ export interface TokenCacheLimits {
   maxEntries?: number;
   /** Sum of the kept tokens' lengths at most (a token is ASCII: characters are bytes). */
   maxBytes?: number;
+  /** Seconds a token is still accepted after `exp`, and already before `nbf`; default 0. */
+  clockSkewSeconds?: number;
 }
+
+/**
+ * Longest token read at all (Cloudflare's limit): a longer one is refused before it is split or
+ * decoded. CONNECT admission applies the same bound to the password before routing reads it.
+ */
+export const MAX_JWT_BYTES = 4096;
 
 const NOT_A_KEY = 'signed by a key this broker does not have (rotated or foreign)';
 
@@ -70,11 +81,13 @@ export class TokenVerifier {
   readonly #cache = new Map<string, Verified>();
   readonly #maxEntries: number;
   readonly #maxBytes: number;
+  readonly #skew: number;
   #bytes = 0;
 
   constructor(limits: TokenCacheLimits = {}) {
     this.#maxEntries = limits.maxEntries ?? 10_000;
     this.#maxBytes = limits.maxBytes ?? 4 * 1024 * 1024;
+    this.#skew = limits.clockSkewSeconds ?? 0;
   }
 
   /** Tokens cached. */
@@ -112,8 +125,9 @@ export class TokenVerifier {
     const { token, nbf } = entry;
     if (token.aud !== audience) return { ok: false, reason: `token is for broker ${token.aud}` };
     const now = nowMs / 1000;
-    if (token.exp !== undefined && now >= token.exp) return { ok: false, reason: 'token expired' };
-    if (nbf !== undefined && now < nbf) return { ok: false, reason: 'token not yet valid' };
+    if (token.exp !== undefined && now >= token.exp + this.#skew)
+      return { ok: false, reason: 'token expired' };
+    if (nbf !== undefined && now < nbf - this.#skew) return { ok: false, reason: 'token not yet valid' };
     return { ok: true, token };
   }
 
@@ -139,10 +153,12 @@ const ED25519_SIGNATURE_BYTES = 64;
  * the claims: nothing of an unverified payload is parsed.
  */
 function check(jwt: string, keys: ReadonlyMap<string, SigningKey>): Verified | { error: string } {
+  if (jwt.length > MAX_JWT_BYTES) return { error: `token longer than ${MAX_JWT_BYTES} bytes` };
   const parts = jwt.split('.');
   if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) return { error: 'not a JWT' };
   const header = parseJson(parts[0]!);
   if (header === undefined) return { error: 'not a JWT' };
+  if (header === REPEATED) return { error: 'a header member is repeated' };
   if (header.alg !== 'EdDSA') return { error: `unsupported alg ${String(header.alg)}` };
   if (typeof header.kid !== 'string') return { error: 'no kid in the header' };
   const key = keys.get(header.kid);
@@ -157,6 +173,7 @@ function check(jwt: string, keys: ReadonlyMap<string, SigningKey>): Verified | {
   if (!verify(null, signedPart, key.publicKey, signature)) return { error: 'bad signature' };
   const claims = parseJson(parts[1]!);
   if (claims === undefined) return { error: 'not a JWT' };
+  if (claims === REPEATED) return { error: 'a claim is repeated' };
   const aud = audienceIn(claims);
   if (typeof claims.sub !== 'string' || claims.sub === '') return { error: 'no sub claim' };
   if (typeof claims.jti !== 'string' || claims.jti === '') return { error: 'no jti claim' };
@@ -181,12 +198,57 @@ function check(jwt: string, keys: ReadonlyMap<string, SigningKey>): Verified | {
   };
 }
 
-/** A base64url JSON object, or undefined. */
+/** What parseJson answers for an object with a member name twice (RFC 7515 section 4, RFC 7519 section 4). */
+const REPEATED: Record<string, unknown> = Object.freeze({});
+
+/** A base64url JSON object (REPEATED when a member name repeats), or undefined. */
 function parseJson(part: string): Record<string, unknown> | undefined {
+  let text: string;
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    text = Buffer.from(part, 'base64url').toString('utf8');
+    value = JSON.parse(text);
   } catch {
     return undefined;
   }
+  if (typeof value !== 'object' || value === null) return undefined;
+  return hasRepeatedMember(text) ? REPEATED : (value as Record<string, unknown>);
+}
+
+/**
+ * Whether any object in `json` (valid JSON) names a member twice, after unescaping
+ * (`"s\u0075b"` is `"sub"`). One pass: a stack of the member names of each open object
+ * (null for an array); a string right after `{` or `,` inside an object is a member name.
+ */
+function hasRepeatedMember(json: string): boolean {
+  const open: (Set<string> | null)[] = [];
+  let expectName = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '{') {
+      open.push(new Set());
+      expectName = true;
+    } else if (c === '[') {
+      open.push(null);
+      expectName = false;
+    } else if (c === '}' || c === ']') {
+      open.pop();
+      expectName = false;
+    } else if (c === ',') {
+      const top = open.at(-1);
+      expectName = top !== undefined && top !== null;
+    } else if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      if (expectName) {
+        const names = open.at(-1)!;
+        const name = JSON.parse(json.slice(i, end + 1)) as string;
+        if (names.has(name)) return true;
+        names.add(name);
+        expectName = false;
+      }
+      i = end;
+    }
+  }
+  return false;
 }

@@ -32,6 +32,7 @@ export interface BrokerResult {
   mqtt_username?: string;
   on_publish?: { url?: string | null; policy?: string; timeout_ms?: number | null };
   sys_topics?: boolean;
+  mtls_client_id_pattern?: string | null;
 }
 
 export interface NamespaceFlag {
@@ -48,6 +49,8 @@ interface BrokerFlags extends ApiFlags, NamespaceFlag {
   onPublishTimeout?: number | 'default';
   authType?: string;
   sysTopics?: 'true' | 'false';
+  /** `''` (update only: back to the server's --mtls-client-id-pattern). */
+  mtlsClientIdPattern?: string;
 }
 
 export const brokersPath = (ns: string): string => `${namespacePath(ns)}/brokers`;
@@ -103,6 +106,12 @@ function withBrokerFields(command: Command, update: boolean): Command {
         '--sys-topics <bool>',
         'whether the broker publishes its $SYS/broker/... statistics topics (default true)',
       ).choices(['true', 'false']),
+    )
+    .option(
+      '--mtls-client-id-pattern <regex>',
+      update
+        ? "certificate brokers: regular expression the client certificate's CN must match, the client id its first group; '' returns to the server's --mtls-client-id-pattern"
+        : "certificate brokers: regular expression the client certificate's CN must match, the client id its first group (default: the server's --mtls-client-id-pattern)",
     );
 }
 
@@ -119,6 +128,8 @@ function brokerBody(flags: BrokerFlags): Record<string, unknown> {
   if (Object.keys(onPublish).length > 0) body.on_publish = onPublish;
   if (flags.authType !== undefined) body.authType = flags.authType;
   if (flags.sysTopics !== undefined) body.sys_topics = flags.sysTopics === 'true';
+  if (flags.mtlsClientIdPattern !== undefined)
+    body.mtls_client_id_pattern = flags.mtlsClientIdPattern === '' ? null : flags.mtlsClientIdPattern;
   return body;
 }
 
@@ -140,6 +151,7 @@ function describeBroker(b: BrokerResult, ns: string): string {
           ],
         ] as const)
       : []),
+    ...(b.mtls_client_id_pattern != null ? ([['client id pattern', b.mtls_client_id_pattern]] as const) : []),
     ['endpoint', text(b.endpoint)],
     ...endpoints.map(([scheme, url]) => [`endpoint (${scheme})`, url] as const),
     ['mqtt user name', text(b.mqtt_username)],
@@ -186,7 +198,7 @@ export function addBrokerCommands(program: Command): Command {
       const body = brokerBody(flags);
       if (Object.keys(body).length === 0)
         throw new UsageError(
-          'nothing to update: give at least one of --description, --expiration, --on-publish-url, --on-publish-policy, --on-publish-timeout, --auth-type',
+          'nothing to update: give at least one of --description, --expiration, --on-publish-url, --on-publish-policy, --on-publish-timeout, --auth-type, --mtls-client-id-pattern',
         );
       const api = await connect(flags);
       const b = await api.client.request<BrokerResult>(

@@ -87,6 +87,11 @@ export abstract class ConnectionIO {
   #acksWaiting = 0;
   /** Reading stopped by an on-publish hook's backpressure (`pause`/`resume`). */
   #inputPaused = false;
+  /**
+   * Set while a refusal waits to be sent: what arrives is dropped unparsed (the socket keeps
+   * flowing, so a peer's close is still seen and ends the wait).
+   */
+  protected discardInput = false;
 
   constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
     this.socket = socket;
@@ -142,7 +147,7 @@ export abstract class ConnectionIO {
   // ---- input ----
 
   #onData = (chunk: Buffer): void => {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.discardInput) return;
     this.lastActivity = Date.now();
     if (this.stats !== undefined) this.stats.bytesReceived += chunk.length;
     else this.#bytesUncounted += chunk.length;

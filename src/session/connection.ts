@@ -63,6 +63,8 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   #keepaliveMs = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
+  /** A refusal held back by the brute-force limiter; cleared when the connection closes first. */
+  #refusalTimer: NodeJS.Timeout | undefined;
   /** Disconnects (0xA0) when the token the client connected with expires. */
   #credentialTimer: LongTimer | undefined;
   #released = false;
@@ -79,7 +81,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   }
 
   protected override readonly onPacket = (packet: Packet): boolean => {
-    if (this.state === 'closed') return false;
+    if (this.state === 'closed' || this.discardInput) return false;
     if (this.traces.active) this.#traceIn(packet);
     dispatch(this, packet);
     return !this.closed;
@@ -206,8 +208,18 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
    * Refuses a CONNECT: CONNACK with the (version-mapped) code, then close [MQTT-3.2.2-5]. No
    * CONNACK when a v3 CONNACK has no code for the reason [MQTT-3.2.2-6] (3.1.1), nor when even
    * a bare one exceeds the client's Maximum Packet Size [MQTT-3.1.2-24].
+   *
+   * With `delayMs` (the brute-force limiter slows this address down) the CONNACK leaves after a
+   * timer, never a wait on the event loop: meanwhile input is dropped, the timer (at most 5 s)
+   * replaces the CONNECT timeout, and a close by the peer cancels it (#release).
    */
-  refuse(code: ErrorCode, detail: string): void {
+  refuse(code: ErrorCode, detail: string, delayMs = 0): void {
+    if (delayMs > 0) {
+      this.discardInput = true;
+      clearTimeout(this.#connectTimer);
+      this.#refusalTimer = setTimeout(() => this.refuse(code, detail), delayMs);
+      return;
+    }
     if (this.stats !== undefined) countCode(this.stats.connectionsRefused, code);
     const connackSent = this.#writeConnack(code, detail);
     connectRefused(this, {
@@ -282,6 +294,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     this.#released = true;
     if (this.session !== undefined) this.stats!.connections[this.info.transport]--;
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#refusalTimer);
     clearTimeout(this.#keepaliveTimer);
     this.#credentialTimer?.cancel();
     const session = this.session;

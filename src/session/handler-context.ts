@@ -51,6 +51,8 @@ export interface Refused {
   refuse: ErrorCode;
   detail: string;
   broker?: Broker | undefined;
+  /** Milliseconds to hold the refusal (the brute-force limiter slows the address down). */
+  delayMs?: number | undefined;
 }
 
 /** A CONNECT the server admits: its broker, who the client is, and a client id it decided. */
@@ -151,8 +153,8 @@ export interface PacketContext extends SessionLink {
   resume(): void;
   /** CONNECT accepted: the connection now serves `options.session`. Caller sends CONNACK next. */
   accept(options: AcceptOptions): void;
-  /** Refuses a CONNECT: CONNACK with the code, then close. */
-  refuse(code: ErrorCode, detail: string): void;
+  /** Refuses a CONNECT: CONNACK with the code, then close; after `delayMs` when given. */
+  refuse(code: ErrorCode, detail: string, delayMs?: number): void;
   /** The client sent DISCONNECT with `reasonCode`. */
   clientDisconnected(reasonCode: number): void;
 }

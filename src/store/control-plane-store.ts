@@ -44,6 +44,8 @@ export interface BrokerRecord {
   onPublishTimeoutMs: number | null;
   /** Whether the broker publishes its $SYS statistics tree (src/broker/sys-tree.ts). */
   sysTopics: boolean;
+  /** Certificate brokers: the CN → client id pattern; null: the server's `--mtls-client-id-pattern`. */
+  mtlsClientIdPattern: string | null;
   createdOn: string;
   modifiedOn: string;
 }
@@ -81,6 +83,7 @@ export interface BrokerPatch {
   onPublishUrl?: string | null;
   onPublishPolicy?: HookFailurePolicy;
   onPublishTimeoutMs?: number | null;
+  mtlsClientIdPattern?: string | null;
   authType?: AuthType;
   sysTopics?: boolean;
 }
@@ -113,6 +116,7 @@ const brokerOf = (r: Row): BrokerRecord => ({
   onPublishPolicy: r.on_publish_policy as HookFailurePolicy,
   onPublishTimeoutMs: r.on_publish_timeout_ms === null ? null : Number(r.on_publish_timeout_ms),
   sysTopics: Number(r.sys_topics) !== 0,
+  mtlsClientIdPattern: (r.mtls_client_id_pattern as string | null) ?? null,
   createdOn: r.created_on as string,
   modifiedOn: r.modified_on as string,
 });
@@ -228,6 +232,7 @@ export class ControlPlaneStore extends SqlStore {
       this.q(
         `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url,
            on_publish_policy, on_publish_timeout_ms, sys_topics, created_on, modified_on)
+           on_publish_policy, on_publish_timeout_ms, mtls_client_id_pattern, created_on, modified_on)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         b.id,
@@ -240,6 +245,7 @@ export class ControlPlaneStore extends SqlStore {
         b.onPublishPolicy,
         b.onPublishTimeoutMs,
         b.sysTopics ? 1 : 0,
+        b.mtlsClientIdPattern,
         b.createdOn,
         b.modifiedOn,
       );
@@ -299,6 +305,10 @@ export class ControlPlaneStore extends SqlStore {
     if (patch.onPublishTimeoutMs !== undefined) {
       sets.push('on_publish_timeout_ms = ?');
       values.push(patch.onPublishTimeoutMs);
+    }
+    if (patch.mtlsClientIdPattern !== undefined) {
+      sets.push('mtls_client_id_pattern = ?');
+      values.push(patch.mtlsClientIdPattern);
     }
     if (patch.authType !== undefined) {
       sets.push('auth_type = ?');

@@ -202,6 +202,8 @@ export const MIGRATIONS: readonly Migration[] = [
    );
    CREATE INDEX audit_log_by_account ON audit_log(account_id, at);
    CREATE INDEX audit_log_by_time ON audit_log(at);`,
+  // Issue 21: the certificate CN → client id rule per broker; NULL: the server's --mtls-client-id-pattern.
+  `ALTER TABLE brokers ADD COLUMN mtls_client_id_pattern TEXT;`,
 ];
 
 /**

@@ -9,12 +9,22 @@
  *   and audience, so a token of broker A is refused at broker B.
  * - `NONE` admits only while anonymous access is allowed (`--allow-anonymous`; `auto` follows
  *   `servesOnlyThisMachine`).
+ * - Failed authentications (BAD_CREDENTIALS, NOT_AUTHORIZED) are counted per source address by
+ *   the shared FailureLimiter; a banned address is refused (BANNED) before routing or any
+ *   credential is looked at, so the answer is the same whichever client id or token it tried.
  * - Every refusal is a catalogue code (src/errors.ts) with a detail for the log; the detail never
  *   carries the token itself.
  */
-import { allowsEverything, CertificateClientIds, type ClientIdentity, TokenVerifier } from '../auth/index.ts';
+import {
+  allowsEverything,
+  CertificateClientIds,
+  type ClientIdentity,
+  type FailureLimiter,
+  TokenVerifier,
+} from '../auth/index.ts';
 import { type Config, servesOnlyThisMachine } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
+import type { BrokerRecord } from '../store/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { TenantRegistry } from './registry.ts';
 import { MAX_TOKEN_BYTES, routeConnection } from './routing.ts';
@@ -32,6 +42,8 @@ export type Admission =
       detail: string;
       /** The broker whose rules refused it; absent when no broker was found (its counters). */
       tenant?: Tenant;
+      /** Milliseconds to wait before answering (the limiter slows this address down). */
+      delayMs?: number;
     };
 
 /** What CONNECT carries that authentication reads. */
@@ -42,18 +54,29 @@ export interface ConnectCredentials {
 }
 
 /** What of the connection admission reads: the names it carries and its verified certificate. */
-export type AdmissionInfo = Pick<ConnectionInfo, 'servername' | 'host' | 'clientCertificate'>;
+export type AdmissionInfo = Pick<
+  ConnectionInfo,
+  'servername' | 'host' | 'clientCertificate' | 'remoteAddress'
+>;
+
+/** Refusals that are a failed authentication, counted by the limiter (not protocol errors). */
+const AUTH_FAILURES: ReadonlySet<ErrorCode> = new Set(['BAD_CREDENTIALS', 'NOT_AUTHORIZED']);
 
 export class ConnectAdmission {
   readonly #registry: TenantRegistry;
   readonly #config: Config;
-  readonly #verifier = new TokenVerifier();
+  readonly #verifier: TokenVerifier;
   readonly #certificateIds: CertificateClientIds;
+  /** Compiled per-broker patterns, by the record they were read from (an update replaces it). */
+  readonly #brokerCertificateIds = new WeakMap<BrokerRecord, CertificateClientIds>();
+  readonly #failures: FailureLimiter;
   readonly anonymousAllowed: boolean;
 
-  constructor(registry: TenantRegistry, config: Config) {
+  constructor(registry: TenantRegistry, config: Config, failures: FailureLimiter) {
     this.#registry = registry;
     this.#config = config;
+    this.#failures = failures;
+    this.#verifier = new TokenVerifier({ clockSkewSeconds: config.jwtClockSkew });
     this.#certificateIds = new CertificateClientIds(config.mtlsClientIdPattern);
     this.anonymousAllowed =
       config.allowAnonymous === 'auto' ? servesOnlyThisMachine(config) : config.allowAnonymous === 'true';
@@ -61,6 +84,13 @@ export class ConnectAdmission {
 
   /** The tenant serving a new connection and whether its authentication admits the client. */
   admit(info: AdmissionInfo, credentials: ConnectCredentials): Admission {
+    const address = info.remoteAddress;
+    const admittance = this.#failures.check(address, 'mqtt');
+    if (admittance.banned)
+      return {
+        refuse: 'BANNED',
+        detail: `too many failed authentications from this address; retry in ${Math.ceil(admittance.retryAfterMs / 1000)} s`,
+      };
     const route = routeConnection(
       {
         servername: info.servername,
@@ -75,7 +105,11 @@ export class ConnectAdmission {
     if ('refuse' in route) return route;
     const { tenant } = route;
     const admission = this.#admitTo(tenant, info, credentials);
-    if ('refuse' in admission) admission.tenant = tenant;
+    if ('refuse' in admission) {
+      admission.tenant = tenant;
+      if (AUTH_FAILURES.has(admission.refuse))
+        admission.delayMs = this.#failures.recordFailure(address, 'mqtt').delayMs;
+    }
     return admission;
   }
 
@@ -99,7 +133,7 @@ export class ConnectAdmission {
 
   /**
    * MTLS rules: a verified client certificate whose CN names a client id (the CN itself, or
-   * through `--mtls-client-id-pattern`); the CONNECT's client id is that id or empty.
+   * through the broker's `mtls_client_id_pattern`, by default `--mtls-client-id-pattern`); the CONNECT's client id is that id or empty.
    */
   #admitCertificate(tenant: Tenant, info: AdmissionInfo, credentials: ConnectCredentials): Admission {
     const certificate = info.clientCertificate;
@@ -109,11 +143,11 @@ export class ConnectAdmission {
         detail: 'broker requires a verified client certificate (mutual TLS)',
       };
     const cn = certificate.subjectCN;
-    const clientId = this.#certificateIds.clientIdOf(cn);
+    const clientId = this.#certificateIdsOf(tenant).clientIdOf(cn);
     if (clientId === undefined)
       return {
         refuse: 'NOT_AUTHORIZED',
-        detail: `certificate CN ${cn.slice(0, 64)} does not match --mtls-client-id-pattern`,
+        detail: `certificate CN ${cn.slice(0, 64)} does not match the broker's client id pattern`,
       };
     if (credentials.clientId !== '' && credentials.clientId !== clientId)
       return {
@@ -121,6 +155,18 @@ export class ConnectAdmission {
         detail: `client id does not match certificate CN ${cn.slice(0, 64)} (client id ${clientId.slice(0, 64)})`,
       };
     return { tenant, clientId, identity: { method: 'certificate', certificate } };
+  }
+
+  /** The broker's CN → client id rule: its own pattern, else the server's. */
+  #certificateIdsOf(tenant: Tenant): CertificateClientIds {
+    const own = tenant.record.mtlsClientIdPattern;
+    if (own === null) return this.#certificateIds;
+    let rule = this.#brokerCertificateIds.get(tenant.record);
+    if (rule === undefined) {
+      rule = new CertificateClientIds(own);
+      this.#brokerCertificateIds.set(tenant.record, rule);
+    }
+    return rule;
   }
 
   /**
@@ -171,7 +217,8 @@ export class ConnectAdmission {
     // A token allowing everything (`#`, Cloudflare's only value) needs no per-message checks.
     const identity: ClientIdentity = { method: 'token', jti: token.jti, kid: token.kid };
     if (!allowsEverything(token.acl)) identity.acl = token.acl;
-    if (token.exp !== undefined) identity.expiresAt = token.exp * 1000;
+    // Skew: the verifier accepts the token until exp + skew, so the session lasts as long.
+    if (token.exp !== undefined) identity.expiresAt = (token.exp + this.#config.jwtClockSkew) * 1000;
     return { tenant, clientId: token.sub, identity };
   }
 }

@@ -53,6 +53,7 @@ export function bootstrap(store: ControlPlaneStore, registry: TenantRegistry): B
       onPublishPolicy: 'fail-closed',
       onPublishTimeoutMs: null,
       sysTopics: true,
+      mtlsClientIdPattern: null,
       createdOn: now,
       modifiedOn: now,
     });

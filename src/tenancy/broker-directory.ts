@@ -41,6 +41,7 @@ export interface BrokerInput {
   onPublishPolicy?: HookFailurePolicy;
   onPublishTimeoutMs?: number | null;
   sysTopics?: boolean;
+  mtlsClientIdPattern?: string | null;
 }
 
 export class BrokerDirectory {
@@ -134,6 +135,7 @@ export class BrokerDirectory {
       onPublishPolicy: input.onPublishPolicy ?? 'fail-closed',
       onPublishTimeoutMs: input.onPublishTimeoutMs ?? null,
       sysTopics: input.sysTopics ?? true,
+      mtlsClientIdPattern: input.mtlsClientIdPattern ?? null,
       createdOn: now,
       modifiedOn: now,
     };

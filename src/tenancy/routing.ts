@@ -23,7 +23,7 @@
  *   whose namespace exists but whose broker does not is refused, like an unknown host.
  * - Reads memory only (the registry), never the database.
  */
-import { audienceOf } from '../auth/index.ts';
+import { audienceOf, MAX_JWT_BYTES } from '../auth/index.ts';
 import type { ErrorCode } from '../errors.ts';
 import { type BrokerAddress, brokerAddressOf } from './hostname.ts';
 import { canonicalName } from './names.ts';
@@ -31,7 +31,7 @@ import type { TenantRegistry } from './registry.ts';
 import type { Tenant } from './tenant.ts';
 
 /** The password of a token client: the JWT, at most this many bytes (Cloudflare's limit). */
-export const MAX_TOKEN_BYTES = 4096;
+export const MAX_TOKEN_BYTES = MAX_JWT_BYTES;
 
 /** What of a connection and its CONNECT can name a broker. */
 export interface Naming {

@@ -14,6 +14,7 @@
  * created and deleted together whichever entry point changes them.
  */
 import type { Logger } from 'pino';
+import { FailureLimiter } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import {
   type DeployedFunction,
@@ -64,6 +65,8 @@ export class Tenancy {
   readonly egress: EgressPolicy;
   /** The message store every broker writes to (its commit figures are metrics). */
   readonly messages: MessageStore;
+  /** Failed authentications per source address, MQTT and admin API alike (src/auth/failure-limiter.ts). */
+  readonly authFailures: FailureLimiter;
 
   /** `resolveHost`: how webhook host names resolve (the system's getaddrinfo unless given). */
   constructor(
@@ -88,7 +91,13 @@ export class Tenancy {
       egress: this.egress,
     });
     for (const record of this.#store.allBrokers()) this.#registry.open(record);
-    this.#admission = new ConnectAdmission(this.#registry, config);
+    this.authFailures = new FailureLimiter({
+      limit: config.authFailureLimit,
+      windowMs: config.authFailureWindow,
+      banMs: config.authBanTime,
+      delayMs: config.authFailureDelay,
+    });
+    this.#admission = new ConnectAdmission(this.#registry, config, this.authFailures);
     this.anonymousAllowed = this.#admission.anonymousAllowed;
     this.#apiTokens = new ApiTokens(this.#store);
     this.#directory = new BrokerDirectory(this.#store, this.#registry, config, logger);

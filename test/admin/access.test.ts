@@ -23,7 +23,9 @@ interface Fixture extends ApiFixture {
 
 /** The API with a second account beside the bootstrap one, holding its own admin token. */
 async function fixture(): Promise<Fixture> {
-  const f = await apiFixture();
+  // Thousands of wrong tokens from one address: the brute-force limiter would ban it (its own
+  // tests are test/auth/brute-force.test.ts).
+  const f = await apiFixture({ authFailureLimit: 0 });
   const otherAccountId = 'f'.repeat(32);
   tenancyStores(f.db).controlPlane.createAccount({
     id: otherAccountId,

@@ -270,10 +270,13 @@ it('records every kind of change with its actor, object and redacted old and new
     },
   );
 
-  await t.test("another account's audit log is answered 404 (code 7003), as if it did not exist", async () => {
-    const other = await admin.call('GET', '/audit_logs', undefined, OTHER_ACCOUNT);
-    assert.deepEqual([other.success, other.errors[0]?.code], [false, 7003]);
-  });
+  await t.test(
+    "another account's audit log is answered 404 (code 7003), as if it did not exist",
+    async () => {
+      const other = await admin.call('GET', '/audit_logs', undefined, OTHER_ACCOUNT);
+      assert.deepEqual([other.success, other.errors[0]?.code], [false, 7003]);
+    },
+  );
 
   await t.test('pubsub audit prints the log as a table; --token, --limit, --since and --json', async () => {
     const base = ['audit', '--data-dir', s.dataDir];

@@ -13,7 +13,7 @@ import mqtt from 'mqtt';
 import type { OptionKey } from '../../src/config.ts';
 import type { AuthType } from '../../src/store/index.ts';
 import { createTestPki, type TestPki } from '../helpers/certificates.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
 
 /**
  * A TLS server requesting client certificates (the test PKI's CA), with `brokers` in namespace
@@ -171,5 +171,63 @@ describe('mutual TLS: a client-id pattern, and certificate and token both requir
   it("both required: a token for another client than the certificate's is refused (0x87)", async () => {
     const other = await token('2');
     await refusedWith('strict', { ...withCert(), clientId: '', username: 'x', password: other }, 0x87);
+  });
+});
+
+describe('mutual TLS per broker: each broker maps certificates with its own pattern', () => {
+  // The server's pattern is the default; broker `fleet` sets its own through the API.
+  const s = mtlsSuite({ httpPort: 0, mtlsClientIdPattern: 'device-(\\d+)' }, { certs: 'MTLS' });
+  const api = (method: string, path: string, body?: unknown) =>
+    pubsubApi<Record<string, unknown>>(s.ts, method, path, body);
+  const cert = (cn: string): mqtt.IClientOptions => {
+    const pem = s.pki.issueClient(cn, cn);
+    return { cert: pem.cert, key: pem.key, clientId: '' };
+  };
+  /** The client id the server gave the live connection whose certificate has CN `cn`. */
+  const clientIdOf = (cn: string): string | undefined =>
+    [...s.ts.server.connections].find((x) => !x.closed && x.identity?.certificate?.subjectCN === cn)
+      ?.clientId;
+
+  it('a broker created with mtls_client_id_pattern maps CNs its way, the other broker the server way', async () => {
+    const created = await api('POST', '/namespaces/pubsub/brokers', {
+      name: 'fleet',
+      authType: 'MTLS',
+      mtls_client_id_pattern: 'fleet-([a-z]+)-\\d+',
+    });
+    assert.equal(created.success, true, JSON.stringify(created));
+    assert.equal(created.result.mtls_client_id_pattern, 'fleet-([a-z]+)-\\d+');
+    assert.equal((await api('GET', '/namespaces/pubsub/brokers/certs')).result.mtls_client_id_pattern, null);
+
+    const fleetCert = cert('fleet-alpha-1');
+    const deviceCert = cert('device-7');
+    await s.connect('fleet', fleetCert);
+    assert.equal(clientIdOf('fleet-alpha-1'), 'alpha');
+    await s.refusedWith('certs', fleetCert, 0x87);
+    await s.connect('certs', deviceCert);
+    assert.equal(clientIdOf('device-7'), '7');
+    await s.refusedWith('fleet', deviceCert, 0x87);
+  });
+
+  it('PATCH changes the pattern for the next CONNECT; null returns to the server pattern', async () => {
+    let patched = await api('PATCH', '/namespaces/pubsub/brokers/fleet', {
+      mtls_client_id_pattern: 'fleet-[a-z]+-(\\d+)',
+    });
+    assert.equal(patched.success, true, JSON.stringify(patched));
+    await s.connect('fleet', cert('fleet-beta-42'));
+    assert.equal(clientIdOf('fleet-beta-42'), '42');
+    patched = await api('PATCH', '/namespaces/pubsub/brokers/fleet', { mtls_client_id_pattern: null });
+    assert.equal(patched.result.mtls_client_id_pattern, null);
+    await s.connect('fleet', cert('device-8'));
+    assert.equal(clientIdOf('device-8'), '8');
+    await s.refusedWith('fleet', cert('fleet-gamma-3'), 0x87);
+  });
+
+  it('a pattern that is not a regular expression is refused (400, 14009) and nothing changes', async () => {
+    const refused = await api('PATCH', '/namespaces/pubsub/brokers/certs', {
+      mtls_client_id_pattern: 'device-(',
+    });
+    assert.equal(refused.success, false);
+    assert.equal(refused.errors[0]?.code, 14009);
+    assert.equal((await api('GET', '/namespaces/pubsub/brokers/certs')).result.mtls_client_id_pattern, null);
   });
 });

@@ -176,6 +176,63 @@ describe('TokenVerifier', () => {
   });
 });
 
+describe('TokenVerifier: the shape of a token', () => {
+  /** A token signed by the live key over `header` and `payload` given as JSON text. */
+  const raw = (header: string, payload: string): string => {
+    const signed = `${Buffer.from(header).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`;
+    return `${signed}.${sign(null, Buffer.from(signed), live.privateKey).toString('base64url')}`;
+  };
+  const header = `{"alg":"EdDSA","kid":"${live.kid}"}`;
+
+  it('a repeated member name, in the claims or the header, is refused and not cached', () => {
+    const v = new TokenVerifier();
+    const cases: [string, string, string][] = [
+      [header, `{"sub":"a","jti":"j","aud":"${AUD}","sub":"b"}`, 'a claim is repeated'],
+      [header, `{"sub":"a","jti":"j","aud":"${AUD}","exp":1,"\\u0065xp":9999999999}`, 'a claim is repeated'],
+      [header, `{"sub":"a","jti":"j","aud":"${AUD}","topicAcl":{"x":1,"x":2}}`, 'a claim is repeated'],
+      [
+        `{"alg":"none","kid":"${live.kid}","alg":"EdDSA"}`,
+        `{"sub":"a","jti":"j","aud":"${AUD}"}`,
+        'a header member is repeated',
+      ],
+    ];
+    for (const [h, p, reason] of cases) {
+      const token = raw(h, p);
+      assert.deepEqual(v.verify(token, keys, AUD), { ok: false, reason }, p);
+      assert.equal(v.isCached(token), false);
+    }
+    // The same names in different objects, and a name inside a string value, are not repeats.
+    const fine = raw(
+      header,
+      `{"sub":"a","jti":"j","aud":"${AUD}","x":{"sub":"\\"sub\\""},"y":["sub","sub"]}`,
+    );
+    assert.ok(v.verify(fine, keys, AUD).ok);
+  });
+
+  it('a token over 4096 bytes is refused before it is decoded, validly signed or not', () => {
+    const v = new TokenVerifier();
+    const token = jwt(claims({ pad: 'x'.repeat(4000) }));
+    assert.ok(token.length > 4096);
+    assert.deepEqual(v.verify(token, keys, AUD), { ok: false, reason: 'token longer than 4096 bytes' });
+    assert.deepEqual(v.verify('x'.repeat(5000), keys, AUD), {
+      ok: false,
+      reason: 'token longer than 4096 bytes',
+    });
+  });
+
+  it('clockSkewSeconds: exp and nbf are honoured with that much leeway, and no more', () => {
+    const v = new TokenVerifier({ clockSkewSeconds: 30 });
+    const now = 1_700_000_000_000;
+    const token = jwt(claims({ exp: now / 1000, nbf: now / 1000 - 60 }));
+    assert.ok(v.verify(token, keys, AUD, now + 29_999).ok, 'inside the skew after exp');
+    assert.deepEqual(v.verify(token, keys, AUD, now + 30_000), { ok: false, reason: 'token expired' });
+    assert.ok(v.verify(token, keys, AUD, now - 89_000).ok, 'inside the skew before nbf');
+    assert.deepEqual(v.verify(token, keys, AUD, now - 90_001), { ok: false, reason: 'token not yet valid' });
+    const strict = new TokenVerifier();
+    assert.deepEqual(strict.verify(token, keys, AUD, now), { ok: false, reason: 'token expired' });
+  });
+});
+
 /** A JWT whose payload part is `text` (not base64url JSON), correctly signed by the live key. */
 function signedRaw(text: string): string {
   const signed = `${b64({ alg: 'EdDSA', kid: live.kid })}.${Buffer.from(text).toString('base64url')}`;

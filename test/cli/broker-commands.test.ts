@@ -172,6 +172,39 @@ describe('pubsub broker', () => {
     assert.equal(fields.get('description'), 'after');
   });
 
+  it("--mtls-client-id-pattern sets the broker's certificate pattern; update '' returns to the server's; a bad one is refused", async () => {
+    const created = await api.ok([
+      'broker',
+      'create',
+      'cli-mtls',
+      ...NS,
+      '--auth-type',
+      'mtls',
+      '--mtls-client-id-pattern',
+      'fleet-(\\d+)',
+    ]);
+    assert.equal(fieldsOf(created.stdout).get('client id pattern'), 'fleet-(\\d+)');
+    const described = await api.json<Broker & { mtls_client_id_pattern: string | null }>([
+      'broker',
+      'describe',
+      'cli-mtls',
+      ...NS,
+    ]);
+    assert.equal(described.mtls_client_id_pattern, 'fleet-(\\d+)');
+    const reset = await api.json<{ mtls_client_id_pattern: string | null }>([
+      'broker',
+      'update',
+      'cli-mtls',
+      ...NS,
+      '--mtls-client-id-pattern',
+      '',
+    ]);
+    assert.equal(reset.mtls_client_id_pattern, null);
+    const bad = await api.run(['broker', 'update', 'cli-mtls', ...NS, '--mtls-client-id-pattern', 'fleet-(']);
+    assert.equal(bad.code, 1, show(['broker', 'update'], bad));
+    assert.match(bad.stderr, /not a regular expression/);
+  });
+
   it('update without any field flag is a usage error (exit 2) and changes nothing', async () => {
     await api.ok(['broker', 'create', 'cli-update-none', ...NS, '--description', 'same']);
     const args = ['broker', 'update', 'cli-update-none', ...NS];

@@ -49,7 +49,7 @@ describe('CONNECT routing by user name', () => {
 
   const admit = (username: string | undefined, extra: { host?: string; password?: string } = {}) =>
     tenancy.admit(
-      { host: extra.host },
+      { host: extra.host, remoteAddress: '127.0.0.1' },
       {
         clientId: '',
         username,
@@ -140,7 +140,7 @@ describe('anonymous access switched off', () => {
     const { account } = tenancy.bootstrap();
     tenancy.createNamespace(account.id, { name: 'home' });
     tenancy.createBroker(account.id, 'home', { name: 'devices', authType: 'NONE' });
-    const a = tenancy.admit({}, { clientId: 'c', username: 'devices.home' });
+    const a = tenancy.admit({ remoteAddress: '127.0.0.1' }, { clientId: 'c', username: 'devices.home' });
     assert.ok('refuse' in a && a.refuse === 'NOT_AUTHORIZED' && /anonymous/.test(a.detail));
     tenancy.close();
   });

@@ -183,6 +183,28 @@ describe('TLS 1.2 renegotiation', () => {
   });
 });
 
+describe('protocol versions: TLS 1.2 at least', () => {
+  for (const name of ['tls', 'wss'] as const)
+    it(`${name}: TLS 1.0 and 1.1 are refused with a protocol_version alert; TLS 1.2 and 1.3 are served`, async () => {
+      for (const version of ['TLSv1', 'TLSv1.1'] as const) {
+        // Node's OpenSSL no longer offers TLS 1.0/1.1 at its default security level: SECLEVEL=0
+        // lets this client offer them, so the refusal is the server's.
+        const outcome = await handshake(portOfListener(name), {
+          minVersion: version,
+          maxVersion: version,
+          ciphers: 'DEFAULT:@SECLEVEL=0',
+        });
+        assert.ok('error' in outcome, `${version} was accepted`);
+        assert.match(`${outcome.error.code} ${outcome.error.message}`, /protocol version/i);
+      }
+      const v12 = await handshake(portOfListener(name), { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
+      assert.ok('protocol' in v12 && v12.protocol === 'TLSv1.2', JSON.stringify(v12));
+      const v13 = await handshake(portOfListener(name), { minVersion: 'TLSv1.3' });
+      assert.ok('protocol' in v13 && v13.protocol === 'TLSv1.3', JSON.stringify(v13));
+      await assertServing();
+    });
+});
+
 describe('TLS 1.2 cipher suites (--tls-ciphers)', () => {
   for (const name of ['tls', 'wss'] as const) {
     const port = (): number => portOfListener(name);

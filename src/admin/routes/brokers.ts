@@ -2,14 +2,16 @@
  * Brokers: `/client/v4/accounts/{account_id}/pubsub/namespaces/{namespace}/brokers[/{broker}]`.
  * Bodies accept `authType` or `auth_type` (Cloudflare's docs and wrangler disagree), an
  * `expiration` in seconds or null, and `on_publish: {url, policy, timeout_ms}` (a null url clears
- * the webhook; policy and timeout are ours: see docs/hooks.md) and `sys_topics` (ours: whether the
- * broker publishes its $SYS tree, docs/observability.md). A URL is checked against the
+ * the webhook; policy and timeout are ours: see docs/hooks.md), `sys_topics` (ours: whether the
+ * broker publishes its $SYS tree, docs/observability.md) and `mtls_client_id_pattern`
+ * (certificate brokers' CN → client id rule; null or empty: the server's). A URL is checked against the
  * webhook egress policy before anything is stored: its host resolved now and every address
  * decided (400, code 14013, when refused; it is decided again at every connection). PATCH
  * changes only the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98)
  * and drops its state. A token limited to brokers lists and creates only those.
  */
 import type { FastifyInstance } from 'fastify';
+import { CertificateClientIds } from '../../auth/index.ts';
 import { ApiError } from '../../errors.ts';
 import type { AuthType, BrokerPatch, HookFailurePolicy } from '../../store/index.ts';
 import { mayUseBroker } from '../../tenancy/index.ts';
@@ -39,6 +41,7 @@ interface BrokerBody {
   expiration?: number | null;
   on_publish?: { url?: string | null; policy?: HookFailurePolicy; timeout_ms?: number | null };
   sys_topics?: boolean;
+  mtls_client_id_pattern?: string | null;
 }
 
 /** The fields a create or update body sets, validated beyond what the schema can say. */
@@ -67,6 +70,16 @@ function patchOf(body: BrokerBody): BrokerPatch {
   }
   if (body.on_publish?.policy !== undefined) patch.onPublishPolicy = body.on_publish.policy;
   if (body.on_publish?.timeout_ms !== undefined) patch.onPublishTimeoutMs = body.on_publish.timeout_ms;
+  const pattern = body.mtls_client_id_pattern;
+  if (pattern !== undefined) {
+    const refused = pattern === null ? undefined : CertificateClientIds.check(pattern);
+    if (refused !== undefined)
+      throw new ApiError(
+        'INVALID_PARAMETER',
+        `mtls_client_id_pattern is not a regular expression: ${refused}`,
+      );
+    patch.mtlsClientIdPattern = pattern === '' ? null : pattern;
+  }
   return patch;
 }
 

@@ -126,7 +126,7 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
       conn.routeTo(admitted.broker, packet);
       countCode(admitted.broker.stats.authFailures, admitted.refuse);
     }
-    return conn.refuse(admitted.refuse, admitted.detail);
+    return conn.refuse(admitted.refuse, admitted.detail, admitted.delayMs);
   }
   const { broker, identity } = admitted;
   conn.routeTo(broker, packet);
