@@ -231,9 +231,9 @@ export class ControlPlaneStore extends SqlStore {
     try {
       this.q(
         `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url,
-           on_publish_policy, on_publish_timeout_ms, sys_topics, created_on, modified_on)
-           on_publish_policy, on_publish_timeout_ms, mtls_client_id_pattern, created_on, modified_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           on_publish_policy, on_publish_timeout_ms, sys_topics, mtls_client_id_pattern, created_on,
+           modified_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         b.id,
         b.namespaceId,

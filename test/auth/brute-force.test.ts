@@ -141,10 +141,10 @@ describe('brute-force limiter: MQTT', () => {
     );
 
     const metrics = await (await fetch(`${ts.apiUrl}/metrics`)).text();
-    assert.match(metrics, /^pubsub_auth_limited_total\{protocol="mqtt",action="refused"\} 991$/m);
-    assert.match(metrics, /^pubsub_auth_limited_total\{protocol="mqtt",action="delayed"\} 4$/m);
-    assert.match(metrics, /^pubsub_auth_bans_total 1$/m);
-    assert.match(metrics, /^pubsub_auth_banned_sources 1$/m);
+    assert.match(metrics, /^pubsub_auth_limited_total\{protocol="mqtt",action="refused",node="[^"]+"\} 991$/m);
+    assert.match(metrics, /^pubsub_auth_limited_total\{protocol="mqtt",action="delayed",node="[^"]+"\} 4$/m);
+    assert.match(metrics, /^pubsub_auth_bans_total\{node="[^"]+"\} 1$/m);
+    assert.match(metrics, /^pubsub_auth_banned_sources\{node="[^"]+"\} 1$/m);
   });
 
   it('v3.1.1 (raw): after the limit the CONNACK is 0x05 from 127.0.0.3, and a success between failures does not reset the count', async (t) => {
@@ -248,8 +248,8 @@ describe('brute-force limiter: admin API', () => {
     assert.equal((await pubsubApi(ts, 'GET', '/namespaces')).success, true);
     assert.equal(ts.server.tenancy.authFailures.counts.api.delayed, LIMIT - 1 - LIMIT / 2);
     const metrics = await (await fetch(`${ts.apiUrl}/metrics`)).text();
-    assert.match(metrics, /^pubsub_api_auth_failures_total 10$/m);
-    assert.match(metrics, /^pubsub_auth_limited_total\{protocol="api",action="refused"\} 991$/m);
+    assert.match(metrics, /^pubsub_api_auth_failures_total\{node="[^"]+"\} 10$/m);
+    assert.match(metrics, /^pubsub_auth_limited_total\{protocol="api",action="refused",node="[^"]+"\} 991$/m);
   });
 
   it('requests without any credential are not counted', async (t) => {
@@ -259,6 +259,17 @@ describe('brute-force limiter: admin API', () => {
       assert.equal(res.status, 403);
     }
     assert.equal(ts.server.tenancy.authFailures.counts.api.failures, 0);
+  });
+
+  it('behind a proxy --api-trust-proxy names, callers are counted by their forwarded address', async (t) => {
+    const ts = await guardedServer(t, { authFailureDelay: 0, apiTrustProxy: '127.0.0.1/32' });
+    const url = `${ts.apiUrl}/client/v4/accounts/${ts.accountId}/pubsub/namespaces`;
+    const get = (forwardedFor: string, token: string) =>
+      fetch(url, { headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': forwardedFor } });
+    for (let i = 0; i < LIMIT; i++) assert.equal((await get('192.0.2.7', `wrong-${i}`)).status, 403);
+    assert.equal((await get('192.0.2.7', ts.adminToken)).status, 429);
+    // The same proxy (127.0.0.1) forwarding another caller: not banned with the guesser.
+    assert.equal((await get('192.0.2.8', ts.adminToken)).status, 200);
   });
 
   describeWithTool('curl', curl, () => {
