@@ -3,12 +3,14 @@
  * application would hit it, on a server whose bounds are small enough to reach: the reason code
  * the client sees, the `refusedOverLimit` counter of the broker (pubsub_limit_refusals_total),
  * and a QoS 1 round trip to a bystander afterwards, which shows the server kept serving.
+ * mosquitto_pub and mosquitto_sub (v5) show the same codes from another client library.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { LimitName } from '../../src/session/index.ts';
-import { until, WAIT_MS } from '../helpers/child-process.ts';
+import { spawnChild, until, WAIT_MS } from '../helpers/child-process.ts';
+import { describeWithTool, mosquittoClients, mosquittoPub } from '../helpers/interop-tools.ts';
 import type { RawClient } from '../helpers/raw-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import {
@@ -356,5 +358,34 @@ describe('byte caps count topic, properties and payload (Message.heldBytes)', ()
     back.on('message', (topic) => topics.push(topic));
     await until(() => topics.length === 2, 'the two queued messages');
     assert.deepEqual(topics, ['q/aaa', 'q/bbb']);
+  });
+});
+
+describeWithTool('mosquitto_pub/mosquitto_sub v5 over the bounds', mosquittoClients, () => {
+  const base = (): string[] => ['-h', '127.0.0.1', '-p', String(ts.port), '-V', '5', '-d'];
+
+  test('mosquitto_pub: a topic over --max-topic-length is PUBACK 0x90; 9 user properties DISCONNECT 0x95', async (t) => {
+    const long = await mosquittoPub(t, [...base(), '-q', '1', '-t', `t/${'x'.repeat(63)}`, '-m', 'x']);
+    assert.match(long.lines.join('\n'), /received PUBACK \(Mid: 1, RC:144\)/, long.report());
+    const props: string[] = [];
+    for (let i = 0; i < 9; i++) props.push('-D', 'publish', 'user-property', `k${i}`, 'v');
+    const over = await mosquittoPub(t, [...base(), '-q', '1', '-t', 'p/mosquitto', '-m', 'x', ...props]);
+    assert.match(over.lines.join('\n'), /Received DISCONNECT \(149\)/, over.report());
+    assert.notEqual(over.exit!.code, 0, over.report());
+    await assertBrokerHealthy(ts.port, bystander);
+  });
+
+  test('mosquitto_sub: a filter over --max-topic-length gets SUBACK 0x8F', async (t) => {
+    const sub = spawnChild(t, 'mosquitto_sub', [
+      ...base(),
+      '-t',
+      `t/${'x'.repeat(63)}`,
+      '-C',
+      '1',
+      '-W',
+      '5',
+    ]);
+    await sub.waitForExit();
+    assert.ok(sub.lines.includes('Subscribed (mid: 1): 143'), sub.report());
   });
 });
