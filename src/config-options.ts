@@ -708,7 +708,8 @@ export const OPTIONS = {
     max: 2 ** 40,
     flag: '--max-queued-bytes',
     env: 'PUBSUB_MAX_QUEUED_BYTES',
-    description: 'Payload bytes queued per session; newer messages over it are dropped and counted.',
+    description:
+      'Bytes queued per session, each message counted whole (topic, properties and payload); newer messages over it are dropped and counted.',
   },
   queueOverflow: {
     kind: 'string',
@@ -737,7 +738,7 @@ export const OPTIONS = {
     flag: '--max-retained-bytes',
     env: 'PUBSUB_MAX_RETAINED_BYTES',
     description:
-      'Payload bytes of retained messages kept per broker; a retained message that would exceed it is delivered but not retained, and counted.',
+      'Bytes of retained messages kept per broker, each counted whole (topic, properties and payload); a retained message that would exceed it is delivered but not retained, and counted.',
   },
   storeBatchMs: {
     kind: 'int',
@@ -786,6 +787,73 @@ export const OPTIONS = {
     env: 'PUBSUB_MAX_TOPIC_LEVELS',
     description:
       'Most levels in a topic name or filter ($share/{name}/ not counted). More: that filter gets SUBACK 0x8F (v3 0x80); a PUBLISH PUBACK/PUBREC 0x90 (QoS 0: DISCONNECT 0x90; v3: close); a will CONNACK 0x90 (v3: close). docs/mqtt5.md#limits-on-topics.',
+  },
+  maxTopicLength: {
+    kind: 'int',
+    // AWS IoT Core allows 256 bytes; mosquitto and EMQX only the protocol's 65,535. 1 KiB leaves
+    // four times the room of the strictest service for deep paths and still keeps one topic, held
+    // in every index node, retained message and queued delivery, small.
+    default: 1024,
+    min: 16,
+    max: 65_535,
+    flag: '--max-topic-length',
+    env: 'PUBSUB_MAX_TOPIC_LENGTH',
+    description:
+      'Longest topic name or filter, in UTF-8 bytes. Longer: that filter gets SUBACK 0x8F (v3 0x80); a PUBLISH PUBACK/PUBREC 0x90 (QoS 0: DISCONNECT 0x90; v3: close); a will CONNACK 0x90 (v3: close). docs/limits.md.',
+  },
+  maxSubscriptionsPerClient: {
+    kind: 'int',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+    flag: '--max-subscriptions-per-client',
+    env: 'PUBSUB_MAX_SUBSCRIPTIONS_PER_CLIENT',
+    description:
+      'Subscriptions one session may hold (re-subscribing to a held filter does not count again). More: that filter gets SUBACK 0x97 (v3 0x80). docs/limits.md.',
+  },
+  maxFiltersPerSubscribe: {
+    kind: 'int',
+    // As many as a client may hold, so that a client (MQTT.js, for one) re-establishing all of
+    // its subscriptions in one SUBSCRIBE after a reconnect is never refused.
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+    flag: '--max-filters-per-subscribe',
+    env: 'PUBSUB_MAX_FILTERS_PER_SUBSCRIBE',
+    description:
+      'Topic filters in one SUBSCRIBE, refused while it is decoded, before the rest is read. More: v5 DISCONNECT 0x97, v3 close. docs/limits.md.',
+  },
+  maxUserProperties: {
+    kind: 'int',
+    default: 128,
+    min: 0,
+    max: 1_000_000,
+    flag: '--max-user-properties',
+    env: 'PUBSUB_MAX_USER_PROPERTIES',
+    description:
+      'User Property pairs in one property block of any v5 packet (a will has its own block), counted while decoding. More: CONNECT CONNACK 0x95, any other packet DISCONNECT 0x95. docs/limits.md.',
+  },
+  maxPropertiesBytes: {
+    kind: 'int',
+    // Room for any one property at its largest (a string or binary value is at most 65,535
+    // bytes) and the rest of an ordinary block beside it.
+    default: 131_072,
+    min: 64,
+    max: 268_435_455,
+    flag: '--max-properties-bytes',
+    env: 'PUBSUB_MAX_PROPERTIES_BYTES',
+    description:
+      'Bytes of one property block of any v5 packet, refused from its length before it is read. More: CONNECT CONNACK 0x95, any other packet DISCONNECT 0x95. docs/limits.md.',
+  },
+  maxWillBytes: {
+    kind: 'int',
+    default: 65_536,
+    min: 16,
+    max: 268_435_455,
+    flag: '--max-will-bytes',
+    env: 'PUBSUB_MAX_WILL_BYTES',
+    description:
+      "A CONNECT's will as encoded (properties, topic and payload with their length fields), in bytes. More: v5 CONNACK 0x95, v3 close. docs/limits.md.",
   },
   topicAliasMaximum: {
     kind: 'int',

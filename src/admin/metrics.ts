@@ -168,8 +168,12 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
   perBroker('gauge', 'pubsub_retained_messages', 'Retained messages.', [], (t, emit) =>
     emit(t.broker.retained.size),
   );
-  perBroker('gauge', 'pubsub_retained_bytes', 'Payload bytes of the retained messages.', [], (t, emit) =>
-    emit(t.broker.retained.bytes),
+  perBroker(
+    'gauge',
+    'pubsub_retained_bytes',
+    'Bytes of the retained messages: topic, properties and payload.',
+    [],
+    (t, emit) => emit(t.broker.retained.bytes),
   );
   perBroker(
     'counter',
@@ -203,6 +207,15 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
       emit(hook.dropped, { reason: 'hook_dropped' });
       emit(hook.invalid, { reason: 'hook_invalid' });
       emit(hook.failedDropped, { reason: 'hook_failed' });
+    },
+  );
+  perBroker(
+    'counter',
+    'pubsub_limit_refusals_total',
+    'Packets (subscriptions: filters) refused over a per-client bound, by the bound (docs/limits.md).',
+    ['limit'],
+    (t, emit) => {
+      for (const [limit, n] of Object.entries(t.broker.stats.refusedOverLimit)) emit(n, { limit });
     },
   );
   /** A gauge of the sum of `of` over a broker's sessions: a walk per scrape. */

@@ -174,7 +174,7 @@ export class Broker implements BrokerPort, SysTicking {
   #retain(message: Message): boolean {
     if (message.payload.length === 0) return this.deleteRetained(message.topic);
     const current = this.retained.get(message.topic);
-    const bytes = this.retained.bytes - (current?.payload.length ?? 0) + message.payload.length;
+    const bytes = this.retained.bytes - (current?.heldBytes ?? 0) + message.heldBytes;
     if (
       (current === undefined && this.retained.size >= this.config.maxRetainedMessages) ||
       bytes > this.config.maxRetainedBytes

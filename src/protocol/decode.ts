@@ -21,8 +21,8 @@ import type {
   WillMessage,
 } from './packets.ts';
 import { decodeProperties, WILL } from './properties.ts';
-import { malformed, ProtocolError, protocolError } from './protocol-error.ts';
-import { Reader } from './reader.ts';
+import { malformed, overLimit, ProtocolError, protocolError } from './protocol-error.ts';
+import { NO_LIMITS, type PacketLimits, Reader } from './reader.ts';
 
 /** Required low nibble of the fixed header for every type but PUBLISH (v3.1.1 [MQTT-2.2.2-1], [MQTT-2.2.2-2]; v5 [MQTT-2.1.3-1]). */
 const REQUIRED_FLAGS = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
@@ -33,6 +33,7 @@ export function decodePacket(
   start: number,
   end: number,
   version: ProtocolVersion,
+  limits: PacketLimits = NO_LIMITS,
 ): Packet {
   const code = first >> 4;
   const flags = first & 0x0f;
@@ -42,7 +43,7 @@ export function decodePacket(
   if (required >= 0 && flags !== required && !isV31Retransmission(flags, required, version)) {
     throw malformed('invalid fixed header flags'); // [MQTT-2.2.2-2]
   }
-  const r = new Reader(buf, start, end);
+  const r = new Reader(buf, start, end, limits);
   switch (code) {
     case 1:
       return decodeConnect(r);
@@ -121,6 +122,9 @@ function decodeConnect(r: Reader): ConnectPacket {
     throw malformed('password flag without user name flag'); // [MQTT-3.1.2-22] (v3.1.1)
   }
   const keepalive = r.u16('keep alive');
+  // A CONNECT over a bound is read to its end (its broker must be known to count the refusal),
+  // its over-bound blocks skipped unbuilt; the handler refuses it (CONNACK 0x95).
+  r.deferLimits = true;
   const properties = version === 5 ? decodeProperties(r, 1) : undefined;
   const clientId = r.utf8('client identifier'); // [MQTT-3.1.3-3]
   const packet: ConnectPacket = {
@@ -133,6 +137,7 @@ function decodeConnect(r: Reader): ConnectPacket {
   };
   if (properties !== undefined) packet.properties = properties;
   if (willFlag) {
+    const willStart = r.pos;
     const willProperties = version === 5 ? decodeProperties(r, WILL) : undefined;
     const will: WillMessage = {
       topic: r.utf8('will topic'),
@@ -142,10 +147,18 @@ function decodeConnect(r: Reader): ConnectPacket {
     };
     if (willProperties !== undefined) will.properties = willProperties;
     packet.will = will;
+    const willBytes = r.pos - willStart;
+    if (willBytes > r.limits.maxWillBytes) {
+      r.overLimit ??= overLimit(
+        'max_will_bytes',
+        `will of ${willBytes} bytes; at most ${r.limits.maxWillBytes}`,
+      );
+    }
   }
   if (usernameFlag) packet.username = r.utf8('user name');
   if (passwordFlag) packet.password = r.binary('password');
   expectEmpty(r);
+  if (r.overLimit !== undefined) packet.overLimit = r.overLimit;
   return packet;
 }
 
@@ -226,7 +239,11 @@ function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribePacket {
     const properties = decodeProperties(r, 8);
     if (properties !== undefined) packet.properties = properties;
   }
+  const maxFilters = r.limits.maxFiltersPerSubscribe;
   while (r.remaining() > 0) {
+    if (packet.subscriptions.length >= maxFilters) {
+      throw overLimit('max_filters_per_subscribe', `more than ${maxFilters} topic filters in one SUBSCRIBE`);
+    }
     const topicFilter = r.utf8('topic filter');
     const options = r.u8('subscription options');
     if (version === 5) {

@@ -4,6 +4,7 @@
  * correlation data) are Buffer views into the bytes the parser received, never copies.
  */
 import type { ProtocolVersion, QoS } from './constants.ts';
+import type { ProtocolError } from './protocol-error.ts';
 
 /** Every MQTT 5.0 property (section 2.2.2.2), named in camelCase. */
 export interface Properties {
@@ -59,6 +60,11 @@ export interface ConnectPacket {
   password?: Buffer;
   will?: WillMessage;
   properties?: Properties;
+  /**
+   * The first configured bound (ParserOptions.limits) the CONNECT exceeds, if any; an over-bound
+   * property block is then left out unread. The server refuses such a CONNECT once routed.
+   */
+  overLimit?: ProtocolError;
 }
 
 export interface ConnackPacket {

@@ -24,12 +24,15 @@ import type { ProtocolVersion } from './constants.ts';
 import { decodePacket } from './decode.ts';
 import type { Packet } from './packets.ts';
 import { malformed, ProtocolError } from './protocol-error.ts';
+import { NO_LIMITS, type PacketLimits } from './reader.ts';
 
 export interface ParserOptions {
   /** Largest whole packet (fixed header included) accepted, in bytes. Default: the protocol maximum. */
   maximumPacketSize?: number;
   /** Protocol version of the peer when known up front (a client parsing the server's bytes). */
   protocolVersion?: ProtocolVersion;
+  /** Bounds on what one packet carries, checked while decoding it (reader.ts). Default: none. */
+  limits?: PacketLimits;
 }
 
 /** Called for each decoded packet; returning false stops the current push after this packet. */
@@ -61,10 +64,12 @@ export class Parser {
    */
   #oversizedConnect = 0;
   #error: ProtocolError | null = null;
+  readonly #limits: PacketLimits;
 
   constructor(options: ParserOptions = {}) {
     this.#version = options.protocolVersion ?? 4;
     this.#maximumPacketSize = options.maximumPacketSize ?? MAX_TOTAL;
+    this.#limits = options.limits ?? NO_LIMITS;
   }
 
   get protocolVersion(): ProtocolVersion {
@@ -209,7 +214,14 @@ export class Parser {
         return true;
       }
       if (this.#oversizedConnect !== 0) throw this.#connectTooLarge(buf, pos + this.#headerLength);
-      const packet = decodePacket(buf[pos]!, buf, pos + this.#headerLength, pos + total, this.#version);
+      const packet = decodePacket(
+        buf[pos]!,
+        buf,
+        pos + this.#headerLength,
+        pos + total,
+        this.#version,
+        this.#limits,
+      );
       pos += total;
       if (packet.type === 'connect') this.#version = packet.protocolVersion;
       if (onPacket(packet) === false) return false;

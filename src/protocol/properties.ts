@@ -7,11 +7,14 @@
  * - a property other than User Property or (in PUBLISH) Subscription Identifier appearing
  *   twice is a protocol error (0x82) (each property's definition in section 3);
  * - values outside their range (a 0 Receive Maximum, a Payload Format Indicator of 2, ...) are
- *   protocol errors (0x82), each with its statement id below.
+ *   protocol errors (0x82), each with its statement id below;
+ * - a block longer than `maxPropertiesBytes` is refused from its length alone, and one with more
+ *   than `maxUserProperties` pairs at the first pair past it (Reader.limits): 0x95, before the
+ *   rest is built, so a packet of 10,000 pairs costs what its first few cost.
  */
 import { MAX_VARIABLE_BYTE_INTEGER } from './constants.ts';
 import type { Properties } from './packets.ts';
-import { malformed, protocolError } from './protocol-error.ts';
+import { malformed, overLimit, type ProtocolError, protocolError } from './protocol-error.ts';
 import type { Reader } from './reader.ts';
 import { isValidMqttString } from './utf8.ts';
 
@@ -112,8 +115,20 @@ export function decodeProperties(r: Reader, where: number): Properties | undefin
   if (length === 0) return undefined;
   if (length > r.remaining()) throw malformed('property length exceeds packet');
   const end = r.pos + length;
+  const limits = r.limits;
+  if (length > limits.maxPropertiesBytes) {
+    return refuseBlock(
+      r,
+      end,
+      overLimit(
+        'max_properties_bytes',
+        `${length} bytes of properties; at most ${limits.maxPropertiesBytes}`,
+      ),
+    );
+  }
   const props: Properties = {};
   const bit = 1 << where;
+  let pairs = 0;
   while (r.pos < end) {
     const id = r.varint('property identifier');
     const def = BY_ID[id];
@@ -121,6 +136,13 @@ export function decodeProperties(r: Reader, where: number): Properties | undefin
       throw malformed(`property 0x${id.toString(16)} not allowed in this packet`); // section 2.2.2.2
     }
     const key = def.key;
+    if (key === 'userProperties' && ++pairs > limits.maxUserProperties) {
+      return refuseBlock(
+        r,
+        end,
+        overLimit('max_user_properties', `more than ${limits.maxUserProperties} user properties`),
+      );
+    }
     const value = readValue(r, def);
     if (key === 'userProperties') {
       (props.userProperties ??= []).push(value as [string, string]);
@@ -142,6 +164,14 @@ export function decodeProperties(r: Reader, where: number): Properties | undefin
   }
   if (r.pos !== end) throw malformed('property overran its block');
   return props;
+}
+
+/** A block over a bound: thrown, or (Reader.deferLimits) kept and the block skipped unread. */
+function refuseBlock(r: Reader, end: number, error: ProtocolError): undefined {
+  if (!r.deferLimits) throw error;
+  r.overLimit ??= error;
+  r.pos = end;
+  return undefined;
 }
 
 function readValue(r: Reader, def: PropertyDef): unknown {

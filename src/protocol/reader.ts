@@ -3,18 +3,49 @@
  * ProtocolError (malformed, 0x81) when the packet is shorter than its contents claim; the
  * parser catches it at its boundary. Binary reads return views (subarray), not copies.
  */
-import { malformed } from './protocol-error.ts';
+import { malformed, type ProtocolError } from './protocol-error.ts';
 import { isValidMqttUtf8 } from './utf8.ts';
+
+/**
+ * Bounds on what one packet may carry, checked while it is decoded (never in a second pass), so
+ * a packet over one is refused before the rest of it is built. Each is `Infinity` when unset.
+ */
+export interface PacketLimits {
+  /** User Property pairs in one property block. */
+  readonly maxUserProperties: number;
+  /** Bytes of one property block (its contents, after the length). */
+  readonly maxPropertiesBytes: number;
+  /** Encoded bytes of a CONNECT's will: properties, topic and payload with their length prefixes. */
+  readonly maxWillBytes: number;
+  /** Topic filters in one SUBSCRIBE. */
+  readonly maxFiltersPerSubscribe: number;
+}
+
+export const NO_LIMITS: PacketLimits = {
+  maxUserProperties: Number.POSITIVE_INFINITY,
+  maxPropertiesBytes: Number.POSITIVE_INFINITY,
+  maxWillBytes: Number.POSITIVE_INFINITY,
+  maxFiltersPerSubscribe: Number.POSITIVE_INFINITY,
+};
 
 export class Reader {
   buf: Buffer;
   pos: number;
   end: number;
+  readonly limits: PacketLimits;
+  /**
+   * Set by a decoder that must finish the packet despite a bound (a CONNECT, refused only once
+   * its broker is known): an over-bound property block is then skipped, not built, and the
+   * first bound exceeded is kept in `overLimit` instead of thrown.
+   */
+  deferLimits = false;
+  overLimit: ProtocolError | undefined;
 
-  constructor(buf: Buffer, pos: number, end: number) {
+  constructor(buf: Buffer, pos: number, end: number, limits: PacketLimits = NO_LIMITS) {
     this.buf = buf;
     this.pos = pos;
     this.end = end;
+    this.limits = limits;
   }
 
   remaining(): number {

@@ -41,6 +41,17 @@ export function exceedsTopicLevels(topic: string, maxLevels: number): boolean {
 }
 
 /**
+ * More than `maxBytes` UTF-8 bytes in a topic name or filter? The server's `--max-topic-length`.
+ * A string of L UTF-16 units has between L and 3L bytes, so a topic whose length settles it
+ * either way costs one or two comparisons; only one in between is measured.
+ */
+export function exceedsTopicLength(topic: string, maxBytes: number): boolean {
+  if (topic.length * 3 <= maxBytes) return false;
+  if (topic.length > maxBytes) return true;
+  return Buffer.byteLength(topic) > maxBytes;
+}
+
+/**
  * `exceedsTopicLevels` for a SUBSCRIBE/UNSUBSCRIBE filter: a `$share/{ShareName}/` prefix is
  * not counted, since the levels that are matched (and held in the index) are the inner filter's.
  */

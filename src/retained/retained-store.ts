@@ -27,7 +27,7 @@ export class RetainedStore {
     return this.#count;
   }
 
-  /** Payload bytes held. */
+  /** Bytes held: each message's topic, properties and payload (Message.heldBytes). */
   get bytes(): number {
     return this.#bytes;
   }
@@ -55,9 +55,9 @@ export class RetainedStore {
       node = next;
     }
     if (node.message === undefined) this.#count++;
-    else this.#bytes -= node.message.payload.length;
+    else this.#bytes -= node.message.heldBytes;
     node.message = message.detach();
-    this.#bytes += message.payload.length;
+    this.#bytes += message.heldBytes;
   }
 
   get(topic: string): Message | undefined {
@@ -79,7 +79,7 @@ export class RetainedStore {
     }
     const node = path[path.length - 1]!;
     if (node.message === undefined) return false;
-    this.#bytes -= node.message.payload.length;
+    this.#bytes -= node.message.heldBytes;
     node.message = undefined;
     this.#count--;
     for (let i = path.length - 1; i > 0; i--) {

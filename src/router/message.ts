@@ -17,6 +17,7 @@ import {
   type Properties,
   type ProtocolVersion,
   type PublishPacket,
+  propertiesLength,
   type QoS,
   withPacketId,
 } from '../protocol/index.ts';
@@ -50,6 +51,8 @@ export class Message {
   /** Epoch ms after which the message is no longer delivered; undefined: never expires. */
   readonly expiresAt: number | undefined;
   #detached = false;
+  /** `heldBytes`, measured on first use (-1: not yet). */
+  #heldBytes = -1;
   #encoded: (Buffer | undefined)[] | undefined;
   #encodedExpiry: number | undefined;
 
@@ -122,6 +125,19 @@ export class Message {
         this.expiresAt === undefined ? undefined : (this.expiresAt - this.receivedAt) / 1000,
       detached: true,
     });
+  }
+
+  /**
+   * The bytes this message holds where it is kept (a retained store, a session queue): topic,
+   * properties as encoded, and payload. What the byte caps (`--max-retained-bytes`,
+   * `--max-queued-bytes`) count. Measured once, on first use, so routing never pays for it.
+   */
+  get heldBytes(): number {
+    if (this.#heldBytes < 0) {
+      this.#heldBytes =
+        Buffer.byteLength(this.topic) + propertiesLength(this.properties) + this.payload.length;
+    }
+    return this.#heldBytes;
   }
 
   expired(now: number): boolean {

@@ -36,6 +36,7 @@ import {
   type ConnectPacket,
   encode,
   type Packet,
+  type PacketLimits,
   Parser,
   type ProtocolError,
   type ProtocolVersion,
@@ -98,7 +99,10 @@ export abstract class ConnectionIO {
     this.info = info;
     this.ctx = ctx;
     this.config = ctx.config;
-    this.parser = new Parser({ maximumPacketSize: ctx.config.maxConnectPacketSize });
+    this.parser = new Parser({
+      maximumPacketSize: ctx.config.maxConnectPacketSize,
+      limits: packetLimitsOf(ctx.config),
+    });
     socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
   }
@@ -372,6 +376,23 @@ export abstract class ConnectionIO {
   #onDrain = (): void => {
     this.session?.pump();
   };
+}
+
+const LIMITS = new WeakMap<Config, PacketLimits>();
+
+/** The decoder's bounds of a configuration, made once and shared by its connections. */
+function packetLimitsOf(config: Config): PacketLimits {
+  let limits = LIMITS.get(config);
+  if (limits === undefined) {
+    limits = {
+      maxUserProperties: config.maxUserProperties,
+      maxPropertiesBytes: config.maxPropertiesBytes,
+      maxWillBytes: config.maxWillBytes,
+      maxFiltersPerSubscribe: config.maxFiltersPerSubscribe,
+    };
+    LIMITS.set(config, limits);
+  }
+  return limits;
 }
 
 /**

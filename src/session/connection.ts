@@ -104,6 +104,8 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
       this.#close();
       return;
     }
+    // A packet over a configured bound (docs/limits.md) is counted under that bound.
+    if (error.limit !== undefined && this.stats !== undefined) this.stats.refusedOverLimit[error.limit]++;
     this.disconnect(errorCodeOfReason(error.reasonCode), error.message); // [MQTT-4.13.1-1]
   }
 

@@ -1,7 +1,7 @@
 /**
  * FIFO of QoS 1/2 deliveries waiting for a connection or for room in the in-flight window.
- * Bounded by message count and payload bytes; `push` refuses (returns false) past either bound
- * and the caller counts the drop. Array with a moving head: O(1) push and shift, compacted
+ * Bounded by message count and bytes held (Message.heldBytes: topic, properties and payload);
+ * `push` refuses (returns false) past either bound and the caller counts the drop. Array with a moving head: O(1) push and shift, compacted
  * when the dead prefix dominates.
  */
 
@@ -41,7 +41,7 @@ export class DeliveryQueue {
   }
 
   push(d: Delivery): boolean {
-    const size = d.message.payload.length;
+    const size = d.message.heldBytes;
     if (this.length >= this.maxMessages || this.#bytes + size > this.maxBytes) return false;
     this.#items.push(d);
     this.#bytes += size;
@@ -51,7 +51,7 @@ export class DeliveryQueue {
   /** Appends regardless of the bounds: restored or handed-back deliveries the session already held. */
   force(d: Delivery): void {
     this.#items.push(d);
-    this.#bytes += d.message.payload.length;
+    this.#bytes += d.message.heldBytes;
   }
 
   forEach(fn: (d: Delivery) => void): void {
@@ -62,7 +62,7 @@ export class DeliveryQueue {
     if (this.#head === this.#items.length) return undefined;
     const d = this.#items[this.#head]!;
     this.#items[this.#head++] = undefined;
-    this.#bytes -= d.message.payload.length;
+    this.#bytes -= d.message.heldBytes;
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
@@ -81,7 +81,7 @@ export class DeliveryQueue {
       const d = this.#items[i]!;
       if (take(d)) {
         out.push(d);
-        this.#bytes -= d.message.payload.length;
+        this.#bytes -= d.message.heldBytes;
       } else {
         kept.push(d);
       }

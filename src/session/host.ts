@@ -11,6 +11,7 @@
 import type { ClientIdentity } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
+import type { PacketLimit } from '../protocol/index.ts';
 import type { RetainedStore } from '../retained/index.ts';
 import type { Message, PublishOptions, SharedGroup, TopicIndex } from '../router/index.ts';
 import type { MessageStore, StoredSubscription } from '../store/index.ts';
@@ -114,7 +115,12 @@ export interface BrokerStats {
   sessionsExpired: number;
   /** Retained messages not kept: the broker's retained count or bytes bound was reached. */
   droppedRetainedFull: number;
+  /** Packets (or, for the subscription cap, filters) refused over a per-client bound, by its flag. */
+  readonly refusedOverLimit: Record<LimitName, number>;
 }
+
+/** The per-client bounds (docs/limits.md) a refusal is counted under, named like their flags. */
+export type LimitName = PacketLimit | 'max_topic_length' | 'max_subscriptions_per_client';
 
 /** A broker's counters, all zero. */
 export function newBrokerStats(): BrokerStats {
@@ -136,6 +142,14 @@ export function newBrokerStats(): BrokerStats {
     sharedRedelivered: 0,
     sessionsExpired: 0,
     droppedRetainedFull: 0,
+    refusedOverLimit: {
+      max_user_properties: 0,
+      max_properties_bytes: 0,
+      max_will_bytes: 0,
+      max_filters_per_subscribe: 0,
+      max_topic_length: 0,
+      max_subscriptions_per_client: 0,
+    },
   };
 }
 

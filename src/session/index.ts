@@ -14,6 +14,7 @@ export type { Admitted, ConnectionContext, Refused } from './handler-context.ts'
 export {
   type BrokerStats,
   countCode,
+  type LimitName,
   type LinkView,
   newBrokerStats,
   ROUTED_MATCHED,

@@ -253,7 +253,7 @@ describe('the limit raised to 65,536: deep topics are matched without recursion'
   let deep: TestServer;
   let deepBystander: RawClient;
   before(async () => {
-    deep = await startServer({ maxTopicLevels: 65_536 });
+    deep = await startServer({ maxTopicLevels: 65_536, maxTopicLength: 65_535 });
     deepBystander = await connectBystander(deep.port);
   });
   after(async () => {
@@ -336,7 +336,10 @@ describe('seeded deep and wide topics', () => {
     test(`against subscriptions that match them, limit ${raised ? '65,536: all routed' : '200: all refused'}`, async (t) => {
       const errors: string[] = [];
       const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
-      const server = await startServer(raised ? { maxTopicLevels: 65_536 } : {}, { logger });
+      const server = await startServer(
+        raised ? { maxTopicLevels: 65_536, maxTopicLength: 65_535 } : { maxTopicLength: 65_535 },
+        { logger },
+      );
       t.after(() => server.close());
       const others = await connectBystander(server.port);
       t.after(() => others.destroy());

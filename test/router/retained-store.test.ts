@@ -1,6 +1,6 @@
 /**
  * RetainedStore: one message per topic, empty payload deletes [MQTT-3.3.1-6], [MQTT-3.3.1-7],
- * size/bytes accounting, filter matching with the subscription rules (section 4.7), expiry
+ * size/bytes accounting (topic, properties and payload: Message.heldBytes), filter matching with the subscription rules (section 4.7), expiry
  * [MQTT-3.3.2-5], payloads detached from the receive buffer, and a seeded differential run
  * against a naive matcher.
  */
@@ -70,19 +70,20 @@ describe('RetainedStore apply', () => {
     const store = new RetainedStore();
     assert.equal(store.size, 0);
     assert.equal(store.bytes, 0);
+    // Each message counts its topic and payload bytes (Message.heldBytes).
     store.apply(retained('a', '12345'));
     store.apply(retained('a/b', '123'));
-    assert.deepEqual([store.size, store.bytes], [2, 8]);
+    assert.deepEqual([store.size, store.bytes], [2, 1 + 5 + 3 + 3]);
     store.apply(retained('a', '1'));
-    assert.deepEqual([store.size, store.bytes], [2, 4]);
+    assert.deepEqual([store.size, store.bytes], [2, 1 + 1 + 3 + 3]);
     store.apply(retained('a/b', Buffer.alloc(100)));
-    assert.deepEqual([store.size, store.bytes], [2, 101]);
+    assert.deepEqual([store.size, store.bytes], [2, 1 + 1 + 3 + 100]);
     assert.equal(store.delete('a'), true);
-    assert.deepEqual([store.size, store.bytes], [1, 100]);
+    assert.deepEqual([store.size, store.bytes], [1, 103]);
     assert.equal(store.delete('a'), false);
     assert.equal(store.delete('a/b/c'), false);
     assert.equal(store.delete('zzz'), false);
-    assert.deepEqual([store.size, store.bytes], [1, 100]);
+    assert.deepEqual([store.size, store.bytes], [1, 103]);
     store.apply(retained('a/b', ''));
     assert.deepEqual([store.size, store.bytes], [0, 0]);
   });
@@ -123,7 +124,8 @@ describe('RetainedStore apply', () => {
     assert.equal(stored.payload.toString(), 'payload');
     assert.equal(stored.properties!.correlationData!.toString(), 'corr');
     assert.equal(stored.properties!.contentType, 'text/plain');
-    assert.equal(store.bytes, 7);
+    // Topic (3), payload (7), correlation data (1 + 2 + 4) and content type (1 + 2 + 10).
+    assert.equal(store.bytes, 3 + 7 + 7 + 13);
     // Detaching is idempotent: a second apply of the same message copies nothing more.
     const payload = stored.payload;
     assert.equal(stored.detach(), stored);
@@ -236,20 +238,20 @@ describe('RetainedStore expiry [MQTT-3.3.2-5]', () => {
     store.apply(retained('e/short', 'aa', { expiry: 10, at }));
     store.apply(retained('e/long', 'bbb', { expiry: 100, at }));
     store.apply(retained('e/never', 'c', { at }));
-    assert.deepEqual([store.size, store.bytes], [3, 6]);
+    assert.deepEqual([store.size, store.bytes], [3, 7 + 2 + 6 + 3 + 7 + 1]);
     assert.deepEqual(
       topicsOf(store, 'e/#', at + 10_000),
       ['e/long', 'e/never', 'e/short'],
       'alive at its last ms',
     );
     assert.deepEqual(topicsOf(store, 'e/#', at + 10_001), ['e/long', 'e/never']);
-    assert.deepEqual([store.size, store.bytes], [2, 4]);
+    assert.deepEqual([store.size, store.bytes], [2, 6 + 3 + 7 + 1]);
     assert.equal(store.get('e/short'), undefined);
     // A filter that does not reach an expired message leaves it for later.
     assert.deepEqual(topicsOf(store, 'e/never', at + 500_000), ['e/never']);
     assert.equal(store.size, 2);
     assert.deepEqual(topicsOf(store, '+/+', at + 500_000), ['e/never']);
-    assert.deepEqual([store.size, store.bytes], [1, 1]);
+    assert.deepEqual([store.size, store.bytes], [1, 7 + 1]);
     assert.equal(store.get('e/long'), undefined);
   });
 
@@ -307,7 +309,7 @@ describe('RetainedStore differential against a naive matcher', () => {
         assert.equal(store.size, model.size);
         assert.equal(
           store.bytes,
-          [...model.values()].reduce((sum, m) => sum + m.payload.length, 0),
+          [...model.values()].reduce((sum, m) => sum + Buffer.byteLength(m.topic) + m.payload.length, 0),
         );
         for (const [topic, m] of model) assert.equal(store.get(topic), m);
       }

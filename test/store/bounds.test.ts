@@ -89,18 +89,18 @@ describe('bounds of durable state', () => {
     assert.equal(broker.retained.get('r/3'), undefined);
   });
 
-  it('retained payload bytes are bounded per broker', async (t) => {
-    const ts = await serve(t, { maxRetainedBytes: 10 });
+  it('retained bytes (topic and payload) are bounded per broker', async (t) => {
+    const ts = await serve(t, { maxRetainedBytes: 16 });
     const pub = RawClient.memory(ts.server, 4);
     await pub.connect();
-    pub.send(publish('b/1', '123456', 0, undefined, true));
-    pub.send(publish('b/2', '123456', 0, undefined, true));
-    pub.send(publish('b/3', '1234', 1, 1, true));
+    pub.send(publish('b/1', '12345', 0, undefined, true)); // 3 + 5 bytes
+    pub.send(publish('b/2', '12345', 0, undefined, true));
+    pub.send(publish('b/3', '1', 1, 1, true)); // 4 more: over 16
     await pub.expect('puback');
     const broker = ts.server.defaultBroker;
     assert.deepEqual(
       [broker.retained.size, broker.retained.bytes, broker.stats.droppedRetainedFull],
-      [2, 10, 1],
+      [2, 16, 1],
     );
   });
 

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type ConnackPacket,
   type ConnectPacket,
+  exceedsTopicLength,
   exceedsTopicLevels,
   isValidTopicName,
   type Properties,
@@ -131,6 +132,17 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   const { broker, identity } = admitted;
   conn.routeTo(broker, packet);
   conn.identity = identity;
+  // Over a bound of docs/limits.md, refused once the broker that counts it is known. Over-bound
+  // property blocks were skipped, not built (protocol/reader.ts). v5: CONNACK 0x95 (the will's
+  // size, or its properties') and 0x90 (the will topic); v3: no return code says either, so a close.
+  if (packet.overLimit?.limit !== undefined) {
+    broker.stats.refusedOverLimit[packet.overLimit.limit]++;
+    return conn.refuse('PACKET_TOO_LARGE', packet.overLimit.message);
+  }
+  if (will !== undefined && exceedsTopicLength(will.topic, config.maxTopicLength)) {
+    broker.stats.refusedOverLimit.max_topic_length++;
+    return conn.refuse('TOPIC_NAME_INVALID', `will topic longer than ${config.maxTopicLength} bytes`);
+  }
   if (admitted.clientId !== undefined && admitted.clientId !== plan.clientId) {
     // An empty client id takes the credentials' (a token's `sub`) [MQTT-3.1.3-6].
     if (Buffer.byteLength(admitted.clientId) > config.maxClientIdLength)

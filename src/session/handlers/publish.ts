@@ -1,15 +1,15 @@
 /**
  * Inbound PUBLISH: checks the packet, then hands the message to the broker's publish gate
  * (src/session/publish-gate.ts: authorize, on-publish hook, route, acknowledge in order after
- * the commit). Checks, in order: rate limit → resolve the topic alias → topic name (and its
- * levels, `--max-topic-levels`) and subscription identifiers → QoS and retain the server
+ * the commit). Checks, in order: rate limit → resolve the topic alias → topic name (its length,
+ * `--max-topic-length`, and levels, `--max-topic-levels`) and subscription identifiers → QoS and retain the server
  * supports → QoS 2 duplicate and Receive Maximum → payload format.
  * QoS 2 follows method A of section 4.3.3: delivered once on first receipt; a re-sent PUBLISH
  * with an id still awaiting PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-10].
  */
 import { isUtf8 } from 'node:buffer';
 import type { PublishPacket } from '../../protocol/index.ts';
-import { exceedsTopicLevels, isValidTopicName } from '../../protocol/index.ts';
+import { exceedsTopicLength, exceedsTopicLevels, isValidTopicName } from '../../protocol/index.ts';
 import { Message } from '../../router/index.ts';
 import type { PacketContext } from '../handler-context.ts';
 import { refusePublish } from '../publish-gate.ts';
@@ -44,7 +44,14 @@ export function handlePublish(conn: PacketContext, packet: PublishPacket): void 
   }
   if (!isValidTopicName(topic))
     return conn.disconnect('TOPIC_NAME_INVALID', 'topic name empty or containing wildcards'); // [MQTT-3.3.2-2]
-  if (exceedsTopicLevels(topic, config.maxTopicLevels)) return refuseDeepTopic(conn, packet);
+  if (exceedsTopicLength(topic, config.maxTopicLength)) {
+    conn.stats!.refusedOverLimit.max_topic_length++;
+    return refuseTopic(conn, packet, `topic name longer than ${config.maxTopicLength} bytes`);
+  }
+  if (exceedsTopicLevels(topic, config.maxTopicLevels)) {
+    conn.stats!.droppedTopicLevels++;
+    return refuseTopic(conn, packet, `topic name has more than ${config.maxTopicLevels} levels`);
+  }
   if (props?.subscriptionIdentifiers !== undefined) {
     return conn.disconnect('PROTOCOL_ERROR', 'PUBLISH from a client carries a subscription identifier'); // [MQTT-3.3.4-6]
   }
@@ -85,15 +92,14 @@ export function handlePublish(conn: PacketContext, packet: PublishPacket): void 
 }
 
 /**
- * A topic name with more levels than `--max-topic-levels`: well formed, but not one this server
- * accepts, which is what reason 0x90 says. v5 QoS 1/2: PUBACK/PUBREC 0x90, the connection
+ * A topic name longer than `--max-topic-length` or with more levels than `--max-topic-levels`:
+ * well formed, but not one this server accepts, which is what reason 0x90 says. v5 QoS 1/2: PUBACK/PUBREC 0x90, the connection
  * stays (section 3.4.2.1); v5 QoS 0 has no acknowledgement to carry it, and a silent drop would
  * tell the client nothing, so DISCONNECT 0x90 (section 3.14.2.1); v3.1/3.1.1 have no reason
- * codes, so the connection is closed, the one refusal they can see [MQTT-3.3.5-2]. Counted.
+ * codes, so the connection is closed, the one refusal they can see [MQTT-3.3.5-2]. The caller
+ * counts it.
  */
-function refuseDeepTopic(conn: PacketContext, packet: PublishPacket): void {
-  conn.broker!.stats.droppedTopicLevels++;
-  const detail = `topic name has more than ${conn.config.maxTopicLevels} levels`;
+function refuseTopic(conn: PacketContext, packet: PublishPacket, detail: string): void {
   if (conn.version === 5 && packet.qos > 0)
     return refusePublish(conn, packet.qos, packet.packetId!, 'TOPIC_NAME_INVALID', detail);
   conn.disconnect('TOPIC_NAME_INVALID', detail);

@@ -1,9 +1,11 @@
 /**
  * SUBSCRIBE → SUBACK, then the retained messages each new subscription asks for.
  * Pipeline: features the server announced as unavailable (v5: DISCONNECT 0x9E / 0xA1 / 0xA2,
- * sections 3.2.2.3.13-15) → validate each filter (an invalid one, or one of more levels than
- * `--max-topic-levels`, fails alone: 0x8F in v5, 0x80 in v3) → authorize each by the token's
- * topicAcl (0x87 in v5, 0x80 in v3) → add to the session and index → SUBACK with the granted
+ * sections 3.2.2.3.13-15) → validate each filter (an invalid one, or one longer than
+ * `--max-topic-length` or of more levels than `--max-topic-levels`, fails alone: 0x8F in v5,
+ * 0x80 in v3) → authorize each by the token's topicAcl (0x87 in v5, 0x80 in v3) → past
+ * `--max-subscriptions-per-client`, a new filter fails alone (0x97 in v5, 0x80 in v3) → add to
+ * the session and index → SUBACK with the granted
  * QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
  * subscriptions (section 4.8.2); a filter starting with `$SYS` also gets the broker's $SYS tree
  * (src/broker/sys-tree.ts), which is retained apart from the tenant's messages.
@@ -14,6 +16,7 @@ import { reasonCodeOf } from '../../errors.ts';
 import type { SubscribePacket } from '../../protocol/index.ts';
 import {
   exceedsFilterLevels,
+  exceedsTopicLength,
   isSharedFilter,
   parseSharedFilter,
   ReasonCode,
@@ -25,6 +28,7 @@ import type { PacketContext } from '../handler-context.ts';
 import type { Subscription } from '../host.ts';
 
 const TOPIC_FILTER_INVALID = reasonCodeOf('TOPIC_FILTER_INVALID');
+const QUOTA_EXCEEDED = reasonCodeOf('QUOTA_EXCEEDED');
 const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.includes('#');
 
 export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): void {
@@ -59,7 +63,14 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
       reasonCodes.push(SubackFailure);
       continue;
     }
-    // Well formed but deeper than this server indexes: 0x8F, "not allowed for this Client" (section 3.9.3).
+    // Well formed but longer or deeper than this server indexes: 0x8F, "not allowed for this
+    // Client" (section 3.9.3).
+    if (exceedsTopicLength(req.topicFilter, config.maxTopicLength)) {
+      conn.stats!.refusedOverLimit.max_topic_length++;
+      reasonCodes.push(v5 ? TOPIC_FILTER_INVALID : SubackFailure);
+      problems.push(`topic filter longer than ${config.maxTopicLength} bytes`);
+      continue;
+    }
     if (exceedsFilterLevels(req.topicFilter, config.maxTopicLevels)) {
       reasonCodes.push(v5 ? TOPIC_FILTER_INVALID : SubackFailure);
       problems.push(`topic filter has more than ${config.maxTopicLevels} levels`);
@@ -76,6 +87,17 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
         problems.push(`not authorized to subscribe to ${JSON.stringify(req.topicFilter.slice(0, 64))}`);
         continue;
       }
+    }
+    // A new filter past the session's cap: 0x97 Quota exceeded (section 3.9.3); a filter it
+    // holds already is replaced [MQTT-3.8.4-3], so it never counts twice.
+    if (
+      session.subscriptions.size >= config.maxSubscriptionsPerClient &&
+      !session.subscriptions.has(req.topicFilter)
+    ) {
+      conn.stats!.refusedOverLimit.max_subscriptions_per_client++;
+      reasonCodes.push(v5 ? QUOTA_EXCEEDED : SubackFailure);
+      problems.push(`more than ${config.maxSubscriptionsPerClient} subscriptions`);
+      continue;
     }
     const outcome = session.subscribe(req, subscriptionId);
     if (outcome.subscription === undefined) {
