@@ -11,6 +11,7 @@ import { describe, it, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ConnectReturnCode, ReasonCode } from '../../src/protocol/index.ts';
 import { until, WAIT_MS } from '../helpers/child-process.ts';
+import { connackCode } from '../helpers/connack-code.ts';
 import { describeWithTool, mosquittoClients, mosquittoPub, uniqueName } from '../helpers/interop-tools.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
@@ -38,25 +39,6 @@ async function connect(t: TestContext, ts: TestServer, version: Version): Promis
   });
   t.after(() => client.endAsync(true));
   return client;
-}
-
-/** The CONNACK code MQTT.js reports for a refused CONNECT. */
-async function refusedCode(ts: TestServer, version: Version): Promise<number> {
-  const client = mqtt.connect(ts.url, {
-    protocolVersion: version,
-    clientId: uniqueName('over'),
-    reconnectPeriod: 0,
-    connectTimeout: WAIT_MS,
-  });
-  try {
-    const err = await new Promise<Error & { code?: number }>((resolve, reject) => {
-      client.once('error', resolve);
-      client.once('connect', () => reject(new Error('connected past the cap')));
-    });
-    return err.code ?? -1;
-  } finally {
-    await client.endAsync(true);
-  }
 }
 
 /** The process-wide (no broker) series of `pubsub_connections_refused_total` for `reason`, 0 when absent. */
@@ -89,7 +71,7 @@ describe('--max-connections-per-address', () => {
       const ts = await serve(t, { maxConnectionsPerAddress: 2 });
       const first = await connect(t, ts, version);
       await connect(t, ts, version);
-      assert.equal(await refusedCode(ts, version), QUOTA[version]);
+      assert.equal(await connackCode(ts.url, version), QUOTA[version]);
       assert.equal(ts.server.guard.refused.get('MAX_CONNECTIONS_PER_ADDRESS'), 1);
       assert.equal(await refusedMetric(ts, 'max_connections_per_address'), 1);
       // The clients in are untouched by the refusal.
@@ -120,7 +102,7 @@ describe('--max-connections', () => {
       const ts = await serve(t, { maxConnections: 2 });
       await connect(t, ts, version);
       await connect(t, ts, version);
-      assert.equal(await refusedCode(ts, version), QUOTA[version]);
+      assert.equal(await connackCode(ts.url, version), QUOTA[version]);
       assert.equal(ts.server.guard.refused.get('MAX_CONNECTIONS'), 1);
       assert.equal(await refusedMetric(ts, 'max_connections'), 1);
     });

@@ -13,7 +13,8 @@ import { describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import { DEFAULT_MEMORY_SHARE, defaultMemoryLimit, type MemoryProbe } from '../../src/observability/index.ts';
 import { ConnectReturnCode, ReasonCode } from '../../src/protocol/index.ts';
-import { until, WAIT_MS } from '../helpers/child-process.ts';
+import { until } from '../helpers/child-process.ts';
+import { connackCode } from '../helpers/connack-code.ts';
 import { describeWithTool, mosquittoClients, mosquittoPub, uniqueName } from '../helpers/interop-tools.ts';
 import { type CapturedLog, captureLog } from '../helpers/log-capture.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
@@ -38,24 +39,6 @@ async function serve(
   return ts;
 }
 
-/** Connects; resolves with 0 when accepted, else the CONNACK code MQTT.js reports. */
-async function connackOf(ts: TestServer, version: Version): Promise<number> {
-  const client = mqtt.connect(ts.url, {
-    protocolVersion: version,
-    clientId: uniqueName('busy'),
-    reconnectPeriod: 0,
-    connectTimeout: WAIT_MS,
-  });
-  try {
-    return await new Promise<number>((resolve) => {
-      client.once('error', (err: Error & { code?: number }) => resolve(err.code ?? -1));
-      client.once('connect', () => resolve(0));
-    });
-  } finally {
-    await client.endAsync(true);
-  }
-}
-
 const overloadLines = (log: CapturedLog) => log.withMessage('process overloaded: refusing new connections');
 const recoveryLines = (log: CapturedLog) => log.withMessage('process recovered: accepting new connections');
 
@@ -74,8 +57,8 @@ describe('overload: memory above --max-memory', () => {
 
       ts.server.overload.maxMemoryBytes = 1 * MIB; // below any process's RSS
       assert.equal(ts.server.overload.overloaded, true);
-      assert.equal(await connackOf(ts, version), BUSY[version]);
-      assert.equal(await connackOf(ts, version), BUSY[version]);
+      assert.equal(await connackCode(ts.url, version), BUSY[version]);
+      assert.equal(await connackCode(ts.url, version), BUSY[version]);
       assert.equal(ts.server.guard.refused.get('SERVER_BUSY'), 2);
       const echoed = new Promise((resolve) => existing.once('message', resolve));
       await existing.publishAsync('overload/echo', 'still served', { qos: 1 });
@@ -86,7 +69,7 @@ describe('overload: memory above --max-memory', () => {
 
       ts.server.overload.maxMemoryBytes = 1024 * 1024 * MIB;
       assert.equal(ts.server.overload.overloaded, false);
-      assert.equal(await connackOf(ts, version), 0);
+      assert.equal(await connackCode(ts.url, version), 0);
       assert.equal(overloadLines(log).length, 1, 'the transition is logged once');
       assert.equal(overloadLines(log)[0]!.reason, 'memory');
       assert.equal(recoveryLines(log).length, 1);
@@ -99,17 +82,17 @@ describe('overload: memory above --max-memory', () => {
     let heapUsed = 10 * MIB;
     const probe: MemoryProbe = { rss: () => 50 * MIB, heap: () => ({ used: heapUsed, limit: 100 * MIB }) };
     const ts = await serve(t, { maxMemory: 1024 }, log, probe);
-    assert.equal(await connackOf(ts, 5), 0);
+    assert.equal(await connackCode(ts.url, 5), 0);
     heapUsed = 95 * MIB;
     await until(() => ts.server.overload.overloaded, 'the watch to see the heap');
-    assert.equal(await connackOf(ts, 5), ReasonCode.ServerBusy);
+    assert.equal(await connackCode(ts.url, 5), ReasonCode.ServerBusy);
     assert.equal(overloadLines(log)[0]!.reason, 'heap');
     heapUsed = 85 * MIB; // under the entry mark, above the leaving one: still overloaded
     await new Promise((r) => setTimeout(r, 3 * ts.server.overload.tickMs));
     assert.equal(ts.server.overload.overloaded, true);
     heapUsed = 50 * MIB;
     await until(() => !ts.server.overload.overloaded, 'recovery');
-    assert.equal(await connackOf(ts, 5), 0);
+    assert.equal(await connackCode(ts.url, 5), 0);
     assert.equal(overloadLines(log).length, 1);
     assert.equal(recoveryLines(log).length, 1);
   });
@@ -126,7 +109,7 @@ describe('overload: event-loop lag above --max-event-loop-lag', () => {
     await until(() => overloadLines(log).length === 1, 'the stall to be seen');
     assert.equal(overloadLines(log)[0]!.reason, 'event_loop_lag');
     await until(() => recoveryLines(log).length === 1, 'recovery once the loop runs freely');
-    assert.equal(await connackOf(ts, 4), 0);
+    assert.equal(await connackCode(ts.url, 4), 0);
   });
 });
 
