@@ -933,6 +933,76 @@ export const OPTIONS = {
     description:
       'PUBLISH packets per second one connection may send, averaged over a second (0: unlimited). More: v5 DISCONNECT 0x96, v3 close.',
   },
+  maxConnections: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 100_000_000,
+    flag: '--max-connections',
+    env: 'PUBSUB_MAX_CONNECTIONS',
+    description:
+      'Connections the process serves at once, over every listener and broker (0: unlimited). More: v5 CONNACK 0x97, v3 0x03; docs/limits.md.',
+  },
+  maxConnectionsPerAddress: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 100_000_000,
+    flag: '--max-connections-per-address',
+    env: 'PUBSUB_MAX_CONNECTIONS_PER_ADDRESS',
+    description:
+      'Connections one client address may hold at once (the PROXY or X-Forwarded-For address when trusted; 0: unlimited). More: v5 CONNACK 0x97, v3 0x03.',
+  },
+  maxConnectionRate: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    flag: '--max-connection-rate',
+    env: 'PUBSUB_MAX_CONNECTION_RATE',
+    description:
+      'New connections per second each listener takes on (0: unpaced). Faster arrivals wait, unread, and are taken in turn; one that waited longer than --connect-timeout is closed.',
+  },
+  maxClientConnectRate: {
+    kind: 'int',
+    default: 10,
+    min: 0,
+    max: 1_000_000,
+    flag: '--max-client-connect-rate',
+    env: 'PUBSUB_MAX_CLIENT_CONNECT_RATE',
+    description:
+      'CONNECTs per second one client id of a broker may make, in bursts of as many (0: unlimited). More: v5 CONNACK 0x9F, v3 0x03, for a back-off that doubles with each repeat (1 s to 60 s).',
+  },
+  maxMemory: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 16_777_216,
+    flag: '--max-memory',
+    env: 'PUBSUB_MAX_MEMORY',
+    description:
+      "Resident memory, in MiB, above which the process is overloaded and refuses new connections (v5 CONNACK 0x89, v3 0x03) until it is back under 90 % of it (0: 80 % of the cgroup's memory.max, else of the machine's memory).",
+  },
+  maxEventLoopLag: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 600_000,
+    flag: '--max-event-loop-lag',
+    env: 'PUBSUB_MAX_EVENT_LOOP_LAG',
+    description:
+      'Milliseconds of event-loop lag above which the process is overloaded, as for --max-memory (0: lag does not count).',
+  },
+  clientLogRate: {
+    kind: 'int',
+    default: 100,
+    min: 0,
+    max: 1_000_000,
+    flag: '--client-log-rate',
+    env: 'PUBSUB_CLIENT_LOG_RATE',
+    description:
+      'Connect, disconnect, takeover and refused-connect log lines per second (0: every one). Past it, lines are dropped and the next one logged says how many (`suppressed`).',
+  },
   scramUsersFile: {
     kind: 'string',
     allowed: 'path',

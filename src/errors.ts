@@ -54,6 +54,26 @@ export const ERRORS = {
   TOPIC_ALIAS_INVALID: { reason: ReasonCode.TopicAliasInvalid, http: 400, message: 'topic alias invalid' },
   PACKET_TOO_LARGE: { reason: ReasonCode.PacketTooLarge, http: 413, message: 'packet too large' },
   QUOTA_EXCEEDED: { reason: ReasonCode.QuotaExceeded, http: 429, message: 'quota exceeded' },
+  /** `--max-connections`: the process serves as many connections as it may (v3: 0x03). */
+  MAX_CONNECTIONS: {
+    reason: ReasonCode.QuotaExceeded,
+    http: 429,
+    message: 'server connection limit reached',
+  },
+  /** `--max-connections-per-address`: this source address holds as many as it may (v3: 0x03). */
+  MAX_CONNECTIONS_PER_ADDRESS: {
+    reason: ReasonCode.QuotaExceeded,
+    http: 429,
+    message: 'too many connections from this address',
+  },
+  /** Over `--max-memory` (or `--max-event-loop-lag`): new connections wait until the process recovers. */
+  SERVER_BUSY: { reason: ReasonCode.ServerBusy, http: 503, message: 'server busy' },
+  /** `--max-client-connect-rate`: this client id connects too often (a takeover or reconnect loop). */
+  CONNECTION_RATE_EXCEEDED: {
+    reason: ReasonCode.ConnectionRateExceeded,
+    http: 429,
+    message: 'connection rate exceeded',
+  },
   RETAIN_NOT_SUPPORTED: { reason: ReasonCode.RetainNotSupported, http: 400, message: 'retain not supported' },
   QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, http: 400, message: 'QoS not supported' },
   PAYLOAD_FORMAT_INVALID: {

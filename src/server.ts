@@ -26,9 +26,22 @@ import { hashApiToken } from './auth/index.ts';
 import { type Broker, SysTicker } from './broker/index.ts';
 import type { Config } from './config.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
-import { EventLoopWatch, silentLogger } from './observability/index.ts';
+import {
+  defaultMemoryLimit,
+  EventLoopWatch,
+  LogSampler,
+  type MemoryProbe,
+  OverloadWatch,
+  silentLogger,
+} from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
-import { type Admitted, Connection, type ConnectionContext, type Refused } from './session/index.ts';
+import {
+  type Admitted,
+  Connection,
+  type ConnectionContext,
+  ConnectionGuard,
+  type Refused,
+} from './session/index.ts';
 import {
   AuditStore,
   type ControlPlaneStore,
@@ -53,6 +66,8 @@ import { type ServedCertificate, setUpTls, type TlsSetup } from './transport/tls
 
 export interface ServerOptions {
   logger?: Logger;
+  /** What the overload watch reads of memory, instead of this process's (embedding, tests). */
+  memoryProbe?: MemoryProbe;
   /** A message store to use instead of the data dir's (embedding, tests); the server closes it. */
   messageStore?: MessageStore;
   /** How webhook host names resolve, instead of the system's DNS (tests: names without DNS). */
@@ -108,6 +123,12 @@ export class Server implements ConnectionContext {
   #ready = false;
   /** Event-loop stalls, for GET /livez. */
   readonly #eventLoop = new EventLoopWatch();
+  /** Memory, heap and lag against their limits: while over, new connections are refused (0x89). */
+  readonly overload: OverloadWatch;
+  /** Process-wide CONNECT admission: the overload verdict, connection caps, client-id connect rate. */
+  readonly guard: ConnectionGuard;
+  /** `--client-log-rate`: connect, disconnect, takeover and refused-connect lines. */
+  readonly clientLog: LogSampler;
   /** Refreshes every broker's $SYS tree each `--sys-interval` (src/broker/sys-tree.ts). */
   readonly #sysTicker: SysTicker;
   #tls: TlsSetup | undefined;
@@ -123,6 +144,14 @@ export class Server implements ConnectionContext {
     try {
       this.nodeName = resolveNodeName(config.dataDir, config.nodeName);
       this.logger = (options.logger ?? silentLogger()).child({ node: this.nodeName });
+      this.overload = new OverloadWatch({
+        maxMemoryBytes: config.maxMemory > 0 ? config.maxMemory * 1024 * 1024 : defaultMemoryLimit(),
+        maxLagMs: config.maxEventLoopLag,
+        logger: this.logger,
+        ...(options.memoryProbe === undefined ? {} : { probe: options.memoryProbe }),
+      });
+      this.guard = new ConnectionGuard(config, this.overload);
+      this.clientLog = new LogSampler(config.clientLogRate);
       this.#db = openDatabase(config.dataDir);
       this.messageStore =
         options.messageStore ??
@@ -194,6 +223,7 @@ export class Server implements ConnectionContext {
     }
     if (this.config.httpPort >= 0) await this.#startApi();
     this.#eventLoop.start();
+    this.overload.start();
     this.#sysTicker.start();
     this.#ready = true;
   }
@@ -234,6 +264,12 @@ export class Server implements ConnectionContext {
       ports: () => this.listenerPorts(),
       readiness: () => this.readiness(),
       eventLoopStallMs: () => this.#eventLoop.stallMs(),
+      protection: {
+        guard: this.guard,
+        overload: this.overload,
+        clientLog: this.clientLog,
+        listeners: () => this.listeners,
+      },
     });
     this.#api = api;
     await api.listen({ port: this.config.httpPort, host: this.config.host });
@@ -286,12 +322,14 @@ export class Server implements ConnectionContext {
   closed(connection: Connection): void {
     this.connections.delete(connection);
     this.awaitingConnect.delete(connection);
+    this.guard.release(connection);
   }
 
   async close(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.#eventLoop.stop();
+    this.overload.stop();
     this.#sysTicker.stop();
     const apiClosed = this.#api?.close();
     const listenersClosed = Promise.all(this.listeners.map((l) => l.close()));

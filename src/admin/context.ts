@@ -10,8 +10,11 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import type { LogSampler, OverloadWatch } from '../observability/index.ts';
+import type { ConnectionGuard } from '../session/index.ts';
 import type { ApiTokenRecord, AuditStore } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/tenancy.ts';
+import type { PacingFigures } from '../transport/accept-pacer.ts';
 import type { ListenerPorts } from './present.ts';
 import type { RouteAccess } from './route-permissions.ts';
 
@@ -52,6 +55,17 @@ export interface ApiContext {
   readiness(): Readonly<Record<string, boolean>>;
   /** Milliseconds of the event loop's worst recent stall (observability/event-loop-watch.ts). */
   eventLoopStallMs(): number;
+  /** The process's own protections, for /metrics (absent: their series are not served). */
+  readonly protection?: ProcessProtection;
+}
+
+/** What protects the process as a whole (no broker's): read by /metrics when scraped. */
+export interface ProcessProtection {
+  readonly guard: ConnectionGuard;
+  readonly overload: OverloadWatch;
+  readonly clientLog: LogSampler;
+  /** Each MQTT listener's name and its accept pacing figures. */
+  listeners(): Iterable<{ readonly name: string; readonly pacer: PacingFigures }>;
 }
 
 /** The path parameters of every route under `.../namespaces/{namespace}/brokers/{broker}`. */

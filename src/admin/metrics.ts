@@ -28,6 +28,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { DurationHistogram } from '../observability/index.ts';
 import type { BrokerStats, Session } from '../session/index.ts';
 import type { Tenancy, Tenant } from '../tenancy/index.ts';
+import type { ProcessProtection } from './context.ts';
 
 type BrokerLabel = 'namespace' | 'broker';
 type Emit = (value: number, labels?: LabelValues<string>) => void;
@@ -36,15 +37,17 @@ type Emit = (value: number, labels?: LabelValues<string>) => void;
 export class ServerMetrics {
   readonly #tenancy: Tenancy;
   readonly #nodeName: string;
+  readonly #protection: ProcessProtection | undefined;
   #registry: Registry | undefined;
 
-  constructor(tenancy: Tenancy, nodeName: string) {
+  constructor(tenancy: Tenancy, nodeName: string, protection?: ProcessProtection) {
     this.#tenancy = tenancy;
     this.#nodeName = nodeName;
+    this.#protection = protection;
   }
 
   get registry(): Registry {
-    this.#registry ??= buildRegistry(this.#tenancy, this.#nodeName);
+    this.#registry ??= buildRegistry(this.#tenancy, this.#nodeName, this.#protection);
     return this.#registry;
   }
 }
@@ -66,7 +69,7 @@ const DROPS = {
 
 const QOS = ['0', '1', '2'] as const;
 
-function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
+function buildRegistry(tenancy: Tenancy, nodeName: string, protection?: ProcessProtection): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ node: nodeName });
   collectDefaultMetrics({ register: registry });
@@ -79,13 +82,17 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
   ])
     registry.removeSingleMetric(name);
 
-  /** A counter or gauge with one series per broker (and per `extra` label value). */
+  /**
+   * A counter or gauge with one series per broker (and per `extra` label value); `readServer`
+   * adds the process's own series, with empty `namespace` and `broker` (absent to Prometheus).
+   */
   const perBroker = (
     kind: 'counter' | 'gauge',
     name: string,
     help: string,
     extra: readonly string[],
     read: (tenant: Tenant, emit: Emit) => void,
+    readServer?: (emit: Emit) => void,
   ): void => {
     const labelNames = ['namespace', 'broker', ...extra];
     const each = (emit: (labels: LabelValues<string>, value: number) => void): void => {
@@ -93,6 +100,8 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
         const labels = labelsOf(tenant);
         read(tenant, (value, more) => emit(more === undefined ? labels : { ...labels, ...more }, value));
       }
+      const none = { namespace: '', broker: '' };
+      readServer?.((value, more) => emit({ ...none, ...more }, value));
     };
     if (kind === 'counter')
       new Counter({
@@ -141,10 +150,12 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
   perBroker(
     'counter',
     'pubsub_connections_refused_total',
-    'CONNECTs refused once routed to this broker, by catalogue reason.',
+    'CONNECTs refused once routed to this broker, by catalogue reason (the process-wide limits: no broker label).',
     ['reason'],
     (t, emit) => byCode(t.broker.stats.connectionsRefused, emit),
+    protection && ((emit) => byCode(protection.guard.refused, emit)),
   );
+  if (protection !== undefined) registerProtection(registry, protection);
   perBroker(
     'gauge',
     'pubsub_sessions',
@@ -328,6 +339,83 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
     },
   );
   return registry;
+}
+
+/**
+ * The process's own protections, series of no broker (its refusals before a CONNECT names a
+ * broker are in `pubsub_connections_refused_total`, without broker labels).
+ */
+function registerProtection(registry: Registry, protection: ProcessProtection): void {
+  const read = (
+    kind: 'counter' | 'gauge',
+    name: string,
+    help: string,
+    labelNames: string[],
+    each: (emit: Emit) => void,
+  ): void => {
+    const collect = function (this: Counter<string> | Gauge<string>): void {
+      this.reset();
+      each((value, labels) =>
+        this instanceof Counter
+          ? this.inc(labels ?? {}, value)
+          : (this as Gauge<string>).set(labels ?? {}, value),
+      );
+    };
+    if (kind === 'counter') new Counter({ name, help, labelNames, registers: [registry], collect });
+    else new Gauge({ name, help, labelNames, registers: [registry], collect });
+  };
+  const { overload, clientLog } = protection;
+  read(
+    'gauge',
+    'pubsub_overloaded',
+    'Whether the process is overloaded (1) and refusing new connections (0x89).',
+    [],
+    (emit) => emit(overload.overloaded ? 1 : 0),
+  );
+  read('counter', 'pubsub_overload_transitions_total', 'Times the process became overloaded.', [], (emit) =>
+    emit(overload.transitions),
+  );
+  read(
+    'gauge',
+    'pubsub_memory_limit_bytes',
+    'Resident memory above which the process is overloaded (--max-memory).',
+    [],
+    (emit) => emit(overload.maxMemoryBytes),
+  );
+  read(
+    'counter',
+    'pubsub_accepts_paced_total',
+    'New connections that waited for their turn (--max-connection-rate), by listener.',
+    ['listener'],
+    (emit) => {
+      for (const l of protection.listeners()) emit(l.pacer.paced, { listener: l.name });
+    },
+  );
+  read(
+    'counter',
+    'pubsub_accepts_expired_total',
+    'New connections closed for waiting longer than --connect-timeout for their turn, by listener.',
+    ['listener'],
+    (emit) => {
+      for (const l of protection.listeners()) emit(l.pacer.expired, { listener: l.name });
+    },
+  );
+  read(
+    'gauge',
+    'pubsub_accepts_waiting',
+    'New connections waiting for their turn now, by listener.',
+    ['listener'],
+    (emit) => {
+      for (const l of protection.listeners()) emit(l.pacer.waiting, { listener: l.name });
+    },
+  );
+  read(
+    'counter',
+    'pubsub_log_lines_suppressed_total',
+    'Client event log lines dropped past --client-log-rate.',
+    [],
+    (emit) => emit(clientLog.suppressed),
+  );
 }
 
 type HistogramObject = MetricObjectWithValues<MetricValueWithName<string>>;

@@ -14,13 +14,17 @@
  *   client.auth_failed         warn  CONNECT refused for its credentials or authorization
  *   client.connect_refused     warn  CONNECT refused for anything else
  *
- * Nothing here runs per message. With `--client-events`, connects and disconnects are also
+ * Nothing here runs per message. Connects, disconnects, takeovers and refused connects share one
+ * rate (`--client-log-rate`, the server's LogSampler): past it their lines are dropped, and the
+ * next one logged carries `suppressed`, the count dropped since the last (auth_failed excepted:
+ * an authentication failure is always logged). With `--client-events`, connects and disconnects are also
  * published by the broker itself (never through the on-publish hook) on
  * `$SYS/brokers/<broker>/clients/<clientId>/connected|disconnected`, QoS 0, not retained, with
  * an EMQX-style JSON payload; a client id that is not one valid topic level (holding `/`, `+`
  * or `#`) is logged but not published.
  */
 import type { ErrorCode } from '../errors.ts';
+import { withSuppressed } from '../observability/index.ts';
 import { Message } from '../router/index.ts';
 import type { BrokerPort } from './broker-port.ts';
 import type { PacketContext } from './handler-context.ts';
@@ -57,10 +61,15 @@ export function clientConnected(
     sessionExpiry: number;
   },
 ): void {
-  conn.log.info(
-    { event: 'client.connected', broker: broker.address, ...details, authMethod: conn.authMethod },
-    'client connected',
-  );
+  const dropped = conn.ctx.clientLog.take();
+  if (dropped !== false)
+    conn.log.info(
+      withSuppressed(
+        { event: 'client.connected', broker: broker.address, ...details, authMethod: conn.authMethod },
+        dropped,
+      ),
+      'client connected',
+    );
   if (broker.config.clientEvents) {
     const now = Date.now();
     publishEvent(broker, conn.clientId, 'connected', {
@@ -84,16 +93,21 @@ export function clientDisconnected(
   cause: CloseCause,
   sessionKept: boolean,
 ): void {
-  conn.log.info(
-    {
-      event: 'client.disconnected',
-      broker: broker.address,
-      cause: cause.by,
-      ...causeFields(cause),
-      sessionKept,
-    },
-    'client disconnected',
-  );
+  const dropped = conn.ctx.clientLog.take();
+  if (dropped !== false)
+    conn.log.info(
+      withSuppressed(
+        {
+          event: 'client.disconnected',
+          broker: broker.address,
+          cause: cause.by,
+          ...causeFields(cause),
+          sessionKept,
+        },
+        dropped,
+      ),
+      'client disconnected',
+    );
   // At shutdown every client is leaving: nobody is left to tell.
   if (broker.config.clientEvents && !conn.ctx.shuttingDown) {
     const now = Date.now();
@@ -130,7 +144,12 @@ export function clientUnsubscribed(
 
 /** A CONNECT (on `conn`) takes over the client id of a connected client. */
 export function sessionTakenOver(conn: PacketContext, broker: BrokerPort): void {
-  conn.log.info({ event: 'client.session_taken_over', broker: broker.address }, 'session taken over');
+  const dropped = conn.ctx.clientLog.take();
+  if (dropped !== false)
+    conn.log.info(
+      withSuppressed({ event: 'client.session_taken_over', broker: broker.address }, dropped),
+      'session taken over',
+    );
 }
 
 /** A CONNECT refused: an authentication failure, or another refusal. */
@@ -150,11 +169,17 @@ export function connectRefused(
       { event: 'client.auth_failed', broker, reason, code, detail, connackSent },
       'authentication failed',
     );
-  else
-    conn.log.warn(
-      { event: 'client.connect_refused', broker, reason, code, detail, connackSent },
-      'connection refused',
-    );
+  else {
+    const dropped = conn.ctx.clientLog.take();
+    if (dropped !== false)
+      conn.log.warn(
+        withSuppressed(
+          { event: 'client.connect_refused', broker, reason, code, detail, connackSent },
+          dropped,
+        ),
+        'connection refused',
+      );
+  }
 }
 
 function filterEvent(

@@ -26,6 +26,7 @@
 import type { Duplex } from 'node:stream';
 import type { ClientIdentity } from '../auth/index.ts';
 import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '../errors.ts';
+import { withSuppressed } from '../observability/index.ts';
 import { type Packet, type ProtocolError, ReasonCode, type WillMessage } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import { type CloseCause, clientDisconnected, connectRefused } from './client-events.ts';
@@ -324,7 +325,13 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   };
 
   #onConnectTimeout = (): void => {
-    this.log.warn({ timeoutMs: this.config.connectTimeout }, 'no CONNECT in time; closing');
+    // Sampled with the client events: a slow-CONNECT storm makes one such line per socket.
+    const dropped = this.ctx.clientLog.take();
+    if (dropped !== false)
+      this.log.warn(
+        withSuppressed({ timeoutMs: this.config.connectTimeout }, dropped),
+        'no CONNECT in time; closing',
+      );
     this.#close();
   };
 

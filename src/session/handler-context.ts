@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { AuthExchange, ClientIdentity } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
+import type { LogSampler } from '../observability/index.ts';
 import type {
   AuthPacket,
   ConnectPacket,
@@ -26,6 +27,7 @@ import type {
 } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
+import type { ConnectionGuard } from './connection-guard.ts';
 import type { BrokerStats, SessionLink } from './host.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
@@ -69,6 +71,10 @@ export interface ConnectionContext {
   readonly logger: Logger;
   /** True once the server is closing: wills are not published for its own disconnects. */
   readonly shuttingDown: boolean;
+  /** Process-wide CONNECT admission: connection caps, overload, client-id connect rate. */
+  readonly guard: ConnectionGuard;
+  /** The rate of connect, disconnect, takeover and refused-connect log lines (`--client-log-rate`). */
+  readonly clientLog: LogSampler;
   /**
    * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
    * access off, credentials the broker does not accept).

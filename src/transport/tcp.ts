@@ -5,10 +5,14 @@
  *
  * With `proxyProtocol`, every connection must open with a PROXY v1/v2 header (proxy-protocol.ts)
  * carrying the client's address; one without a valid header in time is closed and logged.
+ *
+ * With `maxConnectionRate`, arrivals are paced (accept-pacer.ts): a socket is created paused
+ * (`pauseOnConnect`) and read only once the pacer hands it over.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { AcceptPacer, type PacingFigures } from './accept-pacer.ts';
 import type { ConnectionInfo } from './connection-info.ts';
 import { ProxyGate } from './proxy-header-reader.ts';
 import type { Endpoint } from './proxy-protocol.ts';
@@ -18,6 +22,8 @@ export interface Listener {
   /** URL clients connect to, e.g. mqtt://127.0.0.1:1883. */
   readonly url: string;
   readonly port: number;
+  /** Its `--max-connection-rate` pacing (counters for the metrics). */
+  readonly pacer: PacingFigures;
   close(): Promise<void>;
 }
 
@@ -50,21 +56,29 @@ export async function listenTcp(config: Config, accept: Accept, logger: Logger):
     const client = clientEndpoint(socket, proxied);
     accept(socket, { transport: 'tcp', remoteAddress: client.address, remotePort: client.port });
   };
-  const server: Server = createServer({ noDelay: config.tcpNoDelay }, (socket) => {
+  const pacer = new AcceptPacer<Socket>(config.maxConnectionRate, config.connectTimeout);
+  const paced = config.maxConnectionRate > 0;
+  const takeOn = (socket: Socket): void => {
+    if (paced) socket.resume(); // created paused (pauseOnConnect) while it waited its turn
     if (gate === undefined) return admit(socket, undefined);
     gate.admit(socket, (proxied) => {
       admit(socket, proxied);
       socket.resume(); // the gate left it paused with the client's first bytes pushed back
     });
-  });
+  };
+  const server: Server = createServer({ noDelay: config.tcpNoDelay, pauseOnConnect: paced }, (socket) =>
+    pacer.admit(socket, takeOn),
+  );
   const bound = await bind(server, config.host, config.port);
   return {
     name: 'mqtt',
     url: `mqtt://${hostForUrl(config.host)}:${bound}`,
     port: bound,
+    pacer,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        pacer.destroyAll();
         gate?.destroyAll();
       }),
   };

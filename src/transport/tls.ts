@@ -25,6 +25,7 @@ import { createServer as createNetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { AcceptPacer } from './accept-pacer.ts';
 import type { ConnectionInfo } from './connection-info.ts';
 import { ProxyGate } from './proxy-header-reader.ts';
 import type { Endpoint } from './proxy-protocol.ts';
@@ -148,18 +149,25 @@ export async function listenTls(
     tracker.add(raw, client);
     tlsServer.emit('connection', raw);
   };
-  const server = createNetServer((raw) => {
+  // Paced before the handshake, the costly part of a TLS arrival (accept-pacer.ts).
+  const pacer = new AcceptPacer<Socket>(config.maxConnectionRate, config.connectTimeout);
+  const paced = config.maxConnectionRate > 0;
+  const takeOn = (raw: Socket): void => {
     if (gate === undefined) return handOver(raw, undefined);
+    if (paced) raw.resume(); // created paused (pauseOnConnect) while it waited its turn
     gate.admit(raw, (client) => handOver(raw, client)); // left paused: the TLS socket reads the rest
-  });
+  };
+  const server = createNetServer({ pauseOnConnect: paced }, (raw) => pacer.admit(raw, takeOn));
   const bound = await bind(server, config.host, config.tlsPort);
   return {
     name: 'tls',
     url: `mqtts://${hostForUrl(config.host)}:${bound}`,
     port: bound,
+    pacer,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        pacer.destroyAll();
         tlsServer.close();
         gate?.destroyAll();
         tracker.destroyAll();

@@ -44,6 +44,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config.ts';
 import { HTTP_REFUSALS, type HttpRefusal } from '../errors.ts';
+import { AcceptPacer } from './accept-pacer.ts';
 import type { ConnectionInfo } from './connection-info.ts';
 import { bind, hostForUrl, type Listener } from './tcp.ts';
 import { admitSecure, HandshakeTracker, refuseHandshake } from './tls.ts';
@@ -203,7 +204,11 @@ export async function listenWebSocket(
     config.tcpNoDelay,
   );
   let warnedNoFrameLimit = false;
-  server.on('upgrade', (req, socket, head) => {
+  // Paced at the upgrade, before ws' handshake and the connection's set-up (accept-pacer.ts);
+  // the socket is not flowing meanwhile, and the client waits for the 101 before sending MQTT.
+  const pacer = new AcceptPacer<Duplex>(config.maxConnectionRate, config.connectTimeout);
+  server.on('upgrade', (req, socket, head) => pacer.admit(socket, () => upgrade(req, socket, head)));
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (!paths.has(path)) return refuse(socket, 'WS_PATH_NOT_FOUND');
     const offered = offeredSubprotocols(req);
@@ -230,7 +235,7 @@ export async function listenWebSocket(
         raiseInputLimit: (maximumPacketSize) => duplex.limitFrames(maximumPacketSize),
       });
     });
-  });
+  };
   const port = tls ? config.wssPort : config.wsPort;
   const bound = await bind(server, config.host, port);
   const firstPath = [...paths][0] ?? '/mqtt';
@@ -238,8 +243,10 @@ export async function listenWebSocket(
     name: tls ? 'wss' : 'ws',
     url: `${tls ? 'wss' : 'ws'}://${hostForUrl(config.host)}:${bound}${firstPath}`,
     port: bound,
+    pacer,
     close: () =>
       new Promise<void>((resolve) => {
+        pacer.destroyAll();
         wss.close();
         server.close(() => resolve());
         server.closeAllConnections();

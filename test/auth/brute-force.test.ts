@@ -141,7 +141,10 @@ describe('brute-force limiter: MQTT', () => {
     );
 
     const metrics = await (await fetch(`${ts.apiUrl}/metrics`)).text();
-    assert.match(metrics, /^pubsub_auth_limited_total\{protocol="mqtt",action="refused",node="[^"]+"\} 991$/m);
+    assert.match(
+      metrics,
+      /^pubsub_auth_limited_total\{protocol="mqtt",action="refused",node="[^"]+"\} 991$/m,
+    );
     assert.match(metrics, /^pubsub_auth_limited_total\{protocol="mqtt",action="delayed",node="[^"]+"\} 4$/m);
     assert.match(metrics, /^pubsub_auth_bans_total\{node="[^"]+"\} 1$/m);
     assert.match(metrics, /^pubsub_auth_banned_sources\{node="[^"]+"\} 1$/m);

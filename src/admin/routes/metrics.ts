@@ -15,7 +15,7 @@ import { ServerMetrics } from '../metrics.ts';
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 export function metricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const metrics = new ServerMetrics(ctx.tenancy, ctx.nodeName);
+  const metrics = new ServerMetrics(ctx.tenancy, ctx.nodeName, ctx.protection);
   const token = ctx.config.metricsToken;
   const expected = token === '' ? undefined : sha256(token);
   app.get(

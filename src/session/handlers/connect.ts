@@ -1,6 +1,8 @@
 /**
  * CONNECT → CONNACK. Pipeline: validate the client id and keep alive → check the will against
- * the server's capabilities → [enhanced authentication: an AUTH exchange, section 4.12] → take
+ * the server's capabilities → the process's limits (overload, connection caps: connection-guard.ts)
+ * → admission and authentication → the client id's connect rate → [enhanced authentication: an
+ * AUTH exchange, section 4.12] → take
  * over a connection holding the same client id → open or resume the session → CONNACK with
  * the server's limits → resume in-flight and queued deliveries. Every refusal closes the
  * connection after a CONNACK carrying the code for the client's version [MQTT-3.2.2-5]; a v3.1
@@ -120,6 +122,10 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
     sessionExpiry: Math.min(requestedExpiry, config.maxSessionExpiryInterval),
   };
 
+  // Process-wide limits (overload, connection caps), before authentication spends anything.
+  const busy = conn.ctx.guard.admit(conn);
+  if (busy !== undefined) return conn.refuse(busy.code, busy.detail);
+
   // Authentication by the tenant's rules: anonymous, token or certificate [MQTT-3.1.4-2].
   const admitted = conn.ctx.brokerFor(conn, packet);
   if ('refuse' in admitted) {
@@ -152,6 +158,10 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
       );
     plan.clientId = conn.clientId = admitted.clientId;
   }
+  // Connects per client id (takeover and reconnect loops), after authentication: only the
+  // client's own credentials spend its budget.
+  const throttled = conn.ctx.guard.admitClientId(broker.address, plan.clientId);
+  if (throttled !== undefined) return conn.refuse(throttled.code, throttled.detail);
   // A will to a reserved topic ($SYS, $share) or outside the token's topicAcl: v5 0x87, v3 0x05 [MQTT-3.1.4-2].
   if (will !== undefined && !clientMayPublish(identity.acl, will.topic, plan.clientId))
     return conn.refuse(
