@@ -28,7 +28,13 @@ import type { Config } from './config.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
 import { EventLoopWatch, silentLogger } from './observability/index.ts';
 import type { ConnectPacket } from './protocol/index.ts';
-import { type Admitted, Connection, type ConnectionContext, type Refused } from './session/index.ts';
+import {
+  type Admitted,
+  Connection,
+  type ConnectionContext,
+  type Refused,
+  WriteBudget,
+} from './session/index.ts';
 import {
   type ControlPlaneStore,
   DataDirLock,
@@ -99,6 +105,8 @@ export class Server implements ConnectionContext {
   /** The admin API's base URL once listening (`http://host:port`). */
   apiUrl: string | undefined;
   shuttingDown = false;
+  /** Unsent bytes of every connection together, against `--max-total-write-buffer`. */
+  readonly writeBudget: WriteBudget;
   #db: DatabaseSync;
   #lock: DataDirLock | undefined;
   /** Retained messages and persistent sessions: SQLite in the data dir, memory for `:memory:`. */
@@ -113,6 +121,7 @@ export class Server implements ConnectionContext {
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
+    this.writeBudget = new WriteBudget(config.maxTotalWriteBufferBytes);
     this.#sysTicker = new SysTicker(config.sysInterval, () => this.#brokers());
     const onDisk = config.dataDir !== ':memory:';
     if (onDisk) {

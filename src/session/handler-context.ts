@@ -29,6 +29,7 @@ import type { BrokerPort as Broker } from './broker-port.ts';
 import type { BrokerStats, SessionLink } from './host.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
+import type { WriteBudget } from './write-budget.ts';
 
 /**
  * 'awaiting-connect' (CONNECT timeout armed) → ['authenticating': an enhanced authentication
@@ -67,6 +68,8 @@ export interface ConnectionContext {
   readonly logger: Logger;
   /** True once the server is closing: wills are not published for its own disconnects. */
   readonly shuttingDown: boolean;
+  /** Unsent bytes of every connection of the server together (`--max-total-write-buffer`). */
+  readonly writeBudget: WriteBudget;
   /**
    * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
    * access off, credentials the broker does not accept).
