@@ -59,6 +59,7 @@ const DROPS = {
   expired: 'droppedExpired',
   too_large: 'droppedTooLarge',
   congested: 'droppedCongested',
+  write_budget: 'droppedWriteBudget',
   not_authorized: 'droppedNotAuthorized',
   topic_levels: 'droppedTopicLevels',
   retained_full: 'droppedRetainedFull',
@@ -204,6 +205,13 @@ function buildRegistry(tenancy: Tenancy, nodeName: string): Registry {
       emit(hook.invalid, { reason: 'hook_invalid' });
       emit(hook.failedDropped, { reason: 'hook_failed' });
     },
+  );
+  perBroker(
+    'counter',
+    'pubsub_congested_disconnects_total',
+    'Connections closed for staying over --max-write-buffer for --max-congested-ms (QUOTA_EXCEEDED).',
+    [],
+    (t, emit) => emit(t.broker.stats.disconnectedCongested),
   );
   /** A gauge of the sum of `of` over a broker's sessions: a walk per scrape. */
   const overSessions = (name: string, help: string, of: (session: Session) => number): void =>
