@@ -64,8 +64,9 @@ export class RetainedReplay {
 
   /**
    * A live delivery routed while the replay runs: QoS 0 is held here (true; over the caps,
-   * dropped and counted), QoS 1/2 is left to the session's queue (false). Either way, a live
-   * retained message supersedes its retained copy.
+   * dropped and counted), QoS 1/2 is left to the session's queue (false). A live retained
+   * message supersedes its retained copy; the set of them is bounded by the same count cap
+   * (past it, a retained copy may arrive as well as its live message: twice, never lost).
    */
   hold(
     message: Message,
@@ -74,11 +75,18 @@ export class RetainedReplay {
     ids: number[] | undefined,
     group?: SessionGroup,
   ): boolean {
-    if (message.retain) this.#superseded.add(message);
-    if (qos !== 0) return false;
-    if (!this.#held.push({ message: message.detach(), qos, retain, subscriptionIds: ids, group, seq: 0 }))
-      this.#stats.droppedQueueFull++;
+    if (qos !== 0) {
+      this.#supersede(message);
+      return false;
+    }
+    if (this.#held.push({ message: message.detach(), qos, retain, subscriptionIds: ids, group, seq: 0 }))
+      this.#supersede(message);
+    else this.#stats.droppedQueueFull++;
     return true;
+  }
+
+  #supersede(message: Message): void {
+    if (message.retain && this.#superseded.size < this.#held.maxMessages) this.#superseded.add(message);
   }
 
   /**

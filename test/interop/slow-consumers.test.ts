@@ -17,23 +17,17 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { spawnChild, until, WAIT_MS } from '../helpers/child-process.ts';
 import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
+import { seriesValue } from '../helpers/prometheus.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { connectV4, connectV5, packet, str } from '../helpers/wire.ts';
 
 const DEFAULT_BROKER = { namespace: 'local', broker: 'default' };
 
-/** The value of the series `name{labels}` of a scrape (the `node` label aside), 0 when absent. */
+/** The value of the series `name{labels}` of the default broker (GET /metrics), 0 when absent. */
 async function metric(apiUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${apiUrl}/metrics`)).text();
-  const wanted = Object.entries({ ...DEFAULT_BROKER, ...labels }).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (match === null || match[1] !== name) continue;
-    const have = match[2] === undefined ? [] : match[2].split(',').filter((l) => !l.startsWith('node='));
-    if (have.length === wanted.length && wanted.every((w) => have.includes(w))) return Number(match[3]);
-  }
-  return 0;
+  return seriesValue(text, name, { ...DEFAULT_BROKER, ...labels });
 }
 
 interface Publish {
