@@ -94,13 +94,19 @@ export class RetainedStore {
 
   /** Retained messages whose topic matches `filter` (a valid, non-shared filter). */
   match(filter: string, now = Date.now()): Message[] {
-    const out = [...this.matching(filter)];
-    const live: Message[] = [];
-    for (const m of out) {
-      if (m.expired(now)) this.delete(m.topic);
-      else live.push(m);
+    return [...this.live(filter, () => now)];
+  }
+
+  /**
+   * `matching` without the expired messages, which are removed as they are met
+   * [MQTT-3.3.2-5] (safe mid-walk: see `matching`); `clock` is read for each message, so a walk
+   * paused for a while judges each message when it gets there.
+   */
+  *live(filter: string, clock: () => number = Date.now): Generator<Message, void, undefined> {
+    for (const m of this.matching(filter)) {
+      if (m.expired(clock())) this.delete(m.topic);
+      else yield m;
     }
-    return live;
   }
 
   /**

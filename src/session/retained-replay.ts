@@ -3,7 +3,7 @@
  * socket and in-flight window, never dropped, and never all in memory at once.
  *
  * Each new subscription adds a cursor, a lazy walk of the retained store's matches
- * (RetainedStore.matching), resumed by the session's `pump` (on 'drain' and on every ack).
+ * (RetainedStore.live: expired ones are removed as they are met), resumed by the session's `pump` (on 'drain' and on every ack).
  * QoS 0 retained messages are written here while the socket is not congested; QoS 1/2 ones
  * are handed to the session to send under a packet id while its window has room. Retained
  * messages sent on subscribe keep retain set [MQTT-3.3.1-8] and get the lower of their QoS and
@@ -94,11 +94,11 @@ export class RetainedReplay {
    * while `window` has room), then, once every cursor is done, the held live QoS 0 ones.
    * True when all is sent; false when it waits for a 'drain' or an ack.
    */
-  run(link: SessionLink, window: InflightWindow, send: (d: Delivery) => void, now: number): boolean {
+  run(link: SessionLink, window: InflightWindow, send: (d: Delivery) => void): boolean {
     while (this.#cursors.length > 0) {
       if (link.congested) return false;
       const cursor = this.#cursors[0]!;
-      const message = this.#pending ?? this.#take(cursor, now);
+      const message = this.#pending ?? this.#take(cursor);
       this.#pending = undefined;
       if (message === undefined) {
         this.#cursors.shift();
@@ -129,13 +129,13 @@ export class RetainedReplay {
     return true;
   }
 
-  /** The cursor's next live, not superseded message; undefined when it has no more. */
-  #take(cursor: Cursor, now: number): Message | undefined {
+  /** The cursor's next message not superseded; undefined when it has no more. */
+  #take(cursor: Cursor): Message | undefined {
     for (;;) {
       const next = cursor.messages.next();
       if (next.done === true) return undefined;
       const message = next.value;
-      if (!message.expired(now) && !this.#superseded.has(message)) return message; // [MQTT-3.3.2-5]
+      if (!this.#superseded.has(message)) return message;
     }
   }
 }

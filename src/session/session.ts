@@ -335,7 +335,7 @@ export class Session implements RoutedSession {
     }
     const now = Date.now();
     if (this.#replay !== undefined) {
-      if (!this.#replay.run(link, window, (d) => this.#send(link, d), now)) return;
+      if (!this.#replay.run(link, window, (d) => this.#send(link, d))) return;
       this.#replay = undefined;
     }
     while (

@@ -98,9 +98,9 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
     const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
     // Only a filter whose first level is `$SYS` reaches the $SYS tree [MQTT-4.7.2-1].
     const sys = sub.topicFilter.startsWith('$SYS') ? broker.sysRetained(Date.now()) : undefined;
-    const matches = broker.retained.matching(sub.topicFilter);
+    const matches = broker.retained.live(sub.topicFilter);
     // Retained messages sent on subscribe keep retain set [MQTT-3.3.1-8]; paced, never dropped.
     session.sendRetained(sub.topicFilter, matches, sub.qos, ids);
-    if (sys !== undefined) session.sendRetained(sub.topicFilter, sys.matching(sub.topicFilter), sub.qos, ids);
+    if (sys !== undefined) session.sendRetained(sub.topicFilter, sys.live(sub.topicFilter), sub.qos, ids);
   }
 }
