@@ -760,6 +760,26 @@ export const OPTIONS = {
     description:
       'Unsent bytes per connection before it counts as congested: QoS 0 is then dropped (counted), QoS 1/2 queued.',
   },
+  maxTotalWriteBufferBytes: {
+    kind: 'int',
+    default: 268_435_456,
+    min: 65_536,
+    max: 2 ** 40,
+    flag: '--max-total-write-buffer',
+    env: 'PUBSUB_MAX_TOTAL_WRITE_BUFFER',
+    description:
+      'Unsent bytes of all connections together before QoS 0 to the most congested ones (backlog at or above the average) is shed (counted as write_budget) and their QoS 1/2 queued.',
+  },
+  maxCongestedMs: {
+    kind: 'int',
+    default: 60_000,
+    min: 0,
+    max: 86_400_000,
+    flag: '--max-congested-ms',
+    env: 'PUBSUB_MAX_CONGESTED_MS',
+    description:
+      'A connection whose unsent bytes stay over --max-write-buffer this long without draining is disconnected (v5 DISCONNECT 0x97 Quota exceeded); 0 never.',
+  },
   maximumQoS: {
     kind: 'int',
     default: 2,

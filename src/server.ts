@@ -41,6 +41,7 @@ import {
   type ConnectionContext,
   ConnectionGuard,
   type Refused,
+  WriteBudget,
 } from './session/index.ts';
 import {
   AuditStore,
@@ -115,6 +116,8 @@ export class Server implements ConnectionContext {
   /** The admin API's base URL once listening (`http://host:port`). */
   apiUrl: string | undefined;
   shuttingDown = false;
+  /** Unsent bytes of every connection together, against `--max-total-write-buffer`. */
+  readonly writeBudget: WriteBudget;
   #db: DatabaseSync;
   #lock: DataDirLock | undefined;
   /** Retained messages and persistent sessions: SQLite in the data dir, memory for `:memory:`. */
@@ -135,6 +138,7 @@ export class Server implements ConnectionContext {
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
+    this.writeBudget = new WriteBudget(config.maxTotalWriteBufferBytes);
     this.#sysTicker = new SysTicker(config.sysInterval, () => this.#brokers());
     const onDisk = config.dataDir !== ':memory:';
     if (onDisk) {

@@ -62,6 +62,7 @@ const DROPS = {
   expired: 'droppedExpired',
   too_large: 'droppedTooLarge',
   congested: 'droppedCongested',
+  write_budget: 'droppedWriteBudget',
   not_authorized: 'droppedNotAuthorized',
   topic_levels: 'droppedTopicLevels',
   retained_full: 'droppedRetainedFull',
@@ -228,6 +229,13 @@ function buildRegistry(tenancy: Tenancy, nodeName: string, protection?: ProcessP
     (t, emit) => {
       for (const [limit, n] of Object.entries(t.broker.stats.refusedOverLimit)) emit(n, { limit });
     },
+  );
+  perBroker(
+    'counter',
+    'pubsub_congested_disconnects_total',
+    'Connections closed for staying over --max-write-buffer for --max-congested-ms (QUOTA_EXCEEDED).',
+    [],
+    (t, emit) => emit(t.broker.stats.disconnectedCongested),
   );
   /** A gauge of the sum of `of` over a broker's sessions: a walk per scrape. */
   const overSessions = (name: string, help: string, of: (session: Session) => number): void =>

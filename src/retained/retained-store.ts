@@ -7,9 +7,11 @@
  * - Filter matching follows the subscription rules: `+` is one level, `#` this level and all
  *   below (`a/#` includes `a`), and a leading wildcard never reaches a `$` topic [MQTT-4.7.2-1].
  * - Expired messages are not returned and are removed when met [MQTT-3.3.2-5].
- * - No walk recurses: a topic may have 65,536 levels, deeper than the JS stack, so `match` keeps
- *   its own stack of (node, level) and the `#` walk a stack of child iterators. Each visits a
- *   node at most once, in the order a recursive walk would (children in insertion order).
+ * - No walk recurses: a topic may have 65,536 levels, deeper than the JS stack, so `matching`
+ *   keeps its own stack of (node, level) and the `#` walk a stack of child iterators. Each
+ *   visits a node at most once, in the order a recursive walk would (children in insertion
+ *   order). `matching` is lazy, so a new subscription's retained messages are sent as the
+ *   client takes them without a list of them all (src/session/retained-replay.ts).
  */
 import type { Message } from '../router/index.ts';
 
@@ -92,17 +94,19 @@ export class RetainedStore {
 
   /** Retained messages whose topic matches `filter` (a valid, non-shared filter). */
   match(filter: string, now = Date.now()): Message[] {
-    const out: Message[] = [];
-    this.#walk(filter.split('/'), (m) => {
-      out.push(m);
-      return true;
-    });
-    const live: Message[] = [];
-    for (const m of out) {
-      if (m.expired(now)) this.delete(m.topic);
-      else live.push(m);
+    return [...this.live(filter, () => now)];
+  }
+
+  /**
+   * `matching` without the expired messages, which are removed as they are met
+   * [MQTT-3.3.2-5] (safe mid-walk: see `matching`); `clock` is read for each message, so a walk
+   * paused for a while judges each message when it gets there.
+   */
+  *live(filter: string, clock: () => number = Date.now): Generator<Message, void, undefined> {
+    for (const m of this.matching(filter)) {
+      if (m.expired(clock())) this.delete(m.topic);
+      else yield m;
     }
-    return live;
   }
 
   /**
@@ -119,38 +123,37 @@ export class RetainedStore {
   ): { messages: Message[]; more: boolean } {
     const messages: Message[] = [];
     let seen = 0;
-    let more = false;
-    this.#walk(filter.split('/'), (m) => {
-      if (m.expired(now) || seen++ < skip) return true;
-      if (messages.length === limit) {
-        more = true;
-        return false;
-      }
+    for (const m of this.matching(filter)) {
+      if (m.expired(now) || seen++ < skip) continue;
+      if (messages.length === limit) return { messages, more: true };
       messages.push(m);
-      return true;
-    });
-    return { messages, more };
+    }
+    return { messages, more: false };
   }
 
   /**
-   * Depth first over the nodes the filter's levels lead to, handing each message found to
-   * `visit` until it returns false; children pushed last-first to pop in order.
+   * The messages whose topic matches `filter` (a valid, non-shared filter), expired ones
+   * included, walked lazily: depth first over the nodes the filter's levels lead to, children
+   * pushed last-first to pop in order. A paused walk may be resumed after the store changed:
+   * Map iterators follow insertions and deletions, and a deleted topic's node no longer holds
+   * its message; a topic stored meanwhile is met or not depending on where the walk is.
    */
-  #walk(levels: string[], visit: (m: Message) => boolean): void {
+  *matching(filter: string): Generator<Message, void, undefined> {
+    const levels = filter.split('/');
     const nodes: RetainedNode[] = [this.#root];
     const depths: number[] = [0];
     while (nodes.length > 0) {
       const node = nodes.pop()!;
       const i = depths.pop()!;
       if (i === levels.length) {
-        if (node.message !== undefined && !visit(node.message)) return;
+        if (node.message !== undefined) yield node.message;
         continue;
       }
       const level = levels[i]!;
       if (level === '#') {
         // The parent level too [MQTT-4.7.1-2].
-        if (node.message !== undefined && i > 0 && !visit(node.message)) return;
-        if (!this.#all(node, i === 0, visit)) return;
+        if (node.message !== undefined && i > 0) yield node.message;
+        yield* this.#all(node, i === 0);
         continue;
       }
       if (node.children === undefined) continue;
@@ -172,12 +175,9 @@ export class RetainedStore {
     }
   }
 
-  /**
-   * Every message strictly below `node` (skipping `$` topics when at the root), in preorder, to
-   * `visit`; false when `visit` stopped the walk.
-   */
-  #all(node: RetainedNode, atRoot: boolean, visit: (m: Message) => boolean): boolean {
-    if (node.children === undefined) return true;
+  /** Every message strictly below `node` (skipping `$` topics when at the root), in preorder. */
+  *#all(node: RetainedNode, atRoot: boolean): Generator<Message, void, undefined> {
+    if (node.children === undefined) return;
     const stack = [node.children.entries()];
     while (stack.length > 0) {
       const next = stack[stack.length - 1]!.next();
@@ -187,9 +187,8 @@ export class RetainedStore {
       }
       const [name, child] = next.value;
       if (atRoot && stack.length === 1 && name.startsWith('$')) continue; // [MQTT-4.7.2-1]
-      if (child.message !== undefined && !visit(child.message)) return false;
+      if (child.message !== undefined) yield child.message;
       if (child.children !== undefined) stack.push(child.children.entries());
     }
-    return true;
   }
 }

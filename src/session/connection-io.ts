@@ -21,8 +21,15 @@
  *   the action wrote to the message store, for the commit holding it (`sendDurable`); once one
  *   waits, later ones queue behind it so they leave in order [MQTT-4.6.0-2], [MQTT-4.6.0-3].
  *   A failed commit never yields a success.
- * - `congested` reports unsent bytes above the configured bound; the session then queues
- *   QoS 1/2 and drops QoS 0 (counted), and 'drain' resumes it.
+ * - `congested` reports unsent bytes above the configured bound (`--max-write-buffer`), or,
+ *   while the server's unsent bytes together are over `--max-total-write-buffer`, at or above
+ *   the average backlog (write-budget.ts); the session then queues QoS 1/2 and drops QoS 0
+ *   (counted as `congested` or `write_budget`), and 'drain' resumes it.
+ * - Each flush and each 'drain' report this connection's backlog to the server's WriteBudget;
+ *   the close takes it back. A backlog over `--max-write-buffer` that does not drain within
+ *   `--max-congested-ms` closes the connection (QUOTA_EXCEEDED, v5 DISCONNECT 0x97): the
+ *   client exceeded a per-client bound, which is what 0x97 says; 0x89 Server busy would
+ *   blame the server, and is what overload protection sends.
  * - Every packet written goes through `writePacket` or `sendPublish`, where a packet trace
  *   (observability/packet-trace.ts) sees it; with no trace open that is one flag read.
  */
@@ -52,6 +59,7 @@ import type { BrokerStats } from './host.ts';
 import { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
+import type { WriteBudget } from './write-budget.ts';
 
 export abstract class ConnectionIO {
   readonly socket: Duplex;
@@ -93,6 +101,11 @@ export abstract class ConnectionIO {
    * flowing, so a peer's close is still seen and ends the wait).
    */
   protected discardInput = false;
+  readonly #budget: WriteBudget;
+  /** This connection's backlog as the write budget counts it (`#account`). */
+  #backlog = 0;
+  /** Runs out `--max-congested-ms` once the backlog passed `--max-write-buffer`; 'drain' stops it. */
+  #congestedTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
     this.socket = socket;
@@ -103,6 +116,7 @@ export abstract class ConnectionIO {
       maximumPacketSize: ctx.config.maxConnectPacketSize,
       limits: packetLimitsOf(ctx.config),
     });
+    this.#budget = ctx.writeBudget;
     socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
   }
@@ -145,7 +159,15 @@ export abstract class ConnectionIO {
   }
 
   get congested(): boolean {
-    return this.socket.writableLength > this.config.maxWriteBufferBytes;
+    const unsent = this.socket.writableLength;
+    if (unsent > this.config.maxWriteBufferBytes) return true;
+    const budget = this.#budget;
+    return budget.over && unsent > 0 && unsent >= budget.average;
+  }
+
+  /** Congested by the server's write budget, not by this connection's own bound (drop counting). */
+  get congestedByBudget(): boolean {
+    return this.socket.writableLength <= this.config.maxWriteBufferBytes;
   }
 
   // ---- input ----
@@ -217,6 +239,49 @@ export abstract class ConnectionIO {
   flush(): void {
     this.#corked = false;
     this.socket.uncork();
+    this.#account();
+  }
+
+  /**
+   * Reports the backlog left after a flush to the write budget (counted only while the socket
+   * owes a 'drain', which takes it back), and starts the congestion clock when it is over
+   * this connection's bound.
+   */
+  #account(): void {
+    const socket = this.socket;
+    const backlog = socket.writableNeedDrain && !socket.destroyed ? socket.writableLength : 0;
+    if (backlog !== this.#backlog) {
+      this.#budget.change(this.#backlog, backlog);
+      this.#backlog = backlog;
+    }
+    if (
+      backlog > this.config.maxWriteBufferBytes &&
+      this.#congestedTimer === undefined &&
+      this.config.maxCongestedMs > 0 &&
+      this.state !== 'closed'
+    ) {
+      this.#congestedTimer = setTimeout(this.#congestedTooLong, this.config.maxCongestedMs);
+      this.#congestedTimer.unref();
+    }
+  }
+
+  #congestedTooLong = (): void => {
+    this.#congestedTimer = undefined;
+    if (this.state !== 'connected' || this.socket.writableLength <= this.config.maxWriteBufferBytes) return;
+    if (this.stats !== undefined) this.stats.disconnectedCongested++;
+    this.disconnect(
+      'QUOTA_EXCEEDED',
+      `unsent bytes over --max-write-buffer for ${this.config.maxCongestedMs} ms`,
+    );
+  };
+
+  /** The socket closed: its backlog leaves the write budget, its congestion clock stops. */
+  protected releaseBacklog(): void {
+    clearTimeout(this.#congestedTimer);
+    this.#congestedTimer = undefined;
+    if (this.#backlog === 0) return;
+    this.#budget.change(this.#backlog, 0);
+    this.#backlog = 0;
   }
 
   /** The scheduled flush; a no-op when the connection already flushed (closing). */
@@ -374,6 +439,12 @@ export abstract class ConnectionIO {
   }
 
   #onDrain = (): void => {
+    if (this.#backlog !== 0) {
+      this.#budget.change(this.#backlog, 0);
+      this.#backlog = 0;
+    }
+    clearTimeout(this.#congestedTimer);
+    this.#congestedTimer = undefined;
     this.session?.pump();
   };
 }

@@ -347,6 +347,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   #onClose = (): void => {
     this.state = 'closed';
     this.#release();
+    this.releaseBacklog();
     this.ctx.closed(this);
   };
 }

@@ -54,8 +54,8 @@ export class DeliveryQueue {
     this.#bytes += d.message.heldBytes;
   }
 
-  forEach(fn: (d: Delivery) => void): void {
-    for (let i = this.#head; i < this.#items.length; i++) fn(this.#items[i]!);
+  *[Symbol.iterator](): Generator<Delivery> {
+    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i]!;
   }
 
   shift(): Delivery | undefined {

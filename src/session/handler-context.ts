@@ -31,6 +31,7 @@ import type { ConnectionGuard } from './connection-guard.ts';
 import type { BrokerStats, SessionLink } from './host.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
+import type { WriteBudget } from './write-budget.ts';
 
 /**
  * 'awaiting-connect' (CONNECT timeout armed) → ['authenticating': an enhanced authentication
@@ -75,6 +76,8 @@ export interface ConnectionContext {
   readonly guard: ConnectionGuard;
   /** The rate of connect, disconnect, takeover and refused-connect log lines (`--client-log-rate`). */
   readonly clientLog: LogSampler;
+  /** Unsent bytes of every connection of the server together (`--max-total-write-buffer`). */
+  readonly writeBudget: WriteBudget;
   /**
    * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
    * access off, credentials the broker does not accept).

@@ -50,8 +50,10 @@ export interface SessionLink {
   readonly clientId: string;
   /** Outbound QoS 1/2 messages allowed in flight. */
   readonly window: number;
-  /** True while the socket's unsent bytes exceed the bound. */
+  /** True while the socket's unsent bytes exceed the bound, or the server's write budget sheds it. */
   readonly congested: boolean;
+  /** While congested: true when by the server's write budget, not the connection's own bound. */
+  readonly congestedByBudget: boolean;
   /** Writes a PUBLISH; false when the client's Maximum Packet Size refuses it. */
   sendPublish(message: Message, delivery: PublishOptions): boolean;
   sendPubrel(packetId: number): void;
@@ -106,6 +108,10 @@ export interface BrokerStats {
   droppedTooLarge: number;
   /** QoS 0 deliveries to a connection whose unsent bytes exceeded the bound. */
   droppedCongested: number;
+  /** QoS 0 deliveries shed from the most congested connections: the server's write budget was spent. */
+  droppedWriteBudget: number;
+  /** Connections closed for staying over their write buffer bound for `--max-congested-ms`. */
+  disconnectedCongested: number;
   /** PUBLISH refused by the publisher's topic ACL. */
   droppedNotAuthorized: number;
   /** PUBLISH refused: its topic name has more levels than `maxTopicLevels`. */
@@ -139,6 +145,8 @@ export function newBrokerStats(): BrokerStats {
     droppedNotAuthorized: 0,
     droppedTopicLevels: 0,
     droppedCongested: 0,
+    droppedWriteBudget: 0,
+    disconnectedCongested: 0,
     sharedRedelivered: 0,
     sessionsExpired: 0,
     droppedRetainedFull: 0,

@@ -29,3 +29,4 @@ export {
 export { PublishGate } from './publish-gate.ts';
 export { Session } from './session.ts';
 export type { SessionView } from './session-outcomes.ts';
+export { WriteBudget } from './write-budget.ts';

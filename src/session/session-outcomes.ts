@@ -5,8 +5,17 @@
  * operator's read-only snapshot (`SessionView`), and `filterShare`, the validation SUBSCRIBE
  * and UNSUBSCRIBE both use so that a filter is judged the same way by both.
  */
-import { isSharedFilter, isValidTopicFilter, parseSharedFilter } from '../protocol/index.ts';
+import { isSharedFilter, isValidTopicFilter, parseSharedFilter, type QoS } from '../protocol/index.ts';
 import type { LinkView, Subscription } from './host.ts';
+
+/** One entry of a SUBSCRIBE (or a stored subscription) as `Session.subscribe` takes it. */
+export interface SubscribeRequest {
+  topicFilter: string;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+}
 
 export interface SubscribeOutcome {
   /** Granted QoS, or a failure reason code (v5: 0x8F; the caller maps it for v3). */

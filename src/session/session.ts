@@ -18,6 +18,8 @@
  *   connection (section 4.9): PUBLISHes beyond the new window stay in flight, marked `unsent`,
  *   and go out (same packet id, DUP set) ahead of the queue as acknowledgements free the window.
  * - QoS 0 messages are never queued for an offline session, and never stored.
+ * - Retained messages for a new subscription go out paced (retained-replay.ts); live ones
+ *   routed meanwhile wait behind them.
  * - A shared-subscription delivery not yet acknowledged by this member goes to another member
  *   of its group when this one leaves (section 4.8.2): queued ones when the member
  *   unsubscribes or disconnects (if another member is connected), queued and unacknowledged
@@ -32,8 +34,15 @@ import type { StoredSession } from '../store/index.ts';
 import { type Delivery, DeliveryQueue } from './delivery-queue.ts';
 import type { RoutedSession, SessionGroup, SessionHost, SessionLink, Subscription } from './host.ts';
 import { type Inflight, InflightWindow, inflightEntry } from './inflight.ts';
+import { RetainedReplay, sendQos0 } from './retained-replay.ts';
 import { SessionClock } from './session-clock.ts';
-import { type AckOutcome, filterShare, type SessionView, type SubscribeOutcome } from './session-outcomes.ts';
+import {
+  type AckOutcome,
+  filterShare,
+  type SessionView,
+  type SubscribeOutcome,
+  type SubscribeRequest,
+} from './session-outcomes.ts';
 import { SessionStorage } from './session-storage.ts';
 
 const TOPIC_FILTER_INVALID = reasonCodeOf('TOPIC_FILTER_INVALID');
@@ -53,14 +62,8 @@ export class Session implements RoutedSession {
   readonly #clock = new SessionClock();
   readonly #inflight = new InflightWindow();
   readonly #queue: DeliveryQueue;
-  /** The options of every QoS 0 send, reused: sendPublish reads them during the call only. */
-  readonly #qos0 = {
-    qos: 0 as QoS,
-    retain: false,
-    subscriptionIds: undefined as number[] | undefined,
-    packetId: 0,
-    dup: false,
-  };
+  /** Retained messages being sent for new subscriptions, while the connection takes them. */
+  #replay: RetainedReplay | undefined;
 
   constructor(clientId: string, broker: SessionHost) {
     this.clientId = clientId;
@@ -114,9 +117,7 @@ export class Session implements RoutedSession {
     for (const sub of this.subscriptions.values()) storage.putSubscription(sub);
     for (const entry of this.#inflight.values())
       storage.putDelivery(entry, entry.awaiting === 'pubcomp' ? 'released' : 'sent', entry.packetId);
-    this.#queue.forEach((d) => {
-      storage.putDelivery(d, 'queued', 0);
-    });
+    for (const d of this.#queue) storage.putDelivery(d, 'queued', 0);
     for (const packetId of this.inboundQos2) storage.addInboundQos2(packetId);
   }
 
@@ -169,16 +170,7 @@ export class Session implements RoutedSession {
 
   // ---- subscriptions ----
 
-  subscribe(
-    req: {
-      topicFilter: string;
-      qos: QoS;
-      noLocal: boolean;
-      retainAsPublished: boolean;
-      retainHandling: 0 | 1 | 2;
-    },
-    subscriptionId: number | undefined,
-  ): SubscribeOutcome {
+  subscribe(req: SubscribeRequest, subscriptionId: number | undefined): SubscribeOutcome {
     const share = filterShare(req.topicFilter);
     if (share === null) return { code: TOPIC_FILTER_INVALID, subscription: undefined, isNew: false };
     const qos = Math.min(req.qos, this.broker.config.maximumQoS) as QoS; // [MQTT-3.8.4-6]
@@ -205,6 +197,7 @@ export class Session implements RoutedSession {
     if (sub === undefined) return false;
     this.subscriptions.delete(topicFilter);
     this.#storage.deleteSubscription(topicFilter);
+    this.#replay?.remove(topicFilter);
     if (sub.share === undefined) {
       this.broker.index.remove(topicFilter, this);
       return true;
@@ -261,21 +254,21 @@ export class Session implements RoutedSession {
     group?: SessionGroup,
   ): boolean {
     const link = this.link;
+    if (this.#replay?.hold(message, qos, retain, subscriptionIds, group)) return false;
     if (qos === 0) {
       if (link === undefined) return false;
       if (link.congested) {
-        this.broker.stats.droppedCongested++;
+        if (link.congestedByBudget) this.broker.stats.droppedWriteBudget++;
+        else this.broker.stats.droppedCongested++;
         return false;
       }
-      const options = this.#qos0;
-      options.retain = retain;
-      options.subscriptionIds = subscriptionIds;
-      if (!link.sendPublish(message, options)) this.broker.stats.droppedTooLarge++;
+      sendQos0(link, message, retain, subscriptionIds, this.broker.stats);
       return false;
     }
     const delivery: Delivery = { message, qos, retain, subscriptionIds, group, seq: 0 };
     if (
       link !== undefined &&
+      this.#replay === undefined &&
       this.#inflight.unsent === 0 &&
       this.#queue.length === 0 &&
       !link.congested &&
@@ -321,7 +314,15 @@ export class Session implements RoutedSession {
     return wrote;
   }
 
-  /** Sends in-flight messages held back at resume, then queued ones, while window and socket allow. */
+  /** Sends a new subscription's retained messages, at most at `qos`, paced (retained-replay.ts). */
+  sendRetained(filter: string, messages: Iterator<Message>, qos: QoS, ids: number[] | undefined): void {
+    if (this.link === undefined) return;
+    this.#replay ??= new RetainedReplay(this.broker.config, this.broker.stats);
+    this.#replay.add(filter, messages, qos, ids);
+    this.pump();
+  }
+
+  /** Sends held-back in-flight, then retained (and live held behind them), then queued messages. */
   pump(): void {
     const link = this.link;
     if (link === undefined) return;
@@ -333,6 +334,10 @@ export class Session implements RoutedSession {
       }
     }
     const now = Date.now();
+    if (this.#replay !== undefined) {
+      if (!this.#replay.run(link, window, (d) => this.#send(link, d))) return;
+      this.#replay = undefined;
+    }
     while (
       window.unsent === 0 &&
       this.#queue.length > 0 &&
@@ -438,6 +443,7 @@ export class Session implements RoutedSession {
   /** The connection has gone: start the expiry clock (the broker ends the session at 0). */
   detach(onExpire: () => void): void {
     this.link = undefined;
+    this.#replay = undefined; // what it did not send belongs to the connection that asked
     // Queued shared messages are better served by a connected member than by waiting for us.
     if (this.#queue.length > 0) this.#handBack(this.#queue.extract(isShared), true);
     this.#clock.cancelExpiry();

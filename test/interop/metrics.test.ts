@@ -14,6 +14,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
 import { describeWithTool, mosquittoClients, mosquittoPub, promtool } from '../helpers/interop-tools.ts';
+import { seriesValue as value } from '../helpers/prometheus.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 let ts: TestServer;
@@ -37,21 +38,6 @@ async function scrape(server = ts, headers: Record<string, string> = {}): Promis
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   return res.text();
-}
-
-/**
- * The value of the series `name{labels}` (labels in any order, the server-wide `node` label
- * aside), 0 when the scrape lacks it.
- */
-function value(text: string, name: string, labels: Record<string, string>): number {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (match === null || match[1] !== name) continue;
-    const have = match[2] === undefined ? [] : match[2].split(',').filter((l) => !l.startsWith('node='));
-    if (have.length === wanted.length && wanted.every((w) => have.includes(w))) return Number(match[3]);
-  }
-  return 0;
 }
 
 /** Every pubsub_ series of one broker, as `name{labels} value` lines. */

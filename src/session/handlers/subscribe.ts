@@ -7,7 +7,7 @@
  * `--max-subscriptions-per-client`, a new filter fails alone (0x97 in v5, 0x80 in v3) → add to
  * the session and index → SUBACK with the granted
  * QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
- * subscriptions (section 4.8.2); a filter starting with `$SYS` also gets the broker's $SYS tree
+ * subscriptions (section 4.8.2), sent paced as the client takes them (src/session/retained-replay.ts); a filter starting with `$SYS` also gets the broker's $SYS tree
  * (src/broker/sys-tree.ts), which is retained apart from the tenant's messages.
  */
 
@@ -116,16 +116,13 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
   clientSubscribed(conn, packet.subscriptions, reasonCodes);
 
   const broker = session.broker;
-  const now = Date.now();
   for (const sub of retainedFor) {
     const ids = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
     // Only a filter whose first level is `$SYS` reaches the $SYS tree [MQTT-4.7.2-1].
-    const sys = sub.topicFilter.startsWith('$SYS') ? broker.sysRetained(now) : undefined;
-    for (const store of sys === undefined ? [broker.retained] : [broker.retained, sys]) {
-      for (const message of store.match(sub.topicFilter, now)) {
-        // Retained messages sent on subscribe keep retain set [MQTT-3.3.1-8].
-        session.deliver(message, Math.min(message.qos, sub.qos) as 0 | 1 | 2, true, ids);
-      }
-    }
+    const sys = sub.topicFilter.startsWith('$SYS') ? broker.sysRetained(Date.now()) : undefined;
+    const matches = broker.retained.live(sub.topicFilter);
+    // Retained messages sent on subscribe keep retain set [MQTT-3.3.1-8]; paced, never dropped.
+    session.sendRetained(sub.topicFilter, matches, sub.qos, ids);
+    if (sys !== undefined) session.sendRetained(sub.topicFilter, sys.live(sub.topicFilter), sub.qos, ids);
   }
 }
