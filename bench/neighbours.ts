@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encode } from '../src/protocol/index.ts';
 import {
+  adminApi as api,
   BENCH_DIR,
   type BrokerHandle,
   type BrokerName,
@@ -156,12 +157,13 @@ function startLoadChild(params: SteadyParams | FloodParams): Promise<LoadChild> 
 
 // ---- raw sockets: a subscriber that stops reading, a pinging victim ----
 
-const HOST_OF = (url: string) => parseUrl(url);
-
-/** CONNECT + SUBSCRIBE(filter), waits for CONNACK and SUBACK (8 + 5 bytes in v3.1.1), then pauses. */
-async function stalledSubscriber(url: string, clientId: string, filter: string): Promise<Socket> {
-  const { host, port } = HOST_OF(url);
-  const socket = connect({ host, port });
+/**
+ * A raw TCP connection that has sent a v3.1.1 CONNECT (keep-alive 0) and then `then` (if
+ * given), in one write; the caller reads the answers itself.
+ */
+async function rawConnect(url: string, clientId: string, then?: Buffer): Promise<Socket> {
+  const { host, port } = parseUrl(url);
+  const socket = connect({ host, port, noDelay: true });
   socket.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -171,6 +173,12 @@ async function stalledSubscriber(url: string, clientId: string, filter: string):
     { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId },
     4,
   );
+  socket.write(then === undefined ? connectBytes : Buffer.concat([connectBytes, then]));
+  return socket;
+}
+
+/** CONNECT + SUBSCRIBE(filter), waits for CONNACK and SUBACK (4 + 5 bytes in v3.1.1), then stops reading. */
+async function stalledSubscriber(url: string, clientId: string, filter: string): Promise<Socket> {
   const subscribeBytes = encode(
     {
       type: 'subscribe',
@@ -181,6 +189,7 @@ async function stalledSubscriber(url: string, clientId: string, filter: string):
     },
     4,
   );
+  const socket = await rawConnect(url, clientId, subscribeBytes);
   await new Promise<void>((resolve, reject) => {
     let seen = 0;
     const timer = setTimeout(() => reject(new Error(`${clientId}: no SUBACK`)), 15_000);
@@ -194,7 +203,6 @@ async function stalledSubscriber(url: string, clientId: string, filter: string):
       }
     });
     socket.once('close', () => reject(new Error(`${clientId}: closed before SUBACK`)));
-    socket.write(Buffer.concat([connectBytes, subscribeBytes]));
   });
   socket.removeAllListeners('close');
   return socket;
@@ -213,13 +221,7 @@ interface PingResult {
  * PINGREQs still unanswered when stopped count with their wait so far.
  */
 async function pinger(url: string): Promise<{ stop(): PingResult; socket: Socket }> {
-  const { host, port } = HOST_OF(url);
-  const socket = connect({ host, port, noDelay: true });
-  socket.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
+  const socket = await rawConnect(url, 'victim');
   const hist = new LatencyHistogram();
   const sentAt: number[] = [];
   let answered = 0;
@@ -242,19 +244,6 @@ async function pinger(url: string): Promise<{ stop(): PingResult; socket: Socket
       }
     });
   });
-  socket.write(
-    encode(
-      {
-        type: 'connect',
-        protocolName: 'MQTT',
-        protocolVersion: 4,
-        clean: true,
-        keepalive: 0,
-        clientId: 'victim',
-      },
-      4,
-    ),
-  );
   await connected;
   const PINGREQ = Buffer.from([0xc0, 0x00]);
   const timer = setInterval(() => {
@@ -314,26 +303,6 @@ interface NoisyRun {
   /** Connected clients per broker seen through the API (routing check). */
   clients?: { noisy: number; steady: number };
   error?: string;
-}
-
-async function api(
-  base: string,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<unknown> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const env = (await res.json()) as { success: boolean; result: unknown; errors: unknown };
-  if (!env.success) throw new Error(`${method} ${path}: ${JSON.stringify(env.errors)}`);
-  return env.result;
 }
 
 async function noisyRun(rep: number): Promise<NoisyRun> {
