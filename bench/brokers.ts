@@ -407,6 +407,28 @@ async function startAedes(opts: StartOptions): Promise<BrokerHandle> {
   };
 }
 
+/**
+ * One call to our admin API with a Bearer token; the envelope's result, or throws with its
+ * errors. `body` is sent as JSON unless it is a string (then as `type`).
+ */
+export async function adminApi(
+  base: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  type = 'application/json',
+): Promise<unknown> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': type }) },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const env = (await res.json()) as { success: boolean; result: unknown; errors: unknown };
+  if (!env.success) throw new Error(`${method} ${path}: ${JSON.stringify(env.errors)}`);
+  return env.result;
+}
+
 /** Whether a data directory holds any file (did the broker persist anything?). */
 export function dirHasFiles(dir: string): boolean {
   try {

@@ -25,6 +25,8 @@ export function parseUrl(url: string): Endpoint {
 
 export interface ConnectOptions {
   clientId: string;
+  /** MQTT user name, e.g. `<broker>.<namespace>` to reach a broker by name (docs/auth.md). */
+  username?: string;
   clean?: boolean;
   keepalive?: number;
   localAddress?: string;
@@ -124,6 +126,7 @@ export class MqttConn {
             clean: opts.clean ?? true,
             keepalive: opts.keepalive ?? 60,
             clientId: opts.clientId,
+            ...(opts.username !== undefined ? { username: opts.username } : {}),
           },
           4,
         ),

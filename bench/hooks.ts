@@ -11,7 +11,15 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BENCH_DIR, makeTempDir, REPO_DIR, removeTempDir, spawnTracked, stopChild } from './brokers.ts';
+import {
+  adminApi as api,
+  BENCH_DIR,
+  makeTempDir,
+  REPO_DIR,
+  removeTempDir,
+  spawnTracked,
+  stopChild,
+} from './brokers.ts';
 import type { LoadResult } from './load.ts';
 import { runLoadChild } from './load-child.ts';
 import { procCpuTicks } from './proc.ts';
@@ -70,24 +78,6 @@ function waitForLine(child: ChildProcess, re: RegExp, ms = 15_000): Promise<RegE
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
   });
-}
-
-async function api(
-  base: string,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  type = 'application/json',
-) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': type }) },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const env = (await res.json()) as { success: boolean; result: unknown; errors: unknown };
-  if (!env.success) throw new Error(`${method} ${path}: ${JSON.stringify(env.errors)}`);
-  return env.result;
 }
 
 async function runOne(variant: Variant, qos: 0 | 1, rep: number): Promise<Run> {
