@@ -3,7 +3,8 @@
  * docs/limits.md#hostile-input-soak): a few thousand mutated, truncated, oversized and random
  * MQTT 3.1/3.1.1/5 cases against a live `pubsub serve` while well-behaved MQTT.js clients carry a
  * numbered QoS 1/2 stream. Afterwards the server still serves all three versions, its RSS is back
- * within RSS_MARGIN_KB of the warmed-up figure, every QoS 1/2 subscriber got every message
+ * within RSS_MARGIN_KB of the warmed-up figure (heap capped at HEAP_MB), no connection is still
+ * counted once every client has left, every QoS 1/2 subscriber got every message
  * (QoS 2 exactly once, in order), and nothing was logged at error/fatal or as uncaught.
  *
  * FUZZ_SEED=<n> replays another run; a failing case prints its seed, index and bytes.
@@ -11,20 +12,31 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { until } from '../helpers/child-process.ts';
-import { isProblemLogLine, procRssKb, roundTrip, runFuzz, WellBehavedClients } from '../helpers/fuzz-soak.ts';
+import {
+  isProblemLogLine,
+  procRssKb,
+  roundTrip,
+  runFuzz,
+  stateGauges,
+  WellBehavedClients,
+} from '../helpers/fuzz-soak.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_2026);
 const WARMUP_CASES = 300;
 const CASES = 5000;
-/** RSS may stay this far above the warmed-up figure: V8 keeps heap it grew, and the store caches. */
+/** The server's V8 old-space cap (as `npm run soak`'s --heap-mb): garbage cannot pass for growth. */
+const HEAP_MB = 128;
+/** RSS may stay this far above the warmed-up figure (heap up to its cap, allocator slack). */
 const RSS_MARGIN_KB = 64 * 1024;
 
 describe('hostile input soak (short form)', () => {
   it(`${CASES} fuzz cases (seed ${SEED}) leave the server serving, its RSS bounded, and every well-behaved client whole`, async (t) => {
     const served = await startServe(t, {
       // The brute-force limiter would ban the fuzzer's addresses and end its cases at CONNECT.
-      args: ['--ws-port', '-1', '--http-port', '-1', '--auth-failure-limit', '0'],
+      args: ['--ws-port', '-1', '--auth-failure-limit', '0'],
+      // A capped heap: V8 collects instead of growing, so RSS measures what is held.
+      env: { NODE_OPTIONS: `--max-old-space-size=${HEAP_MB}` },
     });
     const url = served.urls.mqtt!;
     const port = served.port('mqtt');
@@ -69,6 +81,13 @@ describe('hostile input soak (short form)', () => {
       return rss <= rssWarm + RSS_MARGIN_KB;
     }, `RSS back within ${RSS_MARGIN_KB} kB of ${rssWarm} kB (now ${rss} kB)`);
     t.diagnostic(`RSS after ${rss} kB`);
+
+    let gauges = await stateGauges(served.apiUrl);
+    await until(async () => {
+      gauges = await stateGauges(served.apiUrl);
+      return gauges.pubsub_connections === 0;
+    }, 'no connection counted once every client has left');
+    t.diagnostic(`state after: ${JSON.stringify(gauges)}`);
 
     const logged = served.child.lines.filter(isProblemLogLine);
     assert.deepEqual(logged, [], 'error, fatal or uncaught lines in the server log');

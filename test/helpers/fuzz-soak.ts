@@ -14,7 +14,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { describeCase, type FuzzCase, fuzzCase } from './mqtt-fuzz.ts';
+import { describeCase, type FuzzCase, fuzzCase, hex } from './mqtt-fuzz.ts';
 
 export { procRssKb } from '../../bench/proc.ts';
 
@@ -156,8 +156,9 @@ async function playCase(
   else conn.socket.destroy();
   if (c.ending === 'end') setTimeout(() => conn.socket.destroy(), 1000).unref();
   stats.bytesReceived += conn.receivedBytes;
-  const problems = replyProblems(c, Buffer.concat(conn.received));
-  return problems.length === 0 ? undefined : problems.join('; ');
+  const reply = Buffer.concat(conn.received);
+  const problems = replyProblems(c, reply);
+  return problems.length === 0 ? undefined : `${problems.join('; ')}\nreply: ${hex(reply.subarray(0, 512))}`;
 }
 
 /** Runs `count` cases from `from`, `concurrency` at a time. Never throws for a case's sake. */
@@ -320,9 +321,15 @@ export class WellBehavedClients {
   ): Promise<{ sent: number; problems: string[]; received: Record<string, number> }> {
     clearInterval(this.#timer);
     clearInterval(this.#watch);
-    await Promise.allSettled(this.#acked);
-    const n = this.#sent;
     const deadline = Date.now() + timeoutMs;
+    // Acknowledgements from a server that died never come: wait for them only until the deadline.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(this.#acked),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    const n = this.#sent;
     const complete = (s: Subscriber): boolean =>
       s.qos === 0 || (s.got[1].at(-1) === n - 1 && s.got[2].at(-1) === n - 1);
     while (!this.#subscribers.every(complete) && Date.now() < deadline) await sleep(50);
@@ -372,4 +379,28 @@ export async function roundTrip(url: string, version: 3 | 4 | 5): Promise<void> 
   } finally {
     await client.endAsync(true);
   }
+}
+
+/** The gauges that show held state, summed over their labels. */
+const STATE_GAUGES = [
+  'pubsub_connections',
+  'pubsub_sessions',
+  'pubsub_subscriptions',
+  'pubsub_queued_messages',
+  'pubsub_inflight_messages',
+  'pubsub_retained_messages',
+  'pubsub_retained_bytes',
+] as const;
+
+export type StateGauges = Record<(typeof STATE_GAUGES)[number], number>;
+
+/** The state gauges from the admin API's GET /metrics (docs/observability.md). */
+export async function stateGauges(apiUrl: string): Promise<StateGauges> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const out = Object.fromEntries(STATE_GAUGES.map((name) => [name, 0])) as StateGauges;
+  for (const m of text.matchAll(/^(pubsub_[a-z_]+)(?:\{[^}]*\})? (\S+)$/gm)) {
+    const name = m[1] as keyof StateGauges;
+    if (name in out) out[name] += Number(m[2]);
+  }
+  return out;
 }
