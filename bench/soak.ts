@@ -47,6 +47,7 @@ const rssMarginKb = Number(opts['rss-margin-mb']) * 1024;
 
 process.on('exit', killAllChildren);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 const dataDir = join(makeTempDir('pubsub-soak-'), 'data');
 const server = spawnTracked(
