@@ -381,7 +381,7 @@ export async function roundTrip(url: string, version: 3 | 4 | 5): Promise<void> 
   }
 }
 
-/** The gauges that show held state, summed over their labels. */
+/** The gauges that show held state, summed over their labels, and two counters. */
 const STATE_GAUGES = [
   'pubsub_connections',
   'pubsub_sessions',
@@ -390,6 +390,9 @@ const STATE_GAUGES = [
   'pubsub_inflight_messages',
   'pubsub_retained_messages',
   'pubsub_retained_bytes',
+  // Counters, for the report: CONNECTs refused (any reason), overload entries and exits.
+  'pubsub_connections_refused_total',
+  'pubsub_overload_transitions_total',
 ] as const;
 
 export type StateGauges = Record<(typeof STATE_GAUGES)[number], number>;

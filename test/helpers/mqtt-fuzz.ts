@@ -173,7 +173,8 @@ class PacketBuilder {
     this.#hostile = hostile;
   }
 
-  #gen(name: string, packet: mqttPacket.Packet, propsAt?: number): Built {
+  /** Encodes `packet`; `propsAfter`: where its v5 Property Length sits, counted from the body's start. */
+  #gen(name: string, packet: mqttPacket.Packet, propsAfter?: number): Built {
     let bytes = mqttPacket.generate(packet, { protocolVersion: this.#v });
     // mqtt-packet answers some packets it will not encode with no bytes rather than a throw.
     if (bytes.length === 0) throw new Error(`mqtt-packet encoded no bytes for ${JSON.stringify(packet)}`);
@@ -183,7 +184,8 @@ class PacketBuilder {
       Buffer.from(this.#rng.pick(BAD_UTF8)).copy(bytes, at);
       at = bytes.indexOf(SENTINEL_BYTES, at + 4);
     }
-    return this.#v === 5 && propsAt !== undefined ? { name, bytes, propsAt } : { name, bytes };
+    if (this.#v !== 5 || propsAfter === undefined) return { name, bytes };
+    return { name, bytes, propsAt: PacketBuilder.bodyStart(bytes) + propsAfter };
   }
 
   /** Offset of the body after the fixed header of `bytes`. */
@@ -243,8 +245,8 @@ class PacketBuilder {
       if (packet.properties.authenticationMethod !== undefined && r.bool())
         packet.properties.authenticationData = r.bytes(r.int(32));
     }
-    // Variable header: protocol name (2 + 4 or 6), level, flags, keep alive, then properties.
-    return this.#gen('connect', packet, (this.#v === 3 ? 12 : 10) + 2);
+    // Variable header: protocol name "MQTT" (2 + 4), level, flags, keep alive, then properties.
+    return this.#gen('connect', packet, 10);
   }
 
   publish(): Built {
@@ -275,11 +277,8 @@ class PacketBuilder {
       // An alias with an empty topic: the alias must already be set [MQTT-3.3.2-8].
       if (packet.properties.topicAlias !== undefined && r.chance(0.3)) packet.topic = '';
     }
-    const topicBytes = Buffer.byteLength(packet.topic, 'utf8');
-    // Probe: the fixed header length depends on the Remaining Length, so read it from the bytes.
-    const built = this.#gen('publish', packet);
-    const propsAt = PacketBuilder.bodyStart(built.bytes) + 2 + topicBytes + (qos > 0 ? 2 : 0);
-    return this.#v === 5 ? { ...built, propsAt } : built;
+    // Topic name, packet identifier (QoS 1/2), then properties.
+    return this.#gen('publish', packet, 2 + Buffer.byteLength(packet.topic, 'utf8') + (qos > 0 ? 2 : 0));
   }
 
   ack(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'): Built {
@@ -290,8 +289,8 @@ class PacketBuilder {
       if (r.bool())
         packet.properties = { reasonString: this.#s.text(), userProperties: this.#s.userProperties() };
     }
-    const built = this.#gen(cmd, packet);
-    return this.#v === 5 && built.bytes.length > 5 ? { ...built, propsAt: 5 } : built;
+    // Packet identifier, reason code, then properties (when there are any).
+    return this.#gen(cmd, packet, packet.properties === undefined ? undefined : 3);
   }
 
   subscribe(): Built {
@@ -311,8 +310,7 @@ class PacketBuilder {
         ...(r.bool() ? { subscriptionIdentifier: 1 + r.int(1000) } : {}),
         ...(r.bool() ? { userProperties: this.#s.userProperties() } : {}),
       };
-    const built = this.#gen('subscribe', packet);
-    return this.#v === 5 ? { ...built, propsAt: PacketBuilder.bodyStart(built.bytes) + 2 } : built;
+    return this.#gen('subscribe', packet, 2); // after the packet identifier
   }
 
   unsubscribe(): Built {
@@ -321,8 +319,7 @@ class PacketBuilder {
     for (let i = 1 + r.int(4); i > 0; i--) unsubscriptions.push(this.#s.filter());
     const packet: mqttPacket.IUnsubscribePacket = { cmd: 'unsubscribe', messageId: ID(r), unsubscriptions };
     if (this.#v === 5 && r.chance(0.3)) packet.properties = { userProperties: this.#s.userProperties() };
-    const built = this.#gen('unsubscribe', packet);
-    return this.#v === 5 ? { ...built, propsAt: PacketBuilder.bodyStart(built.bytes) + 2 } : built;
+    return this.#gen('unsubscribe', packet, 2); // after the packet identifier
   }
 
   disconnect(): Built {
@@ -338,8 +335,7 @@ class PacketBuilder {
           ...(r.bool() ? { userProperties: this.#s.userProperties() } : {}),
         };
     }
-    const built = this.#gen('disconnect', packet);
-    return this.#v === 5 && built.bytes.length > 3 ? { ...built, propsAt: 3 } : built;
+    return this.#gen('disconnect', packet, packet.properties === undefined ? undefined : 1); // after the reason code
   }
 
   auth(): Built {
@@ -354,7 +350,7 @@ class PacketBuilder {
         ...(r.chance(0.2) ? { userProperties: this.#s.userProperties() } : {}),
       },
     };
-    return { ...this.#gen('auth', packet), propsAt: 3 };
+    return this.#gen('auth', packet, 1); // after the reason code
   }
 
   /** A packet only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP): a protocol error from a client. */
