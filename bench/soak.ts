@@ -4,7 +4,8 @@
  * well-behaved MQTT.js clients of test/helpers/fuzz-soak.ts, warms up, plays `--cases` fuzz cases
  * from test/helpers/mqtt-fuzz.ts, then checks what the short test checks: every QoS 1/2 message
  * delivered (QoS 2 exactly once, in order), a fresh v3.1/v3.1.1/v5 round trip, RSS back within
- * `--rss-margin-mb` of the warmed-up figure, no error/fatal/uncaught line in the server's log.
+ * `--rss-margin-mb` of the warmed-up figure, the live V8 heap after a full GC within
+ * `--heap-margin-mb` of its warmed-up figure, no error/fatal/uncaught line in the server's log.
  * Prints the figures and exits 1 on any failure, with each failing case's seed and bytes.
  *
  *   npm run soak -- --cases 100000 --seed 7 --concurrency 32
@@ -32,7 +33,8 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'warmup-cases': { type: 'string', default: '1000' },
     rate: { type: 'string', default: '100' },
-    'rss-margin-mb': { type: 'string', default: '64' },
+    'rss-margin-mb': { type: 'string', default: '128' },
+    'heap-margin-mb': { type: 'string', default: '16' },
     'linger-ms': { type: 'string', default: '50' },
     'heap-mb': { type: 'string', default: '128' },
   },
@@ -53,6 +55,11 @@ const dataDir = join(makeTempDir('pubsub-soak-'), 'data');
 const server = spawnTracked(
   process.execPath,
   [
+    // A capped heap: V8 collects instead of growing, so RSS measures what is held, and a leak
+    // ends in an out-of-memory crash the soak reports instead of passing for heap headroom.
+    `--max-old-space-size=${opts['heap-mb']}`,
+    // The live heap after each full collection, to tell heap growth from native growth.
+    '--trace-gc',
     join(REPO_DIR, 'src/cli.ts'),
     'serve',
     ...['--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '0'],
@@ -60,16 +67,7 @@ const server = spawnTracked(
     // The brute-force limiter would ban the fuzzer's addresses and end its cases at CONNECT.
     ...['--auth-failure-limit', '0'],
   ],
-  {
-    cwd: REPO_DIR,
-    // A capped heap: V8 collects instead of growing, so RSS measures what is held, and a leak
-    // ends in an out-of-memory crash the soak reports instead of passing for heap headroom.
-    env: {
-      ...process.env,
-      PUBSUB_LOG_LEVEL: 'warn',
-      NODE_OPTIONS: `--max-old-space-size=${opts['heap-mb']}`,
-    },
-  },
+  { cwd: REPO_DIR, env: { ...process.env, PUBSUB_LOG_LEVEL: 'warn' } },
 );
 let exited: string | undefined;
 server.once('exit', (code, signal) => (exited = `the server exited (${code ?? signal})`));
@@ -78,12 +76,20 @@ const problemLines: string[] = [];
 let stderr = '';
 server.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
 let apiUrl = '';
+/** V8 heap in use after the latest full (mark-compact) collection, from --trace-gc. */
+let heapAfterFullGcMb = 0;
 const url = await new Promise<string>((resolve, reject) => {
   const lines = createInterface({ input: server.stdout! });
   lines.on('line', (line) => {
     const listening = /^pubsub: mqtt listening on (mqtt:\/\/\S+)$/.exec(line);
     if (listening !== null) resolve(listening[1]!);
     apiUrl ||= /^pubsub: admin API listening on (\S+)$/.exec(line)?.[1] ?? '';
+    const fullGc = /Mark-Compact[^>]*-> ([\d.]+) \(/.exec(line);
+    if (fullGc !== null) {
+      heapAfterFullGcMb = Number(fullGc[1]);
+      return;
+    }
+    if (/ms: Scavenge/.test(line)) return;
     const level = /"level":(\d+)/.exec(line)?.[1] ?? 'other';
     logLevels.set(level, (logLevels.get(level) ?? 0) + 1);
     if (isProblemLogLine(line) && problemLines.length < 20) problemLines.push(line);
@@ -107,6 +113,7 @@ failures.push(...warm.failures);
 await new Promise((resolve) => setTimeout(resolve, 1000));
 const rssWarm = procRssKb(pid) ?? 0;
 const gaugesWarm = await stateGauges(apiUrl);
+const heapWarmMb = heapAfterFullGcMb;
 let rssPeak = rssWarm;
 let rssHalf = 0;
 const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, procRssKb(pid) ?? 0)), 500);
@@ -155,6 +162,11 @@ if (gaugesAfter !== undefined && gaugesAfter.pubsub_connections !== 0)
   failures.push(`${gaugesAfter.pubsub_connections} connections still counted 10 s after every client left`);
 if (rssAfter > rssWarm + rssMarginKb)
   failures.push(`RSS ${rssAfter} kB is more than ${rssMarginKb} kB over the warmed-up ${rssWarm} kB`);
+const heapMarginMb = Number(opts['heap-margin-mb']);
+if (heapAfterFullGcMb > heapWarmMb + heapMarginMb)
+  failures.push(
+    `the live V8 heap after a full GC is ${heapAfterFullGcMb} MB, more than ${heapMarginMb} MB over the warmed-up ${heapWarmMb} MB`,
+  );
 failures.push(...problemLines.map((l) => `server log: ${l}`));
 if (/uncaught/i.test(stderr)) failures.push(`server stderr: ${stderr}`);
 await stopChild(server, 6000);
@@ -167,6 +179,7 @@ console.log(
     `server        closed ${stats.closedByServer} connections itself, refused ${stats.refusedAtConnect} valid-looking CONNECTs, sent ${mb(stats.bytesReceived / 1024)}`,
     `stream        ${stream.sent} messages per stream (QoS 1 and QoS 2); received ${JSON.stringify(stream.received)}`,
     `RSS           after warm-up ${mb(rssWarm)}, half-way ${mb(rssHalf)}, peak ${mb(rssPeak)}, after ${mb(rssAfter)} (margin ${mb(rssMarginKb)})`,
+    `V8 heap       after the last full GC: at warm-up ${heapWarmMb} MB, at the end ${heapAfterFullGcMb} MB (cap ${opts['heap-mb']} MB)`,
     `state         after warm-up ${JSON.stringify(gaugesWarm)}\n              after         ${JSON.stringify(gaugesAfter)}`,
     `log lines     ${JSON.stringify(Object.fromEntries(logLevels))} (by pino level)`,
     failures.length === 0
