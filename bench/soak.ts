@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import {
   isProblemLogLine,
   procRssKb,
+  refusalsByReason,
   roundTrip,
   runFuzz,
   type StateGauges,
@@ -152,6 +153,7 @@ for (let i = 0; i < 30 && rssAfter > rssWarm + rssMarginKb; i++) {
   await new Promise((resolve) => setTimeout(resolve, 500));
   rssAfter = procRssKb(pid) ?? 0;
 }
+const refused = exited === undefined ? await refusalsByReason(apiUrl) : {};
 let gaugesAfter: StateGauges | undefined;
 for (let i = 0; i < 50 && exited === undefined; i++) {
   gaugesAfter = await stateGauges(apiUrl);
@@ -181,6 +183,7 @@ console.log(
     `RSS           after warm-up ${mb(rssWarm)}, half-way ${mb(rssHalf)}, peak ${mb(rssPeak)}, after ${mb(rssAfter)} (margin ${mb(rssMarginKb)})`,
     `V8 heap       after the last full GC: at warm-up ${heapWarmMb} MB, at the end ${heapAfterFullGcMb} MB (cap ${opts['heap-mb']} MB)`,
     `state         after warm-up ${JSON.stringify(gaugesWarm)}\n              after         ${JSON.stringify(gaugesAfter)}`,
+    `refused       CONNECTs by reason ${JSON.stringify(refused)}`,
     `log lines     ${JSON.stringify(Object.fromEntries(logLevels))} (by pino level)`,
     failures.length === 0
       ? 'result        pass'

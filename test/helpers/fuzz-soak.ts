@@ -407,3 +407,12 @@ export async function stateGauges(apiUrl: string): Promise<StateGauges> {
   }
   return out;
 }
+
+/** `pubsub_connections_refused_total` by its `reason` label. */
+export async function refusalsByReason(apiUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^pubsub_connections_refused_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm))
+    out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  return out;
+}
