@@ -126,8 +126,10 @@ class Strings {
     return this.#maybeBad(`${shared}${base}`);
   }
   clientId(): string {
-    // A small pool, so sessions left behind by clean-session-0 cases are taken over, not piled up.
-    return this.#maybeBad(`fz-${this.#rng.int(64)}`);
+    // A bounded pool, so sessions left behind by clean-session-0 cases are taken over, not piled
+    // up; large enough that an id connects less often than --max-client-connect-rate (10/s)
+    // allows at a few thousand cases/s, so cases are not refused with 0x9F before they start.
+    return this.#maybeBad(`fz-${this.#rng.int(1024)}`);
   }
   text(): string {
     return this.#maybeBad(this.#rng.pick(['', 'x', 'text/plain', 'a-b-c', 'ü']));
