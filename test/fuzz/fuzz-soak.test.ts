@@ -29,7 +29,7 @@ const CASES = 5000;
 const HEAP_MB = 128;
 /**
  * RSS may stay this far above the warmed-up figure: up to the heap cap, as V8 keeps garbage
- * between full collections (measured: +42 MB after these 5,000 cases, +59 MB after 100,000).
+ * between full collections (measured: +42 MB after these 5,000 cases, +96 MB after 100,000 in `npm run soak`).
  */
 const RSS_MARGIN_KB = HEAP_MB * 1024;
 
