@@ -107,7 +107,10 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     }
     // A packet over a configured bound (docs/limits.md) is counted under that bound.
     if (error.limit !== undefined && this.stats !== undefined) this.stats.refusedOverLimit[error.limit]++;
-    this.disconnect(errorCodeOfReason(error.reasonCode), error.message); // [MQTT-4.13.1-1]
+    // A second CONNECT of an unsupported level is a protocol error like any second CONNECT
+    // [MQTT-3.1.0-2]: Unsupported Protocol Version is a CONNACK code, no DISCONNECT reason code.
+    const code = errorCodeOfReason(error.reasonCode);
+    this.disconnect(code === 'UNSUPPORTED_PROTOCOL_VERSION' ? 'PROTOCOL_ERROR' : code, error.message); // [MQTT-4.13.1-1]
   }
 
   /**

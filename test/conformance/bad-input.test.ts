@@ -100,6 +100,19 @@ describe('bad input over TCP, literal bytes', () => {
     await assertBrokerHealthy(ts.port, bystander);
   });
 
+  test('a second CONNECT of an unsupported protocol level is still a protocol error: v5 DISCONNECT 0x82, never 0x84 (a CONNACK-only code), v3.1.1 close [MQTT-3.1.0-2]', async (t) => {
+    // Found by the fuzz soak (test/fuzz): the codec's CONNACK refusal leaked into DISCONNECT.
+    // CONNECT, protocol name "MQTT", level 37, Clean Start, keep alive 60, property length 0.
+    const second = packet(0x10, [...str('MQTT'), 0x25, 0x02, 0x00, 0x3c, 0x00, ...str(nextId())]);
+    const v5 = await connectedV5(t);
+    v5.send([...second, ...CANARY5]);
+    await v5.expectDisconnect(0x82);
+    const v4 = await connectedV4(t);
+    v4.send([...second, ...CANARY4]);
+    await v4.expectSilentClose();
+    await assertBrokerHealthy(ts.port, bystander);
+  });
+
   test('PUBLISH to a topic name holding a wildcard: v5 DISCONNECT 0x90, v3.1.1 close [MQTT-3.3.2-2]', async (t) => {
     for (const topic of [0x2b, 0x23]) {
       const v5 = await connectedV5(t);
