@@ -993,6 +993,16 @@ export const OPTIONS = {
     description:
       'CONNECTs per second one client id of a broker may make, in bursts of as many (0: unlimited). More: v5 CONNACK 0x9F, v3 0x03, for a back-off that doubles with each repeat (1 s to 60 s).',
   },
+  maxAddressConnectRate: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    flag: '--max-address-connect-rate',
+    env: 'PUBSUB_MAX_ADDRESS_CONNECT_RATE',
+    description:
+      'CONNECTs per second one client address (IPv6: its /64) may make, in bursts of as many, checked before authentication (0: unlimited). More: v5 CONNACK 0x9F, v3 0x03.',
+  },
   maxMemory: {
     kind: 'int',
     default: 0,
