@@ -1031,7 +1031,7 @@ export const OPTIONS = {
     flag: '--client-log-rate',
     env: 'PUBSUB_CLIENT_LOG_RATE',
     description:
-      'Connect, disconnect, takeover and refused-connect log lines per second (0: every one). Past it, lines are dropped and the next one logged says how many (`suppressed`).',
+      'Connect, disconnect, takeover, refused-connect and bad-input (protocol error, invalid CONNECT) log lines per second (0: every one). Past it, lines are dropped and the next one logged says how many (`suppressed`).',
   },
   scramUsersFile: {
     kind: 'string',

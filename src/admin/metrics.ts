@@ -420,7 +420,7 @@ function registerProtection(registry: Registry, protection: ProcessProtection): 
   read(
     'counter',
     'pubsub_log_lines_suppressed_total',
-    'Client event log lines dropped past --client-log-rate.',
+    'Client event and bad-input log lines dropped past --client-log-rate.',
     [],
     (emit) => emit(clientLog.suppressed),
   );
