@@ -372,7 +372,7 @@ function registerProtection(registry: Registry, protection: ProcessProtection): 
     if (kind === 'counter') new Counter({ name, help, labelNames, registers: [registry], collect });
     else new Gauge({ name, help, labelNames, registers: [registry], collect });
   };
-  const { overload, clientLog } = protection;
+  const { overload, clientLog, writeBudget } = protection;
   read(
     'gauge',
     'pubsub_overloaded',
@@ -416,6 +416,20 @@ function registerProtection(registry: Registry, protection: ProcessProtection): 
     (emit) => {
       for (const l of protection.listeners()) emit(l.pacer.waiting, { listener: l.name });
     },
+  );
+  read(
+    'gauge',
+    'pubsub_write_buffer_bytes',
+    "Unsent bytes of all connections together, as counted against --max-total-write-buffer (a socket's backlog while it owes a drain).",
+    [],
+    (emit) => emit(writeBudget.total),
+  );
+  read(
+    'gauge',
+    'pubsub_write_buffer_limit_bytes',
+    'Unsent bytes of all connections together past which the most congested are shed (--max-total-write-buffer).',
+    [],
+    (emit) => emit(writeBudget.max),
   );
   read(
     'counter',
