@@ -993,6 +993,16 @@ export const OPTIONS = {
     description:
       'CONNECTs per second one client id of a broker may make, in bursts of as many (0: unlimited). More: v5 CONNACK 0x9F, v3 0x03, for a back-off that doubles with each repeat (1 s to 60 s).',
   },
+  maxAddressConnectRate: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    flag: '--max-address-connect-rate',
+    env: 'PUBSUB_MAX_ADDRESS_CONNECT_RATE',
+    description:
+      'CONNECTs per second one client address (IPv6: its /64) may make, in bursts of as many, checked before authentication (0: unlimited). More: v5 CONNACK 0x9F, v3 0x03.',
+  },
   maxMemory: {
     kind: 'int',
     default: 0,
@@ -1021,7 +1031,7 @@ export const OPTIONS = {
     flag: '--client-log-rate',
     env: 'PUBSUB_CLIENT_LOG_RATE',
     description:
-      'Connect, disconnect, takeover and refused-connect log lines per second (0: every one). Past it, lines are dropped and the next one logged says how many (`suppressed`).',
+      'Connect, disconnect, takeover, refused-connect and bad-input (protocol error, invalid CONNECT) log lines per second (0: every one). Past it, lines are dropped and the next one logged says how many (`suppressed`).',
   },
   scramUsersFile: {
     kind: 'string',

@@ -74,6 +74,12 @@ export const ERRORS = {
     http: 429,
     message: 'connection rate exceeded',
   },
+  /** `--max-address-connect-rate`: this source address connects too often (v3: 0x03). */
+  ADDRESS_CONNECTION_RATE_EXCEEDED: {
+    reason: ReasonCode.ConnectionRateExceeded,
+    http: 429,
+    message: 'connection rate from this address exceeded',
+  },
   RETAIN_NOT_SUPPORTED: { reason: ReasonCode.RetainNotSupported, http: 400, message: 'retain not supported' },
   QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, http: 400, message: 'QoS not supported' },
   PAYLOAD_FORMAT_INVALID: {

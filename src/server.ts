@@ -272,6 +272,7 @@ export class Server implements ConnectionContext {
         guard: this.guard,
         overload: this.overload,
         clientLog: this.clientLog,
+        writeBudget: this.writeBudget,
         listeners: () => this.listeners,
       },
     });

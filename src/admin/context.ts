@@ -64,6 +64,8 @@ export interface ProcessProtection {
   readonly guard: ConnectionGuard;
   readonly overload: OverloadWatch;
   readonly clientLog: LogSampler;
+  /** The process's unsent bytes and their budget (`--max-total-write-buffer`). */
+  readonly writeBudget: { readonly total: number; readonly max: number };
   /** Each MQTT listener's name and its accept pacing figures. */
   listeners(): Iterable<{ readonly name: string; readonly pacer: PacingFigures }>;
 }

@@ -372,7 +372,7 @@ function registerProtection(registry: Registry, protection: ProcessProtection): 
     if (kind === 'counter') new Counter({ name, help, labelNames, registers: [registry], collect });
     else new Gauge({ name, help, labelNames, registers: [registry], collect });
   };
-  const { overload, clientLog } = protection;
+  const { overload, clientLog, writeBudget } = protection;
   read(
     'gauge',
     'pubsub_overloaded',
@@ -418,9 +418,23 @@ function registerProtection(registry: Registry, protection: ProcessProtection): 
     },
   );
   read(
+    'gauge',
+    'pubsub_write_buffer_bytes',
+    "Unsent bytes of all connections together, as counted against --max-total-write-buffer (a socket's backlog while it owes a drain).",
+    [],
+    (emit) => emit(writeBudget.total),
+  );
+  read(
+    'gauge',
+    'pubsub_write_buffer_limit_bytes',
+    'Unsent bytes of all connections together past which the most congested are shed (--max-total-write-buffer).',
+    [],
+    (emit) => emit(writeBudget.max),
+  );
+  read(
     'counter',
     'pubsub_log_lines_suppressed_total',
-    'Client event log lines dropped past --client-log-rate.',
+    'Client event and bad-input log lines dropped past --client-log-rate.',
     [],
     (emit) => emit(clientLog.suppressed),
   );

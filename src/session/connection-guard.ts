@@ -5,7 +5,10 @@
  * `admit`, before authentication (a refused client costs no token check):
  * - overloaded (observability/overload-watch.ts): SERVER_BUSY, v5 CONNACK 0x89;
  * - `maxConnections` connections already held: MAX_CONNECTIONS, 0x97;
- * - `maxConnectionsPerAddress` held by the client's address: MAX_CONNECTIONS_PER_ADDRESS, 0x97.
+ * - `maxConnectionsPerAddress` held by the client's address: MAX_CONNECTIONS_PER_ADDRESS, 0x97;
+ * - more than `maxAddressConnectRate` CONNECTs a second from the client's address (IPv6: its /64;
+ *   address-connect-rate.ts): ADDRESS_CONNECTION_RATE_EXCEEDED, 0x9F. Checked last, so only a
+ *   CONNECT the caps let through spends the address's budget.
  * A CONNECT let through holds its place from then until its socket closes (`release`), so a
  * burst of CONNECTs being authenticated at once cannot overshoot. Connections still awaiting
  * CONNECT hold none: they are bounded apart, by the connect timeout and the accept pacing.
@@ -22,6 +25,7 @@
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
+import { AddressConnectRate } from './address-connect-rate.ts';
 
 export interface GuardRefusal {
   code: ErrorCode;
@@ -55,10 +59,17 @@ export class ConnectionGuard {
   readonly #byAddress = new Map<string, number>();
   readonly #ids = new Map<string, IdRecord>();
   #sweptAt = 0;
+  readonly #addressRate: AddressConnectRate;
 
   constructor(config: Config, overload: { readonly overloaded: boolean }) {
     this.#config = config;
     this.#overload = overload;
+    this.#addressRate = new AddressConnectRate(config.maxAddressConnectRate);
+  }
+
+  /** Source addresses (IPv6: /64 prefixes) with a connect budget on record. */
+  get trackedAddresses(): number {
+    return this.#addressRate.tracked;
   }
 
   /** Connections holding a place now. */
@@ -95,6 +106,11 @@ export class ConnectionGuard {
       return {
         code: 'MAX_CONNECTIONS_PER_ADDRESS',
         detail: `address holds its maximum of ${maxConnectionsPerAddress} connections`,
+      };
+    if (!this.#addressRate.take(address))
+      return {
+        code: 'ADDRESS_CONNECTION_RATE_EXCEEDED',
+        detail: `address connects more than ${this.#addressRate.rate} times a second`,
       };
     return undefined;
   }

@@ -2,17 +2,27 @@
  * What an MQTT.js client gets for one CONNECT: 0 when accepted, else the CONNACK code it reports
  * (v5 reason code or v3 return code), for tests of CONNECT refusals.
  */
+import { connect as netConnect } from 'node:net';
 import mqtt from 'mqtt';
 import { WAIT_MS } from './child-process.ts';
 import { uniqueName } from './interop-tools.ts';
 
-export async function connackCode(url: string, protocolVersion: 3 | 4 | 5): Promise<number> {
-  const client = mqtt.connect(url, {
+/** `from`: the local address to connect from (any 127.x.x.x reaches loopback; TCP URLs only). */
+export async function connackCode(url: string, protocolVersion: 3 | 4 | 5, from?: string): Promise<number> {
+  const options = {
     protocolVersion,
     clientId: uniqueName('connack'),
     reconnectPeriod: 0,
     connectTimeout: WAIT_MS,
-  });
+  };
+  const { hostname, port } = new URL(url);
+  const client =
+    from === undefined
+      ? mqtt.connect(url, options)
+      : new mqtt.MqttClient(
+          () => netConnect({ host: hostname, port: Number(port), localAddress: from }),
+          options,
+        );
   try {
     return await new Promise<number>((resolve) => {
       client.once('error', (err: Error & { code?: number }) => resolve(err.code ?? -1));

@@ -14,3 +14,9 @@ export function seriesValue(text: string, name: string, labels: Record<string, s
   }
   return 0;
 }
+
+/** The process-wide series (no namespace, no broker) of `pubsub_connections_refused_total` for `reason`, 0 when absent. */
+export async function processRefusals(apiUrl: string, reason: string): Promise<number> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  return seriesValue(text, 'pubsub_connections_refused_total', { namespace: '', broker: '', reason });
+}

@@ -240,6 +240,33 @@ describe('the total write budget (--max-total-write-buffer)', () => {
   });
 });
 
+describe('pubsub_write_buffer_bytes', () => {
+  it("rises with a stalled subscriber's backlog and falls back to 0 when it is gone; pubsub_write_buffer_limit_bytes shows the budget", async (t) => {
+    const limit = 48 * 2 ** 20;
+    const ts = await startServer({
+      httpPort: 0,
+      maxWriteBufferBytes: 64 * 2 ** 20,
+      maxTotalWriteBufferBytes: limit,
+    });
+    t.after(() => ts.close());
+    const gauge = async (name: string): Promise<number> =>
+      seriesValue(await (await fetch(`${ts.apiUrl}/metrics`)).text(), name, {});
+    assert.equal(await gauge('pubsub_write_buffer_limit_bytes'), limit);
+    assert.equal(await gauge('pubsub_write_buffer_bytes'), 0);
+    const stalled = await StallingSubscriber.openStalled(t, ts.port, ts.apiUrl, 5, 'gauge/#');
+    const publisher = await mqttClient(t, ts.url, 5);
+    // 1,000 × 16 KiB = 16 MiB: past the kernel's socket buffers, under both bounds (nothing shed).
+    await publishNumbered(publisher, 'gauge/x', 1000, 16_384);
+    await until(
+      async () => (await gauge('pubsub_write_buffer_bytes')) > 2 ** 20,
+      'the stalled backlog counted in pubsub_write_buffer_bytes',
+    );
+    assert.equal(ts.server.writeBudget.total, await gauge('pubsub_write_buffer_bytes'));
+    stalled.socket.destroy();
+    await until(async () => (await gauge('pubsub_write_buffer_bytes')) === 0, 'the gauge back at 0');
+  });
+});
+
 describe('a connection congested longer than --max-congested-ms', () => {
   let ts: TestServer;
   before(async () => {

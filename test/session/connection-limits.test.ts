@@ -13,6 +13,7 @@ import { ConnectReturnCode, ReasonCode } from '../../src/protocol/index.ts';
 import { until, WAIT_MS } from '../helpers/child-process.ts';
 import { connackCode } from '../helpers/connack-code.ts';
 import { describeWithTool, mosquittoClients, mosquittoPub, uniqueName } from '../helpers/interop-tools.ts';
+import { processRefusals } from '../helpers/prometheus.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
@@ -41,20 +42,6 @@ async function connect(t: TestContext, ts: TestServer, version: Version): Promis
   return client;
 }
 
-/** The process-wide (no broker) series of `pubsub_connections_refused_total` for `reason`, 0 when absent. */
-async function refusedMetric(ts: TestServer, reason: string): Promise<number> {
-  const text = await (await fetch(`${ts.apiUrl}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find(
-      (l) =>
-        l.startsWith('pubsub_connections_refused_total{') &&
-        l.includes('broker=""') &&
-        l.includes(`reason="${reason}"`),
-    );
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
 /** A v5 CONNECT over TCP from the local address `from` (any 127.x.x.x reaches loopback). */
 async function connectFrom(ts: TestServer, from: string): Promise<RawClient> {
   const socket = netConnect({ host: '127.0.0.1', port: ts.port, localAddress: from });
@@ -73,7 +60,7 @@ describe('--max-connections-per-address', () => {
       await connect(t, ts, version);
       assert.equal(await connackCode(ts.url, version), QUOTA[version]);
       assert.equal(ts.server.guard.refused.get('MAX_CONNECTIONS_PER_ADDRESS'), 1);
-      assert.equal(await refusedMetric(ts, 'max_connections_per_address'), 1);
+      assert.equal(await processRefusals(ts.apiUrl, 'max_connections_per_address'), 1);
       // The clients in are untouched by the refusal.
       await first.publishAsync('cap/still', 'here', { qos: 1 });
       await first.endAsync();
@@ -104,7 +91,7 @@ describe('--max-connections', () => {
       await connect(t, ts, version);
       assert.equal(await connackCode(ts.url, version), QUOTA[version]);
       assert.equal(ts.server.guard.refused.get('MAX_CONNECTIONS'), 1);
-      assert.equal(await refusedMetric(ts, 'max_connections'), 1);
+      assert.equal(await processRefusals(ts.apiUrl, 'max_connections'), 1);
     });
   }
 });
