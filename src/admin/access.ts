@@ -25,7 +25,6 @@
  *   route needed) are set for every authenticated request that reached a route, for the
  *   handlers and for whoever records what a request did.
  */
-import type { BlockList } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.ts';
 import type { ApiTokenRecord } from '../store/index.ts';
@@ -38,7 +37,6 @@ import {
   type Tenancy,
   tokenStatus,
 } from '../tenancy/index.ts';
-import { clientAddress } from './client-address.ts';
 import { ROUTE_PERMISSIONS, routeAccess } from './route-permissions.ts';
 
 /** `METHOD pattern` of every route that needs no token (the table's `public` entries). */
@@ -62,12 +60,12 @@ export function isPublicRoute(method: string, routeUrl: string | undefined): boo
 }
 
 /**
- * The onRequest step: sets `req.clientAddress`, authenticates every non-public request and
- * refuses what its token may not do (see the module comment). Sets `req.apiToken` and
- * `req.routePermission`.
+ * The onRequest step: authenticates every non-public request and refuses what its token may
+ * not do (see the module comment), judging address conditions on `req.clientAddress`, which
+ * api.ts sets first (client-address.ts) because the brute-force limiter counts by it too. Sets
+ * `req.apiToken` and `req.routePermission`.
  */
-export function checkAccess(tenancy: Tenancy, req: FastifyRequest, trustedProxies?: BlockList): void {
-  req.clientAddress = clientAddress(req, trustedProxies);
+export function checkAccess(tenancy: Tenancy, req: FastifyRequest): void {
   const route = req.routeOptions.url;
   const access = route === undefined ? undefined : routeAccess(req.method, route);
   if (access === 'public') return;

@@ -144,9 +144,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   // limiter (auth-throttle.ts), which counts failures by the address access.ts trusts.
   app.addHook('onRequest', async (req) => {
     req.clientAddress = clientAddress(req, trustedProxies);
-    return throttleAuthentication(ctx.tenancy.authFailures, req, () =>
-      checkAccess(ctx.tenancy, req, trustedProxies),
-    );
+    return throttleAuthentication(ctx.tenancy.authFailures, req, () => checkAccess(ctx.tenancy, req));
   });
   // Fail closed: a non-public route never reaches its handler without a token.
   app.addHook('preHandler', async (req) => {

@@ -1,7 +1,7 @@
 /**
  * What every admin route is given: the `ApiContext` (tenancy, configuration, logger, listener
  * ports, readiness and liveness) and the request and instance fields the API adds to fastify's types
- * (`req.apiToken`, `req.routePermission`, `req.clientAddress`, set by access.ts;
+ * (`req.apiToken`, `req.routePermission`, set by access.ts; `req.clientAddress`, set by api.ts;
  * `app.registeredRoutes`).
  *
  * The route files (routes/*.ts) and api.ts import this module; it imports neither, so the
