@@ -16,9 +16,16 @@ import { sourceKey } from '../auth/index.ts';
 /** Sources tracked at most (about 100 bytes each); past it the least recently used is forgotten. */
 export const MAX_TRACKED_ADDRESSES = 100_000;
 
-interface Bucket {
+/** A token bucket of `rate` a second holding as many: its tokens as of `at` (ms). */
+export interface Bucket {
   tokens: number;
   at: number;
+}
+
+/** Brings `bucket` up to `now`: the tokens earned since `at`, at most `rate`. */
+export function refill(bucket: Bucket, rate: number, now: number): void {
+  bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) * rate) / 1000);
+  bucket.at = now;
 }
 
 export class AddressConnectRate {
@@ -47,8 +54,7 @@ export class AddressConnectRate {
     if (bucket === undefined) bucket = { tokens: rate, at: now };
     else {
       this.#buckets.delete(key);
-      bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) * rate) / 1000);
-      bucket.at = now;
+      refill(bucket, rate, now);
     }
     this.#buckets.set(key, bucket);
     this.#sweep(now);

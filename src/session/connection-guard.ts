@@ -25,7 +25,7 @@
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
-import { AddressConnectRate } from './address-connect-rate.ts';
+import { AddressConnectRate, refill } from './address-connect-rate.ts';
 
 export interface GuardRefusal {
   code: ErrorCode;
@@ -137,8 +137,7 @@ export class ConnectionGuard {
       this.#ids.set(key, record);
     }
     if (now < record.blockedUntil) return this.#rateRefusal(record);
-    record.tokens = Math.min(rate, record.tokens + ((now - record.at) * rate) / 1000);
-    record.at = now;
+    refill(record, rate, now);
     if (record.tokens >= 1) {
       record.tokens--;
       if (record.strikes > 0 && now - record.lastRefusal > 2 * backoffMs(record.strikes)) record.strikes = 0;
