@@ -275,7 +275,7 @@ export abstract class ConnectionIO {
     );
   };
 
-  /** The socket closed: its backlog leaves the write budget, its congestion clock stops. */
+  /** The socket drained or closed: its backlog leaves the write budget, its congestion clock stops. */
   protected releaseBacklog(): void {
     clearTimeout(this.#congestedTimer);
     this.#congestedTimer = undefined;
@@ -439,12 +439,7 @@ export abstract class ConnectionIO {
   }
 
   #onDrain = (): void => {
-    if (this.#backlog !== 0) {
-      this.#budget.change(this.#backlog, 0);
-      this.#backlog = 0;
-    }
-    clearTimeout(this.#congestedTimer);
-    this.#congestedTimer = undefined;
+    this.releaseBacklog();
     this.session?.pump();
   };
 }
