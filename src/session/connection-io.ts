@@ -5,8 +5,9 @@
  *
  * Input: every chunk goes through the Parser; whole packets go to `onPacket` (the dispatcher),
  * a malformed stream to `protocolError`. Before CONNECT a first byte other than CONNECT's is
- * refused at once [MQTT-3.1.0-1]. `pause`/`resume` stop reading for an on-publish hook's
- * backpressure; keep alive does not count a pause against the client.
+ * refused at once [MQTT-3.1.0-1]. Reading stops while any reason of input-holds.ts holds it
+ * (`holdInput`/`releaseInput`; `pause`/`resume` are an on-publish hook's backpressure); keep
+ * alive does not count a held connection's silence against the client.
  *
  * Output invariants:
  * - Nothing is written once the state is 'closed', except what closing itself flushes.
@@ -54,8 +55,10 @@ import {
 import type { Message, PublishOptions } from '../router/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
+import { scheduleFlush } from './flush-scheduler.ts';
 import type { ConnectionContext, ConnectionState } from './handler-context.ts';
 import type { BrokerStats } from './host.ts';
+import { HOLD_HOOK, type InputHold } from './input-holds.ts';
 import { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
@@ -94,8 +97,8 @@ export abstract class ConnectionIO {
   #corked = false;
   /** Acknowledgements waiting for a store commit. */
   #acksWaiting = 0;
-  /** Reading stopped by an on-publish hook's backpressure (`pause`/`resume`). */
-  #inputPaused = false;
+  /** The reasons reading is stopped (input-holds.ts bits); 0 while the socket flows. */
+  #holds = 0;
   /**
    * Set while a refusal waits to be sent: what arrives is dropped unparsed (the socket keeps
    * flowing, so a peer's close is still seen and ends the wait).
@@ -194,24 +197,33 @@ export abstract class ConnectionIO {
     if (error !== null) this.protocolError(error);
   };
 
-  /**
-   * Stops reading (an on-publish hook has too many messages pending). Keep alive does not
-   * count the pause against the client: its PINGREQs are simply not read yet.
-   */
-  pause(): void {
-    this.#inputPaused = true;
-    this.socket.pause();
+  /** Stops reading for `reason` until `releaseInput(reason)`; others may hold it too. */
+  holdInput(reason: InputHold): void {
+    if (this.#holds === 0 && this.state !== 'closed') this.socket.pause();
+    this.#holds |= reason;
   }
 
-  resume(): void {
-    if (!this.#inputPaused) return;
-    this.#inputPaused = false;
+  /** Ends the hold for `reason`; reading resumes when no reason holds it any more. */
+  releaseInput(reason: InputHold): void {
+    if ((this.#holds & reason) === 0) return;
+    this.#holds &= ~reason;
+    if (this.#holds !== 0) return;
     this.lastActivity = Date.now();
     if (this.state !== 'closed') this.socket.resume();
   }
 
-  protected get inputPaused(): boolean {
-    return this.#inputPaused;
+  /** Stops reading: an on-publish hook has too many of this client's messages pending. */
+  pause(): void {
+    this.holdInput(HOLD_HOOK);
+  }
+
+  resume(): void {
+    this.releaseInput(HOLD_HOOK);
+  }
+
+  /** Some reason holds reading (keep alive then does not count the silence). */
+  protected get inputHeld(): boolean {
+    return this.#holds !== 0;
   }
 
   // ---- output ----
@@ -459,26 +471,4 @@ function packetLimitsOf(config: Config): PacketLimits {
     LIMITS.set(config, limits);
   }
   return limits;
-}
-
-/**
- * Corked connections are flushed together once the event loop has handled every socket that
- * was readable in this turn (setImmediate runs right after the poll phase): messages that
- * arrive on several sockets at once leave in one write per receiver instead of one each.
- */
-let toFlush: ConnectionIO[] = [];
-let flushScheduled = false;
-
-function scheduleFlush(connection: ConnectionIO): void {
-  toFlush.push(connection);
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(flushAll);
-}
-
-function flushAll(): void {
-  const batch = toFlush;
-  toFlush = [];
-  flushScheduled = false;
-  for (let i = 0; i < batch.length; i++) batch[i]!.flushIfCorked();
 }

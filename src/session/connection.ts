@@ -323,7 +323,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   }
 
   #checkKeepalive = (): void => {
-    if (this.inputPaused) this.lastActivity = Date.now();
+    if (this.inputHeld) this.lastActivity = Date.now();
     const idle = Date.now() - this.lastActivity;
     if (idle >= this.#keepaliveMs) {
       this.disconnect('KEEP_ALIVE_TIMEOUT', `no packet for ${idle} ms`); // [MQTT-3.1.2-24]
