@@ -22,7 +22,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi, type ListenerPorts } from './admin/index.ts';
-import { hashApiToken } from './auth/index.ts';
+import { type FailureLimiter, hashApiToken } from './auth/index.ts';
 import { type Broker, SysTicker } from './broker/index.ts';
 import type { Config } from './config.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
@@ -204,6 +204,11 @@ export class Server implements ConnectionContext {
   }
 
   /** The broker of connections whose host name names none (tests and embedding use it). */
+  /** The brute-force limiter (tenancy's): enhanced-authentication failures count there too. */
+  get authFailures(): FailureLimiter {
+    return this.tenancy.authFailures;
+  }
+
   get defaultBroker(): Broker {
     const tenant = this.tenancy.defaultTenant();
     if (tenant === undefined) throw new Error(`default broker ${this.config.defaultBroker} does not exist`);

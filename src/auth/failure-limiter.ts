@@ -27,6 +27,15 @@
  *   but the count.
  */
 import { isIPv6 } from 'node:net';
+import type { ErrorCode } from '../errors.ts';
+
+/**
+ * MQTT refusals that are a failed authentication and count against the source: wrong
+ * credentials (CONNECT admission or an enhanced-authentication exchange), not protocol errors.
+ */
+export function isAuthFailure(code: ErrorCode): boolean {
+  return code === 'BAD_CREDENTIALS' || code === 'NOT_AUTHORIZED';
+}
 
 /** Sources tracked at most (about 100 bytes each). */
 export const MAX_TRACKED = 100_000;

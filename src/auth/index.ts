@@ -26,6 +26,7 @@ export {
   FailureLimiter,
   type FailureLimits,
   type FailureVerdict,
+  isAuthFailure,
   sourceKey,
 } from './failure-limiter.ts';
 export type { ClientIdentity } from './identity.ts';

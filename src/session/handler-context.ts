@@ -11,7 +11,7 @@
  *   broker and the socket only through these members.
  */
 import type { Logger } from 'pino';
-import type { AuthExchange, ClientIdentity } from '../auth/index.ts';
+import type { AuthExchange, ClientIdentity, FailureLimiter } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { LogSampler } from '../observability/index.ts';
@@ -78,6 +78,8 @@ export interface ConnectionContext {
   readonly clientLog: LogSampler;
   /** Unsent bytes of every connection of the server together (`--max-total-write-buffer`). */
   readonly writeBudget: WriteBudget;
+  /** Failed authentications by source address (brute-force limiter), shared with admission and the API. */
+  readonly authFailures: FailureLimiter;
   /**
    * The broker (tenant) a CONNECT belongs to, or why it is refused (unknown broker, anonymous
    * access off, credentials the broker does not accept).

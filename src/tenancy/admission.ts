@@ -20,6 +20,7 @@ import {
   CertificateClientIds,
   type ClientIdentity,
   type FailureLimiter,
+  isAuthFailure,
   TokenVerifier,
 } from '../auth/index.ts';
 import { type Config, servesOnlyThisMachine } from '../config.ts';
@@ -58,9 +59,6 @@ export type AdmissionInfo = Pick<
   ConnectionInfo,
   'servername' | 'host' | 'clientCertificate' | 'remoteAddress'
 >;
-
-/** Refusals that are a failed authentication, counted by the limiter (not protocol errors). */
-const AUTH_FAILURES: ReadonlySet<ErrorCode> = new Set(['BAD_CREDENTIALS', 'NOT_AUTHORIZED']);
 
 export class ConnectAdmission {
   readonly #registry: TenantRegistry;
@@ -107,7 +105,7 @@ export class ConnectAdmission {
     const admission = this.#admitTo(tenant, info, credentials);
     if ('refuse' in admission) {
       admission.tenant = tenant;
-      if (AUTH_FAILURES.has(admission.refuse))
+      if (isAuthFailure(admission.refuse))
         admission.delayMs = this.#failures.recordFailure(address, 'mqtt').delayMs;
     }
     return admission;

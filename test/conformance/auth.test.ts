@@ -155,6 +155,26 @@ describe('the AUTH exchange on the wire', () => {
     await w.expectSilentClose();
   });
 
+  test('wrong SCRAM proofs count against the address: past --auth-failure-limit even the right password gets 0x8A', async (t) => {
+    const s = await h.serverWith({ authFailureLimit: 2, authFailureDelay: 1 });
+    s.server.defaultBroker.authenticators.set('SCRAM-SHA-256', rfcAuthenticator());
+    const attempt = async (password: string): Promise<number> => {
+      const w = await Wire.tcp(s.port, 5);
+      t.after(() => w.destroy());
+      const client = new ScramClient('alice', password);
+      w.send(connectWithAuth(h.uid(), 'SCRAM-SHA-256', client.first().toString()));
+      const first = await w.frame();
+      if (first.first === 0x20) return first.body[1]!; // refused before the exchange
+      const serverFirst = first.body.toString('latin1').split('\x16')[1]!.slice(2);
+      w.send(auth(0x18, 'SCRAM-SHA-256', client.final(serverFirst).toString()));
+      const ack = await w.frame();
+      return ack.body[1]!;
+    };
+    assert.equal(await attempt('not-wonderland'), 0x86);
+    assert.equal(await attempt('still-not-wonderland'), 0x86);
+    assert.equal(await attempt('wonderland'), 0x8a, 'the address is banned after two wrong proofs');
+  });
+
   test('an authentication method the server does not offer gets CONNACK 0x8C [MQTT-4.12.0-1]', async (t) => {
     const s = await scramServer();
     const w = await Wire.tcp(s.port, 5);

@@ -10,7 +10,7 @@
  * - A failed authentication before CONNACK is a CONNACK with the code [MQTT-4.12.0-4]; a failed
  *   re-authentication is a DISCONNECT [MQTT-4.12.1-2]. Either way the connection closes.
  */
-import type { AuthExchange, AuthStep } from '../../auth/index.ts';
+import { type AuthExchange, type AuthStep, isAuthFailure } from '../../auth/index.ts';
 import { type ErrorCode, reasonCodeOf } from '../../errors.ts';
 import { type AuthPacket, ReasonCode, ValidReasonCodes } from '../../protocol/index.ts';
 import type { PacketContext, PendingAuth } from '../handler-context.ts';
@@ -111,8 +111,13 @@ function apply(conn: PacketContext, auth: PendingAuth, step: AuthStep): void {
     return;
   }
   countCode(conn.stats!.authFailures, step.code);
+  // A wrong SCRAM proof counts against the source address as a wrong password would at
+  // admission (brute-force limiter), and is answered after the same delay.
+  const delayMs = isAuthFailure(step.code)
+    ? conn.ctx.authFailures.recordFailure(conn.info.remoteAddress, 'mqtt').delayMs
+    : 0;
   if (conn.state === 'authenticating') {
-    conn.refuse(step.code, step.detail); // [MQTT-4.12.0-4]
+    conn.refuse(step.code, step.detail, delayMs); // [MQTT-4.12.0-4]
     return;
   }
   conn.disconnect(disconnectable(step.code), step.detail); // [MQTT-4.12.1-2]
