@@ -109,6 +109,8 @@ const retainedFamily: AuditObject = { type: 'retained' };
 export const AUDIT_OBJECTS: ReadonlyMap<string, AuditObject> = new Map<string, AuditObject>([
   [`${ACCOUNT}/tokens`, tokenFamily],
   [`${ACCOUNT}/tokens/:token_id`, tokenFamily],
+  // The new secret is the whole answer: the entry records that it was rolled, never the value.
+  [`${ACCOUNT}/tokens/:token_id/value`, { ...tokenFamily, actions: { PUT: 'roll' }, after: () => null }],
   [NAMESPACES, namespaceFamily],
   [`${NAMESPACES}/:namespace`, namespaceFamily],
   [BROKERS, brokerFamily],

@@ -44,6 +44,9 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
 
   [`GET ${ACCOUNT}/tokens`]: 'tokens:edit',
   [`POST ${ACCOUNT}/tokens`]: 'tokens:edit',
+  [`GET ${ACCOUNT}/tokens/:token_id`]: 'tokens:edit',
+  [`PUT ${ACCOUNT}/tokens/:token_id`]: 'tokens:edit',
+  [`PUT ${ACCOUNT}/tokens/:token_id/value`]: 'tokens:edit',
   [`DELETE ${ACCOUNT}/tokens/:token_id`]: 'tokens:edit',
 
   [`GET ${NS}`]: 'pubsub:read',

@@ -1,11 +1,13 @@
 /**
- * `pubsub token create|list|revoke|verify`: admin API tokens of the account, at Cloudflare's
+ * `pubsub token create|list|update|roll|revoke|verify`: admin API tokens of the account, at Cloudflare's
  * account-owned token path `/client/v4/accounts/{account_id}/tokens`. The secret exists in
  * clear only in the create answer (`result.value`); the server keeps a hash. `create` prints it
  * on stdout alone (human mode: one line, so `$(pubsub token create ci)` captures it) and the
  * token's id on stderr. `create` takes the grant as flags (`--permission`, `--account`,
  * `--namespace`, `--broker`, `--expires`, `--allow-ip`, `--deny-ip`; the API refuses a grant
- * wider than the caller's); `verify` asks Cloudflare's `GET /client/v4/user/tokens/verify`.
+ * wider than the caller's); `update` replaces a token's name and grant with the same flags
+ * (`PUT .../tokens/{id}`), `roll` prints a new secret as create does (`PUT .../tokens/{id}/value`,
+ * Cloudflare's Roll Token); `verify` asks Cloudflare's `GET /client/v4/user/tokens/verify`.
  *
  * `pubsub token show-bootstrap` needs no server: it prints the bootstrap token from
  * `<data-dir>/admin-token` (written by the first `pubsub serve`), the same way, on stdout alone.
@@ -74,28 +76,35 @@ function createBody(name: string, flags: CreateFlags): Record<string, unknown> {
   return body;
 }
 
+/** The options that say a token's grant (create, and update, which replaces it whole). */
+function withGrantOptions(command: Command): Command {
+  return command
+    .option(
+      '--permission <name>',
+      `a permission, repeatable (${PERMISSIONS.join(', ')}) [default: pubsub:edit and tokens:edit]`,
+      permission,
+    )
+    .option(
+      '--account <id>',
+      'an account the token may use, repeatable; the first owns it [PUBSUB_ACCOUNT_ID; default: the first account of GET /client/v4/accounts]',
+      collect,
+    )
+    .option('--namespace <name>', 'limit the token to this namespace, repeatable', collect)
+    .option('--broker <broker.namespace>', 'limit the token to this broker, repeatable', collect)
+    .option('--expires <duration>', 'expire the token after this long (30d, 12h...)', durationArgument)
+    .option('--allow-ip <cidr>', 'accept the token only from this address range, repeatable', collect)
+    .option('--deny-ip <cidr>', 'refuse the token from this address range, repeatable', collect);
+}
+
 export function addTokenCommands(program: Command): Command {
   const token = program.command('token').description('manage admin API tokens');
 
   withApiOptions(
-    token
-      .command('create <name>')
-      .description('create an admin API token; its secret is printed once, on stdout')
-      .option(
-        '--permission <name>',
-        `a permission, repeatable (${PERMISSIONS.join(', ')}) [default: pubsub:edit and tokens:edit]`,
-        permission,
-      )
-      .option(
-        '--account <id>',
-        'an account the token may use, repeatable; the first owns it [PUBSUB_ACCOUNT_ID; default: the first account of GET /client/v4/accounts]',
-        collect,
-      )
-      .option('--namespace <name>', 'limit the token to this namespace, repeatable', collect)
-      .option('--broker <broker.namespace>', 'limit the token to this broker, repeatable', collect)
-      .option('--expires <duration>', 'expire the token after this long (30d, 12h...)', durationArgument)
-      .option('--allow-ip <cidr>', 'accept the token only from this address range, repeatable', collect)
-      .option('--deny-ip <cidr>', 'refuse the token from this address range, repeatable', collect),
+    withGrantOptions(
+      token
+        .command('create <name>')
+        .description('create an admin API token; its secret is printed once, on stdout'),
+    ),
     { account: false },
   ).action(
     verb<CreateFlags & ApiFlags>(async ([name], flags) => {
@@ -149,6 +158,49 @@ export function addTokenCommands(program: Command): Command {
         t.expires_on === undefined ? 'never expires' : `expires ${when(t.expires_on)}`,
       ].filter((part) => part !== '');
       print(`Token ${t.id} is ${t.status}; ${window.join(', ')}.\n`);
+    }),
+  );
+
+  withApiOptions(
+    withGrantOptions(
+      token
+        .command('update <id> <name>')
+        .description(
+          "replace a token's name and grant with these (what is left out takes create's default); its secret stays",
+        ),
+    ),
+    { account: false },
+  ).action(
+    verb<CreateFlags & ApiFlags>(async ([id, name], flags) => {
+      const f = flags as CreateFlags;
+      const api = await connect({ ...flags, account: f.account?.[0] });
+      const t = await api.client.request<TokenResult>(
+        'PUT',
+        api.accountPath(`${tokensPath}/${segment(id!)}`),
+        {
+          body: createBody(name!, f),
+        },
+      );
+      if (flags.json) return printJson(t);
+      status(`Updated admin API token ${t.name} (id ${t.id}; ${(t.permissions ?? []).join(', ')}).`);
+    }),
+  );
+
+  withApiOptions(
+    token
+      .command('roll <id>')
+      .description('give a token a new secret, printed once on stdout; the old secret stops working at once'),
+  ).action(
+    verb<ApiFlags>(async ([id], flags) => {
+      const api = await connect(flags);
+      const value = await api.client.request<string>(
+        'PUT',
+        api.accountPath(`${tokensPath}/${segment(id!)}/value`),
+        { body: {} },
+      );
+      if (flags.json) return printJson(value);
+      status(`Rolled admin API token ${id}. The new secret below is shown once:`);
+      print(`${value}\n`);
     }),
   );
 

@@ -359,6 +359,30 @@ export class ControlPlaneStore extends SqlStore {
     ).map(tokenOf);
   }
 
+  /** Replaces a token's name and grant; its id, owner, secret and issue time stay. */
+  updateApiToken(t: ApiTokenRecord): void {
+    this.q(
+      `UPDATE api_tokens SET name = ?, permissions = ?, accounts = ?, namespaces = ?, brokers = ?,
+         expires_on = ?, not_before = ?, condition = ? WHERE account_id = ? AND id = ?`,
+    ).run(
+      t.name,
+      JSON.stringify(t.permissions),
+      JSON.stringify(t.accounts),
+      jsonOrNull(t.namespaces),
+      jsonOrNull(t.brokers),
+      t.expiresOn,
+      t.notBefore,
+      jsonOrNull(t.condition),
+      t.accountId,
+      t.id,
+    );
+  }
+
+  /** Gives a token a new secret (by its hash): the old one stops working at once. */
+  rollApiToken(accountId: string, id: string, hash: string): void {
+    this.q('UPDATE api_tokens SET hash = ? WHERE account_id = ? AND id = ?').run(hash, accountId, id);
+  }
+
   touchApiToken(id: string, when: string): void {
     this.q('UPDATE api_tokens SET last_used_on = ? WHERE id = ?').run(when, id);
   }

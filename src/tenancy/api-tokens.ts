@@ -5,10 +5,11 @@
  *
  * Invariants:
  * - Only a token's hash is stored; its value is returned once, when it is created.
- * - A new token's grant is validated here (known permissions, DNS-label names, ISO times with
+ * - A new or changed token's grant is validated here (known permissions, DNS-label names, ISO times with
  *   not_before < expires_on and expires_on in the future, CIDR lists) and narrowed to its
  *   creator's (token-scope.ts `narrowGrant`), so no token makes a stronger one; likewise a
- *   token revokes only tokens within its own grant (an edit token cannot revoke the operator's).
+ *   token changes, rolls or revokes only tokens within its own grant (an edit token cannot
+ *   revoke the operator's), and changes them only to grants within its own.
  * - A token's last-used time is informational, so it is written at most once a minute per
  *   token, not on every request.
  * - A refusal is a catalogue ApiError (TOKEN_NOT_FOUND, INVALID_PARAMETER, PERMISSION_DENIED),
@@ -67,9 +68,7 @@ export class ApiTokens {
     request: TokenRequest,
   ): { record: ApiTokenRecord; value: string } {
     const grant = narrowGrant(creator, grantOf(accountId, request, Date.now()));
-    for (const account of grant.accounts)
-      if (this.#store.getAccount(account) === undefined)
-        throw new ApiError('INVALID_PARAMETER', `resources.accounts: no account ${account}`);
+    this.#checkAccounts(grant);
     const value = newApiToken();
     const record: ApiTokenRecord = {
       id: newId(),
@@ -87,13 +86,53 @@ export class ApiTokens {
     return this.#store.listApiTokens(accountId);
   }
 
+  /** One token of `accountId` (TOKEN_NOT_FOUND otherwise). */
+  get(accountId: string, id: string): ApiTokenRecord {
+    const token = this.#store.listApiTokens(accountId).find((t) => t.id === id);
+    if (token === undefined) throw new ApiError('TOKEN_NOT_FOUND', `no API token ${id}`);
+    return token;
+  }
+
+  /**
+   * Replaces a token's name and grant with `request`'s (the create body: what it leaves out
+   * takes the create defaults); its id and secret stay. `caller` may change only a token within
+   * its own grant, and only to one within it.
+   */
+  update(caller: ApiTokenRecord, accountId: string, id: string, request: TokenRequest): ApiTokenRecord {
+    const target = this.#mayChange(caller, accountId, id);
+    const grant = narrowGrant(caller, grantOf(accountId, request, Date.now()));
+    this.#checkAccounts(grant);
+    const record: ApiTokenRecord = { ...target, name: request.name, ...grant };
+    this.#store.updateApiToken(record);
+    return record;
+  }
+
+  /** A new secret for a token within `caller`'s grant; the old secret stops working at once. */
+  roll(caller: ApiTokenRecord, accountId: string, id: string): string {
+    this.#mayChange(caller, accountId, id);
+    const value = newApiToken();
+    this.#store.rollApiToken(accountId, id, hashApiToken(value));
+    return value;
+  }
+
   /** Revokes a token of `accountId`; `caller` may revoke only tokens within its own grant. */
   delete(caller: ApiTokenRecord, accountId: string, id: string): void {
-    const target = this.#store.listApiTokens(accountId).find((t) => t.id === id);
-    if (target === undefined) throw new ApiError('TOKEN_NOT_FOUND', `no API token ${id}`);
-    narrowGrant(caller, target as TokenGrant);
+    this.#mayChange(caller, accountId, id);
     this.#store.deleteApiToken(accountId, id);
     this.#touched.delete(id);
+  }
+
+  /** The token `id`, when `caller`'s grant covers it (PERMISSION_DENIED otherwise). */
+  #mayChange(caller: ApiTokenRecord, accountId: string, id: string): ApiTokenRecord {
+    const target = this.get(accountId, id);
+    narrowGrant(caller, target as TokenGrant);
+    return target;
+  }
+
+  #checkAccounts(grant: TokenGrant): void {
+    for (const account of grant.accounts)
+      if (this.#store.getAccount(account) === undefined)
+        throw new ApiError('INVALID_PARAMETER', `resources.accounts: no account ${account}`);
   }
 }
 

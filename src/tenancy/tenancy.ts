@@ -175,6 +175,22 @@ export class Tenancy {
   listApiTokens(accountId: string): ApiTokenRecord[] {
     return this.#apiTokens.list(accountId);
   }
+  getApiToken(accountId: string, id: string): ApiTokenRecord {
+    return this.#apiTokens.get(accountId, id);
+  }
+  /** Replaces a token's name and grant; both it and the new grant must lie within `caller`'s. */
+  updateApiToken(
+    caller: ApiTokenRecord,
+    accountId: string,
+    id: string,
+    request: TokenRequest,
+  ): ApiTokenRecord {
+    return this.#apiTokens.update(caller, accountId, id, request);
+  }
+  /** A new secret for the token (returned once); the old one stops working at once. */
+  rollApiToken(caller: ApiTokenRecord, accountId: string, id: string): string {
+    return this.#apiTokens.roll(caller, accountId, id);
+  }
   /** Revokes a token; `caller` may revoke only tokens within its own grant. */
   deleteApiToken(caller: ApiTokenRecord, accountId: string, id: string): void {
     this.#apiTokens.delete(caller, accountId, id);

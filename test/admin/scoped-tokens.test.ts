@@ -244,6 +244,89 @@ describe('scoped API tokens against a real server', () => {
     expectOk(await call(ts, ts.adminToken, 'GET', '/client/v4/user/tokens/verify'));
   });
 
+  it("a token is read, replaced (name and grant) and rolled within its changer's grant; the old secret stops at once", async () => {
+    const maker = await token(ts, a, {
+      permissions: ['tokens:edit', 'pubsub:read'],
+      resources: { namespaces: ['scope-ns'] },
+    });
+    const base = `/client/v4/accounts/${a}/tokens`;
+    const child = expectOk(
+      await call(ts, maker.secret, 'POST', base, { name: 'reader', permissions: ['pubsub:read'] }),
+    );
+    const got = expectOk(await call(ts, maker.secret, 'GET', `${base}/${child.id}`));
+    assert.equal(got.name, 'reader');
+    assert.equal(got.value, undefined, 'never the secret');
+
+    // Replace: a new name and a narrower grant; the secret still works, within the new grant.
+    const updated = expectOk(
+      await call(ts, maker.secret, 'PUT', `${base}/${child.id}`, {
+        name: 'renamed',
+        permissions: ['pubsub:read'],
+        resources: { brokers: ['one.scope-ns'] },
+      }),
+    );
+    assert.deepEqual([updated.id, updated.name], [child.id, 'renamed']);
+    assert.deepEqual(updated.resources, {
+      accounts: [a],
+      namespaces: ['scope-ns'],
+      brokers: ['one.scope-ns'],
+    });
+    const brokers = `/client/v4/accounts/${a}/pubsub/namespaces/scope-ns/brokers`;
+    expectOk(await call(ts, child.value, 'GET', `${brokers}/one`));
+    expectError(await call(ts, child.value, 'GET', `${brokers}/two`), 404, 14006, 'outside the new grant');
+
+    // Not wider than the changer, and never a token wider than it.
+    expectError(
+      await call(ts, maker.secret, 'PUT', `${base}/${child.id}`, { name: 'x', permissions: ['pubsub:edit'] }),
+      403,
+      9109,
+      'widening past the changer',
+    );
+    const operatorId = expectOk(await call(ts, ts.adminToken, 'GET', '/client/v4/user/tokens/verify')).id;
+    expectError(
+      await call(ts, maker.secret, 'PUT', `${base}/${operatorId}`, {
+        name: 'mine now',
+        permissions: ['pubsub:read'],
+      }),
+      403,
+      9109,
+      "narrowing the operator's token",
+    );
+    expectError(
+      await call(ts, maker.secret, 'PUT', `${base}/${operatorId}/value`),
+      403,
+      9109,
+      "rolling the operator's",
+    );
+    expectError(
+      await call(ts, maker.secret, 'PUT', `${base}/${'0'.repeat(32)}/value`),
+      404,
+      14008,
+      'unknown id',
+    );
+
+    // Roll: a new secret once; the old one is refused at once, the new one works.
+    const rolled = await call(ts, maker.secret, 'PUT', `${base}/${child.id}/value`, {});
+    const secret = expectOk(rolled);
+    assert.equal(typeof secret, 'string');
+    assert.notEqual(secret, child.value);
+    expectError(await call(ts, child.value, 'GET', `${brokers}/one`), 403, 10000, 'the old secret');
+    expectOk(await call(ts, secret, 'GET', `${brokers}/one`));
+
+    // The audit log has the update and the roll, never the new secret.
+    const log = expectOk(
+      await call(
+        ts,
+        ts.adminToken,
+        'GET',
+        `/client/v4/accounts/${a}/audit_logs?resource.type=token&per_page=1000`,
+      ),
+    ) as { action: { type: string }; resource: { id: string } }[];
+    const mine = log.filter((e) => e.resource.id === child.id).map((e) => e.action.type);
+    assert.ok(mine.includes('update') && mine.includes('roll'), JSON.stringify(mine));
+    assert.ok(!JSON.stringify(log).includes(secret), 'the rolled secret is not in the audit log');
+  });
+
   it('a token of account A finds nothing of account B: 404 exactly as for an id that does not exist', async () => {
     const absent = 'e'.repeat(32);
     for (const [kind, secret] of Object.entries(tokens)) {

@@ -72,6 +72,39 @@ describe('pubsub token', () => {
     );
   });
 
+  it('update replaces name and grant (the secret stays); roll prints a new secret alone and the old one stops', async () => {
+    const created = await api.json<Token>(['token', 'create', 'cli-rolled']);
+    const updated = await api.ok([
+      'token',
+      'update',
+      created.id,
+      'cli-reader',
+      '--permission',
+      'pubsub:read',
+    ]);
+    assert.match(
+      updated.stderr,
+      new RegExp(`^Updated admin API token cli-reader \\(id ${created.id}; pubsub:read\\)\\.$`, 'm'),
+    );
+    const env = { PUBSUB_API_TOKEN: created.value! };
+    assert.ok(Array.isArray(await api.json(['namespace', 'list'], { env })), 'reads with the same secret');
+    const write = await api.run(['namespace', 'create', 'cli-rolled-ns'], { env });
+    assert.equal(write.code, 1, 'a read token cannot write any more');
+
+    const rolled = await api.ok(['token', 'roll', created.id]);
+    const secret = rolled.stdout.trimEnd();
+    assert.equal(rolled.stdout.split('\n').length, 2, 'the secret alone, one line');
+    assert.notEqual(secret, created.value);
+    assert.match(
+      rolled.stderr,
+      new RegExp(`^Rolled admin API token ${created.id}\\. The new secret below is shown once:$`, 'm'),
+    );
+    const old = await api.run(['namespace', 'list'], { env });
+    assert.equal(old.code, 1);
+    assert.match(old.stderr, /invalid API token \(code 10000\)/);
+    assert.ok(Array.isArray(await api.json(['namespace', 'list'], { env: { PUBSUB_API_TOKEN: secret } })));
+  });
+
   it('revoke --json prints the result; an unknown id is the API error, exit 1', async () => {
     const created = await api.json<Token>(['token', 'create', 'cli-revoke-json']);
     assert.deepEqual(await api.json(['token', 'revoke', created.id]), { id: created.id });
