@@ -68,7 +68,7 @@ async function runOne(rate: number, rep: number): Promise<Run> {
     serveArgs: ['--http-port', '0', '--max-connection-rate', String(rate)],
   });
   try {
-    makeRoomForFiles(broker.pid, CONNECTIONS + 100, 'the broker');
+    makeRoomForFiles(broker.pid, CONNECTIONS + 10, 'the broker'); // + the victim, the scrape
     const workers = await startConnWorkers(broker.tcpUrl, CONNECTIONS, {
       perWorker: PER_WORKER,
       concurrency: CONNECTIONS,
