@@ -23,8 +23,9 @@ export function openFiles(pid: number): OpenFiles {
 
 /**
  * Makes room for `more` descriptors in process `pid` (ours or a child of ours): raises its soft
- * limit up to its hard limit (never the hard limit itself) with `prlimit`, when that is needed.
- * Throws a message naming the shortfall when even the hard limit leaves no room.
+ * limit up to its hard limit (never the hard limit itself) with `prlimit`, when that is needed
+ * (Node raises its own soft limit to the hard one when it starts, so for a Node process this is
+ * mostly the check). Throws a message naming the shortfall when even the hard limit leaves no room.
  */
 export function makeRoomForFiles(pid: number, more: number, who: string): OpenFiles {
   let files = openFiles(pid);
