@@ -2,7 +2,8 @@
  * Connection-storm worker (a child process of run.ts, talking over IPC). Opens `count` MQTT
  * 3.1.1 connections (clean session, keepalive 60 s, no subscription) at most `concurrency` at a
  * time, spreading them over loopback source addresses so no single address runs out of
- * ephemeral ports, and holds them until told to close.
+ * ephemeral ports, and holds them until told to close. With `retries`, a connection that failed
+ * (closed, refused, timed out) is opened again, up to that many times, as a client would.
  *
  *   parent -> {type:'go'}     open the connections; reply {type:'connected', ...}
  *   parent -> {type:'check'}  reply {type:'held', open} (connections still open)
@@ -20,6 +21,8 @@ export interface ConnWorkerParams {
   srcIps: string[];
   idPrefix: string;
   timeoutMs: number;
+  /** Times a failed connection is tried again (default 0). */
+  retries?: number;
 }
 
 export interface ConnWorkerResult {
@@ -29,6 +32,8 @@ export interface ConnWorkerResult {
   errors: string[];
   latency: ReturnType<LatencyHistogram['toJSON']>;
   ms: number;
+  /** Attempts that failed and were tried again. */
+  retried: number;
 }
 
 const params = JSON.parse(process.argv[2] ?? '{}') as ConnWorkerParams;
@@ -94,10 +99,16 @@ async function openAll(): Promise<ConnWorkerResult> {
   let next = 0;
   let ok = 0;
   let failed = 0;
+  let retried = 0;
   const lane = async (): Promise<void> => {
     while (next < params.count) {
       const i = next++;
-      if (await openOne(i)) ok++;
+      let connected = await openOne(i);
+      for (let attempt = 0; !connected && attempt < (params.retries ?? 0); attempt++) {
+        retried++;
+        connected = await openOne(i);
+      }
+      if (connected) ok++;
       else failed++;
     }
   };
@@ -109,6 +120,7 @@ async function openAll(): Promise<ConnWorkerResult> {
     errors: [...errors].map(([k, n]) => `${k} x${n}`),
     latency: hist.toJSON(),
     ms: performance.now() - t0,
+    retried,
   };
 }
 

@@ -25,7 +25,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encode } from '../src/protocol/index.ts';
@@ -43,13 +43,13 @@ import {
   startBroker,
   stopChild,
 } from './brokers.ts';
-import { parseUrl } from './client.ts';
 import type { LoadResult } from './load.ts';
 import { runLoadChild } from './load-child.ts';
 import type { FloodParams, FloodStats, SteadyParams, SteadyReport } from './neighbour-load.ts';
 import { cpuDelta, cpuSnapshot, procRssKb } from './proc.ts';
-import { LatencyHistogram, type LatencySummary, median, range } from './stats.ts';
+import { median, range } from './stats.ts';
 import { fmt, writeResults } from './variants.ts';
+import { type PingResult, pinger, rawConnect } from './victim.ts';
 
 const USAGE = `usage: node bench/neighbours.ts [options]
   --scenario LIST    noisy,stalled,stalled-many (default all three)
@@ -155,27 +155,7 @@ function startLoadChild(params: SteadyParams | FloodParams): Promise<LoadChild> 
   return waitFor('ready').then(() => handle);
 }
 
-// ---- raw sockets: a subscriber that stops reading, a pinging victim ----
-
-/**
- * A raw TCP connection that has sent a v3.1.1 CONNECT (keep-alive 0) and then `then` (if
- * given), in one write; the caller reads the answers itself.
- */
-async function rawConnect(url: string, clientId: string, then?: Buffer): Promise<Socket> {
-  const { host, port } = parseUrl(url);
-  const socket = connect({ host, port, noDelay: true });
-  socket.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  const connectBytes = encode(
-    { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId },
-    4,
-  );
-  socket.write(then === undefined ? connectBytes : Buffer.concat([connectBytes, then]));
-  return socket;
-}
+// ---- raw sockets: a subscriber that stops reading ----
 
 /** CONNECT + SUBSCRIBE(filter), waits for CONNACK and SUBACK (4 + 5 bytes in v3.1.1), then stops reading. */
 async function stalledSubscriber(url: string, clientId: string, filter: string): Promise<Socket> {
@@ -206,60 +186,6 @@ async function stalledSubscriber(url: string, clientId: string, filter: string):
   });
   socket.removeAllListeners('close');
   return socket;
-}
-
-interface PingResult {
-  /** PINGREQs sent; each one's round trip is a sample (an unanswered one: its wait so far). */
-  samples: number;
-  latency: LatencySummary;
-  unanswered: number;
-}
-
-/**
- * A victim client: a PINGREQ every 100 ms whether or not the previous ones were answered
- * (PINGRESPs come back in order), so a stalled server shows as many long samples, not one.
- * PINGREQs still unanswered when stopped count with their wait so far.
- */
-async function pinger(url: string): Promise<{ stop(): PingResult; socket: Socket }> {
-  const socket = await rawConnect(url, 'victim');
-  const hist = new LatencyHistogram();
-  const sentAt: number[] = [];
-  let answered = 0;
-  let connacked = false;
-  let pending = 0;
-  const connected = new Promise<void>((resolve) => {
-    socket.on('data', (chunk: Buffer) => {
-      let bytes = chunk.length;
-      if (!connacked) {
-        connacked = true;
-        bytes -= 4;
-        resolve();
-      }
-      // Only PINGRESPs (2 bytes each) arrive after the CONNACK: the victim subscribes to nothing.
-      pending += bytes;
-      const now = performance.now();
-      while (pending >= 2 && answered < sentAt.length) {
-        pending -= 2;
-        hist.recordMs(now - sentAt[answered++]!);
-      }
-    });
-  });
-  await connected;
-  const PINGREQ = Buffer.from([0xc0, 0x00]);
-  const timer = setInterval(() => {
-    sentAt.push(performance.now());
-    socket.write(PINGREQ);
-  }, 100);
-  return {
-    socket,
-    stop(): PingResult {
-      clearInterval(timer);
-      const now = performance.now();
-      const unanswered = sentAt.length - answered;
-      for (let i = answered; i < sentAt.length; i++) hist.recordMs(now - sentAt[i]!);
-      return { samples: hist.count, latency: hist.summary(), unanswered };
-    },
-  };
 }
 
 /** VmRSS every 100 ms until stopped; `onSample` may end the run early (the RSS cap). */

@@ -1,15 +1,3 @@
-/**
- * `npm run bench`: our broker side by side with mosquitto and aedes in one run.
- *
- * For each scenario, repetitions interleave the brokers (A B C A B C ...), each run on a freshly
- * started broker process; the load generator of a run is its own child process (bench/load.ts,
- * or bench/conn-worker.ts processes for the connection storm). Medians over repetitions go to a
- * markdown table (stdout and bench/results/<timestamp>.md) and every run to a JSON file.
- *
- * Options: --quick, --all, --reps N, --only <regex>, --duration S, --warmup S, --nodelay,
- * --brokers a,b,c, --profile, --max-minutes M. See bench/README.md.
- */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -24,13 +12,10 @@ import {
   dirHasFiles,
   killAllChildren,
   makeTempDir,
-  REPO_DIR,
   removeTempDir,
-  spawnTracked,
   startBroker,
-  stopChild,
 } from './brokers.ts';
-import type { ConnWorkerParams, ConnWorkerResult } from './conn-worker.ts';
+import { startConnWorkers } from './conn-workers.ts';
 import { runLoadChild } from './load-child.ts';
 import { cpuDelta, cpuSnapshot, procRssKb } from './proc.ts';
 import { type ConnResult, type Meta, type RunRecord, renderReport } from './report.ts';
@@ -213,65 +198,18 @@ async function runOne(s: Scenario, broker: BrokerInfo, rep: number): Promise<Run
 
 // ---- connection storm ----
 
-const WORKER_CONNS = 5000;
-const SRC_IPS = 100;
-const CONCURRENCY = 100;
 const HOLD_MS = 3000;
 
 async function runConnStorm(handle: BrokerHandle, total: number): Promise<ConnResult> {
-  const url = new URL(handle.tcpUrl);
-  const nWorkers = Math.ceil(total / WORKER_CONNS);
-  const ips = Array.from({ length: SRC_IPS }, (_, i) => `127.0.0.${i + 2}`);
-  const workers: ChildProcess[] = [];
-  const messages = new Map<ChildProcess, (msg: { type: string }) => void>();
-  const next = (w: ChildProcess, type: string, timeoutMs: number): Promise<Record<string, unknown>> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`conn worker: no '${type}' in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      messages.set(w, (msg) => {
-        if (msg.type !== type) return;
-        clearTimeout(timer);
-        resolve(msg as Record<string, unknown>);
-      });
-    });
+  const workers = await startConnWorkers(handle.tcpUrl, total);
   try {
     const rssBeforeKb = procRssKb(handle.pid);
-    for (let w = 0; w < nWorkers; w++) {
-      const count = Math.floor(total / nWorkers) + (w < total % nWorkers ? 1 : 0);
-      const params: ConnWorkerParams = {
-        host: url.hostname,
-        port: Number(url.port),
-        count,
-        concurrency: Math.ceil(CONCURRENCY / nWorkers),
-        srcIps: ips.filter((_, i) => i % nWorkers === w),
-        idPrefix: `storm-${w}-${Math.random().toString(36).slice(2, 7)}`,
-        timeoutMs: 20_000,
-      };
-      const child = spawnTracked(
-        process.execPath,
-        [join(BENCH_DIR, 'conn-worker.ts'), JSON.stringify(params)],
-        {
-          cwd: REPO_DIR,
-          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        },
-      );
-      child.on('message', (msg: { type: string }) => messages.get(child)?.(msg));
-      workers.push(child);
-    }
-    await Promise.all(workers.map((w) => next(w, 'ready', 15_000)));
-    const pids = workers.map((w) => w.pid!);
-    const a = cpuSnapshot(handle.pid, pids);
-    const done = workers.map((w) => next(w, 'connected', 120_000));
-    for (const w of workers) w.send({ type: 'go' });
-    const results = (await Promise.all(done)) as unknown as ConnWorkerResult[];
-    const b = cpuSnapshot(handle.pid, pids);
+    const a = cpuSnapshot(handle.pid, workers.pids);
+    const results = await workers.go();
+    const b = cpuSnapshot(handle.pid, workers.pids);
     await sleep(HOLD_MS);
     const rssAfterKb = procRssKb(handle.pid);
-    const held = workers.map((w) => next(w, 'held', 10_000));
-    for (const w of workers) w.send({ type: 'check' });
-    const heldCounts = (await Promise.all(held)) as unknown as { open: number }[];
+    const held = await workers.held();
     const cpu = cpuDelta(a, b);
     const connected = results.reduce((n, r) => n + r.ok, 0);
     const hist = new LatencyHistogram();
@@ -282,7 +220,7 @@ async function runConnStorm(handle: BrokerHandle, total: number): Promise<ConnRe
       connected,
       failed: results.reduce((n, r) => n + r.failed, 0),
       errors,
-      held: heldCounts.reduce((n, h) => n + h.open, 0),
+      held,
       seconds: cpu.seconds,
       connPerSec: connected / cpu.seconds,
       brokerUsPerConn: cpu.brokerUs !== null && connected > 0 ? cpu.brokerUs / connected : null,
@@ -296,11 +234,10 @@ async function runConnStorm(handle: BrokerHandle, total: number): Promise<ConnRe
           ? (rssAfterKb - rssBeforeKb) / connected
           : null,
       connectLatency: hist.summary(),
-      workers: nWorkers,
+      workers: workers.pids.length,
     };
   } finally {
-    for (const w of workers) if (w.connected) w.send({ type: 'close' });
-    await Promise.all(workers.map((w) => stopChild(w, 2000)));
+    await workers.close();
   }
 }
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import type { PublishPacket } from '../../src/protocol/index.ts';
+import { until } from '../helpers/child-process.ts';
 import type { RawClient } from '../helpers/raw-client.ts';
 import { harness, text } from '../helpers/v5-harness.ts';
 import { connackProperties, connectV5, packet, str, Wire } from '../helpers/wire.ts';
@@ -242,4 +243,32 @@ describe('shared subscriptions with MQTT.js', () => {
     assert.equal(got.a!.length, 5);
     assert.equal(got.b!.length, 5);
   });
+
+  // Issue 20 measured `$share` churn from outside and it held; this repeats it, bounded.
+  for (const protocolVersion of [4, 5] as const) {
+    test(`v${protocolVersion === 5 ? '5' : '3.1.1'}: 500 rounds of joining and leaving 100 groups leave nothing behind; a group made after them delivers each message once`, async (t) => {
+      const opts = { protocolVersion, reconnectPeriod: 0 };
+      const churner = await mqtt.connectAsync(h.ts.url, opts);
+      const pub = await mqtt.connectAsync(h.ts.url, opts);
+      t.after(() => Promise.all([churner, pub].map((c) => c.endAsync(true))));
+      const index = h.ts.server.defaultBroker.index;
+      const before = index.size;
+      const level = `churn${protocolVersion}`;
+      for (let round = 0; round < 500; round++) {
+        const filter = `$share/g${round % 100}/${level}/${round}/#`;
+        const granted = await churner.subscribeAsync(filter, { qos: 1 });
+        assert.equal(granted[0]!.qos, 1);
+        await churner.unsubscribeAsync(filter);
+      }
+      assert.equal(index.size, before, 'every member gone');
+      assert.equal(index.hasFirstLevel(level), false, 'every node pruned');
+
+      const got: string[] = [];
+      churner.on('message', (_t, p) => got.push(p.toString()));
+      await churner.subscribeAsync(`$share/after/${level}/x`, { qos: 1 });
+      for (let i = 0; i < 5; i++) await pub.publishAsync(`${level}/x`, `m${i}`, { qos: 1 });
+      await until(() => got.length >= 5, 'the 5 messages');
+      assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
+    });
+  }
 });

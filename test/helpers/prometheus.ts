@@ -20,3 +20,13 @@ export async function processRefusals(apiUrl: string, reason: string): Promise<n
   const text = await (await fetch(`${apiUrl}/metrics`)).text();
   return seriesValue(text, 'pubsub_connections_refused_total', { namespace: '', broker: '', reason });
 }
+
+/** The sum of every series of `name` in a scrape (all its label sets), 0 when it has none. */
+export function sumOfSeries(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)(?:\{.*\})? (\S+)$/.exec(line);
+    if (match !== null && match[1] === name) sum += Number(match[2]);
+  }
+  return sum;
+}

@@ -5,6 +5,8 @@
  *   QoS 1 subscriber on the same topic gets every message;
  * - the process-wide `--max-total-write-buffer` sheds QoS 0 from the most congested connection
  *   only, counted `write_budget`;
+ * - 100 subscribers to `#` that never read, under a publisher at full speed, hold no more than
+ *   that budget (server RSS) while a victim's pings are answered;
  * - a connection congested longer than `--max-congested-ms` is closed: v5 DISCONNECT 0x97, v3 a
  *   close, counted;
  * - 20,000 retained messages all reach a new QoS 0 subscriber (v5 and v3.1.1), paced; live
@@ -19,6 +21,7 @@ import { spawnChild, until, WAIT_MS } from '../helpers/child-process.ts';
 import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
 import { seriesValue } from '../helpers/prometheus.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
+import { RawClient } from '../helpers/raw-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { connectV4, connectV5, packet, str } from '../helpers/wire.ts';
 
@@ -237,6 +240,73 @@ describe('the total write budget (--max-total-write-buffer)', () => {
     assert.ok((await metric(ts.apiUrl, 'pubsub_messages_dropped_total', { reason: 'write_budget' })) > 0);
     // Its own bound (64 MiB) was never reached: every drop is the budget's.
     assert.equal(await metric(ts.apiUrl, 'pubsub_messages_dropped_total', { reason: 'congested' }), 0);
+  });
+});
+
+describe('many subscribers to # that never read, one publisher at full speed', () => {
+  // Issue 20 measured 10,000 of them: server RSS 274 → 1,961 MB in ~3 s and a victim's PINGREQ
+  // unanswered for 10 s, since only each connection's write buffer was bounded.
+  it("100 of them (v3.1.1 and v5): server RSS stays within --max-total-write-buffer plus a margin, the drops are counted, and a victim's pings are all answered", async (t) => {
+    const budget = 8 * 2 ** 20;
+    const served = await startServe(t, {
+      args: ['--max-write-buffer', String(2 ** 20), '--max-total-write-buffer', String(budget)],
+    });
+    const port = served.port('mqtt');
+    const pid = served.child.process.pid!;
+    const publisher = await mqttClient(t, served.urls.mqtt!, 5);
+    // 1,600 × 16 KiB = 25 MiB per subscriber: past each one's 1 MiB write buffer, and for 100
+    // of them 2.5 GiB: unbounded, 100 MiB of backlog (1 MiB each); the budget holds 8 MiB.
+    const flood = async (topic: string): Promise<void> => {
+      const payload = Buffer.alloc(16_384, 0x66);
+      for (let n = 0; n < 1600; n++) {
+        publisher.publish(topic, payload, { qos: 0 });
+        if (n % 64 === 63) await new Promise((r) => setImmediate(r));
+      }
+      await publisher.publishAsync(`${topic}/end`, 'x', { qos: 1 }); // after every QoS 0 one
+    };
+    await flood('warm/up'); // grows the heap to what the traffic needs, with nobody subscribed
+    const before = rssOf(pid);
+    for (let i = 0; i < 100; i++)
+      await StallingSubscriber.openStalled(t, port, served.apiUrl, i % 2 === 0 ? 4 : 5, '#');
+
+    const victim = await RawClient.tcp(port, 5);
+    t.after(() => victim.destroy());
+    assert.equal((await victim.connect({ clientId: uniqueName('victim') })).reasonCode, 0);
+    const pings = { sent: 0, answered: 0 };
+    let flooding = true;
+    const pinging = (async () => {
+      while (flooding) {
+        pings.sent++;
+        victim.send({ type: 'pingreq' });
+        assert.equal((await victim.next(WAIT_MS)).type, 'pingresp');
+        pings.answered++;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssOf(pid));
+    }, 20);
+    try {
+      await flood('busy/topic');
+    } finally {
+      flooding = false;
+      clearInterval(sampler);
+    }
+    await pinging;
+    const grown = (peak - before) / 2 ** 20;
+    assert.ok(grown < budget / 2 ** 20 + 48, `server RSS peak grew ${grown.toFixed(1)} MiB`);
+    // Each stalled subscriber's QoS 0 past its bound is dropped and counted: by the budget, or by
+    // its own --max-write-buffer when one event-loop turn took it past that before the budget
+    // was next accounted (at the turn's flush).
+    const dropped = await Promise.all(
+      ['write_budget', 'congested'].map((reason) =>
+        metric(served.apiUrl, 'pubsub_messages_dropped_total', { reason }),
+      ),
+    );
+    assert.ok(dropped[0]! + dropped[1]! >= 100 * 500, `dropped ${dropped.join(' + ')}`);
+    assert.equal(pings.answered, pings.sent);
+    assert.ok(pings.answered > 0);
   });
 });
 
