@@ -973,6 +973,16 @@ export const OPTIONS = {
     description:
       'Connections one client address may hold at once (the PROXY or X-Forwarded-For address when trusted; 0: unlimited). More: v5 CONNACK 0x97, v3 0x03.',
   },
+  listenBacklog: {
+    kind: 'int',
+    default: 4096,
+    min: 1,
+    max: 65_535,
+    flag: '--listen-backlog',
+    env: 'PUBSUB_LISTEN_BACKLOG',
+    description:
+      "Connections the kernel holds for each MQTT listener (TCP, TLS, WebSocket) before the server accepts them (listen(2)'s backlog; Linux caps it at net.core.somaxconn). Node's default, 511, overflowed in a storm of 20,000 connects while the event loop was busy: clients saw resets and had to retry.",
+  },
   maxConnectionRate: {
     kind: 'int',
     default: 0,

@@ -29,11 +29,14 @@ export interface Listener {
 
 export type Accept = (socket: Socket, info: ConnectionInfo) => void;
 
-/** Binds `server` to host:port; resolves with the bound port (the OS's pick for port 0). */
-export async function bind(server: Server, host: string, port: number): Promise<number> {
+/**
+ * Binds `server` to host:port with a listen backlog of `backlog` (`--listen-backlog`);
+ * resolves with the bound port (the OS's pick for port 0).
+ */
+export async function bind(server: Server, host: string, port: number, backlog: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -69,7 +72,7 @@ export async function listenTcp(config: Config, accept: Accept, logger: Logger):
   const server: Server = createServer({ noDelay: config.tcpNoDelay, pauseOnConnect: paced }, (socket) =>
     pacer.admit(socket, takeOn),
   );
-  const bound = await bind(server, config.host, config.port);
+  const bound = await bind(server, config.host, config.port, config.listenBacklog);
   return {
     name: 'mqtt',
     url: `mqtt://${hostForUrl(config.host)}:${bound}`,

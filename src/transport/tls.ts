@@ -158,7 +158,7 @@ export async function listenTls(
     gate.admit(raw, (client) => handOver(raw, client)); // left paused: the TLS socket reads the rest
   };
   const server = createNetServer({ pauseOnConnect: paced }, (raw) => pacer.admit(raw, takeOn));
-  const bound = await bind(server, config.host, config.tlsPort);
+  const bound = await bind(server, config.host, config.tlsPort, config.listenBacklog);
   return {
     name: 'tls',
     url: `mqtts://${hostForUrl(config.host)}:${bound}`,

@@ -237,7 +237,7 @@ export async function listenWebSocket(
     });
   };
   const port = tls ? config.wssPort : config.wsPort;
-  const bound = await bind(server, config.host, port);
+  const bound = await bind(server, config.host, port, config.listenBacklog);
   const firstPath = [...paths][0] ?? '/mqtt';
   return {
     name: tls ? 'wss' : 'ws',

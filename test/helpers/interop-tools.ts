@@ -53,6 +53,9 @@ export const openssl = tool('openssl', 'openssl', () => runs('openssl', ['versio
 export const curl = tool('curl', 'curl', () => runs('curl', ['--version']));
 
 /** Prometheus's `promtool`, whose `check metrics` lints a scrape of GET /metrics. */
+/** `ss` shows a listening socket's backlog (Send-Q). */
+export const ss = tool('ss', 'iproute2', () => runs('ss', ['--version']));
+
 export const promtool = tool('promtool', 'prometheus', () => runs('promtool', ['--version']));
 
 /** The Eclipse Paho Python client in Debian's Python. */
