@@ -14,7 +14,7 @@
  * raised before routing) write error bodies besides it, in the same envelope. Every change
  * (made or refused) by an authenticated caller is recorded on its way out (src/admin/audit.ts).
  * Only the table's `public` routes (`/healthz`, `/livez`, `/readyz`, `/openapi.json`, `/metrics`,
- * which has its own optional token) need no admin token; an unknown path without a token is
+ * which has its own optional token, and the web console's static files) need no admin token; an unknown path without a token is
  * 403, not 404.
  */
 import swagger from '@fastify/swagger';
@@ -37,6 +37,7 @@ import {
   auditRoutes,
   brokerRoutes,
   clientRoutes,
+  consoleRoutes,
   credentialRoutes,
   healthRoutes,
   hookRoutes,
@@ -179,6 +180,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   retainedRoutes(app, ctx);
   traceRoutes(app, ctx);
   metricsRoutes(app, ctx);
+  consoleRoutes(app);
   await app.ready();
   return app;
 }
