@@ -42,7 +42,10 @@ export async function render(section) {
   function brokerChosen() {
     const broker = brokers.get(choice.value);
     if (!broker) return;
-    url.value = broker.endpoints.wss ?? broker.endpoints.ws ?? '';
+    // A page served over https may only open wss:; over http, ws: avoids a certificate the
+    // browser does not trust (--tls-self-signed).
+    const { ws, wss } = broker.endpoints;
+    url.value = (location.protocol === 'https:' ? (wss ?? ws) : (ws ?? wss)) ?? '';
     username.value = broker.mqtt_username;
     password.value = '';
   }
