@@ -44,6 +44,7 @@ import {
   metricsRoutes,
   namespaceRoutes,
   retainedRoutes,
+  statsRoutes,
   tokenRoutes,
   traceRoutes,
 } from './routes/index.ts';
@@ -180,6 +181,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   retainedRoutes(app, ctx);
   traceRoutes(app, ctx);
   metricsRoutes(app, ctx);
+  statsRoutes(app, ctx);
   consoleRoutes(app);
   await app.ready();
   return app;

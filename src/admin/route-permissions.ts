@@ -55,6 +55,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
   [`POST ${ACCOUNT}/tokens`]: 'tokens:edit',
   [`DELETE ${ACCOUNT}/tokens/:token_id`]: 'tokens:edit',
 
+  [`GET ${ACCOUNT}/pubsub/stats`]: 'pubsub:read',
   [`GET ${NS}`]: 'pubsub:read',
   [`POST ${NS}`]: 'pubsub:edit',
   [`GET ${NS}/:namespace`]: 'pubsub:read',

@@ -2,8 +2,8 @@
  * The admin API's routes, one file per resource: health probes, accounts, API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation), on-publish hooks,
  * the web console's static files, a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
- * delete; a packet trace of a client or topic, streamed), the audit log and the Prometheus
- * metrics. Each registers its routes on the fastify instance with
+ * delete; a packet trace of a client or topic, streamed), the audit log, the Prometheus
+ * metrics and each broker's figures for the console (stats). Each registers its routes on the fastify instance with
  * their JSON schemas (from which the OpenAPI document is generated) and takes its context from
  * ../context.ts.
  * Promises: a route changes tenants only through `ctx.tenancy`; its refusals are ApiErrors
@@ -22,5 +22,6 @@ export { hookRoutes } from './hooks.ts';
 export { metricsRoutes } from './metrics.ts';
 export { namespaceRoutes } from './namespaces.ts';
 export { retainedRoutes } from './retained.ts';
+export { statsRoutes } from './stats.ts';
 export { tokenRoutes } from './tokens.ts';
 export { traceRoutes } from './trace.ts';
