@@ -1,6 +1,6 @@
 /**
  * The console's shell: sign-in, navigation and URL routing. Each page is a module loaded the
- * first time it is opened (the WebSocket client's MQTT.js with it), and
+ * first time it is opened (the WebSocket client's MQTT.js and the overview's uPlot with it), and
  * exports `render(main)`, which may return a function that stops what it started (timers,
  * connections) when the user leaves the page. Links change the URL with the History API, so
  * every page has an address and the back button works.
@@ -9,11 +9,12 @@ import { ApiFailure, forgetToken, signIn, storedToken, storeToken } from './api.
 import { el, field, replace } from './dom.js';
 
 const PAGES = {
+  '/console/overview': { title: 'Overview', load: () => import('./page-overview.js') },
   '/console/brokers': { title: 'Brokers', load: () => import('./page-brokers.js') },
   '/console/credentials': { title: 'Credentials', load: () => import('./page-credentials.js') },
   '/console/ws-client': { title: 'WebSocket client', load: () => import('./page-ws-client.js') },
 };
-const HOME = '/console/brokers';
+const HOME = '/console/overview';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');

@@ -1,7 +1,7 @@
 /**
  * The web console (docs/console.md): static files served by the admin HTTP server, with no
- * build step. The console is plain ES modules in the repository's `console/` folder, plus MQTT.js's
- * browser build served from node_modules, never from a CDN.
+ * build step. The console is plain ES modules in the repository's `console/` folder, plus two
+ * libraries served from node_modules (MQTT.js's browser build, uPlot), never from a CDN.
  *
  * Invariants:
  * - Only the paths of CONSOLE_PATHS answer, one explicit route each (no wildcard, no directory
@@ -24,7 +24,7 @@ const CONSOLE_DIR = resolve(import.meta.dirname, '../../../console');
 const require = createRequire(import.meta.url);
 
 /** The console's pages (each an address that serves the shell; its script shows the page). */
-const PAGES = ['brokers', 'credentials', 'ws-client'] as const;
+const PAGES = ['overview', 'brokers', 'credentials', 'ws-client'] as const;
 
 /** Files of console/, by the name they are served under. */
 const OWN_FILES = [
@@ -34,6 +34,7 @@ const OWN_FILES = [
   'console.css',
   'page-brokers.js',
   'page-credentials.js',
+  'page-overview.js',
   'page-ws-client.js',
   'favicon.svg',
 ] as const;
@@ -41,6 +42,8 @@ const OWN_FILES = [
 /** Libraries from node_modules, by served name → module specifier. */
 const LIBRARIES: Readonly<Record<string, string>> = {
   'mqtt.esm.js': 'mqtt/dist/mqtt.esm',
+  'uPlot.esm.js': 'uplot/dist/uPlot.esm.js',
+  'uPlot.min.css': 'uplot/dist/uPlot.min.css',
 };
 
 /** Where each served path's bytes come from: a file path, or a module specifier to resolve. */
