@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import { after, before, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { type Browser, type BrowserContext, type Page, chromium as playwright } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { until } from '../helpers/child-process.ts';
 import {
-  CHROMIUM,
   chromium,
   describeWithTool,
+  launchChromium,
   mosquittoClients,
   mosquittoPub,
   uniqueName,
@@ -96,17 +96,7 @@ describeWithTool('the web console in Chromium', chromium, () => {
   before(async () => {
     serve = await startServe(suiteContext);
     token = readFileSync(join(serve.dataDir, 'admin-token'), 'utf8').trim();
-    browser = await playwright.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-      ],
-    });
+    browser = await launchChromium();
     await mkdir(SCREENSHOTS, { recursive: true });
   });
 
