@@ -136,7 +136,8 @@ describeWithTool('the web console in Chromium', chromium, () => {
       .waitFor();
     await screenshots(page, 'sign-in-refused');
     await signIn(page);
-    assert.equal(new URL(page.url()).pathname, '/console/overview');
+    // Playwright learns of history.replaceState a little later than the page shows it.
+    await page.waitForURL((url) => url.pathname === '/console/overview');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('pubsub.adminToken')), token);
     assert.ok(!page.url().includes(token));
     await page.reload();
@@ -360,14 +361,14 @@ describeWithTool('the web console in Chromium', chromium, () => {
     await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
     await page.getByRole('link', { name: 'Brokers' }).click();
     await page.getByRole('heading', { name: 'Brokers', level: 1 }).waitFor();
-    assert.equal(new URL(page.url()).pathname, '/console/brokers');
+    await page.waitForURL((url) => url.pathname === '/console/brokers');
     await page.getByRole('link', { name: 'WebSocket client' }).click();
     await page.getByRole('heading', { name: 'WebSocket client', level: 1 }).waitFor();
     await page.goBack();
     await page.getByRole('heading', { name: 'Brokers', level: 1 }).waitFor();
     await page.goBack();
     await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
-    assert.equal(new URL(page.url()).pathname, '/console/credentials');
+    await page.waitForURL((url) => url.pathname === '/console/credentials');
     await page.goForward();
     await page.getByRole('heading', { name: 'Brokers', level: 1 }).waitFor();
     assert.equal(await page.getByRole('link', { name: 'Brokers' }).getAttribute('aria-current'), 'page');
