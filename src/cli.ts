@@ -104,6 +104,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   const lines = server.listeners.map((l) => `pubsub: ${l.name} listening on ${l.url}`);
   if (server.tlsCertificate) lines.push(certificateBanner(server.tlsCertificate));
   if (server.apiUrl !== undefined) lines.push(`pubsub: admin API listening on ${server.apiUrl}`);
+  if (server.apiUrl !== undefined) lines.push(`pubsub: web console on ${server.apiUrl}/`);
   lines.push(`pubsub: account id ${server.bootstrap.account.id}`);
   const token = server.bootstrap.adminToken;
   if (token !== undefined) lines.push(tokenBanner(config, token, process.stdout.isTTY === true));

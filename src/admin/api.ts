@@ -14,7 +14,7 @@
  * raised before routing) write error bodies besides it, in the same envelope. Every change
  * (made or refused) by an authenticated caller is recorded on its way out (src/admin/audit.ts).
  * Only the table's `public` routes (`/healthz`, `/livez`, `/readyz`, `/openapi.json`, `/metrics`,
- * which has its own optional token) need no admin token; an unknown path without a token is
+ * which has its own optional token, and the web console's static files) need no admin token; an unknown path without a token is
  * 403, not 404.
  */
 import swagger from '@fastify/swagger';
@@ -37,12 +37,14 @@ import {
   auditRoutes,
   brokerRoutes,
   clientRoutes,
+  consoleRoutes,
   credentialRoutes,
   healthRoutes,
   hookRoutes,
   metricsRoutes,
   namespaceRoutes,
   retainedRoutes,
+  statsRoutes,
   tokenRoutes,
   traceRoutes,
 } from './routes/index.ts';
@@ -179,6 +181,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   retainedRoutes(app, ctx);
   traceRoutes(app, ctx);
   metricsRoutes(app, ctx);
+  statsRoutes(app, ctx);
+  consoleRoutes(app);
   await app.ready();
   return app;
 }

@@ -57,7 +57,7 @@ function labelsOf(tenant: Tenant): LabelValues<BrokerLabel> {
 }
 
 /** Drop counters of BrokerStats by `reason` label (no subscriber is not a drop). */
-const DROPS = {
+export const DROPS = {
   queue_full: 'droppedQueueFull',
   expired: 'droppedExpired',
   too_large: 'droppedTooLarge',

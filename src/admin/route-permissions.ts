@@ -11,6 +11,7 @@
  * (`.../credentials`).
  */
 import type { Permission } from '../tenancy/index.ts';
+import { CONSOLE_PATHS } from './routes/console.ts';
 
 export type RouteAccess = 'public' | 'token' | Permission;
 
@@ -30,6 +31,14 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
   // Prometheus scrapes without an admin token; --metrics-token guards it (routes/metrics.ts).
   'GET /metrics': 'public',
   'HEAD /metrics': 'public',
+  // The web console's static files and page addresses (routes/console.ts): no secret in them;
+  // the console calls the routes below with the admin token like any client.
+  ...Object.fromEntries(
+    CONSOLE_PATHS.flatMap((path): [string, RouteAccess][] => [
+      [`GET ${path}`, 'public'],
+      [`HEAD ${path}`, 'public'],
+    ]),
+  ),
 
   'GET /client/v4/user/tokens/verify': 'token',
   [`GET ${ACCOUNT}/tokens/verify`]: 'token',
@@ -49,6 +58,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
   [`PUT ${ACCOUNT}/tokens/:token_id/value`]: 'tokens:edit',
   [`DELETE ${ACCOUNT}/tokens/:token_id`]: 'tokens:edit',
 
+  [`GET ${ACCOUNT}/pubsub/stats`]: 'pubsub:read',
   [`GET ${NS}`]: 'pubsub:read',
   [`POST ${NS}`]: 'pubsub:edit',
   [`GET ${NS}/:namespace`]: 'pubsub:read',

@@ -100,7 +100,7 @@ describe('admin API access: deny by default over every registered route', () => 
 
   const routes = () => f.app.registeredRoutes.filter((r) => !PUBLIC_ROUTES.has(`${r.method} ${r.url}`));
 
-  it('the route table is read from fastify and the public list is exactly the health, OpenAPI and metrics routes', () => {
+  it('the route table is read from fastify and the public list is exactly the health, OpenAPI, metrics and web console routes', () => {
     assert.ok(routes().length >= 30, `only ${routes().length} protected routes registered`);
     const publicRegistered = f.app.registeredRoutes
       .filter((r) => PUBLIC_ROUTES.has(`${r.method} ${r.url}`))

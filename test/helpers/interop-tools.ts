@@ -1,6 +1,6 @@
 /**
- * The real clients the interop tests drive (mosquitto_pub/sub, paho, openssl, curl, Chromium,
- * promtool):
+ * The real clients the interop tests drive (mosquitto_pub/sub, paho, openssl, curl, Chromium
+ * through `launchChromium`, promtool):
  * whether each one from Debian is installed. A suite needing a missing one is skipped with the
  * package to install, except under CI (`CI` set), where it fails: CI promises to have installed
  * every interop client, so a missing one is a broken machine, not a skip.
@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it, type TestContext } from 'node:test';
+import type { Browser } from 'playwright-core';
 import { type Child, spawnChild } from './child-process.ts';
 
 /** Debian's Python, which is where python3-paho-mqtt installs (a pyenv python on PATH lacks it). */
@@ -66,6 +67,27 @@ export const pahoPython = tool(`${PYTHON} with paho-mqtt`, 'python3-paho-mqtt', 
 /** Debian's Chromium, driven by playwright-core in the browser test. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const chromium = tool(CHROMIUM, 'chromium', () => runs(CHROMIUM, ['--version']));
+
+/** Headless Debian Chromium under playwright-core, quiet (no updates, sync or QUIC), plus `args`. */
+export async function launchChromium(args: string[] = []): Promise<Browser> {
+  // Loaded here, not at the top: most suites that import this module drive no browser.
+  const { chromium: playwright } = await import('playwright-core');
+  return playwright.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      ...args,
+    ],
+  });
+}
 
 /**
  * `describe` for a suite that needs `needed`: runs it when installed; otherwise skips it naming

@@ -16,9 +16,9 @@ import { createServer, type Server } from 'node:http';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { type Browser, chromium as playwright } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { WAIT_MS } from '../helpers/child-process.ts';
-import { CHROMIUM, chromium, describeWithTool, uniqueName } from '../helpers/interop-tools.ts';
+import { chromium, describeWithTool, launchChromium, uniqueName } from '../helpers/interop-tools.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const BUNDLE = fileURLToPath(new URL('../../node_modules/mqtt/dist/mqtt.min.js', import.meta.url));
@@ -101,21 +101,7 @@ describeWithTool('a real browser (Chromium + MQTT.js browser bundle)', chromium,
     const address = web.address();
     webBase = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     const spki = broker.server.tlsCertificate!.spkiSha256;
-    browser = await playwright.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spki}`]);
     await mkdir(SCREENSHOTS, { recursive: true });
   });
 

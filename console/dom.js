@@ -1,0 +1,186 @@
+/**
+ * Building the page without HTML strings: every text (topics, payloads, client ids, API
+ * messages) goes in as a text node, so nothing a broker carries is ever parsed as markup.
+ */
+
+/**
+ * An element: `el('button', { type: 'button', onclick }, 'Save')`. Attributes whose name starts
+ * with `on` are listeners; `false`/`null`/`undefined` leave an attribute out; children are
+ * nodes or strings (text nodes), arrays are flattened, null and false skipped.
+ * @param {string} tag
+ * @param {Record<string, unknown>} [attrs]
+ * @param {...unknown} children
+ * @returns {HTMLElement}
+ */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
+    else if (name === 'value') node.value = value;
+    else if (name === 'checked') node.checked = Boolean(value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(node, child);
+    else node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+let nextId = 0;
+
+/**
+ * A labelled field: `<label for>` + control, so the control's accessible name is the label.
+ * @param {string} label
+ * @param {HTMLElement} control
+ * @param {string} [hint]
+ */
+export function field(label, control, hint) {
+  control.id ||= `field-${++nextId}`;
+  return el(
+    'div',
+    { class: 'field' },
+    el('label', { for: control.id }, label),
+    control,
+    hint ? el('small', {}, hint) : null,
+  );
+}
+
+/** A `<select>` of `[value, text]` pairs. */
+export function select(options, attrs = {}) {
+  return el(
+    'select',
+    attrs,
+    options.map(([value, text]) => el('option', { value }, text ?? value)),
+  );
+}
+
+/** Replaces the children of `node`. */
+export function replace(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+}
+
+/** A status line for results and errors; `role=status` so screen readers hear it. */
+export function statusLine() {
+  const node = el('p', { class: 'status', role: 'status' });
+  return {
+    node,
+    ok(text) {
+      node.className = 'status ok';
+      node.textContent = text;
+    },
+    error(text) {
+      node.className = 'status error';
+      node.textContent = text;
+    },
+    clear() {
+      node.className = 'status';
+      node.textContent = '';
+    },
+  };
+}
+
+/**
+ * A read-only value with a Copy button (endpoints, tokens). Where the clipboard API is missing
+ * (a plain-http address other than localhost) the text is selected for Ctrl+C instead.
+ * @param {string} label accessible name of the value
+ * @param {string} value
+ */
+export function copyable(label, value) {
+  const input = el('input', {
+    type: 'text',
+    readonly: true,
+    value,
+    'aria-label': label,
+    class: 'copy-value',
+  });
+  const button = el(
+    'button',
+    {
+      type: 'button',
+      'aria-label': `Copy ${label}`,
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(value);
+          button.textContent = 'Copied';
+        } catch {
+          input.select();
+          button.textContent = 'Press Ctrl+C';
+        }
+        setTimeout(() => (button.textContent = 'Copy'), 1500);
+      },
+    },
+    'Copy',
+  );
+  return el('span', { class: 'copyable' }, input, button);
+}
+
+/**
+ * A modal confirmation naming what goes; resolves true when the user confirms.
+ * @param {string} title
+ * @param {string[]} lines
+ * @param {string} action the confirm button's text
+ */
+export function confirmDialog(title, lines, action) {
+  return new Promise((resolve) => {
+    const dialog = el(
+      'dialog',
+      { 'aria-label': title, class: 'confirm' },
+      el('h2', {}, title),
+      lines.map((line) => el('p', {}, line)),
+      el(
+        'div',
+        { class: 'row' },
+        el('button', { type: 'button', autofocus: true, onclick: () => dialog.close('cancel') }, 'Cancel'),
+        el('button', { type: 'button', class: 'danger', onclick: () => dialog.close('confirm') }, action),
+      ),
+    );
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(dialog.returnValue === 'confirm');
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/**
+ * A choice of broker from `allBrokers()`'s tree, grouped by namespace; option values are
+ * `<broker>.<namespace>`. `preferred` (same form) is chosen when present.
+ */
+export function brokerSelect(tree, preferred, attrs = {}) {
+  const choice = el(
+    'select',
+    attrs,
+    tree
+      .filter(({ brokers }) => brokers.length > 0)
+      .map(({ namespace, brokers }) =>
+        el(
+          'optgroup',
+          { label: namespace.name },
+          brokers.map((b) =>
+            el(
+              'option',
+              { value: `${b.name}.${namespace.name}` },
+              `${b.name}.${namespace.name} (${b.authType})`,
+            ),
+          ),
+        ),
+      ),
+  );
+  if (preferred && [...choice.options].some((o) => o.value === preferred)) choice.value = preferred;
+  return choice;
+}
+
+/** `<broker>.<namespace>` → [namespace, broker]. */
+export function splitBroker(value) {
+  const dot = value.indexOf('.');
+  return [value.slice(dot + 1), value.slice(0, dot)];
+}

@@ -1,0 +1,187 @@
+/**
+ * Overview: connections and messages per second (in, out, dropped), in total or for one broker,
+ * as live uPlot charts, and each broker's figures now. Polls `GET .../pubsub/stats` every
+ * POLL_MS (counters since start; rates are differences between two answers); keeps the last
+ * KEPT_SAMPLES. uPlot is loaded with this page, the first time it is opened.
+ */
+import { accountId, call } from './api.js';
+import { el, field, replace, statusLine } from './dom.js';
+
+const POLL_MS = 2000;
+const KEPT_SAMPLES = 150;
+const ALL = '';
+
+export async function render(section) {
+  const { default: uPlot } = await import('./uPlot.esm.js');
+  if (!document.querySelector('link[href="/console/uPlot.min.css"]'))
+    document.head.append(el('link', { rel: 'stylesheet', href: '/console/uPlot.min.css' }));
+
+  const choice = el('select', {}, el('option', { value: ALL }, 'All brokers'));
+  const status = statusLine();
+  const messagesBox = el('div', { class: 'chart' });
+  const connectionsBox = el('div', { class: 'chart' });
+  const table = el('tbody');
+  section.append(
+    status.node,
+    field('Chart', choice),
+    el(
+      'div',
+      { class: 'charts' },
+      el('figure', { class: 'card' }, el('figcaption', {}, 'Messages per second'), messagesBox),
+      el('figure', { class: 'card' }, el('figcaption', {}, 'Connections'), connectionsBox),
+    ),
+    el(
+      'section',
+      { class: 'card', 'aria-labelledby': 'now-title' },
+      el('h2', { id: 'now-title' }, 'Brokers now'),
+      el(
+        'table',
+        { 'aria-label': 'Brokers now' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ['Broker', 'Connections', 'In /s', 'Out /s', 'Dropped /s'].map((h) => el('th', {}, h)),
+          ),
+        ),
+        table,
+      ),
+    ),
+  );
+
+  /** Per broker (and ALL): time (s), in/s, out/s, dropped/s, connections. */
+  const series = new Map();
+  let previous;
+  let charts = [];
+
+  function seriesOf(name) {
+    if (!series.has(name)) series.set(name, [[], [], [], [], []]);
+    return series.get(name);
+  }
+
+  function colours() {
+    const style = getComputedStyle(document.documentElement);
+    return { text: style.getPropertyValue('--text').trim(), line: style.getPropertyValue('--line').trim() };
+  }
+
+  function draw() {
+    for (const chart of charts) chart.destroy();
+    const { text, line } = colours();
+    const axes = [
+      { stroke: text, grid: { stroke: line }, ticks: { stroke: line } },
+      { stroke: text, grid: { stroke: line }, ticks: { stroke: line } },
+    ];
+    const width = Math.max(280, messagesBox.clientWidth);
+    const data = seriesOf(choice.value);
+    charts = [
+      new uPlot(
+        {
+          width,
+          height: 220,
+          axes,
+          series: [
+            {},
+            { label: 'In', stroke: '#3b82f6', width: 2 },
+            { label: 'Out', stroke: '#22a06b', width: 2 },
+            { label: 'Dropped', stroke: '#e5484d', width: 2 },
+          ],
+        },
+        [data[0], data[1], data[2], data[3]],
+        messagesBox,
+      ),
+      new uPlot(
+        {
+          width,
+          height: 220,
+          axes,
+          series: [{}, { label: 'Connections', stroke: '#a855f7', width: 2 }],
+        },
+        [data[0], data[4]],
+        connectionsBox,
+      ),
+    ];
+  }
+
+  function update() {
+    const data = seriesOf(choice.value);
+    charts[0]?.setData([data[0], data[1], data[2], data[3]]);
+    charts[1]?.setData([data[0], data[4]]);
+  }
+
+  async function poll() {
+    let now;
+    try {
+      now = await call('GET', `/client/v4/accounts/${accountId()}/pubsub/stats`);
+      status.clear();
+    } catch (err) {
+      status.error(`Could not read the figures: ${err.message}`);
+      return;
+    }
+    const t = Date.parse(now.time) / 1000;
+    const total = { connections: 0, in: 0, out: 0, dropped: 0 };
+    const rows = [];
+    for (const b of now.brokers) {
+      const name = `${b.broker}.${b.namespace}`;
+      const before = previous?.brokers.get(name);
+      const dt = previous ? t - previous.t : 0;
+      const rate = (counter) => (before && dt > 0 ? Math.max(0, (b[counter] - before[counter]) / dt) : 0);
+      const figures = {
+        connections: b.connections,
+        in: rate('messages_received'),
+        out: rate('messages_sent'),
+        dropped: rate('messages_dropped'),
+      };
+      for (const key of Object.keys(total)) total[key] += figures[key];
+      if (previous) push(name, t, figures);
+      rows.push([name, figures]);
+      if (![...choice.options].some((o) => o.value === name))
+        choice.append(el('option', { value: name }, name));
+    }
+    if (previous) push(ALL, t, total);
+    previous = { t, brokers: new Map(now.brokers.map((b) => [`${b.broker}.${b.namespace}`, b])) };
+    replace(
+      table,
+      rows.map(([name, f]) =>
+        el(
+          'tr',
+          {},
+          el('td', {}, name),
+          el('td', {}, String(f.connections)),
+          el('td', {}, f.in.toFixed(1)),
+          el('td', {}, f.out.toFixed(1)),
+          el('td', {}, f.dropped.toFixed(1)),
+        ),
+      ),
+    );
+    update();
+  }
+
+  function push(name, t, f) {
+    const data = seriesOf(name);
+    const values = [t, f.in, f.out, f.dropped, f.connections];
+    for (let i = 0; i < values.length; i++) {
+      data[i].push(values[i]);
+      if (data[i].length > KEPT_SAMPLES) data[i].shift();
+    }
+  }
+
+  choice.addEventListener('change', draw);
+  const scheme = matchMedia('(prefers-color-scheme: dark)');
+  scheme.addEventListener('change', draw);
+  const resized = () => {
+    const width = Math.max(280, messagesBox.clientWidth);
+    for (const chart of charts) chart.setSize({ width, height: 220 });
+  };
+  window.addEventListener('resize', resized);
+  draw();
+  await poll();
+  const timer = setInterval(poll, POLL_MS);
+  return () => {
+    clearInterval(timer);
+    scheme.removeEventListener('change', draw);
+    window.removeEventListener('resize', resized);
+    for (const chart of charts) chart.destroy();
+  };
+}

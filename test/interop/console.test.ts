@@ -1,0 +1,377 @@
+/**
+ * The web console (docs/console.md) in a real browser: headless Chromium (Debian's `chromium`,
+ * driven by playwright-core) against a real `pubsub serve` on port 0, operated only through its
+ * labelled controls, with every effect checked from outside: through the admin API, an MQTT.js
+ * client in Node and mosquitto_pub. Every test fails on an error in the page's console (a
+ * Content-Security-Policy refusal included) other than the ones it expects.
+ *
+ * Screenshots of each page, light and dark, go to test-output/console/ (gitignored).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { until } from '../helpers/child-process.ts';
+import {
+  chromium,
+  describeWithTool,
+  launchChromium,
+  mosquittoClients,
+  mosquittoPub,
+  uniqueName,
+} from '../helpers/interop-tools.ts';
+import { type RunningServe, startServe } from '../helpers/pubsub-process.ts';
+
+const SCREENSHOTS = fileURLToPath(new URL('../../test-output/console/', import.meta.url));
+
+let serve: RunningServe;
+let browser: Browser;
+let token: string;
+const cleanups: (() => unknown)[] = [];
+/** The suite's server outlives each test: its cleanups run in the suite's after hook. */
+const suiteContext = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
+
+// biome-ignore lint/suspicious/noExplicitAny: API results are JSON read field by field by the assertions
+type Json = any;
+
+/** The admin API, as a script outside the browser sees it (the console's account). */
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${serve.apiUrl}/client/v4/accounts/${serve.accountId}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** A page in its own browser context, collecting console errors; closed after the test. */
+async function openPage(t: TestContext, path = '/'): Promise<{ page: Page; errors: string[] }> {
+  const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  await page.goto(`${serve.apiUrl}${path}`);
+  return { page, errors };
+}
+
+async function signIn(page: Page): Promise<void> {
+  await page.getByLabel('Admin token').fill(token);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('navigation', { name: 'Console' }).waitFor();
+  await page.getByRole('heading', { level: 1 }).waitFor();
+}
+
+/** The page in light and in dark, as `<name>-light.png` and `<name>-dark.png`. */
+async function screenshots(page: Page, name: string): Promise<void> {
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}-${colorScheme}.png`), fullPage: true });
+  }
+  await page.emulateMedia({ colorScheme: null });
+}
+
+/** A namespace and a TOKEN broker made through the API, for tests about other pages. */
+async function tokenBroker(): Promise<{ namespace: string; broker: string }> {
+  const namespace = uniqueName('cns');
+  assert.equal((await api('POST', '/pubsub/namespaces', { name: namespace })).status, 200);
+  const made = await api('POST', `/pubsub/namespaces/${namespace}/brokers`, {
+    name: 'b1',
+    authType: 'TOKEN',
+  });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  return { namespace, broker: 'b1' };
+}
+
+describeWithTool('the web console in Chromium', chromium, () => {
+  before(async () => {
+    serve = await startServe(suiteContext);
+    token = readFileSync(join(serve.dataDir, 'admin-token'), 'utf8').trim();
+    browser = await launchChromium();
+    await mkdir(SCREENSHOTS, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('the banner names the console; its files are served with a CSP forbidding inline script, revalidated by ETag', async () => {
+    assert.ok(serve.child.lines.includes(`pubsub: web console on ${serve.apiUrl}/`), serve.child.report());
+    const shell = await fetch(`${serve.apiUrl}/`);
+    assert.equal(shell.status, 200);
+    assert.match(shell.headers.get('content-type')!, /^text\/html/);
+    const csp = shell.headers.get('content-security-policy')!;
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.equal(shell.headers.get('cache-control'), 'no-cache');
+    const etag = shell.headers.get('etag')!;
+    assert.equal((await fetch(`${serve.apiUrl}/`, { headers: { 'if-none-match': etag } })).status, 304);
+    assert.doesNotMatch(await shell.text(), /<script>|<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+    const library = await fetch(`${serve.apiUrl}/console/mqtt.esm.js`);
+    assert.equal(library.status, 200);
+    assert.match(library.headers.get('content-type')!, /^text\/javascript/);
+    assert.equal((await library.arrayBuffer()).byteLength, Number(library.headers.get('content-length')));
+    // Only the console's own paths are public: anything else under /console is an unknown path.
+    assert.equal((await fetch(`${serve.apiUrl}/console/../data/admin-token`)).status, 403);
+    assert.equal((await fetch(`${serve.apiUrl}/console/index.html`)).status, 403);
+  });
+
+  it("sign-in: a wrong admin token is refused in the API's words; the right one opens the console; sign-out forgets it", async (t) => {
+    const { page, errors } = await openPage(t);
+    await page.getByLabel('Admin token').fill('not-the-token');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'Sign-in refused: invalid API token (code 10000)' })
+      .waitFor();
+    await screenshots(page, 'sign-in-refused');
+    await signIn(page);
+    // Playwright learns of history.replaceState a little later than the page shows it.
+    await page.waitForURL((url) => url.pathname === '/console/overview');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('pubsub.adminToken')), token);
+    assert.ok(!page.url().includes(token));
+    await page.reload();
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin token').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('pubsub.adminToken')), null);
+    // The one expected error: the browser logs the refused request (403).
+    assert.deepEqual(
+      errors.filter((e) => !/status of 403/.test(e)),
+      [],
+    );
+    assert.equal(errors.length, 1, errors.join('\n'));
+  });
+
+  it('Brokers: a namespace and a TOKEN broker created on the page are in the API, with endpoints to copy; delete names what goes', async (t) => {
+    const { page, errors } = await openPage(t, '/console/brokers');
+    await signIn(page);
+    const namespace = uniqueName('cns');
+    const createNamespace = page.getByRole('form', { name: 'Create namespace' });
+    await createNamespace.getByLabel('Namespace name').fill(namespace);
+    await createNamespace.getByRole('button', { name: 'Create namespace' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Namespace ${namespace} created.` })
+      .waitFor();
+    const createBroker = page.getByRole('form', { name: 'Create broker' });
+    await createBroker.getByLabel('Namespace', { exact: true }).selectOption(namespace);
+    await createBroker.getByLabel('Broker name').fill('b1');
+    await createBroker.getByLabel('Authentication type').selectOption('TOKEN');
+    await createBroker.getByRole('button', { name: 'Create broker' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Broker b1.${namespace} created.` })
+      .waitFor();
+
+    const made = await api('GET', `/pubsub/namespaces/${namespace}/brokers/b1`);
+    assert.equal(made.status, 200);
+    assert.equal(made.body.result.authType, 'TOKEN');
+    const card = page.getByRole('article', { name: `Broker b1.${namespace}` });
+    assert.equal(
+      await card.getByRole('textbox', { name: `ws endpoint of b1.${namespace}`, exact: true }).inputValue(),
+      made.body.result.endpoints.ws,
+    );
+    assert.equal(
+      await card.getByRole('textbox', { name: `mqtt endpoint of b1.${namespace}`, exact: true }).inputValue(),
+      made.body.result.endpoints.mqtt,
+    );
+    await screenshots(page, 'brokers');
+
+    await card.getByRole('button', { name: `Edit broker b1.${namespace}` }).click();
+    await card.getByLabel('Description').fill('edited on the console');
+    await card.getByRole('button', { name: 'Save' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Broker b1.${namespace} saved.` })
+      .waitFor();
+    assert.equal(
+      (await api('GET', `/pubsub/namespaces/${namespace}/brokers/b1`)).body.result.description,
+      'edited on the console',
+    );
+
+    await page.getByRole('button', { name: `Delete broker b1.${namespace}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Delete broker b1.${namespace}?` });
+    await dialog.getByText('Its connected clients are disconnected').waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal((await api('GET', `/pubsub/namespaces/${namespace}/brokers/b1`)).status, 200);
+    await page.getByRole('button', { name: `Delete broker b1.${namespace}` }).click();
+    await screenshots(page, 'brokers-delete');
+    await dialog.getByRole('button', { name: 'Delete broker' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Broker b1.${namespace} deleted.` })
+      .waitFor();
+    assert.equal((await api('GET', `/pubsub/namespaces/${namespace}/brokers/b1`)).status, 404);
+    assert.deepEqual(errors, []);
+  });
+
+  it('Credentials: a token issued on the page connects MQTT.js; revoking its jti on the page disconnects it (0x98), unrevoke lists it no more', async (t) => {
+    const { namespace, broker } = await tokenBroker();
+    const { page, errors } = await openPage(t, `/console/credentials?broker=${broker}.${namespace}`);
+    await signIn(page);
+    const issue = page.getByRole('form', { name: 'Issue client tokens' });
+    await issue.getByLabel('Client id').fill('cred-client');
+    await issue.getByRole('button', { name: 'Issue', exact: true }).click();
+    const jwt = await issue.getByRole('textbox', { name: 'token of cred-client', exact: true }).inputValue();
+    await screenshots(page, 'credentials');
+
+    const client = await mqtt.connectAsync(serve.urls.mqtt!, {
+      protocolVersion: 5,
+      clientId: 'cred-client',
+      username: `${broker}.${namespace}`,
+      password: jwt,
+      reconnectPeriod: 0,
+    });
+    t.after(() => client.endAsync(true));
+    const disconnected = new Promise<number | undefined>((resolve) =>
+      client.once('disconnect', (packet) => resolve(packet.reasonCode)),
+    );
+    const jti = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).jti as string;
+    await issue.getByRole('button', { name: `Revoke ${jti}` }).click();
+    assert.equal(await disconnected, 0x98);
+    assert.deepEqual(
+      (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/revocations`)).body.result,
+      [jti],
+    );
+    await page.getByRole('button', { name: `Unrevoke ${jti}` }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Token ${jti} is valid again` })
+      .waitFor();
+    assert.deepEqual(
+      (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/revocations`)).body.result,
+      [],
+    );
+
+    const before = (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/publickeys`)).body
+      .result.keys;
+    await page.getByRole('button', { name: 'Rotate keys' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Rotate keys' }).click();
+    await page.getByRole('status').filter({ hasText: 'Keys rotated.' }).waitFor();
+    const rotated = (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/publickeys`)).body
+      .result.keys;
+    assert.notDeepEqual(rotated, before);
+    for (const key of rotated) await page.getByRole('cell', { name: key.kid, exact: true }).waitFor();
+    assert.deepEqual(errors, []);
+  });
+
+  for (const version of ['MQTT 5.0', 'MQTT 3.1.1'] as const) {
+    it(`WebSocket client (${version}): connects with a minted token, subscribes demo/#, sees its own and mosquitto_pub's messages, payloads as text`, async (t) => {
+      const { namespace, broker } = await tokenBroker();
+      const { page, errors } = await openPage(t, '/console/ws-client');
+      await signIn(page);
+      await page.getByRole('link', { name: 'WebSocket client' }).click();
+      await page.getByLabel('Broker', { exact: true }).selectOption(`${broker}.${namespace}`);
+      await page.getByLabel('Protocol').selectOption({ label: version });
+      await page.getByRole('button', { name: 'Mint token' }).click();
+      await page.getByRole('status').filter({ hasText: 'Minted a token' }).waitFor();
+      await page.getByRole('button', { name: 'Connect', exact: true }).click();
+      await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+      await page.getByLabel('Filter', { exact: true }).fill('demo/#');
+      await page.getByRole('button', { name: 'Subscribe', exact: true }).click();
+      await page.getByRole('status').filter({ hasText: 'Subscribed to demo/#' }).waitFor();
+      await page.getByLabel('Topic', { exact: true }).fill('demo/1');
+      await page.getByLabel('Payload', { exact: true }).fill('hello');
+      await page.getByRole('button', { name: 'Publish', exact: true }).click();
+      const messages = page.getByRole('region', { name: 'Messages' });
+      await messages
+        .getByRole('listitem')
+        .filter({ hasText: 'demo/1' })
+        .filter({ hasText: 'hello' })
+        .waitFor();
+
+      const [outsideId, outside] = Object.entries(
+        (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/credentials?number=1`)).body
+          .result,
+      )[0] as [string, string];
+      const xss = '<img src=x onerror=alert(1)>';
+      const credentials = { clientId: outsideId, username: `${broker}.${namespace}`, password: outside };
+      if (mosquittoClients.available) {
+        const pub = await mosquittoPub(t, [
+          ...['-h', '127.0.0.1', '-p', String(serve.port('mqtt')), '-V', 'mqttv311'],
+          ...['-i', credentials.clientId, '-u', credentials.username, '-P', credentials.password],
+          ...['-t', 'demo/2', '-m', xss],
+        ]);
+        assert.equal(pub.exit?.code, 0, pub.report());
+      } else {
+        const client = await mqtt.connectAsync(serve.urls.mqtt!, { ...credentials, reconnectPeriod: 0 });
+        await client.publishAsync('demo/2', xss);
+        await client.endAsync();
+      }
+      const shown = messages.getByRole('listitem').filter({ hasText: 'demo/2' });
+      await shown.filter({ hasText: xss }).waitFor();
+      assert.equal(await messages.locator('img').count(), 0, 'the payload was rendered as HTML');
+
+      await page.getByLabel('Payload view').selectOption('hex');
+      await messages
+        .getByRole('listitem')
+        .filter({ hasText: 'demo/1' })
+        .filter({ hasText: '68 65 6c 6c 6f' })
+        .waitFor();
+      await page.getByLabel('Search messages').fill('demo/2');
+      await until(
+        async () => (await messages.getByRole('listitem').count()) === 1,
+        'the search to keep one message',
+      );
+      await screenshots(page, `ws-client-${version === 'MQTT 5.0' ? 'v5' : 'v311'}`);
+      await messages.getByRole('button', { name: 'Clear', exact: true }).click();
+      await until(async () => (await messages.getByRole('listitem').count()) === 0, 'Clear to empty the log');
+      await page.getByRole('button', { name: 'Disconnect', exact: true }).click();
+      await page.getByRole('status').filter({ hasText: 'Disconnected.' }).waitFor();
+      assert.deepEqual(errors, []);
+    });
+  }
+
+  it('Overview: live connections and message rates of the default broker, from MQTT.js traffic, in the table and the charts', async (t) => {
+    const publisher = await mqtt.connectAsync(serve.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
+    t.after(() => publisher.endAsync(true));
+    const timer = setInterval(() => publisher.publish('overview/load', 'x'), 50);
+    t.after(() => clearInterval(timer));
+    const { page, errors } = await openPage(t, '/console/overview');
+    await signIn(page);
+    const table = page.getByRole('table', { name: 'Brokers now' });
+    const row = table
+      .getByRole('row')
+      .filter({ has: page.getByRole('cell', { name: 'default.local', exact: true }) });
+    await until(async () => {
+      const cells = await row.getByRole('cell').allInnerTexts();
+      return cells.length === 5 && Number(cells[1]) >= 1 && Number(cells[2]) > 0;
+    }, 'the default broker with a connection and messages in');
+    assert.equal(await page.locator('.chart canvas').count(), 2);
+    await page.getByLabel('Chart').selectOption('default.local');
+    await page.waitForTimeout(2500); // a few more samples for the screenshot: this wait asserts nothing
+    await screenshots(page, 'overview');
+    assert.deepEqual(errors, []);
+  });
+
+  it('every page has its own address: links push history, the back button returns to the page before', async (t) => {
+    const { page, errors } = await openPage(t, '/console/credentials');
+    await signIn(page);
+    await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'Brokers' }).click();
+    await page.getByRole('heading', { name: 'Brokers', level: 1 }).waitFor();
+    await page.waitForURL((url) => url.pathname === '/console/brokers');
+    await page.getByRole('link', { name: 'WebSocket client' }).click();
+    await page.getByRole('heading', { name: 'WebSocket client', level: 1 }).waitFor();
+    await page.goBack();
+    await page.getByRole('heading', { name: 'Brokers', level: 1 }).waitFor();
+    await page.goBack();
+    await page.getByRole('heading', { name: 'Credentials', level: 1 }).waitFor();
+    await page.waitForURL((url) => url.pathname === '/console/credentials');
+    await page.goForward();
+    await page.getByRole('heading', { name: 'Brokers', level: 1 }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'Brokers' }).getAttribute('aria-current'), 'page');
+    assert.deepEqual(errors, []);
+  });
+});
