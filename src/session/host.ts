@@ -54,6 +54,8 @@ export interface SessionLink {
   readonly congested: boolean;
   /** While congested: true when by the server's write budget, not the connection's own bound. */
   readonly congestedByBudget: boolean;
+  /** While congested by the budget: true when only because the process is overloaded (`--max-memory`). */
+  readonly congestedByOverload: boolean;
   /** Writes a PUBLISH; false when the client's Maximum Packet Size refuses it. */
   sendPublish(message: Message, delivery: PublishOptions): boolean;
   sendPubrel(packetId: number): void;
@@ -110,6 +112,8 @@ export interface BrokerStats {
   droppedCongested: number;
   /** QoS 0 deliveries shed from the most congested connections: the server's write budget was spent. */
   droppedWriteBudget: number;
+  /** QoS 0 deliveries shed from connections owing a 'drain' while the process was overloaded. */
+  droppedOverload: number;
   /** Connections closed for staying over their write buffer bound for `--max-congested-ms`. */
   disconnectedCongested: number;
   /** PUBLISH refused by the publisher's topic ACL. */
@@ -146,6 +150,7 @@ export function newBrokerStats(): BrokerStats {
     droppedTopicLevels: 0,
     droppedCongested: 0,
     droppedWriteBudget: 0,
+    droppedOverload: 0,
     disconnectedCongested: 0,
     sharedRedelivered: 0,
     sessionsExpired: 0,

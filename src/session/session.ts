@@ -258,8 +258,10 @@ export class Session implements RoutedSession {
     if (qos === 0) {
       if (link === undefined) return false;
       if (link.congested) {
-        if (link.congestedByBudget) this.broker.stats.droppedWriteBudget++;
-        else this.broker.stats.droppedCongested++;
+        const stats = this.broker.stats;
+        if (!link.congestedByBudget) stats.droppedCongested++;
+        else if (link.congestedByOverload) stats.droppedOverload++;
+        else stats.droppedWriteBudget++;
         return false;
       }
       sendQos0(link, message, retain, subscriptionIds, this.broker.stats);
