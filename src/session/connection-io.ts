@@ -76,10 +76,11 @@ import type { WriteBudget } from './write-budget.ts';
 
 /**
  * Packets smaller than this are gathered and copied into one buffer per turn; larger ones are
- * written as they are (their copy would cost more than the write saves). Measured in
- * docs/performance.md (isolation).
+ * written as they are. A fan-out shares one encoded buffer among its receivers: copying 1 KB
+ * to each cost more (memory and time) than the write it saves, copying 64 B did not
+ * (docs/performance.md, isolation).
  */
-const GATHER_BELOW = 4096;
+const GATHER_BELOW = 1024;
 /** Gathered bytes past which they go to the socket before the flush: bounds one copy. */
 const GATHER_CHUNK = 64 * 1024;
 
