@@ -195,15 +195,12 @@ export abstract class ConnectionIO {
     return (budget.over && this.#backlog >= budget.average) || budget.shedding;
   }
 
-  /** Congested by the server's write budget or overload, not by this connection's own bound (drop counting). */
-  get congestedByBudget(): boolean {
-    return this.socket.writableLength + this.#gatheredBytes <= this.config.maxWriteBufferBytes;
-  }
-
-  /** Congested only because the process is overloaded (drop counting: `overload`). */
-  get congestedByOverload(): boolean {
+  /** While congested, what by: this connection's own bound, the write budget, or overload (drop counting). */
+  get congestionDrop(): 'droppedCongested' | 'droppedWriteBudget' | 'droppedOverload' {
+    if (this.socket.writableLength + this.#gatheredBytes > this.config.maxWriteBufferBytes)
+      return 'droppedCongested';
     const budget = this.#budget;
-    return this.congestedByBudget && !(budget.over && this.#backlog >= budget.average);
+    return budget.over && this.#backlog >= budget.average ? 'droppedWriteBudget' : 'droppedOverload';
   }
 
   // ---- input ----

@@ -52,10 +52,11 @@ export interface SessionLink {
   readonly window: number;
   /** True while the socket's unsent bytes exceed the bound, or the server's write budget sheds it. */
   readonly congested: boolean;
-  /** While congested: true when by the server's write budget, not the connection's own bound. */
-  readonly congestedByBudget: boolean;
-  /** While congested by the budget: true when only because the process is overloaded (`--max-memory`). */
-  readonly congestedByOverload: boolean;
+  /**
+   * While congested, the counter a QoS 0 drop to it moves: its own bound (`--max-write-buffer`),
+   * the server's write budget, or the process's overload.
+   */
+  readonly congestionDrop: 'droppedCongested' | 'droppedWriteBudget' | 'droppedOverload';
   /** Writes a PUBLISH; false when the client's Maximum Packet Size refuses it. */
   sendPublish(message: Message, delivery: PublishOptions): boolean;
   sendPubrel(packetId: number): void;

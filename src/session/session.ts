@@ -258,10 +258,7 @@ export class Session implements RoutedSession {
     if (qos === 0) {
       if (link === undefined) return false;
       if (link.congested) {
-        const stats = this.broker.stats;
-        if (!link.congestedByBudget) stats.droppedCongested++;
-        else if (link.congestedByOverload) stats.droppedOverload++;
-        else stats.droppedWriteBudget++;
+        this.broker.stats[link.congestionDrop]++;
         return false;
       }
       sendQos0(link, message, retain, subscriptionIds, this.broker.stats);

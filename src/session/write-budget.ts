@@ -50,6 +50,11 @@ export class WriteBudget {
     return this.#total;
   }
 
+  /** Connections with a counted backlog. */
+  get backlogged(): number {
+    return this.#backlogged;
+  }
+
   /** The average counted backlog: connections at or above it are shed first. */
   get average(): number {
     return this.#backlogged === 0 ? 0 : this.#total / this.#backlogged;
