@@ -32,6 +32,11 @@ async function metric(apiUrl: string, name: string, labels: Record<string, strin
   return seriesValue(text, name, { ...DEFAULT_BROKER, ...labels });
 }
 
+/** A server-wide (unlabelled by broker) gauge `name` (GET /metrics). */
+async function serverGauge(apiUrl: string, name: string): Promise<number> {
+  return seriesValue(await (await fetch(`${apiUrl}/metrics`)).text(), name, {});
+}
+
 interface Publish {
   topic: string;
   retain: boolean;
@@ -251,8 +256,7 @@ describe('pubsub_write_buffer_bytes', () => {
       maxTotalWriteBufferBytes: limit,
     });
     t.after(() => ts.close());
-    const gauge = async (name: string): Promise<number> =>
-      seriesValue(await (await fetch(`${ts.apiUrl}/metrics`)).text(), name, {});
+    const gauge = (name: string): Promise<number> => serverGauge(ts.apiUrl, name);
     assert.equal(await gauge('pubsub_write_buffer_limit_bytes'), limit);
     assert.equal(await gauge('pubsub_write_buffer_bytes'), 0);
     const stalled = await StallingSubscriber.openStalled(t, ts.port, ts.apiUrl, 5, 'gauge/#');
@@ -296,8 +300,7 @@ describe('the write budget within one event-loop turn', () => {
       maxTotalWriteBufferBytes: limit,
     });
     t.after(() => ts.close());
-    const gauge = async (): Promise<number> =>
-      seriesValue(await (await fetch(`${ts.apiUrl}/metrics`)).text(), 'pubsub_write_buffer_bytes', {});
+    const gauge = (): Promise<number> => serverGauge(ts.apiUrl, 'pubsub_write_buffer_bytes');
     const subscribers = 16;
     for (let i = 0; i < subscribers; i++)
       await StallingSubscriber.openStalled(t, ts.port, ts.apiUrl, 5, 'turn/#');
@@ -335,8 +338,7 @@ describe('overload (--max-memory) sheds QoS 0 to congested subscribers first', (
     await healthy.subscribeAsync('shed/#', { qos: 0 });
     const seen = collectNumbers(healthy);
     const publisher = await mqttClient(t, ts.url, 5);
-    const gauge = async (): Promise<number> =>
-      seriesValue(await (await fetch(`${ts.apiUrl}/metrics`)).text(), 'pubsub_write_buffer_bytes', {});
+    const gauge = (): Promise<number> => serverGauge(ts.apiUrl, 'pubsub_write_buffer_bytes');
     for (let round = 0; round < 200 && (await gauge()) === 0; round++)
       await publishNumbered(publisher, 'shed/x', 64, 16_384);
     assert.ok((await gauge()) > 0, 'the stalled subscriber owes a drain');
