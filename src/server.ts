@@ -138,7 +138,6 @@ export class Server implements ConnectionContext {
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
-    this.writeBudget = new WriteBudget(config.maxTotalWriteBufferBytes);
     this.#sysTicker = new SysTicker(config.sysInterval, () => this.#brokers());
     const onDisk = config.dataDir !== ':memory:';
     if (onDisk) {
@@ -155,6 +154,7 @@ export class Server implements ConnectionContext {
         ...(options.memoryProbe === undefined ? {} : { probe: options.memoryProbe }),
       });
       this.guard = new ConnectionGuard(config, this.overload);
+      this.writeBudget = new WriteBudget(config.maxTotalWriteBufferBytes, this.overload);
       this.clientLog = new LogSampler(config.clientLogRate);
       this.#db = openDatabase(config.dataDir);
       this.messageStore =

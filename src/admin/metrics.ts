@@ -63,6 +63,7 @@ export const DROPS = {
   too_large: 'droppedTooLarge',
   congested: 'droppedCongested',
   write_budget: 'droppedWriteBudget',
+  overload: 'droppedOverload',
   not_authorized: 'droppedNotAuthorized',
   topic_levels: 'droppedTopicLevels',
   retained_full: 'droppedRetainedFull',

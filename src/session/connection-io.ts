@@ -13,7 +13,12 @@
  * - Nothing is written once the state is 'closed', except what closing itself flushes.
  * - Writes within one event-loop turn are corked and flushed together once every socket
  *   readable in that turn has been handled (setImmediate, after the poll phase): one write per
- *   receiver for messages that arrived on several sockets at once.
+ *   receiver for messages that arrived on several sockets at once. Packets under
+ *   `GATHER_BELOW` are gathered (references, no copy) and copied into one buffer when the turn
+ *   flushes, when `GATHER_CHUNK` bytes are gathered, or before a larger packet, which is
+ *   written as it is: the socket sees one buffer per turn, not one write (a request and an
+ *   iovec, kept the whole turn) per copy, and the order of packets holds. Nothing is kept
+ *   between turns (an idle connection holds no buffer).
  * - No PUBLISH, CONNACK or DISCONNECT larger than the client's Maximum Packet Size is sent
  *   [MQTT-3.1.2-24]; the Reason String and User Properties of any packet are dropped rather
  *   than exceed it ([MQTT-3.2.2-19], [MQTT-3.2.2-20], [MQTT-3.4.2-2], [MQTT-3.9.2-1], ...).
@@ -26,8 +31,12 @@
  *   while the server's unsent bytes together are over `--max-total-write-buffer`, at or above
  *   the average backlog (write-budget.ts); the session then queues QoS 1/2 and drops QoS 0
  *   (counted as `congested` or `write_budget`), and 'drain' resumes it.
- * - Each flush and each 'drain' report this connection's backlog to the server's WriteBudget;
- *   the close takes it back. A backlog over `--max-write-buffer` that does not drain within
+ * - Each write charges its bytes to the server's WriteBudget at once, so `congested` sees this
+ *   turn's output while the turn fans out (one turn never overshoots the budget by more than a
+ *   packet per connection); each flush reconciles the charge with the socket's real backlog,
+ *   and a 'drain' or the close takes it back. While the process is overloaded (overload-watch.ts,
+ *   via the budget), a connection that still owed a 'drain' at its last flush is congested too:
+ *   QoS 0 to it is shed first (counted as `overload`). A backlog over `--max-write-buffer` that does not drain within
  *   `--max-congested-ms` closes the connection (QUOTA_EXCEEDED, v5 DISCONNECT 0x97): the
  *   client exceeded a per-client bound, which is what 0x97 says; 0x89 Server busy would
  *   blame the server, and is what overload protection sends.
@@ -44,7 +53,6 @@ import {
   type ConnectPacket,
   encode,
   type Packet,
-  type PacketLimits,
   Parser,
   type ProtocolError,
   type ProtocolVersion,
@@ -60,9 +68,21 @@ import type { ConnectionContext, ConnectionState } from './handler-context.ts';
 import type { BrokerStats } from './host.ts';
 import { HOLD_HOOK, type InputHold } from './input-holds.ts';
 import { OrderedAcks } from './ordered-acks.ts';
+import { packetLimitsOf } from './packet-limits.ts';
 import type { Session } from './session.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
+import { tracedPublish } from './traced-publish.ts';
 import type { WriteBudget } from './write-budget.ts';
+
+/**
+ * Packets smaller than this are gathered and copied into one buffer per turn; larger ones are
+ * written as they are. A fan-out shares one encoded buffer among its receivers: copying 1 KB
+ * to each cost more (memory and time) than the write it saves, copying 64 B did not
+ * (docs/performance.md, isolation).
+ */
+const GATHER_BELOW = 1024;
+/** Gathered bytes past which they go to the socket before the flush: bounds one copy. */
+const GATHER_CHUNK = 64 * 1024;
 
 export abstract class ConnectionIO {
   readonly socket: Duplex;
@@ -105,8 +125,13 @@ export abstract class ConnectionIO {
    */
   protected discardInput = false;
   readonly #budget: WriteBudget;
-  /** This connection's backlog as the write budget counts it (`#account`). */
+  /** This connection's backlog as the write budget counts it: the last flush's, plus bytes written since. */
   #backlog = 0;
+  /** The backlog the last flush left (the socket owed a 'drain'); 0 once it drains. */
+  #settled = 0;
+  /** Small packets written this turn and not yet given to the socket, and their bytes. */
+  #gathered: Buffer[] | undefined;
+  #gatheredBytes = 0;
   /** Runs out `--max-congested-ms` once the backlog passed `--max-write-buffer`; 'drain' stops it. */
   #congestedTimer: NodeJS.Timeout | undefined;
 
@@ -162,15 +187,20 @@ export abstract class ConnectionIO {
   }
 
   get congested(): boolean {
-    const unsent = this.socket.writableLength;
-    if (unsent > this.config.maxWriteBufferBytes) return true;
+    if (this.socket.writableLength + this.#gatheredBytes > this.config.maxWriteBufferBytes) return true;
+    // Only a connection that still owed a 'drain' at its last flush is shed by the budget: one
+    // that takes a burst into the kernel within a turn is not slow, however large the burst.
+    if (this.#settled === 0) return false;
     const budget = this.#budget;
-    return budget.over && unsent > 0 && unsent >= budget.average;
+    return (budget.over && this.#backlog >= budget.average) || budget.shedding;
   }
 
-  /** Congested by the server's write budget, not by this connection's own bound (drop counting). */
-  get congestedByBudget(): boolean {
-    return this.socket.writableLength <= this.config.maxWriteBufferBytes;
+  /** While congested, what by: this connection's own bound, the write budget, or overload (drop counting). */
+  get congestionDrop(): 'droppedCongested' | 'droppedWriteBudget' | 'droppedOverload' {
+    if (this.socket.writableLength + this.#gatheredBytes > this.config.maxWriteBufferBytes)
+      return 'droppedCongested';
+    const budget = this.#budget;
+    return budget.over && this.#backlog >= budget.average ? 'droppedWriteBudget' : 'droppedOverload';
   }
 
   // ---- input ----
@@ -243,25 +273,48 @@ export abstract class ConnectionIO {
       this.socket.cork();
       scheduleFlush(this);
     }
-    if (this.stats !== undefined) this.stats.bytesSent += bytes.length;
-    this.socket.write(bytes);
+    const size = bytes.length;
+    if (this.stats !== undefined) this.stats.bytesSent += size;
+    this.#budget.change(this.#backlog, this.#backlog + size);
+    this.#backlog += size;
+    if (size >= GATHER_BELOW) {
+      this.#writeGathered();
+      this.socket.write(bytes);
+      return;
+    }
+    if (this.#gathered === undefined) this.#gathered = [bytes];
+    else this.#gathered.push(bytes);
+    this.#gatheredBytes += size;
+    if (this.#gatheredBytes >= GATHER_CHUNK) this.#writeGathered();
+  }
+
+  /** Gives the gathered packets to the socket as one buffer (the one packet as it is). */
+  #writeGathered(): void {
+    const gathered = this.#gathered;
+    if (gathered === undefined) return;
+    this.#gathered = undefined;
+    const size = this.#gatheredBytes;
+    this.#gatheredBytes = 0;
+    this.socket.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, size));
   }
 
   /** Sends what was written since the first write of this event-loop turn. */
   flush(): void {
     this.#corked = false;
+    this.#writeGathered();
     this.socket.uncork();
     this.#account();
   }
 
   /**
-   * Reports the backlog left after a flush to the write budget (counted only while the socket
-   * owes a 'drain', which takes it back), and starts the congestion clock when it is over
-   * this connection's bound.
+   * Reconciles the write budget's charge with the backlog left after a flush (counted only
+   * while the socket owes a 'drain', which takes it back), and starts the congestion clock
+   * when it is over this connection's bound.
    */
   #account(): void {
     const socket = this.socket;
     const backlog = socket.writableNeedDrain && !socket.destroyed ? socket.writableLength : 0;
+    this.#settled = backlog;
     if (backlog !== this.#backlog) {
       this.#budget.change(this.#backlog, backlog);
       this.#backlog = backlog;
@@ -291,6 +344,7 @@ export abstract class ConnectionIO {
   protected releaseBacklog(): void {
     clearTimeout(this.#congestedTimer);
     this.#congestedTimer = undefined;
+    this.#settled = 0;
     if (this.#backlog === 0) return;
     this.#budget.change(this.#backlog, 0);
     this.#backlog = 0;
@@ -353,28 +407,9 @@ export abstract class ConnectionIO {
     return true;
   }
 
-  /** An outbound PUBLISH as a packet, for an open trace (its bytes come from the Message's cache). */
+  /** An outbound PUBLISH for an open trace (its bytes come from the Message's cache). */
   #tracePublish(message: Message, delivery: PublishOptions, topicAlias: number | undefined): void {
-    const v5 = this.version === 5;
-    this.traces.record('out', this.clientId, {
-      type: 'publish',
-      topic: message.topic,
-      payload: message.payload,
-      qos: delivery.qos,
-      retain: delivery.retain,
-      dup: delivery.dup,
-      ...(delivery.qos > 0 ? { packetId: delivery.packetId } : {}),
-      ...(v5
-        ? {
-            properties: {
-              ...message.properties,
-              messageExpiryInterval: message.remainingExpiry(Date.now()),
-              subscriptionIdentifiers: delivery.subscriptionIds,
-              topicAlias: topicAlias || undefined,
-            },
-          }
-        : {}),
-    });
+    this.traces.record('out', this.clientId, tracedPublish(message, delivery, this.version, topicAlias));
   }
 
   /**
@@ -454,21 +489,4 @@ export abstract class ConnectionIO {
     this.releaseBacklog();
     this.session?.pump();
   };
-}
-
-const LIMITS = new WeakMap<Config, PacketLimits>();
-
-/** The decoder's bounds of a configuration, made once and shared by its connections. */
-function packetLimitsOf(config: Config): PacketLimits {
-  let limits = LIMITS.get(config);
-  if (limits === undefined) {
-    limits = {
-      maxUserProperties: config.maxUserProperties,
-      maxPropertiesBytes: config.maxPropertiesBytes,
-      maxWillBytes: config.maxWillBytes,
-      maxFiltersPerSubscribe: config.maxFiltersPerSubscribe,
-    };
-    LIMITS.set(config, limits);
-  }
-  return limits;
 }

@@ -52,8 +52,11 @@ export interface SessionLink {
   readonly window: number;
   /** True while the socket's unsent bytes exceed the bound, or the server's write budget sheds it. */
   readonly congested: boolean;
-  /** While congested: true when by the server's write budget, not the connection's own bound. */
-  readonly congestedByBudget: boolean;
+  /**
+   * While congested, the counter a QoS 0 drop to it moves: its own bound (`--max-write-buffer`),
+   * the server's write budget, or the process's overload.
+   */
+  readonly congestionDrop: 'droppedCongested' | 'droppedWriteBudget' | 'droppedOverload';
   /** Writes a PUBLISH; false when the client's Maximum Packet Size refuses it. */
   sendPublish(message: Message, delivery: PublishOptions): boolean;
   sendPubrel(packetId: number): void;
@@ -110,6 +113,8 @@ export interface BrokerStats {
   droppedCongested: number;
   /** QoS 0 deliveries shed from the most congested connections: the server's write budget was spent. */
   droppedWriteBudget: number;
+  /** QoS 0 deliveries shed from connections owing a 'drain' while the process was overloaded. */
+  droppedOverload: number;
   /** Connections closed for staying over their write buffer bound for `--max-congested-ms`. */
   disconnectedCongested: number;
   /** PUBLISH refused by the publisher's topic ACL. */
@@ -146,6 +151,7 @@ export function newBrokerStats(): BrokerStats {
     droppedTopicLevels: 0,
     droppedCongested: 0,
     droppedWriteBudget: 0,
+    droppedOverload: 0,
     disconnectedCongested: 0,
     sharedRedelivered: 0,
     sessionsExpired: 0,

@@ -258,8 +258,7 @@ export class Session implements RoutedSession {
     if (qos === 0) {
       if (link === undefined) return false;
       if (link.congested) {
-        if (link.congestedByBudget) this.broker.stats.droppedWriteBudget++;
-        else this.broker.stats.droppedCongested++;
+        this.broker.stats[link.congestionDrop]++;
         return false;
       }
       sendQos0(link, message, retain, subscriptionIds, this.broker.stats);

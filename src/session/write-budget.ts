@@ -1,7 +1,13 @@
 /**
  * The process's budget for unsent bytes (`--max-total-write-buffer`): the sum of every
- * connection's backlog, kept as a plain number that connections adjust when they flush and
- * when they drain, never by a scan.
+ * connection's backlog, kept as a plain number that connections adjust when they write, flush
+ * and drain, never by a scan.
+ *
+ * A write is charged at once, so a fan-out sees the budget spent within its own event-loop
+ * turn; the flush then reconciles the charge with what the socket really holds. A connection
+ * that still owed a 'drain' at its last flush is shed as soon as the total passes the budget,
+ * so one turn overshoots it by at most a packet per such connection; one that did not (its
+ * last turn all went into the kernel) is not slow and is not shed within the turn.
  *
  * A connection counts its socket's `writableLength` only while the socket owes a 'drain'
  * (`writableNeedDrain`: a write went past the stream's high-water mark), so that every
@@ -9,9 +15,13 @@
  * is not counted, and a counted one may be stale-high until then (the budget errs on the
  * safe side).
  *
- * Over budget, the connections whose backlog is at or above the average counted backlog are
- * the most congested: they get no QoS 0 (counted as `write_budget`) and queue QoS 1/2 until
+ * Over budget, the connections owing a 'drain' whose backlog is at or above the average
+ * counted backlog are the most congested: they get no QoS 0 (counted as `write_budget`) and queue QoS 1/2 until
  * they drain. Two numbers give the average, so finding them costs nothing per message.
+ *
+ * While the process is overloaded (`--max-memory`, observability/overload-watch.ts), the budget
+ * is `shedding`: connections still owing a 'drain' get no QoS 0 either (counted as
+ * `overload`), whatever the total.
  */
 export class WriteBudget {
   /** Bytes of unsent output allowed across all connections. */
@@ -23,12 +33,26 @@ export class WriteBudget {
   /** `total > max`, kept as a flag so a connection under budget reads one boolean. */
   over = false;
 
-  constructor(max: number) {
+  readonly #overload: { readonly overloaded: boolean };
+
+  /** `overload`: the process's overload verdict (the server's OverloadWatch); never, by default. */
+  constructor(max: number, overload: { readonly overloaded: boolean } = { overloaded: false }) {
     this.max = max;
+    this.#overload = overload;
+  }
+
+  /** The process is overloaded: QoS 0 to every connection that owes a 'drain' is shed. */
+  get shedding(): boolean {
+    return this.#overload.overloaded;
   }
 
   get total(): number {
     return this.#total;
+  }
+
+  /** Connections with a counted backlog. */
+  get backlogged(): number {
+    return this.#backlogged;
   }
 
   /** The average counted backlog: connections at or above it are shed first. */

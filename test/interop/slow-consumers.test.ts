@@ -7,6 +7,8 @@
  *   only, counted `write_budget`;
  * - 100 subscribers to `#` that never read, under a publisher at full speed, hold no more than
  *   that budget (server RSS) while a victim's pings are answered;
+ * - one turn's fan-out spends the budget as it goes: it passes it by a packet per connection at most;
+ * - over `--max-memory`, QoS 0 to a subscriber owing a drain is shed first, counted `overload`;
  * - a connection congested longer than `--max-congested-ms` is closed: v5 DISCONNECT 0x97, v3 a
  *   close, counted;
  * - 20,000 retained messages all reach a new QoS 0 subscriber (v5 and v3.1.1), paced; live
@@ -31,6 +33,11 @@ const DEFAULT_BROKER = { namespace: 'local', broker: 'default' };
 async function metric(apiUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${apiUrl}/metrics`)).text();
   return seriesValue(text, name, { ...DEFAULT_BROKER, ...labels });
+}
+
+/** A server-wide (unlabelled by broker) gauge `name` (GET /metrics). */
+async function serverGauge(apiUrl: string, name: string): Promise<number> {
+  return seriesValue(await (await fetch(`${apiUrl}/metrics`)).text(), name, {});
 }
 
 interface Publish {
@@ -319,8 +326,7 @@ describe('pubsub_write_buffer_bytes', () => {
       maxTotalWriteBufferBytes: limit,
     });
     t.after(() => ts.close());
-    const gauge = async (name: string): Promise<number> =>
-      seriesValue(await (await fetch(`${ts.apiUrl}/metrics`)).text(), name, {});
+    const gauge = (name: string): Promise<number> => serverGauge(ts.apiUrl, name);
     assert.equal(await gauge('pubsub_write_buffer_limit_bytes'), limit);
     assert.equal(await gauge('pubsub_write_buffer_bytes'), 0);
     const stalled = await StallingSubscriber.openStalled(t, ts.port, ts.apiUrl, 5, 'gauge/#');
@@ -334,6 +340,104 @@ describe('pubsub_write_buffer_bytes', () => {
     assert.equal(ts.server.writeBudget.total, await gauge('pubsub_write_buffer_bytes'));
     stalled.socket.destroy();
     await until(async () => (await gauge('pubsub_write_buffer_bytes')) === 0, 'the gauge back at 0');
+  });
+});
+
+/** A raw MQTT 3.1.1 publisher: writes PUBLISH bytes in whatever batches the test wants. */
+async function rawPublisher(t: TestContext, port: number): Promise<Socket> {
+  const socket = tcpConnect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const connack = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  socket.write(Buffer.from(connectV4(uniqueName('pub'))));
+  await connack;
+  return socket;
+}
+
+/** Writes PINGREQ and waits for its PINGRESP: the server has handled every packet written before. */
+async function handled(socket: Socket): Promise<void> {
+  const pong = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  socket.write(Buffer.from([0xc0, 0x00]));
+  await pong;
+}
+
+describe('the write budget within one event-loop turn', () => {
+  it('a fan-out in one turn passes --max-total-write-buffer by at most one packet per connection (pubsub_write_buffer_bytes)', async (t) => {
+    const limit = 4 * 2 ** 20;
+    const ts = await startServer({
+      httpPort: 0,
+      maxWriteBufferBytes: 64 * 2 ** 20,
+      maxTotalWriteBufferBytes: limit,
+    });
+    t.after(() => ts.close());
+    const gauge = (): Promise<number> => serverGauge(ts.apiUrl, 'pubsub_write_buffer_bytes');
+    const subscribers = 16;
+    for (let i = 0; i < subscribers; i++)
+      await StallingSubscriber.openStalled(t, ts.port, ts.apiUrl, 5, 'turn/#');
+    const publisher = await rawPublisher(t, ts.port);
+    const one = Buffer.from(packet(0x30, [...str('turn/x'), ...Buffer.alloc(1000, 0x61)]));
+    const batch = (count: number): Buffer => Buffer.concat(Array.from({ length: count }, () => one));
+    // Until every stalled socket's kernel buffers are full and the server holds a backlog for
+    // each (a connection that owed no 'drain' at its last flush is not slow, and may take one
+    // turn unshed), well under the budget.
+    const budget = ts.server.writeBudget;
+    for (let round = 0; round < 2000 && budget.backlogged < subscribers; round++) {
+      publisher.write(batch(16));
+      await handled(publisher);
+    }
+    const primed = await gauge();
+    assert.ok(budget.backlogged === subscribers && primed < limit, `primed at ${primed} bytes`);
+    // 4 MB in one write: the server reads it in 64 KiB chunks, each a fan-out of ~1 MB.
+    publisher.write(batch(4000));
+    await handled(publisher);
+    const total = await gauge();
+    assert.ok(
+      total <= limit + subscribers * one.length,
+      `pubsub_write_buffer_bytes ${total} > ${limit} + ${subscribers} packets of ${one.length} bytes`,
+    );
+    assert.ok((await metric(ts.apiUrl, 'pubsub_messages_dropped_total', { reason: 'write_budget' })) > 0);
+  });
+});
+
+describe('overload (--max-memory) sheds QoS 0 to congested subscribers first', () => {
+  it('while overloaded, QoS 0 to a subscriber owing a drain is dropped (counted overload) and a reading one gets every message; after recovery it is served again', async (t) => {
+    const ts = await startServer({ httpPort: 0, maxWriteBufferBytes: 64 * 2 ** 20 });
+    t.after(() => ts.close());
+    const stalled = await StallingSubscriber.openStalled(t, ts.port, ts.apiUrl, 5, 'shed/#');
+    const healthy = await mqttClient(t, ts.url, 4);
+    await healthy.subscribeAsync('shed/#', { qos: 0 });
+    const seen = collectNumbers(healthy);
+    const publisher = await mqttClient(t, ts.url, 5);
+    const gauge = (): Promise<number> => serverGauge(ts.apiUrl, 'pubsub_write_buffer_bytes');
+    for (let round = 0; round < 200 && (await gauge()) === 0; round++)
+      await publishNumbered(publisher, 'shed/x', 64, 16_384);
+    assert.ok((await gauge()) > 0, 'the stalled subscriber owes a drain');
+
+    const memory = ts.server.overload.maxMemoryBytes;
+    ts.server.overload.maxMemoryBytes = 2 ** 20; // below any process's RSS
+    assert.equal(ts.server.overload.overloaded, true);
+    seen.length = 0;
+    await publishNumbered(publisher, 'shed/x', 200, 1024);
+    await until(
+      () => seen.length === 200,
+      `200 QoS 0 messages at the reading subscriber (has ${seen.length})`,
+    );
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 200 }, (_, n) => n),
+    );
+    assert.ok((await metric(ts.apiUrl, 'pubsub_messages_dropped_total', { reason: 'overload' })) >= 200);
+    assert.equal(await metric(ts.apiUrl, 'pubsub_messages_dropped_total', { reason: 'write_budget' }), 0);
+
+    ts.server.overload.maxMemoryBytes = memory;
+    assert.equal(ts.server.overload.overloaded, false);
+    stalled.readAgain();
+    await until(async () => (await gauge()) === 0, 'the stalled backlog drained');
+    await publishNumbered(publisher, 'shed/x', 1, 1024);
+    await until(
+      () => stalled.publishes.some((p) => p.payload.length === 1024),
+      'a message published after recovery reaches the subscriber that was shed',
+    );
   });
 });
 
