@@ -214,7 +214,10 @@ describe('a subscriber that never reads', () => {
     const stalled = await StallingSubscriber.openStalled(t, port, served.apiUrl, 4, 'busy/#');
     const withStalled = await peakWhile('with a stalled subscriber');
     const grown = (withStalled - alone) / 2 ** 20;
-    assert.ok(grown < 24, `server RSS peak grew ${grown.toFixed(1)} MiB with the stalled subscriber`);
+    // Unbounded, the stalled subscriber would hold all 128 MiB; bounded, 1 MiB plus what the
+    // heap's garbage grows to between collections, which on a loaded machine (slower turns,
+    // later collections) went past 24 MiB once: 48 still tells the two apart by far.
+    assert.ok(grown < 48, `server RSS peak grew ${grown.toFixed(1)} MiB with the stalled subscriber`);
     assert.ok(!stalled.closed);
     assert.ok((await metric(served.apiUrl, 'pubsub_messages_dropped_total', { reason: 'congested' })) > 0);
   });
