@@ -3,7 +3,7 @@
  * @fastify/swagger publishes them in /openapi.json, so the document and the checks are one
  * source. Unknown body fields are ignored, as Cloudflare's API does (the guide's clients send
  * extras), but known fields are type-checked; inside a broker's `limits` (ours) an unknown field
- * is refused, since a misspelt limit would silently be no limit.
+ * is refused (routes/brokers.ts names it), since a misspelt limit would silently be no limit.
  */
 import { OPTIONS, type OptionDef } from '../config.ts';
 import { BROKER_LIMIT_FIELDS, BROKER_LIMIT_OPTIONS, RATE_LIMIT_ACTIONS } from '../store/index.ts';
@@ -102,7 +102,7 @@ const mtlsClientIdPattern = {
 
 /**
  * A broker's own limits (docs/limits.md): each field an integer in its server option's range,
- * or null for the server's default (the option); an unknown field is refused.
+ * or null for the server's default (the option).
  */
 const limitFields = Object.fromEntries([
   ...BROKER_LIMIT_FIELDS.map((field) => {
@@ -129,7 +129,6 @@ const limitFields = Object.fromEntries([
 ]);
 const limits = {
   type: 'object',
-  additionalProperties: false,
   properties: limitFields,
   description: "the broker's own limits; a field null or absent is the server's flag (docs/limits.md)",
 } as const;

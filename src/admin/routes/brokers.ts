@@ -15,7 +15,13 @@
 import type { FastifyInstance } from 'fastify';
 import { CertificateClientIds } from '../../auth/index.ts';
 import { ApiError } from '../../errors.ts';
-import type { AuthType, BrokerPatch, HookFailurePolicy, LimitChanges } from '../../store/index.ts';
+import {
+  type AuthType,
+  BROKER_LIMIT_FIELDS,
+  type BrokerPatch,
+  type HookFailurePolicy,
+  type LimitChanges,
+} from '../../store/index.ts';
 import { mayUseBroker } from '../../tenancy/index.ts';
 import { requireToken } from '../access.ts';
 import type { ApiContext } from '../context.ts';
@@ -57,7 +63,7 @@ function patchOf(body: BrokerBody): BrokerPatch {
   if (body.description !== undefined) patch.description = body.description;
   if (body.expiration !== undefined) patch.expiration = body.expiration;
   if (body.sys_topics !== undefined) patch.sysTopics = body.sys_topics;
-  if (body.limits !== undefined) patch.limits = body.limits;
+  if (body.limits !== undefined) patch.limits = limitChangesOf(body.limits);
   if (body.on_publish !== undefined && body.on_publish.url !== undefined) {
     const url = body.on_publish.url;
     if (url !== null) {
@@ -85,6 +91,19 @@ function patchOf(body: BrokerBody): BrokerPatch {
     patch.mtlsClientIdPattern = pattern === '' ? null : pattern;
   }
   return patch;
+}
+
+const LIMIT_NAMES: readonly string[] = [...BROKER_LIMIT_FIELDS, 'rate_limit_action'];
+
+/** A body's `limits`, each field typed by the schema; a field that names no limit is refused. */
+function limitChangesOf(limits: LimitChanges): LimitChanges {
+  const unknown = Object.keys(limits).filter((field) => !LIMIT_NAMES.includes(field));
+  if (unknown.length > 0)
+    throw new ApiError(
+      'INVALID_PARAMETER',
+      `limits.${unknown[0]} is not a limit; the limits are ${LIMIT_NAMES.join(', ')} (docs/limits.md)`,
+    );
+  return limits;
 }
 
 export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {
