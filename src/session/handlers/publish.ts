@@ -1,9 +1,10 @@
 /**
  * Inbound PUBLISH: checks the packet, then hands the message to the broker's publish gate
  * (src/session/publish-gate.ts: authorize, on-publish hook, route, acknowledge in order after
- * the commit). Checks, in order: the broker's inbound rates (throttle or 0x96) → resolve the topic alias → topic name (its length
- * and levels, the broker's limits over `--max-topic-length` and `--max-topic-levels`) and subscription identifiers → QoS and retain the server
- * supports → QoS 2 duplicate and Receive Maximum → payload format.
+ * the commit). Checks, in order: the broker's inbound rates (throttle, or 0x96) → resolve the
+ * topic alias → topic name (its length and levels, the broker's limits over
+ * `--max-topic-length` and `--max-topic-levels`) and subscription identifiers → QoS and retain
+ * the server supports → QoS 2 duplicate and Receive Maximum → payload format.
  * QoS 2 follows method A of section 4.3.3: delivered once on first receipt; a re-sent PUBLISH
  * with an id still awaiting PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-10].
  */

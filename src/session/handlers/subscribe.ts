@@ -1,14 +1,15 @@
 /**
  * SUBSCRIBE → SUBACK, then the retained messages each new subscription asks for.
  * Pipeline: features the server announced as unavailable (v5: DISCONNECT 0x9E / 0xA1 / 0xA2,
- * sections 3.2.2.3.13-15) → validate each filter (an invalid one, or one longer or
- * deeper than the broker's limits, by default `--max-topic-length` and `--max-topic-levels`, fails alone: 0x8F in v5,
- * 0x80 in v3) → authorize each by the token's topicAcl (0x87 in v5, 0x80 in v3) → past the broker's
- * `max_subscriptions_per_client` (`--max-subscriptions-per-client`), a new filter fails alone (0x97 in v5, 0x80 in v3) → add to
- * the session and index → SUBACK with the granted
- * QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
- * subscriptions (section 4.8.2), sent paced as the client takes them (src/session/retained-replay.ts); a filter starting with `$SYS` also gets the broker's $SYS tree
- * (src/broker/sys-tree.ts), which is retained apart from the tenant's messages.
+ * sections 3.2.2.3.13-15) → validate each filter (an invalid one, or one longer or deeper than
+ * the broker's limits, by default `--max-topic-length` and `--max-topic-levels`, fails alone:
+ * 0x8F in v5, 0x80 in v3) → authorize each by the token's topicAcl (0x87 in v5, 0x80 in v3) →
+ * past the broker's `max_subscriptions_per_client` (`--max-subscriptions-per-client`), a new
+ * filter fails alone (0x97 in v5, 0x80 in v3) → add to the session and index → SUBACK with the
+ * granted QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1),
+ * none for shared subscriptions (section 4.8.2), sent paced as the client takes them
+ * (src/session/retained-replay.ts); a filter starting with `$SYS` also gets the broker's $SYS
+ * tree (src/broker/sys-tree.ts), which is retained apart from the tenant's messages.
  */
 
 import { maySubscribe } from '../../auth/index.ts';
