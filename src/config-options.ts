@@ -951,7 +951,56 @@ export const OPTIONS = {
     flag: '--max-publish-rate',
     env: 'PUBSUB_MAX_PUBLISH_RATE',
     description:
-      'PUBLISH packets per second one connection may send, averaged over a second (0: unlimited). More: v5 DISCONNECT 0x96, v3 close.',
+      'PUBLISH packets per second one connection may send, with a burst of as many (0: unlimited). More: --publish-rate-action. The default of brokers without their own limits.max_client_messages_per_second; docs/limits.md.',
+  },
+  maxPublishBytesRate: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 2 ** 40,
+    flag: '--max-publish-bytes-rate',
+    env: 'PUBSUB_MAX_PUBLISH_BYTES_RATE',
+    description:
+      'PUBLISH payload bytes per second one connection may send, with a burst of as many (0: unlimited). More: --publish-rate-action. The default of brokers without their own limits.max_client_bytes_per_second.',
+  },
+  maxBrokerPublishRate: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 100_000_000,
+    flag: '--max-broker-publish-rate',
+    env: 'PUBSUB_MAX_BROKER_PUBLISH_RATE',
+    description:
+      "PUBLISH packets per second all of one broker's clients together may send, with a burst of as many (0: unlimited). More: --publish-rate-action for the client that went over. The default of brokers without their own limits.max_messages_per_second.",
+  },
+  maxBrokerPublishBytesRate: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 2 ** 40,
+    flag: '--max-broker-publish-bytes-rate',
+    env: 'PUBSUB_MAX_BROKER_PUBLISH_BYTES_RATE',
+    description:
+      "PUBLISH payload bytes per second all of one broker's clients together may send, with a burst of as many (0: unlimited). The default of brokers without their own limits.max_bytes_per_second.",
+  },
+  publishRateAction: {
+    kind: 'string',
+    default: 'throttle',
+    choices: ['throttle', 'disconnect'],
+    flag: '--publish-rate-action',
+    env: 'PUBSUB_PUBLISH_RATE_ACTION',
+    description:
+      'What a client over an inbound rate gets: throttle (its input is not read until the budget refills; it is never disconnected) or disconnect (v5 DISCONNECT 0x96 Message rate too high, v3 close). The default of brokers without their own limits.rate_limit_action.',
+  },
+  maxBrokerConnections: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 100_000_000,
+    flag: '--max-broker-connections',
+    env: 'PUBSUB_MAX_BROKER_CONNECTIONS',
+    description:
+      'Connections one broker serves at once (0: unlimited; a takeover of a connected client id does not count twice). More: v5 CONNACK 0x97, v3 0x03. The default of brokers without their own limits.max_connections.',
   },
   maxConnections: {
     kind: 'int',

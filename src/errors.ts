@@ -66,6 +66,12 @@ export const ERRORS = {
     http: 429,
     message: 'too many connections from this address',
   },
+  /** A broker's `limits.max_connections` (`--max-broker-connections`): it serves as many as it may (v3: 0x03). */
+  BROKER_MAX_CONNECTIONS: {
+    reason: ReasonCode.QuotaExceeded,
+    http: 429,
+    message: 'broker connection limit reached',
+  },
   /** Over `--max-memory` (or `--max-event-loop-lag`): new connections wait until the process recovers. */
   SERVER_BUSY: { reason: ReasonCode.ServerBusy, http: 503, message: 'server busy' },
   /** `--max-client-connect-rate`: this client id connects too often (a takeover or reconnect loop). */

@@ -13,7 +13,14 @@
  */
 import type { Message } from '../router/index.ts';
 import type { SessionView } from '../session/index.ts';
-import type { AccountRecord, ApiTokenRecord, BrokerRecord, NamespaceRecord } from '../store/index.ts';
+import {
+  type AccountRecord,
+  type ApiTokenRecord,
+  BROKER_LIMIT_FIELDS,
+  type BrokerLimits,
+  type BrokerRecord,
+  type NamespaceRecord,
+} from '../store/index.ts';
 import { brokerHostname, brokerUsername, tokenStatus } from '../tenancy/index.ts';
 
 /** Bound ports of the MQTT listeners, by scheme. */
@@ -68,9 +75,18 @@ export function presentBroker(
     mqtt_username: brokerUsername(b.name, b.namespaceName),
     sys_topics: b.sysTopics,
     mtls_client_id_pattern: b.mtlsClientIdPattern,
+    limits: presentLimits(b.limits),
   };
   if (b.onPublishUrl !== null)
     out.on_publish = { url: b.onPublishUrl, policy: b.onPublishPolicy, timeout_ms: b.onPublishTimeoutMs };
+  return out;
+}
+
+/** Every limit field, the broker's own value or null (the server's flag). */
+function presentLimits(limits: BrokerLimits): Record<string, number | string | null> {
+  const out: Record<string, number | string | null> = {};
+  for (const field of BROKER_LIMIT_FIELDS) out[field] = limits[field] ?? null;
+  out.rate_limit_action = limits.rate_limit_action ?? null;
   return out;
 }
 

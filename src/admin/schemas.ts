@@ -2,8 +2,12 @@
  * JSON schemas of the admin API: fastify validates requests with them (ajv) and
  * @fastify/swagger publishes them in /openapi.json, so the document and the checks are one
  * source. Unknown body fields are ignored, as Cloudflare's API does (the guide's clients send
- * extras), but known fields are type-checked.
+ * extras), but known fields are type-checked; inside a broker's `limits` (ours) an unknown field
+ * is refused (routes/brokers.ts names it), since a misspelt limit would silently be no limit.
  */
+import { OPTIONS, type OptionDef } from '../config.ts';
+import { BROKER_LIMIT_FIELDS, BROKER_LIMIT_OPTIONS, RATE_LIMIT_ACTIONS } from '../store/index.ts';
+
 const error = {
   type: 'object',
   properties: { code: { type: 'integer' }, message: { type: 'string' } },
@@ -96,6 +100,39 @@ const mtlsClientIdPattern = {
     "MTLS brokers: a regular expression the client certificate's CN must match (anchored); the client id is its first capture group. null or empty: the server's --mtls-client-id-pattern",
 } as const;
 
+/**
+ * A broker's own limits (docs/limits.md): each field an integer in its server option's range,
+ * or null for the server's default (the option).
+ */
+const limitFields = Object.fromEntries([
+  ...BROKER_LIMIT_FIELDS.map((field) => {
+    const option = OPTIONS[BROKER_LIMIT_OPTIONS[field]] as OptionDef;
+    return [
+      field,
+      {
+        type: ['integer', 'null'],
+        minimum: option.min,
+        maximum: option.max,
+        description: `null: the server's ${option.flag}`,
+      },
+    ];
+  }),
+  [
+    'rate_limit_action',
+    {
+      type: ['string', 'null'],
+      enum: [...RATE_LIMIT_ACTIONS, null],
+      description:
+        "over an inbound rate: throttle (hold the client's input) or disconnect (0x96); null: the server's --publish-rate-action",
+    },
+  ],
+]);
+const limits = {
+  type: 'object',
+  properties: limitFields,
+  description: "the broker's own limits; a field null or absent is the server's flag (docs/limits.md)",
+} as const;
+
 export const broker = {
   type: 'object',
   properties: {
@@ -125,6 +162,7 @@ export const broker = {
     on_publish: onPublish,
     sys_topics: sysTopics,
     mtls_client_id_pattern: mtlsClientIdPattern,
+    limits,
   },
 } as const;
 
@@ -197,6 +235,7 @@ const brokerFields = {
   on_publish: onPublish,
   sys_topics: sysTopics,
   mtls_client_id_pattern: mtlsClientIdPattern,
+  limits,
 } as const;
 
 export const createBrokerBody = {

@@ -31,6 +31,8 @@ import { Message, TopicIndex } from '../router/index.ts';
 import {
   type BrokerPort,
   type BrokerStats,
+  type LimitsInForce,
+  limitsInForce,
   newBrokerStats,
   PublishGate,
   ROUTED_MATCHED,
@@ -41,7 +43,7 @@ import {
   type SessionGroup,
   type Subscription,
 } from '../session/index.ts';
-import { MemoryMessageStore, type MessageStore } from '../store/index.ts';
+import { type BrokerLimits, MemoryMessageStore, type MessageStore } from '../store/index.ts';
 import { type SysTicking, SysTree } from './sys-tree.ts';
 
 export class Broker implements BrokerPort, SysTicking {
@@ -62,6 +64,11 @@ export class Broker implements BrokerPort, SysTicking {
   /** The packet traces open on this broker (observability/packet-trace.ts). */
   readonly traces = new PacketTraces();
   readonly #strategy: Config['sharedSubscriptionStrategy'];
+  /**
+   * The limits in force: the server's flags until tenancy applies the broker's own
+   * (`setLimits`). One object, changed in place, so that what holds it (session queues) follows.
+   */
+  readonly limits: LimitsInForce;
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
@@ -85,6 +92,7 @@ export class Broker implements BrokerPort, SysTicking {
     this.store = store;
     this.authenticators = authenticators;
     this.#strategy = config.sharedSubscriptionStrategy;
+    this.limits = limitsInForce(config, {});
     this.#restore();
   }
 
@@ -175,11 +183,10 @@ export class Broker implements BrokerPort, SysTicking {
     if (message.payload.length === 0) return this.deleteRetained(message.topic);
     const current = this.retained.get(message.topic);
     const bytes = this.retained.bytes - (current?.heldBytes ?? 0) + message.heldBytes;
-    if (
-      (current === undefined && this.retained.size >= this.config.maxRetainedMessages) ||
-      bytes > this.config.maxRetainedBytes
-    ) {
+    const overCount = current === undefined && this.retained.size >= this.limits.maxRetainedMessages;
+    if (overCount || bytes > this.limits.maxRetainedBytes) {
       this.stats.droppedRetainedFull++;
+      this.stats.refusedOverLimit[overCount ? 'max_retained_messages' : 'max_retained_bytes']++;
       return false;
     }
     this.retained.apply(message);
@@ -300,6 +307,16 @@ export class Broker implements BrokerPort, SysTicking {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     session.end();
+  }
+
+  /**
+   * Applies the broker's own limits (the broker object's `limits`) over the server's flags, at
+   * once for what comes next: every client's next PUBLISH meets the new rates, the next
+   * subscription, connection, retained message and queued message the new caps. Limits lowered
+   * under what is held already (subscriptions, retained messages, connections) drop nothing held.
+   */
+  setLimits(own: BrokerLimits): void {
+    Object.assign(this.limits, limitsInForce(this.config, own));
   }
 
   /**

@@ -9,6 +9,8 @@
  * brokerPath and withNamespace.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
+// The module itself, not the store's index: the CLI must not load the database code.
+import { BROKER_LIMIT_FIELDS, RATE_LIMIT_ACTIONS } from '../store/broker-limits.ts';
 import { segment } from './api-client.ts';
 import { UsageError } from './cli-error.ts';
 import { type ApiFlags, connect } from './connection.ts';
@@ -33,6 +35,7 @@ export interface BrokerResult {
   on_publish?: { url?: string | null; policy?: string; timeout_ms?: number | null };
   sys_topics?: boolean;
   mtls_client_id_pattern?: string | null;
+  limits?: Record<string, number | string | null>;
 }
 
 export interface NamespaceFlag {
@@ -51,6 +54,8 @@ interface BrokerFlags extends ApiFlags, NamespaceFlag {
   sysTopics?: 'true' | 'false';
   /** `''` (update only: back to the server's --mtls-client-id-pattern). */
   mtlsClientIdPattern?: string;
+  /** `--limit name=value`, repeated: the broker's own limits to set (null: the server's flag). */
+  limit?: Record<string, number | string | null>;
 }
 
 export const brokersPath = (ns: string): string => `${namespacePath(ns)}/brokers`;
@@ -112,7 +117,41 @@ function withBrokerFields(command: Command, update: boolean): Command {
       update
         ? "certificate brokers: regular expression the client certificate's CN must match, the client id its first group; '' returns to the server's --mtls-client-id-pattern"
         : "certificate brokers: regular expression the client certificate's CN must match, the client id its first group (default: the server's --mtls-client-id-pattern)",
+    )
+    .option(
+      '--limit <name=value>',
+      `one of the broker's own limits (repeatable; docs/limits.md): ${[...BROKER_LIMIT_FIELDS, 'rate_limit_action'].join(', ')}; a value of default returns to the server's flag`,
+      limitArgument,
     );
+}
+
+/** Parses one `--limit name=value` into the limits gathered so far. */
+function limitArgument(
+  arg: string,
+  previous: Record<string, number | string | null> | undefined,
+): Record<string, number | string | null> {
+  const eq = arg.indexOf('=');
+  const name = arg.slice(0, eq).trim().replaceAll('-', '_');
+  const raw = arg.slice(eq + 1).trim();
+  const limits = { ...previous };
+  if (eq < 0 || raw === '') throw new InvalidArgumentError('expected name=value, e.g. max_connections=1000');
+  if (raw.toLowerCase() === 'default') limits[name] = null;
+  else if (name === 'rate_limit_action') {
+    if (!(RATE_LIMIT_ACTIONS as readonly string[]).includes(raw))
+      throw new InvalidArgumentError(
+        `rate_limit_action is one of ${RATE_LIMIT_ACTIONS.join(', ')} or default`,
+      );
+    limits[name] = raw;
+  } else if ((BROKER_LIMIT_FIELDS as readonly string[]).includes(name)) {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} takes a whole number or default`);
+    limits[name] = n;
+  } else
+    throw new InvalidArgumentError(
+      `unknown limit ${name}; one of ${[...BROKER_LIMIT_FIELDS, 'rate_limit_action'].join(', ')}`,
+    );
+  return limits;
 }
 
 /** The request body of create/update: only the flags given. */
@@ -130,6 +169,7 @@ function brokerBody(flags: BrokerFlags): Record<string, unknown> {
   if (flags.sysTopics !== undefined) body.sys_topics = flags.sysTopics === 'true';
   if (flags.mtlsClientIdPattern !== undefined)
     body.mtls_client_id_pattern = flags.mtlsClientIdPattern === '' ? null : flags.mtlsClientIdPattern;
+  if (flags.limit !== undefined) body.limits = flags.limit;
   return body;
 }
 
@@ -156,10 +196,17 @@ function describeBroker(b: BrokerResult, ns: string): string {
     ...endpoints.map(([scheme, url]) => [`endpoint (${scheme})`, url] as const),
     ['mqtt user name', text(b.mqtt_username)],
     ['$SYS topics', b.sys_topics === false ? 'off' : 'on'],
+    ['limits', ownLimits(b.limits)],
     ['description', text(b.description)],
     ['created', when(b.created_on)],
     ['modified', when(b.modified_on)],
   ]);
+}
+
+/** The limits a broker sets itself, `name=value, ...`; the rest follow the server's flags. */
+function ownLimits(limits: BrokerResult['limits']): string {
+  const own = Object.entries(limits ?? {}).filter(([, value]) => value !== null);
+  return own.length === 0 ? 'server defaults' : own.map(([name, value]) => `${name}=${value}`).join(', ');
 }
 
 export function addBrokerCommands(program: Command): Command {

@@ -29,11 +29,13 @@ import { connackCode, type ErrorCode, errorCodeOfReason, reasonCodeOf } from '..
 import { withSuppressed } from '../observability/index.ts';
 import { type Packet, type ProtocolError, ReasonCode, type WillMessage } from '../protocol/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
+import { ClientBuckets } from './broker-limits.ts';
 import { type CloseCause, clientDisconnected, connectRefused } from './client-events.ts';
 import { ConnectionIO } from './connection-io.ts';
 import { dispatch } from './dispatcher.ts';
 import type { AcceptOptions, ConnectionContext, PacketContext, PendingAuth } from './handler-context.ts';
 import { countCode, type LinkView, type SessionLink } from './host.ts';
+import { HOLD_RATE } from './input-holds.ts';
 import { type LongTimer, setLongTimeout } from './timers.ts';
 import { releaseWill } from './will.ts';
 
@@ -55,9 +57,10 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   username: string | undefined;
   /** The AUTH exchange in progress, if any. */
   auth: PendingAuth | undefined;
-  /** PUBLISH rate limit: start of the current one-second window, and PUBLISHes in it. */
-  #rateWindowStart = 0;
-  #rateCount = 0;
+  /** This connection's inbound rate buckets, made at its first PUBLISH under a rate limit. */
+  #buckets: ClientBuckets | undefined;
+  /** Releases the rate hold (HOLD_RATE) once the budget the client overspent has refilled. */
+  #rateTimer: NodeJS.Timeout | undefined;
   /** The keep alive in force, in seconds, and when CONNECT was accepted (for `describe`). */
   #keepalive = 0;
   #connectedAt = 0;
@@ -156,19 +159,34 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   // ---- rate limiting ----
 
   /**
-   * Counts one inbound PUBLISH against `maxPublishRate`; false when this one exceeds it.
-   * A fixed one-second window: cheap, and bursts up to twice the rate across a boundary are
-   * tolerated by design.
+   * Spends one inbound PUBLISH of `bytes` payload bytes against its broker's inbound rates
+   * (broker-limits.ts; nothing to do while none is set). Over one, by default its input is held
+   * until the budget refills (throttle, never a disconnect); with the broker's `disconnect`
+   * action, the reason to disconnect (0x96) is returned instead. Counted per broker and limit.
    */
-  countPublish(now: number): boolean {
-    const limit = this.config.maxPublishRate;
-    if (limit === 0) return true;
-    if (now - this.#rateWindowStart >= 1000) {
-      this.#rateWindowStart = now;
-      this.#rateCount = 0;
+  countPublish(bytes: number, now: number): string | undefined {
+    const rates = this.broker!.limits.rates;
+    if (rates === undefined) return undefined;
+    this.#buckets ??= new ClientBuckets();
+    const wait = rates.spend(this.#buckets, bytes, now);
+    if (wait === 0) return undefined;
+    const over = this.#buckets.over;
+    if (rates.disconnect) {
+      this.stats!.refusedOverLimit[over]++;
+      return rates.describe(over);
     }
-    return ++this.#rateCount <= limit;
+    // Input already read (the rest of this chunk) still spends, deepening the wait.
+    if (this.#rateTimer === undefined) this.stats!.refusedOverLimit[over]++;
+    else clearTimeout(this.#rateTimer);
+    this.holdInput(HOLD_RATE);
+    this.#rateTimer = setTimeout(this.#endRateHold, wait);
+    return undefined;
   }
+
+  #endRateHold = (): void => {
+    this.#rateTimer = undefined;
+    this.releaseInput(HOLD_RATE);
+  };
 
   // ---- lifecycle ----
 
@@ -307,6 +325,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#refusalTimer);
     clearTimeout(this.#keepaliveTimer);
+    clearTimeout(this.#rateTimer);
     this.#credentialTimer?.cancel();
     const session = this.session;
     const broker = this.broker;

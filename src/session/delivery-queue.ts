@@ -20,16 +20,25 @@ export interface Delivery {
   seq: number;
 }
 
+/** A queue's bounds: messages, and bytes held. */
+export interface QueueCaps {
+  readonly maxQueuedMessages: number;
+  readonly maxQueuedBytes: number;
+}
+
 export class DeliveryQueue {
   #items: (Delivery | undefined)[] = [];
   #head = 0;
   #bytes = 0;
-  readonly maxMessages: number;
-  readonly maxBytes: number;
+  /** The bounds, read at each push: a broker's limits (its object, changed in place) move them live. */
+  readonly #caps: QueueCaps;
 
-  constructor(maxMessages: number, maxBytes: number) {
-    this.maxMessages = maxMessages;
-    this.maxBytes = maxBytes;
+  constructor(caps: QueueCaps) {
+    this.#caps = caps;
+  }
+
+  get maxMessages(): number {
+    return this.#caps.maxQueuedMessages;
   }
 
   get length(): number {
@@ -42,7 +51,8 @@ export class DeliveryQueue {
 
   push(d: Delivery): boolean {
     const size = d.message.heldBytes;
-    if (this.length >= this.maxMessages || this.#bytes + size > this.maxBytes) return false;
+    if (this.length >= this.#caps.maxQueuedMessages || this.#bytes + size > this.#caps.maxQueuedBytes)
+      return false;
     this.#items.push(d);
     this.#bytes += size;
     return true;

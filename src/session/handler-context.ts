@@ -157,8 +157,12 @@ export interface PacketContext extends SessionLink {
   sendDurable(packet: PubackPacket, wrote: boolean): void;
   /** A refusing PUBACK/PUBREC, behind any acknowledgement still waiting for a commit. */
   sendRefusal(packet: PubackPacket, reason: string): void;
-  /** Counts one inbound PUBLISH against the rate limit; false when this one exceeds it. */
-  countPublish(now: number): boolean;
+  /**
+   * Spends one inbound PUBLISH of `bytes` payload bytes against the broker's inbound rates: over
+   * one, input is held until the budget refills, or (the broker's `disconnect` action) the
+   * reason to disconnect with 0x96 is returned.
+   */
+  countPublish(bytes: number, now: number): string | undefined;
   /** Stops reading (an on-publish hook's backpressure) until `resume`. */
   pause(): void;
   resume(): void;

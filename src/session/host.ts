@@ -16,6 +16,7 @@ import type { RetainedStore } from '../retained/index.ts';
 import type { Message, PublishOptions, SharedGroup, TopicIndex } from '../router/index.ts';
 import type { MessageStore, StoredSubscription } from '../store/index.ts';
 import type { TransportKind } from '../transport/index.ts';
+import type { LimitsInForce, RateLimitName } from './broker-limits.ts';
 
 /** A subscription as a session holds it: as stored (the filter with any `$share/...` prefix), plus its parsed share. */
 export interface Subscription extends StoredSubscription {
@@ -126,12 +127,26 @@ export interface BrokerStats {
   sessionsExpired: number;
   /** Retained messages not kept: the broker's retained count or bytes bound was reached. */
   droppedRetainedFull: number;
-  /** Packets (or, for the subscription cap, filters) refused over a per-client bound, by its flag. */
+  /**
+   * Packets (for the subscription cap and topic bounds in SUBSCRIBE, filters; for the rates,
+   * each throttle or disconnect) refused over a bound, by its name.
+   */
   readonly refusedOverLimit: Record<LimitName, number>;
 }
 
-/** The per-client bounds (docs/limits.md) a refusal is counted under, named like their flags. */
-export type LimitName = PacketLimit | 'max_topic_length' | 'max_subscriptions_per_client';
+/**
+ * The bounds (docs/limits.md) a refusal is counted under: the per-packet ones named like their
+ * flags, the broker's own (the broker object's `limits`) like their fields there.
+ */
+export type LimitName =
+  | PacketLimit
+  | 'max_topic_length'
+  | 'max_topic_levels'
+  | 'max_subscriptions_per_client'
+  | 'max_connections'
+  | RateLimitName
+  | 'max_retained_messages'
+  | 'max_retained_bytes';
 
 /** A broker's counters, all zero. */
 export function newBrokerStats(): BrokerStats {
@@ -163,8 +178,22 @@ export function newBrokerStats(): BrokerStats {
       max_filters_per_subscribe: 0,
       max_topic_length: 0,
       max_subscriptions_per_client: 0,
+      max_topic_levels: 0,
+      max_connections: 0,
+      max_client_messages_per_second: 0,
+      max_client_bytes_per_second: 0,
+      max_messages_per_second: 0,
+      max_bytes_per_second: 0,
+      max_retained_messages: 0,
+      max_retained_bytes: 0,
     },
   };
+}
+
+/** Connections a broker serves now, over every transport. */
+export function connectionsOf(stats: BrokerStats): number {
+  const c = stats.connections;
+  return c.tcp + c.tls + c.ws + c.wss + c.memory;
 }
 
 /** Adds one to `code`'s count. */
@@ -176,6 +205,8 @@ export function countCode(counts: Map<ErrorCode, number>, code: ErrorCode): void
 export interface SessionHost {
   readonly id: string;
   readonly config: Config;
+  /** The broker's limits in force, its own over the server's flags (broker-limits.ts). */
+  readonly limits: LimitsInForce;
   /** Where a persistent session writes its changes. */
   readonly store: MessageStore;
   readonly stats: BrokerStats;

@@ -9,6 +9,8 @@
  * interfaces (`SessionHost`, `BrokerPort`, `PublishHost`) that src/broker/ implements.
  * Acknowledgements leave in PUBLISH order and only after the commit of what they vouch for.
  */
+
+export { type LimitsInForce, limitsInForce } from './broker-limits.ts';
 export type { BrokerPort } from './broker-port.ts';
 export { Connection } from './connection.ts';
 export { ConnectionGuard, type GuardRefusal } from './connection-guard.ts';

@@ -45,7 +45,7 @@ export class RetainedReplay {
 
   /** Held live messages are bounded by the session queue's caps. */
   constructor(caps: { maxQueuedMessages: number; maxQueuedBytes: number }, stats: BrokerStats) {
-    this.#held = new DeliveryQueue(caps.maxQueuedMessages, caps.maxQueuedBytes);
+    this.#held = new DeliveryQueue(caps);
     this.#stats = stats;
   }
 

@@ -69,7 +69,7 @@ export class Session implements RoutedSession {
     this.clientId = clientId;
     this.broker = broker;
     this.#storage = new SessionStorage(broker.store, broker.id, clientId);
-    this.#queue = new DeliveryQueue(broker.config.maxQueuedMessages, broker.config.maxQueuedBytes);
+    this.#queue = new DeliveryQueue(broker.limits);
   }
 
   get inflightCount(): number {
@@ -316,7 +316,7 @@ export class Session implements RoutedSession {
   /** Sends a new subscription's retained messages, at most at `qos`, paced (retained-replay.ts). */
   sendRetained(filter: string, messages: Iterator<Message>, qos: QoS, ids: number[] | undefined): void {
     if (this.link === undefined) return;
-    this.#replay ??= new RetainedReplay(this.broker.config, this.broker.stats);
+    this.#replay ??= new RetainedReplay(this.broker.limits, this.broker.stats);
     this.#replay.add(filter, messages, qos, ids);
     this.pump();
   }

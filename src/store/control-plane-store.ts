@@ -8,6 +8,7 @@
  * broker names are unique within a namespace; token secrets are never stored, only their
  * SHA-256 hash; a token's list fields are JSON text in their columns.
  */
+import type { BrokerLimits, LimitChanges } from './broker-limits.ts';
 import { SqlStore } from './database.ts';
 
 export type AuthType = 'TOKEN' | 'MTLS' | 'MTLS_AND_TOKEN' | 'NONE';
@@ -46,6 +47,8 @@ export interface BrokerRecord {
   sysTopics: boolean;
   /** Certificate brokers: the CN → client id pattern; null: the server's `--mtls-client-id-pattern`. */
   mtlsClientIdPattern: string | null;
+  /** The broker's own limits (docs/limits.md); a field absent takes the server's flag. */
+  limits: BrokerLimits;
   createdOn: string;
   modifiedOn: string;
 }
@@ -86,6 +89,8 @@ export interface BrokerPatch {
   mtlsClientIdPattern?: string | null;
   authType?: AuthType;
   sysTopics?: boolean;
+  /** Changes to the limits, merged into the stored ones (RFC 7396: null removes a field). */
+  limits?: LimitChanges;
 }
 
 /** A uniqueness rule was broken: the name is taken. */
@@ -117,11 +122,15 @@ const brokerOf = (r: Row): BrokerRecord => ({
   onPublishTimeoutMs: r.on_publish_timeout_ms === null ? null : Number(r.on_publish_timeout_ms),
   sysTopics: Number(r.sys_topics) !== 0,
   mtlsClientIdPattern: (r.mtls_client_id_pattern as string | null) ?? null,
+  limits: json<BrokerLimits>(r.limits) ?? {},
   createdOn: r.created_on as string,
   modifiedOn: r.modified_on as string,
 });
 
 const json = <T>(text: unknown): T | null => (typeof text === 'string' ? (JSON.parse(text) as T) : null);
+/** The limits column: NULL when no field is set. */
+const limitsColumn = (limits: BrokerLimits): string | null =>
+  Object.keys(limits).length === 0 ? null : JSON.stringify(limits);
 const jsonOrNull = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
 
 const tokenOf = (r: Row): ApiTokenRecord => ({
@@ -231,9 +240,9 @@ export class ControlPlaneStore extends SqlStore {
     try {
       this.q(
         `INSERT INTO brokers (id, namespace_id, name, description, auth_type, expiration, on_publish_url,
-           on_publish_policy, on_publish_timeout_ms, sys_topics, mtls_client_id_pattern, created_on,
-           modified_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           on_publish_policy, on_publish_timeout_ms, sys_topics, mtls_client_id_pattern, limits,
+           created_on, modified_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         b.id,
         b.namespaceId,
@@ -246,6 +255,7 @@ export class ControlPlaneStore extends SqlStore {
         b.onPublishTimeoutMs,
         b.sysTopics ? 1 : 0,
         b.mtlsClientIdPattern,
+        limitsColumn(b.limits),
         b.createdOn,
         b.modifiedOn,
       );
@@ -317,6 +327,11 @@ export class ControlPlaneStore extends SqlStore {
     if (patch.sysTopics !== undefined) {
       sets.push('sys_topics = ?');
       values.push(patch.sysTopics ? 1 : 0);
+    }
+    if (patch.limits !== undefined) {
+      // SQLite's json_patch is RFC 7396's merge; no field left is NULL, as a broker never limited.
+      sets.push("limits = nullif(json_patch(coalesce(limits, '{}'), ?), '{}')");
+      values.push(JSON.stringify(patch.limits));
     }
     this.db.prepare(`UPDATE brokers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
   }

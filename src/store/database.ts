@@ -204,6 +204,8 @@ export const MIGRATIONS: readonly Migration[] = [
    CREATE INDEX audit_log_by_time ON audit_log(at);`,
   // Issue 21: the certificate CN → client id rule per broker; NULL: the server's --mtls-client-id-pattern.
   `ALTER TABLE brokers ADD COLUMN mtls_client_id_pattern TEXT;`,
+  // Issue 20: a broker's own limits (store/broker-limits.ts), a JSON object of the fields set; NULL: none.
+  `ALTER TABLE brokers ADD COLUMN limits TEXT;`,
 ];
 
 /**

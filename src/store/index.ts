@@ -13,6 +13,16 @@
  */
 export { type AuditDetail, type AuditQuery, type AuditRecord, AuditStore } from './audit-store.ts';
 export {
+  BROKER_LIMIT_FIELDS,
+  BROKER_LIMIT_OPTIONS,
+  type BrokerLimitField,
+  type BrokerLimits,
+  type LimitChanges,
+  mergeLimits,
+  RATE_LIMIT_ACTIONS,
+  type RateLimitAction,
+} from './broker-limits.ts';
+export {
   type AccountRecord,
   type ApiTokenRecord,
   type AuthType,

@@ -54,6 +54,7 @@ export function bootstrap(store: ControlPlaneStore, registry: TenantRegistry): B
       onPublishTimeoutMs: null,
       sysTopics: true,
       mtlsClientIdPattern: null,
+      limits: {},
       createdOn: now,
       modifiedOn: now,
     });

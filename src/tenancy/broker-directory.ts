@@ -20,6 +20,8 @@ import {
   ConflictError,
   type ControlPlaneStore,
   type HookFailurePolicy,
+  type LimitChanges,
+  mergeLimits,
   type NamespaceRecord,
 } from '../store/index.ts';
 import { newId, timestamp } from './ids.ts';
@@ -42,6 +44,7 @@ export interface BrokerInput {
   onPublishTimeoutMs?: number | null;
   sysTopics?: boolean;
   mtlsClientIdPattern?: string | null;
+  limits?: LimitChanges;
 }
 
 export class BrokerDirectory {
@@ -136,6 +139,7 @@ export class BrokerDirectory {
       onPublishTimeoutMs: input.onPublishTimeoutMs ?? null,
       sysTopics: input.sysTopics ?? true,
       mtlsClientIdPattern: input.mtlsClientIdPattern ?? null,
+      limits: mergeLimits({}, input.limits ?? {}),
       createdOn: now,
       modifiedOn: now,
     };

@@ -47,6 +47,7 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   const address = addressOf(record);
   broker.address = address;
   broker.sysTopics = record.sysTopics;
+  broker.setLimits(record.limits);
   const hooks = new BrokerHooks(record, {
     publish: (message) => broker.publish(message),
     credentials,
@@ -61,10 +62,11 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   return { record, broker, credentials, hooks };
 }
 
-/** Follows an update of the row (description, auth type, on-publish settings, $SYS tree). */
+/** Follows an update of the row (description, auth type, on-publish settings, $SYS tree, limits). */
 export function refreshTenant(tenant: Tenant, record: BrokerRecord): void {
   tenant.record = record;
   tenant.broker.sysTopics = record.sysTopics;
+  tenant.broker.setLimits(record.limits);
   tenant.hooks.update(record);
 }
 

@@ -65,8 +65,8 @@ describe('Request Problem Information', () => {
 });
 
 describe('server-side DISCONNECT causes (section 4.13)', () => {
-  test('more PUBLISHes per second than maxPublishRate: DISCONNECT 0x96 (literal bytes)', async (t) => {
-    const s = await h.serverWith({ maxPublishRate: 5 });
+  test('more PUBLISHes per second than maxPublishRate with publishRateAction disconnect: DISCONNECT 0x96 (literal bytes)', async (t) => {
+    const s = await h.serverWith({ maxPublishRate: 5, publishRateAction: 'disconnect' });
     const w = await Wire.tcp(s.port, 5);
     t.after(() => w.destroy());
     await w.handshake(connectV5(h.uid()));

@@ -4,7 +4,9 @@
  * `expiration` in seconds or null, and `on_publish: {url, policy, timeout_ms}` (a null url clears
  * the webhook; policy and timeout are ours: see docs/hooks.md), `sys_topics` (ours: whether the
  * broker publishes its $SYS tree, docs/observability.md) and `mtls_client_id_pattern`
- * (certificate brokers' CN → client id rule; null or empty: the server's). A URL is checked against the
+ * (certificate brokers' CN → client id rule; null or empty: the server's), `limits` (ours: the
+ * broker's own limits, each field null for the server's flag; PATCH merges them field by field,
+ * docs/limits.md). A URL is checked against the
  * webhook egress policy before anything is stored: its host resolved now and every address
  * decided (400, code 14013, when refused; it is decided again at every connection). PATCH
  * changes only the fields given. DELETE disconnects the broker's clients (v5 DISCONNECT 0x98)
@@ -13,7 +15,13 @@
 import type { FastifyInstance } from 'fastify';
 import { CertificateClientIds } from '../../auth/index.ts';
 import { ApiError } from '../../errors.ts';
-import type { AuthType, BrokerPatch, HookFailurePolicy } from '../../store/index.ts';
+import {
+  type AuthType,
+  BROKER_LIMIT_FIELDS,
+  type BrokerPatch,
+  type HookFailurePolicy,
+  type LimitChanges,
+} from '../../store/index.ts';
 import { mayUseBroker } from '../../tenancy/index.ts';
 import { requireToken } from '../access.ts';
 import type { ApiContext } from '../context.ts';
@@ -42,6 +50,7 @@ interface BrokerBody {
   on_publish?: { url?: string | null; policy?: HookFailurePolicy; timeout_ms?: number | null };
   sys_topics?: boolean;
   mtls_client_id_pattern?: string | null;
+  limits?: LimitChanges;
 }
 
 /** The fields a create or update body sets, validated beyond what the schema can say. */
@@ -54,6 +63,7 @@ function patchOf(body: BrokerBody): BrokerPatch {
   if (body.description !== undefined) patch.description = body.description;
   if (body.expiration !== undefined) patch.expiration = body.expiration;
   if (body.sys_topics !== undefined) patch.sysTopics = body.sys_topics;
+  if (body.limits !== undefined) patch.limits = limitChangesOf(body.limits);
   if (body.on_publish !== undefined && body.on_publish.url !== undefined) {
     const url = body.on_publish.url;
     if (url !== null) {
@@ -81,6 +91,19 @@ function patchOf(body: BrokerBody): BrokerPatch {
     patch.mtlsClientIdPattern = pattern === '' ? null : pattern;
   }
   return patch;
+}
+
+const LIMIT_NAMES: readonly string[] = [...BROKER_LIMIT_FIELDS, 'rate_limit_action'];
+
+/** A body's `limits`, each field typed by the schema; a field that names no limit is refused. */
+function limitChangesOf(limits: LimitChanges): LimitChanges {
+  const unknown = Object.keys(limits).filter((field) => !LIMIT_NAMES.includes(field));
+  if (unknown.length > 0)
+    throw new ApiError(
+      'INVALID_PARAMETER',
+      `limits.${unknown[0]} is not a limit; the limits are ${LIMIT_NAMES.join(', ')} (docs/limits.md)`,
+    );
+  return limits;
 }
 
 export function brokerRoutes(app: FastifyInstance, ctx: ApiContext): void {

@@ -29,7 +29,7 @@ import {
 import type { BrokerPort as Broker } from '../broker-port.ts';
 import { clientConnected, sessionTakenOver } from '../client-events.ts';
 import type { PacketContext } from '../handler-context.ts';
-import { countCode } from '../host.ts';
+import { connectionsOf, countCode } from '../host.ts';
 import { clientMayPublish } from '../publish-gate.ts';
 import { beginAuth } from './auth.ts';
 
@@ -94,10 +94,6 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   if (will !== undefined) {
     if (!isValidTopicName(will.topic))
       return conn.refuse('TOPIC_NAME_INVALID', 'will topic is not a valid topic name'); // [MQTT-3.1.3-11]
-    // Deeper than --max-topic-levels: v5 CONNACK 0x90 (section 3.2.2.2); no v3 return code says it,
-    // so a v3 client is closed without a CONNACK, as for any will topic refused (connackCode).
-    if (exceedsTopicLevels(will.topic, config.maxTopicLevels))
-      return conn.refuse('TOPIC_NAME_INVALID', `will topic has more than ${config.maxTopicLevels} levels`);
     if (will.qos > config.maximumQoS) return conn.refuse('QOS_NOT_SUPPORTED', 'will QoS above maximum QoS'); // [MQTT-3.2.2-12]
     if (will.retain && !config.retainAvailable)
       return conn.refuse('RETAIN_NOT_SUPPORTED', 'retain not available'); // [MQTT-3.2.2-13]
@@ -145,9 +141,16 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
     broker.stats.refusedOverLimit[packet.overLimit.limit]++;
     return conn.refuse('PACKET_TOO_LARGE', packet.overLimit.message);
   }
-  if (will !== undefined && exceedsTopicLength(will.topic, config.maxTopicLength)) {
+  const limits = broker.limits;
+  if (will !== undefined && exceedsTopicLength(will.topic, limits.maxTopicLength)) {
     broker.stats.refusedOverLimit.max_topic_length++;
-    return conn.refuse('TOPIC_NAME_INVALID', `will topic longer than ${config.maxTopicLength} bytes`);
+    return conn.refuse('TOPIC_NAME_INVALID', `will topic longer than ${limits.maxTopicLength} bytes`);
+  }
+  // Deeper than the broker's limit (--max-topic-levels): v5 CONNACK 0x90 (section 3.2.2.2); no v3
+  // return code says it, so a v3 client is closed without a CONNACK, as for any will topic refused (connackCode).
+  if (will !== undefined && exceedsTopicLevels(will.topic, limits.maxTopicLevels)) {
+    broker.stats.refusedOverLimit.max_topic_levels++;
+    return conn.refuse('TOPIC_NAME_INVALID', `will topic has more than ${limits.maxTopicLevels} levels`);
   }
   if (admitted.clientId !== undefined && admitted.clientId !== plan.clientId) {
     // An empty client id takes the credentials' (a token's `sub`) [MQTT-3.1.3-6].
@@ -162,6 +165,19 @@ export function handleConnect(conn: PacketContext, packet: ConnectPacket): void 
   // client's own credentials spend its budget.
   const throttled = conn.ctx.guard.admitClientId(broker.address, plan.clientId);
   if (throttled !== undefined) return conn.refuse(throttled.code, throttled.detail);
+  // The broker's connection cap (its limits' max_connections): v5 0x97 Quota exceeded, v3 0x03.
+  // A takeover of a connected client id replaces a connection, so it never counts twice.
+  if (
+    limits.maxConnections > 0 &&
+    connectionsOf(broker.stats) >= limits.maxConnections &&
+    broker.sessions.get(plan.clientId)?.link === undefined
+  ) {
+    broker.stats.refusedOverLimit.max_connections++;
+    return conn.refuse(
+      'BROKER_MAX_CONNECTIONS',
+      `broker ${broker.address} holds its maximum of ${limits.maxConnections} connections`,
+    );
+  }
   // A will to a reserved topic ($SYS, $share) or outside the token's topicAcl: v5 0x87, v3 0x05 [MQTT-3.1.4-2].
   if (will !== undefined && !clientMayPublish(identity.acl, will.topic, plan.clientId))
     return conn.refuse(

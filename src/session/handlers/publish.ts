@@ -1,9 +1,10 @@
 /**
  * Inbound PUBLISH: checks the packet, then hands the message to the broker's publish gate
  * (src/session/publish-gate.ts: authorize, on-publish hook, route, acknowledge in order after
- * the commit). Checks, in order: rate limit → resolve the topic alias → topic name (its length,
- * `--max-topic-length`, and levels, `--max-topic-levels`) and subscription identifiers → QoS and retain the server
- * supports → QoS 2 duplicate and Receive Maximum → payload format.
+ * the commit). Checks, in order: the broker's inbound rates (throttle, or 0x96) → resolve the
+ * topic alias → topic name (its length and levels, the broker's limits over
+ * `--max-topic-length` and `--max-topic-levels`) and subscription identifiers → QoS and retain
+ * the server supports → QoS 2 duplicate and Receive Maximum → payload format.
  * QoS 2 follows method A of section 4.3.3: delivered once on first receipt; a re-sent PUBLISH
  * with an id still awaiting PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-10].
  */
@@ -21,9 +22,8 @@ export function handlePublish(conn: PacketContext, packet: PublishPacket): void 
   const now = Date.now();
   conn.stats!.received[packet.qos]++;
 
-  if (!conn.countPublish(now)) {
-    return conn.disconnect('MESSAGE_RATE_TOO_HIGH', `more than ${config.maxPublishRate} PUBLISH per second`); // section 4.13 (0x96)
-  }
+  const overRate = conn.countPublish(packet.payload.length, now);
+  if (overRate !== undefined) return conn.disconnect('MESSAGE_RATE_TOO_HIGH', overRate); // section 4.13 (0x96)
 
   let topic = packet.topic;
   const alias = props?.topicAlias;
@@ -44,13 +44,15 @@ export function handlePublish(conn: PacketContext, packet: PublishPacket): void 
   }
   if (!isValidTopicName(topic))
     return conn.disconnect('TOPIC_NAME_INVALID', 'topic name empty or containing wildcards'); // [MQTT-3.3.2-2]
-  if (exceedsTopicLength(topic, config.maxTopicLength)) {
+  const limits = conn.broker!.limits;
+  if (exceedsTopicLength(topic, limits.maxTopicLength)) {
     conn.stats!.refusedOverLimit.max_topic_length++;
-    return refuseTopic(conn, packet, `topic name longer than ${config.maxTopicLength} bytes`);
+    return refuseTopic(conn, packet, `topic name longer than ${limits.maxTopicLength} bytes`);
   }
-  if (exceedsTopicLevels(topic, config.maxTopicLevels)) {
+  if (exceedsTopicLevels(topic, limits.maxTopicLevels)) {
     conn.stats!.droppedTopicLevels++;
-    return refuseTopic(conn, packet, `topic name has more than ${config.maxTopicLevels} levels`);
+    conn.stats!.refusedOverLimit.max_topic_levels++;
+    return refuseTopic(conn, packet, `topic name has more than ${limits.maxTopicLevels} levels`);
   }
   if (props?.subscriptionIdentifiers !== undefined) {
     return conn.disconnect('PROTOCOL_ERROR', 'PUBLISH from a client carries a subscription identifier'); // [MQTT-3.3.4-6]
@@ -92,7 +94,7 @@ export function handlePublish(conn: PacketContext, packet: PublishPacket): void 
 }
 
 /**
- * A topic name longer than `--max-topic-length` or with more levels than `--max-topic-levels`:
+ * A topic name longer or deeper than the broker's limits (`--max-topic-length`, `--max-topic-levels`):
  * well formed, but not one this server accepts, which is what reason 0x90 says. v5 QoS 1/2: PUBACK/PUBREC 0x90, the connection
  * stays (section 3.4.2.1); v5 QoS 0 has no acknowledgement to carry it, and a silent drop would
  * tell the client nothing, so DISCONNECT 0x90 (section 3.14.2.1); v3.1/3.1.1 have no reason

@@ -1,14 +1,15 @@
 /**
  * SUBSCRIBE → SUBACK, then the retained messages each new subscription asks for.
  * Pipeline: features the server announced as unavailable (v5: DISCONNECT 0x9E / 0xA1 / 0xA2,
- * sections 3.2.2.3.13-15) → validate each filter (an invalid one, or one longer than
- * `--max-topic-length` or of more levels than `--max-topic-levels`, fails alone: 0x8F in v5,
- * 0x80 in v3) → authorize each by the token's topicAcl (0x87 in v5, 0x80 in v3) → past
- * `--max-subscriptions-per-client`, a new filter fails alone (0x97 in v5, 0x80 in v3) → add to
- * the session and index → SUBACK with the granted
- * QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1), none for shared
- * subscriptions (section 4.8.2), sent paced as the client takes them (src/session/retained-replay.ts); a filter starting with `$SYS` also gets the broker's $SYS tree
- * (src/broker/sys-tree.ts), which is retained apart from the tenant's messages.
+ * sections 3.2.2.3.13-15) → validate each filter (an invalid one, or one longer or deeper than
+ * the broker's limits, by default `--max-topic-length` and `--max-topic-levels`, fails alone:
+ * 0x8F in v5, 0x80 in v3) → authorize each by the token's topicAcl (0x87 in v5, 0x80 in v3) →
+ * past the broker's `max_subscriptions_per_client` (`--max-subscriptions-per-client`), a new
+ * filter fails alone (0x97 in v5, 0x80 in v3) → add to the session and index → SUBACK with the
+ * granted QoS in order [MQTT-3.8.4-1] → retained messages by Retain Handling (section 3.8.3.1),
+ * none for shared subscriptions (section 4.8.2), sent paced as the client takes them
+ * (src/session/retained-replay.ts); a filter starting with `$SYS` also gets the broker's $SYS
+ * tree (src/broker/sys-tree.ts), which is retained apart from the tenant's messages.
  */
 
 import { maySubscribe } from '../../auth/index.ts';
@@ -34,6 +35,7 @@ const hasWildcard = (filter: string): boolean => filter.includes('+') || filter.
 export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): void {
   const session = conn.session!;
   const config = conn.config;
+  const limits = session.broker.limits;
   const v5 = conn.version === 5;
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
   if (subscriptionId !== undefined && !config.subscriptionIdentifiersAvailable) {
@@ -65,15 +67,16 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
     }
     // Well formed but longer or deeper than this server indexes: 0x8F, "not allowed for this
     // Client" (section 3.9.3).
-    if (exceedsTopicLength(req.topicFilter, config.maxTopicLength)) {
+    if (exceedsTopicLength(req.topicFilter, limits.maxTopicLength)) {
       conn.stats!.refusedOverLimit.max_topic_length++;
       reasonCodes.push(v5 ? TOPIC_FILTER_INVALID : SubackFailure);
-      problems.push(`topic filter longer than ${config.maxTopicLength} bytes`);
+      problems.push(`topic filter longer than ${limits.maxTopicLength} bytes`);
       continue;
     }
-    if (exceedsFilterLevels(req.topicFilter, config.maxTopicLevels)) {
+    if (exceedsFilterLevels(req.topicFilter, limits.maxTopicLevels)) {
+      conn.stats!.refusedOverLimit.max_topic_levels++;
       reasonCodes.push(v5 ? TOPIC_FILTER_INVALID : SubackFailure);
-      problems.push(`topic filter has more than ${config.maxTopicLevels} levels`);
+      problems.push(`topic filter has more than ${limits.maxTopicLevels} levels`);
       continue;
     }
     // Authorization by the token's topicAcl; for a shared subscription, its inner filter.
@@ -91,12 +94,12 @@ export function handleSubscribe(conn: PacketContext, packet: SubscribePacket): v
     // A new filter past the session's cap: 0x97 Quota exceeded (section 3.9.3); a filter it
     // holds already is replaced [MQTT-3.8.4-3], so it never counts twice.
     if (
-      session.subscriptions.size >= config.maxSubscriptionsPerClient &&
+      session.subscriptions.size >= limits.maxSubscriptionsPerClient &&
       !session.subscriptions.has(req.topicFilter)
     ) {
       conn.stats!.refusedOverLimit.max_subscriptions_per_client++;
       reasonCodes.push(v5 ? QUOTA_EXCEEDED : SubackFailure);
-      problems.push(`more than ${config.maxSubscriptionsPerClient} subscriptions`);
+      problems.push(`more than ${limits.maxSubscriptionsPerClient} subscriptions`);
       continue;
     }
     const outcome = session.subscribe(req, subscriptionId);
