@@ -31,6 +31,7 @@ import { Message, TopicIndex } from '../router/index.ts';
 import {
   type BrokerPort,
   type BrokerStats,
+  inputWork,
   newBrokerStats,
   PublishGate,
   ROUTED_MATCHED,
@@ -154,6 +155,7 @@ export class Broker implements BrokerPort, SysTicking {
     if (this.closed) return 0;
     let wrote = false;
     const { subscribers, groups } = this.index.match(message.topic);
+    inputWork.deliveries += subscribers.length + groups.length; // the publisher's read budget
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
       if (s.key.deliverMatched(message, s.values)) wrote = true;

@@ -7,7 +7,9 @@
  * a malformed stream to `protocolError`. Before CONNECT a first byte other than CONNECT's is
  * refused at once [MQTT-3.1.0-1]. Reading stops while any reason of input-holds.ts holds it
  * (`holdInput`/`releaseInput`; `pause`/`resume` are an on-publish hook's backpressure); keep
- * alive does not count a held connection's silence against the client.
+ * alive does not count a held connection's silence against the client. Past its read budget
+ * for the turn (read-budget.ts) the parser yields between packets and reading is held
+ * (HOLD_TURN) until a later turn has gone through what was already read, in order.
  *
  * Output invariants:
  * - Nothing is written once the state is 'closed', except what closing itself flushes.
@@ -44,13 +46,13 @@ import {
   type ConnectPacket,
   encode,
   type Packet,
-  type PacketLimits,
   Parser,
   type ProtocolError,
   type ProtocolVersion,
   type PubackPacket,
   type SubackPacket,
   type UnsubackPacket,
+  YIELD,
 } from '../protocol/index.ts';
 import type { Message, PublishOptions } from '../router/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
@@ -58,8 +60,10 @@ import type { BrokerPort as Broker } from './broker-port.ts';
 import { scheduleFlush } from './flush-scheduler.ts';
 import type { ConnectionContext, ConnectionState } from './handler-context.ts';
 import type { BrokerStats } from './host.ts';
-import { HOLD_HOOK, type InputHold } from './input-holds.ts';
+import { HOLD_HOOK, HOLD_TURN, type InputHold } from './input-holds.ts';
 import { OrderedAcks } from './ordered-acks.ts';
+import { packetLimitsOf } from './packet-limits.ts';
+import { currentTurn, inputWork, READ_BUDGET } from './read-budget.ts';
 import type { Session } from './session.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
 import type { WriteBudget } from './write-budget.ts';
@@ -99,6 +103,9 @@ export abstract class ConnectionIO {
   #acksWaiting = 0;
   /** The reasons reading is stopped (input-holds.ts bits); 0 while the socket flows. */
   #holds = 0;
+  /** Input work (packets + deliveries) done in turn `#workTurn` (read-budget.ts). */
+  #work = 0;
+  #workTurn = -1;
   /**
    * Set while a refusal waits to be sent: what arrives is dropped unparsed (the socket keeps
    * flowing, so a peer's close is still seen and ends the wait).
@@ -186,15 +193,49 @@ export abstract class ConnectionIO {
       this.disconnect('PROTOCOL_ERROR', `first byte 0x${chunk[0]?.toString(16)} is not a CONNECT packet`);
       return;
     }
+    const turn = currentTurn();
+    if (this.#workTurn !== turn) {
+      this.#workTurn = turn;
+      this.#work = 0;
+    }
+    this.#parse(chunk);
+  };
+
+  /** Parses `chunk`, or (undefined) what the parser kept when it yielded; past the budget, yields. */
+  #parse(chunk: Buffer | undefined): void {
     let error: ProtocolError | null;
     try {
-      error = this.parser.push(chunk, this.onPacket);
+      error =
+        chunk === undefined
+          ? this.parser.continue(this.#onPacketCounted)
+          : this.parser.push(chunk, this.#onPacketCounted);
     } catch (err) {
       this.log.error({ err }, 'internal error handling packet');
       this.disconnect('IMPLEMENTATION_ERROR', 'internal error');
       return;
     }
     if (error !== null) this.protocolError(error);
+    else if (this.parser.yielded && this.state !== 'closed') {
+      this.holdInput(HOLD_TURN);
+      setImmediate(this.#continueInput);
+    }
+  }
+
+  /** A packet for `onPacket`, counted with the deliveries it made; YIELD once over the budget. */
+  #onPacketCounted = (packet: Packet): boolean | typeof YIELD => {
+    const before = inputWork.deliveries;
+    if (!this.onPacket(packet)) return false;
+    this.#work += 1 + inputWork.deliveries - before;
+    return this.#work < READ_BUDGET || YIELD;
+  };
+
+  /** A later turn: a new budget for what the parser kept; reading resumes once it is all read. */
+  #continueInput = (): void => {
+    if (this.state === 'closed') return;
+    this.#workTurn = currentTurn();
+    this.#work = 0;
+    this.#parse(undefined);
+    if (!this.parser.yielded) this.releaseInput(HOLD_TURN);
   };
 
   /** Stops reading for `reason` until `releaseInput(reason)`; others may hold it too. */
@@ -454,21 +495,4 @@ export abstract class ConnectionIO {
     this.releaseBacklog();
     this.session?.pump();
   };
-}
-
-const LIMITS = new WeakMap<Config, PacketLimits>();
-
-/** The decoder's bounds of a configuration, made once and shared by its connections. */
-function packetLimitsOf(config: Config): PacketLimits {
-  let limits = LIMITS.get(config);
-  if (limits === undefined) {
-    limits = {
-      maxUserProperties: config.maxUserProperties,
-      maxPropertiesBytes: config.maxPropertiesBytes,
-      maxWillBytes: config.maxWillBytes,
-      maxFiltersPerSubscribe: config.maxFiltersPerSubscribe,
-    };
-    LIMITS.set(config, limits);
-  }
-  return limits;
 }

@@ -27,6 +27,7 @@ export {
   type Subscription,
 } from './host.ts';
 export { PublishGate } from './publish-gate.ts';
+export { inputWork } from './read-budget.ts';
 export { Session } from './session.ts';
 export type { SessionView } from './session-outcomes.ts';
 export { WriteBudget } from './write-budget.ts';
