@@ -26,6 +26,7 @@ export {
   type SessionGroup,
   type Subscription,
 } from './host.ts';
+export { HOLD_OVERLOAD } from './input-holds.ts';
 export { PublishGate } from './publish-gate.ts';
 export { inputWork } from './read-budget.ts';
 export { Session } from './session.ts';
