@@ -23,7 +23,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApi, type ListenerPorts } from './admin/index.ts';
 import { type FailureLimiter, hashApiToken } from './auth/index.ts';
-import { type Broker, SysTicker } from './broker/index.ts';
+import { type Broker, InputShedding, SysTicker } from './broker/index.ts';
 import type { Config } from './config.ts';
 import { FunctionHook, type HostResolver } from './hooks/index.ts';
 import {
@@ -128,6 +128,8 @@ export class Server implements ConnectionContext {
   readonly #eventLoop = new EventLoopWatch();
   /** Memory, heap and lag against their limits: while over, new connections are refused (0x89). */
   readonly overload: OverloadWatch;
+  /** While overloaded, the readers of the heaviest brokers are paused (broker/input-shedding.ts). */
+  readonly inputShedding: InputShedding;
   /** Process-wide CONNECT admission: the overload verdict, connection caps, client-id connect rate. */
   readonly guard: ConnectionGuard;
   /** `--client-log-rate`: connect, disconnect, takeover and refused-connect lines. */
@@ -139,6 +141,7 @@ export class Server implements ConnectionContext {
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
     this.#sysTicker = new SysTicker(config.sysInterval, () => this.#brokers());
+    let shedding: InputShedding | undefined;
     const onDisk = config.dataDir !== ':memory:';
     if (onDisk) {
       ensureDataDir(config.dataDir);
@@ -152,9 +155,11 @@ export class Server implements ConnectionContext {
         maxLagMs: config.maxEventLoopLag,
         logger: this.logger,
         ...(options.memoryProbe === undefined ? {} : { probe: options.memoryProbe }),
+        onVerdict: (overloaded) => shedding?.judge(overloaded),
       });
       this.guard = new ConnectionGuard(config, this.overload);
       this.writeBudget = new WriteBudget(config.maxTotalWriteBufferBytes, this.overload);
+      this.inputShedding = shedding = new InputShedding(() => this.#brokers(), this.logger);
       this.clientLog = new LogSampler(config.clientLogRate);
       this.#db = openDatabase(config.dataDir);
       this.messageStore =

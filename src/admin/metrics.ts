@@ -238,6 +238,10 @@ function buildRegistry(tenancy: Tenancy, nodeName: string, protection?: ProcessP
     [],
     (t, emit) => emit(t.broker.stats.disconnectedCongested),
   );
+  const holdsHelp = "Times overload protection paused this broker's readers (heaviest inbound bytes/s).";
+  perBroker('counter', 'pubsub_overload_input_holds_total', holdsHelp, [], (t, emit) =>
+    emit(t.broker.stats.overloadInputHolds),
+  );
   /** A gauge of the sum of `of` over a broker's sessions: a walk per scrape. */
   const overSessions = (name: string, help: string, of: (session: Session) => number): void =>
     perBroker('gauge', name, help, [], (t, emit) => {

@@ -33,6 +33,7 @@ import {
   type BrokerStats,
   type LimitsInForce,
   limitsInForce,
+  inputWork,
   newBrokerStats,
   PublishGate,
   ROUTED_MATCHED,
@@ -162,6 +163,7 @@ export class Broker implements BrokerPort, SysTicking {
     if (this.closed) return 0;
     let wrote = false;
     const { subscribers, groups } = this.index.match(message.topic);
+    inputWork.deliveries += subscribers.length + groups.length; // the publisher's read budget
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
       if (s.key.deliverMatched(message, s.values)) wrote = true;

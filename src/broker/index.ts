@@ -9,4 +9,5 @@
  * tree (sys-tree.ts) reads its figures only, retained apart from the tenant's messages.
  */
 export { Broker } from './broker.ts';
+export { InputShedding } from './input-shedding.ts';
 export { SysTicker } from './sys-tree.ts';

@@ -10,6 +10,9 @@
  * - Leave when all are back under, memory with hysteresis (RSS under 90 % of the limit, heap
  *   under 80 % of V8's): a process hovering at its limit must not flap at every tick.
  * - Each transition is logged once (warn entering, info leaving) and entries are counted.
+ * - `onVerdict` hears every judgement (each tick, each limit change), so that what sheds load
+ *   above this floor (the server wires broker/input-shedding.ts: pausing the readers of the
+ *   heaviest brokers) can follow the verdict and the figures between ticks.
  *
  * The default limit (`defaultMemoryLimit`) is a fraction of what the process may have: the
  * cgroup v2 `memory.max` when one is set (a container's limit, which the OOM killer enforces),
@@ -65,6 +68,8 @@ export interface OverloadOptions {
   logger: Logger;
   probe?: MemoryProbe;
   tickMs?: number;
+  /** Told the verdict after every judgement (`check`), overloaded or not. */
+  onVerdict?: (overloaded: boolean) => void;
 }
 
 export class OverloadWatch {
@@ -82,6 +87,7 @@ export class OverloadWatch {
   #timer: NodeJS.Timeout | undefined;
   #lastTick = 0;
   #lagMs = 0;
+  readonly #onVerdict: ((overloaded: boolean) => void) | undefined;
 
   constructor(options: OverloadOptions) {
     this.#maxMemoryBytes = options.maxMemoryBytes;
@@ -89,6 +95,7 @@ export class OverloadWatch {
     this.#logger = options.logger;
     this.#probe = options.probe ?? processMemory;
     this.tickMs = options.tickMs ?? 250;
+    this.#onVerdict = options.onVerdict;
   }
 
   get maxMemoryBytes(): number {
@@ -141,6 +148,7 @@ export class OverloadWatch {
     }
     this.overloaded = reason !== undefined;
     this.reason = reason;
+    this.#onVerdict?.(this.overloaded);
     return this.overloaded;
   }
 

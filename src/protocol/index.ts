@@ -8,7 +8,7 @@
 export * from './constants.ts';
 export { encode, encodePublish, withPacketId } from './encoder.ts';
 export type * from './packets.ts';
-export { type PacketHandler, Parser, type ParserOptions } from './parser.ts';
+export { type PacketHandler, Parser, type ParserOptions, YIELD } from './parser.ts';
 export { propertiesLength } from './properties.ts';
 export { type PacketLimit, ProtocolError } from './protocol-error.ts';
 export type { PacketLimits } from './reader.ts';

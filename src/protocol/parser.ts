@@ -14,6 +14,10 @@
  * - An oversized CONNECT is refused once the first 7 bytes of its body are in, not before: they
  *   hold the protocol name and level, so the error says whether the client reads a v5 CONNACK
  *   (section 3.2.2.2, 0x95). Those few bytes are all that is held of it.
+ * - The packet handler may yield (return `YIELD`) between packets: the push stops after that
+ *   packet and keeps the rest of its input as a view, not a copy; `continue` resumes it later,
+ *   in order. A push while input is still kept goes behind it (one copy: a caller that pauses
+ *   its source while yielded never causes it).
  * - Malformed input is returned as a ProtocolError, never thrown. After one the parser is dead:
  *   every later push returns the same error. (An exception thrown by the packet handler itself
  *   propagates to the caller unchanged.)
@@ -35,9 +39,15 @@ export interface ParserOptions {
   limits?: PacketLimits;
 }
 
-/** Called for each decoded packet; returning false stops the current push after this packet. */
+/** What a packet handler returns to stop between packets and keep the rest for `continue`. */
+export const YIELD = 'yield';
+
+/**
+ * Called for each decoded packet. Returning false stops the current push after this packet and
+ * drops the rest of its input (the connection closed); `YIELD` stops it and keeps the rest.
+ */
 // biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are the common case
-export type PacketHandler = (packet: Packet) => boolean | void;
+export type PacketHandler = (packet: Packet) => boolean | typeof YIELD | void;
 
 const MAX_TOTAL = 268_435_455 + 5;
 
@@ -64,6 +74,8 @@ export class Parser {
    */
   #oversizedConnect = 0;
   #error: ProtocolError | null = null;
+  /** Input left by a handler's YIELD, from the packet after it on (maybe empty); undefined if none. */
+  #rest: Buffer | undefined;
   readonly #limits: PacketLimits;
 
   constructor(options: ParserOptions = {}) {
@@ -89,31 +101,62 @@ export class Parser {
     this.#maximumPacketSize = n;
   }
 
-  /** Bytes held while waiting for the rest of a packet. */
+  /** Bytes held: of a packet waiting for the rest of it, and input kept by a YIELD. */
   get bufferedBytes(): number {
-    return this.#buffered;
+    return this.#buffered + (this.#rest?.length ?? 0);
+  }
+
+  /** The handler yielded and `continue` has not yet taken up what followed. */
+  get yielded(): boolean {
+    return this.#rest !== undefined;
   }
 
   push(chunk: Buffer, onPacket: PacketHandler): ProtocolError | null {
     if (this.#error !== null) return this.#error;
     try {
-      const rest = this.#buffered > 0 ? this.#finishSpanning(chunk, onPacket) : chunk;
+      let input = chunk;
+      if (this.#rest !== undefined) {
+        input = this.#rest.length === 0 ? chunk : Buffer.concat([this.#rest, chunk]);
+        this.#rest = undefined;
+      }
+      const rest = this.#buffered > 0 ? this.#finishSpanning(input, onPacket) : input;
       if (rest !== null) this.#drain(rest, onPacket);
     } catch (err) {
-      // Decoders throw only ProtocolError; anything else is the packet handler's own failure.
-      if (!(err instanceof ProtocolError)) throw err;
-      this.#reset();
-      this.#oversizedConnect = 0;
-      this.#error = err;
-      return err;
+      return this.#fail(err);
     }
     return null;
+  }
+
+  /** Resumes the input a handler's YIELD kept, as `push` would have gone on; a no-op without one. */
+  continue(onPacket: PacketHandler): ProtocolError | null {
+    if (this.#error !== null) return this.#error;
+    const rest = this.#rest;
+    if (rest === undefined) return null;
+    this.#rest = undefined;
+    try {
+      this.#drain(rest, onPacket);
+    } catch (err) {
+      return this.#fail(err);
+    }
+    return null;
+  }
+
+  /** The parser is dead after malformed input (see the header). */
+  #fail(err: unknown): ProtocolError {
+    // Decoders throw only ProtocolError; anything else is the packet handler's own failure.
+    if (!(err instanceof ProtocolError)) throw err;
+    this.#reset();
+    this.#rest = undefined;
+    this.#oversizedConnect = 0;
+    this.#error = err;
+    return err;
   }
 
   /**
    * Adds a chunk to the packet being assembled. Once that packet is whole it is decoded from one
    * copy of just its own bytes, and the rest of the chunk is returned (a view, for #drain).
-   * Returns null while the packet is still incomplete, or when the handler asked to stop.
+   * Returns null while the packet is still incomplete, or when the handler asked to stop or
+   * yielded (then the rest of the chunk is kept).
    */
   #finishSpanning(chunk: Buffer, onPacket: PacketHandler): Buffer | null {
     if (this.#needed === 0) {
@@ -135,7 +178,9 @@ export class Parser {
       packet = Buffer.concat(this.#chunks, this.#needed);
     }
     this.#reset();
-    return this.#drain(packet, onPacket) ? chunk.subarray(missing) : null;
+    if (this.#drain(packet, onPacket)) return chunk.subarray(missing);
+    if (this.#rest !== undefined) this.#rest = chunk.subarray(missing);
+    return null;
   }
 
   /**
@@ -201,7 +246,8 @@ export class Parser {
 
   /**
    * Decodes every whole packet in buf in place and holds a trailing partial one.
-   * Returns false when the handler asked to stop (the rest of buf is then dropped).
+   * Returns false when the handler asked to stop (the rest of buf is then dropped) or yielded
+   * (the rest is kept in #rest).
    */
   #drain(buf: Buffer, onPacket: PacketHandler): boolean {
     let pos = 0;
@@ -224,7 +270,12 @@ export class Parser {
       );
       pos += total;
       if (packet.type === 'connect') this.#version = packet.protocolVersion;
-      if (onPacket(packet) === false) return false;
+      const verdict = onPacket(packet);
+      if (verdict === false) return false;
+      if (verdict === YIELD) {
+        this.#rest = buf.subarray(pos);
+        return false;
+      }
     }
     return true;
   }

@@ -7,7 +7,9 @@
  * a malformed stream to `protocolError`. Before CONNECT a first byte other than CONNECT's is
  * refused at once [MQTT-3.1.0-1]. Reading stops while any reason of input-holds.ts holds it
  * (`holdInput`/`releaseInput`; `pause`/`resume` are an on-publish hook's backpressure); keep
- * alive does not count a held connection's silence against the client.
+ * alive does not count a held connection's silence against the client. Past its read budget
+ * for the turn (read-budget.ts) the parser yields between packets and reading is held
+ * (HOLD_TURN) until a later turn has gone through what was already read, in order.
  *
  * Output invariants:
  * - Nothing is written once the state is 'closed', except what closing itself flushes.
@@ -46,7 +48,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { type ErrorCode, reasonCodeOf } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
 import { NO_TRACES, type PacketTraces } from '../observability/index.ts';
 import {
   type AuthPacket,
@@ -59,16 +61,19 @@ import {
   type PubackPacket,
   type SubackPacket,
   type UnsubackPacket,
+  YIELD,
 } from '../protocol/index.ts';
 import type { Message, PublishOptions } from '../router/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
+import { DurableAcks } from './durable-acks.ts';
 import { scheduleFlush } from './flush-scheduler.ts';
 import type { ConnectionContext, ConnectionState } from './handler-context.ts';
 import type { BrokerStats } from './host.ts';
-import { HOLD_HOOK, type InputHold } from './input-holds.ts';
+import { HOLD_HOOK, HOLD_TURN, type InputHold } from './input-holds.ts';
 import { OrderedAcks } from './ordered-acks.ts';
 import { packetLimitsOf } from './packet-limits.ts';
+import { currentTurn, inputWork, READ_BUDGET } from './read-budget.ts';
 import type { Session } from './session.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
 import { tracedPublish } from './traced-publish.ts';
@@ -115,10 +120,13 @@ export abstract class ConnectionIO {
   /** Outbound topic aliases, when configured and the client accepts them. */
   #aliases: OutboundTopicAliases | undefined;
   #corked = false;
-  /** Acknowledgements waiting for a store commit. */
-  #acksWaiting = 0;
+  /** PUBACK/PUBREC/PUBCOMP/PUBREL held until their store commit (durable-acks.ts). */
+  readonly #durableAcks = new DurableAcks(this);
   /** The reasons reading is stopped (input-holds.ts bits); 0 while the socket flows. */
   #holds = 0;
+  /** Input work (packets + deliveries) done in turn `#workTurn` (read-budget.ts). */
+  #work = 0;
+  #workTurn = -1;
   /**
    * Set while a refusal waits to be sent: what arrives is dropped unparsed (the socket keeps
    * flowing, so a peer's close is still seen and ends the wait).
@@ -216,15 +224,49 @@ export abstract class ConnectionIO {
       this.disconnect('PROTOCOL_ERROR', `first byte 0x${chunk[0]?.toString(16)} is not a CONNECT packet`);
       return;
     }
+    const turn = currentTurn();
+    if (this.#workTurn !== turn) {
+      this.#workTurn = turn;
+      this.#work = 0;
+    }
+    this.#parse(chunk);
+  };
+
+  /** Parses `chunk`, or (undefined) what the parser kept when it yielded; past the budget, yields. */
+  #parse(chunk: Buffer | undefined): void {
     let error: ProtocolError | null;
     try {
-      error = this.parser.push(chunk, this.onPacket);
+      error =
+        chunk === undefined
+          ? this.parser.continue(this.#onPacketCounted)
+          : this.parser.push(chunk, this.#onPacketCounted);
     } catch (err) {
       this.log.error({ err }, 'internal error handling packet');
       this.disconnect('IMPLEMENTATION_ERROR', 'internal error');
       return;
     }
     if (error !== null) this.protocolError(error);
+    else if (this.parser.yielded && this.state !== 'closed') {
+      this.holdInput(HOLD_TURN);
+      setImmediate(this.#continueInput);
+    }
+  }
+
+  /** A packet for `onPacket`, counted with the deliveries it made; YIELD once over the budget. */
+  #onPacketCounted = (packet: Packet): boolean | typeof YIELD => {
+    const before = inputWork.deliveries;
+    if (!this.onPacket(packet)) return false;
+    this.#work += 1 + inputWork.deliveries - before;
+    return this.#work < READ_BUDGET || YIELD;
+  };
+
+  /** A later turn: a new budget for what the parser kept; reading resumes once it is all read. */
+  #continueInput = (): void => {
+    if (this.state === 'closed') return;
+    this.#workTurn = currentTurn();
+    this.#work = 0;
+    this.#parse(undefined);
+    if (!this.parser.yielded) this.releaseInput(HOLD_TURN);
   };
 
   /** Stops reading for `reason` until `releaseInput(reason)`; others may hold it too. */
@@ -437,52 +479,16 @@ export abstract class ConnectionIO {
   }
 
   /**
-   * Sends an acknowledgement once what it vouches for is committed: at once when `wrote` is
-   * false and no earlier acknowledgement waits (or the store has nothing pending), else after
-   * the store's commit. A failed commit never yields a success: v5 PUBACK/PUBREC carry 0x80
-   * (and a refused QoS 2 id is released); any other case closes the connection (0x80).
+   * Sends an acknowledgement once what it vouches for is committed (durable-acks.ts): at once
+   * when `wrote` is false and none waits, else after the store's commit, in order.
    */
   sendDurable(packet: PubackPacket, wrote: boolean): void {
-    const store = this.broker!.store;
-    if ((!wrote && this.#acksWaiting === 0) || !store.pending) {
-      this.send(packet);
-      return;
-    }
-    this.#acksWaiting++;
-    store.afterCommit((error) => {
-      this.#acksWaiting--;
-      if (error === undefined) this.send(packet);
-      else this.#ackFailed(packet);
-    });
+    this.#durableAcks.send(this.broker!.store, packet, wrote);
   }
 
-  /**
-   * A refusing PUBACK/PUBREC (a reason code of 0x80 or more, with a Reason String), behind any
-   * acknowledgement still waiting for a commit, so that answers keep PUBLISH order
-   * [MQTT-4.6.0-2], [MQTT-4.6.0-3].
-   */
+  /** A refusing PUBACK/PUBREC behind any acknowledgement still waiting for a commit [MQTT-4.6.0-2]. */
   sendRefusal(packet: PubackPacket, reason: string): void {
-    if (this.#acksWaiting === 0) {
-      this.sendWithReason(packet, reason);
-      return;
-    }
-    this.#acksWaiting++;
-    this.broker!.store.afterCommit(() => {
-      this.#acksWaiting--;
-      this.sendWithReason(packet, reason);
-    });
-  }
-
-  #ackFailed(packet: PubackPacket): void {
-    if (this.version === 5 && (packet.type === 'puback' || packet.type === 'pubrec')) {
-      if (packet.type === 'pubrec') this.session?.releaseInboundQos2(packet.packetId);
-      this.sendWithReason(
-        { ...packet, reasonCode: reasonCodeOf('STORAGE_UNAVAILABLE') },
-        'message store unavailable',
-      );
-      return;
-    }
-    this.disconnect('STORAGE_UNAVAILABLE', `message store unavailable: ${packet.type} not sent`);
+    this.#durableAcks.refuse(this.broker!.store, packet, reason);
   }
 
   #onDrain = (): void => {

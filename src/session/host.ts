@@ -17,6 +17,7 @@ import type { Message, PublishOptions, SharedGroup, TopicIndex } from '../router
 import type { MessageStore, StoredSubscription } from '../store/index.ts';
 import type { TransportKind } from '../transport/index.ts';
 import type { LimitsInForce, RateLimitName } from './broker-limits.ts';
+import type { InputHold } from './input-holds.ts';
 
 /** A subscription as a session holds it: as stored (the filter with any `$share/...` prefix), plus its parsed share. */
 export interface Subscription extends StoredSubscription {
@@ -67,6 +68,9 @@ export interface SessionLink {
   readonly identity?: ClientIdentity | undefined;
   /** What an operator is shown of this connection. */
   describe(): LinkView;
+  /** Stops reading the connection for `reason` (input-holds.ts) until `releaseInput(reason)`. */
+  holdInput(reason: InputHold): void;
+  releaseInput(reason: InputHold): void;
 }
 
 /** A session as the subscription index and shared groups hold it. */
@@ -118,6 +122,8 @@ export interface BrokerStats {
   droppedOverload: number;
   /** Connections closed for staying over their write buffer bound for `--max-congested-ms`. */
   disconnectedCongested: number;
+  /** Times overload protection paused this broker's readers (broker/input-shedding.ts). */
+  overloadInputHolds: number;
   /** PUBLISH refused by the publisher's topic ACL. */
   droppedNotAuthorized: number;
   /** PUBLISH refused: its topic name has more levels than `maxTopicLevels`. */
@@ -168,6 +174,7 @@ export function newBrokerStats(): BrokerStats {
     droppedWriteBudget: 0,
     droppedOverload: 0,
     disconnectedCongested: 0,
+    overloadInputHolds: 0,
     sharedRedelivered: 0,
     sessionsExpired: 0,
     droppedRetainedFull: 0,

@@ -28,7 +28,9 @@ export {
   type SessionGroup,
   type Subscription,
 } from './host.ts';
+export { HOLD_OVERLOAD } from './input-holds.ts';
 export { PublishGate } from './publish-gate.ts';
+export { inputWork } from './read-budget.ts';
 export { Session } from './session.ts';
 export type { SessionView } from './session-outcomes.ts';
 export { WriteBudget } from './write-budget.ts';
