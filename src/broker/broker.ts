@@ -31,9 +31,9 @@ import { Message, TopicIndex } from '../router/index.ts';
 import {
   type BrokerPort,
   type BrokerStats,
+  inputWork,
   type LimitsInForce,
   limitsInForce,
-  inputWork,
   newBrokerStats,
   PublishGate,
   ROUTED_MATCHED,
