@@ -136,7 +136,7 @@ export class Server implements ConnectionContext {
   readonly #sysTicker: SysTicker;
   #tls: TlsSetup | undefined;
   /** Worker threads for sandboxed functions; none start before the first deployment. */
-  #functionPool: FunctionWorkerPool;
+  readonly functionPool: FunctionWorkerPool;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
@@ -150,7 +150,7 @@ export class Server implements ConnectionContext {
     try {
       this.nodeName = resolveNodeName(config.dataDir, config.nodeName);
       this.logger = (options.logger ?? silentLogger()).child({ node: this.nodeName });
-      this.#functionPool = new FunctionWorkerPool(config.hookWorkers, this.logger);
+      this.functionPool = new FunctionWorkerPool(config.hookWorkers, this.logger);
       this.overload = new OverloadWatch({
         maxMemoryBytes: config.maxMemory > 0 ? config.maxMemory * 1024 * 1024 : defaultMemoryLimit(),
         maxLagMs: config.maxEventLoopLag,
@@ -172,7 +172,7 @@ export class Server implements ConnectionContext {
         config,
         this.logger,
         this.messageStore,
-        (hook) => this.#functionPool.deploy(hook),
+        (hook) => this.functionPool.deploy(hook),
         options.resolveHost,
       );
       this.#logLoaded(performance.now() - loadStart);
@@ -360,7 +360,7 @@ export class Server implements ConnectionContext {
     this.#tls?.dispose();
     await apiClosed;
     this.tenancy.close();
-    await this.#functionPool.close();
+    await this.functionPool.close();
     this.messageStore.close();
     this.#db.close();
     this.#lock?.release();
