@@ -73,7 +73,7 @@ interface Run {
   /** Webhook process CPU, % of one core over the whole run. */
   hookCpuPct?: number;
   /** Hook metrics after the run. */
-  hook?: { calls: number; messages: number; p50: number; p99: number };
+  hook?: { calls: number; messages: number; failures: number; lastError?: string; p50: number; p99: number };
   error?: string;
 }
 
@@ -163,10 +163,18 @@ async function runOne(variant: Variant, qos: 0 | 1, rep: number): Promise<Run> {
     }
     if (variant.hook !== 'none') {
       const view = (await api(apiUrl, token, 'GET', `${brokerPath}/hook`)) as {
-        metrics: { calls: number; messages: number; latencyMs: { p50: number; p99: number } };
+        metrics: {
+          calls: number;
+          messages: number;
+          failures: number;
+          lastErrors: { message: string }[];
+          latencyMs: { p50: number; p99: number };
+        };
       };
       run.hook = {
         calls: view.metrics.calls,
+        failures: view.metrics.failures,
+        ...(view.metrics.lastErrors.length > 0 ? { lastError: view.metrics.lastErrors.at(-1)!.message } : {}),
         messages: view.metrics.messages,
         p50: view.metrics.latencyMs.p50,
         p99: view.metrics.latencyMs.p99,
@@ -185,7 +193,7 @@ async function runOne(variant: Variant, qos: 0 | 1, rep: number): Promise<Run> {
 async function main(): Promise<void> {
   const runs = await runInterleaved(QOS, reps, VARIANTS, runOne, (run) => {
     const l = run.load;
-    return `${label(run.variant)} q${run.qos} #${run.rep}: ${run.error ?? `${fmt(l?.deliveredPerSec)} msgs/s p99 ${fmt(l?.latency.p99, 1)} ms cpu ${fmt(l?.cpu.brokerPct)} %${run.hookCpuPct !== undefined ? ` hook ${run.hookCpuPct} %` : ''} lost ${l?.checks.lost} ooo ${l?.checks.outOfOrder}`}`;
+    return `${label(run.variant)} q${run.qos} #${run.rep}: ${run.error ?? `${fmt(l?.deliveredPerSec)} msgs/s p99 ${fmt(l?.latency.p99, 1)} ms cpu ${fmt(l?.cpu.brokerPct)} %${run.hookCpuPct !== undefined ? ` hook ${run.hookCpuPct} %` : ''} lost ${l?.checks.lost} ooo ${l?.checks.outOfOrder}${run.hook?.failures ? ` hook failures ${run.hook.failures} (${run.hook.lastError})` : ''}`}`;
   });
   const rows: string[] = [
     '| QoS | hook | delivered msgs/s | vs no hook | p50 ms | p99 ms | broker CPU % | webhook process CPU % | msgs per hook call | hook call p99 ms | lost / out of order |',

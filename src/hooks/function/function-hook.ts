@@ -47,7 +47,7 @@
  *   the call succeeds (state first, then the publishes, in order); a failed call changes
  *   nothing and is not charged to the publish budget. Console lines are written at once.
  * - A call (its synchronous part and every promise job until its result settles) gets
- *   `cpuLimitMs` of wall time on the event loop. The sandbox's whole WebAssembly memory (QuickJS
+ *   `cpuLimitMs` of wall time on the thread that runs it. The sandbox's whole WebAssembly memory (QuickJS
  *   data and stack, module globals, the call's work) is capped at `memoryLimitBytes` (16 MiB at
  *   least: the build's fixed initial memory); a batch larger than half of it is refused unrun.
  *   Past a limit the call fails with FunctionLimitError and the sandbox is rebuilt from the code
