@@ -196,3 +196,67 @@ describe('a function worker that dies', () => {
     });
   }
 });
+
+describe('versions of a function on one worker', () => {
+  it("share the broker's state and budget: a refusal met by the new version after the old closed is counted", async () => {
+    const pool = new FunctionWorkerPool(2, silentLogger());
+    const state = new Map<string, string>();
+    const refusals: string[] = [];
+    const budget = new PublishBudget(
+      { messagesPerSecond: 2, bytesPerSecond: 10_000, burstMs: 1000 },
+      (message) => refusals.push(message),
+    );
+    const options = (code: string) => ({
+      owner: 'b1',
+      code,
+      memoryLimitBytes: 32 * 1024 * 1024,
+      cpuLimitMs: 1000,
+      stateLimitBytes: 1024,
+      state: {
+        get: (k: string) => state.get(k),
+        set: (k: string, v: string) => void state.set(k, v),
+        delete: (k: string) => void state.delete(k),
+        keys: () => state.keys(),
+      },
+      publishBudget: budget,
+      publish: () => {},
+      log: () => {},
+    });
+    const batch = [
+      {
+        mid: 0,
+        broker: 'b.ns.localhost',
+        topic: 't',
+        clientId: 'c',
+        receivedAt: 0,
+        contentType: null,
+        payloadFormatIndicator: 1 as const,
+        payload: 'x',
+      },
+    ];
+    try {
+      const v1 = await pool.deploy(
+        options(
+          `export function onPublish(m, ctx) { ctx.state.set('v', 1); ctx.publish('a', 'x'); return m; }`,
+        ),
+      );
+      await v1.run(batch);
+      const v2 = await pool.deploy(
+        options(`export function onPublish(m, ctx) {
+          ctx.state.set('seen', ctx.state.get('v'));
+          try { for (let i = 0; i < 5; i++) ctx.publish('a', 'x'); } catch (e) { ctx.state.set('refused', e.name); }
+          return m;
+        }`),
+      );
+      assert.equal(pool.started, 1, 'both versions on the broker’s worker');
+      v1.close();
+      await v2.run(batch);
+      assert.equal(state.get('seen'), '1', 'the new version reads what the old one wrote');
+      assert.equal(state.get('refused'), '"RangeError"');
+      assert.equal(refusals.length, 1, 'the refusal reached the broker’s budget');
+      v2.close();
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -40,6 +40,11 @@ const port = parentPort;
 if (port === null) throw new Error('sandbox-worker.ts runs as a worker thread (worker-pool.ts starts it)');
 const owners = new Map<string, Owner>();
 const hooks = new Map<number, HostedHook>();
+/**
+ * The hook whose `ctx.publish` is being admitted: an owner's budget is shared by its versions,
+ * and a refusal is reported for the one calling (admission is synchronous, inside its call).
+ */
+let admitting: number | undefined;
 
 const send = (message: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(message, transfer);
 
@@ -54,7 +59,7 @@ function deploy(message: Extract<ToWorker, { t: 'deploy' }>): void {
   let owner = owners.get(key);
   if (owner === undefined) {
     const budget = new PublishBudget(message.budget.limits, (text, first) =>
-      send({ t: 'refused', id, message: text, first }),
+      send({ t: 'refused', id: admitting ?? id, message: text, first }),
     );
     budget.seed(message.budget.level);
     owner = { state: new Map(message.state), budget, hooks: 0 };
@@ -85,7 +90,14 @@ function deploy(message: Extract<ToWorker, { t: 'deploy' }>): void {
     stateLimitBytes: message.stateLimitBytes,
     state: hookState,
     publishBudget: {
-      admit: (messages, admittedBytes, bytes) => budget.admit(messages, admittedBytes, bytes),
+      admit: (messages, admittedBytes, bytes) => {
+        admitting = id;
+        try {
+          budget.admit(messages, admittedBytes, bytes);
+        } finally {
+          admitting = undefined;
+        }
+      },
       charge: (messages, bytes) => {
         budget.charge(messages, bytes);
         current().charged = [messages, bytes];
