@@ -226,10 +226,18 @@ class SandboxWorker {
       case 'deployed':
         this.#take(this.#deploying, message.id)?.resolve(undefined);
         return;
-      case 'deployFailed':
+      case 'deployFailed': {
         this.#hooks.delete(message.id);
-        this.#take(this.#deploying, message.id)?.reject(deserializeError(message.error));
+        const deploying = this.#take(this.#deploying, message.id);
+        if (deploying !== undefined) deploying.reject(deserializeError(message.error));
+        // Deployed again on a replacement thread: its calls now fail, by the failure policy.
+        else
+          this.#log.error(
+            { err: message.error.message },
+            'a function could not be deployed again on a new worker thread; its calls fail until it is redeployed',
+          );
         return;
+      }
       case 'log':
         this.#hooks.get(message.id)?.log(message.level, message.message);
         return;
