@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { registerHooks } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import type { HookEntry } from '../../src/hooks/index.ts';
+import type { HookEntry, HookState } from '../../src/hooks/index.ts';
 
 const quickjsResolved: string[] = [];
 registerHooks({
@@ -31,6 +31,14 @@ const { until } = await import('../helpers/child-process.ts');
 const { addAnonymousBrokers, pubsubApi, startServer } = await import('../helpers/server.ts');
 type TestServer = Awaited<ReturnType<typeof startServer>>;
 type HookView = import('../../src/hooks/index.ts').HookView;
+
+/** A function's state held in a Map, as the broker's HookState holds it. */
+const mapState = (map: Map<string, string>): HookState => ({
+  get: (k) => map.get(k),
+  set: (k, v) => void map.set(k, v),
+  delete: (k) => void map.delete(k),
+  keys: () => map.keys(),
+});
 
 const SLOW = `
   export function onPublish(messages) {
@@ -133,12 +141,7 @@ describe('a function worker that dies', () => {
           memoryLimitBytes: 32 * 1024 * 1024,
           cpuLimitMs: 10_000,
           stateLimitBytes: 1024,
-          state: {
-            get: (k) => state.get(k),
-            set: (k, v) => state.set(k, v),
-            delete: (k) => state.delete(k),
-            keys: () => state.keys(),
-          },
+          state: mapState(state),
           publishBudget: new PublishBudget(
             { messagesPerSecond: 100, bytesPerSecond: 10_000, burstMs: 1000 },
             () => {},
@@ -212,12 +215,7 @@ describe('versions of a function on one worker', () => {
       memoryLimitBytes: 32 * 1024 * 1024,
       cpuLimitMs: 1000,
       stateLimitBytes: 1024,
-      state: {
-        get: (k: string) => state.get(k),
-        set: (k: string, v: string) => void state.set(k, v),
-        delete: (k: string) => void state.delete(k),
-        keys: () => state.keys(),
-      },
+      state: mapState(state),
       publishBudget: budget,
       publish: () => {},
       log: () => {},
