@@ -41,6 +41,8 @@ export interface StartOptions {
   nodeFlags?: string[];
   /** Extra `serve` flags for ours (e.g. --max-connect-packet-size 1048576). */
   serveArgs?: string[];
+  /** Ours: run the broker of this checkout instead of this tree's (a before/after comparison). */
+  repoDir?: string;
 }
 
 export interface BrokerInfo {
@@ -285,7 +287,7 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
   const ws = oursHasWs();
   const args = [
     ...(opts.nodeFlags ?? []),
-    join(REPO_DIR, 'src/cli.ts'),
+    join(opts.repoDir ?? REPO_DIR, 'src/cli.ts'),
     'serve',
     '--host',
     HOST,

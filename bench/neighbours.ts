@@ -21,6 +21,12 @@
  *   the same flood with no stalled subscribers. A run whose broker passes `--rss-cap-mb` is
  *   stopped there and marked.
  *
+ * - `slow-function` (ours only, issue 22): the `noisy` set-up with broker A running a sandboxed
+ *   function that busy-loops 100 ms per call (`--function-cpu-ms 1000`), fed by one flooding
+ *   publisher (the hook's backpressure holds it to what the function takes); B has no hook.
+ *   With `--baseline DIR` each repetition also runs the broker of that checkout (`before`), so
+ *   the before/after p99 ratios come from one run. Goal: B's p99 with A busy ≤ 1.5× A idle.
+ *
  * Writes bench/results/neighbours-<ts>.{md,json}.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -52,7 +58,8 @@ import { fmt, writeResults } from './variants.ts';
 import { type PingResult, pinger, rawConnect } from './victim.ts';
 
 const USAGE = `usage: node bench/neighbours.ts [options]
-  --scenario LIST    noisy,stalled,stalled-many (default all three)
+  --scenario LIST    noisy,stalled,stalled-many,slow-function (default the first three)
+  --baseline DIR     slow-function: also run the broker of this checkout, labelled before
   --reps N           repetitions (default 3)
   --duration S       measured seconds per window or run (default 5)
   --warmup S         warm-up seconds (default 1)
@@ -70,6 +77,7 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
     brokers: { type: 'string', default: 'pubsub,mosquitto' },
+    baseline: { type: 'string' },
     rate: { type: 'string', default: '1000' },
     'flood-pubs': { type: 'string', default: '4' },
     size: { type: 'string', default: '1024' },
@@ -92,7 +100,7 @@ if (
   opts.help ||
   !(reps >= 1 && durationS > 0 && warmupS >= 0 && rate > 0 && floodPubs >= 1 && size >= 24) ||
   !(stalledSubs >= 1 && rssCapKb > 0) ||
-  SCENARIOS.some((s) => !['noisy', 'stalled', 'stalled-many'].includes(s)) ||
+  SCENARIOS.some((s) => !['noisy', 'stalled', 'stalled-many', 'slow-function'].includes(s)) ||
   BROKERS.some((b) => b !== 'pubsub' && b !== 'mosquitto')
 ) {
   process.stdout.write(`${USAGE}\n`);
@@ -225,21 +233,33 @@ interface NoisyPhase {
 
 interface NoisyRun {
   rep: number;
+  /** slow-function: whose broker ran (this tree's, or the --baseline checkout's). */
+  code?: 'before' | 'after';
   phases?: NoisyPhase[];
   /** Connected clients per broker seen through the API (routing check). */
   clients?: { noisy: number; steady: number };
   error?: string;
 }
 
-async function noisyRun(rep: number): Promise<NoisyRun> {
+/** slow-function: A's function, 100 ms of busy loop per call. */
+const SLOW_FUNCTION = `export function onPublish(messages) {
+  const end = Date.now() + 100;
+  while (Date.now() < end) {}
+  return messages;
+}`;
+
+/** `slow`: A runs SLOW_FUNCTION (one flooding publisher) instead of a plain flood; `code` picks the broker. */
+async function noisyRun(rep: number, slow?: { code: 'before' | 'after' }): Promise<NoisyRun> {
   const dataDir = makeTempDir('bench-neighbours-');
   let broker: BrokerHandle | undefined;
   const loads: LoadChild[] = [];
+  const pubs = slow === undefined ? floodPubs : 1;
   try {
     broker = await startBroker('pubsub', {
       noDelay: false,
       dataDir,
-      serveArgs: ['--http-port', '0', '--ws-port', '-1'],
+      serveArgs: ['--http-port', '0', '--ws-port', '-1', ...(slow ? ['--function-cpu-ms', '1000'] : [])],
+      ...(slow?.code === 'before' ? { repoDir: opts.baseline! } : {}),
     });
     if (broker.apiUrl === undefined) throw new Error(`no admin API in the banner:\n${broker.output()}`);
     const tokenFile = join(dataDir, 'admin-token');
@@ -249,6 +269,15 @@ async function noisyRun(rep: number): Promise<NoisyRun> {
     const brokers = `/client/v4/accounts/${accounts[0]!.id}/pubsub/namespaces/local/brokers`;
     for (const name of ['noisy', 'steady'])
       await api(broker.apiUrl, token, 'POST', brokers, { name, authType: 'NONE' });
+    if (slow !== undefined)
+      await api(
+        broker.apiUrl,
+        token,
+        'PUT',
+        `${brokers}/noisy/hook/function`,
+        SLOW_FUNCTION,
+        'application/javascript',
+      );
     const steady = await startLoadChild({
       role: 'steady',
       url: broker.tcpUrl,
@@ -262,7 +291,7 @@ async function noisyRun(rep: number): Promise<NoisyRun> {
       role: 'flood',
       url: broker.tcpUrl,
       username: 'noisy.local',
-      pubs: floodPubs,
+      pubs,
       size: 64,
       topic: 'a/flood',
       subscriber: true,
@@ -272,11 +301,12 @@ async function noisyRun(rep: number): Promise<NoisyRun> {
       ((await api(broker!.apiUrl!, token, 'GET', `${brokers}/${name}/clients?per_page=100`)) as unknown[])
         .length;
     const clients = { noisy: await count('noisy'), steady: await count('steady') };
-    if (clients.steady !== 2 || clients.noisy !== floodPubs + 1)
+    if (clients.steady !== 2 || clients.noisy !== pubs + 1)
       throw new Error(
-        `routing: expected 2 clients on steady and ${floodPubs + 1} on noisy, got ${JSON.stringify(clients)}`,
+        `routing: expected 2 clients on steady and ${pubs + 1} on noisy, got ${JSON.stringify(clients)}`,
       );
-    const order: Phase[] = rep % 2 === 1 ? ['idle', 'flood'] : ['flood', 'idle'];
+    // A slow function's backlog (up to --hook-max-pending messages) outlasts its flood: idle first.
+    const order: Phase[] = slow !== undefined || rep % 2 === 1 ? ['idle', 'flood'] : ['flood', 'idle'];
     const phases: NoisyPhase[] = [];
     await sleep(warmupS * 1000);
     for (const phase of order) {
@@ -300,9 +330,9 @@ async function noisyRun(rep: number): Promise<NoisyRun> {
       // Let A's backlog drain before the next window.
       await sleep(1000);
     }
-    return { rep, phases, clients };
+    return { rep, phases, clients, ...(slow ? { code: slow.code } : {}) };
   } catch (err) {
-    return { rep, error: (err as Error).message };
+    return { rep, error: (err as Error).message, ...(slow ? { code: slow.code } : {}) };
   } finally {
     for (const l of loads) await stopChild(l.child, 1000);
     await broker?.stop();
@@ -353,6 +383,46 @@ function noisyReport(runs: readonly NoisyRun[]): string[] {
     ...rows,
     '',
     `B with A flooding / A idle: delivered rate **${fmt(rateRatio, 3)}x** (goal ≥ 0.95), p99 **${fmt(p99Ratio, 2)}x** (goal < 3). B's QoS 1 stream out of order or with gaps: ${bad}.`,
+    '',
+  ];
+}
+
+function slowFunctionReport(runs: readonly NoisyRun[]): string[] {
+  const rows = [
+    '| broker code | A | B delivered msgs/s | B p50 ms | B p99 ms | B max ms | A messages through its function /s | broker CPU % |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  const ratios: string[] = [];
+  for (const code of ['before', 'after'] as const) {
+    const mine = runs.filter((r) => r.code === code);
+    if (mine.length === 0) continue;
+    const of = (phase: Phase) => mine.flatMap((r) => r.phases?.filter((p) => p.phase === phase) ?? []);
+    const med = (phase: Phase, f: (p: NoisyPhase) => number | null | undefined) => median(of(phase).map(f));
+    for (const phase of ['idle', 'flood'] as const)
+      rows.push(
+        `| ${code} | ${phase === 'idle' ? 'idle' : 'function busy (100 ms per call)'} | ${fmt(med(phase, (p) => p.steady.deliveredPerSec))} | ${fmt(
+          med(phase, (p) => p.steady.latency.p50),
+          2,
+        )} | ${fmt(
+          med(phase, (p) => p.steady.latency.p99),
+          2,
+        )} | ${fmt(
+          med(phase, (p) => p.steady.latency.max),
+          1,
+        )} | ${fmt(med(phase, (p) => p.flood.delivered / p.flood.seconds))} | ${fmt(med(phase, (p) => p.brokerCpuPct))} |`,
+      );
+    const busy = med('flood', (p) => p.steady.latency.p99);
+    const idle = med('idle', (p) => p.steady.latency.p99);
+    ratios.push(`${code}: **${fmt(busy !== null && idle ? busy / idle : null, 2)}x**`);
+  }
+  return [
+    '## Slow function on a neighbour broker (ours)',
+    '',
+    `The noisy-neighbour set-up, but broker A runs a sandboxed function that busy-loops 100 ms per call (\`--function-cpu-ms 1000\`), fed by 1 publisher flooding QoS 0 64 B (the hook's backpressure holds it to what the function takes); B (no hook): 1 publisher + 1 subscriber, QoS 1, 64 B, ${fmt(rate)} msgs/s. ${reps} repetitions (median), ${warmupS} s warm-up + ${durationS} s per window.${opts.baseline ? ` before: the broker of ${opts.baseline}; after: this tree's.` : ''}`,
+    '',
+    ...rows,
+    '',
+    `B's p99 with A's function busy / A idle (goal ≤ 1.5x): ${ratios.join(', ')}.`,
     '',
   ];
 }
@@ -577,6 +647,20 @@ if (SCENARIOS.includes('noisy')) {
     'Noisy neighbour is ours only: mosquitto has no tenants to put side by side.',
     '',
   );
+}
+if (SCENARIOS.includes('slow-function')) {
+  const slowRuns: NoisyRun[] = [];
+  const codes = opts.baseline === undefined ? (['after'] as const) : (['before', 'after'] as const);
+  for (let rep = 1; rep <= reps; rep++)
+    for (const code of codes) {
+      const run = await noisyRun(rep, { code });
+      slowRuns.push(run);
+      console.error(
+        `slow-function ${code} #${rep}: ${run.error ?? run.phases!.map((p) => `${p.phase} p99 ${fmt(p.steady.latency.p99, 2)} ms (A ${fmt(p.flood.delivered / p.flood.seconds)} msgs/s)`).join(', ')}`,
+      );
+    }
+  results.noisy.push(...slowRuns);
+  md.push(...slowFunctionReport(slowRuns));
 }
 if (SCENARIOS.includes('stalled')) {
   for (let rep = 1; rep <= reps; rep++)

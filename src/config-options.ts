@@ -556,6 +556,16 @@ export const OPTIONS = {
     description:
       'Webhook: comma-separated address/prefix list on_publish.url may reach whatever the address (e.g. 10.1.0.0/16,fd12::/64). It opens any class, link-local and metadata included; this machine is also opened by --hook-allow-loopback.',
   },
+  hookWorkers: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 256,
+    flag: '--hook-workers',
+    env: 'PUBSUB_HOOK_WORKERS',
+    description:
+      "Sandboxed functions: worker threads the functions run in, started at the first deployment; a broker's function runs on one of them (0: one per core, os.availableParallelism()).",
+  },
   functionMemoryMb: {
     kind: 'int',
     default: 32,

@@ -25,7 +25,7 @@ import { buildApi, type ListenerPorts } from './admin/index.ts';
 import { type FailureLimiter, hashApiToken } from './auth/index.ts';
 import { type Broker, InputShedding, SysTicker } from './broker/index.ts';
 import type { Config } from './config.ts';
-import { FunctionHook, type HostResolver } from './hooks/index.ts';
+import { FunctionWorkerPool, type HostResolver } from './hooks/index.ts';
 import {
   defaultMemoryLimit,
   EventLoopWatch,
@@ -137,6 +137,8 @@ export class Server implements ConnectionContext {
   /** Refreshes every broker's $SYS tree each `--sys-interval` (src/broker/sys-tree.ts). */
   readonly #sysTicker: SysTicker;
   #tls: TlsSetup | undefined;
+  /** Worker threads for sandboxed functions; none start before the first deployment. */
+  readonly functionPool: FunctionWorkerPool;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
@@ -150,6 +152,7 @@ export class Server implements ConnectionContext {
     try {
       this.nodeName = resolveNodeName(config.dataDir, config.nodeName);
       this.logger = (options.logger ?? silentLogger()).child({ node: this.nodeName });
+      this.functionPool = new FunctionWorkerPool(config.hookWorkers, this.logger);
       this.overload = new OverloadWatch({
         maxMemoryBytes: config.maxMemory > 0 ? config.maxMemory * 1024 * 1024 : defaultMemoryLimit(),
         maxLagMs: config.maxEventLoopLag,
@@ -174,7 +177,7 @@ export class Server implements ConnectionContext {
         config,
         this.logger,
         this.messageStore,
-        (hook) => FunctionHook.create(hook),
+        (hook) => this.functionPool.deploy(hook),
         options.resolveHost,
       );
       this.#logLoaded(performance.now() - loadStart);
@@ -362,6 +365,7 @@ export class Server implements ConnectionContext {
     this.#tls?.dispose();
     await apiClosed;
     this.tenancy.close();
+    await this.functionPool.close();
     this.messageStore.close();
     this.#db.close();
     this.#lock?.release();

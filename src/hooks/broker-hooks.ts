@@ -24,17 +24,18 @@ import { ApiError } from '../errors.ts';
 import { Message } from '../router/index.ts';
 import type { BrokerRecord, HookStore } from '../store/index.ts';
 import type { HookMessage, PublishHook } from './contract/index.ts';
-import type { FunctionHookOptions, HookState } from './function/index.ts';
+import type { HookState, PooledFunctionOptions } from './function/index.ts';
 import type { HookStatsView } from './hook-stats.ts';
 import { OnPublishPipeline, type PipelineOptions } from './pipeline.ts';
 import { PublishBudget } from './publish-budget.ts';
 import { type EgressPolicy, WebhookHook } from './webhook/index.ts';
 
 /**
- * Compiles a function module into a hook (the server passes FunctionHook.create; kept as a
- * parameter so tenancy does not load the sandbox itself); rejects with a message for the user.
+ * Compiles a function module into a hook (the server passes its FunctionWorkerPool's `deploy`;
+ * FunctionHook.create, in-process, fits too; kept as a parameter so tenancy does not load the
+ * sandbox itself); rejects with a message for the user.
  */
-export type FunctionFactory = (options: FunctionHookOptions) => Promise<PublishHook>;
+export type FunctionFactory = (options: PooledFunctionOptions) => Promise<PublishHook>;
 
 export interface DeployedFunction {
   version: number;
@@ -249,6 +250,7 @@ export class BrokerHooks {
   #compile(code: string): Promise<PublishHook> {
     const { config, publish, log, brokerName } = this.#deps;
     return this.#deps.functions!({
+      owner: String(this.#record.id),
       code,
       memoryLimitBytes: config.functionMemoryMb * 1024 * 1024,
       cpuLimitMs: config.functionCpuMs,

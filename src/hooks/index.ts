@@ -14,7 +14,9 @@
  */
 export { BrokerHooks, type DeployedFunction, type FunctionFactory, type HookView } from './broker-hooks.ts';
 export { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './contract/index.ts';
-export { FunctionHook, type FunctionHookOptions, type HookState } from './function/index.ts';
+export type { FunctionHookOptions, HookState, PooledFunctionOptions } from './function/index.ts';
+// The pool, not function/index.ts: that index loads QuickJS, which only worker threads need.
+export { defaultHookWorkers, FunctionWorkerPool } from './function/worker-pool.ts';
 export type { HookStatsView } from './hook-stats.ts';
 export { type HookEntry, OnPublishPipeline, type Pausable } from './pipeline.ts';
 export {

@@ -81,12 +81,31 @@ export class PublishBudget {
     const now = this.#now();
     const first = now - this.#flaggedAt >= REFUSAL_LOG_INTERVAL_MS;
     if (first) this.#flaggedAt = now;
+    this.refused(refusal, first);
+    throw new RangeError(refusal);
+  }
+
+  /**
+   * Reports a refusal to the owner (`onRefused`), as `admit` does; the worker pool calls it for
+   * refusals decided by the copy of this budget in a function's worker thread.
+   */
+  refused(message: string, first: boolean): void {
     try {
-      this.#onRefused(refusal, first);
+      this.#onRefused(message, first);
     } catch {
       // Counting or logging a refusal must not change what the function sees.
     }
-    throw new RangeError(refusal);
+  }
+
+  /**
+   * Sets what the buckets hold (clamped to their capacity): a copy of a budget, made in a
+   * function's worker thread, starts from what the original holds (`available()`), so moving a
+   * function to a new worker does not refill its broker's budget.
+   */
+  seed(level: { messages: number; bytes: number }): void {
+    this.#refill();
+    this.#messages = Math.min(this.#messageCapacity, level.messages);
+    this.#bytes = Math.min(this.#byteCapacity, level.bytes);
   }
 
   /** Takes what a successful call published. */

@@ -47,7 +47,7 @@
  *   the call succeeds (state first, then the publishes, in order); a failed call changes
  *   nothing and is not charged to the publish budget. Console lines are written at once.
  * - A call (its synchronous part and every promise job until its result settles) gets
- *   `cpuLimitMs` of wall time on the event loop. The sandbox's whole WebAssembly memory (QuickJS
+ *   `cpuLimitMs` of wall time on the thread that runs it. The sandbox's whole WebAssembly memory (QuickJS
  *   data and stack, module globals, the call's work) is capped at `memoryLimitBytes` (16 MiB at
  *   least: the build's fixed initial memory); a batch larger than half of it is refused unrun.
  *   Past a limit the call fails with FunctionLimitError and the sandbox is rebuilt from the code
@@ -143,11 +143,22 @@ export class FunctionHook implements PublishHook {
    * the sandbox is being rebuilt after a failure; calls always run in the order they were made.
    */
   run(batch: HookMessage[]): Promise<unknown> {
+    if (batch.length === 0 && !this.#closed) return Promise.resolve([]);
+    const { envelope, bytes } = encodeBatch(batch);
+    return this.runEncoded(envelope, bytes);
+  }
+
+  /**
+   * `run` for a batch already in the envelope format (envelope.ts `encodeBatch`), which the
+   * worker pool (worker-pool.ts) encodes on the event loop's side and sends to the worker that
+   * holds this hook. Same answer, errors and order as `run`.
+   */
+  runEncoded(envelope: string, bytes: Uint8Array | undefined): Promise<unknown> {
     if (!this.#closed && this.#sandbox === undefined && this.#starting === undefined) this.#restart();
     const starting = this.#starting;
-    if (starting !== undefined) return starting.then(() => this.#runNow(batch));
+    if (starting !== undefined) return starting.then(() => this.#runNow(envelope, bytes));
     try {
-      return Promise.resolve(this.#runNow(batch));
+      return Promise.resolve(this.#runNow(envelope, bytes));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -163,16 +174,14 @@ export class FunctionHook implements PublishHook {
     this.#discardSandbox();
   }
 
-  #runNow(batch: HookMessage[]): unknown {
+  #runNow(envelope: string, bytes: Uint8Array | undefined): unknown {
     if (this.#closed) throw new Error('the function hook is closed');
     if (this.#current !== undefined) throw new Error('FunctionHook.run is not re-entrant');
-    if (batch.length === 0) return [];
     const sandbox = this.#sandbox;
     if (sandbox === undefined) {
       const reason = (this.#startError as Error | undefined)?.message ?? 'no sandbox';
       throw new FunctionRuntimeError(`restarting the function failed: ${reason}`, '');
     }
-    const { envelope, bytes } = encodeBatch(batch);
     const options = this.#options;
     const effects = new CallEffects(
       options.state,
