@@ -37,6 +37,7 @@ import {
   auditRoutes,
   brokerRoutes,
   clientRoutes,
+  clusterRoutes,
   credentialRoutes,
   healthRoutes,
   hookRoutes,
@@ -176,6 +177,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   credentialRoutes(app, ctx);
   hookRoutes(app, ctx);
   clientRoutes(app, ctx);
+  clusterRoutes(app, ctx);
   retainedRoutes(app, ctx);
   traceRoutes(app, ctx);
   metricsRoutes(app, ctx);

@@ -31,6 +31,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
   'GET /metrics': 'public',
   'HEAD /metrics': 'public',
 
+  // The cluster's nodes (names, addresses, connections): the whole process's, no account's.
+  'GET /cluster': 'operator',
+  'HEAD /cluster': 'operator',
+
   'GET /client/v4/user/tokens/verify': 'token',
   [`GET ${ACCOUNT}/tokens/verify`]: 'token',
   'GET /client/v4/accounts': 'token',

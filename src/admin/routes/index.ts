@@ -1,7 +1,7 @@
 /**
  * The admin API's routes, one file per resource: health probes, accounts, API tokens,
  * namespaces, brokers, broker credentials (keys, client tokens, revocation), on-publish hooks,
- * a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
+ * the cluster's nodes, a broker's live state (its clients: list, describe, disconnect; its retained messages: list,
  * delete; a packet trace of a client or topic, streamed), the audit log and the Prometheus
  * metrics. Each registers its routes on the fastify instance with
  * their JSON schemas (from which the OpenAPI document is generated) and takes its context from
@@ -15,6 +15,7 @@ export { accountRoutes } from './accounts.ts';
 export { auditRoutes } from './audit.ts';
 export { brokerRoutes } from './brokers.ts';
 export { clientRoutes } from './clients.ts';
+export { clusterRoutes } from './cluster.ts';
 export { credentialRoutes } from './credentials.ts';
 export { healthRoutes } from './health.ts';
 export { hookRoutes } from './hooks.ts';

@@ -1,0 +1,98 @@
+/**
+ * A cluster for a test: `nats-server` on free ports (client port and monitoring port, `-1`:
+ * the server picks and logs them) and `pubsub serve --cluster` nodes joined to it, each with
+ * its own data dir and ports. The suite runs inside describeWithTool(..., natsServer, ...).
+ *
+ * `nats.restart()` kills NATS (SIGKILL) and starts it again on the same client port, for the
+ * link-loss tests; `nats.varz()` reads the monitoring endpoint's counters.
+ */
+import type { TestContext } from 'node:test';
+import { type Child, spawnChild, until } from './child-process.ts';
+import { type RunningServe, startServe } from './pubsub-process.ts';
+
+export interface Nats {
+  /** `nats://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  readonly monitorUrl: string;
+  child: Child;
+  /** GET /varz of the monitoring endpoint. */
+  varz(): Promise<{ in_msgs: number; out_msgs: number; subscriptions: number; connections: number }>;
+  /** SIGKILL, nothing listening on the port until `start`. */
+  kill(): Promise<void>;
+  /** Starts it again on the same ports. */
+  start(): Promise<void>;
+}
+
+const CLIENT_PORT = /Listening for client connections on 127\.0\.0\.1:(\d+)/;
+const MONITOR_PORT = /Starting http monitor on 127\.0\.0\.1:(\d+)/;
+
+function spawnNats(t: TestContext, port: number, monitorPort: number): Child {
+  return spawnChild(t, 'sh', ['-c', `exec nats-server -a 127.0.0.1 -p ${port} -m ${monitorPort} 2>&1`]);
+}
+
+export async function startNats(t: TestContext): Promise<Nats> {
+  let child = spawnNats(t, -1, -1);
+  const monitorLine = await child.waitForLine((l) => MONITOR_PORT.test(l), 'nats-server monitoring port');
+  const clientLine = await child.waitForLine((l) => CLIENT_PORT.test(l), 'nats-server client port');
+  const port = Number(CLIENT_PORT.exec(clientLine)![1]);
+  const monitorPort = Number(MONITOR_PORT.exec(monitorLine)![1]);
+  const monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  const nats: Nats = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    monitorUrl,
+    child,
+    async varz() {
+      return (await (await fetch(`${monitorUrl}/varz`)).json()) as Awaited<ReturnType<Nats['varz']>>;
+    },
+    async kill() {
+      await child.kill();
+    },
+    async start() {
+      child = spawnNats(t, port, monitorPort);
+      nats.child = child;
+      await child.waitForLine((l) => /Server is ready/.test(l), 'nats-server ready again');
+    },
+  };
+  return nats;
+}
+
+export interface Node extends RunningServe {
+  /** The admin token of its data dir. */
+  token: string;
+  /** GET an admin API path with the node's token; the parsed body and status. */
+  api(path: string): Promise<{ status: number; body: any }>;
+}
+
+/** Starts `pubsub serve --cluster <nats> --node-name <name>` and waits until its link is up. */
+export async function startNode(
+  t: TestContext,
+  nats: Nats,
+  name: string,
+  args: string[] = [],
+): Promise<Node> {
+  const serve = await startServe(t, { args: ['--cluster', nats.url, '--node-name', name, ...args] });
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const token = readFileSync(join(serve.dataDir, 'admin-token'), 'utf8').trim();
+  const node: Node = {
+    ...serve,
+    token,
+    async api(path) {
+      const res = await fetch(`${serve.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, body: await res.json() };
+    },
+  };
+  await until(async () => (await node.api('/readyz')).status === 200, `${name} ready (cluster link up)`);
+  return node;
+}
+
+/** Waits until `node` knows that `peer` wants at least `filters` filters (its interest arrived). */
+export async function awaitInterest(node: Node, peer: string, filters: number): Promise<void> {
+  await until(async () => {
+    const { body } = await node.api('/cluster');
+    const known = (body.result.nodes as { name: string; filters: number }[]).find((n) => n.name === peer);
+    return known !== undefined && known.filters >= filters;
+  }, `${peer}'s interest (${filters} filters) known to the other node`);
+}
