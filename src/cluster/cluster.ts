@@ -15,6 +15,8 @@
  * announcement), `pubsub.c.sync.<node>` (asks one node for them), `pubsub.c.bye` (a node
  * leaving). Joining and leaving nodes are logged once each.
  */
+
+import { randomInt } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
@@ -22,7 +24,7 @@ import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
-import { BatchWriter, decodeBatch } from './codec.ts';
+import { BatchWriter, batchOrigin, decodeBatch } from './codec.ts';
 import { NatsLink } from './link.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
@@ -104,6 +106,11 @@ export class Cluster implements LinkHost {
   #pending = new Map<string, BatchWriter>();
   #interestOut: { add: [string, string][]; del: [string, string][] } = { add: [], del: [] };
   #scheduled = false;
+  /** This process's sender number in batch headers (codec.ts), and its last batch number. */
+  readonly #sender = randomInt(1, 0xffff_ffff);
+  #seq = 0;
+  /** The last batch number seen from each sender: a copy (overlapping subscriptions) is not above it. */
+  readonly #lastSeq = new Map<number, number>();
   #announcer: NodeJS.Timeout | undefined;
   #control: Subscription[] = [];
 
@@ -210,7 +217,7 @@ export class Cluster implements LinkHost {
     }
     let batch = this.#pending.get(subject);
     if (batch === undefined) {
-      batch = new BatchWriter(message.topic, message.payload.length);
+      batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
       this.#pending.set(subject, batch);
     }
     batch.append(message);
@@ -287,7 +294,7 @@ export class Cluster implements LinkHost {
       return;
     }
     try {
-      nc.publish(subject, batch.bytes());
+      nc.publish(subject, batch.bytes(++this.#seq));
       this.stats.sent += batch.count;
       this.stats.batchesSent++;
     } catch (err) {
@@ -335,9 +342,12 @@ export class Cluster implements LinkHost {
     return nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err !== null) return;
-        this.stats.batchesReceived++;
         const now = Date.now();
         try {
+          const { sender, seq } = batchOrigin(msg.data);
+          if (seq <= (this.#lastSeq.get(sender) ?? 0)) return; // a copy: another subscription matched
+          this.#lastSeq.set(sender, seq);
+          this.stats.batchesReceived++;
           decodeBatch(msg.data, (m) => {
             this.stats.received++;
             link.deliver(m, now);

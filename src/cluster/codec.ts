@@ -2,13 +2,19 @@
  * The data plane's wire format: one NATS message carries a batch of MQTT messages to one topic
  * (the subject is the topic's, subjects.ts), in a compact binary form of our own (no JSON):
  *
- *   u8 version (1) · u16 topic length · topic (UTF-8)
+ *   u8 version (1) · u32 sender · u48 sequence · u16 topic length · topic (UTF-8)
  *   then, per message, to the end:
  *   u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 expires) · u48 received at (epoch ms) ·
  *   [u48 expires at (epoch ms), when bit 3] · varint property length · the v5 PUBLISH
  *   properties (protocol/properties.ts, so user properties, correlation data, content type,
  *   payload format and response topic cross as the client sent them) · u32 payload length ·
  *   payload
+ *
+ * The sender is a random number each node draws at start and the sequence counts its batches,
+ * all subjects together. NATS delivers a message once per matching subscription, and a node's
+ * subscriptions overlap (`a/+` and `a/#` both match `a/b`): the copies of one batch arrive one
+ * after the other, and since one sender's batches arrive in the order sent, a batch whose
+ * sequence is not above the last one seen from its sender is a copy (`origin`, cluster.ts).
  *
  * Expiry crosses as an instant, not an interval, so the time spent in transit counts against
  * it (the nodes' clocks are assumed in step, as NTP keeps them). The publisher's client id does
@@ -30,6 +36,8 @@ import {
 import { Message } from '../router/index.ts';
 
 const VERSION = 1;
+/** Bytes before the topic: version, sender, sequence, topic length. */
+const HEADER = 1 + 4 + 6 + 2;
 const EXPIRES = 0x08;
 const RETAIN = 0x04;
 
@@ -39,13 +47,14 @@ export class BatchWriter {
   #pos: number;
   count = 0;
 
-  constructor(topic: string, sizeHint: number) {
+  constructor(sender: number, topic: string, sizeHint: number) {
     const topicBytes = Buffer.byteLength(topic);
-    this.#buf = Buffer.allocUnsafe(Math.max(256, 3 + topicBytes + sizeHint * 2));
+    this.#buf = Buffer.allocUnsafe(Math.max(256, HEADER + topicBytes + sizeHint * 2));
     this.#buf[0] = VERSION;
-    this.#buf.writeUInt16BE(topicBytes, 1);
-    this.#buf.write(topic, 3, 'utf8');
-    this.#pos = 3 + topicBytes;
+    this.#buf.writeUInt32BE(sender, 1);
+    this.#buf.writeUInt16BE(topicBytes, 11);
+    this.#buf.write(topic, HEADER, 'utf8');
+    this.#pos = HEADER + topicBytes;
   }
 
   /** Bytes written so far. */
@@ -76,8 +85,9 @@ export class BatchWriter {
     this.count++;
   }
 
-  /** The batch as sent (a view of the writer's buffer: send it before the writer is reused). */
-  bytes(): Buffer {
+  /** The batch as sent, numbered `seq` (a view of the writer's buffer). */
+  bytes(seq: number): Buffer {
+    this.#buf.writeUIntBE(seq, 5, 6);
     return this.#buf.subarray(0, this.#pos);
   }
 
@@ -89,15 +99,24 @@ export class BatchWriter {
   }
 }
 
+/** Who sent a batch and its number; throws on bytes that are not a batch of ours. */
+export function batchOrigin(data: Uint8Array): { sender: number; seq: number } {
+  if (data.length < HEADER || data[0] !== VERSION)
+    throw new Error(`not a cluster batch (version ${data[0]})`);
+  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return { sender: view.readUInt32BE(1), seq: view.readUIntBE(5, 6) };
+}
+
 /**
  * Calls `each` with every message of a received batch, in the order they were appended.
  * Throws on a batch that is not ours (a wrong version or a truncated message).
  */
 export function decodeBatch(data: Uint8Array, each: (message: Message) => void): void {
   const buf = Buffer.from(data); // one copy: the messages' payloads are views of it
-  if (buf.length < 3 || buf[0] !== VERSION) throw new Error(`not a cluster batch (version ${buf[0]})`);
-  const topicEnd = 3 + buf.readUInt16BE(1);
-  const topic = buf.toString('utf8', 3, topicEnd);
+  if (buf.length < HEADER || buf[0] !== VERSION) throw new Error(`not a cluster batch (version ${buf[0]})`);
+  const topicEnd = HEADER + buf.readUInt16BE(11);
+  if (topicEnd > buf.length) throw new Error('cluster batch truncated');
+  const topic = buf.toString('utf8', HEADER, topicEnd);
   const r = new Reader(buf, topicEnd, buf.length);
   while (r.pos < buf.length) {
     const flags = r.u8();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BatchWriter, decodeBatch } from '../../src/cluster/codec.ts';
+import { BatchWriter, batchOrigin, decodeBatch } from '../../src/cluster/codec.ts';
 import { Message } from '../../src/router/index.ts';
 
 const decoded = (bytes: Buffer): Message[] => {
@@ -16,7 +16,7 @@ const decoded = (bytes: Buffer): Message[] => {
 
 test('a batch carries each message with its QoS, retain, properties and payload, in order', () => {
   const now = Date.now();
-  const writer = new BatchWriter('a/b', 16);
+  const writer = new BatchWriter(42, 'a/b', 16);
   const first = new Message({
     topic: 'a/b',
     payload: Buffer.from('one'),
@@ -45,7 +45,9 @@ test('a batch carries each message with its QoS, retain, properties and payload,
   writer.append(first);
   writer.append(second);
   assert.equal(writer.count, 2);
-  const [a, b] = decoded(writer.bytes());
+  const bytes = writer.bytes(9);
+  assert.deepEqual(batchOrigin(bytes), { sender: 42, seq: 9 });
+  const [a, b] = decoded(bytes);
   assert.equal(a!.topic, 'a/b');
   assert.equal(a!.qos, 2);
   assert.equal(a!.retain, true);
@@ -62,7 +64,7 @@ test('a batch carries each message with its QoS, retain, properties and payload,
 });
 
 test('expiry crosses as an instant: time spent before arrival counts [MQTT-3.3.2-5]', () => {
-  const writer = new BatchWriter('t', 1);
+  const writer = new BatchWriter(42, 't', 1);
   writer.append(
     new Message({
       topic: 't',
@@ -73,15 +75,15 @@ test('expiry crosses as an instant: time spent before arrival counts [MQTT-3.3.2
       messageExpiryInterval: 3,
     }),
   );
-  const [m] = decoded(writer.bytes());
+  const [m] = decoded(writer.bytes(1));
   assert.equal(m!.expired(Date.now()), true);
   assert.equal(m!.remainingExpiry(m!.receivedAt + 1000), 2);
 });
 
 test('a batch that is not ours, or cut short, is refused', () => {
   assert.throws(() => decoded(Buffer.from('{"json":true}')), /not a cluster batch/);
-  const writer = new BatchWriter('t', 1);
+  const writer = new BatchWriter(42, 't', 1);
   writer.append(new Message({ topic: 't', payload: Buffer.from('payload'), qos: 0, retain: false }));
-  const bytes = writer.bytes();
+  const bytes = writer.bytes(1);
   assert.throws(() => decoded(bytes.subarray(0, bytes.length - 3)));
 });

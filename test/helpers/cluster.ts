@@ -6,6 +6,9 @@
  * `nats.restart()` kills NATS (SIGKILL) and starts it again on the same client port, for the
  * link-loss tests; `nats.varz()` reads the monitoring endpoint's counters.
  */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Child, spawnChild, until } from './child-process.ts';
 import { type RunningServe, startServe } from './pubsub-process.ts';
@@ -31,8 +34,18 @@ function spawnNats(t: TestContext, port: number, monitorPort: number): Child {
   return spawnChild(t, 'sh', ['-c', `exec nats-server -a 127.0.0.1 -p ${port} -m ${monitorPort} 2>&1`]);
 }
 
-export async function startNats(t: TestContext): Promise<Nats> {
-  let child = spawnNats(t, -1, -1);
+/** A port free now (bound, then closed): for a NATS server started later on a known port. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts nats-server on `port` (default: one it picks) and a monitoring port it picks. */
+export async function startNats(t: TestContext, wanted = -1): Promise<Nats> {
+  let child = spawnNats(t, wanted, -1);
   const monitorLine = await child.waitForLine((l) => MONITOR_PORT.test(l), 'nats-server monitoring port');
   const clientLine = await child.waitForLine((l) => CLIENT_PORT.test(l), 'nats-server client port');
   const port = Number(CLIENT_PORT.exec(clientLine)![1]);
@@ -73,13 +86,11 @@ export async function startNode(
   args: string[] = [],
 ): Promise<Node> {
   const serve = await startServe(t, { args: ['--cluster', nats.url, '--node-name', name, ...args] });
-  const { readFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
   const token = readFileSync(join(serve.dataDir, 'admin-token'), 'utf8').trim();
   const node: Node = {
     ...serve,
     token,
-    async api(path) {
+    async api(path: string) {
       const res = await fetch(`${serve.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
       return { status: res.status, body: await res.json() };
     },
