@@ -289,9 +289,11 @@ export class Broker implements BrokerPort, SysTicking {
   /**
    * The session for a connecting client: a clean start discards any existing one
    * [MQTT-3.1.2-4]; otherwise an existing one is resumed [MQTT-3.1.2-5]. The caller has
-   * already detached a connection that held it (takeover).
+   * already detached a connection that held it (takeover); in cluster mode the other nodes
+   * are told to close theirs (the session itself stays where it is: docs/cluster.md).
    */
   openSession(clientId: string, cleanStart: boolean): { session: Session; present: boolean } {
+    this.bus?.claim(clientId); // a connection of this client id on another node is taken over
     const existing = this.sessions.get(clientId);
     if (existing !== undefined) {
       if (!cleanStart) return { session: existing, present: true };

@@ -13,6 +13,11 @@ export interface BrokerBus {
    * read during the call and not kept.
    */
   forward(message: Message): boolean;
+  /**
+   * A client of this broker is opening its session here: the other nodes close their connection
+   * of that client id (DISCONNECT 0x8E), as a takeover on one node does [MQTT-3.1.4-3].
+   */
+  claim(clientId: string): void;
   /** The broker is closing: its interest is withdrawn and nothing more is forwarded. */
   close(): void;
 }

@@ -8,6 +8,8 @@
  *   or loses its last (`TopicIndex.watch`); the link then subscribes on NATS to the filter's
  *   subjects (subjects.ts) and announces the filter to the other nodes. Shared subscriptions
  *   are not reported: `$share` stays node-local for now (docs/cluster.md).
+ * - Client ids: a session opened here is claimed on the bus (`claim`); a claim from another
+ *   node closes this node's connection of that client id when it is older (`claimed`).
  * - Inbound: a batch arriving on one of its subjects is decoded (codec.ts) and each message is
  *   routed with `Broker.route`: delivered to this node's matching sessions, never retained
  *   here nor forwarded again. A message already expired on arrival is dropped and counted.
@@ -22,6 +24,8 @@ export interface LinkHost {
   enqueue(subject: string, message: Message): void;
   /** This node's sessions on this broker started (`present`) or stopped wanting a subject. */
   subject(link: BrokerLink, subject: string, present: boolean): void;
+  /** A client of the broker opened its session on this node at `at` (epoch ms). */
+  claim(address: string, clientId: string, at: number): void;
   /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
   interest(address: string, filter: string, present: boolean): void;
   /** The link is closed (its broker deleted). */
@@ -72,6 +76,23 @@ export class BrokerLink implements BrokerBus {
       return;
     }
     this.broker.route(message);
+  }
+
+  claim(clientId: string): void {
+    if (!this.#closed) this.#host.claim(this.address, clientId, Date.now());
+  }
+
+  /**
+   * Another node opened a session for `clientId` at `at`: the newest connection wins, as on one
+   * node, so a connection here since before then is closed with 0x8E (v3: closed). Equal
+   * instants go to the node whose name sorts last, the same answer on both nodes.
+   */
+  claimed(clientId: string, at: number, node: string, self: string): void {
+    const link = this.broker.sessions.get(clientId)?.link;
+    if (link === undefined) return;
+    const here = link.describe().connectedAt;
+    if (here > at || (here === at && self > node)) return;
+    link.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
   }
 
   close(): void {

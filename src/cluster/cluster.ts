@@ -13,7 +13,9 @@
  * announcement, every `ANNOUNCE_MS`), `pubsub.c.interest` (filter deltas and snapshots,
  * peers.ts), `pubsub.c.hello` (a node that (re)connects asks everyone for their interest and
  * announcement), `pubsub.c.sync.<node>` (asks one node for them), `pubsub.c.bye` (a node
- * leaving). Joining and leaving nodes are logged once each.
+ * leaving), `pubsub.c.claim` (the client ids whose sessions opened on a node this turn: the
+ * other nodes close their older connection of each, 0x8E, so a client id is connected once per
+ * broker in the cluster). Joining and leaving nodes are logged once each.
  */
 
 import { randomInt } from 'node:crypto';
@@ -31,13 +33,20 @@ import { escapeLevel, ROOT } from './subjects.ts';
 
 /** A batch past this many bytes is sent at once (NATS's default max_payload is 1 MiB). */
 const MAX_BATCH = 256 * 1024;
-/** Filters per interest message, so a snapshot of many stays under max_payload. */
-const INTEREST_CHUNK = 2000;
+/** Filters (or claims) per control message, so a snapshot of many stays under max_payload. */
+const CHUNK = 2000;
 
 const NODE = `${ROOT}.c.node`;
 const INTEREST = `${ROOT}.c.interest`;
 const HELLO = `${ROOT}.c.hello`;
 const BYE = `${ROOT}.c.bye`;
+const CLAIM = `${ROOT}.c.claim`;
+
+/** Sessions opened on a node in one turn (`pubsub.c.claim`): broker address, client id, epoch ms. */
+interface ClaimMessage {
+  readonly node: string;
+  readonly claims: readonly (readonly [string, string, number])[];
+}
 const syncSubject = (node: string): string => `${ROOT}.c.sync.${escapeLevel(node)}`;
 
 export interface ClusterOptions {
@@ -99,12 +108,14 @@ export class Cluster implements LinkHost {
   readonly #log: Logger;
   readonly #link: NatsLink;
   readonly #peers = new Peers();
-  readonly #links = new Set<BrokerLink>();
+  /** Each open broker's link, by broker address. */
+  readonly #links = new Map<string, BrokerLink>();
   readonly #subjects = new Map<string, SubjectEntry>();
   /** This node's filters per broker address (the snapshot it sends). */
   readonly #filters = new Map<string, Set<string>>();
   #pending = new Map<string, BatchWriter>();
   #interestOut: { add: [string, string][]; del: [string, string][] } = { add: [], del: [] };
+  #claimsOut: [string, string, number][] = [];
   #scheduled = false;
   /** This process's sender number in batch headers (codec.ts), and its last batch number. */
   readonly #sender = randomInt(1, 0xffff_ffff);
@@ -204,7 +215,7 @@ export class Cluster implements LinkHost {
 
   #open(broker: Broker): BrokerLink {
     const link = new BrokerLink(broker, this.#peers.remoteIndex(broker.address), this);
-    this.#links.add(link);
+    this.#links.set(broker.address, link);
     return link;
   }
 
@@ -259,8 +270,20 @@ export class Cluster implements LinkHost {
     this.#schedule();
   }
 
+  claim(address: string, clientId: string, at: number): void {
+    if (this.#link.connection === undefined) return; // nobody to tell: the link is down
+    this.#claimsOut.push([address, clientId, at]);
+    this.#schedule();
+  }
+
   closed(link: BrokerLink): void {
-    this.#links.delete(link);
+    if (this.#links.get(link.address) === link) this.#links.delete(link.address);
+  }
+
+  #onClaims(m: ClaimMessage): void {
+    if (m.node === this.nodeName) return;
+    for (const [address, clientId, at] of m.claims)
+      this.#links.get(address)?.claimed(clientId, at, m.node, this.nodeName);
   }
 
   // ---- sending ----
@@ -271,15 +294,26 @@ export class Cluster implements LinkHost {
     setImmediate(() => this.#flush());
   }
 
-  /** Sends this turn's interest changes, then its batches. */
+  /** Sends this turn's interest changes and claims, then its batches. */
   #flush(): void {
     this.#scheduled = false;
     const out = this.#interestOut;
-    if (out.add.length + out.del.length > 0) {
+    const claims = this.#claimsOut;
+    if (out.add.length + out.del.length + claims.length > 0) {
       this.#interestOut = { add: [], del: [] };
+      this.#claimsOut = [];
+      // While down, nothing is sent: the snapshot sent on reconnection carries the interest.
       const nc = this.#link.connection;
-      // While down, nothing is sent: the snapshot sent on reconnection carries the state.
-      if (nc !== undefined) this.#publishInterest(nc, out.add, out.del, false);
+      try {
+        if (nc !== undefined && out.add.length + out.del.length > 0)
+          this.#publishInterest(nc, out.add, out.del, false);
+        for (let i = 0; nc !== undefined && i < claims.length; i += CHUNK) {
+          const message: ClaimMessage = { node: this.nodeName, claims: claims.slice(i, i + CHUNK) };
+          nc.publish(CLAIM, JSON.stringify(message));
+        }
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'cluster control message not sent');
+      }
     }
     if (this.#pending.size === 0) return;
     const pending = this.#pending;
@@ -313,12 +347,12 @@ export class Cluster implements LinkHost {
     reset: boolean,
   ): void {
     let first = true;
-    for (let i = 0; i < Math.max(add.length, del.length, 1); i += INTEREST_CHUNK) {
+    for (let i = 0; i < Math.max(add.length, del.length, 1); i += CHUNK) {
       const m: InterestMessage = {
         node: this.nodeName,
         ...(reset && first ? { reset: true } : {}),
-        add: add.slice(i, i + INTEREST_CHUNK),
-        del: del.slice(i, i + INTEREST_CHUNK),
+        add: add.slice(i, i + CHUNK),
+        del: del.slice(i, i + CHUNK),
       };
       first = false;
       nc.publish(INTEREST, JSON.stringify(m));
@@ -383,6 +417,7 @@ export class Cluster implements LinkHost {
         on(HELLO, () => this.#introduce(nc)),
         on(syncSubject(this.nodeName), () => this.#introduce(nc)),
         on(BYE, (m) => this.#forget((m as { node: string }).node, 'left')),
+        on(CLAIM, (m) => this.#onClaims(m as ClaimMessage)),
       ];
     }
     this.#interestOut = { add: [], del: [] }; // the snapshot below says it all
@@ -413,7 +448,11 @@ export class Cluster implements LinkHost {
   #tick(): void {
     const nc = this.#link.connection;
     if (nc === undefined) return; // peers are kept while we cannot hear them
-    this.#announce(nc);
+    try {
+      this.#announce(nc);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'cluster announcement not sent');
+    }
     for (const name of this.#peers.expire(Date.now()))
       this.#log.info(
         { event: 'cluster_node_left', peer: name, why: 'silent' },

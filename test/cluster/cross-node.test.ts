@@ -344,6 +344,34 @@ describeWithTool('cluster: messages cross nodes', natsServer, () => {
     });
   });
 
+  it('a client id is connected once per broker: connecting on B takes over from A (v5 0x8E, v3.1.1 closed) [MQTT-3.1.4-3]', async (t) => {
+    for (const version of [5, 4] as const) {
+      const clientId = uniqueName('same');
+      const first = await mqtt.connectAsync(a.urls.mqtt!, {
+        protocolVersion: version,
+        reconnectPeriod: 0,
+        clientId,
+      });
+      t.after(() => first.endAsync(true));
+      let reason: number | undefined;
+      let closed = false;
+      first.on('disconnect', (packet) => {
+        reason = packet.reasonCode;
+      });
+      first.on('close', () => {
+        closed = true;
+      });
+      const second = await client(t, b, { protocolVersion: version, clientId });
+      await until(() => closed, `the v${version} connection on A closed`);
+      if (version === 5) assert.equal(reason, 0x8e);
+      assert.equal(second.client.connected, true, 'the new connection on B stays');
+      const topic = `${clientId}/after`;
+      await second.client.subscribeAsync(topic, { qos: 1 });
+      await second.client.publishAsync(topic, 'still here', { qos: 1 });
+      await second.waitFor(1, 'the new connection served');
+    }
+  });
+
   it('GET /cluster and pubsub cluster status list both nodes with their link, uptime and connections', async (t) => {
     const c = await client(t, b);
     await until(async () => {
