@@ -14,7 +14,7 @@ import { after, before, it, type TestContext } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
-import { type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
+import { type ClusterView, type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
 import {
   describeWithTool,
   mosquittoClients,
@@ -35,6 +35,8 @@ interface Received {
 interface Client {
   client: MqttClient;
   received: Received[];
+  /** The probes it received (payload `probe`), apart. */
+  probes: Received[];
   waitFor(count: number, what: string): Promise<void>;
 }
 
@@ -81,15 +83,14 @@ describeWithTool('cluster: messages cross nodes', natsServer, () => {
     return {
       client: c,
       received,
+      probes,
       waitFor: (count, what) => until(() => received.length >= count, what),
-      // exposes probes through the closure below
-      ...{ probes },
-    } as Client;
+    };
   }
 
   /** Publishes probes on `from` to `topic` until `to` got one: `to`'s filter is known on `from`'s node. */
   async function probe(from: MqttClient, to: Client, topic: string): Promise<void> {
-    const probes = (to as unknown as { probes: Received[] }).probes;
+    const probes = to.probes;
     const seen = probes.length;
     await until(async () => {
       if (probes.length > seen) return true;
@@ -296,19 +297,15 @@ describeWithTool('cluster: messages cross nodes', natsServer, () => {
     it('mosquitto_sub on B gets what mosquitto_pub sends on A: QoS 0/1/2, v3.1.1 and v5, QoS min', async (t) => {
       for (const version of ['mqttv311', 'mqttv5']) {
         const topic = `${uniqueName('mosq')}/x`;
-        const sub = await mosquittoSub(t, [
+        const at = (node: Node): string[] => [
           '-h',
           '127.0.0.1',
           '-p',
-          String(b.port('mqtt')),
+          String(node.port('mqtt')),
           '-V',
           version,
-          '-q',
-          '1',
-          '-t',
-          topic,
-          '-v',
-        ]);
+        ];
+        const sub = await mosquittoSub(t, [...at(b), '-q', '1', '-t', topic, '-v']);
         const prober = await client(t, a);
         await until(async () => {
           await prober.client.publishAsync(topic, 'probe');
@@ -316,20 +313,7 @@ describeWithTool('cluster: messages cross nodes', natsServer, () => {
           return sub.lines.some((l) => l === `${topic} probe`);
         }, 'a probe through mosquitto_sub');
         for (const qos of [0, 1, 2]) {
-          const pub = await mosquittoPub(t, [
-            '-h',
-            '127.0.0.1',
-            '-p',
-            String(a.port('mqtt')),
-            '-V',
-            version,
-            '-q',
-            String(qos),
-            '-t',
-            topic,
-            '-m',
-            `m${qos}`,
-          ]);
+          const pub = await mosquittoPub(t, [...at(a), '-q', String(qos), '-t', topic, '-m', `m${qos}`]);
           assert.equal(pub.exit?.code, 0, pub.report());
         }
         await sub.waitForLine((l) => l === `${topic} m2`, 'm2 on B');
@@ -373,22 +357,22 @@ describeWithTool('cluster: messages cross nodes', natsServer, () => {
   });
 
   it('GET /cluster and pubsub cluster status list both nodes with their link, uptime and connections', async (t) => {
-    const c = await client(t, b);
+    await client(t, b);
     await until(async () => {
       const { body } = await a.api('/cluster');
-      const peer = body.result.nodes.find((n: { name: string }) => n.name === 'node-b');
-      return peer?.connections >= 1;
+      const peer = body.result.nodes.find((n) => n.name === 'node-b');
+      return (peer?.connections ?? 0) >= 1;
     }, "node-b's announcement with its connection");
     const { status, body } = await a.api('/cluster');
     assert.equal(status, 200);
     assert.equal(body.result.enabled, true);
-    const [self, peer] = body.result.nodes;
+    const [self, peer] = body.result.nodes as [ClusterView['nodes'][0], ClusterView['nodes'][0]];
     assert.equal(self.name, 'node-a');
     assert.equal(self.self, true);
     assert.equal(self.link, 'up');
     assert.equal(peer.name, 'node-b');
     assert.equal(peer.apiUrl, b.apiUrl);
-    assert.ok(peer.uptimeSeconds >= 0);
+    assert.ok((peer.uptimeSeconds ?? -1) >= 0);
     const cli = await runCli(['cluster', 'status', '--data-dir', a.dataDir]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /node-a \(this node\)\s+up/);
@@ -398,6 +382,5 @@ describeWithTool('cluster: messages cross nodes', natsServer, () => {
       JSON.parse(json.stdout).nodes.map((n: { name: string }) => n.name),
       ['node-a', 'node-b'],
     );
-    void c;
   });
 });

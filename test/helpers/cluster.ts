@@ -71,11 +71,26 @@ export async function startNats(t: TestContext, wanted = -1): Promise<Nats> {
   return nats;
 }
 
+/** GET /cluster's result. */
+export interface ClusterView {
+  enabled: boolean;
+  node: string;
+  nodes: {
+    name: string;
+    self: boolean;
+    link: string;
+    connections: number | null;
+    filters: number;
+    uptimeSeconds: number | null;
+    apiUrl: string | null;
+  }[];
+}
+
 export interface Node extends RunningServe {
   /** The admin token of its data dir. */
   token: string;
-  /** GET an admin API path with the node's token; the parsed body and status. */
-  api(path: string): Promise<{ status: number; body: any }>;
+  /** GET an admin API path with the node's token; the status and the parsed body (GET /cluster's shape). */
+  api(path: string): Promise<{ status: number; body: { result: ClusterView } }>;
 }
 
 /** Starts `pubsub serve --cluster <nats> --node-name <name>` and waits until its link is up. */
@@ -92,18 +107,9 @@ export async function startNode(
     token,
     async api(path: string) {
       const res = await fetch(`${serve.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
-      return { status: res.status, body: await res.json() };
+      return { status: res.status, body: (await res.json()) as { result: ClusterView } };
     },
   };
   await until(async () => (await node.api('/readyz')).status === 200, `${name} ready (cluster link up)`);
   return node;
-}
-
-/** Waits until `node` knows that `peer` wants at least `filters` filters (its interest arrived). */
-export async function awaitInterest(node: Node, peer: string, filters: number): Promise<void> {
-  await until(async () => {
-    const { body } = await node.api('/cluster');
-    const known = (body.result.nodes as { name: string; filters: number }[]).find((n) => n.name === peer);
-    return known !== undefined && known.filters >= filters;
-  }, `${peer}'s interest (${filters} filters) known to the other node`);
 }
