@@ -124,6 +124,7 @@ export class Cluster implements LinkHost {
   readonly #lastSeq = new Map<number, number>();
   #announcer: NodeJS.Timeout | undefined;
   #control: Subscription[] = [];
+  #sameNameWarned = false;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
@@ -433,7 +434,17 @@ export class Cluster implements LinkHost {
   }
 
   #onAnnouncement(nc: NatsConnection, a: NodeAnnouncement): void {
-    if (typeof a.name !== 'string' || a.name === this.nodeName) return;
+    if (typeof a.name !== 'string') return;
+    if (a.name === this.nodeName) {
+      // noEcho: never our own announcement, so another node has our name.
+      if (!this.#sameNameWarned)
+        this.#log.warn(
+          { event: 'cluster_duplicate_name', peer: a.name, peerApi: a.apiUrl },
+          `another node calls itself ${a.name}: give every node its own --node-name`,
+        );
+      this.#sameNameWarned = true;
+      return;
+    }
     if (this.#peers.announced(a, Date.now())) {
       this.#log.info({ event: 'cluster_node_joined', peer: a.name }, `cluster node ${a.name} joined`);
       nc.publish(syncSubject(a.name), '');

@@ -105,4 +105,14 @@ describeWithTool('cluster: the NATS link fails and recovers', natsServer, () => 
     assert.equal(a.child.lines.filter((l) => l.includes('cluster link lost')).length, 1);
     assert.ok(!remote.got.includes('while down'));
   });
+
+  it('two nodes with one --node-name: each logs a warning naming it', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await Promise.all([startNode(t, nats, 'twin'), startNode(t, nats, 'twin')]);
+    for (const node of [a, b])
+      await node.child.waitForLine(
+        (l) => l.includes('another node calls itself twin'),
+        'the duplicate-name warning',
+      );
+  });
 });
