@@ -27,6 +27,10 @@ export type LoadScenario = 'fanin' | 'fanout' | 'topics' | 'persistent';
 export interface LoadParams {
   scenario: LoadScenario;
   url: string;
+  /** Where the subscribers connect, when not `url` (cluster: another node). */
+  subUrl?: string;
+  /** Milliseconds to wait between the subscriptions and the first publish (cluster: interest spreading). */
+  settleMs?: number;
   pubs: number;
   subs: number;
   qos: QoS;
@@ -161,6 +165,7 @@ const pad5 = (i: number): string => String(i).padStart(5, '0');
 export async function runLoad(params: LoadParams): Promise<LoadResult> {
   const t0 = performance.now();
   const endpoint: Endpoint = parseUrl(params.url);
+  const subEndpoint: Endpoint = params.subUrl === undefined ? endpoint : parseUrl(params.subUrl);
   const { qos, size } = params;
   if (size < HEADER) throw new Error(`payload size must be >= ${HEADER}`);
   const tag = Math.random().toString(36).slice(2, 8);
@@ -333,7 +338,7 @@ export async function runLoad(params: LoadParams): Promise<LoadResult> {
     const subs = await connectAll(subFilters.length, async (i) => {
       const persistent = params.scenario === 'persistent';
       const clientId = persistent ? `bench-persistent-sub-${tag}` : `bench-sub-${i}-${tag}`;
-      let conn = new MqttConn(endpoint);
+      let conn = new MqttConn(subEndpoint);
       conns.push(conn);
       await conn.connect({ clientId, clean: !persistent, noDelay });
       const granted = await conn.subscribe(subFilters[i]!.map((f) => [f, qos] as [string, QoS]));
@@ -345,7 +350,7 @@ export async function runLoad(params: LoadParams): Promise<LoadResult> {
         });
         conn.disconnect();
         await closed;
-        conn = new MqttConn(endpoint);
+        conn = new MqttConn(subEndpoint);
         conns.push(conn);
         const { sessionPresent } = await conn.connect({ clientId, clean: false, noDelay });
         sessionResumed = sessionPresent;
@@ -356,6 +361,7 @@ export async function runLoad(params: LoadParams): Promise<LoadResult> {
       return sub;
     });
     subscribers.push(...subs);
+    if (params.settleMs !== undefined) await new Promise((resolve) => setTimeout(resolve, params.settleMs));
     const perPubWindow =
       params.rate !== undefined ? 60_000 : Math.max(1, Math.floor(params.window / Math.max(1, nPubs)));
     const pubs = await connectAll(nPubs, async (p) => {

@@ -215,6 +215,33 @@ export const OPTIONS = {
     description:
       "This node's name in log lines, the metrics' node label and (issue 18) the cluster; empty: the name the data dir keeps (<data-dir>/node-name), else the host name.",
   },
+  cluster: {
+    kind: 'string',
+    allowed: 'nats:// or tls:// URL list',
+    default: '',
+    flag: '--cluster',
+    env: 'PUBSUB_CLUSTER',
+    description:
+      'Join a cluster through these NATS servers (comma-separated, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222): messages cross to the nodes whose clients subscribe (docs/cluster.md). Empty: a single node, no NATS code loaded.',
+  },
+  clusterCreds: {
+    kind: 'string',
+    allowed: 'path',
+    default: '',
+    flag: '--cluster-creds',
+    env: 'PUBSUB_CLUSTER_CREDS',
+    description:
+      'A NATS credentials file (.creds: user JWT and NKey seed) for the link to --cluster; empty: connect without credentials.',
+  },
+  clusterTlsCa: {
+    kind: 'string',
+    allowed: 'path',
+    default: '',
+    flag: '--cluster-tls-ca',
+    env: 'PUBSUB_CLUSTER_TLS_CA',
+    description:
+      "PEM CA bundle that the NATS servers' certificates chain to; given, the link to --cluster requires TLS. Empty: TLS only for tls:// URLs, verified against the system CAs.",
+  },
   httpPort: {
     kind: 'int',
     default: 8080,

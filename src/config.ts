@@ -127,6 +127,13 @@ function checkCombinations(c: Config): void {
     throw new ConfigError(
       `nodeName ${JSON.stringify(c.nodeName)}: 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
     );
+  for (const url of c.cluster === '' ? [] : c.cluster.split(','))
+    if (!/^(nats|tls):\/\/[^\s/,]+$/.test(url.trim()))
+      throw new ConfigError(
+        `cluster: ${JSON.stringify(url.slice(0, 80))} is not a NATS server URL (nats://host:port or tls://host:port)`,
+      );
+  if (c.cluster === '' && (c.clusterCreds !== '' || c.clusterTlsCa !== ''))
+    throw new ConfigError('clusterCreds and clusterTlsCa configure the link to --cluster: set cluster too');
   if (c.quietToken && c.dataDir === ':memory:')
     throw new ConfigError(
       'quietToken with dataDir :memory: would leave the bootstrap admin token nowhere: drop one of them',

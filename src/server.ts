@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import { buildApi, type ListenerPorts } from './admin/index.ts';
 import { type FailureLimiter, hashApiToken } from './auth/index.ts';
 import { type Broker, InputShedding, SysTicker } from './broker/index.ts';
+import type { Cluster } from './cluster/index.ts';
 import type { Config } from './config.ts';
 import { FunctionWorkerPool, type HostResolver } from './hooks/index.ts';
 import {
@@ -139,6 +140,8 @@ export class Server implements ConnectionContext {
   #tls: TlsSetup | undefined;
   /** Worker threads for sandboxed functions; none start before the first deployment. */
   readonly functionPool: FunctionWorkerPool;
+  /** Cluster mode (`--cluster`): this node's link to the others; src/cluster is loaded only then. */
+  cluster: Cluster | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.config = config;
@@ -238,6 +241,7 @@ export class Server implements ConnectionContext {
       if (this.config.wssPort >= 0)
         this.listeners.push(await listenWebSocket(this.config, accept, this.logger, context));
     }
+    if (this.config.cluster !== '') await this.#joinCluster();
     if (this.config.httpPort >= 0) await this.#startApi();
     this.#eventLoop.start();
     this.overload.start();
@@ -246,15 +250,34 @@ export class Server implements ConnectionContext {
   }
 
   /**
+   * Loads src/cluster (only now: a single node never loads the NATS client) and starts joining;
+   * NATS being unreachable does not stop the start: the link retries and /readyz says so.
+   */
+  async #joinCluster(): Promise<void> {
+    const { Cluster } = await import('./cluster/index.ts');
+    this.cluster = new Cluster({
+      config: this.config,
+      logger: this.logger,
+      nodeName: this.nodeName,
+      tenancy: this.tenancy,
+      connections: () => this.connections.size - this.awaitingConnect.size,
+      apiUrl: () => this.apiUrl,
+    });
+    this.cluster.start();
+  }
+
+  /**
    * The readiness checks (GET /readyz), true while passing: `listeners`, every listener bound
    * and the server not shutting down; `store`, the message store committing (a failed commit,
-   * e.g. a full disk, fails it until a retry succeeds: QoS 1/2 publishes are refused meanwhile).
+   * e.g. a full disk, fails it until a retry succeeds: QoS 1/2 publishes are refused meanwhile);
+   * in cluster mode `cluster`, the link to NATS up.
    */
-  readiness(): { listeners: boolean; store: boolean } {
-    return {
+  readiness(): { listeners: boolean; store: boolean; cluster?: boolean } {
+    const checks = {
       listeners: this.#ready && !this.shuttingDown,
       store: this.messageStore.failed === undefined,
     };
+    return this.cluster === undefined ? checks : { ...checks, cluster: this.cluster.linkUp };
   }
 
   /** The certificate the TLS listeners serve; undefined when TLS is off. */
@@ -280,6 +303,7 @@ export class Server implements ConnectionContext {
       audit: new AuditStore(this.#db),
       ports: () => this.listenerPorts(),
       readiness: () => this.readiness(),
+      cluster: this.cluster,
       eventLoopStallMs: () => this.#eventLoop.stallMs(),
       protection: {
         guard: this.guard,
@@ -364,6 +388,7 @@ export class Server implements ConnectionContext {
     await listenersClosed;
     this.#tls?.dispose();
     await apiClosed;
+    await this.cluster?.close();
     this.tenancy.close();
     await this.functionPool.close();
     this.messageStore.close();

@@ -37,6 +37,7 @@ import {
   auditRoutes,
   brokerRoutes,
   clientRoutes,
+  clusterRoutes,
   consoleRoutes,
   credentialRoutes,
   healthRoutes,
@@ -178,6 +179,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   credentialRoutes(app, ctx);
   hookRoutes(app, ctx);
   clientRoutes(app, ctx);
+  clusterRoutes(app, ctx);
   retainedRoutes(app, ctx);
   traceRoutes(app, ctx);
   metricsRoutes(app, ctx);

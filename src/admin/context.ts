@@ -9,6 +9,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Cluster } from '../cluster/index.ts';
 import type { Config } from '../config.ts';
 import type { LogSampler, OverloadWatch } from '../observability/index.ts';
 import type { ConnectionGuard } from '../session/index.ts';
@@ -55,6 +56,8 @@ export interface ApiContext {
   readiness(): Readonly<Record<string, boolean>>;
   /** Milliseconds of the event loop's worst recent stall (observability/event-loop-watch.ts). */
   eventLoopStallMs(): number;
+  /** Cluster mode: the node's link and peers (GET /cluster, cluster metrics); absent on a single node. */
+  readonly cluster?: Cluster | undefined;
   /** The process's own protections, for /metrics (absent: their series are not served). */
   readonly protection?: ProcessProtection;
 }

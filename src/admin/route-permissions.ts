@@ -40,6 +40,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
     ]),
   ),
 
+  // The cluster's nodes (names, addresses, connections): the whole process's, no account's.
+  'GET /cluster': 'operator',
+  'HEAD /cluster': 'operator',
+
   'GET /client/v4/user/tokens/verify': 'token',
   [`GET ${ACCOUNT}/tokens/verify`]: 'token',
   'GET /client/v4/accounts': 'token',

@@ -45,6 +45,7 @@ import {
   type Subscription,
 } from '../session/index.ts';
 import { type BrokerLimits, MemoryMessageStore, type MessageStore } from '../store/index.ts';
+import type { BrokerBus } from './bus.ts';
 import { type SysTicking, SysTree } from './sys-tree.ts';
 
 export class Broker implements BrokerPort, SysTicking {
@@ -73,6 +74,8 @@ export class Broker implements BrokerPort, SysTicking {
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
+  /** Cluster mode only: where `publish` forwards messages other nodes want (src/cluster). */
+  bus: BrokerBus | undefined;
   /** The broker's on-publish hook (tenancy sets it); PUBLISH from clients goes through it. */
   hooks: BrokerHooks | undefined;
   /** Epoch ms when this process opened the broker (its counters then all zero): $SYS uptime. */
@@ -134,6 +137,7 @@ export class Broker implements BrokerPort, SysTicking {
    */
   close(): void {
     this.closed = true;
+    this.bus?.close();
     this.traces.endAll('broker deleted');
     for (const session of [...this.sessions.values()]) {
       session.link?.disconnect('ADMINISTRATIVE_ACTION', 'broker deleted');
@@ -152,12 +156,14 @@ export class Broker implements BrokerPort, SysTicking {
   publish(message: Message): Routed {
     if (this.closed) return 0;
     const wrote = message.retain && this.#retain(message); // [MQTT-3.3.1-5]
-    return this.route(message) | (wrote ? ROUTED_WROTE : 0);
+    const routed = this.route(message) | (wrote ? ROUTED_WROTE : 0);
+    return this.bus?.forward(message) ? routed | ROUTED_MATCHED : routed;
   }
 
   /**
-   * Delivers a message to every matching subscription without applying it to the retained
-   * store (`publish` does that first; the $SYS tree keeps its own). Bits as `publish`'s.
+   * Delivers a message to every matching subscription on this node without applying it to the
+   * retained store or forwarding it (`publish` does both; the $SYS tree keeps its own; messages
+   * from other nodes come in here). Bits as `publish`'s.
    */
   route(message: Message): Routed {
     if (this.closed) return 0;
@@ -292,9 +298,11 @@ export class Broker implements BrokerPort, SysTicking {
   /**
    * The session for a connecting client: a clean start discards any existing one
    * [MQTT-3.1.2-4]; otherwise an existing one is resumed [MQTT-3.1.2-5]. The caller has
-   * already detached a connection that held it (takeover).
+   * already detached a connection that held it (takeover); in cluster mode the other nodes
+   * are told to close theirs (the session itself stays where it is: docs/cluster.md).
    */
   openSession(clientId: string, cleanStart: boolean): { session: Session; present: boolean } {
+    this.bus?.claim(clientId); // a connection of this client id on another node is taken over
     const existing = this.sessions.get(clientId);
     if (existing !== undefined) {
       if (!cleanStart) return { session: existing, present: true };

@@ -9,5 +9,6 @@
  * tree (sys-tree.ts) reads its figures only, retained apart from the tenant's messages.
  */
 export { Broker } from './broker.ts';
+export type { BrokerBus } from './bus.ts';
 export { InputShedding } from './input-shedding.ts';
 export { SysTicker } from './sys-tree.ts';

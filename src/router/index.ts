@@ -5,4 +5,10 @@
  * index changes; a subscriber appears once per match with all of its matching subscriptions.
  */
 export { Message, type PublishOptions } from './message.ts';
-export { type MatchedSubscriber, type MatchResult, SharedGroup, TopicIndex } from './topic-index.ts';
+export {
+  type FilterWatcher,
+  type MatchedSubscriber,
+  type MatchResult,
+  SharedGroup,
+  TopicIndex,
+} from './topic-index.ts';

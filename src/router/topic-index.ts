@@ -107,6 +107,9 @@ class Node<K, V> {
   }
 }
 
+/** `present`: the filter has gained its first plain subscriber (true) or lost its last (false). */
+export type FilterWatcher = (filter: string, present: boolean) => void;
+
 export interface TopicIndexOptions {
   /** Topics whose match results are cached (0 disables the cache). */
   cacheSize?: number;
@@ -126,6 +129,8 @@ export class TopicIndex<K, V> {
   #cacheSize: number;
   #generation = 0;
   #count = 0;
+  /** Told when a plain filter gains its first subscriber or loses its last (`watch`). */
+  #watcher: FilterWatcher | undefined;
   /** The match walk's stack (nodes and their depths), kept between calls: a walk allocates none. */
   readonly #stackNodes: Node<K, V>[] = [];
   readonly #stackDepths: number[] = [];
@@ -153,6 +158,31 @@ export class TopicIndex<K, V> {
     return this.#generation;
   }
 
+  /**
+   * Sets (or, with undefined, clears) the one watcher told when a plain filter gains its first
+   * subscriber or loses its last: the cluster's interest (src/cluster). Shared groups are not
+   * reported. Only subscribe and unsubscribe pay for it, never `match`.
+   */
+  watch(watcher: FilterWatcher | undefined): void {
+    this.#watcher = watcher;
+  }
+
+  /** Every plain filter that has at least one subscriber now (a walk of the trie, on a stack). */
+  filters(): string[] {
+    const out: string[] = [];
+    const stack: [Node<K, V>, string][] = [[this.#root, '']];
+    while (stack.length > 0) {
+      const [node, prefix] = stack.pop()!;
+      const at = (level: string): string => (node === this.#root ? level : `${prefix}/${level}`);
+      if (node !== this.#root && node.subs !== undefined && node.subs.size > 0) out.push(prefix);
+      if (node.children !== undefined)
+        for (const [level, child] of node.children) stack.push([child, at(level)]);
+      if (node.plus !== undefined) stack.push([node.plus, at('+')]);
+      if (node.hash !== undefined) stack.push([node.hash, at('#')]);
+    }
+    return out;
+  }
+
   /** Adds or replaces `key`'s subscription to `filter`. Returns true when it is new. */
   add(filter: string, key: K, value: V): boolean {
     const node = this.#walk(filter, true)!;
@@ -160,6 +190,7 @@ export class TopicIndex<K, V> {
     const isNew = !node.subs.has(key);
     node.subs.set(key, value);
     this.#changed(isNew ? 1 : 0);
+    if (isNew && node.subs.size === 1) this.#watcher?.(filter, true);
     return isNew;
   }
 
@@ -169,8 +200,10 @@ export class TopicIndex<K, V> {
     if (path === undefined) return false;
     const node = path[path.length - 1]!;
     if (node.subs === undefined || !node.subs.delete(key)) return false;
+    const last = node.subs.size === 0;
     this.#prune(filter, path);
     this.#changed(-1);
+    if (last) this.#watcher?.(filter, false);
     return true;
   }
 

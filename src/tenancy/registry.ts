@@ -8,6 +8,7 @@
  * - `hasNamespace` answers from memory: a namespace counts while it holds at least one broker.
  *   CONNECT routing reads only this registry, never the database.
  */
+import type { Broker, BrokerBus } from '../broker/index.ts';
 import type { BrokerRecord } from '../store/index.ts';
 import { addressOf, closeTenant, openTenant, type Tenant, type TenantDeps } from './tenant.ts';
 
@@ -42,6 +43,12 @@ export class TenantRegistry {
     if (left === 0) this.#perNamespace.delete(namespaceName);
     else this.#perNamespace.set(namespaceName, left);
     closeTenant(tenant);
+  }
+
+  /** Cluster mode: every broker, open now or opened later, gets the bus `busFor` makes for it. */
+  attachBus(busFor: (broker: Broker) => BrokerBus): void {
+    this.#deps.busFor = busFor;
+    for (const tenant of this.#byId.values()) tenant.broker.bus = busFor(tenant.broker);
   }
 
   byId(id: string): Tenant | undefined {

@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import { FailureLimiter } from '../auth/index.ts';
+import type { Broker, BrokerBus } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import {
   type DeployedFunction,
@@ -104,6 +105,11 @@ export class Tenancy {
     this.#accounts = new AccountDirectory(this.#store, this.#directory, logger);
     this.#credentials = new ClientCredentials(stores.credentials, this.#registry, config, logger);
     this.#hooks = new HookDeployment(this.egress, logger);
+  }
+
+  /** Cluster mode (src/cluster): every broker, open now or later, forwards through its bus. */
+  attachBus(busFor: (broker: Broker) => BrokerBus): void {
+    this.#registry.attachBus(busFor);
   }
 
   /** First start with an empty store: account, namespace `local`, broker `default`, admin token. */

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { BrokerCredentials } from '../auth/index.ts';
-import { Broker } from '../broker/index.ts';
+import { Broker, type BrokerBus } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import { BrokerHooks, type EgressPolicy, type FunctionFactory } from '../hooks/index.ts';
 import type { BrokerRecord, CredentialStore, HookStore, MessageStore } from '../store/index.ts';
@@ -33,6 +33,8 @@ export interface TenantDeps {
   hookStore: HookStore;
   functions: FunctionFactory | undefined;
   egress: EgressPolicy;
+  /** Cluster mode: makes each broker's bus (src/cluster); set once the cluster starts. */
+  busFor?: ((broker: Broker) => BrokerBus) | undefined;
 }
 
 /** `<broker>.<namespace>`: how a broker is named in tokens (`aud`), logs and user names. */
@@ -59,6 +61,7 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
     brokerName: domain === '' ? address : `${address}.${domain}`,
   });
   broker.hooks = hooks;
+  if (deps.busFor !== undefined) broker.bus = deps.busFor(broker);
   return { record, broker, credentials, hooks };
 }
 

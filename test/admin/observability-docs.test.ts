@@ -95,6 +95,24 @@ describe('docs/observability.md', () => {
   });
 });
 
+describe('docs/observability.md, cluster metrics', () => {
+  it('lists every pubsub_cluster_ metric a --cluster node serves, with its type, and no other', async (t) => {
+    // The series exist from the start, link up or not: NATS need not answer (nothing listens on port 1).
+    const node = await startServer({ httpPort: 0, cluster: 'nats://127.0.0.1:1' });
+    t.after(() => node.close());
+    const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
+    const cluster = new Map<string, string>();
+    for (const match of text.matchAll(/^# TYPE (pubsub_cluster_\S+) (\S+)$/gm))
+      cluster.set(match[1]!, match[2]!);
+    const rows = new Map<string, string>();
+    for (const match of section('Cluster metrics').matchAll(/^\| `([a-z0-9_]+)` \| (\w+) \|/gm))
+      rows.set(match[1]!, match[2]!);
+    assert.ok(cluster.size > 5, `only ${cluster.size} cluster families served`);
+    assert.deepEqual([...rows].sort(), [...cluster].sort());
+    assert.equal(served.has('pubsub_cluster_link_up'), false, 'a single node serves none');
+  });
+});
+
 describe('the Grafana dashboard (docs/grafana/pubsub-dashboard.json)', () => {
   it('is a Grafana 10+ dashboard asking for its Prometheus data source as the DS_PROMETHEUS input', () => {
     assert.deepEqual(

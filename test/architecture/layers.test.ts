@@ -25,6 +25,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['session'],
   ['broker'],
   ['tenancy'],
+  ['cluster'],
   ['admin'],
   ['server.ts'],
   ['cli', 'cli.ts', 'config-doc.ts'],

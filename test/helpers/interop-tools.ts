@@ -1,6 +1,6 @@
 /**
  * The real clients the interop tests drive (mosquitto_pub/sub, paho, openssl, curl, Chromium
- * through `launchChromium`, promtool):
+ * through `launchChromium`, promtool, and nats-server for the cluster):
  * whether each one from Debian is installed. A suite needing a missing one is skipped with the
  * package to install, except under CI (`CI` set), where it fails: CI promises to have installed
  * every interop client, so a missing one is a broken machine, not a skip.
@@ -63,6 +63,9 @@ export const promtool = tool('promtool', 'prometheus', () => runs('promtool', ['
 export const pahoPython = tool(`${PYTHON} with paho-mqtt`, 'python3-paho-mqtt', () =>
   runs(PYTHON, ['-c', 'import paho.mqtt.client']),
 );
+
+/** The NATS server, for the cluster tests (issue 18). */
+export const natsServer = tool('nats-server', 'nats-server', () => runs('nats-server', ['--version']));
 
 /** Debian's Chromium, driven by playwright-core in the browser test. */
 export const CHROMIUM = '/usr/bin/chromium';

@@ -9,6 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.ts';
+import { registerClusterMetrics } from '../cluster-metrics.ts';
 import type { ApiContext } from '../context.ts';
 import { ServerMetrics } from '../metrics.ts';
 
@@ -32,6 +33,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (req, reply) => {
       if (expected !== undefined) checkToken(req, reply, expected);
       const registry = metrics.registry;
+      if (ctx.cluster !== undefined) registerClusterMetrics(registry, ctx.cluster);
       const text = await registry.metrics();
       return reply.header('content-type', registry.contentType).send(text);
     },

@@ -1,0 +1,73 @@
+/**
+ * The cluster's Prometheus series (cluster mode only; docs/observability.md lists them): the
+ * NATS link's state and losses, the nodes known, and the messages and batches that crossed,
+ * read from the Cluster's counters at scrape time.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Cluster } from '../cluster/index.ts';
+
+/** Registers the series once on `registry` (a second call is a no-op). */
+export function registerClusterMetrics(registry: Registry, cluster: Cluster): void {
+  if (registry.getSingleMetric('pubsub_cluster_link_up') !== undefined) return;
+  const series = (kind: 'counter' | 'gauge', name: string, help: string, read: () => number): void => {
+    const collect = function (this: Counter | Gauge): void {
+      this.reset();
+      if (this instanceof Counter) this.inc(read());
+      else (this as Gauge).set(read());
+    };
+    if (kind === 'counter') new Counter({ name, help, registers: [registry], collect });
+    else new Gauge({ name, help, registers: [registry], collect });
+  };
+  const s = cluster.stats;
+  series('gauge', 'pubsub_cluster_link_up', 'Whether the link to NATS is up (1) or down (0).', () =>
+    cluster.linkUp ? 1 : 0,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_link_losses_total',
+    'Times the link to NATS was lost.',
+    () => cluster.linkLosses,
+  );
+  series(
+    'gauge',
+    'pubsub_cluster_nodes',
+    'Nodes of the cluster this node knows, itself included.',
+    () => cluster.nodes().length,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_messages_sent_total',
+    'Messages sent to other nodes (each once, whatever the number of nodes that want it).',
+    () => s.sent,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_messages_received_total',
+    'Messages received from other nodes.',
+    () => s.received,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_messages_dropped_total',
+    'Messages another node wanted that were not sent: the link was down, or NATS refused the batch.',
+    () => s.dropped,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_batches_sent_total',
+    'NATS messages (batches of messages) sent.',
+    () => s.batchesSent,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_batches_received_total',
+    'NATS messages (batches of messages) received.',
+    () => s.batchesReceived,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_batches_malformed_total',
+    'Batches received that could not be decoded (logged, dropped).',
+    () => s.malformed,
+  );
+}

@@ -1,0 +1,111 @@
+/**
+ * One broker's side of the cluster: the `BrokerBus` its `publish` forwards through.
+ *
+ * - Outbound: `forward` asks the broker's remote interest index (peers.ts) whether any other
+ *   node wants the topic, a cached lookup; only then is the message appended to this turn's
+ *   batch for its subject (the outbox, cluster.ts). Nothing else happens per message.
+ * - Interest: the broker's topic index tells it when a plain filter gains its first subscriber
+ *   or loses its last (`TopicIndex.watch`); the link then subscribes on NATS to the filter's
+ *   subjects (subjects.ts) and announces the filter to the other nodes. Shared subscriptions
+ *   are not reported: `$share` stays node-local for now (docs/cluster.md).
+ * - Client ids: a session opened here is claimed on the bus (`claim`); a claim from another
+ *   node closes this node's connection of that client id when it is older (`claimed`).
+ * - Inbound: a batch arriving on one of its subjects is decoded (codec.ts) and each message is
+ *   routed with `Broker.route`: delivered to this node's matching sessions, never retained
+ *   here nor forwarded again. A message already expired on arrival is dropped and counted.
+ */
+import type { Broker, BrokerBus } from '../broker/index.ts';
+import type { Message, TopicIndex } from '../router/index.ts';
+import { brokerPrefix, filterSubjects, topicSubject } from './subjects.ts';
+
+/** What a broker link needs of the cluster. */
+export interface LinkHost {
+  /** Queues a message for the end of this turn's batch on `subject`. */
+  enqueue(subject: string, message: Message): void;
+  /** This node's sessions on this broker started (`present`) or stopped wanting a subject. */
+  subject(link: BrokerLink, subject: string, present: boolean): void;
+  /** A client of the broker opened its session on this node at `at` (epoch ms). */
+  claim(address: string, clientId: string, at: number): void;
+  /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
+  interest(address: string, filter: string, present: boolean): void;
+  /** The link is closed (its broker deleted). */
+  closed(link: BrokerLink): void;
+}
+
+const SUBJECT_CACHE = 10_000;
+
+export class BrokerLink implements BrokerBus {
+  readonly broker: Broker;
+  /** The broker's address: the tenant prefix on the bus and the key of its interest. */
+  readonly address: string;
+  readonly #prefix: string;
+  readonly #remote: TopicIndex<string, true>;
+  readonly #host: LinkHost;
+  readonly #subjects = new Map<string, string>();
+  #closed = false;
+
+  constructor(broker: Broker, remote: TopicIndex<string, true>, host: LinkHost) {
+    this.broker = broker;
+    this.address = broker.address;
+    this.#prefix = brokerPrefix(broker.address);
+    this.#remote = remote;
+    this.#host = host;
+    broker.index.watch((filter, present) => this.#watched(filter, present));
+    for (const filter of broker.index.filters()) this.#watched(filter, true);
+  }
+
+  forward(message: Message): boolean {
+    const remote = this.#remote;
+    if (remote.size === 0 || this.#closed) return false;
+    const topic = message.topic;
+    if (remote.match(topic).subscribers.length === 0) return false;
+    let subject = this.#subjects.get(topic);
+    if (subject === undefined) {
+      subject = topicSubject(this.#prefix, topic);
+      if (this.#subjects.size >= SUBJECT_CACHE) this.#subjects.clear();
+      this.#subjects.set(topic, subject);
+    }
+    this.#host.enqueue(subject, message);
+    return true;
+  }
+
+  /** Delivers one message from another node to this node's sessions (see the header). */
+  deliver(message: Message, now: number): void {
+    if (message.expired(now)) {
+      this.broker.stats.droppedExpired++;
+      return;
+    }
+    this.broker.route(message);
+  }
+
+  claim(clientId: string): void {
+    if (!this.#closed) this.#host.claim(this.address, clientId, Date.now());
+  }
+
+  /**
+   * Another node opened a session for `clientId` at `at`: the newest connection wins, as on one
+   * node, so a connection here since before then is closed with 0x8E (v3: closed). Equal
+   * instants go to the node whose name sorts last, the same answer on both nodes.
+   */
+  claimed(clientId: string, at: number, node: string, self: string): void {
+    const link = this.broker.sessions.get(clientId)?.link;
+    if (link === undefined) return;
+    const here = link.describe().connectedAt;
+    if (here > at || (here === at && self > node)) return;
+    link.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.broker.index.watch(undefined);
+    for (const filter of this.broker.index.filters()) this.#watched(filter, false);
+    this.#closed = true;
+    this.#host.closed(this);
+  }
+
+  #watched(filter: string, present: boolean): void {
+    if (this.#closed) return;
+    for (const subject of filterSubjects(this.#prefix, filter)) this.#host.subject(this, subject, present);
+    this.#host.interest(this.address, filter, present);
+  }
+}

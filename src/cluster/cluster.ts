@@ -1,0 +1,473 @@
+/**
+ * The node in a cluster (`--cluster`): the NATS link, the data plane and the membership.
+ *
+ * Data plane: every message some other node wants (broker-link.ts asks the remote interest)
+ * is appended to a batch per subject (codec.ts) and the batches go out at the end of the
+ * event-loop turn (setImmediate), many messages per NATS message; a batch past `MAX_BATCH`
+ * bytes goes at once. Per publisher and topic the order is kept: one subject, one batch
+ * stream, one NATS connection. While the link is down nothing is queued: each message that
+ * would have crossed is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS;
+ * the issue's durable cross-node delivery is not built yet).
+ *
+ * Control subjects (small JSON, never per message): `pubsub.c.node` (each node's
+ * announcement, every `ANNOUNCE_MS`), `pubsub.c.interest` (filter deltas and snapshots,
+ * peers.ts), `pubsub.c.hello` (a node that (re)connects asks everyone for their interest and
+ * announcement), `pubsub.c.sync.<node>` (asks one node for them), `pubsub.c.bye` (a node
+ * leaving), `pubsub.c.claim` (the client ids whose sessions opened on a node this turn: the
+ * other nodes close their older connection of each, 0x8E, so a client id is connected once per
+ * broker in the cluster). Joining and leaving nodes are logged once each.
+ */
+
+import { randomInt } from 'node:crypto';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { Broker } from '../broker/index.ts';
+import type { Config } from '../config.ts';
+import type { Message } from '../router/index.ts';
+import type { Tenancy } from '../tenancy/index.ts';
+import { BrokerLink, type LinkHost } from './broker-link.ts';
+import { BatchWriter, batchOrigin, decodeBatch } from './codec.ts';
+import { NatsLink } from './link.ts';
+import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
+import { escapeLevel, ROOT } from './subjects.ts';
+
+/** A batch past this many bytes is sent at once (NATS's default max_payload is 1 MiB). */
+const MAX_BATCH = 256 * 1024;
+/** Filters (or claims) per control message, so a snapshot of many stays under max_payload. */
+const CHUNK = 2000;
+
+const NODE = `${ROOT}.c.node`;
+const INTEREST = `${ROOT}.c.interest`;
+const HELLO = `${ROOT}.c.hello`;
+const BYE = `${ROOT}.c.bye`;
+const CLAIM = `${ROOT}.c.claim`;
+
+/** Sessions opened on a node in one turn (`pubsub.c.claim`): broker address, client id, epoch ms. */
+interface ClaimMessage {
+  readonly node: string;
+  readonly claims: readonly (readonly [string, string, number])[];
+}
+const syncSubject = (node: string): string => `${ROOT}.c.sync.${escapeLevel(node)}`;
+
+export interface ClusterOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly nodeName: string;
+  readonly tenancy: Tenancy;
+  /** MQTT connections serving a session on this node now. */
+  readonly connections: () => number;
+  /** The admin API's base URL once listening. */
+  readonly apiUrl: () => string | undefined;
+}
+
+/** Cross-node message counters (metrics: pubsub_cluster_messages_*_total). */
+export interface ClusterStats {
+  sent: number;
+  received: number;
+  /** Messages another node wanted that did not go: link down, too large, or refused by NATS. */
+  dropped: number;
+  batchesSent: number;
+  batchesReceived: number;
+  /** Batches received that could not be decoded (logged). */
+  malformed: number;
+}
+
+/** One node as GET /cluster and `pubsub cluster status` show it. */
+export interface ClusterNode {
+  readonly name: string;
+  readonly self: boolean;
+  readonly startedAt: string | undefined;
+  readonly uptimeSeconds: number | undefined;
+  readonly connections: number | undefined;
+  readonly apiUrl: string | undefined;
+  /** `up`/`down` for this node's own link; `up` for a peer heard from lately. */
+  readonly link: 'up' | 'down';
+  /** MQTT filters its sessions subscribe to (a peer's: as announced to this node). */
+  readonly filters: number;
+  readonly lastSeenMs: number;
+}
+
+interface SubjectEntry {
+  refs: number;
+  readonly link: BrokerLink;
+  sub: Subscription | undefined;
+}
+
+export class Cluster implements LinkHost {
+  readonly stats: ClusterStats = {
+    sent: 0,
+    received: 0,
+    dropped: 0,
+    batchesSent: 0,
+    batchesReceived: 0,
+    malformed: 0,
+  };
+  readonly nodeName: string;
+  readonly startedAt = Date.now();
+  readonly #options: ClusterOptions;
+  readonly #log: Logger;
+  readonly #link: NatsLink;
+  readonly #peers = new Peers();
+  /** Each open broker's link, by broker address. */
+  readonly #links = new Map<string, BrokerLink>();
+  readonly #subjects = new Map<string, SubjectEntry>();
+  /** This node's filters per broker address (the snapshot it sends). */
+  readonly #filters = new Map<string, Set<string>>();
+  #pending = new Map<string, BatchWriter>();
+  #interestOut: { add: [string, string][]; del: [string, string][] } = { add: [], del: [] };
+  #claimsOut: [string, string, number][] = [];
+  #scheduled = false;
+  /** This process's sender number in batch headers (codec.ts), and its last batch number. */
+  readonly #sender = randomInt(1, 0xffff_ffff);
+  #seq = 0;
+  /** The last batch number seen from each sender: a copy (overlapping subscriptions) is not above it. */
+  readonly #lastSeq = new Map<number, number>();
+  #announcer: NodeJS.Timeout | undefined;
+  #control: Subscription[] = [];
+  #sameNameWarned = false;
+
+  constructor(options: ClusterOptions) {
+    this.#options = options;
+    this.nodeName = options.nodeName;
+    this.#log = options.logger;
+    const { config } = options;
+    this.#link = new NatsLink({
+      servers: config.cluster,
+      credsFile: config.clusterCreds,
+      tlsCaFile: config.clusterTlsCa,
+      nodeName: options.nodeName,
+      logger: options.logger,
+      onUp: (nc) => this.#linkUp(nc),
+      onDown: () => undefined,
+    });
+  }
+
+  /** Whether the NATS link is up (/readyz). */
+  get linkUp(): boolean {
+    return this.#link.up;
+  }
+
+  /** Times the link was lost since start. */
+  get linkLosses(): number {
+    return this.#link.losses;
+  }
+
+  /** Gives every broker its bus and starts connecting (returns at once). */
+  start(): void {
+    this.#options.tenancy.attachBus((broker) => this.#open(broker));
+    this.#link.start();
+    this.#announcer = setInterval(() => this.#tick(), ANNOUNCE_MS);
+    this.#announcer.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#announcer);
+    const nc = this.#link.connection;
+    if (nc !== undefined) {
+      this.#flush();
+      nc.publish(BYE, JSON.stringify({ node: this.nodeName }));
+    }
+    await this.#link.close();
+  }
+
+  /** Every node known: this one first, then its peers by name. */
+  nodes(now = Date.now()): ClusterNode[] {
+    const own = [...this.#filters.values()].reduce((n, set) => n + set.size, 0);
+    const self: ClusterNode = {
+      ...this.#shape(this.#announcement(), now),
+      self: true,
+      link: this.linkUp ? 'up' : 'down',
+      filters: own,
+      lastSeenMs: 0,
+    };
+    const peers: ClusterNode[] = [];
+    for (const p of this.#peers.list()) {
+      peers.push({
+        ...this.#shape(p.announcement, now),
+        name: p.name,
+        self: false,
+        link: 'up',
+        filters: p.filters,
+        lastSeenMs: now - p.seenAt,
+      });
+    }
+    peers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [self, ...peers];
+  }
+
+  #shape(a: NodeAnnouncement | undefined, now: number) {
+    return {
+      name: a?.name ?? this.nodeName,
+      startedAt: a === undefined ? undefined : new Date(a.startedAt).toISOString(),
+      uptimeSeconds: a === undefined ? undefined : Math.floor((now - a.startedAt) / 1000),
+      connections: a?.connections,
+      apiUrl: a?.apiUrl,
+    };
+  }
+
+  #announcement(): NodeAnnouncement {
+    return {
+      name: this.nodeName,
+      startedAt: this.startedAt,
+      connections: this.#options.connections(),
+      apiUrl: this.#options.apiUrl(),
+    };
+  }
+
+  #open(broker: Broker): BrokerLink {
+    const link = new BrokerLink(broker, this.#peers.remoteIndex(broker.address), this);
+    this.#links.set(broker.address, link);
+    return link;
+  }
+
+  // ---- LinkHost: what broker links call ----
+
+  enqueue(subject: string, message: Message): void {
+    if (!this.#link.up) {
+      this.stats.dropped++;
+      return;
+    }
+    let batch = this.#pending.get(subject);
+    if (batch === undefined) {
+      batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
+      this.#pending.set(subject, batch);
+    }
+    batch.append(message);
+    if (batch.length >= MAX_BATCH) {
+      this.#pending.delete(subject);
+      this.#send(subject, batch);
+    }
+    this.#schedule();
+  }
+
+  subject(link: BrokerLink, subject: string, present: boolean): void {
+    let entry = this.#subjects.get(subject);
+    if (present) {
+      if (entry === undefined) {
+        entry = { refs: 0, link, sub: undefined };
+        this.#subjects.set(subject, entry);
+        const nc = this.#link.connection;
+        if (nc !== undefined) entry.sub = this.#subscribeData(nc, subject, link);
+      }
+      entry.refs++;
+      return;
+    }
+    if (entry === undefined || --entry.refs > 0) return;
+    this.#subjects.delete(subject);
+    entry.sub?.unsubscribe();
+  }
+
+  interest(address: string, filter: string, present: boolean): void {
+    let set = this.#filters.get(address);
+    if (present) {
+      if (set === undefined) this.#filters.set(address, (set = new Set()));
+      set.add(filter);
+      this.#interestOut.add.push([address, filter]);
+    } else {
+      set?.delete(filter);
+      if (set?.size === 0) this.#filters.delete(address);
+      this.#interestOut.del.push([address, filter]);
+    }
+    this.#schedule();
+  }
+
+  claim(address: string, clientId: string, at: number): void {
+    if (this.#link.connection === undefined) return; // nobody to tell: the link is down
+    this.#claimsOut.push([address, clientId, at]);
+    this.#schedule();
+  }
+
+  closed(link: BrokerLink): void {
+    if (this.#links.get(link.address) === link) this.#links.delete(link.address);
+  }
+
+  #onClaims(m: ClaimMessage): void {
+    if (m.node === this.nodeName) return;
+    for (const [address, clientId, at] of m.claims)
+      this.#links.get(address)?.claimed(clientId, at, m.node, this.nodeName);
+  }
+
+  // ---- sending ----
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  /** Sends this turn's interest changes and claims, then its batches. */
+  #flush(): void {
+    this.#scheduled = false;
+    const out = this.#interestOut;
+    const claims = this.#claimsOut;
+    if (out.add.length + out.del.length + claims.length > 0) {
+      this.#interestOut = { add: [], del: [] };
+      this.#claimsOut = [];
+      // While down, nothing is sent: the snapshot sent on reconnection carries the interest.
+      const nc = this.#link.connection;
+      try {
+        if (nc !== undefined && out.add.length + out.del.length > 0)
+          this.#publishInterest(nc, out.add, out.del, false);
+        for (let i = 0; nc !== undefined && i < claims.length; i += CHUNK) {
+          const message: ClaimMessage = { node: this.nodeName, claims: claims.slice(i, i + CHUNK) };
+          nc.publish(CLAIM, JSON.stringify(message));
+        }
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'cluster control message not sent');
+      }
+    }
+    if (this.#pending.size === 0) return;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [subject, batch] of pending) this.#send(subject, batch);
+  }
+
+  #send(subject: string, batch: BatchWriter): void {
+    const nc = this.#link.connection;
+    if (nc === undefined) {
+      this.stats.dropped += batch.count;
+      return;
+    }
+    try {
+      nc.publish(subject, batch.bytes(++this.#seq));
+      this.stats.sent += batch.count;
+      this.stats.batchesSent++;
+    } catch (err) {
+      this.stats.dropped += batch.count;
+      this.#log.warn(
+        { err: (err as Error).message, subject, messages: batch.count },
+        'cluster batch not sent',
+      );
+    }
+  }
+
+  #publishInterest(
+    nc: NatsConnection,
+    add: readonly [string, string][],
+    del: readonly [string, string][],
+    reset: boolean,
+  ): void {
+    let first = true;
+    for (let i = 0; i < Math.max(add.length, del.length, 1); i += CHUNK) {
+      const m: InterestMessage = {
+        node: this.nodeName,
+        ...(reset && first ? { reset: true } : {}),
+        add: add.slice(i, i + CHUNK),
+        del: del.slice(i, i + CHUNK),
+      };
+      first = false;
+      nc.publish(INTEREST, JSON.stringify(m));
+    }
+  }
+
+  /** This node's whole interest, replacing what the others knew of it. */
+  #publishSnapshot(nc: NatsConnection): void {
+    const add: [string, string][] = [];
+    for (const [address, set] of this.#filters) for (const filter of set) add.push([address, filter]);
+    this.#publishInterest(nc, add, [], true);
+  }
+
+  #announce(nc: NatsConnection): void {
+    nc.publish(NODE, JSON.stringify(this.#announcement()));
+  }
+
+  // ---- receiving ----
+
+  #subscribeData(nc: NatsConnection, subject: string, link: BrokerLink): Subscription {
+    return nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const now = Date.now();
+        try {
+          const { sender, seq } = batchOrigin(msg.data);
+          if (seq <= (this.#lastSeq.get(sender) ?? 0)) return; // a copy: another subscription matched
+          this.#lastSeq.set(sender, seq);
+          this.stats.batchesReceived++;
+          decodeBatch(msg.data, (m) => {
+            this.stats.received++;
+            link.deliver(m, now);
+          });
+        } catch (e) {
+          this.stats.malformed++;
+          this.#log.warn({ err: (e as Error).message, subject: msg.subject }, 'cluster batch not decoded');
+        }
+      },
+    });
+  }
+
+  /** At every (re)connection: data subscriptions, control subscriptions, then say who we are. */
+  #linkUp(nc: NatsConnection): void {
+    for (const [subject, entry] of this.#subjects)
+      if (entry.sub === undefined || entry.sub.isClosed())
+        entry.sub = this.#subscribeData(nc, subject, entry.link);
+    if (this.#control.length === 0 || this.#control[0]!.isClosed()) {
+      const on = (subject: string, handle: (data: unknown) => void) =>
+        nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err !== null) return;
+            try {
+              handle(msg.data.length === 0 ? undefined : msg.json());
+            } catch (e) {
+              this.#log.warn({ err: (e as Error).message, subject }, 'cluster control message ignored');
+            }
+          },
+        });
+      this.#control = [
+        on(NODE, (a) => this.#onAnnouncement(nc, a as NodeAnnouncement)),
+        on(INTEREST, (m) => this.#peers.interest(m as InterestMessage, Date.now())),
+        on(HELLO, () => this.#introduce(nc)),
+        on(syncSubject(this.nodeName), () => this.#introduce(nc)),
+        on(BYE, (m) => this.#forget((m as { node: string }).node, 'left')),
+        on(CLAIM, (m) => this.#onClaims(m as ClaimMessage)),
+      ];
+    }
+    this.#interestOut = { add: [], del: [] }; // the snapshot below says it all
+    this.#peers.touchAll(Date.now());
+    this.#introduce(nc);
+    nc.publish(HELLO, JSON.stringify({ node: this.nodeName }));
+  }
+
+  #introduce(nc: NatsConnection): void {
+    if (this.#link.connection === undefined) return;
+    this.#announce(nc);
+    this.#publishSnapshot(nc);
+  }
+
+  #onAnnouncement(nc: NatsConnection, a: NodeAnnouncement): void {
+    if (typeof a.name !== 'string') return;
+    if (a.name === this.nodeName) {
+      // noEcho: never our own announcement, so another node has our name.
+      if (!this.#sameNameWarned)
+        this.#log.warn(
+          { event: 'cluster_duplicate_name', peer: a.name, peerApi: a.apiUrl },
+          `another node calls itself ${a.name}: give every node its own --node-name`,
+        );
+      this.#sameNameWarned = true;
+      return;
+    }
+    if (this.#peers.announced(a, Date.now())) {
+      this.#log.info({ event: 'cluster_node_joined', peer: a.name }, `cluster node ${a.name} joined`);
+      nc.publish(syncSubject(a.name), '');
+    }
+  }
+
+  #forget(name: string, why: string): void {
+    if (name !== this.nodeName && this.#peers.forget(name))
+      this.#log.info({ event: 'cluster_node_left', peer: name, why }, `cluster node ${name} left (${why})`);
+  }
+
+  #tick(): void {
+    const nc = this.#link.connection;
+    if (nc === undefined) return; // peers are kept while we cannot hear them
+    try {
+      this.#announce(nc);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'cluster announcement not sent');
+    }
+    for (const name of this.#peers.expire(Date.now()))
+      this.#log.info(
+        { event: 'cluster_node_left', peer: name, why: 'silent' },
+        `cluster node ${name} left (silent)`,
+      );
+  }
+}

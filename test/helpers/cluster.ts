@@ -1,0 +1,115 @@
+/**
+ * A cluster for a test: `nats-server` on free ports (client port and monitoring port, `-1`:
+ * the server picks and logs them) and `pubsub serve --cluster` nodes joined to it, each with
+ * its own data dir and ports. The suite runs inside describeWithTool(..., natsServer, ...).
+ *
+ * `nats.restart()` kills NATS (SIGKILL) and starts it again on the same client port, for the
+ * link-loss tests; `nats.varz()` reads the monitoring endpoint's counters.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { type Child, spawnChild, until } from './child-process.ts';
+import { type RunningServe, startServe } from './pubsub-process.ts';
+
+export interface Nats {
+  /** `nats://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  readonly monitorUrl: string;
+  child: Child;
+  /** GET /varz of the monitoring endpoint. */
+  varz(): Promise<{ in_msgs: number; out_msgs: number; subscriptions: number; connections: number }>;
+  /** SIGKILL, nothing listening on the port until `start`. */
+  kill(): Promise<void>;
+  /** Starts it again on the same ports. */
+  start(): Promise<void>;
+}
+
+const CLIENT_PORT = /Listening for client connections on 127\.0\.0\.1:(\d+)/;
+const MONITOR_PORT = /Starting http monitor on 127\.0\.0\.1:(\d+)/;
+
+function spawnNats(t: TestContext, port: number, monitorPort: number): Child {
+  return spawnChild(t, 'sh', ['-c', `exec nats-server -a 127.0.0.1 -p ${port} -m ${monitorPort} 2>&1`]);
+}
+
+/** A port free now (bound, then closed): for a NATS server started later on a known port. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts nats-server on `port` (default: one it picks) and a monitoring port it picks. */
+export async function startNats(t: TestContext, wanted = -1): Promise<Nats> {
+  let child = spawnNats(t, wanted, -1);
+  const monitorLine = await child.waitForLine((l) => MONITOR_PORT.test(l), 'nats-server monitoring port');
+  const clientLine = await child.waitForLine((l) => CLIENT_PORT.test(l), 'nats-server client port');
+  const port = Number(CLIENT_PORT.exec(clientLine)![1]);
+  const monitorPort = Number(MONITOR_PORT.exec(monitorLine)![1]);
+  const monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  const nats: Nats = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    monitorUrl,
+    child,
+    async varz() {
+      return (await (await fetch(`${monitorUrl}/varz`)).json()) as Awaited<ReturnType<Nats['varz']>>;
+    },
+    async kill() {
+      await child.kill();
+    },
+    async start() {
+      child = spawnNats(t, port, monitorPort);
+      nats.child = child;
+      await child.waitForLine((l) => /Server is ready/.test(l), 'nats-server ready again');
+    },
+  };
+  return nats;
+}
+
+/** GET /cluster's result. */
+export interface ClusterView {
+  enabled: boolean;
+  node: string;
+  nodes: {
+    name: string;
+    self: boolean;
+    link: string;
+    connections: number | null;
+    filters: number;
+    uptimeSeconds: number | null;
+    apiUrl: string | null;
+  }[];
+}
+
+export interface Node extends RunningServe {
+  /** The admin token of its data dir. */
+  token: string;
+  /** GET an admin API path with the node's token; the status and the parsed body (GET /cluster's shape). */
+  api(path: string): Promise<{ status: number; body: { result: ClusterView } }>;
+}
+
+/** Starts `pubsub serve --cluster <nats> --node-name <name>` and waits until its link is up. */
+export async function startNode(
+  t: TestContext,
+  nats: Nats,
+  name: string,
+  args: string[] = [],
+): Promise<Node> {
+  const serve = await startServe(t, { args: ['--cluster', nats.url, '--node-name', name, ...args] });
+  const token = readFileSync(join(serve.dataDir, 'admin-token'), 'utf8').trim();
+  const node: Node = {
+    ...serve,
+    token,
+    async api(path: string) {
+      const res = await fetch(`${serve.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, body: (await res.json()) as { result: ClusterView } };
+    },
+  };
+  await until(async () => (await node.api('/readyz')).status === 200, `${name} ready (cluster link up)`);
+  return node;
+}
