@@ -37,7 +37,7 @@ function certificateBanner(cert: ServedCertificate): string {
 
 /**
  * Gives back the memory that start-up garbage holds, once. Loading and compiling the modules
- * grows V8's young generation to its maximum (two 16 MiB semi-spaces), and no scavenge shrinks it
+ * grows V8's young generation to 32 MB (two 16 MiB semi-spaces), and no scavenge shrinks it
  * while the server idles, so an idle server would hold ~30 MB it no longer needs. V8's
  * "last resort" collection (what a low-memory notification runs) shrinks the young generation
  * and compacts the old one; under load the young generation grows back as the allocation rate
