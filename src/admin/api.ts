@@ -17,7 +17,6 @@
  * which has its own optional token, and the web console's static files) need no admin token; an unknown path without a token is
  * 403, not 404.
  */
-import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -32,6 +31,7 @@ import { authenticateLimited, refusalOf, throttleAuthentication } from './auth-t
 import { clientAddress } from './client-address.ts';
 import type { ApiContext, RegisteredRoute } from './context.ts';
 import { failure } from './envelope.ts';
+import { OpenApiDocument } from './openapi.ts';
 import {
   accountRoutes,
   auditRoutes,
@@ -104,29 +104,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'pubsub admin API',
-        description:
-          'Cloudflare Pub/Sub-compatible management API of a self-hosted pubsub server. Every response is a Cloudflare envelope {result, success, errors, messages}.',
-        version: '1',
-      },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'an admin API token' },
-          authKey: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'X-Auth-Key',
-            description: 'legacy: with X-Auth-Email',
-          },
-        },
-      },
-      security: [{ bearer: [] }, { authKey: [] }],
-    },
-  });
+  // Before the first route, so that the document sees them all (openapi.ts: loaded on first use).
+  const openapi = new OpenApiDocument(app);
 
   // JSON bodies only; an empty body (curl -X POST with no data) is no body.
   app.removeAllContentTypeParsers();
@@ -169,7 +148,7 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     return reply.code(err.status).send(failure(err));
   });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true } }, () => openapi.get());
   healthRoutes(app, ctx);
   accountRoutes(app, ctx);
   tokenRoutes(app, ctx);

@@ -10,8 +10,9 @@
  * Invariants:
  * - Counters are read, never kept here: a broker's series are its own fields at scrape time, so
  *   one broker's figures never include another's, and a deleted broker's series go with it.
- * - The registry is built at the first scrape (`ServerMetrics.registry`), so a server never
- *   scraped pays nothing for it, not even prom-client's default process metrics.
+ * - The registry is built at the first scrape (`ServerMetrics.registry`), and this module with
+ *   prom-client is imported then (routes/metrics.ts), so a server never scraped pays nothing for
+ *   it, not even prom-client's default process metrics or the loading of its modules.
  * docs/observability.md lists every metric; keep it in step.
  */
 import {

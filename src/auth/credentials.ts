@@ -6,8 +6,10 @@
  *
  * Expiry: the broker's `expiration` and the request's, the shortest wins; a request expiration
  * of -1 means no `exp` at all (Cloudflare's documented meaning).
+ *
+ * jose is imported at the first minting (not at start): the broker verifies tokens with
+ * token-verifier.ts, so a server that never mints does not load it.
  */
-import { SignJWT } from 'jose';
 import type { SigningKey } from './key-set.ts';
 import { topicAclClaim } from './topic-acl.ts';
 import { ulid } from './ulid.ts';
@@ -53,6 +55,7 @@ export async function mintTokens(key: SigningKey, req: MintRequest, now = Date.n
   const iat = Math.floor(now / 1000);
   const lifetime = lifetimeOf(req.brokerExpiration, req.expiration);
   const exp = lifetime === undefined ? undefined : iat + lifetime;
+  const { SignJWT } = await import('jose');
   const tokens: Record<string, string> = {};
   const issued: Minted['issued'] = [];
   for (const sub of ids) {

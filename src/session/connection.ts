@@ -45,8 +45,6 @@ const CLOSE_GRACE_MS = 1000;
 export class Connection extends ConnectionIO implements PacketContext, SessionLink {
   will: WillMessage | undefined;
   window: number;
-  /** Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. */
-  readonly topicAliases = new Map<number, string>();
   /** Whether closing publishes the will: cleared by a normal DISCONNECT [MQTT-3.1.2-10]. */
   publishWillOnClose = true;
   /** The Authentication Method the client authenticated with (v5 enhanced authentication). */
@@ -74,6 +72,16 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   #released = false;
   /** Why the connection ended, for the client.disconnected event; the socket's end until told otherwise. */
   #cause: CloseCause = { by: 'network' };
+  #topicAliases: Map<number, string> | undefined;
+
+  /**
+   * Inbound topic aliases (v5), alias → topic, this connection only [MQTT-3.3.2-7]. Made when a
+   * PUBLISH first carries an alias: most clients never send one, and an empty Map is ~230 bytes.
+   */
+  get topicAliases(): Map<number, string> {
+    this.#topicAliases ??= new Map();
+    return this.#topicAliases;
+  }
 
   constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
     super(socket, info, ctx);

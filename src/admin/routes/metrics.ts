@@ -9,14 +9,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import { registerClusterMetrics } from '../cluster-metrics.ts';
 import type { ApiContext } from '../context.ts';
-import { ServerMetrics } from '../metrics.ts';
+import type { ServerMetrics } from '../metrics.ts';
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 export function metricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  const metrics = new ServerMetrics(ctx.tenancy, ctx.nodeName, ctx.protection);
+  // prom-client (and the OpenTelemetry API it loads: ~80 modules) is loaded at the first scrape.
+  let metrics: Promise<ServerMetrics> | undefined;
   const token = ctx.config.metricsToken;
   const expected = token === '' ? undefined : sha256(token);
   app.get(
@@ -32,8 +32,13 @@ export function metricsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req, reply) => {
       if (expected !== undefined) checkToken(req, reply, expected);
-      const registry = metrics.registry;
-      if (ctx.cluster !== undefined) registerClusterMetrics(registry, ctx.cluster);
+      metrics ??= import('../metrics.ts').then(
+        ({ ServerMetrics }) => new ServerMetrics(ctx.tenancy, ctx.nodeName, ctx.protection),
+      );
+      const { registry } = await metrics;
+      // The cluster's series, in cluster mode (its module loads prom-client too: loaded here).
+      if (ctx.cluster !== undefined)
+        (await import('../cluster-metrics.ts')).registerClusterMetrics(registry, ctx.cluster);
       const text = await registry.metrics();
       return reply.header('content-type', registry.contentType).send(text);
     },
