@@ -27,9 +27,10 @@ import {
 } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import type { DurationHistogram } from '../observability/index.ts';
-import type { BrokerStats, Session } from '../session/index.ts';
+import type { Session } from '../session/index.ts';
 import type { Tenancy, Tenant } from '../tenancy/index.ts';
 import type { ProcessProtection } from './context.ts';
+import { DROPS } from './drop-reasons.ts';
 
 type BrokerLabel = 'namespace' | 'broker';
 type Emit = (value: number, labels?: LabelValues<string>) => void;
@@ -56,19 +57,6 @@ export class ServerMetrics {
 function labelsOf(tenant: Tenant): LabelValues<BrokerLabel> {
   return { namespace: tenant.record.namespaceName, broker: tenant.record.name };
 }
-
-/** Drop counters of BrokerStats by `reason` label (no subscriber is not a drop). */
-export const DROPS = {
-  queue_full: 'droppedQueueFull',
-  expired: 'droppedExpired',
-  too_large: 'droppedTooLarge',
-  congested: 'droppedCongested',
-  write_budget: 'droppedWriteBudget',
-  overload: 'droppedOverload',
-  not_authorized: 'droppedNotAuthorized',
-  topic_levels: 'droppedTopicLevels',
-  retained_full: 'droppedRetainedFull',
-} as const satisfies Record<string, keyof BrokerStats>;
 
 const QOS = ['0', '1', '2'] as const;
 

@@ -9,8 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { mayUseBroker, type Tenant } from '../../tenancy/index.ts';
 import { requireToken } from '../access.ts';
 import type { ApiContext } from '../context.ts';
+import { DROPS } from '../drop-reasons.ts';
 import { ok } from '../envelope.ts';
-import { DROPS } from '../metrics.ts';
 import { EVERYTHING } from '../query.ts';
 import { accountParams, envelope, errorEnvelope } from '../schemas.ts';
 
