@@ -8,6 +8,7 @@
  */
 import { ApiFailure, allBrokers, brokerPath, call } from './api.js';
 import { brokerSelect, el, field, replace, select, splitBroker, statusLine } from './dom.js';
+import { formatPayload, text } from './payload.js';
 
 const KEPT_MESSAGES = 1000;
 const MINTED_TOKEN_SECONDS = 3600;
@@ -378,35 +379,13 @@ export async function render(section) {
                 ? el('span', { class: 'props' }, ` ${JSON.stringify(m.properties)}`)
                 : null,
             ),
-            el('pre', { class: 'payload' }, payloadText(m.bytes)),
+            el('pre', { class: 'payload' }, formatPayload(m.bytes, view.value)),
           ),
         ),
     );
   }
 
-  function payloadText(bytes) {
-    switch (view.value) {
-      case 'json':
-        try {
-          return JSON.stringify(JSON.parse(text(bytes)), null, 2);
-        } catch {
-          return `(not JSON) ${text(bytes)}`;
-        }
-      case 'hex':
-        return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
-      case 'base64':
-        return btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''));
-      default:
-        return text(bytes);
-    }
-  }
-
   section.append(status.node, connectForm, subscribeForm, publishForm, messagesRegion);
   draw();
   return () => client?.end(true);
-}
-
-const decoder = new TextDecoder();
-function text(bytes) {
-  return decoder.decode(bytes);
 }
