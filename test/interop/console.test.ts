@@ -92,6 +92,36 @@ async function tokenBroker(): Promise<{ namespace: string; broker: string }> {
   return { namespace, broker: 'b1' };
 }
 
+/**
+ * Publishes `[topic, payload]` pairs in order from outside the browser with a client token of the
+ * broker: mosquitto_pub (MQTT 3.1.1) when installed, else MQTT.js.
+ */
+async function publishFromOutside(
+  t: TestContext,
+  namespace: string,
+  broker: string,
+  messages: [string, string][],
+): Promise<void> {
+  const [clientId, password] = Object.entries(
+    (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/credentials?number=1`)).body.result,
+  )[0] as [string, string];
+  const credentials = { clientId, username: `${broker}.${namespace}`, password };
+  for (const [topic, payload] of messages) {
+    if (mosquittoClients.available) {
+      const pub = await mosquittoPub(t, [
+        ...['-h', '127.0.0.1', '-p', String(serve.port('mqtt')), '-V', 'mqttv311'],
+        ...['-i', credentials.clientId, '-u', credentials.username, '-P', credentials.password],
+        ...['-t', topic, '-m', payload],
+      ]);
+      assert.equal(pub.exit?.code, 0, pub.report());
+    } else {
+      const client = await mqtt.connectAsync(serve.urls.mqtt!, { ...credentials, reconnectPeriod: 0 });
+      await client.publishAsync(topic, payload);
+      await client.endAsync();
+    }
+  }
+}
+
 describeWithTool('the web console in Chromium', chromium, () => {
   before(async () => {
     serve = await startServe(suiteContext);
@@ -291,24 +321,8 @@ describeWithTool('the web console in Chromium', chromium, () => {
         .filter({ hasText: 'hello' })
         .waitFor();
 
-      const [outsideId, outside] = Object.entries(
-        (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/credentials?number=1`)).body
-          .result,
-      )[0] as [string, string];
       const xss = '<img src=x onerror=alert(1)>';
-      const credentials = { clientId: outsideId, username: `${broker}.${namespace}`, password: outside };
-      if (mosquittoClients.available) {
-        const pub = await mosquittoPub(t, [
-          ...['-h', '127.0.0.1', '-p', String(serve.port('mqtt')), '-V', 'mqttv311'],
-          ...['-i', credentials.clientId, '-u', credentials.username, '-P', credentials.password],
-          ...['-t', 'demo/2', '-m', xss],
-        ]);
-        assert.equal(pub.exit?.code, 0, pub.report());
-      } else {
-        const client = await mqtt.connectAsync(serve.urls.mqtt!, { ...credentials, reconnectPeriod: 0 });
-        await client.publishAsync('demo/2', xss);
-        await client.endAsync();
-      }
+      await publishFromOutside(t, namespace, broker, [['demo/2', xss]]);
       const shown = messages.getByRole('listitem').filter({ hasText: 'demo/2' });
       await shown.filter({ hasText: xss }).waitFor();
       assert.equal(await messages.locator('img').count(), 0, 'the payload was rendered as HTML');
@@ -332,6 +346,85 @@ describeWithTool('the web console in Chromium', chromium, () => {
       assert.deepEqual(errors, []);
     });
   }
+
+  it('WebSocket client: two connections side by side; a will on connect (MQTT 5) is published when its token is revoked (0x98); a live topic tree and a chart of numbers and of a JSON field', async (t) => {
+    const { namespace, broker } = await tokenBroker();
+    const { page, errors } = await openPage(t, `/console/ws-client?broker=${broker}.${namespace}`);
+    await signIn(page);
+    await page.getByRole('button', { name: 'New connection' }).click();
+    const first = page.getByRole('region', { name: 'Connection 1' });
+    const second = page.getByRole('region', { name: 'Connection 2' });
+    async function connect(panel: typeof first, version: string): Promise<string> {
+      await panel.getByLabel('Protocol').selectOption({ label: version });
+      await panel.getByRole('button', { name: 'Mint token' }).click();
+      await panel.getByRole('status').filter({ hasText: 'Minted a token' }).waitFor();
+      const jwt = await panel.getByLabel('Password or token').inputValue();
+      await panel.getByRole('button', { name: 'Connect', exact: true }).click();
+      await panel.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+      return jwt;
+    }
+    await first.getByText('Will', { exact: true }).click();
+    await first.getByLabel('Will topic').fill('demo/will');
+    await first.getByLabel('Will payload').fill('gone');
+    await first.getByLabel('Will QoS').selectOption('1');
+    const jwt = await connect(first, 'MQTT 5.0');
+    await connect(second, 'MQTT 3.1.1');
+    await second.getByLabel('Filter', { exact: true }).fill('demo/#');
+    await second.getByRole('button', { name: 'Subscribe', exact: true }).click();
+    await second.getByRole('status').filter({ hasText: 'Subscribed to demo/#' }).waitFor();
+
+    await publishFromOutside(t, namespace, broker, [
+      ['demo/n', '1'],
+      ['demo/j', '{"sensor":{"c":7}}'],
+    ]);
+    const tree = second.getByRole('region', { name: 'Topic tree' });
+    await tree.getByRole('listitem', { name: 'demo: 2', exact: true }).waitFor();
+    await tree.getByRole('listitem', { name: 'demo/n: 1', exact: true }).waitFor();
+    await tree.getByRole('button', { name: 'n', exact: true }).click();
+    const chart = second.getByRole('region', { name: 'Chart' });
+    assert.equal(await chart.getByLabel('Chart topic').inputValue(), 'demo/n');
+    await publishFromOutside(t, namespace, broker, [
+      ['demo/n', '2.5'],
+      ['demo/n', 'not a number'],
+      ['demo/n', '4'],
+    ]);
+    await chart
+      .getByText('2 points from demo/n, last 4; 1 payloads without a number skipped.', { exact: true })
+      .waitFor();
+    assert.equal(await chart.locator('canvas').count(), 1);
+    await tree.getByRole('listitem', { name: 'demo/n: 4', exact: true }).waitFor();
+
+    await chart.getByLabel('Chart topic').fill('demo/j');
+    await chart.getByLabel('Numeric field').fill('sensor.c');
+    await chart.getByLabel('Numeric field').press('Tab');
+    await publishFromOutside(t, namespace, broker, [
+      ['demo/j', '{"sensor":{"c":8}}'],
+      ['demo/j', '{"sensor":{"c":"9.5"}}'],
+    ]);
+    await chart.getByText('2 points from demo/j, last 9.5.', { exact: true }).waitFor();
+    await screenshots(page, 'ws-client-two');
+
+    const jti = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).jti as string;
+    const revoked = await api(
+      'POST',
+      `/pubsub/namespaces/${namespace}/brokers/${broker}/revocations?jti=${jti}`,
+    );
+    assert.equal(revoked.status, 200);
+    await first
+      .getByRole('status')
+      .filter({ hasText: 'Disconnected: the server disconnected it: reason 0x98' })
+      .waitFor();
+    await second
+      .getByRole('region', { name: 'Messages' })
+      .getByRole('listitem')
+      .filter({ hasText: 'demo/will' })
+      .filter({ hasText: 'gone' })
+      .waitFor();
+    assert.equal(await second.getByRole('button', { name: 'Disconnect', exact: true }).isEnabled(), true);
+    await page.getByRole('button', { name: 'Close Connection 2' }).click();
+    assert.equal(await page.getByRole('region', { name: /^Connection / }).count(), 1);
+    assert.deepEqual(errors, []);
+  });
 
   it('Overview: live connections and message rates of the default broker, from MQTT.js traffic, in the table and the charts', async (t) => {
     const publisher = await mqtt.connectAsync(serve.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });

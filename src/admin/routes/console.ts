@@ -40,6 +40,8 @@ const OWN_FILES = [
   'page-retained.js',
   'page-overview.js',
   'page-ws-client.js',
+  'ws-connection.js',
+  'ws-live.js',
   'favicon.svg',
 ] as const;
 
