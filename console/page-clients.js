@@ -6,8 +6,8 @@
  * docs/api.md#clients-and-retained-messages. The list is read again every 3 seconds while
  * "Live" is ticked.
  */
-import { ApiFailure, allBrokers, brokerPath, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, splitBroker, statusLine } from './dom.js';
+import { allBrokers, brokerPathOf, call } from './api.js';
+import { brokerSelect, confirmDialog, el, field, replace, statusLine } from './dom.js';
 
 const REFRESH_MS = 3000;
 const ALL = '';
@@ -32,8 +32,7 @@ export async function render(section) {
   }
 
   function clientsPath(broker, rest = '') {
-    const [namespace, name] = splitBroker(broker);
-    return brokerPath(namespace, name, `/clients${rest}`);
+    return brokerPathOf(broker, `/clients${rest}`);
   }
 
   async function refresh() {
@@ -49,7 +48,7 @@ export async function render(section) {
       const rows = lists.flatMap((list, i) => list.map((client) => ({ broker: brokers[i], client })));
       replace(table, clientsTable(rows));
     } catch (err) {
-      if (mine === turn) status.error(err instanceof ApiFailure ? err.message : String(err));
+      if (mine === turn) status.failed(err);
     }
   }
 
@@ -59,7 +58,7 @@ export async function render(section) {
       await work();
       status.ok(done);
     } catch (err) {
-      status.error(err instanceof ApiFailure ? err.message : String(err));
+      status.failed(err);
     }
     await refresh();
   }
@@ -130,7 +129,14 @@ export async function render(section) {
     return [
       el(
         'button',
-        { type: 'button', 'aria-label': `Subscriptions of ${id}`, onclick: () => showDetails(broker, id) },
+        {
+          type: 'button',
+          'aria-label': `Subscriptions of ${id}`,
+          // GET .../clients/{client_id} takes the id as a path segment (docs/api.md).
+          disabled: !inPath(id),
+          title: inPath(id) ? null : 'a client id with / (or . or ..) cannot be named in the API path',
+          onclick: () => showDetails(broker, id),
+        },
         'Subscriptions',
       ),
       c.connected
@@ -169,6 +175,10 @@ export async function render(section) {
             'End session',
           ),
     ];
+  }
+
+  function inPath(id) {
+    return !id.includes('/') && id !== '.' && id !== '..' && id.length <= 100;
   }
 
   async function showDetails(broker, id) {
@@ -221,7 +231,7 @@ export async function render(section) {
         ),
       );
     } catch (err) {
-      status.error(err instanceof ApiFailure ? err.message : String(err));
+      status.failed(err);
     }
   }
 

@@ -6,8 +6,8 @@
  * Routes: docs/api.md (`.../hook`, `.../hook/function`, the broker's PATCH). The figures are
  * read again every 2 seconds while the page is open.
  */
-import { ApiFailure, allBrokers, brokerPath, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, select, splitBroker, statusLine } from './dom.js';
+import { ApiFailure, allBrokers, brokerPathOf, call } from './api.js';
+import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.js';
 
 const REFRESH_MS = 2000;
 const EXAMPLE = `// Runs for every batch of messages published to the broker.
@@ -28,10 +28,7 @@ export async function render(section) {
   const summary = el('div');
   const figures = el('div');
 
-  function path(rest = '') {
-    const [namespace, broker] = splitBroker(choice.value);
-    return brokerPath(namespace, broker, rest);
-  }
+  const path = (rest) => brokerPathOf(choice.value, rest);
 
   async function act(done, work) {
     status.clear();
@@ -40,7 +37,7 @@ export async function render(section) {
       status.ok(done);
       return true;
     } catch (err) {
-      status.error(err instanceof ApiFailure ? err.message : String(err));
+      status.failed(err);
       return false;
     } finally {
       await refresh();
@@ -54,7 +51,7 @@ export async function render(section) {
       replace(figures, metricsTable(hook.metrics), errorsList(hook.metrics?.lastErrors ?? []));
       webhookUrl.dataset.current = hook.on_publish?.url ?? '';
     } catch (err) {
-      status.error(err instanceof ApiFailure ? err.message : String(err));
+      status.failed(err);
     }
   }
 
@@ -211,7 +208,7 @@ export async function render(section) {
       status.ok(`Function version ${deployed.version} deployed.`);
     } catch (err) {
       if (err instanceof ApiFailure && err.errors[0]?.code === 14010) markError(err);
-      else status.error(err instanceof ApiFailure ? err.message : String(err));
+      else status.failed(err);
     }
     await refresh();
   });

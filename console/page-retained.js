@@ -4,8 +4,8 @@
  * lists what is under it), each payload shown as text, pretty-printed JSON or hex (binary), and
  * Delete (which publishes nothing). Routes: docs/api.md#clients-and-retained-messages.
  */
-import { ApiFailure, allBrokers, brokerPath, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, select, splitBroker, statusLine } from './dom.js';
+import { allBrokers, brokerPathOf, call } from './api.js';
+import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.js';
 import { formatPayload, fromBase64 } from './payload.js';
 
 const PER_PAGE = 1000;
@@ -30,10 +30,7 @@ export async function render(section) {
   const list = el('div', { class: 'retained-list' });
   let shown = [];
 
-  function path(rest = '') {
-    const [namespace, broker] = splitBroker(choice.value);
-    return brokerPath(namespace, broker, rest);
-  }
+  const path = (rest) => brokerPathOf(choice.value, rest);
 
   async function load() {
     status.clear();
@@ -49,7 +46,7 @@ export async function render(section) {
         status.ok(`The first ${PER_PAGE} matches: narrow the filter to see others.`);
     } catch (err) {
       shown = [];
-      status.error(err instanceof ApiFailure ? err.message : String(err));
+      status.failed(err);
     }
     draw();
   }
@@ -138,7 +135,7 @@ export async function render(section) {
                 await load();
                 status.ok(`Retained message of ${m.topic} deleted.`);
               } catch (err) {
-                status.error(err instanceof ApiFailure ? err.message : String(err));
+                status.failed(err);
               }
             },
           },

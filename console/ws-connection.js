@@ -7,8 +7,8 @@
  * the API (`GET .../credentials`, one hour). Redrawing after messages is batched (DRAW_MS), so a
  * burst of messages costs one redraw.
  */
-import { ApiFailure, brokerPath, call } from './api.js';
-import { brokerSelect, el, field, replace, select, splitBroker, statusLine } from './dom.js';
+import { brokerPathOf, call } from './api.js';
+import { brokerSelect, el, field, replace, select, statusLine } from './dom.js';
 import { formatPayload, text } from './payload.js';
 import { liveChart, topicTree } from './ws-live.js';
 
@@ -78,8 +78,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
       onclick: async () => {
         status.clear();
         try {
-          const [namespace, broker] = splitBroker(choice.value);
-          const tokens = await call('GET', brokerPath(namespace, broker, '/credentials'), {
+          const tokens = await call('GET', brokerPathOf(choice.value, '/credentials'), {
             query: {
               number: 1,
               type: 'TOKEN',
@@ -92,7 +91,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
           password.value = jwt;
           status.ok(`Minted a token for ${id}, valid for one hour.`);
         } catch (err) {
-          status.error(err instanceof ApiFailure ? err.message : String(err));
+          status.failed(err);
         }
       },
     },

@@ -7,12 +7,14 @@
  *   first time a value is charted. The last KEPT_POINTS values are kept.
  * Both record on every message and draw only when asked (the connection batches redraws).
  */
-import { el, field, replace } from './dom.js';
+import { el, field, loadUPlot, replace } from './dom.js';
 import { text } from './payload.js';
 
 const KEPT_POINTS = 600;
 const SHOWN_CHILDREN = 200;
 const PREVIEW_CHARS = 60;
+/** Most topic levels the tree holds: a busy `#` subscription must not grow the page without end. */
+const MAX_NODES = 10_000;
 
 export function topicTree(onPick) {
   const root = { children: new Map(), count: 0, last: undefined };
@@ -24,6 +26,7 @@ export function topicTree(onPick) {
     list,
   );
   let changed = false;
+  let nodes = 0;
 
   function record(topic, bytes) {
     let at = root;
@@ -31,6 +34,8 @@ export function topicTree(onPick) {
     for (const level of topic.split('/')) {
       let next = at.children.get(level);
       if (!next) {
+        if (nodes >= MAX_NODES) return; // full: new topics are counted at their known parent only
+        nodes++;
         next = { children: new Map(), count: 0, last: undefined };
         at.children.set(level, next);
       }
@@ -73,12 +78,19 @@ export function topicTree(onPick) {
   function draw() {
     if (!changed) return;
     changed = false;
-    replace(list, branch(root, null));
+    replace(
+      list,
+      branch(root, null),
+      nodes >= MAX_NODES
+        ? el('p', { class: 'muted' }, `The tree is full (${MAX_NODES} levels): Clear tree to start again.`)
+        : null,
+    );
   }
 
   function clear() {
     root.children.clear();
     root.count = 0;
+    nodes = 0;
     changed = true;
     draw();
   }
@@ -178,9 +190,8 @@ export function liveChart() {
   }
 
   function create() {
-    loading ??= import('./uPlot.esm.js').then(({ default: uPlot }) => {
-      if (!document.querySelector('link[href="/console/uPlot.min.css"]'))
-        document.head.append(el('link', { rel: 'stylesheet', href: '/console/uPlot.min.css' }));
+    if (loading) return;
+    loading = loadUPlot().then((uPlot) => {
       const axis = { stroke: getComputedStyle(document.body).color };
       plot = new uPlot(
         {
