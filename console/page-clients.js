@@ -22,7 +22,7 @@ export async function render(section) {
   const prefix = el('input', { type: 'search' });
   const live = el('input', { type: 'checkbox', checked: true });
   const status = statusLine();
-  const table = el('div');
+  const table = el('div', { class: 'scroll' });
   const details = el('div');
   let turn = 0;
 
@@ -99,28 +99,36 @@ export async function render(section) {
           el(
             'tr',
             {},
-            el('td', {}, el('code', {}, c.client_id)),
+            el('td', { class: 'id' }, el('code', {}, c.client_id)),
             el('td', {}, broker),
             el('td', {}, c.connected ? 'connected' : 'offline'),
             el('td', {}, c.transport ?? ''),
             el('td', {}, c.remote_address === null ? '' : `${c.remote_address}:${c.remote_port}`),
             el('td', {}, PROTOCOLS[c.protocol_version] ?? String(c.protocol_version ?? '')),
-            el('td', {}, c.connected_at ? new Date(c.connected_at).toLocaleString() : ''),
+            el('td', {}, c.connected_at ? when(c.connected_at) : ''),
             el('td', { class: 'num' }, String(c.subscription_count)),
             el('td', { class: 'num' }, String(c.inflight)),
             el('td', { class: 'num' }, String(c.queued)),
             el('td', {}, sessionExpiry(c)),
-            el('td', { class: 'row' }, actions(broker, c)),
+            el('td', { class: 'actions' }, actions(broker, c)),
           ),
         ),
       ),
     );
   }
 
+  /** A time: the clock time alone when it is today. */
+  function when(iso) {
+    const date = new Date(iso);
+    return date.toDateString() === new Date().toDateString()
+      ? date.toLocaleTimeString()
+      : date.toLocaleString();
+  }
+
   function sessionExpiry(c) {
     if (c.session_expiry_interval === 0) return 'with the connection';
     if (c.session_expiry_interval === 0xffffffff) return 'never';
-    if (c.session_expires_at) return `at ${new Date(c.session_expires_at).toLocaleString()}`;
+    if (c.session_expires_at) return `at ${when(c.session_expires_at)}`;
     return `${c.session_expiry_interval} s after disconnect`;
   }
 
