@@ -49,7 +49,11 @@ export async function render(section) {
       const hook = await call('GET', path('/hook'));
       replace(summary, describe(hook));
       replace(figures, metricsTable(hook.metrics), errorsList(hook.metrics?.lastErrors ?? []));
-      webhookUrl.dataset.current = hook.on_publish?.url ?? '';
+      // The webhook form shows the broker's settings until the user edits it.
+      if (!webhookEdited) {
+        webhookUrl.value = hook.on_publish?.url ?? '';
+        policy.value = hook.on_publish?.policy ?? 'fail-closed';
+      }
     } catch (err) {
       status.failed(err);
     }
@@ -215,6 +219,8 @@ export async function render(section) {
 
   const webhookUrl = el('input', { type: 'url', placeholder: 'https://hooks.example.com/pubsub' });
   const policy = select([['fail-closed'], ['fail-open']], {});
+  let webhookEdited = false;
+  for (const control of [webhookUrl, policy]) control.addEventListener('input', () => (webhookEdited = true));
   const webhookForm = el(
     'form',
     { class: 'card', 'aria-label': 'Webhook' },
@@ -236,6 +242,7 @@ export async function render(section) {
     event.preventDefault();
     const url = webhookUrl.value.trim();
     const on_publish = url === '' ? { url: null } : { url, policy: policy.value };
+    webhookEdited = false;
     await act(url === '' ? 'Webhook cleared.' : `Webhook set to ${url}.`, () =>
       call('PATCH', path(), { body: { on_publish } }),
     );
@@ -245,6 +252,7 @@ export async function render(section) {
     const address = new URL(location.href);
     address.searchParams.set('broker', choice.value);
     history.replaceState(null, '', address);
+    webhookEdited = false;
     status.clear();
     refresh();
   });
