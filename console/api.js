@@ -3,6 +3,7 @@
  * (docs/api.md). The token lives in sessionStorage (gone when the tab closes, never in a URL);
  * a failure throws ApiFailure carrying the envelope's own words.
  */
+import { splitBroker } from './dom.js';
 
 const TOKEN_KEY = 'pubsub.adminToken';
 
@@ -86,6 +87,12 @@ export function ns(rest = '') {
 /** The path of a broker (and `rest` below it). */
 export function brokerPath(namespace, broker, rest = '') {
   return ns(`/${encodeURIComponent(namespace)}/brokers/${encodeURIComponent(broker)}${rest}`);
+}
+
+/** The path of the broker a `brokerSelect` names (`<broker>.<namespace>`), and `rest` below it. */
+export function brokerPathOf(choice, rest = '') {
+  const [namespace, broker] = splitBroker(choice);
+  return brokerPath(namespace, broker, rest);
 }
 
 /** Every broker of every namespace: `[{namespace, broker}]`, in the API's order. */

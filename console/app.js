@@ -11,7 +11,10 @@ import { el, field, replace } from './dom.js';
 const PAGES = {
   '/console/overview': { title: 'Overview', load: () => import('./page-overview.js') },
   '/console/brokers': { title: 'Brokers', load: () => import('./page-brokers.js') },
+  '/console/clients': { title: 'Clients and sessions', load: () => import('./page-clients.js') },
+  '/console/retained': { title: 'Retained messages', load: () => import('./page-retained.js') },
   '/console/credentials': { title: 'Credentials', load: () => import('./page-credentials.js') },
+  '/console/hooks': { title: 'On-publish hook', load: () => import('./page-hooks.js') },
   '/console/ws-client': { title: 'WebSocket client', load: () => import('./page-ws-client.js') },
 };
 const HOME = '/console/overview';

@@ -80,6 +80,10 @@ export function statusLine() {
       node.className = 'status error';
       node.textContent = text;
     },
+    /** A failure: an API refusal in the envelope's words (ApiFailure's message), or the error's. */
+    failed(err) {
+      this.error(err instanceof Error ? err.message : String(err));
+    },
     clear() {
       node.className = 'status';
       node.textContent = '';
@@ -183,4 +187,12 @@ export function brokerSelect(tree, preferred, attrs = {}) {
 export function splitBroker(value) {
   const dot = value.indexOf('.');
   return [value.slice(dot + 1), value.slice(0, dot)];
+}
+
+/** uPlot (served from node_modules) and its stylesheet, loaded the first time a chart needs it. */
+export async function loadUPlot() {
+  const { default: uPlot } = await import('./uPlot.esm.js');
+  if (!document.querySelector('link[href="/console/uPlot.min.css"]'))
+    document.head.append(el('link', { rel: 'stylesheet', href: '/console/uPlot.min.css' }));
+  return uPlot;
 }

@@ -2,7 +2,7 @@
  * Namespaces and brokers: list, create, edit, delete (with a confirmation naming what goes),
  * and each broker's MQTT/WebSocket/TLS endpoints ready to copy. Routes: docs/api.md.
  */
-import { ApiFailure, allBrokers, brokerPath, call, ns } from './api.js';
+import { allBrokers, brokerPath, call, ns } from './api.js';
 import { confirmDialog, copyable, el, field, replace, select, statusLine } from './dom.js';
 
 const AUTH_TYPES = [['TOKEN'], ['NONE'], ['MTLS'], ['MTLS_AND_TOKEN']];
@@ -31,7 +31,7 @@ export async function render(section) {
       status.ok(doing);
       await refresh();
     } catch (err) {
-      status.error(err instanceof ApiFailure ? err.message : String(err));
+      status.failed(err);
     }
   }
 

@@ -3,8 +3,8 @@
  * (revoke and unrevoke by jti), and the public keys that verify its tokens, with rotation.
  * Routes: docs/api.md (`.../credentials`, `.../revocations`, `.../publickeys`).
  */
-import { ApiFailure, allBrokers, brokerPath, call, jwtClaims } from './api.js';
-import { brokerSelect, confirmDialog, copyable, el, field, replace, splitBroker, statusLine } from './dom.js';
+import { allBrokers, brokerPathOf, call, jwtClaims } from './api.js';
+import { brokerSelect, confirmDialog, copyable, el, field, replace, statusLine } from './dom.js';
 
 export async function render(section) {
   const tree = await allBrokers();
@@ -19,10 +19,7 @@ export async function render(section) {
   const revocations = el('div');
   const keys = el('div');
 
-  const path = (rest) => {
-    const [namespace, broker] = splitBroker(choice.value);
-    return brokerPath(namespace, broker, rest);
-  };
+  const path = (rest) => brokerPathOf(choice.value, rest);
 
   async function act(done, work) {
     status.clear();
@@ -30,7 +27,7 @@ export async function render(section) {
       await work();
       if (done) status.ok(done);
     } catch (err) {
-      status.error(err instanceof ApiFailure ? err.message : String(err));
+      status.failed(err);
     }
   }
 

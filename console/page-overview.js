@@ -5,16 +5,14 @@
  * KEPT_SAMPLES. uPlot is loaded with this page, the first time it is opened.
  */
 import { accountId, call } from './api.js';
-import { el, field, replace, statusLine } from './dom.js';
+import { el, field, loadUPlot, replace, statusLine } from './dom.js';
 
 const POLL_MS = 2000;
 const KEPT_SAMPLES = 150;
 const ALL = '';
 
 export async function render(section) {
-  const { default: uPlot } = await import('./uPlot.esm.js');
-  if (!document.querySelector('link[href="/console/uPlot.min.css"]'))
-    document.head.append(el('link', { rel: 'stylesheet', href: '/console/uPlot.min.css' }));
+  const uPlot = await loadUPlot();
 
   const choice = el('select', {}, el('option', { value: ALL }, 'All brokers'));
   const status = statusLine();

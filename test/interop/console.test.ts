@@ -92,6 +92,36 @@ async function tokenBroker(): Promise<{ namespace: string; broker: string }> {
   return { namespace, broker: 'b1' };
 }
 
+/**
+ * Publishes `[topic, payload]` pairs in order from outside the browser with a client token of the
+ * broker: mosquitto_pub (MQTT 3.1.1) when installed, else MQTT.js.
+ */
+async function publishFromOutside(
+  t: TestContext,
+  namespace: string,
+  broker: string,
+  messages: [string, string][],
+): Promise<void> {
+  const [clientId, password] = Object.entries(
+    (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/credentials?number=1`)).body.result,
+  )[0] as [string, string];
+  const credentials = { clientId, username: `${broker}.${namespace}`, password };
+  for (const [topic, payload] of messages) {
+    if (mosquittoClients.available) {
+      const pub = await mosquittoPub(t, [
+        ...['-h', '127.0.0.1', '-p', String(serve.port('mqtt')), '-V', 'mqttv311'],
+        ...['-i', credentials.clientId, '-u', credentials.username, '-P', credentials.password],
+        ...['-t', topic, '-m', payload],
+      ]);
+      assert.equal(pub.exit?.code, 0, pub.report());
+    } else {
+      const client = await mqtt.connectAsync(serve.urls.mqtt!, { ...credentials, reconnectPeriod: 0 });
+      await client.publishAsync(topic, payload);
+      await client.endAsync();
+    }
+  }
+}
+
 describeWithTool('the web console in Chromium', chromium, () => {
   before(async () => {
     serve = await startServe(suiteContext);
@@ -291,24 +321,8 @@ describeWithTool('the web console in Chromium', chromium, () => {
         .filter({ hasText: 'hello' })
         .waitFor();
 
-      const [outsideId, outside] = Object.entries(
-        (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/credentials?number=1`)).body
-          .result,
-      )[0] as [string, string];
       const xss = '<img src=x onerror=alert(1)>';
-      const credentials = { clientId: outsideId, username: `${broker}.${namespace}`, password: outside };
-      if (mosquittoClients.available) {
-        const pub = await mosquittoPub(t, [
-          ...['-h', '127.0.0.1', '-p', String(serve.port('mqtt')), '-V', 'mqttv311'],
-          ...['-i', credentials.clientId, '-u', credentials.username, '-P', credentials.password],
-          ...['-t', 'demo/2', '-m', xss],
-        ]);
-        assert.equal(pub.exit?.code, 0, pub.report());
-      } else {
-        const client = await mqtt.connectAsync(serve.urls.mqtt!, { ...credentials, reconnectPeriod: 0 });
-        await client.publishAsync('demo/2', xss);
-        await client.endAsync();
-      }
+      await publishFromOutside(t, namespace, broker, [['demo/2', xss]]);
       const shown = messages.getByRole('listitem').filter({ hasText: 'demo/2' });
       await shown.filter({ hasText: xss }).waitFor();
       assert.equal(await messages.locator('img').count(), 0, 'the payload was rendered as HTML');
@@ -333,6 +347,85 @@ describeWithTool('the web console in Chromium', chromium, () => {
     });
   }
 
+  it('WebSocket client: two connections side by side; a will on connect (MQTT 5) is published when its token is revoked (0x98); a live topic tree and a chart of numbers and of a JSON field', async (t) => {
+    const { namespace, broker } = await tokenBroker();
+    const { page, errors } = await openPage(t, `/console/ws-client?broker=${broker}.${namespace}`);
+    await signIn(page);
+    await page.getByRole('button', { name: 'New connection' }).click();
+    const first = page.getByRole('region', { name: 'Connection 1' });
+    const second = page.getByRole('region', { name: 'Connection 2' });
+    async function connect(panel: typeof first, version: string): Promise<string> {
+      await panel.getByLabel('Protocol').selectOption({ label: version });
+      await panel.getByRole('button', { name: 'Mint token' }).click();
+      await panel.getByRole('status').filter({ hasText: 'Minted a token' }).waitFor();
+      const jwt = await panel.getByLabel('Password or token').inputValue();
+      await panel.getByRole('button', { name: 'Connect', exact: true }).click();
+      await panel.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+      return jwt;
+    }
+    await first.getByText('Will', { exact: true }).click();
+    await first.getByLabel('Will topic').fill('demo/will');
+    await first.getByLabel('Will payload').fill('gone');
+    await first.getByLabel('Will QoS').selectOption('1');
+    const jwt = await connect(first, 'MQTT 5.0');
+    await connect(second, 'MQTT 3.1.1');
+    await second.getByLabel('Filter', { exact: true }).fill('demo/#');
+    await second.getByRole('button', { name: 'Subscribe', exact: true }).click();
+    await second.getByRole('status').filter({ hasText: 'Subscribed to demo/#' }).waitFor();
+
+    await publishFromOutside(t, namespace, broker, [
+      ['demo/n', '1'],
+      ['demo/j', '{"sensor":{"c":7}}'],
+    ]);
+    const tree = second.getByRole('region', { name: 'Topic tree' });
+    await tree.getByRole('listitem', { name: 'demo: 2', exact: true }).waitFor();
+    await tree.getByRole('listitem', { name: 'demo/n: 1', exact: true }).waitFor();
+    await tree.getByRole('button', { name: 'n', exact: true }).click();
+    const chart = second.getByRole('region', { name: 'Chart' });
+    assert.equal(await chart.getByLabel('Chart topic').inputValue(), 'demo/n');
+    await publishFromOutside(t, namespace, broker, [
+      ['demo/n', '2.5'],
+      ['demo/n', 'not a number'],
+      ['demo/n', '4'],
+    ]);
+    await chart
+      .getByText('2 points from demo/n, last 4; 1 payloads without a number skipped.', { exact: true })
+      .waitFor();
+    assert.equal(await chart.locator('canvas').count(), 1);
+    await tree.getByRole('listitem', { name: 'demo/n: 4', exact: true }).waitFor();
+
+    await chart.getByLabel('Chart topic').fill('demo/j');
+    await chart.getByLabel('Numeric field').fill('sensor.c');
+    await chart.getByLabel('Numeric field').press('Tab');
+    await publishFromOutside(t, namespace, broker, [
+      ['demo/j', '{"sensor":{"c":8}}'],
+      ['demo/j', '{"sensor":{"c":"9.5"}}'],
+    ]);
+    await chart.getByText('2 points from demo/j, last 9.5.', { exact: true }).waitFor();
+    await screenshots(page, 'ws-client-two');
+
+    const jti = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).jti as string;
+    const revoked = await api(
+      'POST',
+      `/pubsub/namespaces/${namespace}/brokers/${broker}/revocations?jti=${jti}`,
+    );
+    assert.equal(revoked.status, 200);
+    await first
+      .getByRole('status')
+      .filter({ hasText: 'Disconnected: the server disconnected it: reason 0x98' })
+      .waitFor();
+    await second
+      .getByRole('region', { name: 'Messages' })
+      .getByRole('listitem')
+      .filter({ hasText: 'demo/will' })
+      .filter({ hasText: 'gone' })
+      .waitFor();
+    assert.equal(await second.getByRole('button', { name: 'Disconnect', exact: true }).isEnabled(), true);
+    await page.getByRole('button', { name: 'Close Connection 2' }).click();
+    assert.equal(await page.getByRole('region', { name: /^Connection / }).count(), 1);
+    assert.deepEqual(errors, []);
+  });
+
   it('Overview: live connections and message rates of the default broker, from MQTT.js traffic, in the table and the charts', async (t) => {
     const publisher = await mqtt.connectAsync(serve.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => publisher.endAsync(true));
@@ -353,6 +446,220 @@ describeWithTool('the web console in Chromium', chromium, () => {
     await page.waitForTimeout(2500); // a few more samples for the screenshot: this wait asserts nothing
     await screenshots(page, 'overview');
     assert.deepEqual(errors, []);
+  });
+
+  it('Clients: connected clients (MQTT 5 and 3.1.1) and an offline session are listed with their figures; Disconnect kicks (0x98), End session discards', async (t) => {
+    const prefix = uniqueName('cl');
+    const v5 = await mqtt.connectAsync(serve.urls.mqtt!, {
+      protocolVersion: 5,
+      clientId: `${prefix}-v5`,
+      clean: false,
+      properties: { sessionExpiryInterval: 600 },
+      reconnectPeriod: 0,
+    });
+    t.after(() => v5.endAsync(true));
+    await v5.subscribeAsync('clients/+/temp', { qos: 1 });
+    const v311 = await mqtt.connectAsync(serve.urls.mqtt!, {
+      protocolVersion: 4,
+      clientId: `${prefix}-v311`,
+      reconnectPeriod: 0,
+    });
+    t.after(() => v311.endAsync(true));
+    const away = await mqtt.connectAsync(serve.urls.mqtt!, {
+      protocolVersion: 5,
+      clientId: `${prefix}-away`,
+      clean: false,
+      properties: { sessionExpiryInterval: 3600 },
+      reconnectPeriod: 0,
+    });
+    await away.subscribeAsync('away/#', { qos: 1 });
+    await away.endAsync();
+
+    const { page, errors } = await openPage(t, '/console/clients?broker=default.local');
+    await signIn(page);
+    await page.getByLabel('Client id prefix').fill(prefix);
+    const table = page.getByRole('table', { name: 'Clients' });
+    const row = (id: string) =>
+      table.getByRole('row').filter({ has: page.getByRole('cell', { name: id, exact: true }) });
+    await row(`${prefix}-away`).waitFor();
+    const cells = async (id: string) => row(id).getByRole('cell').allInnerTexts();
+    const v5Cells = await cells(`${prefix}-v5`);
+    assert.deepEqual(
+      [v5Cells[1], v5Cells[2], v5Cells[3], v5Cells[5], v5Cells[7], v5Cells[8], v5Cells[9]],
+      ['default.local', 'connected', 'tcp', 'MQTT 5.0', '1', '0', '0'],
+    );
+    assert.match(v5Cells[4]!, /^127\.0\.0\.1:\d+$/);
+    assert.equal((await cells(`${prefix}-v311`))[5], 'MQTT 3.1.1');
+    const awayCells = await cells(`${prefix}-away`);
+    assert.deepEqual([awayCells[2], awayCells[3], awayCells[7]], ['offline', '', '1']);
+    await page.getByRole('button', { name: `Subscriptions of ${prefix}-v5` }).click();
+    await page
+      .getByRole('table', { name: `Subscription list of ${prefix}-v5` })
+      .getByRole('cell', { name: 'clients/+/temp', exact: true })
+      .waitFor();
+    await screenshots(page, 'clients');
+
+    const kicked = new Promise<number | undefined>((resolve) =>
+      v5.once('disconnect', (packet) => resolve(packet.reasonCode)),
+    );
+    await page.getByRole('button', { name: `Disconnect ${prefix}-v5` }).click();
+    assert.equal(await kicked, 0x98);
+    await page
+      .getByRole('status')
+      .filter({ hasText: `${prefix}-v5 disconnected.` })
+      .waitFor();
+    await until(
+      async () => (await cells(`${prefix}-v5`))[2] === 'offline',
+      'the kicked session to show offline',
+    );
+
+    await page.getByRole('button', { name: `End session of ${prefix}-away` }).click();
+    await page
+      .getByRole('dialog', { name: `End the session of ${prefix}-away?` })
+      .getByRole('button', { name: 'End session' })
+      .click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `The session of ${prefix}-away ended.` })
+      .waitFor();
+    const left = await api(
+      'GET',
+      `/pubsub/namespaces/local/brokers/default/clients?client_id_prefix=${prefix}`,
+    );
+    assert.deepEqual(left.body.result.map((c: Json) => c.client_id).sort(), [
+      `${prefix}-v311`,
+      `${prefix}-v5`,
+    ]);
+    await until(
+      async () => (await row(`${prefix}-away`).count()) === 0,
+      'the ended session to leave the table',
+    );
+    assert.deepEqual(errors, []);
+  });
+
+  it('Retained: listed by filter with a topic tree; JSON pretty-printed, binary as hex, markup as text; a level narrows the list; Delete removes one', async (t) => {
+    const root = uniqueName('rt');
+    const publisher = await mqtt.connectAsync(serve.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
+    t.after(() => publisher.endAsync(true));
+    await publisher.publishAsync(`${root}/kitchen/temp`, '{"celsius":21.5}', { retain: true, qos: 1 });
+    await publisher.publishAsync(`${root}/kitchen/raw`, Buffer.from([0x00, 0x01, 0xff]), {
+      retain: true,
+      qos: 1,
+    });
+    await publisher.publishAsync(`${root}/hall`, '<img src=x onerror=alert(1)>', { retain: true, qos: 1 });
+
+    const { page, errors } = await openPage(t, '/console/retained');
+    await signIn(page);
+    await page.getByLabel('Topic filter').fill(`${root}/#`);
+    await page.getByRole('button', { name: 'List', exact: true }).click();
+    const list = page.getByRole('list', { name: 'Retained messages' });
+    const item = (topic: string) => list.getByRole('listitem', { name: topic, exact: true });
+    await item(`${root}/hall`).waitFor();
+    assert.equal(await item(`${root}/kitchen/temp`).locator('pre').textContent(), '{\n  "celsius": 21.5\n}');
+    assert.equal(await item(`${root}/kitchen/raw`).locator('pre').textContent(), '00 01 ff');
+    assert.equal(await item(`${root}/hall`).locator('pre').textContent(), '<img src=x onerror=alert(1)>');
+    assert.equal(await list.locator('img').count(), 0, 'the payload was rendered as HTML');
+    await screenshots(page, 'retained');
+
+    await page
+      .getByRole('navigation', { name: 'Topic tree' })
+      .getByRole('button', { name: `Topic level ${root}/kitchen`, exact: true })
+      .click();
+    assert.equal(await page.getByLabel('Topic filter').inputValue(), `${root}/kitchen/#`);
+    await until(
+      async () => (await list.getByRole('listitem').count()) === 2,
+      'the level to keep its two topics',
+    );
+
+    await item(`${root}/kitchen/raw`)
+      .getByRole('button', { name: `Delete retained ${root}/kitchen/raw` })
+      .click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete', exact: true }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Retained message of ${root}/kitchen/raw deleted.` })
+      .waitFor();
+    const left = await api(
+      'GET',
+      `/pubsub/namespaces/local/brokers/default/retained?filter=${encodeURIComponent(`${root}/#`)}`,
+    );
+    assert.deepEqual(left.body.result.map((m: Json) => m.topic).sort(), [
+      `${root}/hall`,
+      `${root}/kitchen/temp`,
+    ]);
+    assert.deepEqual(errors, []);
+  });
+
+  it('Hooks: a deployment refused by the API marks its line; a deployed function runs on MQTT traffic and its figures show; then a webhook is set', async (t) => {
+    const { namespace, broker } = await tokenBroker();
+    const { page, errors } = await openPage(t, `/console/hooks?broker=${broker}.${namespace}`);
+    await signIn(page);
+    const editor = page.getByLabel('Function code');
+    await editor.fill('export function onPublish(messages) {\n  return messages;\n}\nconst broken = ;\n');
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /^Line 4: .*code 14010/ })
+      .waitFor();
+    assert.equal(await page.locator('ol.gutter li.error-line').textContent(), '4');
+    await screenshots(page, 'hooks-error');
+
+    await editor.fill(
+      'export function onPublish(messages) {\n  return messages.map((m) => ({ ...m, payload: new TextDecoder().decode(m.payload).toUpperCase() }));\n}\n',
+    );
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Function version 1 deployed.' }).waitFor();
+    assert.equal(await page.locator('ol.gutter li.error-line').count(), 0);
+    const [clientId, password] = Object.entries(
+      (await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/credentials?number=1`)).body
+        .result,
+    )[0] as [string, string];
+    const client = await mqtt.connectAsync(serve.urls.mqtt!, {
+      protocolVersion: 5,
+      clientId,
+      username: `${broker}.${namespace}`,
+      password,
+      reconnectPeriod: 0,
+    });
+    t.after(() => client.endAsync(true));
+    await client.subscribeAsync('hooked/#');
+    const got = new Promise<string>((resolve) =>
+      client.once('message', (_topic, payload) => resolve(payload.toString())),
+    );
+    await client.publishAsync('hooked/1', 'quiet', { qos: 1 });
+    assert.equal(await got, 'QUIET');
+    const metrics = page.getByRole('table', { name: 'Hook metrics' });
+    const figure = (name: string) =>
+      metrics
+        .getByRole('row')
+        .filter({ has: page.getByRole('rowheader', { name, exact: true }) })
+        .getByRole('cell');
+    await until(
+      async () => Number(await figure('calls').textContent()) >= 1,
+      'the figures to count the call',
+    );
+    await screenshots(page, 'hooks');
+
+    await page.getByRole('button', { name: 'Remove function' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove function' }).click();
+    await page.getByRole('status').filter({ hasText: 'Function removed.' }).waitFor();
+    await page.getByLabel('Webhook URL').fill('http://127.0.0.1:9/pubsub');
+    await page.getByLabel('Failure policy').selectOption('fail-open');
+    await page.getByRole('button', { name: 'Set webhook' }).click();
+    await page.getByRole('status').filter({ hasText: 'Webhook set to http://127.0.0.1:9/pubsub.' }).waitFor();
+    const hook = await api('GET', `/pubsub/namespaces/${namespace}/brokers/${broker}/hook`);
+    assert.equal(hook.body.result.kind, 'webhook');
+    assert.deepEqual(
+      [hook.body.result.on_publish.url, hook.body.result.on_publish.policy],
+      ['http://127.0.0.1:9/pubsub', 'fail-open'],
+    );
+    await page.getByLabel('Hook in force').getByText('webhook', { exact: true }).waitFor();
+    // The one expected error: the browser logs the refused deployment (400).
+    assert.deepEqual(
+      errors.filter((e) => !/status of 400/.test(e)),
+      [],
+    );
+    assert.equal(errors.length, 1, errors.join('\n'));
   });
 
   it('every page has its own address: links push history, the back button returns to the page before', async (t) => {

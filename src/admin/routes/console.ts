@@ -24,7 +24,7 @@ const CONSOLE_DIR = resolve(import.meta.dirname, '../../../console');
 const require = createRequire(import.meta.url);
 
 /** The console's pages (each an address that serves the shell; its script shows the page). */
-const PAGES = ['overview', 'brokers', 'credentials', 'ws-client'] as const;
+const PAGES = ['overview', 'brokers', 'clients', 'retained', 'credentials', 'hooks', 'ws-client'] as const;
 
 /** Files of console/, by the name they are served under. */
 const OWN_FILES = [
@@ -32,10 +32,16 @@ const OWN_FILES = [
   'api.js',
   'dom.js',
   'console.css',
+  'payload.js',
   'page-brokers.js',
+  'page-clients.js',
   'page-credentials.js',
+  'page-hooks.js',
+  'page-retained.js',
   'page-overview.js',
   'page-ws-client.js',
+  'ws-connection.js',
+  'ws-live.js',
   'favicon.svg',
 ] as const;
 
