@@ -133,6 +133,19 @@ const limitsColumn = (limits: BrokerLimits): string | null =>
   Object.keys(limits).length === 0 ? null : JSON.stringify(limits);
 const jsonOrNull = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
 
+/** A token's grant as its columns, in their order: permissions … condition. */
+function grantColumns(t: ApiTokenRecord): (string | null)[] {
+  return [
+    JSON.stringify(t.permissions),
+    JSON.stringify(t.accounts),
+    jsonOrNull(t.namespaces),
+    jsonOrNull(t.brokers),
+    t.expiresOn,
+    t.notBefore,
+    jsonOrNull(t.condition),
+  ];
+}
+
 const tokenOf = (r: Row): ApiTokenRecord => ({
   id: r.id as string,
   accountId: r.account_id as string,
@@ -347,20 +360,7 @@ export class ControlPlaneStore extends SqlStore {
       `INSERT INTO api_tokens (id, account_id, name, hash, issued_on, permissions, accounts, namespaces,
          brokers, expires_on, not_before, condition)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      t.id,
-      t.accountId,
-      t.name,
-      hash,
-      t.issuedOn,
-      JSON.stringify(t.permissions),
-      JSON.stringify(t.accounts),
-      jsonOrNull(t.namespaces),
-      jsonOrNull(t.brokers),
-      t.expiresOn,
-      t.notBefore,
-      jsonOrNull(t.condition),
-    );
+    ).run(t.id, t.accountId, t.name, hash, t.issuedOn, ...grantColumns(t));
   }
 
   apiTokenByHash(hash: string): ApiTokenRecord | undefined {
@@ -379,18 +379,7 @@ export class ControlPlaneStore extends SqlStore {
     this.q(
       `UPDATE api_tokens SET name = ?, permissions = ?, accounts = ?, namespaces = ?, brokers = ?,
          expires_on = ?, not_before = ?, condition = ? WHERE account_id = ? AND id = ?`,
-    ).run(
-      t.name,
-      JSON.stringify(t.permissions),
-      JSON.stringify(t.accounts),
-      jsonOrNull(t.namespaces),
-      jsonOrNull(t.brokers),
-      t.expiresOn,
-      t.notBefore,
-      jsonOrNull(t.condition),
-      t.accountId,
-      t.id,
-    );
+    ).run(t.name, ...grantColumns(t), t.accountId, t.id);
   }
 
   /** Gives a token a new secret (by its hash): the old one stops working at once. */
