@@ -14,6 +14,9 @@
  * merged) and one member per matching shared group, chosen by the configured strategy
  * (round-robin, random, or a hash of the publisher's client id), a connected member first.
  * A member that leaves hands its undelivered shared messages back (`redeliverShared`).
+ * A match larger than one slice (fan-out.ts) is delivered across event-loop turns: `publish`
+ * then says `ROUTED_PENDING`, later messages queue behind it, and `whenRouted` tells the final
+ * bits when its last delivery is made.
  *
  * Durable state goes to the broker's MessageStore as it changes: retained messages here,
  * persistent sessions in Session. At construction the broker reloads what the store holds:
@@ -42,6 +45,7 @@ import {
   type Subscription,
 } from '../session/index.ts';
 import { MemoryMessageStore, type MessageStore } from '../store/index.ts';
+import { FAN_OUT_SLICE, FanOut } from './fan-out.ts';
 import { type SysTicking, SysTree } from './sys-tree.ts';
 
 export class Broker implements BrokerPort, SysTicking {
@@ -62,6 +66,8 @@ export class Broker implements BrokerPort, SysTicking {
   /** The packet traces open on this broker (observability/packet-trace.ts). */
   readonly traces = new PacketTraces();
   readonly #strategy: Config['sharedSubscriptionStrategy'];
+  /** Fan-outs split across turns, and what routes behind them (fan-out.ts). */
+  readonly #fanOut = new FanOut(this.index, (group, message) => this.#deliverShared(group, message));
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
@@ -130,6 +136,7 @@ export class Broker implements BrokerPort, SysTicking {
       session.link?.disconnect('ADMINISTRATIVE_ACTION', 'broker deleted');
       this.endSession(session);
     }
+    this.#fanOut.clear();
     this.retained.clear();
     this.store.deleteBroker(this.id);
   }
@@ -153,17 +160,34 @@ export class Broker implements BrokerPort, SysTicking {
   route(message: Message): Routed {
     if (this.closed) return 0;
     let wrote = false;
-    const { subscribers, groups } = this.index.match(message.topic);
+    const match = this.index.match(message.topic);
+    const { subscribers, groups } = match;
+    // [MQTT-4.6.0-6]: behind a split fan-out, every later message queues (fan-out.ts).
+    if (this.#fanOut.pending || subscribers.length + groups.length > FAN_OUT_SLICE)
+      return this.#fanOut.add(message, match);
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
       if (s.key.deliverMatched(message, s.values)) wrote = true;
     }
     for (let i = 0; i < groups.length; i++) {
-      const group = groups[i]!;
-      const picked = this.#pickMember(group, message, undefined);
-      if (picked?.[0].deliverMatched(message, [picked[1]], group)) wrote = true;
+      if (this.#deliverShared(groups[i]!, message)) wrote = true;
     }
     return (wrote ? ROUTED_WROTE : 0) | (subscribers.length + groups.length > 0 ? ROUTED_MATCHED : 0);
+  }
+
+  /**
+   * After `publish` or `route` said `ROUTED_PENDING`: `done` gets that message's final bits once
+   * its last delivery is made, `drained` runs once no fan-out is pending on this broker. Neither
+   * runs if the broker is deleted first.
+   */
+  whenRouted(done: (routed: Routed) => void, drained: () => void): void {
+    this.#fanOut.whenRouted(done, drained);
+  }
+
+  /** Delivers to one member of a shared group, picked now; true when that wrote to the store. */
+  #deliverShared(group: SessionGroup, message: Message): boolean {
+    const picked = this.#pickMember(group, message, undefined);
+    return picked?.[0].deliverMatched(message, [picked[1]], group) ?? false;
   }
 
   /**

@@ -1,0 +1,262 @@
+/**
+ * Large fan-outs split across event-loop turns (src/broker/fan-out.ts, issue 20): one PUBLISH
+ * to more subscribers than a slice reaches every one, in order with what follows it; other
+ * clients are answered between slices; acknowledgements wait for the commit of every slice;
+ * subscribers that leave and a broker deleted meanwhile are handled. The mass of subscribers
+ * are raw clients over in-memory duplexes (the same Connection as a socket, no port each);
+ * publishers, victims and the checked subscribers are MQTT.js or raw clients over TCP.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import mqtt from 'mqtt';
+import { FAN_OUT_SLICE } from '../../src/broker/fan-out.ts';
+import type { ProtocolVersion, PubackPacket } from '../../src/protocol/index.ts';
+import { until } from '../helpers/child-process.ts';
+import { tempDir } from '../helpers/pubsub-process.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { pubsubApi, startServer, type TestServer } from '../helpers/server.ts';
+
+/** More subscribers than three slices: the fan-out takes at least four turns. */
+const N = 3 * FAN_OUT_SLICE + 1;
+
+/** `n` raw in-memory clients subscribed to `filter`, in subscription order (the fan-out's order). */
+async function subscribers(
+  ts: TestServer,
+  n: number,
+  version: ProtocolVersion,
+  options: { prefix: string; filter: string; qos: 0 | 1; username?: string; persistent?: boolean },
+): Promise<RawClient[]> {
+  const clients: RawClient[] = [];
+  for (let i = 0; i < n; i += 250) {
+    const batch = Array.from({ length: Math.min(250, n - i) }, async (_, j) => {
+      const c = RawClient.memory(ts.server, version);
+      await c.connect({
+        clientId: `${options.prefix}-${i + j}`,
+        clean: options.persistent !== true,
+        ...(options.username === undefined ? {} : { username: options.username }),
+        ...(version === 5 && options.persistent === true
+          ? { properties: { sessionExpiryInterval: 3600 } }
+          : {}),
+      });
+      c.send({
+        type: 'subscribe',
+        packetId: 1,
+        subscriptions: [
+          {
+            topicFilter: options.filter,
+            qos: options.qos,
+            noLocal: false,
+            retainAsPublished: false,
+            retainHandling: 0,
+          },
+        ],
+      });
+      await c.expect('suback');
+      return c;
+    });
+    clients.push(...(await Promise.all(batch)));
+  }
+  return clients;
+}
+
+/** The payloads of the PUBLISH packets a raw client has received so far. */
+const payloads = (c: RawClient): string[] =>
+  c.received.flatMap((p) => (p.type === 'publish' ? [p.payload.toString()] : []));
+
+const hasPublish = (c: RawClient): boolean => c.received.some((p) => p.type === 'publish');
+
+/** An MQTT.js client connected over TCP. */
+async function mqttClient(
+  t: TestContext,
+  ts: TestServer,
+  version: 4 | 5,
+  clientId: string,
+): Promise<mqtt.MqttClient> {
+  const client = await mqtt.connectAsync(ts.url, { protocolVersion: version, clientId, reconnectPeriod: 0 });
+  t.after(() => client.end(true));
+  return client;
+}
+
+function endAll(clients: RawClient[]): void {
+  for (const c of clients) c.destroy();
+}
+
+describe('a fan-out larger than a slice', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startServer();
+  });
+  after(() => ts.close());
+
+  for (const version of [4, 5] as const) {
+    it(`v${version}: reaches every subscriber; later messages of the same and other publishers, even to one subscriber, queue behind it [MQTT-4.6.0-6]`, async (t) => {
+      const raw = await subscribers(ts, N, version, {
+        prefix: `o${version}`,
+        filter: `order${version}/x`,
+        qos: 0,
+      });
+      t.after(() => endAll(raw));
+      // A real client subscribed last to both topics: its delivery of the fan-out is in the last
+      // slice, and it is the only subscriber of order/y, a fan-out of one.
+      const last = await mqttClient(t, ts, version, `o${version}-mqttjs`);
+      // (Exact filters: a `#` filter would be matched first, in the first slice.)
+      await last.subscribeAsync([`order${version}/x`, `order${version}/y`], { qos: 0 });
+      const lastGot: string[] = [];
+      last.on('message', (_topic, payload) => lastGot.push(payload.toString()));
+      const a = await mqttClient(t, ts, version, `o${version}-a`);
+      const b = await mqttClient(t, ts, version, `o${version}-b`);
+      // B publishes once A's first message has reached the first subscriber: mid-fan-out.
+      raw[0]!.socket.once('data', () => b.publish(`order${version}/y`, 'b1'));
+      a.publish(`order${version}/x`, 'a1');
+      a.publish(`order${version}/y`, 'a2');
+      await until(
+        () => raw.every((c) => payloads(c).length === 1) && lastGot.length === 3,
+        'every subscriber has its messages',
+      );
+      for (const c of raw) assert.deepEqual(payloads(c), ['a1']);
+      assert.equal(lastGot[0], 'a1', `a1 before the messages routed after it: ${lastGot}`);
+      assert.deepEqual([...lastGot].sort(), ['a1', 'a2', 'b1']);
+    });
+  }
+
+  it("a victim's PINGREQ is answered between slices, before the last subscriber's delivery", async (t) => {
+    const raw = await subscribers(ts, N, 4, { prefix: 'ping', filter: 'ping/#', qos: 0 });
+    t.after(() => endAll(raw));
+    const victim = await RawClient.tcp(ts.port, 4);
+    t.after(() => victim.destroy());
+    await victim.connect({ clientId: 'ping-victim' });
+    const publisher = await mqttClient(t, ts, 4, 'ping-publisher');
+    publisher.publish('ping/x', 'hello');
+    victim.send({ type: 'pingreq' });
+    await victim.expect('pingresp');
+    const reached = raw.filter(hasPublish).length;
+    assert.ok(reached < N, `PINGRESP after ${reached} of ${N} deliveries`);
+    await until(() => raw.every(hasPublish), 'every subscriber has the message');
+  });
+
+  it('a subscriber that unsubscribes mid-fan-out gets nothing more; one that disconnects persistent gets it on return [MQTT-3.10.4-2]', async (t) => {
+    const raw = await subscribers(ts, N, 5, { prefix: 'leave', filter: 'leave/#', qos: 1 });
+    t.after(() => endAll(raw));
+    // Subscribed last, so their deliveries fall in the last slice.
+    const [unsubscriber, leaver, ender] = await subscribers(ts, 3, 5, {
+      prefix: 'leave-late',
+      filter: 'leave/#',
+      qos: 1,
+      persistent: true,
+    });
+    t.after(() => endAll([unsubscriber!, leaver!, ender!]));
+    const publisher = await mqttClient(t, ts, 5, 'leave-publisher');
+    raw[0]!.socket.once('data', () => {
+      unsubscriber!.send({ type: 'unsubscribe', packetId: 2, topicFilters: ['leave/#'] });
+      leaver!.send({ type: 'disconnect', reasonCode: 0 });
+      // Session Expiry Interval 0 on DISCONNECT: the session ends [MQTT-3.1.2-23].
+      ender!.send({ type: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+    });
+    await publisher.publishAsync('leave/x', 'bye', { qos: 1 });
+    await until(() => raw.every(hasPublish), 'every other subscriber has the message');
+    await unsubscriber!.expect('unsuback');
+    await unsubscriber!.expectSilence(300);
+    // The persistent session that went offline still held the subscription: its message waits.
+    const back = RawClient.memory(ts.server, 5);
+    t.after(() => back.destroy());
+    const ack = await back.connect({
+      clientId: 'leave-late-1',
+      clean: false,
+      properties: { sessionExpiryInterval: 3600 },
+    });
+    assert.equal(ack.sessionPresent, true);
+    const got = await back.expect('publish');
+    assert.equal(got.payload.toString(), 'bye');
+    // The ended session is gone: a new one under its id has nothing queued.
+    const fresh = RawClient.memory(ts.server, 5);
+    t.after(() => fresh.destroy());
+    assert.equal((await fresh.connect({ clientId: 'leave-late-2', clean: false })).sessionPresent, false);
+    await fresh.expectSilence(200);
+  });
+});
+
+describe('a split fan-out of a QoS 1 message to persistent offline sessions', () => {
+  it('v5: PUBACK only after every slice is committed; 0x10 for a later message that matched nothing, in order', async (t) => {
+    const dir = tempDir(t, 'pubsub-fan-out-');
+    // Batches commit every turn: an acknowledgement sent after the first slice's commit would be early.
+    const ts = await startServer({ dataDir: dir, storeBatchMs: 0 });
+    t.after(() => ts.close());
+    const raw = await subscribers(ts, N, 5, {
+      prefix: 'durable',
+      filter: 'durable/#',
+      qos: 1,
+      persistent: true,
+    });
+    for (const c of raw) c.send({ type: 'disconnect', reasonCode: 0 });
+    endAll(raw);
+    const db = new DatabaseSync(join(dir, 'pubsub.db'), { readOnly: true });
+    t.after(() => db.close());
+    const stored = db.prepare('SELECT count(*) AS n FROM outbound WHERE topic = ?');
+    const publisher = await RawClient.tcp(ts.port, 5);
+    t.after(() => publisher.destroy());
+    await publisher.connect({ clientId: 'durable-publisher' });
+    const publish = { type: 'publish', qos: 1, retain: false, dup: false } as const;
+    publisher.send({ ...publish, topic: 'durable/x', payload: Buffer.from('kept'), packetId: 1 });
+    publisher.send({ ...publish, topic: 'nobody/here', payload: Buffer.from('lost'), packetId: 2 });
+    const first = (await publisher.expect('puback', 10_000)) as PubackPacket;
+    // Read at the moment the PUBACK arrives: every offline session's copy is committed.
+    assert.equal((stored.get('durable/x') as { n: number }).n, N);
+    assert.equal(first.packetId, 1);
+    assert.equal(first.reasonCode, 0);
+    const second = (await publisher.expect('puback')) as PubackPacket;
+    assert.equal(second.packetId, 2);
+    assert.equal(second.reasonCode, 0x10); // No matching subscribers (section 3.4.2.1)
+  });
+});
+
+describe('a broker deleted mid-fan-out', () => {
+  it('drops its pending fan-out: its clients get DISCONNECT 0x98, other brokers go on', async (t) => {
+    const ts = await startServer({ httpPort: 0 });
+    t.after(() => ts.close());
+    for (const [path, body] of [
+      ['/namespaces', { name: 'del' }],
+      ['/namespaces/del/brokers', { name: 'doomed', authType: 'NONE' }],
+    ] as const)
+      assert.equal((await pubsubApi(ts, 'POST', path, body)).success, true);
+    const raw = await subscribers(ts, N, 5, {
+      prefix: 'doomed',
+      filter: 'd/#',
+      qos: 0,
+      username: 'doomed.del',
+    });
+    t.after(() => endAll(raw));
+    const publisher = RawClient.memory(ts.server, 5);
+    t.after(() => publisher.destroy());
+    await publisher.connect({ clientId: 'doomed-publisher', username: 'doomed.del' });
+    // Deleted as the first slice arrives, by what the API's DELETE calls: an HTTP round trip
+    // could land after the last slice.
+    raw[0]!.socket.once('data', () => ts.server.tenancy.deleteBroker(ts.accountId, 'del', 'doomed'));
+    publisher.send({
+      type: 'publish',
+      topic: 'd/x',
+      payload: Buffer.from('x'),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    await until(() => raw.every((c) => c.isClosed), 'every client of the deleted broker closed');
+    // Deleted mid-fan-out: the pending slices were dropped, not delivered.
+    const reached = raw.filter(hasPublish).length;
+    assert.ok(reached < N, `${reached} of ${N} had the message`);
+    for (const c of raw) {
+      const disconnect = c.received.findIndex((p) => p.type === 'disconnect');
+      assert.ok(disconnect >= 0, 'DISCONNECT 0x98');
+      const packet = c.received[disconnect]!;
+      assert.equal(packet.type === 'disconnect' ? packet.reasonCode : -1, 0x98);
+      assert.equal(disconnect, c.received.length - 1, 'nothing after the DISCONNECT');
+    }
+    // The default broker still routes.
+    const other = await mqttClient(t, ts, 5, 'bystander');
+    await other.subscribeAsync('still/here', { qos: 1 });
+    const got = new Promise<string>((resolve) => other.once('message', (_t, p) => resolve(p.toString())));
+    await other.publishAsync('still/here', 'yes', { qos: 1 });
+    assert.equal(await got, 'yes');
+  });
+});
