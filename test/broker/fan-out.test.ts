@@ -2,11 +2,16 @@
  * Large fan-outs split across event-loop turns (src/broker/fan-out.ts, issue 20): one PUBLISH
  * to more subscribers than a slice reaches every one, in order with what follows it; other
  * clients are answered between slices; acknowledgements wait for the commit of every slice;
- * subscribers that leave and a broker deleted meanwhile are handled. The mass of subscribers
- * are raw clients over in-memory duplexes (the same Connection as a socket, no port each);
- * publishers, victims and the checked subscribers are MQTT.js or raw clients over TCP.
+ * subscribers that leave and a broker deleted meanwhile are handled; the publisher is not read
+ * until its broker's fan-out is done. The mass of subscribers are raw clients over in-memory
+ * duplexes (the same Connection as a socket, no port each); publishers and the checked
+ * subscribers are MQTT.js or raw clients over TCP, except where a test times what is read in
+ * which turn: a loopback socket's bytes can wait for the kernel on a loaded machine, so those
+ * clients are in memory too.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -26,7 +31,7 @@ async function subscribers(
   ts: TestServer,
   n: number,
   version: ProtocolVersion,
-  options: { prefix: string; filter: string; qos: 0 | 1; username?: string; persistent?: boolean },
+  options: { prefix: string; filter: string; qos: 0 | 1 | 2; username?: string; persistent?: boolean },
 ): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   for (let i = 0; i < n; i += 250) {
@@ -60,6 +65,8 @@ async function subscribers(
   }
   return clients;
 }
+
+const PUBLISH = { type: 'publish', retain: false, dup: false } as const;
 
 /** The payloads of the PUBLISH packets a raw client has received so far. */
 const payloads = (c: RawClient): string[] =>
@@ -124,16 +131,35 @@ describe('a fan-out larger than a slice', () => {
   it("a victim's PINGREQ is answered between slices, before the last subscriber's delivery", async (t) => {
     const raw = await subscribers(ts, N, 4, { prefix: 'ping', filter: 'ping/#', qos: 0 });
     t.after(() => endAll(raw));
-    const victim = await RawClient.tcp(ts.port, 4);
+    // Both in memory, so both packets are there to read in the same turn (a loopback socket's
+    // bytes can wait for the kernel on a loaded machine, which would time the kernel, not us).
+    const victim = RawClient.memory(ts.server, 4);
     t.after(() => victim.destroy());
     await victim.connect({ clientId: 'ping-victim' });
-    const publisher = await mqttClient(t, ts, 4, 'ping-publisher');
-    publisher.publish('ping/x', 'hello');
+    const publisher = RawClient.memory(ts.server, 4);
+    t.after(() => publisher.destroy());
+    await publisher.connect({ clientId: 'ping-publisher' });
+    publisher.send({ ...PUBLISH, qos: 0, topic: 'ping/x', payload: Buffer.from('hello') });
     victim.send({ type: 'pingreq' });
     await victim.expect('pingresp');
     const reached = raw.filter(hasPublish).length;
     assert.ok(reached < N, `PINGRESP after ${reached} of ${N} deliveries`);
     await until(() => raw.every(hasPublish), 'every subscriber has the message');
+  });
+
+  it("the publisher's input is not read until its broker's fan-out queue is empty (backpressure)", async (t) => {
+    const raw = await subscribers(ts, N, 4, { prefix: 'held', filter: 'held/#', qos: 0 });
+    t.after(() => endAll(raw));
+    // In memory, so that what it writes mid-fan-out is there to read at once (a loopback socket's
+    // bytes can wait for the kernel on a loaded machine).
+    const publisher = RawClient.memory(ts.server, 4);
+    t.after(() => publisher.destroy());
+    await publisher.connect({ clientId: 'held-publisher' });
+    // Its PINGREQ, written once the fan-out has begun, is read only after the last slice.
+    raw[0]!.socket.once('data', () => publisher.send({ type: 'pingreq' }));
+    publisher.send({ ...PUBLISH, qos: 0, topic: 'held/x', payload: Buffer.from('x') });
+    await publisher.expect('pingresp');
+    assert.equal(raw.filter(hasPublish).length, raw.length);
   });
 
   it('a subscriber that unsubscribes mid-fan-out gets nothing more; one that disconnects persistent gets it on return [MQTT-3.10.4-2]', async (t) => {
@@ -177,37 +203,103 @@ describe('a fan-out larger than a slice', () => {
   });
 });
 
-describe('a split fan-out of a QoS 1 message to persistent offline sessions', () => {
-  it('v5: PUBACK only after every slice is committed; 0x10 for a later message that matched nothing, in order', async (t) => {
-    const dir = tempDir(t, 'pubsub-fan-out-');
-    // Batches commit every turn: an acknowledgement sent after the first slice's commit would be early.
-    const ts = await startServer({ dataDir: dir, storeBatchMs: 0 });
-    t.after(() => ts.close());
-    const raw = await subscribers(ts, N, 5, {
-      prefix: 'durable',
-      filter: 'durable/#',
-      qos: 1,
-      persistent: true,
-    });
-    for (const c of raw) c.send({ type: 'disconnect', reasonCode: 0 });
-    endAll(raw);
-    const db = new DatabaseSync(join(dir, 'pubsub.db'), { readOnly: true });
-    t.after(() => db.close());
-    const stored = db.prepare('SELECT count(*) AS n FROM outbound WHERE topic = ?');
+/**
+ * A server on a data directory whose batches commit every turn (an acknowledgement sent after
+ * the first slice's commit would be early), `N` persistent sessions subscribed to `durable/#`
+ * and gone offline, and a read-only view of the store: how many copies of a topic are committed.
+ */
+async function durableFanOut(
+  t: TestContext,
+  version: 4 | 5,
+  qos: 1 | 2,
+  extra: Record<string, unknown> = {},
+): Promise<{ ts: TestServer; committed: (topic: string) => number }> {
+  const dir = tempDir(t, 'pubsub-fan-out-');
+  const ts = await startServer({ dataDir: dir, storeBatchMs: 0, ...extra });
+  t.after(() => ts.close());
+  const raw = await subscribers(ts, N, version, {
+    prefix: 'durable',
+    filter: 'durable/#',
+    qos,
+    persistent: true,
+  });
+  for (const c of raw) c.send({ type: 'disconnect', reasonCode: 0 });
+  endAll(raw);
+  const db = new DatabaseSync(join(dir, 'pubsub.db'), { readOnly: true });
+  t.after(() => db.close());
+  const stored = db.prepare('SELECT count(*) AS n FROM outbound WHERE topic = ?');
+  return { ts, committed: (topic) => (stored.get(topic) as { n: number }).n };
+}
+
+describe('a split fan-out to persistent offline sessions is acknowledged after its commit', () => {
+  it('v5 QoS 1: PUBACK only after every slice is committed; 0x10 for a later message that matched nothing, in order', async (t) => {
+    const { ts, committed } = await durableFanOut(t, 5, 1);
     const publisher = await RawClient.tcp(ts.port, 5);
     t.after(() => publisher.destroy());
     await publisher.connect({ clientId: 'durable-publisher' });
-    const publish = { type: 'publish', qos: 1, retain: false, dup: false } as const;
-    publisher.send({ ...publish, topic: 'durable/x', payload: Buffer.from('kept'), packetId: 1 });
-    publisher.send({ ...publish, topic: 'nobody/here', payload: Buffer.from('lost'), packetId: 2 });
+    publisher.send({ ...PUBLISH, qos: 1, topic: 'durable/x', payload: Buffer.from('kept'), packetId: 1 });
+    publisher.send({ ...PUBLISH, qos: 1, topic: 'nobody/here', payload: Buffer.from('lost'), packetId: 2 });
     const first = (await publisher.expect('puback', 10_000)) as PubackPacket;
     // Read at the moment the PUBACK arrives: every offline session's copy is committed.
-    assert.equal((stored.get('durable/x') as { n: number }).n, N);
+    assert.equal(committed('durable/x'), N);
     assert.equal(first.packetId, 1);
     assert.equal(first.reasonCode, 0);
     const second = (await publisher.expect('puback')) as PubackPacket;
     assert.equal(second.packetId, 2);
     assert.equal(second.reasonCode, 0x10); // No matching subscribers (section 3.4.2.1)
+  });
+
+  it('v3.1.1 QoS 2: PUBREC after the commit; the PUBLISH re-sent meanwhile is not routed again [MQTT-4.3.3-10]', async (t) => {
+    const { ts, committed } = await durableFanOut(t, 4, 2);
+    const publisher = await RawClient.tcp(ts.port, 4);
+    t.after(() => publisher.destroy());
+    await publisher.connect({ clientId: 'durable-publisher' });
+    const message = {
+      ...PUBLISH,
+      qos: 2,
+      topic: 'durable/q2',
+      payload: Buffer.from('once'),
+      packetId: 7,
+    } as const;
+    publisher.send(message);
+    publisher.send({ ...message, dup: true });
+    const first = (await publisher.expect('pubrec', 10_000)) as PubackPacket;
+    assert.equal(committed('durable/q2'), N);
+    assert.equal(first.packetId, 7);
+    assert.equal(((await publisher.expect('pubrec')) as PubackPacket).packetId, 7);
+    publisher.send({ type: 'pubrel', packetId: 7, reasonCode: 0 });
+    assert.equal(((await publisher.expect('pubcomp')) as PubackPacket).packetId, 7);
+    assert.equal(committed('durable/q2'), N, 'one copy per session');
+  });
+
+  it('v5 QoS 1 through an on-publish hook (--hook-ack after): PUBACK after the last slice is committed', async (t) => {
+    const hook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.end(Buffer.concat(chunks))); // every message passes unchanged
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => hook.close(resolve)));
+    const { ts, committed } = await durableFanOut(t, 5, 1, { httpPort: 0 });
+    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    const env = await pubsubApi(ts, 'PATCH', '/namespaces/local/brokers/default', {
+      on_publish: { url, policy: 'fail-closed', timeout_ms: null },
+    });
+    assert.equal(env.success, true, JSON.stringify(env.errors));
+    const publisher = await RawClient.tcp(ts.port, 5);
+    t.after(() => publisher.destroy());
+    await publisher.connect({ clientId: 'durable-publisher' });
+    publisher.send({
+      ...PUBLISH,
+      qos: 1,
+      topic: 'durable/hooked',
+      payload: Buffer.from('kept'),
+      packetId: 3,
+    });
+    const ack = (await publisher.expect('puback', 10_000)) as PubackPacket;
+    assert.equal(committed('durable/hooked'), N);
+    assert.equal(ack.packetId, 3);
+    assert.equal(ack.reasonCode, 0);
   });
 });
 
