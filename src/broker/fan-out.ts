@@ -157,7 +157,7 @@ export class FanOut {
     while (budget > 0 && entry.next < subscribers.length) {
       const s = subscribers[entry.next++]!;
       budget--;
-      const subs = recheck ? s.values.filter((v) => s.key.subscribed(v.topicFilter)) : s.values;
+      const subs = recheck ? s.values.filter((v) => s.key.subscriptions.has(v.topicFilter)) : s.values;
       if (subs.length > 0 && s.key.deliverMatched(message, subs)) entry.wrote = true;
     }
     while (budget > 0 && entry.next < subscribers.length + groups.length) {

@@ -81,8 +81,8 @@ export interface RoutedSession {
    * True when that wrote to the message store (the publisher's ack then waits for the commit).
    */
   deliverMatched(message: Message, subs: Subscription[], group?: SessionGroup): boolean;
-  /** Whether it still holds the subscription to `topicFilter` (as stored); none once ended. */
-  subscribed(topicFilter: string): boolean;
+  /** Its subscriptions by filter (as stored); none once the session has ended. */
+  readonly subscriptions: ReadonlyMap<string, Subscription>;
 }
 
 /** A shared group of one broker's sessions. */

@@ -245,10 +245,6 @@ export class Session implements RoutedSession {
     return this.deliver(message, Math.min(qos, message.qos) as QoS, retain, ids, group);
   }
 
-  subscribed(topicFilter: string): boolean {
-    return this.subscriptions.has(topicFilter);
-  }
-
   /** Sends, queues or drops (counted) one delivery; true when that wrote to the message store. */
   deliver(
     message: Message,
