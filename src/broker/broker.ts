@@ -24,6 +24,7 @@
  * expiry clock: a will whose delay passed while the server was down is published and a
  * session whose expiry passed is ended, once every session is back to receive them.
  */
+import type { Logger } from 'pino';
 import { authenticatorsFromConfig, type EnhancedAuthenticator } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
@@ -67,12 +68,22 @@ export class Broker implements BrokerPort, SysTicking {
   readonly traces = new PacketTraces();
   readonly #strategy: Config['sharedSubscriptionStrategy'];
   /** Fan-outs split across turns, and what routes behind them (fan-out.ts). */
-  readonly #fanOut = new FanOut(this.index, (group, message) => this.#deliverShared(group, message));
+  readonly #fanOut = new FanOut(
+    this.index,
+    (group, message) => this.#deliverShared(group, message),
+    (err, message) =>
+      this.log?.error(
+        { err, broker: this.address, topic: message.topic.slice(0, 64) },
+        'internal error delivering a split fan-out; that delivery was skipped',
+      ),
+  );
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
   /** The broker's on-publish hook (tenancy sets it); PUBLISH from clients goes through it. */
   hooks: BrokerHooks | undefined;
+  /** Where the broker reports an internal error off any connection's path (tenancy sets it). */
+  log: Logger | undefined;
   /** Epoch ms when this process opened the broker (its counters then all zero): $SYS uptime. */
   readonly openedAt = Date.now();
   /** The $SYS tree (sys-tree.ts), made when first needed; dropped when turned off. */

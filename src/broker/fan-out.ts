@@ -41,6 +41,9 @@ export const FAN_OUT_SLICE = 1000;
 /** Delivers to one member of a shared group, picked now; true when that wrote to the store. */
 export type DeliverShared = (group: SessionGroup, message: Message) => boolean;
 
+/** Told of an internal error delivering a queued message (once per message). */
+export type FanOutError = (err: unknown, message: Message) => void;
+
 interface PendingFanOut {
   readonly message: Message;
   readonly match: MatchResult<RoutedSession, Subscription>;
@@ -49,6 +52,8 @@ interface PendingFanOut {
   /** Next delivery: subscribers first, then groups (an index past the subscribers). */
   next: number;
   wrote: boolean;
+  /** A delivery of it threw (reported once; the other deliveries go on). */
+  failed: boolean;
   done: ((routed: Routed) => void) | undefined;
 }
 
@@ -56,23 +61,20 @@ export class FanOut {
   /** The broker's subscription index (its change counter). */
   readonly #index: { readonly generation: number };
   readonly #deliverShared: DeliverShared;
+  readonly #onError: FanOutError;
   readonly #queue: PendingFanOut[] = [];
   #drained: (() => void)[] = [];
   #scheduled = false;
 
-  constructor(index: { readonly generation: number }, deliverShared: DeliverShared) {
+  constructor(index: { readonly generation: number }, deliverShared: DeliverShared, onError: FanOutError) {
     this.#index = index;
     this.#deliverShared = deliverShared;
+    this.#onError = onError;
   }
 
   /** Something is queued: a message routed now must queue behind it. */
   get pending(): boolean {
     return this.#queue.length > 0;
-  }
-
-  /** Messages queued (the head partly delivered). */
-  get size(): number {
-    return this.#queue.length;
   }
 
   /**
@@ -89,6 +91,7 @@ export class FanOut {
       generation: this.#index.generation,
       next: 0,
       wrote: false,
+      failed: false,
       done: undefined,
     };
     this.#queue.push(entry);
@@ -148,7 +151,9 @@ export class FanOut {
   /**
    * Makes up to `budget` of the entry's deliveries; returns the budget left (0 when the entry
    * has more). A queued message's subscriber is checked to be still subscribed when the
-   * index changed since the match (an unsubscribe, a session ended [MQTT-3.10.4-2]).
+   * index changed since the match (an unsubscribe, a session ended [MQTT-3.10.4-2]). A delivery
+   * that throws (a bug) is skipped and reported: on a later turn nothing would catch it, the
+   * process would end, and the queue would never drain to release the publishers it holds.
    */
   #deliver(entry: PendingFanOut, budget: number): number {
     const { subscribers, groups } = entry.match;
@@ -157,15 +162,29 @@ export class FanOut {
     while (budget > 0 && entry.next < subscribers.length) {
       const s = subscribers[entry.next++]!;
       budget--;
-      const subs = recheck ? s.values.filter((v) => s.key.subscriptions.has(v.topicFilter)) : s.values;
-      if (subs.length > 0 && s.key.deliverMatched(message, subs)) entry.wrote = true;
+      try {
+        const subs = recheck ? s.values.filter((v) => s.key.subscriptions.has(v.topicFilter)) : s.values;
+        if (subs.length > 0 && s.key.deliverMatched(message, subs)) entry.wrote = true;
+      } catch (err) {
+        this.#failed(entry, err);
+      }
     }
     while (budget > 0 && entry.next < subscribers.length + groups.length) {
       const group = groups[entry.next++ - subscribers.length]!;
       budget--;
-      if (this.#deliverShared(group, message)) entry.wrote = true;
+      try {
+        if (this.#deliverShared(group, message)) entry.wrote = true;
+      } catch (err) {
+        this.#failed(entry, err);
+      }
     }
     return budget;
+  }
+
+  #failed(entry: PendingFanOut, err: unknown): void {
+    if (entry.failed) return;
+    entry.failed = true;
+    this.#onError(err, entry.message);
   }
 }
 

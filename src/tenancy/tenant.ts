@@ -46,6 +46,7 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   const domain = deps.config.domain;
   const address = addressOf(record);
   broker.address = address;
+  broker.log = deps.log;
   broker.sysTopics = record.sysTopics;
   const hooks = new BrokerHooks(record, {
     publish: (message) => broker.publish(message),

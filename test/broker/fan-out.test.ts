@@ -16,8 +16,15 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import { FAN_OUT_SLICE } from '../../src/broker/fan-out.ts';
+import { FAN_OUT_SLICE, FanOut } from '../../src/broker/fan-out.ts';
 import type { ProtocolVersion, PubackPacket } from '../../src/protocol/index.ts';
+import { Message } from '../../src/router/index.ts';
+import {
+  ROUTED_MATCHED,
+  ROUTED_PENDING,
+  type RoutedSession,
+  type Subscription,
+} from '../../src/session/index.ts';
 import { until } from '../helpers/child-process.ts';
 import { tempDir } from '../helpers/pubsub-process.ts';
 import { RawClient } from '../helpers/raw-client.ts';
@@ -350,5 +357,39 @@ describe('a broker deleted mid-fan-out', () => {
     const got = new Promise<string>((resolve) => other.once('message', (_t, p) => resolve(p.toString())));
     await other.publishAsync('still/here', 'yes', { qos: 1 });
     assert.equal(await got, 'yes');
+  });
+});
+
+describe('a delivery that throws in a split fan-out (an internal error)', () => {
+  it('is reported once and skipped: the other deliveries go on and the message completes', async () => {
+    const sub = { topicFilter: 'f' } as Subscription;
+    let delivered = 0;
+    const session = (throws: boolean): RoutedSession => ({
+      clientId: throws ? 'broken' : 'ok',
+      link: undefined,
+      subscriptions: new Map([['f', sub]]),
+      deliverMatched: () => {
+        if (throws) throw new Error('boom');
+        delivered++;
+        return false;
+      },
+    });
+    const subscribers = Array.from({ length: N }, (_, i) => ({
+      key: session(i % 1000 === 7),
+      values: [sub],
+    }));
+    const errors: unknown[] = [];
+    const fanOut = new FanOut(
+      { generation: 0 },
+      () => false,
+      (err) => errors.push(err),
+    );
+    const message = new Message({ topic: 'f', payload: Buffer.from('x'), qos: 0, retain: false });
+    assert.equal(fanOut.add(message, { subscribers, groups: [] }) & ROUTED_PENDING, ROUTED_PENDING);
+    const routed = await new Promise<number>((resolve) => fanOut.whenRouted(resolve, () => {}));
+    assert.equal(routed & ROUTED_MATCHED, ROUTED_MATCHED);
+    assert.equal(delivered, N - subscribers.filter((s) => s.key.clientId === 'broken').length);
+    assert.equal(errors.length, 1);
+    assert.equal(fanOut.pending, false);
   });
 });
