@@ -14,6 +14,9 @@
  * merged) and one member per matching shared group, chosen by the configured strategy
  * (round-robin, random, or a hash of the publisher's client id), a connected member first.
  * A member that leaves hands its undelivered shared messages back (`redeliverShared`).
+ * A match larger than one slice (fan-out.ts) is delivered across event-loop turns: `publish`
+ * then says `ROUTED_PENDING`, later messages queue behind it, and `whenRouted` tells the final
+ * bits when its last delivery is made.
  *
  * Durable state goes to the broker's MessageStore as it changes: retained messages here,
  * persistent sessions in Session. At construction the broker reloads what the store holds:
@@ -21,6 +24,7 @@
  * expiry clock: a will whose delay passed while the server was down is published and a
  * session whose expiry passed is ended, once every session is back to receive them.
  */
+import type { Logger } from 'pino';
 import { authenticatorsFromConfig, type EnhancedAuthenticator } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
@@ -46,6 +50,7 @@ import {
 } from '../session/index.ts';
 import { type BrokerLimits, MemoryMessageStore, type MessageStore } from '../store/index.ts';
 import type { BrokerBus } from './bus.ts';
+import { FAN_OUT_SLICE, FanOut } from './fan-out.ts';
 import { type SysTicking, SysTree } from './sys-tree.ts';
 
 export class Broker implements BrokerPort, SysTicking {
@@ -71,6 +76,16 @@ export class Broker implements BrokerPort, SysTicking {
    * (`setLimits`). One object, changed in place, so that what holds it (session queues) follows.
    */
   readonly limits: LimitsInForce;
+  /** Fan-outs split across turns, and what routes behind them (fan-out.ts). */
+  readonly #fanOut = new FanOut(
+    this.index,
+    (group, message) => this.#deliverShared(group, message),
+    (err, message) =>
+      this.log?.error(
+        { err, broker: this.address, topic: message.topic.slice(0, 64) },
+        'internal error delivering a split fan-out; that delivery was skipped',
+      ),
+  );
 
   /** Set once the tenant is deleted: nothing more is routed or stored. */
   closed = false;
@@ -78,6 +93,8 @@ export class Broker implements BrokerPort, SysTicking {
   bus: BrokerBus | undefined;
   /** The broker's on-publish hook (tenancy sets it); PUBLISH from clients goes through it. */
   hooks: BrokerHooks | undefined;
+  /** Where the broker reports an internal error off any connection's path (tenancy sets it). */
+  log: Logger | undefined;
   /** Epoch ms when this process opened the broker (its counters then all zero): $SYS uptime. */
   readonly openedAt = Date.now();
   /** The $SYS tree (sys-tree.ts), made when first needed; dropped when turned off. */
@@ -143,6 +160,7 @@ export class Broker implements BrokerPort, SysTicking {
       session.link?.disconnect('ADMINISTRATIVE_ACTION', 'broker deleted');
       this.endSession(session);
     }
+    this.#fanOut.clear();
     this.retained.clear();
     this.store.deleteBroker(this.id);
   }
@@ -168,18 +186,35 @@ export class Broker implements BrokerPort, SysTicking {
   route(message: Message): Routed {
     if (this.closed) return 0;
     let wrote = false;
-    const { subscribers, groups } = this.index.match(message.topic);
+    const match = this.index.match(message.topic);
+    const { subscribers, groups } = match;
     inputWork.deliveries += subscribers.length + groups.length; // the publisher's read budget
+    // [MQTT-4.6.0-6]: behind a split fan-out, every later message queues (fan-out.ts).
+    if (this.#fanOut.pending || subscribers.length + groups.length > FAN_OUT_SLICE)
+      return this.#fanOut.add(message, match);
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
       if (s.key.deliverMatched(message, s.values)) wrote = true;
     }
     for (let i = 0; i < groups.length; i++) {
-      const group = groups[i]!;
-      const picked = this.#pickMember(group, message, undefined);
-      if (picked?.[0].deliverMatched(message, [picked[1]], group)) wrote = true;
+      if (this.#deliverShared(groups[i]!, message)) wrote = true;
     }
     return (wrote ? ROUTED_WROTE : 0) | (subscribers.length + groups.length > 0 ? ROUTED_MATCHED : 0);
+  }
+
+  /**
+   * After `publish` or `route` said `ROUTED_PENDING`: `done` gets that message's final bits once
+   * its last delivery is made, `drained` runs once no fan-out is pending on this broker. Neither
+   * runs if the broker is deleted first.
+   */
+  whenRouted(done: (routed: Routed) => void, drained: () => void): void {
+    this.#fanOut.whenRouted(done, drained);
+  }
+
+  /** Delivers to one member of a shared group, picked now; true when that wrote to the store. */
+  #deliverShared(group: SessionGroup, message: Message): boolean {
+    const picked = this.#pickMember(group, message, undefined);
+    return picked?.[0].deliverMatched(message, [picked[1]], group) ?? false;
   }
 
   /**

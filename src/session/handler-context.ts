@@ -29,6 +29,7 @@ import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
 import type { ConnectionGuard } from './connection-guard.ts';
 import type { BrokerStats, SessionLink } from './host.ts';
+import type { InputHold } from './input-holds.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
 import type { Session } from './session.ts';
 import type { WriteBudget } from './write-budget.ts';
@@ -166,6 +167,9 @@ export interface PacketContext extends SessionLink {
   /** Stops reading (an on-publish hook's backpressure) until `resume`. */
   pause(): void;
   resume(): void;
+  /** Stops reading for `reason` (input-holds.ts) until `releaseInput(reason)`. */
+  holdInput(reason: InputHold): void;
+  releaseInput(reason: InputHold): void;
   /** CONNECT accepted: the connection now serves `options.session`. Caller sends CONNACK next. */
   accept(options: AcceptOptions): void;
   /** Refuses a CONNECT: CONNACK with the code, then close; after `delayMs` when given. */

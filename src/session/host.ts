@@ -28,11 +28,14 @@ export interface Subscription extends StoredSubscription {
 /**
  * What routing a message did, as bits of a number (nothing allocated per message):
  * `ROUTED_WROTE`, it wrote to the message store (an acknowledgement waits for the commit);
- * `ROUTED_MATCHED`, a subscription or a shared group matched its topic.
+ * `ROUTED_MATCHED`, a subscription or a shared group matched its topic; `ROUTED_PENDING`, the
+ * fan-out is not finished (split across turns, src/broker/fan-out.ts): whether it wrote is known
+ * only when the broker's `whenRouted` says so.
  */
 export type Routed = number;
 export const ROUTED_WROTE = 1;
 export const ROUTED_MATCHED = 2;
+export const ROUTED_PENDING = 4;
 
 /** A connection as an operator is shown it (admin API): read at request time, never kept. */
 export interface LinkView {
@@ -83,6 +86,8 @@ export interface RoutedSession {
    * True when that wrote to the message store (the publisher's ack then waits for the commit).
    */
   deliverMatched(message: Message, subs: Subscription[], group?: SessionGroup): boolean;
+  /** Its subscriptions by filter (as stored); none once the session has ended. */
+  readonly subscriptions: ReadonlyMap<string, Subscription>;
 }
 
 /** A shared group of one broker's sessions. */

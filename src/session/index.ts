@@ -22,6 +22,7 @@ export {
   type LinkView,
   newBrokerStats,
   ROUTED_MATCHED,
+  ROUTED_PENDING,
   ROUTED_WROTE,
   type Routed,
   type RoutedSession,

@@ -19,5 +19,16 @@ export const HOLD_RATE = 4;
 /** The process is over its memory or event-loop lag bound and this connection's broker is shed. */
 export const HOLD_OVERLOAD = 8;
 
+/**
+ * A message of this client waits in its broker's split fan-out (src/broker/fan-out.ts); reading
+ * goes on once the broker's fan-out queue is empty, so a flood cannot grow that queue unbounded.
+ */
+export const HOLD_FANOUT = 16;
+
 /** One of the reasons above. */
-export type InputHold = typeof HOLD_HOOK | typeof HOLD_TURN | typeof HOLD_RATE | typeof HOLD_OVERLOAD;
+export type InputHold =
+  | typeof HOLD_HOOK
+  | typeof HOLD_TURN
+  | typeof HOLD_RATE
+  | typeof HOLD_OVERLOAD
+  | typeof HOLD_FANOUT;

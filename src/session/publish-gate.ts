@@ -24,6 +24,11 @@
  * With a hook, the acknowledgement's place is reserved at once and filled when the hook
  * decides (`--hook-ack after`, the default), or it is sent at once (`before`); a QoS 2 id is
  * recorded at once, so a re-sent PUBLISH is not decided twice [MQTT-4.3.3-10].
+ *
+ * A fan-out split across turns (`ROUTED_PENDING`, src/broker/fan-out.ts) is answered the same
+ * way: the acknowledgement's place is reserved and filled, after the commit of what the
+ * deliveries wrote, once the last one is made (`whenRouted`); the publisher's input is held
+ * (HOLD_FANOUT) until the broker's fan-out queue is empty, so its flood waits, not the loop.
  */
 import type { Logger } from 'pino';
 import { type ClientIdentity, mayPublish, type TopicAcl } from '../auth/index.ts';
@@ -33,7 +38,8 @@ import type { BrokerHooks, OnPublishPipeline, Pausable } from '../hooks/index.ts
 import { type ProtocolVersion, type PubackPacket, type QoS, ReasonCode } from '../protocol/index.ts';
 import type { Message } from '../router/index.ts';
 import type { MessageStore } from '../store/index.ts';
-import { type BrokerStats, ROUTED_MATCHED, ROUTED_WROTE, type Routed } from './host.ts';
+import { type BrokerStats, ROUTED_MATCHED, ROUTED_PENDING, ROUTED_WROTE, type Routed } from './host.ts';
+import { HOLD_FANOUT, type InputHold } from './input-holds.ts';
 import type { OrderedAcks } from './ordered-acks.ts';
 
 /** What the gate needs of the broker a message is published to. */
@@ -44,6 +50,11 @@ export interface PublishHost {
   readonly hooks: BrokerHooks | undefined;
   /** Routes a message: whether that wrote to the message store and whether anything matched. */
   publish(message: Message): Routed;
+  /**
+   * After `publish` said `ROUTED_PENDING`: `done` gets the message's final bits once delivered,
+   * `drained` runs once nothing is pending; neither runs if the broker is deleted first.
+   */
+  whenRouted(done: (routed: Routed) => void, drained: () => void): void;
 }
 
 /** The connection a PUBLISH came from, as the gate answers it. */
@@ -60,6 +71,9 @@ export interface Publisher extends Pausable {
   /** Sends a refusing PUBACK/PUBREC with a Reason String, behind acknowledgements still waiting. */
   sendRefusal(packet: PubackPacket, reason: string): void;
   disconnect(code: ErrorCode, detail: string): void;
+  /** Stops reading its input for `reason` until `releaseInput(reason)` (input-holds.ts). */
+  holdInput(reason: InputHold): void;
+  releaseInput(reason: InputHold): void;
 }
 
 /** The publisher's session, for the inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-9]. */
@@ -137,6 +151,16 @@ export class PublishGate {
     const pipeline = host.hooks?.activePipeline;
     if (pipeline !== undefined) return this.#throughHook(from, session, message, packetId, pipeline);
     const routed = host.publish(message);
+    if ((routed & ROUTED_PENDING) !== 0) {
+      const inboundWrote = qos === 2 && session.addInboundQos2(packetId); // [MQTT-4.3.3-10]
+      const answer = qos > 0 ? from.acks.reserve() : undefined;
+      this.#afterFanOut(from, routed, (final) => {
+        const type = qos === 1 ? 'puback' : 'pubrec';
+        const ack: PubackPacket = { type, packetId, reasonCode: routedReason(from.version, final) };
+        answer?.(() => from.sendDurable(ack, inboundWrote || (final & ROUTED_WROTE) !== 0));
+      });
+      return;
+    }
     if (qos > 0)
       acknowledge(
         from,
@@ -146,6 +170,18 @@ export class PublishGate {
         (routed & ROUTED_WROTE) !== 0,
         routedReason(from.version, routed),
       );
+  }
+
+  /**
+   * A message whose fan-out the broker split across turns: `done` gets its final bits (with the
+   * retained store's write, known at once) once delivered; the publisher is not read meanwhile.
+   */
+  #afterFanOut(from: Publisher, routed: Routed, done: (final: Routed) => void): void {
+    from.holdInput(HOLD_FANOUT);
+    this.#host.whenRouted(
+      (final) => done(final | (routed & ROUTED_WROTE)),
+      () => from.releaseInput(HOLD_FANOUT),
+    );
   }
 
   /** The message waits for the hook's decision; its acknowledgement keeps its place meanwhile. */
@@ -180,7 +216,20 @@ export class PublishGate {
             from.disconnect('IMPLEMENTATION_ERROR', 'internal error');
             return;
           }
-          if (answer === undefined) return;
+          if (answer === undefined) {
+            if ((routed & ROUTED_PENDING) !== 0) this.#afterFanOut(from, routed, () => {});
+            return;
+          }
+          if ((routed & ROUTED_PENDING) !== 0) {
+            const fill = answer;
+            this.#afterFanOut(from, routed, (final) => {
+              const wrote = inboundWrote || (final & ROUTED_WROTE) !== 0;
+              fill(() =>
+                from.sendDurable({ type, packetId, reasonCode: routedReason(from.version, final) }, wrote),
+              );
+            });
+            return;
+          }
           if (decided === undefined && failed !== undefined && from.version === 5) {
             // Fail-closed: a v5 publisher learns the message was not delivered (0x80).
             answer(() => {

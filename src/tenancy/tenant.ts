@@ -48,6 +48,7 @@ export function openTenant(record: BrokerRecord, deps: TenantDeps): Tenant {
   const domain = deps.config.domain;
   const address = addressOf(record);
   broker.address = address;
+  broker.log = deps.log;
   broker.sysTopics = record.sysTopics;
   broker.setLimits(record.limits);
   const hooks = new BrokerHooks(record, {
