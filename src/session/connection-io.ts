@@ -31,7 +31,7 @@
  *   A failed commit never yields a success.
  * - `congested` reports unsent bytes above the configured bound (`--max-write-buffer`), or,
  *   while the server's unsent bytes together are over `--max-total-write-buffer`, at or above
- *   the average backlog (write-budget.ts); the session then queues QoS 1/2 and drops QoS 0
+ *   its fair share of the budget (write-budget.ts); the session then queues QoS 1/2 and drops QoS 0
  *   (counted as `congested` or `write_budget`), and 'drain' resumes it.
  * - Each write charges its bytes to the server's WriteBudget at once, so `congested` sees this
  *   turn's output while the turn fans out (one turn never overshoots the budget by more than a
@@ -200,7 +200,7 @@ export abstract class ConnectionIO {
     // that takes a burst into the kernel within a turn is not slow, however large the burst.
     if (this.#settled === 0) return false;
     const budget = this.#budget;
-    return (budget.over && this.#backlog >= budget.average) || budget.shedding;
+    return (budget.over && this.#backlog >= budget.fairShare) || budget.shedding;
   }
 
   /** While congested, what by: this connection's own bound, the write budget, or overload (drop counting). */
@@ -208,7 +208,7 @@ export abstract class ConnectionIO {
     if (this.socket.writableLength + this.#gatheredBytes > this.config.maxWriteBufferBytes)
       return 'droppedCongested';
     const budget = this.#budget;
-    return budget.over && this.#backlog >= budget.average ? 'droppedWriteBudget' : 'droppedOverload';
+    return budget.over && this.#backlog >= budget.fairShare ? 'droppedWriteBudget' : 'droppedOverload';
   }
 
   // ---- input ----

@@ -15,9 +15,14 @@
  * is not counted, and a counted one may be stale-high until then (the budget errs on the
  * safe side).
  *
- * Over budget, the connections owing a 'drain' whose backlog is at or above the average
- * counted backlog are the most congested: they get no QoS 0 (counted as `write_budget`) and queue QoS 1/2 until
- * they drain. Two numbers give the average, so finding them costs nothing per message.
+ * Over budget, the connections owing a 'drain' whose backlog is at or above their fair share
+ * (the budget divided by the connections with a counted backlog) get no QoS 0 (counted as
+ * `write_budget`) and queue QoS 1/2 until they drain. Those below their share may still grow to
+ * it, so the total stays within about the budget (plus one turn's writes) however many stall.
+ * The average would not bound it: connections that all stall grow in lockstep, half of them
+ * below the average at any moment, until each meets its own `--max-write-buffer` (100 stalled
+ * subscribers held 105 MB against an 8 MiB budget). Two numbers give the share, so finding it
+ * costs nothing per message.
  *
  * While the process is overloaded (`--max-memory`, observability/overload-watch.ts), the budget
  * is `shedding`: connections still owing a 'drain' get no QoS 0 either (counted as
@@ -55,9 +60,9 @@ export class WriteBudget {
     return this.#backlogged;
   }
 
-  /** The average counted backlog: connections at or above it are shed first. */
-  get average(): number {
-    return this.#backlogged === 0 ? 0 : this.#total / this.#backlogged;
+  /** Each backlogged connection's share of the budget: over budget, those at or above it are shed. */
+  get fairShare(): number {
+    return this.#backlogged === 0 ? this.max : this.max / this.#backlogged;
   }
 
   /** A connection's counted backlog went from `before` to `after` bytes. */
