@@ -17,10 +17,13 @@
  */
 
 /**
- * Work units (packets + deliveries) per connection per turn. ~1 µs each on the fan-in path, so
- * about 1 ms of a turn; chosen by bench/neighbours.ts (docs/performance.md, isolation).
+ * Work units (packets + deliveries) per connection per turn: ~1 µs each on the fan-in path, so
+ * about 0.1 ms of a turn. Chosen by bench/neighbours.ts noisy (docs/performance.md, isolation):
+ * a quiet neighbour's p99 under a 4-publisher flood was 5.4x its idle value at 1,000, 2.3-3.3x
+ * at 250 and 1.9x at 100, with the flood's own rate unchanged (0.96-1.04M msgs/s) and the
+ * closed-loop fan-in within its run-to-run noise.
  */
-export const READ_BUDGET = 1000;
+export const READ_BUDGET = 100;
 
 /** Counters the read budget reads around each packet; plain fields, bumped on the hot path. */
 export const inputWork = {

@@ -14,11 +14,13 @@
  * - 20,000 retained messages all reach a new QoS 0 subscriber (v5 and v3.1.1), paced; live
  *   messages published while the retained ones are going out come after them, once.
  */
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
+import { READ_BUDGET } from '../../src/session/read-budget.ts';
 import { spawnChild, until, WAIT_MS } from '../helpers/child-process.ts';
 import { describeWithTool, mosquittoClients, uniqueName } from '../helpers/interop-tools.ts';
 import { seriesValue } from '../helpers/prometheus.ts';
@@ -381,7 +383,7 @@ async function handled(socket: Socket): Promise<void> {
 }
 
 describe('the write budget within one event-loop turn', () => {
-  it('a fan-out in one turn passes --max-total-write-buffer by at most one packet per connection (pubsub_write_buffer_bytes)', async (t) => {
+  it("a fan-out passes --max-total-write-buffer by at most one turn's writes per connection (pubsub_write_buffer_bytes)", async (t) => {
     const limit = 4 * 2 ** 20;
     const ts = await startServer({
       httpPort: 0,
@@ -410,9 +412,13 @@ describe('the write budget within one event-loop turn', () => {
     publisher.write(batch(4000));
     await handled(publisher);
     const total = await gauge();
+    // A connection is stopped within one packet of its share; one whose socket drained a little
+    // (the kernel took more) owes no 'drain' and may take one turn's writes unshed: at most a
+    // read budget's worth of this fan-out (each PUBLISH weighs 1 + 16 deliveries).
+    const perTurn = Math.ceil(READ_BUDGET / (1 + subscribers));
     assert.ok(
-      total <= limit + subscribers * one.length,
-      `pubsub_write_buffer_bytes ${total} > ${limit} + ${subscribers} packets of ${one.length} bytes`,
+      total <= limit + subscribers * perTurn * one.length,
+      `pubsub_write_buffer_bytes ${total} > ${limit} + ${subscribers} x ${perTurn} packets of ${one.length} bytes`,
     );
     assert.ok((await metric(ts.apiUrl, 'pubsub_messages_dropped_total', { reason: 'write_budget' })) > 0);
   });
