@@ -135,7 +135,7 @@ describeWithTool('the web console in Chromium', chromium, () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('the banner names the console; its files are served with a CSP forbidding inline script, revalidated by ETag', async () => {
+  it('the banner names the console; the shell revalidates by ETag, its assets are hashed and immutable, all with a CSP forbidding inline script', async () => {
     assert.ok(serve.child.lines.includes(`pubsub: web console on ${serve.apiUrl}/`), serve.child.report());
     const shell = await fetch(`${serve.apiUrl}/`);
     assert.equal(shell.status, 200);
@@ -146,11 +146,28 @@ describeWithTool('the web console in Chromium', chromium, () => {
     assert.equal(shell.headers.get('cache-control'), 'no-cache');
     const etag = shell.headers.get('etag')!;
     assert.equal((await fetch(`${serve.apiUrl}/`, { headers: { 'if-none-match': etag } })).status, 304);
-    assert.doesNotMatch(await shell.text(), /<script>|<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
-    const library = await fetch(`${serve.apiUrl}/console/mqtt.esm.js`);
-    assert.equal(library.status, 200);
-    assert.match(library.headers.get('content-type')!, /^text\/javascript/);
-    assert.equal((await library.arrayBuffer()).byteLength, Number(library.headers.get('content-length')));
+    const html = await shell.text();
+    assert.doesNotMatch(html, /<script>|<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+    const entry = html.match(/<script type="module" src="(\/console\/assets\/app\.[\w-]+\.js)">/)?.[1];
+    assert.ok(entry, html);
+    const app = await fetch(`${serve.apiUrl}${entry}`);
+    assert.equal(app.status, 200);
+    assert.equal(app.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.match(app.headers.get('content-security-policy')!, /script-src 'self'(;|$)/);
+    const code = await app.text();
+    assert.doesNotMatch(code, /from '\.\/[\w-]+\.ts'/, 'imports point at built assets');
+    const library = code.match(/import\('\.\/(page-ws-client\.[\w-]+\.js)'\)/)?.[1];
+    const wsPage = await (await fetch(`${serve.apiUrl}/console/assets/${library}`)).text();
+    const mqttAsset = wsPage.match(/import\('\.\/(mqtt\.esm\.[\w-]+\.js)'\)/)?.[1];
+    const mqttLibrary = await fetch(`${serve.apiUrl}/console/assets/${mqttAsset}`);
+    assert.equal(mqttLibrary.status, 200, String(mqttAsset));
+    assert.match(mqttLibrary.headers.get('content-type')!, /^text\/javascript/);
+    assert.equal(mqttLibrary.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal((await mqttLibrary.arrayBuffer()).byteLength, Number(mqttLibrary.headers.get('content-length')));
+    // An asset name the build did not make is unknown, whatever its shape.
+    assert.equal((await fetch(`${serve.apiUrl}${entry.replace(/\.[\w-]+\.js$/, '.000000000000.js')}`)).status, 404);
+    assert.equal((await fetch(`${serve.apiUrl}/console/assets/app.ts`)).status, 404);
+    assert.equal((await fetch(`${serve.apiUrl}/console/app.js`)).status, 403);
     // Only the console's own paths are public: anything else under /console is an unknown path.
     assert.equal((await fetch(`${serve.apiUrl}/console/../data/admin-token`)).status, 403);
     assert.equal((await fetch(`${serve.apiUrl}/console/index.html`)).status, 403);

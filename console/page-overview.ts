@@ -4,8 +4,9 @@
  * POLL_MS (counters since start; rates are differences between two answers); keeps the last
  * KEPT_SAMPLES. uPlot is loaded with this page, the first time it is opened.
  */
-import { accountId, call } from './api.js';
-import { el, field, loadUPlot, replace, statusLine } from './dom.js';
+import type uPlot from 'uplot';
+import { type ApiRecord, accountId, call } from './api.ts';
+import { el, field, loadUPlot, replace, statusLine } from './dom.ts';
 
 const POLL_MS = 2000;
 const KEPT_SAMPLES = 150;
@@ -51,8 +52,8 @@ export async function render(section) {
 
   /** Per broker (and ALL): time (s), in/s, out/s, dropped/s, connections. */
   const series = new Map();
-  let previous;
-  let charts = [];
+  let previous: { t: number; brokers: Map<string, ApiRecord> } | undefined;
+  let charts: uPlot[] = [];
 
   function seriesOf(name) {
     if (!series.has(name)) series.set(name, [[], [], [], [], []]);
@@ -109,17 +110,17 @@ export async function render(section) {
   }
 
   async function poll() {
-    let now;
+    let now: ApiRecord;
     try {
       now = await call('GET', `/client/v4/accounts/${accountId()}/pubsub/stats`);
       status.clear();
     } catch (err) {
-      status.error(`Could not read the figures: ${err.message}`);
+      status.error(`Could not read the figures: ${(err as Error).message}`);
       return;
     }
     const t = Date.parse(now.time) / 1000;
     const total = { connections: 0, in: 0, out: 0, dropped: 0 };
-    const rows = [];
+    const rows: [string, typeof total][] = [];
     for (const b of now.brokers) {
       const name = `${b.broker}.${b.namespace}`;
       const before = previous?.brokers.get(name);

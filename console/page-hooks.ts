@@ -6,8 +6,8 @@
  * Routes: docs/api.md (`.../hook`, `.../hook/function`, the broker's PATCH). The figures are
  * read again every 2 seconds while the page is open.
  */
-import { ApiFailure, allBrokers, brokerPathOf, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.js';
+import { ApiFailure, allBrokers, brokerPathOf, call } from './api.ts';
+import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.ts';
 
 const REFRESH_MS = 2000;
 const EXAMPLE = `// Runs for every batch of messages published to the broker.
@@ -28,7 +28,7 @@ export async function render(section) {
   const summary = el('div');
   const figures = el('div');
 
-  const path = (rest) => brokerPathOf(choice.value, rest);
+  const path = (rest = '') => brokerPathOf(choice.value, rest);
 
   async function act(done, work) {
     status.clear();
@@ -130,7 +130,7 @@ export async function render(section) {
   // The editor: a textarea beside a gutter of line numbers that scrolls with it.
   const code = el('textarea', { rows: 16, spellcheck: 'false', wrap: 'off', class: 'code', value: EXAMPLE });
   const gutter = el('ol', { class: 'gutter', 'aria-hidden': 'true' });
-  let errorLine;
+  let errorLine: number | undefined;
   function numberLines() {
     const count = code.value.split('\n').length;
     replace(

@@ -5,23 +5,23 @@
  * connections) when the user leaves the page. Links change the URL with the History API, so
  * every page has an address and the back button works.
  */
-import { ApiFailure, forgetToken, signIn, storedToken, storeToken } from './api.js';
-import { el, field, replace } from './dom.js';
+import { ApiFailure, forgetToken, signIn, storedToken, storeToken } from './api.ts';
+import { el, field, replace } from './dom.ts';
 
 const PAGES = {
-  '/console/overview': { title: 'Overview', load: () => import('./page-overview.js') },
-  '/console/brokers': { title: 'Brokers', load: () => import('./page-brokers.js') },
-  '/console/clients': { title: 'Clients and sessions', load: () => import('./page-clients.js') },
-  '/console/retained': { title: 'Retained messages', load: () => import('./page-retained.js') },
-  '/console/credentials': { title: 'Credentials', load: () => import('./page-credentials.js') },
-  '/console/hooks': { title: 'On-publish hook', load: () => import('./page-hooks.js') },
-  '/console/ws-client': { title: 'WebSocket client', load: () => import('./page-ws-client.js') },
+  '/console/overview': { title: 'Overview', load: () => import('./page-overview.ts') },
+  '/console/brokers': { title: 'Brokers', load: () => import('./page-brokers.ts') },
+  '/console/clients': { title: 'Clients and sessions', load: () => import('./page-clients.ts') },
+  '/console/retained': { title: 'Retained messages', load: () => import('./page-retained.ts') },
+  '/console/credentials': { title: 'Credentials', load: () => import('./page-credentials.ts') },
+  '/console/hooks': { title: 'On-publish hook', load: () => import('./page-hooks.ts') },
+  '/console/ws-client': { title: 'WebSocket client', load: () => import('./page-ws-client.ts') },
 };
 const HOME = '/console/overview';
 
-const main = document.getElementById('main');
-const nav = document.getElementById('nav');
-const signOutButton = document.getElementById('sign-out');
+const main = document.getElementById('main')!;
+const nav = document.getElementById('nav')!;
+const signOutButton = document.getElementById('sign-out')!;
 let leave = () => {};
 let shown = 0;
 
@@ -59,12 +59,16 @@ async function show() {
       return signedOut(err.message);
     replace(
       main,
-      el('p', { class: 'status error', role: 'alert' }, `Could not show ${page.title}: ${err.message}`),
+      el(
+        'p',
+        { class: 'status error', role: 'alert' },
+        `Could not show ${page.title}: ${(err as Error).message}`,
+      ),
     );
   }
 }
 
-function signedOut(message) {
+function signedOut(message?: string): void {
   leave();
   leave = () => {};
   forgetToken();
@@ -99,7 +103,9 @@ function signedOut(message) {
       await signIn(value);
     } catch (err) {
       error.textContent =
-        err instanceof ApiFailure ? `Sign-in refused: ${err.message}` : `Sign-in failed: ${err.message}`;
+        err instanceof ApiFailure
+          ? `Sign-in refused: ${(err as Error).message}`
+          : `Sign-in failed: ${(err as Error).message}`;
       token.select();
       return;
     }
@@ -117,13 +123,13 @@ function signedIn() {
 }
 
 nav.addEventListener('click', (event) => {
-  const link = event.target.closest('a');
+  const link = (event.target as Element).closest('a');
   if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
   event.preventDefault();
   if (link.getAttribute('href') !== location.pathname) history.pushState(null, '', link.getAttribute('href'));
   show();
 });
-document.querySelector('.brand').addEventListener('click', (event) => {
+document.querySelector('.brand')!.addEventListener('click', (event) => {
   event.preventDefault();
   history.pushState(null, '', HOME);
   if (storedToken()) show();

@@ -4,9 +4,9 @@
  * lists what is under it), each payload shown as text, pretty-printed JSON or hex (binary), and
  * Delete (which publishes nothing). Routes: docs/api.md#clients-and-retained-messages.
  */
-import { allBrokers, brokerPathOf, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.js';
-import { formatPayload, fromBase64 } from './payload.js';
+import { type ApiRecord, allBrokers, brokerPathOf, call } from './api.ts';
+import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.ts';
+import { formatPayload, fromBase64 } from './payload.ts';
 
 const PER_PAGE = 1000;
 const PAYLOAD_BYTES = 65536;
@@ -28,7 +28,7 @@ export async function render(section) {
   const status = statusLine();
   const levels = el('nav', { class: 'topic-tree', 'aria-label': 'Topic tree' });
   const list = el('div', { class: 'retained-list' });
-  let shown = [];
+  let shown: ApiRecord[] = [];
 
   const path = (rest) => brokerPathOf(choice.value, rest);
 

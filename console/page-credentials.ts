@@ -3,8 +3,8 @@
  * (revoke and unrevoke by jti), and the public keys that verify its tokens, with rotation.
  * Routes: docs/api.md (`.../credentials`, `.../revocations`, `.../publickeys`).
  */
-import { allBrokers, brokerPathOf, call, jwtClaims } from './api.js';
-import { brokerSelect, confirmDialog, copyable, el, field, replace, statusLine } from './dom.js';
+import { allBrokers, brokerPathOf, call, jwtClaims } from './api.ts';
+import { brokerSelect, confirmDialog, copyable, el, field, replace, statusLine } from './dom.ts';
 
 export async function render(section) {
   const tree = await allBrokers();
@@ -178,7 +178,7 @@ export async function render(section) {
                 el('td', {}, id),
                 el('td', {}, el('code', {}, claims.jti)),
                 el('td', {}, claims.exp ? new Date(claims.exp * 1000).toISOString() : 'never'),
-                el('td', {}, copyable(`token of ${id}`, jwt)),
+                el('td', {}, copyable(`token of ${id}`, String(jwt))),
                 el(
                   'td',
                   {},

@@ -7,8 +7,9 @@
  *   first time a value is charted. The last KEPT_POINTS values are kept.
  * Both record on every message and draw only when asked (the connection batches redraws).
  */
-import { el, field, loadUPlot, replace } from './dom.js';
-import { text } from './payload.js';
+import type uPlot from 'uplot';
+import { el, field, loadUPlot, replace } from './dom.ts';
+import { text } from './payload.ts';
 
 const KEPT_POINTS = 600;
 const SHOWN_CHILDREN = 200;
@@ -104,7 +105,7 @@ export function topicTree(onPick) {
 export function numberIn(bytes, path) {
   const payload = text(bytes).trim();
   if (path === '') return payload === '' ? undefined : finite(Number(payload));
-  let value;
+  let value: unknown;
   try {
     value = JSON.parse(payload);
   } catch {
@@ -141,12 +142,12 @@ export function liveChart() {
     summary,
     box,
   );
-  const times = [];
-  const values = [];
+  const times: number[] = [];
+  const values: number[] = [];
   let skipped = 0;
   let changed = false;
-  let plot;
-  let loading;
+  let plot: uPlot | undefined;
+  let loading: Promise<void> | undefined;
 
   function reset() {
     times.length = 0;

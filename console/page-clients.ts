@@ -6,8 +6,8 @@
  * docs/api.md#clients-and-retained-messages. The list is read again every 3 seconds while
  * "Live" is ticked.
  */
-import { allBrokers, brokerPathOf, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, statusLine } from './dom.js';
+import { allBrokers, brokerPathOf, call } from './api.ts';
+import { brokerSelect, confirmDialog, el, field, replace, statusLine } from './dom.ts';
 
 const REFRESH_MS = 3000;
 const ALL = '';
