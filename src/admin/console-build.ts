@@ -120,7 +120,9 @@ export async function buildConsole(dir: string, resolveFrom: string): Promise<Co
   const resolve = (specifier: string): Promise<string> => {
     if (Object.hasOwn(LIBRARIES, specifier)) return library(specifier);
     if (specifier.startsWith('./') && !specifier.slice(2).includes('/')) return own(specifier.slice(2));
-    throw new Error(`console build: import of ${JSON.stringify(specifier)} is not a console source or library`);
+    throw new Error(
+      `console build: import of ${JSON.stringify(specifier)} is not a console source or library`,
+    );
   };
 
   for (const name of sources.keys()) await own(name);
@@ -131,7 +133,11 @@ export async function buildConsole(dir: string, resolveFrom: string): Promise<Co
       return `${attribute}="${ASSET_PREFIX}${await resolve(Object.hasOwn(LIBRARIES, target) ? target : `./${target}`)}"`;
     }),
   );
-  return { assets, index, indexEtag: `"${createHash('sha256').update(index).digest('base64url').slice(0, 16)}"` };
+  return {
+    assets,
+    index,
+    indexEtag: `"${createHash('sha256').update(index).digest('base64url').slice(0, 16)}"`,
+  };
 }
 
 function stripTypes(name: string, body: Buffer): string {

@@ -163,9 +163,15 @@ describeWithTool('the web console in Chromium', chromium, () => {
     assert.equal(mqttLibrary.status, 200, String(mqttAsset));
     assert.match(mqttLibrary.headers.get('content-type')!, /^text\/javascript/);
     assert.equal(mqttLibrary.headers.get('cache-control'), 'public, max-age=31536000, immutable');
-    assert.equal((await mqttLibrary.arrayBuffer()).byteLength, Number(mqttLibrary.headers.get('content-length')));
+    assert.equal(
+      (await mqttLibrary.arrayBuffer()).byteLength,
+      Number(mqttLibrary.headers.get('content-length')),
+    );
     // An asset name the build did not make is unknown, whatever its shape.
-    assert.equal((await fetch(`${serve.apiUrl}${entry.replace(/\.[\w-]+\.js$/, '.000000000000.js')}`)).status, 404);
+    assert.equal(
+      (await fetch(`${serve.apiUrl}${entry.replace(/\.[\w-]+\.js$/, '.000000000000.js')}`)).status,
+      404,
+    );
     assert.equal((await fetch(`${serve.apiUrl}/console/assets/app.ts`)).status, 404);
     assert.equal((await fetch(`${serve.apiUrl}/console/app.js`)).status, 403);
     // Only the console's own paths are public: anything else under /console is an unknown path.

@@ -20,7 +20,16 @@ import { ASSET_PREFIX, ConsoleBuilder } from '../console-build.ts';
 const CONSOLE_DIR = resolve(import.meta.dirname, '../../../console');
 
 /** The console's pages (each an address that serves the shell; its script shows the page). */
-const PAGES = ['overview', 'brokers', 'clients', 'retained', 'credentials', 'hooks', 'ws-client', 'nodes'] as const;
+const PAGES = [
+  'overview',
+  'brokers',
+  'clients',
+  'retained',
+  'credentials',
+  'hooks',
+  'ws-client',
+  'nodes',
+] as const;
 
 const SHELL_PATHS = ['/', '/console', ...PAGES.map((page) => `/console/${page}`)];
 const ASSET_ROUTE = `${ASSET_PREFIX}:name`;
@@ -72,8 +81,14 @@ async function serveAsset(
   const asset = build.assets.get(req.params.name);
   secure(reply);
   if (asset === undefined) {
-    const missing = req.params.name.includes('.not-installed.') ? 'not installed: run npm install' : 'not found';
-    return reply.code(404).header('cache-control', 'no-cache').type('text/plain; charset=utf-8').send(`${missing}\n`);
+    const missing = req.params.name.includes('.not-installed.')
+      ? 'not installed: run npm install'
+      : 'not found';
+    return reply
+      .code(404)
+      .header('cache-control', 'no-cache')
+      .type('text/plain; charset=utf-8')
+      .send(`${missing}\n`);
   }
   reply
     .header('cache-control', 'public, max-age=31536000, immutable')
