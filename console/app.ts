@@ -5,7 +5,7 @@
  * connections) when the user leaves the page. Links change the URL with the History API, so
  * every page has an address and the back button works.
  */
-import { ApiFailure, forgetToken, signIn, storedToken, storeToken } from './api.ts';
+import { ApiFailure, call, forgetToken, signIn, storedToken, storeToken } from './api.ts';
 import { el, field, replace } from './dom.ts';
 
 const PAGES = {
@@ -16,12 +16,14 @@ const PAGES = {
   '/console/credentials': { title: 'Credentials', load: () => import('./page-credentials.ts') },
   '/console/hooks': { title: 'On-publish hook', load: () => import('./page-hooks.ts') },
   '/console/ws-client': { title: 'WebSocket client', load: () => import('./page-ws-client.ts') },
+  '/console/nodes': { title: 'Nodes', load: () => import('./page-nodes.ts') },
 };
 const HOME = '/console/overview';
 
 const main = document.getElementById('main')!;
 const nav = document.getElementById('nav')!;
 const signOutButton = document.getElementById('sign-out')!;
+const nodesLink = document.getElementById('nodes-link')!;
 let leave = () => {};
 let shown = 0;
 
@@ -120,6 +122,11 @@ function signedIn() {
   nav.hidden = false;
   signOutButton.hidden = false;
   show();
+  // The Nodes link shows when the server is in a cluster and the token may see it (operator).
+  call('GET', '/cluster').then(
+    (cluster) => (nodesLink.hidden = !cluster.enabled),
+    () => (nodesLink.hidden = true),
+  );
 }
 
 nav.addEventListener('click', (event) => {

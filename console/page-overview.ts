@@ -2,7 +2,9 @@
  * Overview: connections and messages per second (in, out, dropped), in total or for one broker,
  * as live uPlot charts, and each broker's figures now. Polls `GET .../pubsub/stats` every
  * POLL_MS (counters since start; rates are differences between two answers); keeps the last
- * KEPT_SAMPLES. uPlot is loaded with this page, the first time it is opened.
+ * KEPT_SAMPLES. uPlot is loaded with this page, the first time it is opened. The figures are
+ * the answering node's; in a cluster (`GET /cluster`, operator tokens) a table gives each
+ * node's connections and link too.
  */
 import type uPlot from 'uplot';
 import { type ApiRecord, accountId, call } from './api.ts';
@@ -20,6 +22,27 @@ export async function render(section) {
   const messagesBox = el('div', { class: 'chart' });
   const connectionsBox = el('div', { class: 'chart' });
   const table = el('tbody');
+  const nodesTable = el('tbody');
+  const nodesCard = el(
+    'section',
+    { class: 'card', 'aria-labelledby': 'nodes-now-title', hidden: true },
+    el('h2', { id: 'nodes-now-title' }, 'Nodes now'),
+    el(
+      'table',
+      { 'aria-label': 'Nodes now' },
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['Node', 'Connections', 'Link'].map((h) => el('th', {}, h)),
+        ),
+      ),
+      nodesTable,
+    ),
+  );
+  let clustered = true; // until GET /cluster says otherwise (or refuses this token)
   section.append(
     status.node,
     field('Chart', choice),
@@ -48,6 +71,7 @@ export async function render(section) {
         table,
       ),
     ),
+    nodesCard,
   );
 
   /** Per broker (and ALL): time (s), in/s, out/s, dropped/s, connections. */
@@ -155,6 +179,31 @@ export async function render(section) {
       ),
     );
     update();
+    if (clustered) await pollNodes();
+  }
+
+  async function pollNodes() {
+    let cluster: ApiRecord;
+    try {
+      cluster = await call('GET', '/cluster');
+    } catch {
+      clustered = false; // not an operator token: the page shows this node's figures only
+      return;
+    }
+    clustered = cluster.enabled;
+    nodesCard.hidden = !clustered;
+    replace(
+      nodesTable,
+      cluster.nodes.map((n: ApiRecord) =>
+        el(
+          'tr',
+          {},
+          el('td', {}, n.self ? `${n.name} (this node)` : n.name),
+          el('td', {}, n.connections === null ? '—' : String(n.connections)),
+          el('td', { class: `link-${n.link}` }, n.link),
+        ),
+      ),
+    );
   }
 
   function push(name, t, f) {
