@@ -140,9 +140,6 @@ export async function render(section) {
         {
           type: 'button',
           'aria-label': `Subscriptions of ${id}`,
-          // GET .../clients/{client_id} takes the id as a path segment (docs/api.md).
-          disabled: !inPath(id),
-          title: inPath(id) ? null : 'a client id with / (or . or ..) cannot be named in the API path',
           onclick: () => showDetails(broker, id),
         },
         'Subscriptions',
@@ -185,13 +182,10 @@ export async function render(section) {
     ];
   }
 
-  function inPath(id) {
-    return !id.includes('/') && id !== '.' && id !== '..' && id.length <= 100;
-  }
-
   async function showDetails(broker, id) {
     try {
-      const client = await call('GET', clientsPath(broker, `/${encodeURIComponent(id)}`));
+      // The query form takes any client id (a path segment cannot carry `/`, `..` or 101+ characters).
+      const client = await call('GET', brokerPathOf(broker, '/client'), { query: { client_id: id } });
       replace(
         details,
         el(

@@ -497,6 +497,14 @@ describeWithTool('the web console in Chromium', chromium, () => {
     });
     await away.subscribeAsync('away/#', { qos: 1 });
     await away.endAsync();
+    // A client id no API path segment can carry: its subscriptions are read through ?client_id=.
+    const slashed = await mqtt.connectAsync(serve.urls.mqtt!, {
+      protocolVersion: 5,
+      clientId: `${prefix}/device`,
+      reconnectPeriod: 0,
+    });
+    t.after(() => slashed.endAsync(true));
+    await slashed.subscribeAsync('slashed/+', { qos: 0 });
 
     const { page, errors } = await openPage(t, '/console/clients?broker=default.local');
     await signIn(page);
@@ -519,6 +527,11 @@ describeWithTool('the web console in Chromium', chromium, () => {
     await page
       .getByRole('table', { name: `Subscription list of ${prefix}-v5` })
       .getByRole('cell', { name: 'clients/+/temp', exact: true })
+      .waitFor();
+    await page.getByRole('button', { name: `Subscriptions of ${prefix}/device` }).click();
+    await page
+      .getByRole('table', { name: `Subscription list of ${prefix}/device` })
+      .getByRole('cell', { name: 'slashed/+', exact: true })
       .waitFor();
     await screenshots(page, 'clients');
 
@@ -552,6 +565,7 @@ describeWithTool('the web console in Chromium', chromium, () => {
     assert.deepEqual(left.body.result.map((c: Json) => c.client_id).sort(), [
       `${prefix}-v311`,
       `${prefix}-v5`,
+      `${prefix}/device`,
     ]);
     await until(
       async () => (await row(`${prefix}-away`).count()) === 0,
