@@ -7,14 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { until } from '../helpers/child-process.ts';
 import { type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
 import { chromium, describeWithTool, launchChromium, natsServer } from '../helpers/interop-tools.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
+
+const SCREENSHOTS = fileURLToPath(new URL('../../test-output/console/', import.meta.url));
 
 const cleanups: (() => unknown)[] = [];
 /** The suite's own context: what it starts is stopped when the suite ends. */
@@ -61,6 +65,7 @@ describeWithTool('the web console in Chromium, clustered', chromium, () => {
       nats = await startNats(suite);
       [a, b] = await Promise.all([startNode(suite, nats, 'node-a'), startNode(suite, nats, 'node-b')]);
       browser = await launchChromium();
+      await mkdir(SCREENSHOTS, { recursive: true });
     });
     after(async () => {
       await browser?.close();
@@ -90,6 +95,10 @@ describeWithTool('the web console in Chromium, clustered', chromium, () => {
         ],
       );
       for (const cells of table) assert.match(cells[1]!, /^\d+[dhms]/, `uptime of ${cells[0]}`);
+      for (const colorScheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme });
+        await page.screenshot({ path: join(SCREENSHOTS, `nodes-${colorScheme}.png`), fullPage: true });
+      }
       assert.equal(
         await page.getByRole('link', { name: 'Console on node-a' }).getAttribute('href'),
         `${a.apiUrl}/console/nodes`,
