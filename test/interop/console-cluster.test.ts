@@ -15,7 +15,13 @@ import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { until } from '../helpers/child-process.ts';
 import { type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
-import { chromium, describeWithTool, launchChromium, natsServer } from '../helpers/interop-tools.ts';
+import {
+  chromium,
+  describeWithTool,
+  launchChromium,
+  natsServer,
+  pageErrors,
+} from '../helpers/interop-tools.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
 
 const SCREENSHOTS = fileURLToPath(new URL('../../test-output/console/', import.meta.url));
@@ -39,11 +45,7 @@ async function signedIn(
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-  });
+  const errors = pageErrors(page);
   await page.goto(`${apiUrl}${path}`);
   await page.getByLabel('Admin token').fill(token);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();

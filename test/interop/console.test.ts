@@ -22,6 +22,7 @@ import {
   launchChromium,
   mosquittoClients,
   mosquittoPub,
+  pageErrors,
   uniqueName,
 } from '../helpers/interop-tools.ts';
 import { type RunningServe, startServe } from '../helpers/pubsub-process.ts';
@@ -55,11 +56,7 @@ async function openPage(t: TestContext, path = '/'): Promise<{ page: Page; error
   const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-  });
+  const errors = pageErrors(page);
   await page.goto(`${serve.apiUrl}${path}`);
   return { page, errors };
 }
