@@ -36,7 +36,7 @@ export function storedToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-export function storeToken(token) {
+export function storeToken(token: string): void {
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
@@ -84,7 +84,7 @@ export function accountId() {
 }
 
 /** Checks a token by listing its accounts; throws ApiFailure when it is refused. */
-export async function signIn(token) {
+export async function signIn(token: string): Promise<ApiRecord> {
   const accounts = await call('GET', '/client/v4/accounts', { token });
   if (accounts.length === 0)
     throw new ApiFailure(403, [{ code: 0, message: 'this token may use no account' }]);
@@ -98,19 +98,19 @@ export function ns(rest = '') {
 }
 
 /** The path of a broker (and `rest` below it). */
-export function brokerPath(namespace, broker, rest = '') {
+export function brokerPath(namespace: string, broker: string, rest = ''): string {
   return ns(`/${encodeURIComponent(namespace)}/brokers/${encodeURIComponent(broker)}${rest}`);
 }
 
 /** The path of the broker a `brokerSelect` names (`<broker>.<namespace>`), and `rest` below it. */
-export function brokerPathOf(choice, rest = '') {
+export function brokerPathOf(choice: string, rest = ''): string {
   const [namespace, broker] = splitBroker(choice);
   return brokerPath(namespace, broker, rest);
 }
 
 /** Every broker of every namespace: `[{namespace, broker}]`, in the API's order. */
 export async function allBrokers(): Promise<BrokerTree> {
-  const namespaces = await call('GET', ns());
+  const namespaces: ApiRecord[] = await call('GET', ns());
   const lists = await Promise.all(
     namespaces.map((n) => call('GET', ns(`/${encodeURIComponent(n.name)}/brokers`))),
   );
@@ -118,7 +118,7 @@ export async function allBrokers(): Promise<BrokerTree> {
 }
 
 /** The payload (claims) of a JWT, for showing a client token's jti and expiry. */
-export function jwtClaims(jwt) {
+export function jwtClaims(jwt: string): ApiRecord {
   const part = jwt.split('.')[1] ?? '';
   const base64 = part.replaceAll('-', '+').replaceAll('_', '/');
   return JSON.parse(atob(base64.padEnd(base64.length + ((4 - (base64.length % 4)) % 4), '=')));

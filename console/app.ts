@@ -8,7 +8,10 @@
 import { ApiFailure, call, forgetToken, signIn, storedToken, storeToken } from './api.ts';
 import { el, field, replace } from './dom.ts';
 
-const PAGES = {
+/** A page module: `render` may resolve to the function that stops it (pages with nothing to stop resolve to nothing). */
+type Page = { render(main: HTMLElement): Promise<unknown> };
+
+const PAGES: Record<string, { title: string; load: () => Promise<Page> }> = {
   '/console/overview': { title: 'Overview', load: () => import('./page-overview.ts') },
   '/console/brokers': { title: 'Brokers', load: () => import('./page-brokers.ts') },
   '/console/clients': { title: 'Clients and sessions', load: () => import('./page-clients.ts') },
@@ -27,7 +30,7 @@ const nodesLink = document.getElementById('nodes-link')!;
 let leave = () => {};
 let shown = 0;
 
-function pageOf(pathname) {
+function pageOf(pathname: string): string {
   const path = pathname.replace(/\/+$/, '');
   return PAGES[path] ? path : HOME;
 }
@@ -54,7 +57,8 @@ async function show() {
       el('h1', { id: 'page-title' }, page.title),
     );
     replace(main, section);
-    leave = (await module.render(section)) ?? (() => {});
+    const stop = await module.render(section);
+    leave = typeof stop === 'function' ? (stop as () => void) : () => {};
   } catch (err) {
     if (turn !== shown) return;
     if (err instanceof ApiFailure && err.status === 403 && err.errors[0]?.code === 10000)

@@ -8,10 +8,6 @@ import type { BrokerTree } from './api.ts';
  * An element: `el('button', { type: 'button', onclick }, 'Save')`. Attributes whose name starts
  * with `on` are listeners; `false`/`null`/`undefined` leave an attribute out; children are
  * nodes or strings (text nodes), arrays are flattened, null and false skipped.
- * @param {string} tag
- * @param {Record<string, unknown>} [attrs]
- * @param {...unknown} children
- * @returns {HTMLElement}
  */
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -43,9 +39,6 @@ let nextId = 0;
 
 /**
  * A labelled field: `<label for>` + control, so the control's accessible name is the label.
- * @param {string} label
- * @param {HTMLElement} control
- * @param {string} [hint]
  */
 export function field(label: string, control: HTMLElement, hint?: string): HTMLDivElement {
   control.id ||= `field-${++nextId}`;
@@ -78,16 +71,16 @@ export function statusLine() {
   const node = el('p', { class: 'status', role: 'status' });
   return {
     node,
-    ok(text) {
+    ok(text: string) {
       node.className = 'status ok';
       node.textContent = text;
     },
-    error(text) {
+    error(text: string) {
       node.className = 'status error';
       node.textContent = text;
     },
     /** A failure: an API refusal in the envelope's words (ApiFailure's message), or the error's. */
-    failed(err) {
+    failed(err: unknown) {
       this.error(err instanceof Error ? err.message : String(err));
     },
     clear() {
@@ -100,8 +93,7 @@ export function statusLine() {
 /**
  * A read-only value with a Copy button (endpoints, tokens). Where the clipboard API is missing
  * (a plain-http address other than localhost) the text is selected for Ctrl+C instead.
- * @param {string} label accessible name of the value
- * @param {string} value
+ * @param label accessible name of the value
  */
 export function copyable(label: string, value: string): HTMLSpanElement {
   const input = el('input', {
@@ -134,9 +126,7 @@ export function copyable(label: string, value: string): HTMLSpanElement {
 
 /**
  * A modal confirmation naming what goes; resolves true when the user confirms.
- * @param {string} title
- * @param {string[]} lines
- * @param {string} action the confirm button's text
+ * @param action the confirm button's text
  */
 export function confirmDialog(title: string, lines: string[], action: string): Promise<boolean> {
   return new Promise((resolve) => {

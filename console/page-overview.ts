@@ -14,7 +14,7 @@ const POLL_MS = 2000;
 const KEPT_SAMPLES = 150;
 const ALL = '';
 
-export async function render(section) {
+export async function render(section: HTMLElement) {
   const uPlot = await loadUPlot();
 
   const choice = el('select', {}, el('option', { value: ALL }, 'All brokers'));
@@ -79,7 +79,7 @@ export async function render(section) {
   let previous: { t: number; brokers: Map<string, ApiRecord> } | undefined;
   let charts: uPlot[] = [];
 
-  function seriesOf(name) {
+  function seriesOf(name: string): number[][] {
     if (!series.has(name)) series.set(name, [[], [], [], [], []]);
     return series.get(name);
   }
@@ -149,21 +149,22 @@ export async function render(section) {
       const name = `${b.broker}.${b.namespace}`;
       const before = previous?.brokers.get(name);
       const dt = previous ? t - previous.t : 0;
-      const rate = (counter) => (before && dt > 0 ? Math.max(0, (b[counter] - before[counter]) / dt) : 0);
+      const rate = (counter: string) =>
+        before && dt > 0 ? Math.max(0, (b[counter] - before[counter]) / dt) : 0;
       const figures = {
         connections: b.connections,
         in: rate('messages_received'),
         out: rate('messages_sent'),
         dropped: rate('messages_dropped'),
       };
-      for (const key of Object.keys(total)) total[key] += figures[key];
+      for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += figures[key];
       if (previous) push(name, t, figures);
       rows.push([name, figures]);
       if (![...choice.options].some((o) => o.value === name))
         choice.append(el('option', { value: name }, name));
     }
     if (previous) push(ALL, t, total);
-    previous = { t, brokers: new Map(now.brokers.map((b) => [`${b.broker}.${b.namespace}`, b])) };
+    previous = { t, brokers: new Map(now.brokers.map((b: ApiRecord) => [`${b.broker}.${b.namespace}`, b])) };
     replace(
       table,
       rows.map(([name, f]) =>
@@ -206,7 +207,11 @@ export async function render(section) {
     );
   }
 
-  function push(name, t, f) {
+  function push(
+    name: string,
+    t: number,
+    f: { connections: number; in: number; out: number; dropped: number },
+  ) {
     const data = seriesOf(name);
     const values = [t, f.in, f.out, f.dropped, f.connections];
     for (let i = 0; i < values.length; i++) {

@@ -8,7 +8,7 @@ import { allBrokers } from './api.ts';
 import { el } from './dom.ts';
 import { connectionPanel } from './ws-connection.ts';
 
-export async function render(section) {
+export async function render(section: HTMLElement) {
   const [{ default: mqtt }, tree] = await Promise.all([import('mqtt'), allBrokers()]);
   const columns = el('div', { class: 'connections' });
   const open = new Set<ReturnType<typeof connectionPanel>>();

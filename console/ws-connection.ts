@@ -7,7 +7,13 @@
  * the API (`GET .../credentials`, one hour). Redrawing after messages is batched (DRAW_MS), so a
  * burst of messages costs one redraw.
  */
-import type { IClientOptions, IClientPublishOptions, IClientSubscribeOptions, MqttClient } from 'mqtt';
+import type {
+  IClientOptions,
+  IClientPublishOptions,
+  IClientSubscribeOptions,
+  IPublishPacket,
+  MqttClient,
+} from 'mqtt';
 import { type ApiRecord, type BrokerTree, brokerPathOf, call } from './api.ts';
 import { brokerSelect, el, field, replace, select, statusLine } from './dom.ts';
 import { formatPayload, text } from './payload.ts';
@@ -22,7 +28,6 @@ const DRAW_MS = 150;
 
 /**
  * A connection panel: a region headed `title`, with its own forms, status and views.
- * @returns {{node: HTMLElement, close: () => void}}
  */
 export function connectionPanel(mqtt: Mqtt, tree: BrokerTree, title: string, onClose?: () => void) {
   const brokers = new Map<string, ApiRecord>(
@@ -143,7 +148,7 @@ export function connectionPanel(mqtt: Mqtt, tree: BrokerTree, title: string, onC
     el('div', { class: 'row' }, connectButton, disconnectButton, connection.node),
   );
 
-  function connected(yes) {
+  function connected(yes: boolean) {
     connectButton.disabled = yes;
     disconnectButton.disabled = !yes;
     subscribeButton.disabled = !yes;
@@ -392,7 +397,7 @@ export function connectionPanel(mqtt: Mqtt, tree: BrokerTree, title: string, onC
   view.addEventListener('change', draw);
   search.addEventListener('input', draw);
 
-  function record(topicName, bytes, packet) {
+  function record(topicName: string, bytes: Uint8Array, packet: IPublishPacket) {
     messages.push({
       time: new Date(),
       topic: topicName,
@@ -451,7 +456,7 @@ export function connectionPanel(mqtt: Mqtt, tree: BrokerTree, title: string, onC
     );
   }
 
-  const topics = topicTree((name) => chart.show(name));
+  const topics = topicTree((name: string) => chart.show(name));
   const chart = liveChart();
   const heading = el('h2', {}, title);
   const node = el(
