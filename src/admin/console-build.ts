@@ -14,8 +14,10 @@
  *   or libraries; they become `/console/assets/<hashed name>`. It is served `no-cache`.
  *
  * Invariants: the build is made on the first request, never at start (issue 22); a request
- * stats the sources (their names, sizes and mtimes make the build's key) and rebuilds when the
- * key moved, so a stale build is never served. An import the build does not know (another
+ * for the shell stats the sources (their names, sizes and mtimes make the build's key) and
+ * rebuilds when the key moved, so a stale build is never served. An asset request takes the
+ * build as it is (no stat): its name was read from a shell served just before, and a hashed
+ * name's content never changes. An import the build does not know (another
  * package, a path outside console/) fails the build: nothing is served from outside the lists.
  */
 import { createHash } from 'node:crypto';
@@ -201,8 +203,8 @@ async function buildKey(dir: string, resolveFrom: string): Promise<string> {
 }
 
 /**
- * The console's current build, made on first use and remade when a source changes. Concurrent
- * requests during a build share it.
+ * The console's build, made on first use and remade when a source changes (`current`, for the
+ * shell). Concurrent requests during a build share it.
  */
 export class ConsoleBuilder {
   readonly #dir: string;
@@ -225,5 +227,10 @@ export class ConsoleBuilder {
       });
     }
     return this.#build;
+  }
+
+  /** The build as it is, without checking the sources; the current one when there is none. */
+  latest(): Promise<ConsoleBuild> {
+    return this.#key === undefined ? this.current() : this.#build!;
   }
 }

@@ -53,13 +53,15 @@ describe('console build', () => {
     assert.ok(index.includes(`href="/console/assets/${assetNamed(names, 'console')}"`));
   });
 
-  it('a changed source renames itself and every module importing it, and the builder rebuilds a stale build', async () => {
+  it("a changed source renames itself and every module importing it; the shell's request rebuilds a stale build", async () => {
     const builder = new ConsoleBuilder(dir, RESOLVE_FROM);
     const first = await builder.current();
     assert.equal(await builder.current(), first, 'an unchanged console is not rebuilt');
     await edit(join(dir, 'payload.ts'), (text) => `${text}\nexport const edited = 1;\n`, 10);
+    assert.equal(await builder.latest(), first, 'an asset request takes the build as it is');
     const second = await builder.current();
     assert.notEqual(second, first);
+    assert.equal(await builder.latest(), second);
     const renamed = (base: string) => [
       assetNamed(first.assets.keys(), base),
       assetNamed(second.assets.keys(), base),

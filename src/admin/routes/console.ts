@@ -77,7 +77,7 @@ async function serveAsset(
   req: FastifyRequest<{ Params: { name: string } }>,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
-  const build = await builder.current();
+  const build = await builder.latest();
   const asset = build.assets.get(req.params.name);
   secure(reply);
   if (asset === undefined) {
