@@ -84,6 +84,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteAccess>> = {
   [`GET ${BROKER}/clients`]: 'pubsub:read',
   [`DELETE ${BROKER}/clients`]: 'pubsub:edit',
   [`GET ${BROKER}/clients/:client_id`]: 'pubsub:read',
+  [`GET ${BROKER}/client`]: 'pubsub:read',
   [`DELETE ${BROKER}/clients/:client_id`]: 'pubsub:edit',
   [`GET ${BROKER}/trace`]: 'pubsub:read',
   [`GET ${BROKER}/retained`]: 'pubsub:read',

@@ -4,14 +4,13 @@
  *
  * - `clients <broker>` → `GET .../clients` (`--prefix` → `client_id_prefix`, `--page`): a table
  *   of connected clients and offline persistent sessions, one API page (up to 1000) at a time.
- * - `client <broker> <clientId>` → `GET .../clients/{clientId}`: the client with its
- *   subscriptions.
+ * - `client <broker> <clientId>` → `GET .../client?client_id=` (the query form carries any
+ *   client id, `/` and `..` included): the client with its subscriptions.
  * - `kick <broker> <clientId>` → `DELETE .../clients?client_id=` (the query form carries any
  *   client id): v5 clients get DISCONNECT 0x98; `--discard-session` ends the session too, and
  *   asks first, like delete, since its queued messages are lost.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-import { segment } from './api-client.ts';
 import { brokerPath, type NamespaceFlag, withNamespace } from './broker-commands.ts';
 import { type ApiFlags, connect } from './connection.ts';
 import { fields, print, printJson, status, table, text, when } from './output.ts';
@@ -173,7 +172,8 @@ export function addClientCommands(broker: Command): void {
       const api = await connect(flags);
       const c = await api.client.request<Client>(
         'GET',
-        api.accountPath(`${clientsPath(flags.namespace, name!)}/${segment(clientId!)}`),
+        api.accountPath(`${brokerPath(flags.namespace, name!)}/client`),
+        { query: { client_id: clientId! } },
       );
       if (flags.json) return printJson(c);
       print(describeClient(c));

@@ -297,6 +297,25 @@ describe('admin API: clients', () => {
     const env = await pubsubApi(ts, 'DELETE', `${CLIENTS}?client_id=${encodeURIComponent(id)}`);
     assert.equal(env.success, true, JSON.stringify(env));
   });
+  it('GET .../client?client_id= describes a client id a path segment cannot carry (`/`, `..`, over 100 characters), with its subscriptions', async (t) => {
+    const BROKER = CLIENTS.replace(/clients$/, 'client');
+    for (const id of [`${uniqueName('slash')}/device`, '..', `${uniqueName('long')}-${'x'.repeat(120)}`]) {
+      const client = await connect(t, ts.url, { clientId: id, protocolVersion: 5 });
+      await client.subscribeAsync('odd/ids/#', { qos: 1 });
+      const env = await pubsubApi<Client>(ts, 'GET', `${BROKER}?client_id=${encodeURIComponent(id)}`);
+      assert.equal(env.success, true, JSON.stringify(env));
+      assert.equal(env.result!.client_id, id);
+      assert.deepEqual(
+        env.result!.subscriptions?.map((s) => [s.filter, s.qos]),
+        [['odd/ids/#', 1]],
+      );
+      await client.endAsync(true);
+    }
+    const missing = await pubsubApi(ts, 'GET', `${BROKER}?client_id=${encodeURIComponent('no/such/client')}`);
+    assert.equal(missing.errors[0]!.code, 14014);
+    const noId = await pubsubApi(ts, 'GET', BROKER);
+    assert.equal(noId.success, false);
+  });
 });
 
 describeWithTool('admin API: clients, with mosquitto_sub', mosquittoClients, () => {

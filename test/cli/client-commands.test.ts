@@ -54,8 +54,8 @@ describe('pubsub broker clients, client, kick', () => {
     assert.match(none.stderr, /No clients on broker default/);
   });
 
-  it('client shows one client and its subscriptions; an unknown one exits 1 with the API code', async (t) => {
-    const id = uniqueName('cli-one');
+  it('client shows one client and its subscriptions, whatever its id (a `/` in it); an unknown one exits 1 with the API code', async (t) => {
+    const id = `${uniqueName('cli-one')}/device`;
     const client = await connect(t, { clientId: id, protocolVersion: 5 });
     await client.subscribeAsync('$share/g/jobs/+', { qos: 1 });
     const { stdout } = await api.ok(['broker', 'client', 'default', id, ...NS]);

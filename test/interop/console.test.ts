@@ -22,6 +22,7 @@ import {
   launchChromium,
   mosquittoClients,
   mosquittoPub,
+  pageErrors,
   uniqueName,
 } from '../helpers/interop-tools.ts';
 import { type RunningServe, startServe } from '../helpers/pubsub-process.ts';
@@ -55,11 +56,7 @@ async function openPage(t: TestContext, path = '/'): Promise<{ page: Page; error
   const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-  });
+  const errors = pageErrors(page);
   await page.goto(`${serve.apiUrl}${path}`);
   return { page, errors };
 }
@@ -135,7 +132,7 @@ describeWithTool('the web console in Chromium', chromium, () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('the banner names the console; its files are served with a CSP forbidding inline script, revalidated by ETag', async () => {
+  it('the banner names the console; the shell revalidates by ETag, its assets are hashed and immutable, all with a CSP forbidding inline script', async () => {
     assert.ok(serve.child.lines.includes(`pubsub: web console on ${serve.apiUrl}/`), serve.child.report());
     const shell = await fetch(`${serve.apiUrl}/`);
     assert.equal(shell.status, 200);
@@ -146,11 +143,34 @@ describeWithTool('the web console in Chromium', chromium, () => {
     assert.equal(shell.headers.get('cache-control'), 'no-cache');
     const etag = shell.headers.get('etag')!;
     assert.equal((await fetch(`${serve.apiUrl}/`, { headers: { 'if-none-match': etag } })).status, 304);
-    assert.doesNotMatch(await shell.text(), /<script>|<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
-    const library = await fetch(`${serve.apiUrl}/console/mqtt.esm.js`);
-    assert.equal(library.status, 200);
-    assert.match(library.headers.get('content-type')!, /^text\/javascript/);
-    assert.equal((await library.arrayBuffer()).byteLength, Number(library.headers.get('content-length')));
+    const html = await shell.text();
+    assert.doesNotMatch(html, /<script>|<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+    const entry = html.match(/<script type="module" src="(\/console\/assets\/app\.[\w-]+\.js)">/)?.[1];
+    assert.ok(entry, html);
+    const app = await fetch(`${serve.apiUrl}${entry}`);
+    assert.equal(app.status, 200);
+    assert.equal(app.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.match(app.headers.get('content-security-policy')!, /script-src 'self'(;|$)/);
+    const code = await app.text();
+    assert.doesNotMatch(code, /from '\.\/[\w-]+\.ts'/, 'imports point at built assets');
+    const library = code.match(/import\('\.\/(page-ws-client\.[\w-]+\.js)'\)/)?.[1];
+    const wsPage = await (await fetch(`${serve.apiUrl}/console/assets/${library}`)).text();
+    const mqttAsset = wsPage.match(/import\('\.\/(mqtt\.esm\.[\w-]+\.js)'\)/)?.[1];
+    const mqttLibrary = await fetch(`${serve.apiUrl}/console/assets/${mqttAsset}`);
+    assert.equal(mqttLibrary.status, 200, String(mqttAsset));
+    assert.match(mqttLibrary.headers.get('content-type')!, /^text\/javascript/);
+    assert.equal(mqttLibrary.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(
+      (await mqttLibrary.arrayBuffer()).byteLength,
+      Number(mqttLibrary.headers.get('content-length')),
+    );
+    // An asset name the build did not make is unknown, whatever its shape.
+    assert.equal(
+      (await fetch(`${serve.apiUrl}${entry.replace(/\.[\w-]+\.js$/, '.000000000000.js')}`)).status,
+      404,
+    );
+    assert.equal((await fetch(`${serve.apiUrl}/console/assets/app.ts`)).status, 404);
+    assert.equal((await fetch(`${serve.apiUrl}/console/app.js`)).status, 403);
     // Only the console's own paths are public: anything else under /console is an unknown path.
     assert.equal((await fetch(`${serve.apiUrl}/console/../data/admin-token`)).status, 403);
     assert.equal((await fetch(`${serve.apiUrl}/console/index.html`)).status, 403);
@@ -474,6 +494,14 @@ describeWithTool('the web console in Chromium', chromium, () => {
     });
     await away.subscribeAsync('away/#', { qos: 1 });
     await away.endAsync();
+    // A client id no API path segment can carry: its subscriptions are read through ?client_id=.
+    const slashed = await mqtt.connectAsync(serve.urls.mqtt!, {
+      protocolVersion: 5,
+      clientId: `${prefix}/device`,
+      reconnectPeriod: 0,
+    });
+    t.after(() => slashed.endAsync(true));
+    await slashed.subscribeAsync('slashed/+', { qos: 0 });
 
     const { page, errors } = await openPage(t, '/console/clients?broker=default.local');
     await signIn(page);
@@ -496,6 +524,11 @@ describeWithTool('the web console in Chromium', chromium, () => {
     await page
       .getByRole('table', { name: `Subscription list of ${prefix}-v5` })
       .getByRole('cell', { name: 'clients/+/temp', exact: true })
+      .waitFor();
+    await page.getByRole('button', { name: `Subscriptions of ${prefix}/device` }).click();
+    await page
+      .getByRole('table', { name: `Subscription list of ${prefix}/device` })
+      .getByRole('cell', { name: 'slashed/+', exact: true })
       .waitFor();
     await screenshots(page, 'clients');
 
@@ -529,6 +562,7 @@ describeWithTool('the web console in Chromium', chromium, () => {
     assert.deepEqual(left.body.result.map((c: Json) => c.client_id).sort(), [
       `${prefix}-v311`,
       `${prefix}-v5`,
+      `${prefix}/device`,
     ]);
     await until(
       async () => (await row(`${prefix}-away`).count()) === 0,

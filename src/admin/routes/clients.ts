@@ -3,7 +3,8 @@
  * - `GET .../brokers/{broker}/clients`: connected clients and offline persistent sessions, in
  *   the order their sessions were created, paged (`page`, `per_page`, counted `result_info`),
  *   `client_id_prefix` to narrow them. Only the page's sessions are described.
- * - `GET .../clients/{client_id}`: the same object plus its subscriptions.
+ * - `GET .../clients/{client_id}`: the same object plus its subscriptions; `GET .../client?client_id=`
+ *   the same for any client id, those a path segment cannot carry included.
  * - `DELETE .../clients/{client_id}` (or `DELETE .../clients?client_id=`, for client ids a path
  *   segment cannot carry: a `/`, over 100 characters): disconnects the client with v5
  *   DISCONNECT 0x98 Administrative action (v3: the connection is closed); its will is published
@@ -32,6 +33,13 @@ import {
 } from '../schemas.ts';
 
 const BASE = '/client/v4/accounts/:account_id/pubsub/namespaces/:namespace/brokers/:broker/clients';
+
+/** A client id in the query string: any client id MQTT allows (a UTF-8 string, `/` included). */
+const clientIdQuery = {
+  type: 'object',
+  required: ['client_id'],
+  properties: { client_id: { type: 'string', maxLength: 65535 } },
+} as const;
 
 export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const kick = (req: FastifyRequest, clientId: string) => {
@@ -76,6 +84,13 @@ export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
+  const describeClient = (req: FastifyRequest, clientId: string) => {
+    const session = brokerOfRequest(ctx, req).sessions.get(clientId);
+    if (session === undefined)
+      throw new ApiError('CLIENT_NOT_FOUND', `client ${clientId} has no session on this broker`);
+    return ok(presentClient(session.describe(), true));
+  };
+
   app.get(
     `${BASE}/:client_id`,
     {
@@ -86,13 +101,22 @@ export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
         response: { 200: envelope(clientDetail), '4xx': errorEnvelope },
       },
     },
-    async (req) => {
-      const { client_id } = req.params as { client_id: string };
-      const session = brokerOfRequest(ctx, req).sessions.get(client_id);
-      if (session === undefined)
-        throw new ApiError('CLIENT_NOT_FOUND', `client ${client_id} has no session on this broker`);
-      return ok(presentClient(session.describe(), true));
+    async (req) => describeClient(req, (req.params as { client_id: string }).client_id),
+  );
+
+  app.get(
+    BASE.replace(/clients$/, 'client'),
+    {
+      schema: {
+        summary:
+          'Describe the client named by client_id (any client id, `/` included), with its subscriptions',
+        tags: ['clients'],
+        params: brokerParams,
+        querystring: clientIdQuery,
+        response: { 200: envelope(clientDetail), '4xx': errorEnvelope },
+      },
     },
+    async (req) => describeClient(req, (req.query as { client_id: string }).client_id),
   );
 
   app.delete(
@@ -119,7 +143,7 @@ export function clientRoutes(app: FastifyInstance, ctx: ApiContext): void {
         querystring: {
           type: 'object',
           required: ['client_id'],
-          properties: { ...kickQuery.properties, client_id: { type: 'string', maxLength: 65535 } },
+          properties: { ...kickQuery.properties, ...clientIdQuery.properties },
         },
         response: { 200: envelope(kickResult), '4xx': errorEnvelope },
       },

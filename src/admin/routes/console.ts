@@ -1,77 +1,41 @@
 /**
- * The web console (docs/console.md): static files served by the admin HTTP server, with no
- * build step. The console is plain ES modules in the repository's `console/` folder, plus two
- * libraries served from node_modules (MQTT.js's browser build, uPlot), never from a CDN.
+ * The web console (docs/console.md), served by the admin HTTP server: the page addresses (`/`
+ * and `/console/<page>`, all the same HTML shell, whose script routes by URL) and the built
+ * assets (`/console/assets/<name>.<hash>.<ext>`, made from console/*.ts by console-build.ts).
  *
  * Invariants:
- * - Only the paths of CONSOLE_PATHS answer, one explicit route each (no wildcard, no directory
- *   walk): the page addresses (`/` and `/console/<page>`, all the same HTML shell, whose script
- *   routes by URL) and one route per file. Each is a `public` row of route-permissions.ts: the
- *   files hold no secret; the console signs in to the API with a bearer token like any client.
- * - Nothing is read at start and nothing is kept in memory: each request stats and streams its
- *   file, so a server nobody opens the console on pays nothing (issue 22). Libraries are located
- *   with `require.resolve` on first use.
- * - Every response carries a Content-Security-Policy without inline script or eval, and
- *   revalidates (`no-cache` with a weak ETag from size and modification time: a 304 costs a stat).
+ * - Only the paths of CONSOLE_PATHS answer: one route per page address and one for the assets,
+ *   whose name must be one of the current build's (anything else is 404). Each is a `public`
+ *   row of route-permissions.ts: the files hold no secret; the console signs in to the API
+ *   with a bearer token like any client.
+ * - Nothing is built or read at start: the first request builds the console in memory, so a
+ *   server nobody opens the console on pays nothing (issue 22).
+ * - Every response carries a Content-Security-Policy without inline script or eval. The shell
+ *   revalidates (`no-cache`, ETag of its bytes); an asset is `immutable`, since a change renames it.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { extname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ASSET_PREFIX, ConsoleBuilder } from '../console-build.ts';
 
 const CONSOLE_DIR = resolve(import.meta.dirname, '../../../console');
-const require = createRequire(import.meta.url);
 
 /** The console's pages (each an address that serves the shell; its script shows the page). */
-const PAGES = ['overview', 'brokers', 'clients', 'retained', 'credentials', 'hooks', 'ws-client'] as const;
-
-/** Files of console/, by the name they are served under. */
-const OWN_FILES = [
-  'app.js',
-  'api.js',
-  'dom.js',
-  'console.css',
-  'payload.js',
-  'page-brokers.js',
-  'page-clients.js',
-  'page-credentials.js',
-  'page-hooks.js',
-  'page-retained.js',
-  'page-overview.js',
-  'page-ws-client.js',
-  'ws-connection.js',
-  'ws-live.js',
-  'favicon.svg',
+const PAGES = [
+  'overview',
+  'brokers',
+  'clients',
+  'retained',
+  'credentials',
+  'hooks',
+  'ws-client',
+  'nodes',
 ] as const;
 
-/** Libraries from node_modules, by served name → module specifier. */
-const LIBRARIES: Readonly<Record<string, string>> = {
-  'mqtt.esm.js': 'mqtt/dist/mqtt.esm',
-  'uPlot.esm.js': 'uplot/dist/uPlot.esm.js',
-  'uPlot.min.css': 'uplot/dist/uPlot.min.css',
-};
-
-/** Where each served path's bytes come from: a file path, or a module specifier to resolve. */
-type Source = { file: string } | { module: string };
-
-const SOURCES: ReadonlyMap<string, Source> = new Map<string, Source>([
-  ['/', { file: join(CONSOLE_DIR, 'index.html') }],
-  ['/console', { file: join(CONSOLE_DIR, 'index.html') }],
-  ...PAGES.map((page): [string, Source] => [`/console/${page}`, { file: join(CONSOLE_DIR, 'index.html') }]),
-  ...OWN_FILES.map((name): [string, Source] => [`/console/${name}`, { file: join(CONSOLE_DIR, name) }]),
-  ...Object.entries(LIBRARIES).map(([name, module]): [string, Source] => [`/console/${name}`, { module }]),
-]);
+const SHELL_PATHS = ['/', '/console', ...PAGES.map((page) => `/console/${page}`)];
+const ASSET_ROUTE = `${ASSET_PREFIX}:name`;
 
 /** Every path the console answers on (GET and HEAD): the public rows of route-permissions.ts. */
-export const CONSOLE_PATHS: readonly string[] = [...SOURCES.keys()];
-
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-};
+export const CONSOLE_PATHS: readonly string[] = [...SHELL_PATHS, ASSET_ROUTE];
 
 /**
  * No inline script, no eval, no plugins, no framing. `connect-src` allows ws:/wss: because the
@@ -92,34 +56,48 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-function pathOf(source: Source): string | undefined {
-  if ('file' in source) return source.file;
-  try {
-    return require.resolve(source.module);
-  } catch {
-    return undefined; // the library is not installed (npm install --omit=dev drops mqtt)
-  }
-}
+const builder = new ConsoleBuilder(CONSOLE_DIR, import.meta.url);
 
-async function serveFile(source: Source, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  reply
+function secure(reply: FastifyReply): FastifyReply {
+  return reply
     .header('content-security-policy', CONSOLE_CSP)
     .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
-    .header('cache-control', 'no-cache');
-  const path = pathOf(source);
-  const info = path === undefined ? undefined : await stat(path).catch(() => undefined);
-  if (path === undefined || info === undefined || !info.isFile())
-    return reply.code(404).type('text/plain; charset=utf-8').send('not installed: run npm install\n');
-  const etag = `W/"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
-  reply.header('etag', etag);
-  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-  reply.type(CONTENT_TYPES[extname(path)] ?? 'application/octet-stream').header('content-length', info.size);
-  return reply.send(req.method === 'HEAD' ? undefined : createReadStream(path));
+    .header('referrer-policy', 'no-referrer');
+}
+
+async function serveShell(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const build = await builder.current();
+  secure(reply).header('cache-control', 'no-cache').header('etag', build.indexEtag);
+  if (req.headers['if-none-match'] === build.indexEtag) return reply.code(304).send();
+  reply.type('text/html; charset=utf-8');
+  return reply.send(req.method === 'HEAD' ? undefined : build.index);
+}
+
+async function serveAsset(
+  req: FastifyRequest<{ Params: { name: string } }>,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const build = await builder.latest();
+  const asset = build.assets.get(req.params.name);
+  secure(reply);
+  if (asset === undefined) {
+    const missing = req.params.name.includes('.not-installed.')
+      ? 'not installed: run npm install'
+      : 'not found';
+    return reply
+      .code(404)
+      .header('cache-control', 'no-cache')
+      .type('text/plain; charset=utf-8')
+      .send(`${missing}\n`);
+  }
+  reply
+    .header('cache-control', 'public, max-age=31536000, immutable')
+    .type(asset.contentType)
+    .header('content-length', asset.body.length);
+  return reply.send(req.method === 'HEAD' ? undefined : asset.body);
 }
 
 export function consoleRoutes(app: FastifyInstance): void {
-  for (const [path, source] of SOURCES) {
-    app.get(path, { schema: { hide: true } }, (req, reply) => serveFile(source, req, reply));
-  }
+  for (const path of SHELL_PATHS) app.get(path, { schema: { hide: true } }, serveShell);
+  app.get(ASSET_ROUTE, { schema: { hide: true } }, serveAsset);
 }

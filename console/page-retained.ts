@@ -4,14 +4,14 @@
  * lists what is under it), each payload shown as text, pretty-printed JSON or hex (binary), and
  * Delete (which publishes nothing). Routes: docs/api.md#clients-and-retained-messages.
  */
-import { allBrokers, brokerPathOf, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.js';
-import { formatPayload, fromBase64 } from './payload.js';
+import { type ApiRecord, allBrokers, brokerPathOf, call } from './api.ts';
+import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.ts';
+import { formatPayload, fromBase64 } from './payload.ts';
 
 const PER_PAGE = 1000;
 const PAYLOAD_BYTES = 65536;
 
-export async function render(section) {
+export async function render(section: HTMLElement) {
   const tree = await allBrokers();
   const params = new URLSearchParams(location.search);
   const choice = brokerSelect(tree, params.get('broker') ?? 'default.local', {});
@@ -28,9 +28,9 @@ export async function render(section) {
   const status = statusLine();
   const levels = el('nav', { class: 'topic-tree', 'aria-label': 'Topic tree' });
   const list = el('div', { class: 'retained-list' });
-  let shown = [];
+  let shown: ApiRecord[] = [];
 
-  const path = (rest) => brokerPathOf(choice.value, rest);
+  const path = (rest = '') => brokerPathOf(choice.value, rest);
 
   async function load() {
     status.clear();
@@ -62,20 +62,21 @@ export async function render(section) {
   }
 
   /** Nested lists of topic levels; each level is a button that lists `<level>/#`. */
-  function topicTree(topics) {
-    const root = new Map();
+  type Level = Map<string, Level>;
+  function topicTree(topics: string[]) {
+    const root: Level = new Map();
     for (const topic of topics) {
       let node = root;
       for (const level of topic.split('/')) {
         if (!node.has(level)) node.set(level, new Map());
-        node = node.get(level);
+        node = node.get(level)!;
       }
     }
-    const branch = (node, prefix) =>
+    const branch = (node: Level, prefix: string | null): HTMLElement =>
       el(
         'ul',
         {},
-        [...node].map(([level, children]) => {
+        [...node].map(([level, children]): HTMLElement => {
           const name = prefix === null ? level : `${prefix}/${level}`;
           return el(
             'li',
@@ -100,7 +101,7 @@ export async function render(section) {
     return topics.length === 0 ? el('p', { class: 'muted' }, 'Nothing here.') : branch(root, null);
   }
 
-  function item(m) {
+  function item(m: ApiRecord) {
     const properties = m.properties && Object.keys(m.properties).length > 0 ? m.properties : null;
     return el(
       'li',

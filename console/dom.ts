@@ -2,30 +2,32 @@
  * Building the page without HTML strings: every text (topics, payloads, client ids, API
  * messages) goes in as a text node, so nothing a broker carries is ever parsed as markup.
  */
+import type { BrokerTree } from './api.ts';
 
 /**
  * An element: `el('button', { type: 'button', onclick }, 'Save')`. Attributes whose name starts
  * with `on` are listeners; `false`/`null`/`undefined` leave an attribute out; children are
  * nodes or strings (text nodes), arrays are flattened, null and false skipped.
- * @param {string} tag
- * @param {Record<string, unknown>} [attrs]
- * @param {...unknown} children
- * @returns {HTMLElement}
  */
-export function el(tag, attrs = {}, ...children) {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, unknown> = {},
+  ...children: unknown[]
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
-    else if (name === 'value') node.value = value;
-    else if (name === 'checked') node.checked = Boolean(value);
+    if (name.startsWith('on') && typeof value === 'function')
+      node.addEventListener(name.slice(2), value as EventListener);
+    else if (name === 'value') (node as HTMLInputElement).value = String(value);
+    else if (name === 'checked') (node as HTMLInputElement).checked = Boolean(value);
     else node.setAttribute(name, value === true ? '' : String(value));
   }
   append(node, children);
   return node;
 }
 
-function append(node, children) {
+function append(node: Node & ParentNode, children: unknown[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
     if (Array.isArray(child)) append(node, child);
@@ -37,11 +39,8 @@ let nextId = 0;
 
 /**
  * A labelled field: `<label for>` + control, so the control's accessible name is the label.
- * @param {string} label
- * @param {HTMLElement} control
- * @param {string} [hint]
  */
-export function field(label, control, hint) {
+export function field(label: string, control: HTMLElement, hint?: string): HTMLDivElement {
   control.id ||= `field-${++nextId}`;
   return el(
     'div',
@@ -53,7 +52,7 @@ export function field(label, control, hint) {
 }
 
 /** A `<select>` of `[value, text]` pairs. */
-export function select(options, attrs = {}) {
+export function select(options: [string, string?][], attrs: Record<string, unknown> = {}): HTMLSelectElement {
   return el(
     'select',
     attrs,
@@ -62,7 +61,7 @@ export function select(options, attrs = {}) {
 }
 
 /** Replaces the children of `node`. */
-export function replace(node, ...children) {
+export function replace(node: Element, ...children: unknown[]): void {
   node.replaceChildren();
   append(node, children);
 }
@@ -72,16 +71,16 @@ export function statusLine() {
   const node = el('p', { class: 'status', role: 'status' });
   return {
     node,
-    ok(text) {
+    ok(text: string) {
       node.className = 'status ok';
       node.textContent = text;
     },
-    error(text) {
+    error(text: string) {
       node.className = 'status error';
       node.textContent = text;
     },
     /** A failure: an API refusal in the envelope's words (ApiFailure's message), or the error's. */
-    failed(err) {
+    failed(err: unknown) {
       this.error(err instanceof Error ? err.message : String(err));
     },
     clear() {
@@ -94,10 +93,9 @@ export function statusLine() {
 /**
  * A read-only value with a Copy button (endpoints, tokens). Where the clipboard API is missing
  * (a plain-http address other than localhost) the text is selected for Ctrl+C instead.
- * @param {string} label accessible name of the value
- * @param {string} value
+ * @param label accessible name of the value
  */
-export function copyable(label, value) {
+export function copyable(label: string, value: string): HTMLSpanElement {
   const input = el('input', {
     type: 'text',
     readonly: true,
@@ -128,11 +126,9 @@ export function copyable(label, value) {
 
 /**
  * A modal confirmation naming what goes; resolves true when the user confirms.
- * @param {string} title
- * @param {string[]} lines
- * @param {string} action the confirm button's text
+ * @param action the confirm button's text
  */
-export function confirmDialog(title, lines, action) {
+export function confirmDialog(title: string, lines: string[], action: string): Promise<boolean> {
   return new Promise((resolve) => {
     const dialog = el(
       'dialog',
@@ -159,7 +155,11 @@ export function confirmDialog(title, lines, action) {
  * A choice of broker from `allBrokers()`'s tree, grouped by namespace; option values are
  * `<broker>.<namespace>`. `preferred` (same form) is chosen when present.
  */
-export function brokerSelect(tree, preferred, attrs = {}) {
+export function brokerSelect(
+  tree: BrokerTree,
+  preferred?: string | null,
+  attrs: Record<string, unknown> = {},
+): HTMLSelectElement {
   const choice = el(
     'select',
     attrs,
@@ -184,15 +184,13 @@ export function brokerSelect(tree, preferred, attrs = {}) {
 }
 
 /** `<broker>.<namespace>` → [namespace, broker]. */
-export function splitBroker(value) {
+export function splitBroker(value: string): [string, string] {
   const dot = value.indexOf('.');
   return [value.slice(dot + 1), value.slice(0, dot)];
 }
 
-/** uPlot (served from node_modules) and its stylesheet, loaded the first time a chart needs it. */
+/** uPlot (served from node_modules), loaded the first time a chart needs it; index.html links its stylesheet. */
 export async function loadUPlot() {
-  const { default: uPlot } = await import('./uPlot.esm.js');
-  if (!document.querySelector('link[href="/console/uPlot.min.css"]'))
-    document.head.append(el('link', { rel: 'stylesheet', href: '/console/uPlot.min.css' }));
+  const { default: uPlot } = await import('uplot');
   return uPlot;
 }

@@ -8,24 +8,23 @@ const decoder = new TextDecoder();
 const strict = new TextDecoder('utf-8', { fatal: true });
 
 /** The bytes as UTF-8 text (invalid sequences as U+FFFD). */
-export function text(bytes) {
+export function text(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
-export function hex(bytes) {
+export function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
 /** Base64 text → bytes. */
-export function fromBase64(base64) {
+export function fromBase64(base64: string): Uint8Array {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
-/**
- * @param {Uint8Array} bytes
- * @param {'auto' | 'text' | 'json' | 'hex' | 'base64'} view
- */
-export function formatPayload(bytes, view) {
+export type PayloadView = 'auto' | 'text' | 'json' | 'hex' | 'base64';
+
+/** The payload as the user chose to view it. */
+export function formatPayload(bytes: Uint8Array, view: PayloadView | string): string {
   switch (view) {
     case 'json':
       try {
@@ -38,7 +37,7 @@ export function formatPayload(bytes, view) {
     case 'base64':
       return btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''));
     case 'auto': {
-      let decoded;
+      let decoded: string;
       try {
         decoded = strict.decode(bytes);
       } catch {

@@ -7,8 +7,9 @@
  *   first time a value is charted. The last KEPT_POINTS values are kept.
  * Both record on every message and draw only when asked (the connection batches redraws).
  */
-import { el, field, loadUPlot, replace } from './dom.js';
-import { text } from './payload.js';
+import type uPlot from 'uplot';
+import { el, field, loadUPlot, replace } from './dom.ts';
+import { text } from './payload.ts';
 
 const KEPT_POINTS = 600;
 const SHOWN_CHILDREN = 200;
@@ -16,8 +17,14 @@ const PREVIEW_CHARS = 60;
 /** Most topic levels the tree holds: a busy `#` subscription must not grow the page without end. */
 const MAX_NODES = 10_000;
 
-export function topicTree(onPick) {
-  const root = { children: new Map(), count: 0, last: undefined };
+interface TopicNode {
+  children: Map<string, TopicNode>;
+  count: number;
+  last: Uint8Array | undefined;
+}
+
+export function topicTree(onPick: (topic: string) => void) {
+  const root: TopicNode = { children: new Map(), count: 0, last: undefined };
   const list = el('div');
   const node = el(
     'section',
@@ -28,7 +35,7 @@ export function topicTree(onPick) {
   let changed = false;
   let nodes = 0;
 
-  function record(topic, bytes) {
+  function record(topic: string, bytes: Uint8Array) {
     let at = root;
     at.count++;
     for (const level of topic.split('/')) {
@@ -46,12 +53,12 @@ export function topicTree(onPick) {
     changed = true;
   }
 
-  function branch(at, prefix) {
+  function branch(at: TopicNode, prefix: string | null): HTMLElement {
     const entries = [...at.children];
     return el(
       'ul',
       {},
-      entries.slice(0, SHOWN_CHILDREN).map(([level, child]) => {
+      entries.slice(0, SHOWN_CHILDREN).map(([level, child]): HTMLElement => {
         const topic = prefix === null ? level : `${prefix}/${level}`;
         const preview = child.last === undefined ? '' : text(child.last).slice(0, PREVIEW_CHARS);
         return el(
@@ -101,10 +108,10 @@ export function topicTree(onPick) {
 }
 
 /** The number in a payload: the payload itself, or the field at `path` of its JSON. */
-export function numberIn(bytes, path) {
+export function numberIn(bytes: Uint8Array, path: string): number | undefined {
   const payload = text(bytes).trim();
   if (path === '') return payload === '' ? undefined : finite(Number(payload));
-  let value;
+  let value: unknown;
   try {
     value = JSON.parse(payload);
   } catch {
@@ -112,14 +119,14 @@ export function numberIn(bytes, path) {
   }
   for (const key of path.split('.')) {
     if (value === null || typeof value !== 'object') return undefined;
-    value = value[key];
+    value = (value as Record<string, unknown>)[key];
   }
   if (typeof value === 'number') return finite(value);
   if (typeof value === 'string' && value.trim() !== '') return finite(Number(value));
   return undefined;
 }
 
-function finite(n) {
+function finite(n: number): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
@@ -141,12 +148,12 @@ export function liveChart() {
     summary,
     box,
   );
-  const times = [];
-  const values = [];
+  const times: number[] = [];
+  const values: number[] = [];
   let skipped = 0;
   let changed = false;
-  let plot;
-  let loading;
+  let plot: uPlot | undefined;
+  let loading: Promise<void> | undefined;
 
   function reset() {
     times.length = 0;
@@ -158,7 +165,7 @@ export function liveChart() {
   topic.addEventListener('change', reset);
   path.addEventListener('change', reset);
 
-  function record(name, bytes) {
+  function record(name: string, bytes: Uint8Array) {
     if (name !== topic.value || topic.value === '') return;
     const value = numberIn(bytes, path.value.trim());
     changed = true;
@@ -211,7 +218,7 @@ export function liveChart() {
     record,
     draw,
     /** Charts `name` from now on (the tree's choice). */
-    show(name) {
+    show(name: string) {
       topic.value = name;
       reset();
       topic.focus();

@@ -5,27 +5,32 @@
  * connections) when the user leaves the page. Links change the URL with the History API, so
  * every page has an address and the back button works.
  */
-import { ApiFailure, forgetToken, signIn, storedToken, storeToken } from './api.js';
-import { el, field, replace } from './dom.js';
+import { ApiFailure, call, forgetToken, signIn, storedToken, storeToken } from './api.ts';
+import { el, field, replace } from './dom.ts';
 
-const PAGES = {
-  '/console/overview': { title: 'Overview', load: () => import('./page-overview.js') },
-  '/console/brokers': { title: 'Brokers', load: () => import('./page-brokers.js') },
-  '/console/clients': { title: 'Clients and sessions', load: () => import('./page-clients.js') },
-  '/console/retained': { title: 'Retained messages', load: () => import('./page-retained.js') },
-  '/console/credentials': { title: 'Credentials', load: () => import('./page-credentials.js') },
-  '/console/hooks': { title: 'On-publish hook', load: () => import('./page-hooks.js') },
-  '/console/ws-client': { title: 'WebSocket client', load: () => import('./page-ws-client.js') },
+/** A page module: `render` may resolve to the function that stops it (pages with nothing to stop resolve to nothing). */
+type Page = { render(main: HTMLElement): Promise<unknown> };
+
+const PAGES: Record<string, { title: string; load: () => Promise<Page> }> = {
+  '/console/overview': { title: 'Overview', load: () => import('./page-overview.ts') },
+  '/console/brokers': { title: 'Brokers', load: () => import('./page-brokers.ts') },
+  '/console/clients': { title: 'Clients and sessions', load: () => import('./page-clients.ts') },
+  '/console/retained': { title: 'Retained messages', load: () => import('./page-retained.ts') },
+  '/console/credentials': { title: 'Credentials', load: () => import('./page-credentials.ts') },
+  '/console/hooks': { title: 'On-publish hook', load: () => import('./page-hooks.ts') },
+  '/console/ws-client': { title: 'WebSocket client', load: () => import('./page-ws-client.ts') },
+  '/console/nodes': { title: 'Nodes', load: () => import('./page-nodes.ts') },
 };
 const HOME = '/console/overview';
 
-const main = document.getElementById('main');
-const nav = document.getElementById('nav');
-const signOutButton = document.getElementById('sign-out');
+const main = document.getElementById('main')!;
+const nav = document.getElementById('nav')!;
+const signOutButton = document.getElementById('sign-out')!;
+const nodesLink = document.getElementById('nodes-link')!;
 let leave = () => {};
 let shown = 0;
 
-function pageOf(pathname) {
+function pageOf(pathname: string): string {
   const path = pathname.replace(/\/+$/, '');
   return PAGES[path] ? path : HOME;
 }
@@ -52,19 +57,24 @@ async function show() {
       el('h1', { id: 'page-title' }, page.title),
     );
     replace(main, section);
-    leave = (await module.render(section)) ?? (() => {});
+    const stop = await module.render(section);
+    leave = typeof stop === 'function' ? (stop as () => void) : () => {};
   } catch (err) {
     if (turn !== shown) return;
     if (err instanceof ApiFailure && err.status === 403 && err.errors[0]?.code === 10000)
       return signedOut(err.message);
     replace(
       main,
-      el('p', { class: 'status error', role: 'alert' }, `Could not show ${page.title}: ${err.message}`),
+      el(
+        'p',
+        { class: 'status error', role: 'alert' },
+        `Could not show ${page.title}: ${(err as Error).message}`,
+      ),
     );
   }
 }
 
-function signedOut(message) {
+function signedOut(message?: string): void {
   leave();
   leave = () => {};
   forgetToken();
@@ -99,7 +109,9 @@ function signedOut(message) {
       await signIn(value);
     } catch (err) {
       error.textContent =
-        err instanceof ApiFailure ? `Sign-in refused: ${err.message}` : `Sign-in failed: ${err.message}`;
+        err instanceof ApiFailure
+          ? `Sign-in refused: ${(err as Error).message}`
+          : `Sign-in failed: ${(err as Error).message}`;
       token.select();
       return;
     }
@@ -114,16 +126,21 @@ function signedIn() {
   nav.hidden = false;
   signOutButton.hidden = false;
   show();
+  // The Nodes link shows when the server is in a cluster and the token may see it (operator).
+  call('GET', '/cluster').then(
+    (cluster) => (nodesLink.hidden = !cluster.enabled),
+    () => (nodesLink.hidden = true),
+  );
 }
 
 nav.addEventListener('click', (event) => {
-  const link = event.target.closest('a');
+  const link = (event.target as Element).closest('a');
   if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
   event.preventDefault();
   if (link.getAttribute('href') !== location.pathname) history.pushState(null, '', link.getAttribute('href'));
   show();
 });
-document.querySelector('.brand').addEventListener('click', (event) => {
+document.querySelector('.brand')!.addEventListener('click', (event) => {
   event.preventDefault();
   history.pushState(null, '', HOME);
   if (storedToken()) show();

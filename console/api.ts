@@ -3,16 +3,27 @@
  * (docs/api.md). The token lives in sessionStorage (gone when the tab closes, never in a URL);
  * a failure throws ApiFailure carrying the envelope's own words.
  */
-import { splitBroker } from './dom.js';
+import { splitBroker } from './dom.ts';
 
 const TOKEN_KEY = 'pubsub.adminToken';
 
+export interface ApiError {
+  code: number;
+  message: string;
+}
+
+/** What allBrokers() gives: each namespace with its brokers, as the API returns them. */
+export type BrokerTree = { namespace: ApiRecord; brokers: ApiRecord[] }[];
+
+/** A record of the API's JSON (docs/api.md gives its fields). */
+// biome-ignore lint/suspicious/noExplicitAny: the API's JSON, read field by field as docs/api.md describes it
+export type ApiRecord = Record<string, any>;
+
 export class ApiFailure extends Error {
-  /**
-   * @param {number} status
-   * @param {{code: number, message: string}[]} errors
-   */
-  constructor(status, errors) {
+  readonly status: number;
+  readonly errors: ApiError[];
+
+  constructor(status: number, errors: ApiError[]) {
     super(
       errors.length > 0 ? errors.map((e) => `${e.message} (code ${e.code})`).join('; ') : `HTTP ${status}`,
     );
@@ -25,7 +36,7 @@ export function storedToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-export function storeToken(token) {
+export function storeToken(token: string): void {
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
@@ -33,26 +44,28 @@ export function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/**
- * One API call; resolves to the envelope's `result` (with `result_info` as `info` for lists).
- * @param {string} method
- * @param {string} path
- * @param {{query?: Record<string, string | number | boolean | string[] | undefined>, body?: unknown, token?: string}} [options]
- */
-export async function call(method, path, options = {}) {
+export interface CallOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  body?: unknown;
+  token?: string;
+}
+
+/** One API call; resolves to the envelope's `result` (with `result_info` as `info` for lists). */
+// biome-ignore lint/suspicious/noExplicitAny: the API's JSON, read field by field as docs/api.md describes it
+export async function call(method: string, path: string, options: CallOptions = {}): Promise<any> {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(options.query ?? {})) {
     if (value === undefined || value === '') continue;
     for (const one of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(one));
   }
-  const headers = { authorization: `Bearer ${options.token ?? storedToken() ?? ''}` };
+  const headers: Record<string, string> = { authorization: `Bearer ${options.token ?? storedToken() ?? ''}` };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(url, {
     method,
     headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
-  let envelope;
+  let envelope: ApiRecord;
   try {
     envelope = await response.json();
   } catch {
@@ -64,14 +77,14 @@ export async function call(method, path, options = {}) {
 }
 
 /** The account the console works in: the first the token may use. */
-let account;
+let account: string | undefined;
 
 export function accountId() {
   return account;
 }
 
 /** Checks a token by listing its accounts; throws ApiFailure when it is refused. */
-export async function signIn(token) {
+export async function signIn(token: string): Promise<ApiRecord> {
   const accounts = await call('GET', '/client/v4/accounts', { token });
   if (accounts.length === 0)
     throw new ApiFailure(403, [{ code: 0, message: 'this token may use no account' }]);
@@ -85,19 +98,19 @@ export function ns(rest = '') {
 }
 
 /** The path of a broker (and `rest` below it). */
-export function brokerPath(namespace, broker, rest = '') {
+export function brokerPath(namespace: string, broker: string, rest = ''): string {
   return ns(`/${encodeURIComponent(namespace)}/brokers/${encodeURIComponent(broker)}${rest}`);
 }
 
 /** The path of the broker a `brokerSelect` names (`<broker>.<namespace>`), and `rest` below it. */
-export function brokerPathOf(choice, rest = '') {
+export function brokerPathOf(choice: string, rest = ''): string {
   const [namespace, broker] = splitBroker(choice);
   return brokerPath(namespace, broker, rest);
 }
 
 /** Every broker of every namespace: `[{namespace, broker}]`, in the API's order. */
-export async function allBrokers() {
-  const namespaces = await call('GET', ns());
+export async function allBrokers(): Promise<BrokerTree> {
+  const namespaces: ApiRecord[] = await call('GET', ns());
   const lists = await Promise.all(
     namespaces.map((n) => call('GET', ns(`/${encodeURIComponent(n.name)}/brokers`))),
   );
@@ -105,7 +118,7 @@ export async function allBrokers() {
 }
 
 /** The payload (claims) of a JWT, for showing a client token's jti and expiry. */
-export function jwtClaims(jwt) {
+export function jwtClaims(jwt: string): ApiRecord {
   const part = jwt.split('.')[1] ?? '';
   const base64 = part.replaceAll('-', '+').replaceAll('_', '/');
   return JSON.parse(atob(base64.padEnd(base64.length + ((4 - (base64.length % 4)) % 4), '=')));

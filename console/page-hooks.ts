@@ -6,8 +6,8 @@
  * Routes: docs/api.md (`.../hook`, `.../hook/function`, the broker's PATCH). The figures are
  * read again every 2 seconds while the page is open.
  */
-import { ApiFailure, allBrokers, brokerPathOf, call } from './api.js';
-import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.js';
+import { ApiFailure, type ApiRecord, allBrokers, brokerPathOf, call } from './api.ts';
+import { brokerSelect, confirmDialog, el, field, replace, select, statusLine } from './dom.ts';
 
 const REFRESH_MS = 2000;
 const EXAMPLE = `// Runs for every batch of messages published to the broker.
@@ -17,7 +17,7 @@ export function onPublish(messages, ctx) {
 }
 `;
 
-export async function render(section) {
+export async function render(section: HTMLElement) {
   const tree = await allBrokers();
   const choice = brokerSelect(
     tree,
@@ -28,9 +28,9 @@ export async function render(section) {
   const summary = el('div');
   const figures = el('div');
 
-  const path = (rest) => brokerPathOf(choice.value, rest);
+  const path = (rest = '') => brokerPathOf(choice.value, rest);
 
-  async function act(done, work) {
+  async function act(done: string, work: () => Promise<unknown>) {
     status.clear();
     try {
       await work();
@@ -59,7 +59,7 @@ export async function render(section) {
     }
   }
 
-  function describe(hook) {
+  function describe(hook: ApiRecord) {
     const facts = [el('dt', {}, 'Hook'), el('dd', {}, hook.kind)];
     if (hook.kind === 'function' && hook.function)
       facts.push(
@@ -78,7 +78,7 @@ export async function render(section) {
     return el('dl', { class: 'facts', 'aria-label': 'Hook in force' }, facts);
   }
 
-  function metricsTable(metrics) {
+  function metricsTable(metrics: ApiRecord) {
     if (!metrics) return null;
     const rows = Object.entries(metrics).filter(([, value]) => typeof value === 'number');
     const latency = metrics.latencyMs;
@@ -107,7 +107,7 @@ export async function render(section) {
     );
   }
 
-  function errorsList(errors) {
+  function errorsList(errors: ApiRecord[]) {
     return el(
       'section',
       { 'aria-label': 'Last errors' },
@@ -130,7 +130,7 @@ export async function render(section) {
   // The editor: a textarea beside a gutter of line numbers that scrolls with it.
   const code = el('textarea', { rows: 16, spellcheck: 'false', wrap: 'off', class: 'code', value: EXAMPLE });
   const gutter = el('ol', { class: 'gutter', 'aria-hidden': 'true' });
-  let errorLine;
+  let errorLine: number | undefined;
   function numberLines() {
     const count = code.value.split('\n').length;
     replace(
@@ -148,7 +148,7 @@ export async function render(section) {
   code.addEventListener('scroll', () => (gutter.scrollTop = code.scrollTop));
   const errorAt = el('p', { class: 'status error', role: 'alert' });
 
-  function markError(err) {
+  function markError(err: Error) {
     const line = Number(/hook\.js:(\d+)/.exec(err.message)?.[1]);
     errorLine = Number.isInteger(line) && line > 0 ? line : undefined;
     numberLines();

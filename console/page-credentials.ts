@@ -3,10 +3,10 @@
  * (revoke and unrevoke by jti), and the public keys that verify its tokens, with rotation.
  * Routes: docs/api.md (`.../credentials`, `.../revocations`, `.../publickeys`).
  */
-import { allBrokers, brokerPathOf, call, jwtClaims } from './api.js';
-import { brokerSelect, confirmDialog, copyable, el, field, replace, statusLine } from './dom.js';
+import { type ApiRecord, allBrokers, brokerPathOf, call, jwtClaims } from './api.ts';
+import { brokerSelect, confirmDialog, copyable, el, field, replace, statusLine } from './dom.ts';
 
-export async function render(section) {
+export async function render(section: HTMLElement) {
   const tree = await allBrokers();
   const preferred =
     new URLSearchParams(location.search).get('broker') ??
@@ -19,9 +19,9 @@ export async function render(section) {
   const revocations = el('div');
   const keys = el('div');
 
-  const path = (rest) => brokerPathOf(choice.value, rest);
+  const path = (rest = '') => brokerPathOf(choice.value, rest);
 
-  async function act(done, work) {
+  async function act(done: string | undefined, work: () => Promise<unknown>) {
     status.clear();
     try {
       await work();
@@ -42,7 +42,7 @@ export async function render(section) {
     });
   }
 
-  function revokedTable(revoked) {
+  function revokedTable(revoked: string[]) {
     if (revoked.length === 0) return el('p', { class: 'muted' }, 'No token of this broker is revoked.');
     return el(
       'table',
@@ -79,7 +79,7 @@ export async function render(section) {
     );
   }
 
-  function keysTable(list) {
+  function keysTable(list: ApiRecord[]) {
     return el(
       'table',
       { 'aria-label': 'Public keys' },
@@ -104,7 +104,7 @@ export async function render(section) {
     );
   }
 
-  function revoke(jti) {
+  function revoke(jti: string) {
     return act(`Token ${jti} revoked; its live sessions are disconnected.`, async () => {
       await call('POST', path('/revocations'), { query: { jti } });
       await refresh();
@@ -170,7 +170,7 @@ export async function render(section) {
           el(
             'tbody',
             {},
-            Object.entries(tokens).map(([id, jwt]) => {
+            Object.entries(tokens as Record<string, string>).map(([id, jwt]) => {
               const claims = jwtClaims(jwt);
               return el(
                 'tr',
@@ -178,7 +178,7 @@ export async function render(section) {
                 el('td', {}, id),
                 el('td', {}, el('code', {}, claims.jti)),
                 el('td', {}, claims.exp ? new Date(claims.exp * 1000).toISOString() : 'never'),
-                el('td', {}, copyable(`token of ${id}`, jwt)),
+                el('td', {}, copyable(`token of ${id}`, String(jwt))),
                 el(
                   'td',
                   {},

@@ -7,10 +7,20 @@
  * the API (`GET .../credentials`, one hour). Redrawing after messages is batched (DRAW_MS), so a
  * burst of messages costs one redraw.
  */
-import { brokerPathOf, call } from './api.js';
-import { brokerSelect, el, field, replace, select, statusLine } from './dom.js';
-import { formatPayload, text } from './payload.js';
-import { liveChart, topicTree } from './ws-live.js';
+import type {
+  IClientOptions,
+  IClientPublishOptions,
+  IClientSubscribeOptions,
+  IPublishPacket,
+  MqttClient,
+} from 'mqtt';
+import { type ApiRecord, type BrokerTree, brokerPathOf, call } from './api.ts';
+import { brokerSelect, el, field, replace, select, statusLine } from './dom.ts';
+import { formatPayload, text } from './payload.ts';
+import { liveChart, topicTree } from './ws-live.ts';
+
+type QoS = 0 | 1 | 2;
+type Mqtt = typeof import('mqtt').default;
 
 const KEPT_MESSAGES = 1000;
 const MINTED_TOKEN_SECONDS = 3600;
@@ -18,10 +28,9 @@ const DRAW_MS = 150;
 
 /**
  * A connection panel: a region headed `title`, with its own forms, status and views.
- * @returns {{node: HTMLElement, close: () => void}}
  */
-export function connectionPanel(mqtt, tree, title, onClose) {
-  const brokers = new Map(
+export function connectionPanel(mqtt: Mqtt, tree: BrokerTree, title: string, onClose?: () => void) {
+  const brokers = new Map<string, ApiRecord>(
     tree.flatMap(({ namespace, brokers: list }) => list.map((b) => [`${b.name}.${namespace.name}`, b])),
   );
   const preferred = new URLSearchParams(location.search).get('broker') ?? 'default.local';
@@ -56,7 +65,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
   const willDelay = el('input', { type: 'number', min: 0 });
   const connection = statusLine();
   const status = statusLine();
-  let client;
+  let client: MqttClient | undefined;
 
   function brokerChosen() {
     const broker = brokers.get(choice.value);
@@ -86,7 +95,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
               expiration: MINTED_TOKEN_SECONDS,
             },
           });
-          const [id, jwt] = Object.entries(tokens)[0];
+          const [id, jwt] = Object.entries(tokens as Record<string, string>)[0]!;
           clientId.value = id;
           password.value = jwt;
           status.ok(`Minted a token for ${id}, valid for one hour.`);
@@ -139,7 +148,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
     el('div', { class: 'row' }, connectButton, disconnectButton, connection.node),
   );
 
-  function connected(yes) {
+  function connected(yes: boolean) {
     connectButton.disabled = yes;
     disconnectButton.disabled = !yes;
     subscribeButton.disabled = !yes;
@@ -150,8 +159,8 @@ export function connectionPanel(mqtt, tree, title, onClose) {
     event.preventDefault();
     client?.end(true);
     const protocolVersion = Number(version.value);
-    const options = {
-      protocolVersion,
+    const options: IClientOptions = {
+      protocolVersion: protocolVersion as IClientOptions['protocolVersion'],
       clientId: clientId.value,
       clean: clean.checked,
       keepalive: Number(keepalive.value),
@@ -164,16 +173,17 @@ export function connectionPanel(mqtt, tree, title, onClose) {
       options.will = {
         topic: willTopic.value,
         payload: willPayload.value,
-        qos: Number(willQos.value),
+        qos: Number(willQos.value) as QoS,
         retain: willRetain.checked,
+        ...(protocolVersion === 5 && willDelay.value !== ''
+          ? { properties: { willDelayInterval: Number(willDelay.value) } }
+          : {}),
       };
-      if (protocolVersion === 5 && willDelay.value !== '')
-        options.will.properties = { willDelayInterval: Number(willDelay.value) };
     }
     connection.ok('Connecting…');
     const current = mqtt.connect(url.value, options);
     client = current;
-    let serverReason;
+    let serverReason: string | undefined;
     current.on('connect', (connack) => {
       connected(true);
       connection.ok(
@@ -236,13 +246,15 @@ export function connectionPanel(mqtt, tree, title, onClose) {
   );
   subscribeForm.addEventListener('submit', (event) => {
     event.preventDefault();
+    if (!client) return;
+    const subscriber = client;
     const topic = filter.value;
-    const options = { qos: Number(subQos.value) };
+    const options: IClientSubscribeOptions = { qos: Number(subQos.value) as QoS };
     if (client.options.protocolVersion === 5)
       Object.assign(options, {
         nl: noLocal.checked,
         rap: retainAsPublished.checked,
-        rh: Number(retainHandling.value),
+        rh: Number(retainHandling.value) as IClientSubscribeOptions['rh'],
       });
     client.subscribe(topic, options, (err, granted) => {
       if (err) return status.error(`Subscribe ${topic}: ${err.message}`);
@@ -260,7 +272,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
           {
             type: 'button',
             'aria-label': `Unsubscribe ${topic}`,
-            onclick: () => client.unsubscribe(topic, () => item.remove()),
+            onclick: () => subscriber.unsubscribe(topic, () => item.remove()),
           },
           'Unsubscribe',
         ),
@@ -313,17 +325,19 @@ export function connectionPanel(mqtt, tree, title, onClose) {
   );
   publishForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const options = { qos: Number(pubQos.value), retain: retain.checked };
+    if (!client) return;
+    const options: IClientPublishOptions = { qos: Number(pubQos.value) as QoS, retain: retain.checked };
     if (client.options.protocolVersion === 5) {
-      const properties = {};
+      const properties: NonNullable<IClientPublishOptions['properties']> = {};
       if (contentType.value !== '') properties.contentType = contentType.value;
       if (expiry.value !== '') properties.messageExpiryInterval = Number(expiry.value);
       const pairs = userProperties.value.split('\n').filter((l) => l.includes('='));
       if (pairs.length > 0) {
-        properties.userProperties = {};
+        const user: Record<string, string> = {};
+        properties.userProperties = user;
         for (const line of pairs) {
           const at = line.indexOf('=');
-          properties.userProperties[line.slice(0, at).trim()] = line.slice(at + 1);
+          user[line.slice(0, at).trim()] = line.slice(at + 1);
         }
       }
       options.properties = properties;
@@ -336,7 +350,14 @@ export function connectionPanel(mqtt, tree, title, onClose) {
   });
 
   // Messages
-  const messages = [];
+  const messages: {
+    time: Date;
+    topic: string;
+    bytes: Uint8Array;
+    qos: number;
+    retain: boolean;
+    properties: ApiRecord | undefined;
+  }[] = [];
   const view = select(
     [
       ['text', 'Text'],
@@ -376,7 +397,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
   view.addEventListener('change', draw);
   search.addEventListener('input', draw);
 
-  function record(topicName, bytes, packet) {
+  function record(topicName: string, bytes: Uint8Array, packet: IPublishPacket) {
     messages.push({
       time: new Date(),
       topic: topicName,
@@ -396,7 +417,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
         chart.draw();
       }, DRAW_MS);
   }
-  let drawTimer;
+  let drawTimer: ReturnType<typeof setTimeout> | undefined;
 
   function draw() {
     const needle = search.value.toLowerCase();
@@ -435,7 +456,7 @@ export function connectionPanel(mqtt, tree, title, onClose) {
     );
   }
 
-  const topics = topicTree((name) => chart.show(name));
+  const topics = topicTree((name: string) => chart.show(name));
   const chart = liveChart();
   const heading = el('h2', {}, title);
   const node = el(

@@ -4,17 +4,17 @@
  * build is served from node_modules by the admin server and loaded when this page is first
  * opened. Leaving the page closes every connection.
  */
-import { allBrokers } from './api.js';
-import { el } from './dom.js';
-import { connectionPanel } from './ws-connection.js';
+import { allBrokers } from './api.ts';
+import { el } from './dom.ts';
+import { connectionPanel } from './ws-connection.ts';
 
-export async function render(section) {
-  const [{ default: mqtt }, tree] = await Promise.all([import('./mqtt.esm.js'), allBrokers()]);
+export async function render(section: HTMLElement) {
+  const [{ default: mqtt }, tree] = await Promise.all([import('mqtt'), allBrokers()]);
   const columns = el('div', { class: 'connections' });
-  const open = new Set();
+  const open = new Set<ReturnType<typeof connectionPanel>>();
   let made = 0;
 
-  function add() {
+  function add(): ReturnType<typeof connectionPanel> {
     const title = `Connection ${++made}`;
     // The first connection stays: the page always has one.
     const panel = connectionPanel(

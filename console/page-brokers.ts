@@ -2,12 +2,12 @@
  * Namespaces and brokers: list, create, edit, delete (with a confirmation naming what goes),
  * and each broker's MQTT/WebSocket/TLS endpoints ready to copy. Routes: docs/api.md.
  */
-import { allBrokers, brokerPath, call, ns } from './api.js';
-import { confirmDialog, copyable, el, field, replace, select, statusLine } from './dom.js';
+import { type ApiRecord, allBrokers, type BrokerTree, brokerPath, call, ns } from './api.ts';
+import { confirmDialog, copyable, el, field, replace, select, statusLine } from './dom.ts';
 
-const AUTH_TYPES = [['TOKEN'], ['NONE'], ['MTLS'], ['MTLS_AND_TOKEN']];
+const AUTH_TYPES: [string][] = [['TOKEN'], ['NONE'], ['MTLS'], ['MTLS_AND_TOKEN']];
 
-export async function render(section) {
+export async function render(section: HTMLElement) {
   const status = statusLine();
   const list = el('div', { class: 'broker-list' });
   const namespaceChoice = select([], { name: 'namespace' });
@@ -24,7 +24,7 @@ export async function render(section) {
     );
   }
 
-  async function act(doing, work) {
+  async function act(doing: string, work: () => Promise<unknown>) {
     status.clear();
     try {
       await work();
@@ -35,7 +35,7 @@ export async function render(section) {
     }
   }
 
-  function namespaceCard({ namespace, brokers }) {
+  function namespaceCard({ namespace, brokers }: BrokerTree[number]) {
     return el(
       'section',
       { class: 'card', 'aria-label': `Namespace ${namespace.name}` },
@@ -74,7 +74,7 @@ export async function render(section) {
     );
   }
 
-  function brokerCard(namespace, broker) {
+  function brokerCard(namespace: string, broker: ApiRecord) {
     const name = `${broker.name}.${namespace}`;
     const editor = el('div');
     return el(
@@ -134,7 +134,7 @@ export async function render(section) {
           : null,
         Object.entries(broker.endpoints).map(([kind, url]) => [
           el('dt', {}, `${kind} endpoint`),
-          el('dd', {}, copyable(`${kind} endpoint of ${name}`, url)),
+          el('dd', {}, copyable(`${kind} endpoint of ${name}`, String(url))),
         ]),
         broker.description ? [el('dt', {}, 'Description'), el('dd', {}, broker.description)] : null,
       ),
@@ -142,7 +142,7 @@ export async function render(section) {
     );
   }
 
-  function editForm(namespace, broker, container) {
+  function editForm(namespace: string, broker: ApiRecord, container: HTMLElement) {
     const description = el('input', { type: 'text', value: broker.description });
     const authType = select(AUTH_TYPES, {});
     authType.value = broker.authType;
@@ -171,7 +171,7 @@ export async function render(section) {
     );
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const body = {
+      const body: ApiRecord = {
         description: description.value,
         authType: authType.value,
         expiration: expiration.value === '' ? null : Number(expiration.value),
@@ -245,7 +245,7 @@ export async function render(section) {
   createBroker.addEventListener('submit', async (event) => {
     event.preventDefault();
     const name = brokerName.value.trim();
-    const body = { name, authType: brokerAuth.value, description: brokerDescription.value };
+    const body: ApiRecord = { name, authType: brokerAuth.value, description: brokerDescription.value };
     if (brokerExpiration.value !== '') body.expiration = Number(brokerExpiration.value);
     await act(`Broker ${name}.${namespaceChoice.value} created.`, async () => {
       await call('POST', ns(`/${encodeURIComponent(namespaceChoice.value)}/brokers`), { body });
