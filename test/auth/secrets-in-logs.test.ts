@@ -72,7 +72,7 @@ describe('secrets never appear in the log', () => {
     }
     const jti = JSON.parse(Buffer.from(revoked!.split('.')[1]!, 'base64url').toString()).jti as string;
     assert.equal(
-      (await call('POST', '/pubsub/namespaces/logs/brokers/vault/revocations?jti=' + jti)).success,
+      (await call('POST', `/pubsub/namespaces/logs/brokers/vault/revocations?jti=${jti}`)).success,
       true,
     );
     const wrongPasswords = ['hunter2-wrong-password', 'correct horse battery staple'];
