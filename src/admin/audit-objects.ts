@@ -95,10 +95,7 @@ const namespaceFamily: AuditObject = {
 
 const tokenFamily: AuditObject = {
   type: 'token',
-  read: (ctx, p) => {
-    const token = ctx.tenancy.listApiTokens(p.account_id!).find((t) => t.id === p.token_id);
-    return token === undefined ? null : presentApiToken(token);
-  },
+  read: (ctx, p) => presentApiToken(ctx.tenancy.getApiToken(p.account_id!, p.token_id!)),
   id: (p, _q, result) => p.token_id ?? (result as { id?: string } | null)?.id ?? null,
 };
 
