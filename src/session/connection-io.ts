@@ -200,15 +200,14 @@ export abstract class ConnectionIO {
     // that takes a burst into the kernel within a turn is not slow, however large the burst.
     if (this.#settled === 0) return false;
     const budget = this.#budget;
-    return (budget.over && this.#backlog >= budget.fairShare) || budget.shedding;
+    return budget.sheds(this.#backlog) || budget.shedding;
   }
 
   /** While congested, what by: this connection's own bound, the write budget, or overload (drop counting). */
   get congestionDrop(): 'droppedCongested' | 'droppedWriteBudget' | 'droppedOverload' {
     if (this.socket.writableLength + this.#gatheredBytes > this.config.maxWriteBufferBytes)
       return 'droppedCongested';
-    const budget = this.#budget;
-    return budget.over && this.#backlog >= budget.fairShare ? 'droppedWriteBudget' : 'droppedOverload';
+    return this.#budget.sheds(this.#backlog) ? 'droppedWriteBudget' : 'droppedOverload';
   }
 
   // ---- input ----

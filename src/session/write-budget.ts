@@ -65,6 +65,11 @@ export class WriteBudget {
     return this.#backlogged === 0 ? this.max : this.max / this.#backlogged;
   }
 
+  /** Whether a connection owing a 'drain' with `backlog` counted bytes is shed by the budget now. */
+  sheds(backlog: number): boolean {
+    return this.over && backlog >= this.fairShare;
+  }
+
   /** A connection's counted backlog went from `before` to `after` bytes. */
   change(before: number, after: number): void {
     this.#total += after - before;
