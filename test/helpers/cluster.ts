@@ -4,10 +4,12 @@
  * its own data dir and ports. The suite runs inside describeWithTool(..., natsServer, ...).
  *
  * `nats.restart()` kills NATS (SIGKILL) and starts it again on the same client port, for the
- * link-loss tests; `nats.varz()` reads the monitoring endpoint's counters.
+ * link-loss tests; `nats.varz()` reads the monitoring endpoint's counters. JetStream is on
+ * (`-js`, file store in a temporary directory kept across restarts and removed after the test).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Child, spawnChild, until } from './child-process.ts';
@@ -30,8 +32,12 @@ export interface Nats {
 const CLIENT_PORT = /Listening for client connections on 127\.0\.0\.1:(\d+)/;
 const MONITOR_PORT = /Starting http monitor on 127\.0\.0\.1:(\d+)/;
 
-function spawnNats(t: TestContext, port: number, monitorPort: number): Child {
-  return spawnChild(t, 'sh', ['-c', `exec nats-server -a 127.0.0.1 -p ${port} -m ${monitorPort} 2>&1`]);
+/** JetStream on, its file store in `storeDir` (kept across `restart`, removed after the test). */
+function spawnNats(t: TestContext, port: number, monitorPort: number, storeDir: string): Child {
+  return spawnChild(t, 'sh', [
+    '-c',
+    `exec nats-server -a 127.0.0.1 -p ${port} -m ${monitorPort} -js -sd '${storeDir}' 2>&1`,
+  ]);
 }
 
 /** A port free now (bound, then closed): for a NATS server started later on a known port. */
@@ -45,7 +51,8 @@ export async function freePort(): Promise<number> {
 
 /** Starts nats-server on `port` (default: one it picks) and a monitoring port it picks. */
 export async function startNats(t: TestContext, wanted = -1): Promise<Nats> {
-  let child = spawnNats(t, wanted, -1);
+  const storeDir = mkdtempSync(join(tmpdir(), 'pubsub-nats-'));
+  let child = spawnNats(t, wanted, -1, storeDir);
   const monitorLine = await child.waitForLine((l) => MONITOR_PORT.test(l), 'nats-server monitoring port');
   const clientLine = await child.waitForLine((l) => CLIENT_PORT.test(l), 'nats-server client port');
   const port = Number(CLIENT_PORT.exec(clientLine)![1]);
@@ -63,11 +70,15 @@ export async function startNats(t: TestContext, wanted = -1): Promise<Nats> {
       await child.kill();
     },
     async start() {
-      child = spawnNats(t, port, monitorPort);
+      child = spawnNats(t, port, monitorPort, storeDir);
       nats.child = child;
       await child.waitForLine((l) => /Server is ready/.test(l), 'nats-server ready again');
     },
   };
+  t.after(async () => {
+    await nats.child.kill();
+    rmSync(storeDir, { recursive: true, force: true, maxRetries: 3 });
+  });
   return nats;
 }
 
