@@ -181,12 +181,15 @@ export class Broker implements BrokerPort, SysTicking {
   /**
    * Delivers a message to every matching subscription on this node without applying it to the
    * retained store or forwarding it (`publish` does both; the $SYS tree keeps its own; messages
-   * from other nodes come in here). Bits as `publish`'s.
+   * from other nodes come in here). Bits as `publish`'s. `shared` false: the shared groups
+   * are left out (a message from another node: the publishing node chose its groups' members,
+   * src/cluster/shared-dispatch.ts).
    */
-  route(message: Message): Routed {
+  route(message: Message, shared = true): Routed {
     if (this.closed) return 0;
     let wrote = false;
-    const match = this.index.match(message.topic);
+    let match = this.index.match(message.topic);
+    if (!shared && match.groups.length > 0) match = { subscribers: match.subscribers, groups: [] };
     const { subscribers, groups } = match;
     inputWork.deliveries += subscribers.length + groups.length; // the publisher's read budget
     // [MQTT-4.6.0-6]: behind a split fan-out, every later message queues (fan-out.ts).
@@ -211,10 +214,24 @@ export class Broker implements BrokerPort, SysTicking {
     this.#fanOut.whenRouted(done, drained);
   }
 
-  /** Delivers to one member of a shared group, picked now; true when that wrote to the store. */
+  /**
+   * Delivers to one member of a shared group, picked now; true when that wrote to the store.
+   * In a cluster the bus may give it to a member on another node instead (`placeShared`).
+   */
   #deliverShared(group: SessionGroup, message: Message): boolean {
-    const picked = this.#pickMember(group, message, undefined);
-    return picked?.[0].deliverMatched(message, [picked[1]], group) ?? false;
+    if (this.bus?.placeShared(group, message) === true) return false;
+    return (this.deliverToGroup(group, message) & ROUTED_WROTE) !== 0;
+  }
+
+  /**
+   * Delivers to one member of a shared group on this node, picked now by the strategy (`start`:
+   * where a hashed pick begins, given by the node that chose this one). `ROUTED_MATCHED` when a
+   * member took it (0: the group has no member here), with `ROUTED_WROTE` when that wrote to the store.
+   */
+  deliverToGroup(group: SessionGroup, message: Message, start?: number): Routed {
+    const picked = this.#pickMember(group, message, undefined, start);
+    if (picked === undefined) return 0;
+    return ROUTED_MATCHED | (picked[0].deliverMatched(message, [picked[1]], group) ? ROUTED_WROTE : 0);
   }
 
   /**
@@ -245,10 +262,14 @@ export class Broker implements BrokerPort, SysTicking {
     group: SessionGroup,
     message: Message,
     except: RoutedSession | undefined,
+    start?: number,
   ): [RoutedSession, Subscription] | undefined {
-    let start: number | undefined;
-    if (this.#strategy === 'random') start = Math.floor(Math.random() * group.size);
-    else if (this.#strategy === 'publisher-hash') start = hashString(message.senderId ?? '');
+    start ??=
+      this.#strategy === 'random'
+        ? Math.floor(Math.random() * group.size)
+        : this.#strategy === 'publisher-hash'
+          ? hashString(message.senderId ?? '')
+          : undefined;
     return (
       group.pick((s) => s !== except && s.link !== undefined, start) ?? group.pick((s) => s !== except, start)
     );
@@ -257,7 +278,8 @@ export class Broker implements BrokerPort, SysTicking {
   /**
    * A shared-group message its member will not deliver (the member left the group or its
    * session ended) goes to another member of the group, if any (section 4.8.2); with
-   * `connectedOnly`, only to a connected one. False when no member took it.
+   * `connectedOnly`, only to a connected one; in a cluster, with no other member here, to a
+   * member on another node (the bus's `redeliverShared`). False when no member took it.
    */
   redeliverShared(
     message: Message,
@@ -268,9 +290,9 @@ export class Broker implements BrokerPort, SysTicking {
     const picked = connectedOnly
       ? group.pick((s) => s !== from && s.link !== undefined)
       : this.#pickMember(group, message, from);
-    if (picked === undefined) return false;
+    if (picked === undefined && this.bus?.redeliverShared(group, message) !== true) return false;
     this.stats.sharedRedelivered++;
-    picked[0].deliverMatched(message, [picked[1]], group);
+    picked?.[0].deliverMatched(message, [picked[1]], group);
     return true;
   }
 
@@ -408,8 +430,8 @@ export class Broker implements BrokerPort, SysTicking {
   }
 }
 
-/** FNV-1a over UTF-16 units: a stable, cheap spread of client ids over group members. */
-function hashString(s: string): number {
+/** FNV-1a over UTF-16 units: a stable, cheap spread of client ids over group members (and nodes). */
+export function hashString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

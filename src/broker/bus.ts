@@ -4,6 +4,7 @@
  * and `publish` pays one field read for it.
  */
 import type { Message } from '../router/index.ts';
+import type { SessionGroup } from '../session/index.ts';
 
 export interface BrokerBus {
   /**
@@ -18,6 +19,17 @@ export interface BrokerBus {
    * of that client id (DISCONNECT 0x8E), as a takeover on one node does [MQTT-3.1.4-3].
    */
   claim(clientId: string): void;
+  /**
+   * A shared group of this node matched a message published here: true when the bus gave it to
+   * a member on another node (one member per group in the whole cluster, chosen by the broker's
+   * strategy); false, a member here is to get it. Asked only for messages a group matches.
+   */
+  placeShared(group: SessionGroup, message: Message): boolean;
+  /**
+   * A member handed a shared message back and no other member here takes it: true when a member
+   * of the group on another node will (section 4.8.2).
+   */
+  redeliverShared(group: SessionGroup, message: Message): boolean;
   /** The broker is closing: its interest is withdrawn and nothing more is forwarded. */
   close(): void;
 }

@@ -8,7 +8,7 @@
  * this folder imports it; a closed broker routes and stores nothing more. Each broker's $SYS
  * tree (sys-tree.ts) reads its figures only, retained apart from the tenant's messages.
  */
-export { Broker } from './broker.ts';
+export { Broker, hashString } from './broker.ts';
 export type { BrokerBus } from './bus.ts';
 export { InputShedding } from './input-shedding.ts';
 export { SysTicker } from './sys-tree.ts';

@@ -6,16 +6,18 @@
  *   batch for its subject (the outbox, cluster.ts). Nothing else happens per message.
  * - Interest: the broker's topic index tells it when a plain filter gains its first subscriber
  *   or loses its last (`TopicIndex.watch`); the link then subscribes on NATS to the filter's
- *   subjects (subjects.ts) and announces the filter to the other nodes. Shared subscriptions
- *   are not reported: `$share` stays node-local for now (docs/cluster.md).
+ *   subjects (subjects.ts) and announces the filter to the other nodes. Shared groups are the
+ *   dispatcher's (shared-dispatch.ts): one member in the whole cluster per message and group.
  * - Client ids: a session opened here is claimed on the bus (`claim`); a claim from another
  *   node closes this node's connection of that client id when it is older (`claimed`).
  * - Inbound: a batch arriving on one of its subjects is decoded (codec.ts) and each message is
- *   routed with `Broker.route`: delivered to this node's matching sessions, never retained
- *   here nor forwarded again. A message already expired on arrival is dropped and counted.
+ *   routed with `Broker.route`: delivered to this node's matching sessions (its shared groups
+ *   left out: the publishing node chose their members), never retained here nor forwarded again. A message already expired on arrival is dropped and counted.
  */
 import type { Broker, BrokerBus } from '../broker/index.ts';
 import type { Message, TopicIndex } from '../router/index.ts';
+import type { SessionGroup } from '../session/index.ts';
+import type { SharedDispatch } from './shared-dispatch.ts';
 import { brokerPrefix, filterSubjects, topicSubject } from './subjects.ts';
 
 /** What a broker link needs of the cluster. */
@@ -41,24 +43,27 @@ export class BrokerLink implements BrokerBus {
   readonly #prefix: string;
   readonly #remote: TopicIndex<string, true>;
   readonly #host: LinkHost;
+  readonly #shared: SharedDispatch;
   readonly #subjects = new Map<string, string>();
   #closed = false;
 
-  constructor(broker: Broker, remote: TopicIndex<string, true>, host: LinkHost) {
+  constructor(broker: Broker, remote: TopicIndex<string, true>, host: LinkHost, shared: SharedDispatch) {
     this.broker = broker;
     this.address = broker.address;
     this.#prefix = brokerPrefix(broker.address);
     this.#remote = remote;
     this.#host = host;
+    this.#shared = shared;
     broker.index.watch((filter, present) => this.#watched(filter, present));
     for (const filter of broker.index.filters()) this.#watched(filter, true);
   }
 
   forward(message: Message): boolean {
+    const shared = this.#shared.active && this.#shared.forward(message);
     const remote = this.#remote;
-    if (remote.size === 0 || this.#closed) return false;
+    if (remote.size === 0 || this.#closed) return shared;
     const topic = message.topic;
-    if (remote.match(topic).subscribers.length === 0) return false;
+    if (remote.match(topic).subscribers.length === 0) return shared;
     let subject = this.#subjects.get(topic);
     if (subject === undefined) {
       subject = topicSubject(this.#prefix, topic);
@@ -75,7 +80,15 @@ export class BrokerLink implements BrokerBus {
       this.broker.stats.droppedExpired++;
       return;
     }
-    this.broker.route(message);
+    this.broker.route(message, false);
+  }
+
+  placeShared(group: SessionGroup, message: Message): boolean {
+    return this.#shared.place(group, message);
+  }
+
+  redeliverShared(group: SessionGroup, message: Message): boolean {
+    return this.#shared.redeliver(group, message);
   }
 
   claim(clientId: string): void {
@@ -100,6 +113,7 @@ export class BrokerLink implements BrokerBus {
     this.broker.index.watch(undefined);
     for (const filter of this.broker.index.filters()) this.#watched(filter, false);
     this.#closed = true;
+    this.#shared.close();
     this.#host.closed(this);
   }
 

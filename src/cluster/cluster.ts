@@ -29,6 +29,7 @@ import { BrokerLink, type LinkHost } from './broker-link.ts';
 import { BatchWriter, batchOrigin, decodeBatch } from './codec.ts';
 import { NatsLink } from './link.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
+import { SharedGroups } from './shared-groups.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
 /** A batch past this many bytes is sent at once (NATS's default max_payload is 1 MiB). */
@@ -125,6 +126,8 @@ export class Cluster implements LinkHost {
   #announcer: NodeJS.Timeout | undefined;
   #control: Subscription[] = [];
   #sameNameWarned = false;
+  /** Shared-group membership across nodes and the shared messages' subjects (shared-groups.ts). */
+  readonly #shared: SharedGroups;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
@@ -139,6 +142,13 @@ export class Cluster implements LinkHost {
       logger: options.logger,
       onUp: (nc) => this.#linkUp(nc),
       onDown: () => undefined,
+    });
+    this.#shared = new SharedGroups({
+      nodeName: this.nodeName,
+      stats: this.stats,
+      logger: this.#log,
+      connection: () => this.#link.connection,
+      enqueue: (subject, message) => this.enqueue(subject, message),
     });
   }
 
@@ -215,7 +225,8 @@ export class Cluster implements LinkHost {
   }
 
   #open(broker: Broker): BrokerLink {
-    const link = new BrokerLink(broker, this.#peers.remoteIndex(broker.address), this);
+    const shared = this.#shared.open(broker, this);
+    const link = new BrokerLink(broker, this.#peers.remoteIndex(broker.address), this, shared);
     this.#links.set(broker.address, link);
     return link;
   }
@@ -421,6 +432,7 @@ export class Cluster implements LinkHost {
         on(CLAIM, (m) => this.#onClaims(m as ClaimMessage)),
       ];
     }
+    this.#shared.linkUp(nc);
     this.#interestOut = { add: [], del: [] }; // the snapshot below says it all
     this.#peers.touchAll(Date.now());
     this.#introduce(nc);
@@ -431,6 +443,7 @@ export class Cluster implements LinkHost {
     if (this.#link.connection === undefined) return;
     this.#announce(nc);
     this.#publishSnapshot(nc);
+    this.#shared.introduce(nc);
   }
 
   #onAnnouncement(nc: NatsConnection, a: NodeAnnouncement): void {
@@ -452,6 +465,7 @@ export class Cluster implements LinkHost {
   }
 
   #forget(name: string, why: string): void {
+    this.#shared.forget(name);
     if (name !== this.nodeName && this.#peers.forget(name))
       this.#log.info({ event: 'cluster_node_left', peer: name, why }, `cluster node ${name} left (${why})`);
   }
@@ -464,10 +478,12 @@ export class Cluster implements LinkHost {
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'cluster announcement not sent');
     }
-    for (const name of this.#peers.expire(Date.now()))
+    for (const name of this.#peers.expire(Date.now())) {
+      this.#shared.forget(name);
       this.#log.info(
         { event: 'cluster_node_left', peer: name, why: 'silent' },
         `cluster node ${name} left (silent)`,
       );
+    }
   }
 }

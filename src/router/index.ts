@@ -7,6 +7,7 @@
 export { Message, type PublishOptions } from './message.ts';
 export {
   type FilterWatcher,
+  type GroupWatcher,
   type MatchedSubscriber,
   type MatchResult,
   SharedGroup,

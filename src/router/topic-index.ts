@@ -110,6 +110,9 @@ class Node<K, V> {
 /** `present`: the filter has gained its first plain subscriber (true) or lost its last (false). */
 export type FilterWatcher = (filter: string, present: boolean) => void;
 
+/** The group `$share/{shareName}/{filter}` has `members` members now (0: it is gone). */
+export type GroupWatcher = (shareName: string, filter: string, members: number) => void;
+
 export interface TopicIndexOptions {
   /** Topics whose match results are cached (0 disables the cache). */
   cacheSize?: number;
@@ -131,6 +134,8 @@ export class TopicIndex<K, V> {
   #count = 0;
   /** Told when a plain filter gains its first subscriber or loses its last (`watch`). */
   #watcher: FilterWatcher | undefined;
+  /** Told when a shared group gains or loses a member (`watchGroups`). */
+  #groupWatcher: GroupWatcher | undefined;
   /** The match walk's stack (nodes and their depths), kept between calls: a walk allocates none. */
   readonly #stackNodes: Node<K, V>[] = [];
   readonly #stackDepths: number[] = [];
@@ -165,6 +170,28 @@ export class TopicIndex<K, V> {
    */
   watch(watcher: FilterWatcher | undefined): void {
     this.#watcher = watcher;
+  }
+
+  /**
+   * Sets (or clears) the one watcher told of every member a shared group gains or loses: the
+   * cluster's share-group membership (src/cluster/shared-groups.ts). Never paid by `match`.
+   */
+  watchGroups(watcher: GroupWatcher | undefined): void {
+    this.#groupWatcher = watcher;
+  }
+
+  /** Every shared group with members now (a walk of the trie, on a stack). */
+  groups(): SharedGroup<K, V>[] {
+    const out: SharedGroup<K, V>[] = [];
+    const stack: Node<K, V>[] = [this.#root];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (node.groups !== undefined) for (const g of node.groups.values()) out.push(g);
+      if (node.children !== undefined) for (const child of node.children.values()) stack.push(child);
+      if (node.plus !== undefined) stack.push(node.plus);
+      if (node.hash !== undefined) stack.push(node.hash);
+    }
+    return out;
   }
 
   /** Every plain filter that has at least one subscriber now (a walk of the trie, on a stack). */
@@ -218,6 +245,7 @@ export class TopicIndex<K, V> {
     }
     const isNew = group.set(key, value);
     this.#changed(isNew ? 1 : 0);
+    if (isNew) this.#groupWatcher?.(shareName, filter, group.size);
     return isNew;
   }
 
@@ -230,6 +258,7 @@ export class TopicIndex<K, V> {
     if (group.size === 0) node.groups!.delete(shareName);
     this.#prune(filter, path);
     this.#changed(-1);
+    this.#groupWatcher?.(shareName, filter, group.size);
     return true;
   }
 
