@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { hashString } from '../../src/broker/index.ts';
 import { BatchWriter } from '../../src/cluster/codec.ts';
 import { escapeLevel, topicSubject } from '../../src/cluster/subjects.ts';
 import { Message } from '../../src/router/index.ts';
@@ -129,7 +130,12 @@ describeWithTool('cluster: shared subscriptions across nodes', natsServer, () =>
     const fromA = Array.from({ length: 1000 }, (_, i) => `a${i}`);
     const fromC = Array.from({ length: 1000 }, (_, i) => `c${i}`);
     await publishAll(pubA, topic, fromA);
+    const reasons = new Set<number>();
+    pubC.on('packetreceive', (packet) => {
+      if (packet.cmd === 'puback') reasons.add(packet.reasonCode ?? 0);
+    });
     await publishAll(pubC, topic, fromC);
+    assert.deepEqual([...reasons], [0], 'members elsewhere count: no 0x10 on C');
     const all = [...fromA, ...fromC];
     await until(() => onA.got.length + onB.got.length >= all.length, 'every message at a member');
     await until(() => plain.got.length >= all.length, 'every message at the plain subscriber');
@@ -302,6 +308,82 @@ describeWithTool('cluster: shared subscriptions across nodes', natsServer, () =>
     await until(() => onA.got.length >= sent.length, 'every message at the member on A');
     await sleep(300);
     assertExactlyOnce(onA.got, sent, 'the member on A');
+  });
+});
+
+describeWithTool('cluster: shared subscriptions with --shared-strategy publisher-hash', natsServer, () => {
+  const hashed: (() => unknown)[] = [];
+  const context = { after: (fn: () => unknown) => hashed.push(fn) } as unknown as TestContext;
+  let ha: Node;
+  let hb: Node;
+  before(async () => {
+    const bus = await startNats(context);
+    const args = ['--shared-strategy', 'publisher-hash'];
+    [ha, hb] = await Promise.all([
+      startNode(context, bus, 'hash-a', args),
+      startNode(context, bus, 'hash-b', args),
+    ]);
+  });
+  after(async () => {
+    for (const fn of hashed.reverse()) await fn();
+  });
+
+  it("one publisher's messages stay on one member across nodes; publishers hashed to each slot reach each member", async (t) => {
+    const base = uniqueName('sh-hash');
+    const topic = `${base}/x`;
+    const filter = `$share/h/${base}/x`;
+    const members: Member[] = [];
+    // One member on A (slot 0 from A), two on B (slots 1 and 2).
+    for (const node of [ha, hb, hb]) {
+      const client = await mqtt.connectAsync(node.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
+      t.after(() => client.endAsync(true));
+      const m: Member = { client, got: [], probes: 0 };
+      client.on('message', (_topic, payload) => {
+        const text = payload.toString();
+        if (text === 'probe') m.probes++;
+        else m.got.push(text);
+      });
+      await client.subscribeAsync(filter, { qos: 1 });
+      members.push(m);
+    }
+    // A client id for each slot of the three (the strategy's hash, as the broker computes it).
+    const publishers: MqttClient[] = [];
+    for (let slot = 0; slot < 3; slot++) {
+      let id = uniqueName('p');
+      while (hashString(id) % 3 !== slot) id = uniqueName('p');
+      const client = await mqtt.connectAsync(ha.urls.mqtt!, {
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        clientId: id,
+      });
+      t.after(() => client.endAsync(true));
+      publishers.push(client);
+    }
+    // B's members are known on A once the publisher of slot 1 or 2 reaches B.
+    await until(async () => {
+      await publishers[1]!.publishAsync(topic, 'probe', { qos: 0 });
+      await publishers[2]!.publishAsync(topic, 'probe', { qos: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return members[1]!.probes + members[2]!.probes > 0;
+    }, 'the members on B known on A');
+    const sent: string[] = [];
+    for (const [i, client] of publishers.entries()) {
+      const mine = Array.from({ length: 50 }, (_, n) => `p${i}-${n}`);
+      sent.push(...mine);
+      await Promise.all(mine.map((p) => client.publishAsync(topic, p, { qos: 1 })));
+    }
+    const got = () => members.flatMap((m) => m.got);
+    await until(() => got().length >= sent.length, 'every message at a member');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assertExactlyOnce(got(), sent, 'the group');
+    const owners = [0, 1, 2].map((i) => members.findIndex((m) => m.got.some((p) => p.startsWith(`p${i}-`))));
+    for (const [i, owner] of owners.entries())
+      assert.equal(
+        members[owner]!.got.filter((p) => p.startsWith(`p${i}-`)).length,
+        50,
+        `publisher ${i}'s messages all on one member`,
+      );
+    assert.deepEqual(owners, [0, 1, 2], "each slot is one member: A's, then B's in turn");
   });
 });
 
