@@ -12,7 +12,8 @@
  *   node closes this node's connection of that client id when it is older (`claimed`).
  * - Inbound: a batch arriving on one of its subjects is decoded (codec.ts) and each message is
  *   routed with `Broker.route`: delivered to this node's matching sessions (its shared groups
- *   left out: the publishing node chose their members), never retained here nor forwarded again. A message already expired on arrival is dropped and counted.
+ *   left out: the publishing node chose their members), never retained here nor forwarded
+ *   again. A message already expired on arrival is dropped and counted.
  */
 import type { Broker, BrokerBus } from '../broker/index.ts';
 import type { Message, TopicIndex } from '../router/index.ts';

@@ -304,6 +304,32 @@ describe('TopicIndex shared groups', () => {
     assert.equal(index.removeShared('g', 'a/+', 'k2'), false);
   });
 
+  test('watchGroups hears every member gained or lost (count after the change); groups() lists the groups with members', () => {
+    const index = new TopicIndex<string, string>();
+    const heard: string[] = [];
+    index.addShared('g', '#', 'early', 'v'); // before the watcher: listed by groups()
+    index.watchGroups((shareName, filter, members) => heard.push(`${shareName}|${filter}=${members}`));
+    index.addShared('g', 'a/+', 'k1', 'v');
+    index.addShared('g', 'a/+', 'k1', 'v2'); // a replacement: no change in members
+    index.addShared('g', 'a/+', 'k2', 'v');
+    index.addShared('h', 'a/+', 'k1', 'v');
+    index.add('a/+', 'plain', 'v'); // plain subscriptions are not groups
+    index.removeShared('g', 'a/+', 'k1');
+    index.removeShared('g', 'a/+', 'nobody');
+    index.removeShared('g', 'a/+', 'k2');
+    assert.deepEqual(heard, ['g|a/+=1', 'g|a/+=2', 'h|a/+=1', 'g|a/+=1', 'g|a/+=0']);
+    assert.deepEqual(
+      index
+        .groups()
+        .map((g) => `${g.shareName}|${g.filter}=${g.size}`)
+        .sort(),
+      ['g|#=1', 'h|a/+=1'],
+    );
+    index.watchGroups(undefined);
+    index.removeShared('h', 'a/+', 'k1');
+    assert.equal(heard.length, 5, 'a cleared watcher hears nothing');
+  });
+
   test('pick rotates round-robin in joining order', () => {
     const group = new SharedGroup<string, number>('g', 'a');
     assert.equal(group.pick(), undefined);
