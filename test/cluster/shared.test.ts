@@ -116,7 +116,7 @@ describeWithTool('cluster: shared subscriptions across nodes', natsServer, () =>
       await Promise.all(payloads.slice(i, i + 100).map((p) => client.publishAsync(topic, p, { qos })));
   }
 
-  it('MQTT.js v5: 1,000 messages published on A and 1,000 on C reach one member each across A and B; a plain subscriber gets all [MQTT-4.8.2-3]', async (t) => {
+  it('MQTT.js v5: 1,000 messages published on A (QoS 1) and 1,000 on C (QoS 2) reach one member each across A and B; a plain subscriber gets all [MQTT-4.8.2-3]', async (t) => {
     const base = uniqueName('sh');
     const topic = `${base}/x`;
     const onA = await member(t, a, `$share/g/${base}/#`);
@@ -132,9 +132,9 @@ describeWithTool('cluster: shared subscriptions across nodes', natsServer, () =>
     await publishAll(pubA, topic, fromA);
     const reasons = new Set<number>();
     pubC.on('packetreceive', (packet) => {
-      if (packet.cmd === 'puback') reasons.add(packet.reasonCode ?? 0);
+      if (packet.cmd === 'pubrec') reasons.add(packet.reasonCode ?? 0);
     });
-    await publishAll(pubC, topic, fromC);
+    await publishAll(pubC, topic, fromC, 2); // QoS 2 in, QoS 1 out (the members' granted QoS)
     assert.deepEqual([...reasons], [0], 'members elsewhere count: no 0x10 on C');
     const all = [...fromA, ...fromC];
     await until(() => onA.got.length + onB.got.length >= all.length, 'every message at a member');
