@@ -13,7 +13,7 @@
  *
  * Output invariants:
  * - Nothing is written once the state is 'closed', except what closing itself flushes.
- * - Writes within one event-loop turn are corked and flushed together once every socket
+ * - Writes within one event-loop turn are held and flushed together once every socket
  *   readable in that turn has been handled (setImmediate, after the poll phase): one write per
  *   receiver for messages that arrived on several sockets at once. Packets under
  *   `GATHER_BELOW` are gathered (references, no copy) and copied into one buffer when the turn
@@ -311,7 +311,6 @@ export abstract class ConnectionIO {
   write(bytes: Buffer): void {
     if (!this.#corked) {
       this.#corked = true;
-      this.socket.cork();
       scheduleFlush(this);
     }
     const size = bytes.length;
@@ -320,7 +319,7 @@ export abstract class ConnectionIO {
     this.#backlog += size;
     if (size >= GATHER_BELOW) {
       this.#writeGathered();
-      this.socket.write(bytes);
+      this.#writeEarly(bytes);
       return;
     }
     if (this.#gathered === undefined) this.#gathered = [bytes];
@@ -329,21 +328,37 @@ export abstract class ConnectionIO {
     if (this.#gatheredBytes >= GATHER_CHUNK) this.#writeGathered();
   }
 
-  /** Gives the gathered packets to the socket as one buffer (the one packet as it is). */
+  /** Gives the gathered packets to the socket before the flush (see #writeEarly). */
   #writeGathered(): void {
+    const bytes = this.#takeGathered();
+    if (bytes !== undefined) this.#writeEarly(bytes);
+  }
+
+  /** The gathered packets as one buffer (the one packet as it is), taken; undefined: none. */
+  #takeGathered(): Buffer | undefined {
     const gathered = this.#gathered;
-    if (gathered === undefined) return;
+    if (gathered === undefined) return undefined;
     this.#gathered = undefined;
     const size = this.#gatheredBytes;
     this.#gatheredBytes = 0;
-    this.socket.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, size));
+    return gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, size);
   }
 
-  /** Sends what was written since the first write of this event-loop turn. */
+  /** Before the flush the socket is corked from the first buffer on: the turn's leave in one writev. */
+  #writeEarly(bytes: Buffer): void {
+    if (this.socket.writableCorked === 0) this.socket.cork();
+    this.socket.write(bytes);
+  }
+
+  /**
+   * Sends the turn's writes. The gathered ones go without corking when nothing went before them
+   * (the common case), which spares the stream its buffered-write records.
+   */
   flush(): void {
     this.#corked = false;
-    this.#writeGathered();
-    this.socket.uncork();
+    const bytes = this.#takeGathered();
+    if (bytes !== undefined) this.socket.write(bytes);
+    if (this.socket.writableCorked > 0) this.socket.uncork();
     this.#account();
   }
 
