@@ -43,6 +43,8 @@ export interface StartOptions {
   serveArgs?: string[];
   /** Ours: run the broker of this checkout instead of this tree's (a before/after comparison). */
   repoDir?: string;
+  /** Ours: every chunk of its stdout and stderr, whole (e.g. a `--trace-gc-nvp` reader). */
+  onOutput?: (chunk: string) => void;
 }
 
 export interface BrokerInfo {
@@ -141,10 +143,12 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000
   }
 }
 
-function collectOutput(child: ChildProcess): () => string {
+function collectOutput(child: ChildProcess, onOutput?: (chunk: string) => void): () => string {
   let text = '';
   const add = (chunk: Buffer): void => {
-    text = (text + chunk.toString()).slice(-8000);
+    const str = chunk.toString();
+    onOutput?.(str);
+    text = (text + str).slice(-8000);
   };
   child.stdout?.on('data', add);
   child.stderr?.on('data', add);
@@ -303,7 +307,7 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
     ...(opts.serveArgs ?? []),
   ];
   const child = spawnTracked(process.execPath, args, { cwd: REPO_DIR });
-  const output = collectOutput(child);
+  const output = collectOutput(child, opts.onOutput);
   let lines: RegExpExecArray[];
   try {
     lines = await waitForLine(child, /listening on ((?:mqtt|ws|http):\/\/\S+)/);

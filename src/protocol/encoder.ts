@@ -9,13 +9,14 @@
  * no properties) when the reason is Success and there are no properties (section 3.4.2.1).
  * The encoder trusts its input types but refuses strings MQTT cannot carry (RangeError).
  */
-import { PacketTypeCode, type ProtocolVersion } from './constants.ts';
+import { PacketTypeCode, type ProtocolVersion, type QoS } from './constants.ts';
 import type {
   AuthPacket,
   ConnackPacket,
   ConnectPacket,
   DisconnectPacket,
   Packet,
+  Properties,
   PubackPacket,
   PublishPacket,
   SubackPacket,
@@ -68,12 +69,19 @@ export function encode(packet: Packet, version: ProtocolVersion): Buffer {
   }
 }
 
-/** Allocates the packet and writes its fixed header; returns the buffer and the body offset. */
-function start(first: number, bodyLength: number): [Buffer, number] {
+/**
+ * Allocates the packet and writes its fixed header; the body starts at `bodyStart(buf, bodyLength)`.
+ * (No [buffer, offset] pair: that would be one more allocation per packet on the hot path.)
+ */
+function start(first: number, bodyLength: number): Buffer {
   const buf = Buffer.allocUnsafe(1 + varintLength(bodyLength) + bodyLength);
   buf[0] = first;
-  return [buf, writeVarint(buf, 1, bodyLength)];
+  writeVarint(buf, 1, bodyLength);
+  return buf;
 }
+
+/** Where the body of a packet from `start` begins. */
+const bodyStart = (buf: Buffer, bodyLength: number): number => buf.length - bodyLength;
 
 /** Length of a property block including its own length prefix, given its contents' length. */
 const blockLength = (n: number): number => varintLength(n) + n;
@@ -89,19 +97,45 @@ function writeBlock(
 }
 
 export function encodePublish(p: PublishPacket, version: ProtocolVersion): Buffer {
-  const topicLength = Buffer.byteLength(p.topic);
-  const propsLength = version === 5 ? propertiesLength(p.properties) : 0;
+  return encodePublishFields(
+    p.topic,
+    p.payload,
+    p.qos,
+    p.retain,
+    p.dup,
+    p.packetId ?? 0,
+    p.properties,
+    version,
+  );
+}
+
+/**
+ * A PUBLISH from its fields, without a packet object to build first (the delivery path's
+ * form: one buffer per encode and nothing else allocated). `packetId` is ignored for QoS 0.
+ */
+export function encodePublishFields(
+  topic: string,
+  payload: Buffer,
+  qos: QoS,
+  retain: boolean,
+  dup: boolean,
+  packetId: number,
+  properties: Properties | undefined,
+  version: ProtocolVersion,
+): Buffer {
+  const topicLength = Buffer.byteLength(topic);
+  const propsLength = version === 5 ? propertiesLength(properties) : 0;
   const body =
-    2 + topicLength + (p.qos > 0 ? 2 : 0) + (version === 5 ? blockLength(propsLength) : 0) + p.payload.length;
-  const first = 0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
-  let [buf, pos] = start(first, body);
-  pos = writeString(buf, pos, p.topic);
-  if (p.qos > 0) {
-    buf.writeUInt16BE(p.packetId ?? 0, pos);
+    2 + topicLength + (qos > 0 ? 2 : 0) + (version === 5 ? blockLength(propsLength) : 0) + payload.length;
+  const first = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0);
+  const buf = start(first, body);
+  let pos = writeString(buf, bodyStart(buf, body), topic);
+  if (qos > 0) {
+    buf.writeUInt16BE(packetId, pos);
     pos += 2;
   }
-  if (version === 5) pos = writeBlock(buf, pos, propsLength, p.properties);
-  p.payload.copy(buf, pos);
+  if (version === 5) pos = writeBlock(buf, pos, propsLength, properties);
+  payload.copy(buf, pos);
   return buf;
 }
 
@@ -123,13 +157,16 @@ export function withPacketId(encoded: Buffer, packetId: number, dup = false): Bu
 function encodeAck(p: PubackPacket, version: ProtocolVersion): Buffer {
   const first = (PacketTypeCode[p.type] << 4) | (p.type === 'pubrel' ? 0x02 : 0);
   if (version !== 5 || (p.reasonCode === 0 && p.properties === undefined)) {
-    const [buf, pos] = start(first, 2);
+    const buf = start(first, 2);
+    const pos = bodyStart(buf, 2);
     buf.writeUInt16BE(p.packetId, pos);
     return buf;
   }
   const propsLength = propertiesLength(p.properties);
   const withProps = propsLength > 0;
-  let [buf, pos] = start(first, 3 + (withProps ? blockLength(propsLength) : 0));
+  const bodyLength = 3 + (withProps ? blockLength(propsLength) : 0);
+  const buf = start(first, bodyLength);
+  let pos = bodyStart(buf, bodyLength);
   buf.writeUInt16BE(p.packetId, pos);
   buf[pos + 2] = p.reasonCode;
   pos += 3;
@@ -159,7 +196,8 @@ function encodeConnect(p: ConnectPacket): Buffer {
   if (p.will) flags |= 0x04 | (p.will.qos << 3) | (p.will.retain ? 0x20 : 0);
   if (p.password !== undefined) flags |= 0x40;
   if (p.username !== undefined) flags |= 0x80;
-  let [buf, pos] = start(0x10, body);
+  const buf = start(0x10, body);
+  let pos = bodyStart(buf, body);
   pos = writeString(buf, pos, name);
   buf[pos++] = v;
   buf[pos++] = flags;
@@ -179,7 +217,9 @@ function encodeConnect(p: ConnectPacket): Buffer {
 
 function encodeConnack(p: ConnackPacket, version: ProtocolVersion): Buffer {
   const propsLength = version === 5 ? propertiesLength(p.properties) : 0;
-  let [buf, pos] = start(0x20, 2 + (version === 5 ? blockLength(propsLength) : 0));
+  const bodyLength = 2 + (version === 5 ? blockLength(propsLength) : 0);
+  const buf = start(0x20, bodyLength);
+  let pos = bodyStart(buf, bodyLength);
   // MQTT 3.1 has no Session Present: its first byte is reserved, always 0 (3.1 section 3.2).
   buf[pos++] = p.sessionPresent && version !== 3 ? 1 : 0;
   buf[pos++] = p.reasonCode;
@@ -191,7 +231,8 @@ function encodeSubscribe(p: SubscribePacket, version: ProtocolVersion): Buffer {
   const propsLength = version === 5 ? propertiesLength(p.properties) : 0;
   let body = 2 + (version === 5 ? blockLength(propsLength) : 0);
   for (const s of p.subscriptions) body += 3 + Buffer.byteLength(s.topicFilter);
-  let [buf, pos] = start(0x82, body);
+  const buf = start(0x82, body);
+  let pos = bodyStart(buf, body);
   buf.writeUInt16BE(p.packetId, pos);
   pos += 2;
   if (version === 5) pos = writeBlock(buf, pos, propsLength, p.properties);
@@ -214,7 +255,9 @@ function encodeCodes(
 ): Buffer {
   const propsLength = version === 5 ? propertiesLength(p.properties) : 0;
   const codes = withCodes ? p.reasonCodes.length : 0;
-  let [buf, pos] = start(first, 2 + (version === 5 ? blockLength(propsLength) : 0) + codes);
+  const bodyLength = 2 + (version === 5 ? blockLength(propsLength) : 0) + codes;
+  const buf = start(first, bodyLength);
+  let pos = bodyStart(buf, bodyLength);
   buf.writeUInt16BE(p.packetId, pos);
   pos += 2;
   if (version === 5) pos = writeBlock(buf, pos, propsLength, p.properties);
@@ -232,7 +275,8 @@ function encodeUnsubscribe(p: UnsubscribePacket, version: ProtocolVersion): Buff
   const propsLength = version === 5 ? propertiesLength(p.properties) : 0;
   let body = 2 + (version === 5 ? blockLength(propsLength) : 0);
   for (const f of p.topicFilters) body += 2 + Buffer.byteLength(f);
-  let [buf, pos] = start(0xa2, body);
+  const buf = start(0xa2, body);
+  let pos = bodyStart(buf, body);
   buf.writeUInt16BE(p.packetId, pos);
   pos += 2;
   if (version === 5) pos = writeBlock(buf, pos, propsLength, p.properties);
@@ -255,7 +299,9 @@ function encodeReasonPacket(
     if (reasonCode === 0) return Buffer.from([first, 0]);
     return first === 0xe0 ? Buffer.from([first, 1, reasonCode]) : Buffer.from([first, 2, reasonCode, 0]);
   }
-  let [buf, pos] = start(first, 1 + blockLength(propsLength));
+  const bodyLength = 1 + blockLength(propsLength);
+  const buf = start(first, bodyLength);
+  let pos = bodyStart(buf, bodyLength);
   buf[pos++] = reasonCode;
   writeBlock(buf, pos, propsLength, props);
   return buf;

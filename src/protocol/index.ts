@@ -6,7 +6,7 @@
  * code, never thrown past Parser.push.
  */
 export * from './constants.ts';
-export { encode, encodePublish, withPacketId } from './encoder.ts';
+export { encode, encodePublish, encodePublishFields, withPacketId } from './encoder.ts';
 export type * from './packets.ts';
 export { type PacketHandler, Parser, type ParserOptions, YIELD } from './parser.ts';
 export { decodeProperties, propertiesLength, writeProperties, writeVarint } from './properties.ts';

@@ -3,8 +3,9 @@
  * who sent it and when, and a cache of its encodings.
  *
  * Encode once per variant: the bytes for a given (protocol family, QoS, retain flag) are built
- * on first use and written to every subscriber that needs that variant; QoS > 0 copies get
- * their packet id patched in (`withPacketId`). Deliveries carrying subscription identifiers
+ * on first use (with that first delivery's packet id) and written to every subscriber that
+ * needs that variant; later QoS > 0 deliveries get a copy with their packet id patched in
+ * (`withPacketId`). Deliveries carrying subscription identifiers
  * are encoded on their own. With a Message Expiry Interval the forwarded interval is the time
  * left [MQTT-3.3.2-6], so the cache is also keyed by that remaining value.
  *
@@ -13,7 +14,7 @@
  * 10-byte message never pins a 64 KiB socket chunk.
  */
 import {
-  encodePublish,
+  encodePublishFields,
   type Properties,
   type ProtocolVersion,
   type PublishPacket,
@@ -53,6 +54,10 @@ export class Message {
   #detached = false;
   /** `heldBytes`, measured on first use (-1: not yet). */
   #heldBytes = -1;
+  /** The first variant encoded (its slot, -1: none yet) and its bytes: most messages need one. */
+  #slot = -1;
+  #bytes: Buffer | undefined;
+  /** Any further variants, by slot. */
   #encoded: (Buffer | undefined)[] | undefined;
   #encodedExpiry: number | undefined;
 
@@ -84,16 +89,19 @@ export class Message {
 
   /** Builds a message from an inbound PUBLISH whose topic (alias resolved) is `topic`. */
   static fromPublish(p: PublishPacket, topic: string, senderId: string, now: number): Message {
-    return new Message({
-      topic,
-      payload: p.payload,
-      qos: p.qos,
-      retain: p.retain,
-      properties: forwardable(p.properties),
-      senderId,
-      receivedAt: now,
-      messageExpiryInterval: p.properties?.messageExpiryInterval,
-    });
+    const init = PUBLISH_INIT;
+    init.topic = topic;
+    init.payload = p.payload;
+    init.qos = p.qos;
+    init.retain = p.retain;
+    init.properties = forwardable(p.properties);
+    init.senderId = senderId;
+    init.receivedAt = now;
+    init.messageExpiryInterval = p.properties?.messageExpiryInterval;
+    const message = new Message(init);
+    init.payload = EMPTY; // hold no socket chunk between messages
+    init.properties = undefined;
+    return message;
   }
 
   /** A message loaded from the message store (its payload is already its own copy). */
@@ -160,25 +168,51 @@ export class Message {
     return this;
   }
 
-  /** The PUBLISH bytes for one delivery. */
+  /**
+   * The PUBLISH bytes for one delivery. The first delivery of a variant is encoded with its own
+   * packet id and DUP flag and kept; later deliveries of that variant get a copy with theirs
+   * patched in (`withPacketId`), QoS 0 ones the same bytes. Bytes returned are never changed
+   * afterwards (several sockets may be writing them).
+   */
   encodeFor(version: ProtocolVersion, delivery: PublishOptions, now: number): Buffer {
     const remaining = this.remainingExpiry(now);
+    const { qos, retain } = delivery;
     if (delivery.subscriptionIds !== undefined && version === 5) {
-      return encodePublish(this.#packet(delivery, remaining, false), version);
+      return this.#encode(
+        version,
+        qos,
+        retain,
+        delivery.dup,
+        delivery.packetId,
+        remaining,
+        delivery.subscriptionIds,
+      );
     }
     if (remaining !== this.#encodedExpiry) {
+      this.#slot = -1;
+      this.#bytes = undefined;
       this.#encoded = undefined;
       this.#encodedExpiry = remaining;
     }
-    const { qos, retain } = delivery;
     const slot = (version === 5 ? 6 : 0) + qos * 2 + (retain ? 1 : 0);
-    const cache = (this.#encoded ??= []);
-    let bytes = cache[slot];
-    if (bytes === undefined) {
-      bytes = encodePublish(this.#packet(delivery, remaining, true), version);
-      cache[slot] = bytes;
+    const bytes = slot === this.#slot ? this.#bytes : this.#encoded?.[slot];
+    if (bytes !== undefined) return qos === 0 ? bytes : withPacketId(bytes, delivery.packetId, delivery.dup);
+    const fresh = this.#encode(
+      version,
+      qos,
+      retain,
+      qos > 0 && delivery.dup,
+      delivery.packetId,
+      remaining,
+      undefined,
+    );
+    if (this.#slot < 0) {
+      this.#slot = slot;
+      this.#bytes = fresh;
+    } else {
+      (this.#encoded ??= [])[slot] = fresh;
     }
-    return qos === 0 ? bytes : withPacketId(bytes, delivery.packetId, delivery.dup);
+    return fresh;
   }
 
   /**
@@ -187,33 +221,68 @@ export class Message {
    * delivery, since alias numbers differ per connection; only connections with aliases on pay it.
    */
   encodeAliased(delivery: PublishOptions, now: number, alias: number, withTopic: boolean): Buffer {
-    const p = this.#packet(delivery, this.remainingExpiry(now), false);
-    p.properties = { ...p.properties, topicAlias: alias };
-    if (!withTopic) p.topic = '';
-    return encodePublish(p, 5);
+    const remaining = this.remainingExpiry(now);
+    const properties: Properties = { ...this.properties, topicAlias: alias };
+    if (remaining !== undefined) properties.messageExpiryInterval = remaining;
+    if (delivery.subscriptionIds !== undefined) properties.subscriptionIdentifiers = delivery.subscriptionIds;
+    const { qos, retain, dup, packetId } = delivery;
+    return encodePublishFields(
+      withTopic ? this.topic : '',
+      this.payload,
+      qos,
+      retain,
+      dup,
+      packetId,
+      properties,
+      5,
+    );
   }
 
-  /**
-   * The PUBLISH for a delivery. `shared`: the variant cached for every subscriber of this QoS
-   * and retain flag, so without the per-delivery fields (packet id 1 to be patched, DUP clear,
-   * no subscription identifiers).
-   */
-  #packet(delivery: PublishOptions, remainingExpiry: number | undefined, shared: boolean): PublishPacket {
-    const { qos, retain } = delivery;
-    const subscriptionIds = shared ? undefined : delivery.subscriptionIds;
+  /** One PUBLISH of this message: v5 with the expiry left and the subscription ids given. */
+  #encode(
+    version: ProtocolVersion,
+    qos: QoS,
+    retain: boolean,
+    dup: boolean,
+    packetId: number,
+    remainingExpiry: number | undefined,
+    subscriptionIds: number[] | undefined,
+  ): Buffer {
     let properties = this.properties;
-    if (remainingExpiry !== undefined || subscriptionIds !== undefined) {
+    if (version === 5 && (remainingExpiry !== undefined || subscriptionIds !== undefined)) {
       properties = { ...properties };
       if (remainingExpiry !== undefined) properties.messageExpiryInterval = remainingExpiry;
       if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = subscriptionIds;
     }
-    const dup = shared ? false : delivery.dup;
-    const p: PublishPacket = { type: 'publish', topic: this.topic, payload: this.payload, qos, retain, dup };
-    if (qos > 0) p.packetId = shared ? 1 : delivery.packetId;
-    if (properties !== undefined) p.properties = properties;
-    return p;
+    return encodePublishFields(this.topic, this.payload, qos, retain, dup, packetId, properties, version);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * `fromPublish`'s constructor argument, reused for every message (the constructor copies what
+ * it needs and keeps nothing of it): one object less per PUBLISH on the hot path.
+ */
+const PUBLISH_INIT: {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  properties: Properties | undefined;
+  senderId: string | undefined;
+  receivedAt: number;
+  messageExpiryInterval: number | undefined;
+} = {
+  topic: '',
+  payload: EMPTY,
+  qos: 0,
+  retain: false,
+  properties: undefined,
+  senderId: undefined,
+  receivedAt: 0,
+  messageExpiryInterval: undefined,
+};
 
 /** The inbound properties a subscriber receives: all but Topic Alias and the expiry (re-computed). */
 function forwardable(props: Properties | undefined): Properties | undefined {

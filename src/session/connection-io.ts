@@ -11,16 +11,8 @@
  * for the turn (read-budget.ts) the parser yields between packets and reading is held
  * (HOLD_TURN) until a later turn has gone through what was already read, in order.
  *
- * Output invariants:
+ * Output invariants (the socket side of writing, gathering and the write budget: socket-output.ts):
  * - Nothing is written once the state is 'closed', except what closing itself flushes.
- * - Writes within one event-loop turn are corked and flushed together once every socket
- *   readable in that turn has been handled (setImmediate, after the poll phase): one write per
- *   receiver for messages that arrived on several sockets at once. Packets under
- *   `GATHER_BELOW` are gathered (references, no copy) and copied into one buffer when the turn
- *   flushes, when `GATHER_CHUNK` bytes are gathered, or before a larger packet, which is
- *   written as it is: the socket sees one buffer per turn, not one write (a request and an
- *   iovec, kept the whole turn) per copy, and the order of packets holds. Nothing is kept
- *   between turns (an idle connection holds no buffer).
  * - No PUBLISH, CONNACK or DISCONNECT larger than the client's Maximum Packet Size is sent
  *   [MQTT-3.1.2-24]; the Reason String and User Properties of any packet are dropped rather
  *   than exceed it ([MQTT-3.2.2-19], [MQTT-3.2.2-20], [MQTT-3.4.2-2], [MQTT-3.9.2-1], ...).
@@ -29,26 +21,11 @@
  *   the action wrote to the message store, for the commit holding it (`sendDurable`); once one
  *   waits, later ones queue behind it so they leave in order [MQTT-4.6.0-2], [MQTT-4.6.0-3].
  *   A failed commit never yields a success.
- * - `congested` reports unsent bytes above the configured bound (`--max-write-buffer`), or,
- *   while the server's unsent bytes together are over `--max-total-write-buffer`, at or above
- *   its fair share of the budget (write-budget.ts); the session then queues QoS 1/2 and drops QoS 0
- *   (counted as `congested` or `write_budget`), and 'drain' resumes it.
- * - Each write charges its bytes to the server's WriteBudget at once, so `congested` sees this
- *   turn's output while the turn fans out (one turn never overshoots the budget by more than a
- *   packet per connection); each flush reconciles the charge with the socket's real backlog,
- *   and a 'drain' or the close takes it back. While the process is overloaded (overload-watch.ts,
- *   via the budget), a connection that still owed a 'drain' at its last flush is congested too:
- *   QoS 0 to it is shed first (counted as `overload`). A backlog over `--max-write-buffer` that does not drain within
- *   `--max-congested-ms` closes the connection (QUOTA_EXCEEDED, v5 DISCONNECT 0x97): the
- *   client exceeded a per-client bound, which is what 0x97 says; 0x89 Server busy would
- *   blame the server, and is what overload protection sends.
  * - Every packet written goes through `writePacket` or `sendPublish`, where a packet trace
  *   (observability/packet-trace.ts) sees it; with no trace open that is one flag read.
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
-import type { ErrorCode } from '../errors.ts';
 import { NO_TRACES, type PacketTraces } from '../observability/index.ts';
 import {
   type AuthPacket,
@@ -67,35 +44,20 @@ import type { Message, PublishOptions } from '../router/index.ts';
 import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
 import { DurableAcks } from './durable-acks.ts';
-import { scheduleFlush } from './flush-scheduler.ts';
-import type { ConnectionContext, ConnectionState } from './handler-context.ts';
-import type { BrokerStats } from './host.ts';
+import type { ConnectionContext } from './handler-context.ts';
 import { HOLD_HOOK, HOLD_TURN, type InputHold } from './input-holds.ts';
 import { OrderedAcks } from './ordered-acks.ts';
 import { packetLimitsOf } from './packet-limits.ts';
 import { currentTurn, inputWork, READ_BUDGET } from './read-budget.ts';
 import type { Session } from './session.ts';
+import { SocketOutput } from './socket-output.ts';
 import { OutboundTopicAliases } from './topic-aliases.ts';
 import { tracedPublish } from './traced-publish.ts';
-import type { WriteBudget } from './write-budget.ts';
 
-/**
- * Packets smaller than this are gathered and copied into one buffer per turn; larger ones are
- * written as they are. A fan-out shares one encoded buffer among its receivers: copying 1 KB
- * to each cost more (memory and time) than the write it saves, copying 64 B did not
- * (docs/performance.md, isolation).
- */
-const GATHER_BELOW = 1024;
-/** Gathered bytes past which they go to the socket before the flush: bounds one copy. */
-const GATHER_CHUNK = 64 * 1024;
-
-export abstract class ConnectionIO {
-  readonly socket: Duplex;
+export abstract class ConnectionIO extends SocketOutput {
   readonly info: ConnectionInfo;
   readonly ctx: ConnectionContext;
-  readonly config: Config;
   readonly parser: Parser;
-  state: ConnectionState = 'awaiting-connect';
   version: ProtocolVersion = 4;
   clientId = '';
   broker: Broker | undefined;
@@ -106,11 +68,6 @@ export abstract class ConnectionIO {
   lastActivity = Date.now();
   /** v5 Request Problem Information (default 1): 0 keeps Reason Strings off acks [MQTT-3.1.2-29]. */
   problemInformation = true;
-  /**
-   * The counters of the broker this connection was routed to, from CONNECT admission on
-   * (`routeTo`): bytes in and out, PUBLISH packets sent, and what the lifecycle counts.
-   */
-  stats: BrokerStats | undefined;
   /** `<broker>.<namespace>` of that broker (`routeTo`), for the log. */
   brokerAddress: string | undefined;
   /** The packet traces open on that broker (`routeTo`); before it, one never active. */
@@ -119,7 +76,6 @@ export abstract class ConnectionIO {
   #bytesUncounted = 0;
   /** Outbound topic aliases, when configured and the client accepts them. */
   #aliases: OutboundTopicAliases | undefined;
-  #corked = false;
   /** PUBACK/PUBREC/PUBCOMP/PUBREL held until their store commit (durable-acks.ts). */
   readonly #durableAcks = new DurableAcks(this);
   /** The reasons reading is stopped (input-holds.ts bits); 0 while the socket flows. */
@@ -132,27 +88,15 @@ export abstract class ConnectionIO {
    * flowing, so a peer's close is still seen and ends the wait).
    */
   protected discardInput = false;
-  readonly #budget: WriteBudget;
-  /** This connection's backlog as the write budget counts it: the last flush's, plus bytes written since. */
-  #backlog = 0;
-  /** The backlog the last flush left (the socket owed a 'drain'); 0 once it drains. */
-  #settled = 0;
-  /** Small packets written this turn and not yet given to the socket, and their bytes. */
-  #gathered: Buffer[] | undefined;
-  #gatheredBytes = 0;
-  /** Runs out `--max-congested-ms` once the backlog passed `--max-write-buffer`; 'drain' stops it. */
-  #congestedTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Duplex, info: ConnectionInfo, ctx: ConnectionContext) {
-    this.socket = socket;
+    super(socket, ctx.config, ctx.writeBudget);
     this.info = info;
     this.ctx = ctx;
-    this.config = ctx.config;
     this.parser = new Parser({
       maximumPacketSize: ctx.config.maxConnectPacketSize,
       limits: packetLimitsOf(ctx.config),
     });
-    this.#budget = ctx.writeBudget;
     socket.on('data', this.#onData);
     socket.on('drain', this.#onDrain);
   }
@@ -161,8 +105,6 @@ export abstract class ConnectionIO {
   protected abstract readonly onPacket: (packet: Packet) => boolean;
   /** The input is not MQTT the parser accepts. */
   protected abstract protocolError(error: ProtocolError): void;
-  /** Closes the connection from the server side (v5: DISCONNECT with the code's reason). */
-  abstract disconnect(code: ErrorCode, detail: string): void;
 
   /**
    * A logger bound to this connection. Built per use, not kept: a connection logs a handful of
@@ -192,22 +134,6 @@ export abstract class ConnectionIO {
 
   get closed(): boolean {
     return this.state === 'closed';
-  }
-
-  get congested(): boolean {
-    if (this.socket.writableLength + this.#gatheredBytes > this.config.maxWriteBufferBytes) return true;
-    // Only a connection that still owed a 'drain' at its last flush is shed by the budget: one
-    // that takes a burst into the kernel within a turn is not slow, however large the burst.
-    if (this.#settled === 0) return false;
-    const budget = this.#budget;
-    return budget.sheds(this.#backlog) || budget.shedding;
-  }
-
-  /** While congested, what by: this connection's own bound, the write budget, or overload (drop counting). */
-  get congestionDrop(): 'droppedCongested' | 'droppedWriteBudget' | 'droppedOverload' {
-    if (this.socket.writableLength + this.#gatheredBytes > this.config.maxWriteBufferBytes)
-      return 'droppedCongested';
-    return this.#budget.sheds(this.#backlog) ? 'droppedWriteBudget' : 'droppedOverload';
   }
 
   // ---- input ----
@@ -306,94 +232,6 @@ export abstract class ConnectionIO {
   protected limitOutput(clientTopicAliasMaximum: number): void {
     const aliases = Math.min(this.config.outboundTopicAliases, clientTopicAliasMaximum);
     if (this.version === 5 && aliases > 0) this.#aliases = new OutboundTopicAliases(aliases); // [MQTT-3.1.2-26]
-  }
-
-  write(bytes: Buffer): void {
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      scheduleFlush(this);
-    }
-    const size = bytes.length;
-    if (this.stats !== undefined) this.stats.bytesSent += size;
-    this.#budget.change(this.#backlog, this.#backlog + size);
-    this.#backlog += size;
-    if (size >= GATHER_BELOW) {
-      this.#writeGathered();
-      this.socket.write(bytes);
-      return;
-    }
-    if (this.#gathered === undefined) this.#gathered = [bytes];
-    else this.#gathered.push(bytes);
-    this.#gatheredBytes += size;
-    if (this.#gatheredBytes >= GATHER_CHUNK) this.#writeGathered();
-  }
-
-  /** Gives the gathered packets to the socket as one buffer (the one packet as it is). */
-  #writeGathered(): void {
-    const gathered = this.#gathered;
-    if (gathered === undefined) return;
-    this.#gathered = undefined;
-    const size = this.#gatheredBytes;
-    this.#gatheredBytes = 0;
-    this.socket.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, size));
-  }
-
-  /** Sends what was written since the first write of this event-loop turn. */
-  flush(): void {
-    this.#corked = false;
-    this.#writeGathered();
-    this.socket.uncork();
-    this.#account();
-  }
-
-  /**
-   * Reconciles the write budget's charge with the backlog left after a flush (counted only
-   * while the socket owes a 'drain', which takes it back), and starts the congestion clock
-   * when it is over this connection's bound.
-   */
-  #account(): void {
-    const socket = this.socket;
-    const backlog = socket.writableNeedDrain && !socket.destroyed ? socket.writableLength : 0;
-    this.#settled = backlog;
-    if (backlog !== this.#backlog) {
-      this.#budget.change(this.#backlog, backlog);
-      this.#backlog = backlog;
-    }
-    if (
-      backlog > this.config.maxWriteBufferBytes &&
-      this.#congestedTimer === undefined &&
-      this.config.maxCongestedMs > 0 &&
-      this.state !== 'closed'
-    ) {
-      this.#congestedTimer = setTimeout(this.#congestedTooLong, this.config.maxCongestedMs);
-      this.#congestedTimer.unref();
-    }
-  }
-
-  #congestedTooLong = (): void => {
-    this.#congestedTimer = undefined;
-    if (this.state !== 'connected' || this.socket.writableLength <= this.config.maxWriteBufferBytes) return;
-    if (this.stats !== undefined) this.stats.disconnectedCongested++;
-    this.disconnect(
-      'QUOTA_EXCEEDED',
-      `unsent bytes over --max-write-buffer for ${this.config.maxCongestedMs} ms`,
-    );
-  };
-
-  /** The socket drained or closed: its backlog leaves the write budget, its congestion clock stops. */
-  protected releaseBacklog(): void {
-    clearTimeout(this.#congestedTimer);
-    this.#congestedTimer = undefined;
-    this.#settled = 0;
-    if (this.#backlog === 0) return;
-    this.#budget.change(this.#backlog, 0);
-    this.#backlog = 0;
-  }
-
-  /** The scheduled flush; a no-op when the connection already flushed (closing). */
-  flushIfCorked(): void {
-    if (this.#corked) this.flush();
   }
 
   /**

@@ -25,15 +25,35 @@ export interface Inflight extends Delivery {
 }
 
 /** The in-flight entry of a delivery; one object shape for all (adding fields to a Delivery would change its shape). */
-export function inflightEntry(d: Delivery, packetId: number, awaiting: Inflight['awaiting']): Inflight {
+export function inflightEntry(
+  d: Delivery,
+  packetId: number,
+  awaiting: Inflight['awaiting'] = d.qos === 1 ? 'puback' : 'pubrec',
+): Inflight {
+  const entry = newInflight(d.message, d.qos, d.retain, d.subscriptionIds, d.group);
+  entry.packetId = packetId;
+  entry.seq = d.seq;
+  entry.awaiting = awaiting;
+  return entry;
+}
+
+/** A new delivery's in-flight entry, made in its final shape (no Delivery first): no packet id yet, not stored (seq 0). */
+export function newInflight(
+  message: Delivery['message'],
+  qos: Delivery['qos'],
+  retain: boolean,
+  subscriptionIds: number[] | undefined,
+  group: Delivery['group'],
+): Inflight {
+  const awaiting = qos === 1 ? 'puback' : 'pubrec';
   return {
-    message: d.message,
-    qos: d.qos,
-    retain: d.retain,
-    subscriptionIds: d.subscriptionIds,
-    group: d.group,
-    seq: d.seq,
-    packetId,
+    message,
+    qos,
+    retain,
+    subscriptionIds,
+    group,
+    seq: 0,
+    packetId: 0,
     dup: false,
     awaiting,
     unsent: false,

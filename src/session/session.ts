@@ -33,7 +33,7 @@ import { Message } from '../router/index.ts';
 import type { StoredSession } from '../store/index.ts';
 import { type Delivery, DeliveryQueue } from './delivery-queue.ts';
 import type { RoutedSession, SessionGroup, SessionHost, SessionLink, Subscription } from './host.ts';
-import { type Inflight, InflightWindow, inflightEntry } from './inflight.ts';
+import { type Inflight, InflightWindow, inflightEntry, newInflight } from './inflight.ts';
 import { RetainedReplay, sendQos0 } from './retained-replay.ts';
 import { SessionClock } from './session-clock.ts';
 import {
@@ -264,7 +264,6 @@ export class Session implements RoutedSession {
       sendQos0(link, message, retain, subscriptionIds, this.broker.stats);
       return false;
     }
-    const delivery: Delivery = { message, qos, retain, subscriptionIds, group, seq: 0 };
     if (
       link !== undefined &&
       this.#replay === undefined &&
@@ -273,9 +272,9 @@ export class Session implements RoutedSession {
       !link.congested &&
       this.#inflight.outstanding < link.window
     ) {
-      return this.#send(link, delivery);
+      return this.#send(link, newInflight(message, qos, retain, subscriptionIds, group)); // no Delivery first
     }
-    return this.#enqueue(delivery);
+    return this.#enqueue({ message, qos, retain, subscriptionIds, group, seq: 0 });
   }
 
   /**
@@ -296,12 +295,12 @@ export class Session implements RoutedSession {
     return this.#storage.putDelivery(d, 'queued', 0) || wrote;
   }
 
-  /** Sends a delivery under a new packet id and keeps it in flight; true when that wrote to the store. */
-  #send(link: SessionLink, d: Delivery): boolean {
-    const entry = inflightEntry(d, this.#inflight.allocatePacketId(), d.qos === 1 ? 'puback' : 'pubrec');
+  /** Sends a new in-flight entry under a new packet id and keeps it; true when that wrote to the store. */
+  #send(link: SessionLink, entry: Inflight): boolean {
+    entry.packetId = this.#inflight.allocatePacketId();
     if (!link.sendPublish(entry.message, entry)) {
       this.broker.stats.droppedTooLarge++;
-      return this.#storage.deleteDelivery(d);
+      return this.#storage.deleteDelivery(entry);
     }
     // Kept until acknowledged, so the payload must not pin the socket chunk it arrived in.
     entry.message.detach();
@@ -334,7 +333,7 @@ export class Session implements RoutedSession {
     }
     const now = Date.now();
     if (this.#replay !== undefined) {
-      if (!this.#replay.run(link, window, (d) => this.#send(link, d))) return;
+      if (!this.#replay.run(link, window, (d) => this.#send(link, inflightEntry(d, 0)))) return;
       this.#replay = undefined;
     }
     while (
@@ -349,7 +348,7 @@ export class Session implements RoutedSession {
         this.broker.stats.droppedExpired++;
         continue;
       }
-      this.#send(link, d);
+      this.#send(link, inflightEntry(d, 0));
     }
   }
 
