@@ -23,7 +23,8 @@
  * - A shared-subscription delivery not yet acknowledged by this member goes to another member
  *   of its group when this one leaves (section 4.8.2): queued ones when the member
  *   unsubscribes or disconnects (if another member is connected), queued and unacknowledged
- *   in-flight ones when the session ends. PUBREC'd ones have arrived and are not re-routed.
+ *   in-flight QoS 1 ones when the session ends. A QoS 2 one sent to this member goes to no
+ *   other client [MQTT-4.8.2-5].
  * - Every change that may need a commit before it is acknowledged returns whether it wrote to
  *   the store (`deliver`, `addInboundQos2`, and the outcome of the client's acks).
  */
@@ -480,11 +481,11 @@ export class Session implements RoutedSession {
     // Everything of the session leaves the store at once; later writes are not needed.
     this.#storage.deactivate();
     for (const filter of [...this.subscriptions.keys()]) this.unsubscribe(filter);
-    // Shared messages this member never completed go to another member (section 4.8.2);
-    // one it acknowledged with PUBREC has arrived and stays delivered.
+    // Shared QoS 1 messages this member never acknowledged go to another member (section 4.8.2);
+    // a QoS 2 one already sent to it goes to no other client [MQTT-4.8.2-5].
     const unfinished: Delivery[] = [];
     for (const entry of this.#inflight.values()) {
-      if (entry.group !== undefined && entry.awaiting !== 'pubcomp') unfinished.push(entry);
+      if (entry.group !== undefined && entry.awaiting === 'puback') unfinished.push(entry);
     }
     this.#inflight.clear();
     unfinished.push(...this.#queue.extract(isShared));

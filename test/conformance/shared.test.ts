@@ -142,6 +142,21 @@ describe('shared subscriptions: a member that leaves', () => {
     await second.expectSilence(500);
   });
 
+  test('a QoS 2 message sent to a member whose session ends before PUBREC goes to no other member [MQTT-4.8.2-5]', async () => {
+    const first = await h.connected(5);
+    await h.subscribe(first, '$share/lv3/sh/lv3', 2);
+    const second = await h.connected(5);
+    await h.subscribe(second, '$share/lv3/sh/lv3', 2);
+    const pub = await h.connected(5);
+    await h.publish(pub, 'sh/lv3', 'sent', 2);
+    const p = await first.expect('publish');
+    assert.equal(text(p), 'sent');
+    first.destroy(); // no PUBREC; Session Expiry 0: the session ends with the connection
+    await second.expectSilence(500);
+    await h.publish(pub, 'sh/lv3', 'next', 2); // the group still works: the one member left gets it
+    assert.equal(text(await h.receive(second)), 'next');
+  });
+
   test('messages queued for a member that disconnects go to a connected member; its in-flight one waits for its return', async () => {
     const id = h.uid();
     const session = { sessionExpiryInterval: 60 };
