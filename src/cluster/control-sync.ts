@@ -48,6 +48,8 @@ export class ControlSync {
   /** Bumped at every link change: work of an older link stops. */
   #generation = 0;
   #synced = false;
+  /** The bucket's last values are in the cache: only then may the cache's differences be written. */
+  #reconciled = false;
   /** The bucket's live records as this node holds them, key → JSON. */
   readonly #known = new Map<string, string>();
   /** The last revision seen or written per key, deletes included. */
@@ -58,8 +60,6 @@ export class ControlSync {
   readonly #unapplied = new Set<string>();
   #chain: Promise<unknown> = Promise.resolve();
   #warned = false;
-  /** Conflicts since start (a metric could read it; the log says each). */
-  conflicts = 0;
 
   constructor(options: ControlSyncOptions) {
     this.#replica = options.replica;
@@ -83,6 +83,7 @@ export class ControlSync {
   linkDown(): void {
     this.#generation++;
     this.#synced = false;
+    this.#reconciled = false;
     this.#kv = undefined;
     this.#watch?.stop();
     this.#watch = undefined;
@@ -136,6 +137,7 @@ export class ControlSync {
     const ready = (): void => {
       initialized = true;
       this.#reconcile(initial);
+      this.#reconciled = true;
       void this.#seed(generation);
     };
     if (empty) ready();
@@ -211,7 +213,7 @@ export class ControlSync {
 
   async #push(): Promise<number> {
     const kv = this.#kv;
-    if (kv === undefined) return 0;
+    if (kv === undefined || !this.#reconciled) return 0;
     const generation = this.#generation;
     const local = this.#replica.snapshot();
     const deletes = [...this.#known.keys()]
@@ -237,13 +239,16 @@ export class ControlSync {
         }
       } catch (err) {
         if (generation !== this.#generation) return;
-        conflicts++;
-        this.conflicts++;
-        this.#log.warn(
-          { event: 'control_plane_conflict', key, err: (err as Error).message },
-          `cluster control plane: ${key} changed on another node at the same time; the first change wins`,
-        );
         const current = await kv.get(key).catch(() => null);
+        // Another node wrote the same (both pruned one expired revocation): no conflict.
+        const same = (current?.operation === 'PUT' ? current.string() : null) === value;
+        if (!same) {
+          conflicts++;
+          this.#log.warn(
+            { event: 'control_plane_conflict', key, err: (err as Error).message },
+            `cluster control plane: ${key} changed on another node at the same time; the first change wins`,
+          );
+        }
         if (current !== null) this.#onEntry(current);
       } finally {
         this.#pushing.delete(key);
