@@ -90,13 +90,9 @@ async function mint(node: Node, path: string, number = 1): Promise<[string, stri
 const jtiOf = (jwt: string): string =>
   (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
 
-async function connect(
-  t: TestContext,
-  node: Node,
-  jwt: string,
-  options: IClientOptions = {},
-): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(node.urls.mqtt!, {
+/** An MQTT.js client on `node` with the client token `jwt` (v5, the token's own client id). */
+function open(node: Node, jwt: string, options: IClientOptions = {}): Promise<MqttClient> {
+  return mqtt.connectAsync(node.urls.mqtt!, {
     protocolVersion: 5,
     reconnectPeriod: 0,
     username: 'anything',
@@ -104,21 +100,23 @@ async function connect(
     clientId: '',
     ...options,
   });
+}
+
+async function connect(
+  t: TestContext,
+  node: Node,
+  jwt: string,
+  options: IClientOptions = {},
+): Promise<MqttClient> {
+  const client = await open(node, jwt, options);
   t.after(() => client.endAsync(true));
   return client;
 }
 
-/** The CONNACK code a connection with `jwt` to `node` is refused with (v5). */
+/** The CONNACK code a connection with `jwt` to `node` is refused with (v5), undefined when accepted. */
 async function refusal(node: Node, jwt: string): Promise<number | undefined> {
   try {
-    const client = await mqtt.connectAsync(node.urls.mqtt!, {
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      username: 'anything',
-      password: jwt,
-      clientId: '',
-    });
-    await client.endAsync(true);
+    await (await open(node, jwt)).endAsync(true);
     return undefined;
   } catch (err) {
     return (err as { code?: number }).code;
