@@ -254,8 +254,21 @@ export class ControlSync {
         this.#pushing.delete(key);
       }
     };
-    for (const key of deletes) await write(key, null);
-    for (const [key, value] of puts) await write(key, value);
+    // One kind at a time (parents before children, deletes the other way), its keys together.
+    for (const group of byKind(deletes.map((key) => [key, null] as const)))
+      await Promise.all(group.map(([key]) => write(key, null)));
+    for (const group of byKind(puts)) await Promise.all(group.map(([key, value]) => write(key, value)));
     return conflicts;
   }
+}
+
+/** Runs of consecutive entries of one key kind (the input is sorted by kind). */
+function byKind<T extends readonly [string, unknown]>(entries: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  for (const entry of entries) {
+    const last = groups.at(-1);
+    if (last !== undefined && kindRank(last[0]![0]) === kindRank(entry[0])) last.push(entry);
+    else groups.push([entry]);
+  }
+  return groups;
 }
