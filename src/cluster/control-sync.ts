@@ -1,7 +1,7 @@
 /**
- * One control plane for the cluster: namespaces, brokers (with their keys), admin API tokens,
- * client-token issues and revocations, and deployed functions live in the JetStream KV bucket
- * `pubsub-control`, one key per record (src/tenancy/control-replica.ts lists the keys); each
+ * One control plane for the cluster: accounts, namespaces, brokers (with their keys), admin API
+ * tokens, client-token issues and revocations, and deployed functions live in the JetStream KV
+ * bucket `pubsub-control`, one key per record (src/tenancy/control-replica.ts lists the keys); each
  * node's SQLite is a cache of it.
  *
  * - Sync (at every link up, before the node is ready): watch the bucket's last values; once
@@ -99,22 +99,25 @@ export class ControlSync {
     return run;
   }
 
+  /** Follows the bucket while this link lasts; a watch that ends or fails is started again (a full sync). */
   async #run(nc: NatsConnection, generation: number): Promise<void> {
     while (generation === this.#generation) {
       try {
         await this.#follow(nc, generation);
-        return;
       } catch (err) {
         if (generation !== this.#generation) return;
-        this.#synced = false;
         if (!this.#warned)
           this.#log.error(
             { event: 'control_plane_unavailable', err: (err as Error).message },
             `cluster control plane: the JetStream bucket ${CONTROL_BUCKET} is not available (is JetStream enabled on NATS, nats-server -js?); retrying every ${RETRY_MS / 1000} s`,
           );
         this.#warned = true;
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       }
+      if (generation !== this.#generation) return;
+      this.#synced = false;
+      this.#reconciled = false;
+      this.#watch?.stop();
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
   }
 
