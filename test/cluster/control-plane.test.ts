@@ -293,6 +293,32 @@ describeWithTool('cluster: one control plane', natsServer, () => {
     }, 'one record on both nodes');
   });
 
+  it('an expired revocation pruned by both nodes at once is gone everywhere, and neither change is refused', async () => {
+    const { path } = await brokerOn(a);
+    const [[, short]] = Object.entries(
+      await ok<Record<string, string>>(a, 'GET', `${path}/credentials?expiration=1`),
+    ) as [[string, string]];
+    await ok(a, 'POST', `${path}/revocations?jti=${jtiOf(short)}`);
+    await until(async () => (await call(b, 'GET', `${path}/revocations`)).body.result !== null, 'on B');
+    await new Promise((resolve) => setTimeout(resolve, 2100)); // the token expires
+    // Each revoke prunes the expired revocation first, on both nodes at the same moment.
+    const answers = await Promise.all(
+      [a, b].map((n, i) => call(n, 'POST', `${path}/revocations?jti=other-${i}`)),
+    );
+    assert.deepEqual(
+      answers.map((x) => x.status),
+      [200, 200],
+      JSON.stringify(answers.map((x) => x.body)),
+    );
+    for (const n of [a, b])
+      await until(
+        async () =>
+          JSON.stringify(((await call(n, 'GET', `${path}/revocations`)).body.result as string[]).sort()) ===
+          JSON.stringify(['other-0', 'other-1']),
+        'only the two new revocations',
+      );
+  });
+
   it('a node started later has all of it, its own bootstrap broker giving way to the cluster one', async (t) => {
     const { path, ns } = await brokerOn(a);
     const [[, jwt]] = (await mint(a, path)) as [[string, string]];
