@@ -242,6 +242,16 @@ export const OPTIONS = {
     description:
       "PEM CA bundle that the NATS servers' certificates chain to; given, the link to --cluster requires TLS. Empty: TLS only for tls:// URLs, verified against the system CAs.",
   },
+  clusterReplicas: {
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 5,
+    flag: '--cluster-replicas',
+    env: 'PUBSUB_CLUSTER_REPLICAS',
+    description:
+      "Replicas of the JetStream key-value bucket that holds the cluster's control plane (created by the first node that needs it): 1 for a single NATS server, 3 for a NATS cluster of three or more.",
+  },
   httpPort: {
     kind: 'int',
     default: 8080,

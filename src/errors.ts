@@ -248,6 +248,18 @@ export const API_ERRORS = {
   },
   CLIENT_NOT_FOUND: { http: 404, code: 14014, message: 'client not connected and no session' },
   RETAINED_NOT_FOUND: { http: 404, code: 14015, message: 'no retained message on that topic' },
+  /** Cluster mode: this node does not hold the cluster's control plane now (its NATS link is down). */
+  CONTROL_PLANE_UNAVAILABLE: {
+    http: 503,
+    code: 14030,
+    message: 'the control plane cannot be changed on this node now; retry, or use another node',
+  },
+  /** Cluster mode: the change lost to a change of the same record made on another node at the same time. */
+  CONTROL_PLANE_CONFLICT: {
+    http: 409,
+    code: 14031,
+    message: 'changed on another node at the same time; read it again and retry',
+  },
 } as const satisfies Record<string, ApiErrorDef>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

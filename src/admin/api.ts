@@ -29,6 +29,7 @@ import { authenticate, checkAccess, isPublicRoute, requireToken } from './access
 import { auditChanges } from './audit.ts';
 import { authenticateLimited, refusalOf, throttleAuthentication } from './auth-throttle.ts';
 import { clientAddress } from './client-address.ts';
+import { clusterControlPlane } from './cluster-control-plane.ts';
 import type { ApiContext, RegisteredRoute } from './context.ts';
 import { failure } from './envelope.ts';
 import { OpenApiDocument } from './openapi.ts';
@@ -132,6 +133,8 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   app.addHook('preHandler', async (req) => {
     if (!isPublicRoute(req.method, req.routeOptions.url)) requireToken(req);
   });
+  // Cluster mode: changes go to the cluster's control plane before the answer.
+  if (ctx.cluster !== undefined) clusterControlPlane(app, ctx.cluster);
   // Every change through the API is recorded, with no audit code in the routes (audit.ts).
   auditChanges(app, ctx);
 

@@ -47,6 +47,19 @@ export class BrokerCredentials {
     this.keys.set(kid, loadSigningKey(kid, privateJwk));
   }
 
+  /**
+   * Takes the key set as the store holds it now (cluster mode: a rotation made on another node
+   * reached this one's store); returns the kids that are gone (their tokens stop working).
+   */
+  reloadKeys(): string[] {
+    const stored = this.#store.keys(this.brokerId);
+    const retired = [...this.keys.keys()].filter((kid) => !stored.some((k) => k.kid === kid));
+    const kept = new Map(this.keys);
+    this.keys.clear();
+    for (const k of stored) this.keys.set(k.kid, kept.get(k.kid) ?? loadSigningKey(k.kid, k.privateJwk));
+    return retired;
+  }
+
   /** Revokes token ids; false when the list would pass `limit` (nothing is changed then). */
   revoke(jtis: string[], limit: number, now: string): boolean {
     const fresh = jtis.filter((j) => !this.revoked.has(j));

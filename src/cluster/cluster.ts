@@ -27,6 +27,7 @@ import type { Message } from '../router/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
 import { BatchWriter, batchOrigin, decodeBatch } from './codec.ts';
+import { ControlSync } from './control-sync.ts';
 import { NatsLink } from './link.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
 import { SharedGroups } from './shared-groups.ts';
@@ -128,12 +129,20 @@ export class Cluster implements LinkHost {
   #sameNameWarned = false;
   /** Shared-group membership across nodes and the shared messages' subjects (shared-groups.ts). */
   readonly #shared: SharedGroups;
+  /** The shared control plane (control-sync.ts): the admin API commits its changes through it. */
+  readonly controlPlane: ControlSync;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
     this.nodeName = options.nodeName;
     this.#log = options.logger;
     const { config } = options;
+    const replica = options.tenancy.controlReplica();
+    this.controlPlane = new ControlSync({
+      replica,
+      replicas: config.clusterReplicas,
+      logger: options.logger,
+    });
     this.#link = new NatsLink({
       servers: config.cluster,
       credsFile: config.clusterCreds,
@@ -141,7 +150,7 @@ export class Cluster implements LinkHost {
       nodeName: options.nodeName,
       logger: options.logger,
       onUp: (nc) => this.#linkUp(nc),
-      onDown: () => undefined,
+      onDown: () => this.controlPlane.linkDown(),
     });
     this.#shared = new SharedGroups({
       nodeName: this.nodeName,
@@ -150,6 +159,11 @@ export class Cluster implements LinkHost {
       connection: () => this.#link.connection,
       enqueue: (subject, message) => this.enqueue(subject, message),
     });
+  }
+
+  /** Ready (/readyz): the link is up and the node holds the cluster's control plane. */
+  get ready(): boolean {
+    return this.#link.up && this.controlPlane.synced;
   }
 
   /** Whether the NATS link is up (/readyz). */
@@ -172,6 +186,7 @@ export class Cluster implements LinkHost {
 
   async close(): Promise<void> {
     clearInterval(this.#announcer);
+    this.controlPlane.linkDown();
     const nc = this.#link.connection;
     if (nc !== undefined) {
       this.#flush();
@@ -437,6 +452,7 @@ export class Cluster implements LinkHost {
     this.#peers.touchAll(Date.now());
     this.#introduce(nc);
     nc.publish(HELLO, JSON.stringify({ node: this.nodeName }));
+    this.controlPlane.linkUp(nc);
   }
 
   #introduce(nc: NatsConnection): void {

@@ -100,12 +100,26 @@ export class BrokerHooks {
       },
     );
     this.#webhook = this.#buildWebhook();
-    const stored = deps.store.functionOf(record.id);
+    this.loadStored();
+  }
+
+  /**
+   * Runs the function the store holds now (at start, and in cluster mode when a deployment or
+   * removal made on another node reached this one's store); nothing changes when it is the one
+   * running already.
+   */
+  loadStored(): void {
+    const { store, log, brokerName } = this.#deps;
+    const stored = store.functionOf(this.#record.id);
+    if (stored?.version === this.#function?.version && stored?.sha256 === this.#function?.sha256) return;
+    this.#function = undefined;
+    this.#functionHook = undefined;
+    this.#state = undefined;
     if (stored !== undefined) {
       this.#function = describe(stored.version, stored.sha256, stored.deployedOn, stored.code);
       this.#functionHook = new PendingHook(this.#compile(stored.code), (err) =>
-        deps.log.error(
-          { broker: deps.brokerName, version: stored.version, err: err.message },
+        log.error(
+          { broker: brokerName, version: stored.version, err: err.message },
           'stored on-publish function does not compile; its messages follow the failure policy',
         ),
       );

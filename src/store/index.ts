@@ -34,6 +34,13 @@ export {
   type NamespaceRecord,
   type TokenCondition,
 } from './control-plane-store.ts';
+export {
+  CONTROL_TABLES,
+  type ColumnValue,
+  ControlRows,
+  type ControlTable,
+  type Row,
+} from './control-rows.ts';
 export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
 export { DataDirLock, DataDirLockedError, LOCK_FILE } from './data-dir-lock.ts';
 export { ensureDataDir, MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';

@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { ControlPlaneStore } from './control-plane-store.ts';
+import { ControlRows } from './control-rows.ts';
 import { CredentialStore } from './credential-store.ts';
 import { HookStore } from './hook-store.ts';
 
@@ -12,6 +13,8 @@ export interface TenancyStores {
   controlPlane: ControlPlaneStore;
   credentials: CredentialStore;
   hooks: HookStore;
+  /** The same rows as plain columns, for cluster mode's replica (control-rows.ts). */
+  rows: ControlRows;
 }
 
 export function tenancyStores(db: DatabaseSync): TenancyStores {
@@ -19,5 +22,6 @@ export function tenancyStores(db: DatabaseSync): TenancyStores {
     controlPlane: new ControlPlaneStore(db),
     credentials: new CredentialStore(db),
     hooks: new HookStore(db),
+    rows: new ControlRows(db),
   };
 }

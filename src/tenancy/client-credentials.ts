@@ -137,7 +137,7 @@ export class ClientCredentials {
 }
 
 /** Disconnects (v5 DISCONNECT 0x98) every live connection of the tenant whose identity matches. */
-function disconnectWhere(
+export function disconnectWhere(
   tenant: Tenant,
   matches: (identity: ClientIdentity) => boolean,
   why: string,

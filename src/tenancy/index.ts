@@ -15,6 +15,7 @@
  *   disconnects its clients (0x98) and drops its state.
  * - CONNECT is decided from memory; every refusal is a catalogue code of src/errors.ts.
  */
+export { ControlReplica, KEY_KINDS, kindRank } from './control-replica.ts';
 export { brokerAddressOf, brokerHostname } from './hostname.ts';
 export { canonicalName, nameProblem } from './names.ts';
 export { brokerAddressOfUsername, brokerUsername } from './routing.ts';

@@ -46,6 +46,7 @@ import { ApiTokens, type TokenRequest } from './api-tokens.ts';
 import { type BootstrapResult, bootstrap } from './bootstrap.ts';
 import { BrokerDirectory, type BrokerInput, type Page } from './broker-directory.ts';
 import { ClientCredentials, type IssueRequest, type KeySet } from './client-credentials.ts';
+import { ControlReplica } from './control-replica.ts';
 import { HookDeployment } from './hook-deployment.ts';
 import { TenantRegistry } from './registry.ts';
 import type { Tenant } from './tenant.ts';
@@ -60,6 +61,8 @@ export class Tenancy {
   readonly #accounts: AccountDirectory;
   readonly #credentials: ClientCredentials;
   readonly #hooks: HookDeployment;
+  readonly #stores: TenancyStores;
+  readonly #log: Logger;
   /** Whether brokers of authType NONE admit anyone (`--allow-anonymous`). */
   readonly anonymousAllowed: boolean;
   /** Where webhooks may connect: checked when on_publish.url is set and at every connection. */
@@ -79,6 +82,8 @@ export class Tenancy {
     resolveHost?: HostResolver,
   ) {
     this.#store = stores.controlPlane;
+    this.#stores = stores;
+    this.#log = logger;
     this.#config = config;
     this.messages = messages;
     this.egress = EgressPolicy.fromConfig(config, resolveHost);
@@ -110,6 +115,11 @@ export class Tenancy {
   /** Cluster mode (src/cluster): every broker, open now or later, forwards through its bus. */
   attachBus(busFor: (broker: Broker) => BrokerBus): void {
     this.#registry.attachBus(busFor);
+  }
+
+  /** Cluster mode (src/cluster/control-sync.ts): the control plane as records, and their application here. */
+  controlReplica(): ControlReplica {
+    return new ControlReplica(this.#stores.rows, this.#store, this.#registry, this.#log);
   }
 
   /** First start with an empty store: account, namespace `local`, broker `default`, admin token. */

@@ -1,0 +1,42 @@
+/**
+ * Cluster mode: the admin API changes the cluster's one control plane, not this node's alone
+ * (src/cluster/control-sync.ts; docs/cluster.md "Control plane").
+ *
+ * - A request to a control-plane route (accounts, namespaces, brokers, credentials and
+ *   revocations, tokens, hooks: everything under /accounts but a broker's clients, retained
+ *   messages and traces, which are node-local) is answered only once its changes are written to
+ *   the cluster's bucket: any node's API then gives the same answer (each applies the bucket's
+ *   changes as they come, within milliseconds).
+ * - A change that lost to a change of the same record made on another node at the same moment
+ *   is answered 409 CONTROL_PLANE_CONFLICT; the node now holds the winner's record.
+ * - While the node does not hold the control plane (its link to NATS is down, or it is still
+ *   syncing) a change is refused, 503 CONTROL_PLANE_UNAVAILABLE; reads answer from its cache.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Cluster } from '../cluster/index.ts';
+import { ApiError } from '../errors.ts';
+import { failure } from './envelope.ts';
+
+const CONTROL_ROUTE = /^\/client\/v4\/accounts(?!.*\/brokers\/:broker\/(?:clients|retained|trace)(?:\/|$))/;
+
+const isControlRoute = (req: FastifyRequest): boolean => CONTROL_ROUTE.test(req.routeOptions.url ?? '');
+const isWrite = (req: FastifyRequest): boolean => req.method !== 'GET' && req.method !== 'HEAD';
+
+/** Registers the hooks (before the audit's, so that the audit records the final status). */
+export function clusterControlPlane(app: FastifyInstance, cluster: Cluster): void {
+  app.addHook('preHandler', async (req) => {
+    if (isWrite(req) && isControlRoute(req) && !cluster.ready)
+      throw new ApiError(
+        'CONTROL_PLANE_UNAVAILABLE',
+        "this node is not in step with the cluster's control plane (its link to NATS is down or syncing); retry, or use another node",
+        1,
+      );
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!isControlRoute(req)) return payload;
+    const lost = await cluster.controlPlane.commit();
+    if (lost === 0 || !isWrite(req) || reply.statusCode >= 300) return payload;
+    reply.code(409);
+    return JSON.stringify(failure(new ApiError('CONTROL_PLANE_CONFLICT')));
+  });
+}

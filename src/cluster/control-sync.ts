@@ -1,0 +1,277 @@
+/**
+ * One control plane for the cluster: accounts, namespaces, brokers (with their keys), admin API
+ * tokens, client-token issues and revocations, and deployed functions live in the JetStream KV
+ * bucket `pubsub-control`, one key per record (src/tenancy/control-replica.ts lists the keys); each
+ * node's SQLite is a cache of it.
+ *
+ * - Sync (at every link up, before the node is ready): watch the bucket's last values; once
+ *   they are all in, the bucket wins over the cache: a record the bucket holds replaces the
+ *   node's, a record the bucket deleted (its delete marker is the key's last value) is deleted
+ *   here, and a record the bucket never had (a data dir that joins for the first time, or was
+ *   made alone) is written to it with `create`. Then the node is ready (`synced`), and every
+ *   later change in the bucket is applied as it comes.
+ * - A change on this node (an admin API request; the API calls `commit` before it answers):
+ *   the cache is compared with what this node last knew of the bucket, and each difference is
+ *   written, parents first: `create` for a new key (it fails when the key exists: two nodes
+ *   made the same name), `update` at the revision known for a changed one, a delete at that
+ *   revision for a removed one. A write refused because the bucket moved on is a conflict: the
+ *   bucket's record is applied here (the first writer wins) and `commit` reports it.
+ * - Echoes: a node sees its own writes in the watch; a revision at or below the one it knows
+ *   for the key, or the very value it is writing, is not applied again.
+ * - A record that cannot be applied here (logged) is never taken for a local deletion: its key
+ *   is left out of the comparison until the next sync.
+ * While the link is down `synced` is false (writes through the API are refused, 503), the
+ * cache keeps serving reads and admitting clients, and the next link up syncs again: no node
+ * serves a revocation made elsewhere for longer than its link is down.
+ */
+import { type KV, type KvEntry, Kvm, type KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { type ControlReplica, kindRank } from '../tenancy/index.ts';
+
+export const CONTROL_BUCKET = 'pubsub-control';
+const RETRY_MS = 1000;
+
+export interface ControlSyncOptions {
+  readonly replica: ControlReplica;
+  /** Replicas of the bucket when this node creates it (`--cluster-replicas`). */
+  readonly replicas: number;
+  readonly logger: Logger;
+}
+
+export class ControlSync {
+  readonly #replica: ControlReplica;
+  readonly #replicas: number;
+  readonly #log: Logger;
+  #kv: KV | undefined;
+  #watch: QueuedIterator<KvWatchEntry> | undefined;
+  /** Bumped at every link change: work of an older link stops. */
+  #generation = 0;
+  #synced = false;
+  /** The bucket's last values are in the cache: only then may the cache's differences be written. */
+  #reconciled = false;
+  /** The bucket's live records as this node holds them, key → JSON. */
+  readonly #known = new Map<string, string>();
+  /** The last revision seen or written per key, deletes included. */
+  readonly #revision = new Map<string, number>();
+  /** Writes on their way to the bucket: key → value (null: a delete). */
+  readonly #pushing = new Map<string, string | null>();
+  /** Keys whose record could not be applied here (see the header). */
+  readonly #unapplied = new Set<string>();
+  #chain: Promise<unknown> = Promise.resolve();
+  #warned = false;
+
+  constructor(options: ControlSyncOptions) {
+    this.#replica = options.replica;
+    this.#replicas = options.replicas;
+    this.#log = options.logger;
+  }
+
+  /** Whether this node holds the bucket's control plane and follows it (ready, writable). */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** The link is up (again): sync, then follow. */
+  linkUp(nc: NatsConnection): void {
+    this.linkDown();
+    const generation = this.#generation;
+    void this.#run(nc, generation);
+  }
+
+  /** The link is down: stop following; the next `linkUp` syncs again. */
+  linkDown(): void {
+    this.#generation++;
+    this.#synced = false;
+    this.#reconciled = false;
+    this.#kv = undefined;
+    this.#watch?.stop();
+    this.#watch = undefined;
+  }
+
+  /**
+   * Writes this node's changes to the bucket; resolves once they are written (or refused),
+   * with the number of conflicts (changes that lost to another node's). Nothing while not synced.
+   */
+  commit(): Promise<number> {
+    const run = this.#chain.then(() => this.#push());
+    this.#chain = run.catch(() => 0);
+    return run;
+  }
+
+  /** Follows the bucket while this link lasts; a watch that ends or fails is started again (a full sync). */
+  async #run(nc: NatsConnection, generation: number): Promise<void> {
+    while (generation === this.#generation) {
+      try {
+        await this.#follow(nc, generation);
+      } catch (err) {
+        if (generation !== this.#generation) return;
+        if (!this.#warned)
+          this.#log.error(
+            { event: 'control_plane_unavailable', err: (err as Error).message },
+            `cluster control plane: the JetStream bucket ${CONTROL_BUCKET} is not available (is JetStream enabled on NATS, nats-server -js?); retrying every ${RETRY_MS / 1000} s`,
+          );
+        this.#warned = true;
+      }
+      if (generation !== this.#generation) return;
+      this.#synced = false;
+      this.#reconciled = false;
+      this.#watch?.stop();
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
+  }
+
+  async #follow(nc: NatsConnection, generation: number): Promise<void> {
+    const kvm = new Kvm(nc);
+    // An existing bucket is used as it is (created with other replicas, `create` refuses it).
+    const kv = await kvm
+      .create(CONTROL_BUCKET, { history: 1, replicas: this.#replicas })
+      .catch(() => kvm.open(CONTROL_BUCKET));
+    const empty = (await kv.status()).values === 0;
+    const watch = await kv.watch();
+    if (generation !== this.#generation) {
+      watch.stop();
+      return;
+    }
+    this.#kv = kv;
+    this.#watch = watch;
+    const initial = new Map<string, KvWatchEntry>();
+    let initialized = false;
+    const ready = (): void => {
+      initialized = true;
+      this.#reconcile(initial);
+      this.#reconciled = true;
+      void this.#seed(generation);
+    };
+    if (empty) ready();
+    for await (const entry of watch) {
+      if (generation !== this.#generation) break;
+      if (initialized) this.#onEntry(entry);
+      else {
+        initial.set(entry.key, entry);
+        if (entry.isUpdate) ready();
+      }
+    }
+  }
+
+  /** The bucket's last values are all in: make the cache theirs (the bucket wins). */
+  #reconcile(bucket: Map<string, KvWatchEntry>): void {
+    const local = this.#replica.snapshot();
+    this.#known.clear();
+    this.#revision.clear();
+    this.#unapplied.clear();
+    let replaced = 0;
+    let removed = 0;
+    const entries = [...bucket.values()].sort((x, y) => kindRank(x.key) - kindRank(y.key));
+    for (const e of entries.filter((e) => e.operation !== 'PUT').reverse()) {
+      this.#revision.set(e.key, e.revision);
+      if (!local.has(e.key)) continue;
+      removed++;
+      this.#apply(e.key, undefined);
+    }
+    for (const e of entries.filter((e) => e.operation === 'PUT')) {
+      this.#revision.set(e.key, e.revision);
+      const value = e.string();
+      this.#known.set(e.key, value);
+      const mine = local.get(e.key);
+      if (mine === value) continue;
+      if (mine !== undefined) replaced++;
+      this.#apply(e.key, value);
+    }
+    this.#log.info(
+      { event: 'control_plane_synced', records: this.#known.size, replaced, removed },
+      `cluster control plane synced: ${this.#known.size} records, ${replaced} replaced and ${removed} removed here`,
+    );
+  }
+
+  /** Writes what only this node had (a first join), then says the node is ready. */
+  async #seed(generation: number): Promise<void> {
+    const conflicts = await this.commit();
+    if (generation !== this.#generation) return;
+    this.#warned = false;
+    this.#synced = true;
+    if (conflicts > 0) this.#log.info({ conflicts }, "records of this node gave way to the cluster's");
+  }
+
+  /** A change in the bucket after the sync. */
+  #onEntry(e: KvWatchEntry | KvEntry): void {
+    if ((this.#revision.get(e.key) ?? 0) >= e.revision) return; // seen, or written by us
+    this.#revision.set(e.key, e.revision);
+    const value = e.operation === 'PUT' ? e.string() : undefined;
+    if (value === undefined) this.#known.delete(e.key);
+    else this.#known.set(e.key, value);
+    if (this.#pushing.has(e.key) && this.#pushing.get(e.key) === (value ?? null)) return; // our echo
+    this.#apply(e.key, value);
+  }
+
+  #apply(key: string, value: string | undefined): void {
+    try {
+      this.#replica.apply(key, value);
+      this.#unapplied.delete(key);
+    } catch (err) {
+      this.#unapplied.add(key);
+      this.#log.warn({ key, err: (err as Error).message }, 'cluster control-plane record not applied here');
+    }
+  }
+
+  async #push(): Promise<number> {
+    const kv = this.#kv;
+    if (kv === undefined || !this.#reconciled) return 0;
+    const generation = this.#generation;
+    const local = this.#replica.snapshot();
+    const deletes = [...this.#known.keys()]
+      .filter((key) => !local.has(key) && !this.#unapplied.has(key))
+      .sort((x, y) => kindRank(y) - kindRank(x));
+    const puts = [...local].filter(
+      ([key, value]) => this.#known.get(key) !== value && !this.#unapplied.has(key),
+    );
+    let conflicts = 0;
+    const write = async (key: string, value: string | null): Promise<void> => {
+      if (generation !== this.#generation) return;
+      this.#pushing.set(key, value);
+      try {
+        const revision = this.#revision.get(key) ?? 0;
+        if (value === null) {
+          await kv.delete(key, { previousSeq: revision });
+          this.#known.delete(key);
+        } else {
+          const known = this.#known.has(key);
+          const written = known ? await kv.update(key, value, revision) : await kv.create(key, value);
+          this.#revision.set(key, Math.max(written, this.#revision.get(key) ?? 0));
+          this.#known.set(key, value);
+        }
+      } catch (err) {
+        if (generation !== this.#generation) return;
+        const current = await kv.get(key).catch(() => null);
+        // Another node wrote the same (both pruned one expired revocation): no conflict.
+        const same = (current?.operation === 'PUT' ? current.string() : null) === value;
+        if (!same) {
+          conflicts++;
+          this.#log.warn(
+            { event: 'control_plane_conflict', key, err: (err as Error).message },
+            `cluster control plane: ${key} changed on another node at the same time; the first change wins`,
+          );
+        }
+        if (current !== null) this.#onEntry(current);
+      } finally {
+        this.#pushing.delete(key);
+      }
+    };
+    // One kind at a time (parents before children, deletes the other way), its keys together.
+    for (const group of byKind(deletes.map((key) => [key, null] as const)))
+      await Promise.all(group.map(([key]) => write(key, null)));
+    for (const group of byKind(puts)) await Promise.all(group.map(([key, value]) => write(key, value)));
+    return conflicts;
+  }
+}
+
+/** Runs of consecutive entries of one key kind (the input is sorted by kind). */
+function byKind<T extends readonly [string, unknown]>(entries: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  for (const entry of entries) {
+    const last = groups.at(-1);
+    if (last !== undefined && kindRank(last[0]![0]) === kindRank(entry[0])) last.push(entry);
+    else groups.push([entry]);
+  }
+  return groups;
+}
