@@ -387,21 +387,25 @@ describeWithTool('cluster: shared subscriptions with --shared-strategy publisher
   });
 });
 
-/** A broker `shared-other.shtest` (auth NONE) on every node; its MQTT user name. */
+/**
+ * A broker `shared-other.shtest` (auth NONE), made through A's API; its MQTT user name once
+ * every node has it (the control plane is shared: B and C serve it from A's write).
+ */
 async function otherBroker(): Promise<string> {
-  for (const node of [a, b, c]) {
-    const base = `${node.apiUrl}/client/v4/accounts/${node.accountId}/pubsub`;
-    const post = async (path: string, body: unknown) => {
-      const res = await fetch(`${base}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${node.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      // 409: it exists already (made on another node, where the control plane is shared)
-      assert.ok(res.status === 200 || res.status === 409, `POST ${path}: ${res.status}`);
-    };
-    await post('/namespaces', { name: 'shtest' });
-    await post('/namespaces/shtest/brokers', { name: 'shared-other', auth_type: 'NONE' });
+  const path = `/client/v4/accounts/${a.accountId}/pubsub/namespaces`;
+  const headers = { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' };
+  const post = async (url: string, body: unknown) => {
+    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+    assert.equal(res.status, 200, `POST ${url}: ${res.status}`);
+  };
+  await post(`${a.apiUrl}${path}`, { name: 'shtest' });
+  await post(`${a.apiUrl}${path}/shtest/brokers`, { name: 'shared-other', auth_type: 'NONE' });
+  for (const node of [b, c]) {
+    await until(
+      async () =>
+        (await fetch(`${node.apiUrl}${path}/shtest/brokers/shared-other`, { headers })).status === 200,
+      `broker shared-other.shtest on ${node.apiUrl}`,
+    );
   }
   return 'shared-other.shtest';
 }
