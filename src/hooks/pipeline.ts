@@ -8,6 +8,11 @@
  * - Batching: messages arriving together are sent as one batch, sealed when it holds
  *   `batchSize` messages or `batchWindowMs` after its first message (0: at the end of the
  *   current event-loop turn's I/O, `setImmediate`).
+ * - Merging (webhooks): a sealed batch that had to wait for a free call slot goes out together
+ *   with the batches that waited behind it, up to `mergeUpTo` messages and MERGE_BYTES of
+ *   payload: the longer calls take, the more waits, and the fewer, larger calls carry it (each
+ *   call has a fixed cost: the request, the signature, the answer). Waiting batches are the tail
+ *   of the order, so merging neighbours keeps it.
  * - Order: decisions are released in the order messages were submitted, across batches, even
  *   when up to `concurrency` calls run at once and finish out of order. So order per publisher
  *   and topic is kept through the hook.
@@ -31,6 +36,12 @@ import type { Message } from '../router/index.ts';
 import type { HookFailurePolicy } from '../store/index.ts';
 import { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './contract/index.ts';
 import { HookStats } from './hook-stats.ts';
+
+function payloadBytes(entries: readonly HookEntry[]): number {
+  let bytes = 0;
+  for (const entry of entries) bytes += entry.message.payload.length;
+  return bytes;
+}
 
 /** A message in the pipeline and who waits for its decision. */
 export interface HookEntry {
@@ -58,8 +69,17 @@ export interface PipelineOptions {
   batchWindowMs: number;
   concurrency: number;
   maxPending: number;
+  /**
+   * Most messages in a call made of batches that waited for a free slot (see Merging above);
+   * absent, or under two batches' worth: never merged (function calls: a larger call could
+   * run over --function-cpu-ms).
+   */
+  mergeUpTo?: number;
   log: Logger;
 }
+
+/** Most payload bytes in a call made of merged batches (a single batch may be larger). */
+const MERGE_BYTES = 1024 * 1024;
 
 interface Batch {
   entries: HookEntry[];
@@ -239,8 +259,31 @@ export class OnPublishPipeline {
       if (this.#retired.delete(hook)) hook.close();
     }
     const next = this.#waiting.shift();
-    if (next !== undefined) this.#start(next);
+    if (next !== undefined) this.#start(this.#mergeWaiting(next));
     this.#release();
+  }
+
+  /**
+   * `first` (the oldest waiting batch) with the waiting batches behind it, within `mergeUpTo`
+   * messages and MERGE_BYTES. A batch taken in stays in the order, empty and settled, so it is
+   * released (as nothing) after the batch that carries its messages.
+   */
+  #mergeWaiting(first: Batch): Batch {
+    const limit = this.#options.mergeUpTo ?? 0;
+    const waiting = this.#waiting;
+    let bytes = -1;
+    while (waiting.length > 0 && first.entries.length + waiting[0]!.entries.length <= limit) {
+      const next = waiting[0]!;
+      if (bytes < 0) bytes = payloadBytes(first.entries);
+      const more = payloadBytes(next.entries);
+      if (bytes + more > MERGE_BYTES) break;
+      bytes += more;
+      waiting.shift();
+      for (const entry of next.entries) first.entries.push(entry);
+      next.entries = [];
+      next.settled = true;
+    }
+    return first;
   }
 
   /** Decides the settled batches at the head of the order, in order. */
