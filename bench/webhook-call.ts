@@ -2,11 +2,12 @@
  * `node bench/webhook-call.ts`: what one webhook call costs the event loop, the thread that
  * serves every client (docs/performance.md#webhook-client).
  *
- * Runs WebhookHook.run and readVerdict (what the pipeline does with each batch) against
- * bench/hook-server.ts in its own process, `--concurrency` (4, the default --hook-concurrency)
- * calls in flight, for batch sizes 1 … 1000 of 64-byte binary messages (what the fan-in bench
- * sends). For each: this thread's CPU time per message (process.threadCpuUsage: the event loop
- * alone, not libuv's thread pool nor the hook's process), and messages per second. CPU time is
+ * Feeds the broker's on-publish pipeline (OnPublishPipeline with a WebhookHook: the hook's view
+ * of each message, the call, the answer, the decisions) against bench/hook-server.ts in its own
+ * process, `--concurrency` (4, the default --hook-concurrency) calls in flight, batches of 1 …
+ * 1000 64-byte binary messages (what the fan-in bench sends). For each: this thread's CPU time
+ * per message (process.threadCpuUsage: the event loop alone, not libuv's thread pool nor the
+ * hook's process), and messages per second. No MQTT: only what the hook adds. CPU time is
  * what matters on a busy machine: wall-clock rates there depend on what else runs.
  * `--baseline DIR` runs the same with another checkout's webhook client (e.g. the commit before
  * a change), interleaved with this tree's, so both sides come from one run. `--answer pretty`
@@ -40,17 +41,19 @@ const SIZES = opts.sizes.split(',').map(Number);
 interface Code {
   label: string;
   // The modules' shapes, as this tree has them; a baseline must export the same names.
-  hooks: typeof import('../src/hooks/webhook/index.ts');
-  contract: typeof import('../src/hooks/contract/index.ts');
+  webhook: typeof import('../src/hooks/webhook/index.ts');
+  hooks: typeof import('../src/hooks/index.ts');
   router: typeof import('../src/router/index.ts');
+  observability: typeof import('../src/observability/index.ts');
 }
 
 async function load(label: string, dir: string): Promise<Code> {
   return {
     label,
-    hooks: await import(join(dir, 'src/hooks/webhook/index.ts')),
-    contract: await import(join(dir, 'src/hooks/contract/index.ts')),
+    webhook: await import(join(dir, 'src/hooks/webhook/index.ts')),
+    hooks: await import(join(dir, 'src/hooks/index.ts')),
     router: await import(join(dir, 'src/router/index.ts')),
+    observability: await import(join(dir, 'src/observability/index.ts')),
   };
 }
 
@@ -82,9 +85,12 @@ interface Figures {
   msgsPerSec: number;
 }
 
-/** `CONCURRENCY` loops of (call, read the verdict) for WINDOW_MS; the best of REPS windows. */
+/**
+ * The broker's on-publish pipeline with the webhook, batches of `n` (sealed by size, never
+ * merged), fed so that calls are always waiting; the best of REPS windows.
+ */
 async function measure(code: Code, n: number): Promise<Figures> {
-  const { WebhookHook, EgressPolicy } = code.hooks;
+  const { WebhookHook, EgressPolicy } = code.webhook;
   const egress = EgressPolicy.fromConfig({
     host: '127.0.0.1',
     hookAllowPrivate: false,
@@ -103,6 +109,16 @@ async function measure(code: Code, n: number): Promise<Figures> {
     onRetry: () => {},
     egress,
   });
+  const pipeline = new code.hooks.OnPublishPipeline(hook, {
+    brokerName: 'default.local.localhost',
+    policy: 'fail-closed',
+    batchSize: n,
+    batchWindowMs: 0,
+    concurrency: CONCURRENCY,
+    maxPending: Number.MAX_SAFE_INTEGER,
+    mergeUpTo: n,
+    log: code.observability.silentLogger(),
+  });
   const messages = Array.from(
     { length: n },
     (_, i) =>
@@ -114,30 +130,31 @@ async function measure(code: Code, n: number): Promise<Figures> {
         senderId: `pub-${i % 10}`,
       }),
   );
-  let calls = 0;
-  const once = async (): Promise<void> => {
-    // As the pipeline does: the hook's view of each message, the call, the verdict.
-    const sent = messages.map((m, i) =>
-      code.contract.toHookMessage(m, i, 'default.local.localhost', undefined),
-    );
-    const verdict = code.contract.readVerdict(sent, await hook.run(sent));
-    if (verdict.forward.size !== n) throw new Error(`${verdict.forward.size} of ${n} forwarded`);
-    calls++;
+  let forwarded = 0;
+  let lost = 0;
+  const decided = (m: unknown): void => {
+    if (m === undefined) lost++;
+    else forwarded++;
   };
+  // Keep twice the calls in flight waiting, topped up once per event-loop turn.
+  let feeding = true;
+  const feed = (): void => {
+    if (!feeding) return;
+    while (pipeline.pending < 2 * CONCURRENCY * n)
+      for (const message of messages) pipeline.submit({ message, jti: undefined, decided }, undefined);
+    setImmediate(feed);
+  };
+  feed();
   const window = async (ms: number): Promise<Figures> => {
-    calls = 0;
+    const before = forwarded;
     const cpu = process.threadCpuUsage();
     const start = performance.now();
-    const end = start + ms;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (performance.now() < end) await once();
-      }),
-    );
+    await new Promise((resolve) => setTimeout(resolve, ms));
     const used = process.threadCpuUsage(cpu);
+    const done = forwarded - before;
     return {
-      cpuUsPerMsg: (used.user + used.system) / (calls * n),
-      msgsPerSec: (calls * n * 1000) / (performance.now() - start),
+      cpuUsPerMsg: (used.user + used.system) / done,
+      msgsPerSec: (done * 1000) / (performance.now() - start),
     };
   };
   await window(200);
@@ -149,7 +166,16 @@ async function measure(code: Code, n: number): Promise<Figures> {
       msgsPerSec: Math.max(best.msgsPerSec, got.msgsPerSec),
     };
   }
-  hook.close();
+  feeding = false;
+  await new Promise<void>((resolve) => {
+    const drained = (): void => {
+      if (pipeline.pending === 0) resolve();
+      else setTimeout(drained, 5);
+    };
+    drained();
+  });
+  pipeline.close();
+  if (lost > 0) throw new Error(`${code.label}: ${lost} messages not forwarded`);
   return best;
 }
 

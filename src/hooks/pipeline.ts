@@ -27,7 +27,9 @@
  * - The hook may be replaced at any time (`reconfigure`): batches already sent finish with the
  *   old one, which is closed once its own calls are done; the next batch uses the new one.
  * - A forwarded payload changed by the hook must match the message's Payload Format Indicator
- *   (UTF-8 when it is 1), else the message is dropped as `invalid`. With no hook, messages pass through unchanged,
+ *   (UTF-8 when it is 1), else the message is dropped as `invalid`. An answer that is the very
+ *   array sent (the webhook's byte-for-byte echo) is decided as readVerdict would decide it,
+ *   without decoding each payload again. With no hook, messages pass through unchanged,
  *   in order behind those still pending.
  */
 import { isUtf8 } from 'node:buffer';
@@ -36,6 +38,15 @@ import type { Message } from '../router/index.ts';
 import type { HookFailurePolicy } from '../store/index.ts';
 import { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './contract/index.ts';
 import { HookStats } from './hook-stats.ts';
+
+/**
+ * The payload readVerdict would read from an answer entry equal to `sent`: base64 decodes to the
+ * original bytes exactly; a UTF-8 string is encoded again (a payload that was not valid UTF-8
+ * comes back with replacement characters, as from any answer).
+ */
+function echoedPayload(sent: HookMessage, original: Message): Buffer {
+  return sent.encoding === 'base64' ? original.payload : Buffer.from(sent.payload, 'utf8');
+}
 
 function payloadBytes(entries: readonly HookEntry[]): number {
   let bytes = 0;
@@ -85,6 +96,11 @@ interface Batch {
   entries: HookEntry[];
   /** mid → forwarded payload when the call succeeded. */
   forward: Map<number, Buffer> | undefined;
+  /**
+   * What was sent, when the hook answered with it (the webhook's byte-for-byte echo): every
+   * message forwarded as the hook saw it, without decoding the answer's payloads again.
+   */
+  echoed: HookMessage[] | undefined;
   /** Why the call failed, when it did. */
   failure: string | undefined;
   settled: boolean;
@@ -187,7 +203,13 @@ export class OnPublishPipeline {
   #seal(): void {
     this.#clearTimer();
     if (this.#current.length === 0) return;
-    const batch: Batch = { entries: this.#current, forward: undefined, failure: undefined, settled: false };
+    const batch: Batch = {
+      entries: this.#current,
+      forward: undefined,
+      echoed: undefined,
+      failure: undefined,
+      settled: false,
+    };
     this.#current = [];
     this.#order.push(batch);
     if (this.#running < this.#options.concurrency) this.#start(batch);
@@ -212,13 +234,15 @@ export class OnPublishPipeline {
     const started = performance.now();
     hook.run(sent).then(
       (answer) => {
-        try {
-          const verdict = readVerdict(sent, answer);
-          batch.forward = verdict.forward;
-          this.stats.invalid += verdict.invalid;
-        } catch (err) {
-          this.#failed(batch, hook, err);
-        }
+        if (answer === sent) batch.echoed = sent;
+        else
+          try {
+            const verdict = readVerdict(sent, answer);
+            batch.forward = verdict.forward;
+            this.stats.invalid += verdict.invalid;
+          } catch (err) {
+            this.#failed(batch, hook, err);
+          }
         this.#settle(batch, hook, started);
       },
       (err: unknown) => {
@@ -319,8 +343,9 @@ export class OnPublishPipeline {
       entry.decided(failOpen ? entry.message : undefined, batch.failure);
       return;
     }
-    const payload = batch.forward!.get(i);
     const original = entry.message;
+    const payload =
+      batch.echoed !== undefined ? echoedPayload(batch.echoed[i]!, original) : batch.forward!.get(i);
     if (payload === undefined) {
       stats.dropped++;
       entry.decided(undefined, undefined);

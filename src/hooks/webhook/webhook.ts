@@ -154,9 +154,20 @@ export class WebhookHook implements PublishHook {
   }
 
   async run(batch: HookMessage[]): Promise<unknown> {
+    // One timer for the whole call, cleared when it ends: AbortSignal.timeout would leave a
+    // timer (and a weak reference) behind for `timeoutMs` after every call.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.#options.timeoutMs);
+    try {
+      return await this.#call(batch, timeout.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #call(batch: HookMessage[], signal: AbortSignal): Promise<unknown> {
     const { url, timeoutMs, retries, maxResponseBytes } = this.#options;
     const signed = new SignedBody(JSON.stringify(batch));
-    const signal = AbortSignal.timeout(timeoutMs);
     for (let attempt = 0; ; attempt++) {
       const canRetry = attempt < retries;
       let answer: PostAnswer;
