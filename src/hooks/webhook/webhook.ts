@@ -81,13 +81,7 @@ export class WebhookError extends Error {
   }
 }
 
-/** Signs `timestamp + body` as the webhook headers carry it. */
-export function signatureHeaders(body: string, key: SigningKey, nowMs = Date.now()): Record<string, string> {
-  const timestamp = Math.floor(nowMs / 1000).toString();
-  const signature = sign(null, Buffer.from(timestamp + body, 'utf8'), key.privateKey).toString('base64');
-  return headersFor(signature, timestamp, key);
-}
-
+/** The request headers of one attempt, its signature over `timestamp + body` made. */
 function headersFor(signature: string, timestamp: string, key: SigningKey): Record<string, string> {
   return {
     'Content-Type': 'application/json',
