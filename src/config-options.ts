@@ -499,6 +499,16 @@ export const OPTIONS = {
     env: 'PUBSUB_HOOK_BATCH_SIZE',
     description: 'On-publish hooks: most messages in one webhook request or function call.',
   },
+  hookBatchMax: {
+    kind: 'int',
+    default: 1000,
+    min: 1,
+    max: 100000,
+    flag: '--hook-batch-max',
+    env: 'PUBSUB_HOOK_BATCH_MAX',
+    description:
+      'Webhooks: most messages in one request made of batches that waited for a free call (all --hook-concurrency in flight), sent together; at most --hook-batch-size: never merged.',
+  },
   hookBatchWindowMs: {
     kind: 'int',
     default: 2,

@@ -239,6 +239,8 @@ export class BrokerHooks {
       batchWindowMs: config.hookBatchWindowMs,
       concurrency: config.hookConcurrency,
       maxPending: config.hookMaxPending,
+      // Only webhook calls merge waiting batches: a function's call has a CPU limit.
+      ...(this.#active()?.kind === 'webhook' ? { mergeUpTo: config.hookBatchMax } : {}),
       log,
     };
   }

@@ -24,6 +24,5 @@ export {
   EgressRefusedError,
   type HostResolver,
   type ResolvedAddress,
-  signatureHeaders,
   WebhookHook,
 } from './webhook/index.ts';

@@ -8,6 +8,11 @@
  * - Batching: messages arriving together are sent as one batch, sealed when it holds
  *   `batchSize` messages or `batchWindowMs` after its first message (0: at the end of the
  *   current event-loop turn's I/O, `setImmediate`).
+ * - Merging (webhooks): a sealed batch that had to wait for a free call slot goes out together
+ *   with the batches that waited behind it, up to `mergeUpTo` messages and MERGE_BYTES of
+ *   payload: the longer calls take, the more waits, and the fewer, larger calls carry it (each
+ *   call has a fixed cost: the request, the signature, the answer). Waiting batches are the tail
+ *   of the order, so merging neighbours keeps it.
  * - Order: decisions are released in the order messages were submitted, across batches, even
  *   when up to `concurrency` calls run at once and finish out of order. So order per publisher
  *   and topic is kept through the hook.
@@ -22,7 +27,9 @@
  * - The hook may be replaced at any time (`reconfigure`): batches already sent finish with the
  *   old one, which is closed once its own calls are done; the next batch uses the new one.
  * - A forwarded payload changed by the hook must match the message's Payload Format Indicator
- *   (UTF-8 when it is 1), else the message is dropped as `invalid`. With no hook, messages pass through unchanged,
+ *   (UTF-8 when it is 1), else the message is dropped as `invalid`. An answer that is the very
+ *   array sent (the webhook's byte-for-byte echo) is decided as readVerdict would decide it,
+ *   without decoding each payload again. With no hook, messages pass through unchanged,
  *   in order behind those still pending.
  */
 import { isUtf8 } from 'node:buffer';
@@ -31,6 +38,21 @@ import type { Message } from '../router/index.ts';
 import type { HookFailurePolicy } from '../store/index.ts';
 import { type HookMessage, type PublishHook, readVerdict, toHookMessage } from './contract/index.ts';
 import { HookStats } from './hook-stats.ts';
+
+/**
+ * The payload readVerdict would read from an answer entry equal to `sent`: base64 decodes to the
+ * original bytes exactly; a UTF-8 string is encoded again (a payload that was not valid UTF-8
+ * comes back with replacement characters, as from any answer).
+ */
+function echoedPayload(sent: HookMessage, original: Message): Buffer {
+  return sent.encoding === 'base64' ? original.payload : Buffer.from(sent.payload, 'utf8');
+}
+
+function payloadBytes(entries: readonly HookEntry[]): number {
+  let bytes = 0;
+  for (const entry of entries) bytes += entry.message.payload.length;
+  return bytes;
+}
 
 /** A message in the pipeline and who waits for its decision. */
 export interface HookEntry {
@@ -58,13 +80,27 @@ export interface PipelineOptions {
   batchWindowMs: number;
   concurrency: number;
   maxPending: number;
+  /**
+   * Most messages in a call made of batches that waited for a free slot (see Merging above);
+   * absent, or under two batches' worth: never merged (function calls: a larger call could
+   * run over --function-cpu-ms).
+   */
+  mergeUpTo?: number;
   log: Logger;
 }
+
+/** Most payload bytes in a call made of merged batches (a single batch may be larger). */
+const MERGE_BYTES = 1024 * 1024;
 
 interface Batch {
   entries: HookEntry[];
   /** mid → forwarded payload when the call succeeded. */
   forward: Map<number, Buffer> | undefined;
+  /**
+   * What was sent, when the hook answered with it (the webhook's byte-for-byte echo): every
+   * message forwarded as the hook saw it, without decoding the answer's payloads again.
+   */
+  echoed: HookMessage[] | undefined;
   /** Why the call failed, when it did. */
   failure: string | undefined;
   settled: boolean;
@@ -167,7 +203,13 @@ export class OnPublishPipeline {
   #seal(): void {
     this.#clearTimer();
     if (this.#current.length === 0) return;
-    const batch: Batch = { entries: this.#current, forward: undefined, failure: undefined, settled: false };
+    const batch: Batch = {
+      entries: this.#current,
+      forward: undefined,
+      echoed: undefined,
+      failure: undefined,
+      settled: false,
+    };
     this.#current = [];
     this.#order.push(batch);
     if (this.#running < this.#options.concurrency) this.#start(batch);
@@ -192,13 +234,15 @@ export class OnPublishPipeline {
     const started = performance.now();
     hook.run(sent).then(
       (answer) => {
-        try {
-          const verdict = readVerdict(sent, answer);
-          batch.forward = verdict.forward;
-          this.stats.invalid += verdict.invalid;
-        } catch (err) {
-          this.#failed(batch, hook, err);
-        }
+        if (answer === sent) batch.echoed = sent;
+        else
+          try {
+            const verdict = readVerdict(sent, answer);
+            batch.forward = verdict.forward;
+            this.stats.invalid += verdict.invalid;
+          } catch (err) {
+            this.#failed(batch, hook, err);
+          }
         this.#settle(batch, hook, started);
       },
       (err: unknown) => {
@@ -239,8 +283,31 @@ export class OnPublishPipeline {
       if (this.#retired.delete(hook)) hook.close();
     }
     const next = this.#waiting.shift();
-    if (next !== undefined) this.#start(next);
+    if (next !== undefined) this.#start(this.#mergeWaiting(next));
     this.#release();
+  }
+
+  /**
+   * `first` (the oldest waiting batch) with the waiting batches behind it, within `mergeUpTo`
+   * messages and MERGE_BYTES. A batch taken in stays in the order, empty and settled, so it is
+   * released (as nothing) after the batch that carries its messages.
+   */
+  #mergeWaiting(first: Batch): Batch {
+    const limit = this.#options.mergeUpTo ?? 0;
+    const waiting = this.#waiting;
+    let bytes = -1;
+    while (waiting.length > 0 && first.entries.length + waiting[0]!.entries.length <= limit) {
+      const next = waiting[0]!;
+      if (bytes < 0) bytes = payloadBytes(first.entries);
+      const more = payloadBytes(next.entries);
+      if (bytes + more > MERGE_BYTES) break;
+      bytes += more;
+      waiting.shift();
+      for (const entry of next.entries) first.entries.push(entry);
+      next.entries = [];
+      next.settled = true;
+    }
+    return first;
   }
 
   /** Decides the settled batches at the head of the order, in order. */
@@ -276,8 +343,9 @@ export class OnPublishPipeline {
       entry.decided(failOpen ? entry.message : undefined, batch.failure);
       return;
     }
-    const payload = batch.forward!.get(i);
     const original = entry.message;
+    const payload =
+      batch.echoed !== undefined ? echoedPayload(batch.echoed[i]!, original) : batch.forward!.get(i);
     if (payload === undefined) {
       stats.dropped++;
       entry.decided(undefined, undefined);

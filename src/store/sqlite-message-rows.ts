@@ -12,7 +12,7 @@
  *   as one JSON text, outbound states as small integers (STATE_CODE).
  * - Deleting a session or a broker deletes its rows in every table that names it.
  */
-import type { StatementSync } from 'node:sqlite';
+import type { SQLInputValue, StatementSync } from 'node:sqlite';
 import type { Properties, QoS } from '../protocol/index.ts';
 import type {
   BrokerState,
@@ -71,13 +71,86 @@ export function lastOutboundSeq(q: Statements): number {
   return Number(max.m ?? 0);
 }
 
-/** Deletes acknowledged outbound rows in chunked statements (one per 10 000 rows). */
+/**
+ * Deletes acknowledged outbound rows: each run of consecutive sequence numbers (acknowledgements
+ * mostly come in the order messages were queued) as one range, the rest in chunked statements
+ * (one per 10 000 rows). Sorts `seqs`.
+ */
 export function deleteOutboundRows(q: Statements, seqs: number[]): void {
+  seqs.sort((a, b) => a - b);
+  const scattered: number[] = [];
+  for (let i = 0; i < seqs.length; ) {
+    let end = i;
+    while (end + 1 < seqs.length && seqs[end + 1] === seqs[end]! + 1) end++;
+    // Every number from first to last is in the list, so the range deletes only these rows.
+    if (end - i >= MIN_RANGE - 1)
+      q('DELETE FROM outbound WHERE seq BETWEEN ? AND ?').run(seqs[i]!, seqs[end]!);
+    else for (let k = i; k <= end; k++) scattered.push(seqs[k]!);
+    i = end + 1;
+  }
   const CHUNK = 10_000;
-  for (let i = 0; i < seqs.length; i += CHUNK)
+  for (let i = 0; i < scattered.length; i += CHUNK)
     q('DELETE FROM outbound WHERE seq IN (SELECT value FROM json_each(?))').run(
-      JSON.stringify(seqs.slice(i, i + CHUNK)),
+      JSON.stringify(scattered.slice(i, i + CHUNK)),
     );
+}
+
+/** Shortest run of consecutive sequence numbers deleted as a range. */
+const MIN_RANGE = 4;
+
+const OUTBOUND_COLUMNS = `seq, broker_id, client_id, state, packet_id, qos, retain, subscription_ids,
+  topic, payload, message_qos, message_retain, properties, sender_id, received_at, expires_at`;
+const OUTBOUND_ROW = `(${new Array(16).fill('?').join(', ')})`;
+/** Rows per multi-row INSERT: one statement's fixed cost spread over them, 512 parameters. */
+const OUTBOUND_ROWS_PER_INSERT = 32;
+
+/**
+ * Inserts the outbound rows of consecutive `outbound` ops (not cancelled), in multi-row
+ * statements of up to OUTBOUND_ROWS_PER_INSERT rows (one prepared statement per row count):
+ * one statement per row was most of the store's CPU in the persistent fan-in bench.
+ */
+export function insertOutboundRows(q: Statements, ops: readonly OutboundOp[]): void {
+  const values: SQLInputValue[] = [];
+  let rows = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (op.cancelled) continue;
+    const e = op.entry;
+    const m = e.message;
+    values.push(
+      e.seq,
+      op.broker,
+      op.client,
+      STATE_CODE[op.state],
+      op.packetId,
+      e.qos,
+      e.retain ? 1 : 0,
+      e.subscriptionIds === undefined ? null : e.subscriptionIds.join(','),
+      m.topic,
+      m.payload,
+      m.qos,
+      m.retain ? 1 : 0,
+      encodeProperties(m.properties),
+      m.senderId ?? null,
+      m.receivedAt,
+      m.expiresAt ?? null,
+    );
+    if (++rows === OUTBOUND_ROWS_PER_INSERT) {
+      insertRows(q, rows, values);
+      values.length = 0;
+      rows = 0;
+    }
+  }
+  if (rows > 0) insertRows(q, rows, values);
+}
+
+/** The INSERT of `n` outbound rows, by n (built once each). */
+const INSERT_SQL: string[] = [];
+
+function insertRows(q: Statements, rows: number, values: SQLInputValue[]): void {
+  const sql = (INSERT_SQL[rows] ??=
+    `INSERT OR REPLACE INTO outbound (${OUTBOUND_COLUMNS}) VALUES ${new Array(rows).fill(OUTBOUND_ROW).join(', ')}`);
+  q(sql).run(...values);
 }
 
 /** Writes one operation of a committing batch (inside its transaction). */
@@ -142,34 +215,9 @@ export function applyOp(q: Statements, op: Op): void {
         op.filter,
       );
       return;
-    case 'outbound': {
-      if (op.cancelled) return;
-      const e = op.entry;
-      const m = e.message;
-      q(
-        `INSERT OR REPLACE INTO outbound (seq, broker_id, client_id, state, packet_id, qos, retain, subscription_ids,
-           topic, payload, message_qos, message_retain, properties, sender_id, received_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        e.seq,
-        op.broker,
-        op.client,
-        STATE_CODE[op.state],
-        op.packetId,
-        e.qos,
-        e.retain ? 1 : 0,
-        e.subscriptionIds === undefined ? null : e.subscriptionIds.join(','),
-        m.topic,
-        m.payload,
-        m.qos,
-        m.retain ? 1 : 0,
-        encodeProperties(m.properties),
-        m.senderId ?? null,
-        m.receivedAt,
-        m.expiresAt ?? null,
-      );
+    case 'outbound':
+      insertOutboundRows(q, [op]);
       return;
-    }
     case 'outboundState':
       q('UPDATE outbound SET state = ?, packet_id = ? WHERE seq = ?').run(
         STATE_CODE[op.state],

@@ -35,6 +35,7 @@ import type {
 import {
   applyOp,
   deleteOutboundRows,
+  insertOutboundRows,
   lastOutboundSeq,
   loadBrokerState,
   type Op,
@@ -273,12 +274,24 @@ export class SqliteMessageStore implements MessageStore {
         // later op of a batch can need such a row (sequence numbers are never reused, and a
         // state change before a delete is moot), and one statement per row was a third of the
         // store's CPU in the persistent fan-in bench.
+        // Consecutive outbound inserts go out together in multi-row statements, flushed before
+        // any other write so that the batch's order holds (a session deleted after its
+        // deliveries were queued deletes them).
         const deleted: number[] = [];
+        const inserts: OutboundOp[] = [];
         for (let i = 0; i < ops.length; i++) {
           const op = ops[i]!;
-          if (op.k === 'deleteOutbound') deleted.push(op.seq);
-          else applyOp(this.#q, op);
+          if (op.k === 'outbound') inserts.push(op);
+          else if (op.k === 'deleteOutbound') deleted.push(op.seq);
+          else {
+            if (inserts.length > 0) {
+              insertOutboundRows(this.#q, inserts);
+              inserts.length = 0;
+            }
+            applyOp(this.#q, op);
+          }
         }
+        insertOutboundRows(this.#q, inserts);
         deleteOutboundRows(this.#q, deleted);
         this.#db.exec('COMMIT');
       } catch (err) {

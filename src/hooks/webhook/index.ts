@@ -13,4 +13,4 @@ export {
   type HostResolver,
   type ResolvedAddress,
 } from './egress-policy.ts';
-export { signatureHeaders, WebhookError, WebhookHook, type WebhookOptions } from './webhook.ts';
+export { WebhookError, WebhookHook, type WebhookOptions } from './webhook.ts';
