@@ -270,14 +270,15 @@ export class Server implements ConnectionContext {
    * The readiness checks (GET /readyz), true while passing: `listeners`, every listener bound
    * and the server not shutting down; `store`, the message store committing (a failed commit,
    * e.g. a full disk, fails it until a retry succeeds: QoS 1/2 publishes are refused meanwhile);
-   * in cluster mode `cluster`, the link to NATS up.
+   * in cluster mode `cluster`, the link to NATS up and the retained messages caught up with the
+   * cluster's (at start).
    */
   readiness(): { listeners: boolean; store: boolean; cluster?: boolean } {
     const checks = {
       listeners: this.#ready && !this.shuttingDown,
       store: this.messageStore.failed === undefined,
     };
-    return this.cluster === undefined ? checks : { ...checks, cluster: this.cluster.linkUp };
+    return this.cluster === undefined ? checks : { ...checks, cluster: this.cluster.ready };
   }
 
   /** The certificate the TLS listeners serve; undefined when TLS is off. */

@@ -18,6 +18,13 @@ export interface BrokerBus {
    * of that client id (DISCONNECT 0x8E), as a takeover on one node does [MQTT-3.1.4-3].
    */
   claim(clientId: string): void;
+  /**
+   * A retained message was stored here (`message`) or its topic cleared (undefined: an empty
+   * retained PUBLISH, or the admin API's delete): every node's retained store follows, in one
+   * order the same on every node (src/cluster/retained-sync.ts). Never throws; the message is
+   * read during the call and not kept.
+   */
+  retained(topic: string, message: Message | undefined): void;
   /** The broker is closing: its interest is withdrawn and nothing more is forwarded. */
   close(): void;
 }

@@ -16,6 +16,9 @@
  * leaving), `pubsub.c.claim` (the client ids whose sessions opened on a node this turn: the
  * other nodes close their older connection of each, 0x8E, so a client id is connected once per
  * broker in the cluster). Joining and leaving nodes are logged once each.
+ *
+ * Retained messages live in a JetStream stream, each node's retained store a cache of it
+ * (retained-sync.ts): this class only tells it of the link, the brokers and their writes.
  */
 
 import { randomInt } from 'node:crypto';
@@ -29,6 +32,7 @@ import { BrokerLink, type LinkHost } from './broker-link.ts';
 import { BatchWriter, batchOrigin, decodeBatch } from './codec.ts';
 import { NatsLink } from './link.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
+import { RetainedSync } from './retained-sync.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
 /** A batch past this many bytes is sent at once (NATS's default max_payload is 1 MiB). */
@@ -108,6 +112,8 @@ export class Cluster implements LinkHost {
   readonly #log: Logger;
   readonly #link: NatsLink;
   readonly #peers = new Peers();
+  /** Retained messages cluster-wide (retained-sync.ts). */
+  readonly retained: RetainedSync;
   /** Each open broker's link, by broker address. */
   readonly #links = new Map<string, BrokerLink>();
   readonly #subjects = new Map<string, SubjectEntry>();
@@ -138,13 +144,19 @@ export class Cluster implements LinkHost {
       nodeName: options.nodeName,
       logger: options.logger,
       onUp: (nc) => this.#linkUp(nc),
-      onDown: () => undefined,
+      onDown: () => this.retained.down(),
     });
+    this.retained = new RetainedSync(options.logger, this.#sender);
   }
 
   /** Whether the NATS link is up (/readyz). */
   get linkUp(): boolean {
     return this.#link.up;
+  }
+
+  /** The link is up and this node's retained messages caught up with the cluster's (/readyz). */
+  get ready(): boolean {
+    return this.#link.up && this.retained.loaded;
   }
 
   /** Times the link was lost since start. */
@@ -162,6 +174,7 @@ export class Cluster implements LinkHost {
 
   async close(): Promise<void> {
     clearInterval(this.#announcer);
+    this.retained.close();
     const nc = this.#link.connection;
     if (nc !== undefined) {
       this.#flush();
@@ -217,6 +230,7 @@ export class Cluster implements LinkHost {
   #open(broker: Broker): BrokerLink {
     const link = new BrokerLink(broker, this.#peers.remoteIndex(broker.address), this);
     this.#links.set(broker.address, link);
+    this.retained.opened(broker);
     return link;
   }
 
@@ -277,8 +291,13 @@ export class Cluster implements LinkHost {
     this.#schedule();
   }
 
+  retain(address: string, topic: string, message: Message | undefined): void {
+    this.retained.write(address, topic, message);
+  }
+
   closed(link: BrokerLink): void {
     if (this.#links.get(link.address) === link) this.#links.delete(link.address);
+    this.retained.closed(link.broker);
   }
 
   #onClaims(m: ClaimMessage): void {
@@ -425,6 +444,7 @@ export class Cluster implements LinkHost {
     this.#peers.touchAll(Date.now());
     this.#introduce(nc);
     nc.publish(HELLO, JSON.stringify({ node: this.nodeName }));
+    void this.retained.up(nc);
   }
 
   #introduce(nc: NatsConnection): void {
