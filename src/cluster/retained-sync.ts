@@ -94,8 +94,9 @@ export class RetainedSync {
   #messages: ConsumerMessages | undefined;
   /** Bumped at every link change: an async step of an older link gives up. */
   #generation = 0;
-  /** The last stream sequence applied. */
+  /** The last stream sequence applied, and the creation instant of the stream it counts in. */
   #applied = 0;
+  #streamCreated = '';
   #loaded = false;
   #unavailableSaid = false;
   #retry: NodeJS.Timeout | undefined;
@@ -147,18 +148,16 @@ export class RetainedSync {
     clearTimeout(this.#retry);
     try {
       const jsm = await jetstreamManager(nc, { checkAPI: false });
-      const last = await jsm.streams.info(RETAINED_STREAM).then(
-        (info) => info.state,
-        async () => {
-          const info = await jsm.streams.add({
-            name: RETAINED_STREAM,
-            subjects: [SUBJECTS],
-            max_msgs_per_subject: 1,
-          });
-          return info.state;
-        },
-      );
+      const info = await jsm.streams
+        .info(RETAINED_STREAM)
+        .catch(() =>
+          jsm.streams.add({ name: RETAINED_STREAM, subjects: [SUBJECTS], max_msgs_per_subject: 1 }),
+        );
       if (generation !== this.#generation) return;
+      // A stream made again (NATS lost its store) counts from 1: read it all.
+      if (info.created !== this.#streamCreated) this.#applied = 0;
+      this.#streamCreated = info.created;
+      const last = info.state;
       this.#js = jetstream(nc);
       for (const [subject, write] of this.#outbox) this.#send(subject, write);
       if (last.messages === 0 || last.last_seq <= this.#applied) this.#caughtUp();

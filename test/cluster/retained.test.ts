@@ -91,7 +91,12 @@ let b: Node;
 describeWithTool('cluster: retained messages', natsServer, () => {
   before(async () => {
     nats = await startNats(suite);
-    [a, b] = await Promise.all([startNode(suite, nats, 'ret-a'), startNode(suite, nats, 'ret-b')]);
+    // Topics up to the protocol's 65,535 bytes, past what fits a NATS subject.
+    const args = ['--max-topic-length', '65535'];
+    [a, b] = await Promise.all([
+      startNode(suite, nats, 'ret-a', args),
+      startNode(suite, nats, 'ret-b', args),
+    ]);
   });
   after(async () => {
     for (const fn of cleanups.reverse()) await fn();
@@ -181,6 +186,29 @@ describeWithTool('cluster: retained messages', natsServer, () => {
       new Set(again.map((p) => `${p.topic} ${p.retain}`)),
       new Set([`${base}/live false`]),
       'rh 1 on an existing subscription: no replay; without rap the retain flag is 0 [MQTT-3.3.1-12]',
+    );
+  });
+
+  it('every legal topic is kept apart: `.`, `*`, `>`, spaces, empty levels, UTF-8, and topics too long for a NATS subject (hashed)', async (t) => {
+    const base = uniqueName('odd');
+    const topics = [
+      `${base}/a.b/*/>/with space//ü€`,
+      `${base}/a/b`,
+      `${base}/a.b`,
+      `${base}/${'x'.repeat(3000)}`,
+      `${base}/${'é'.repeat(1500)}`,
+      `${base}/${'é'.repeat(1500)}/`,
+    ];
+    const pub = await client(t, a);
+    for (const [i, topic] of topics.entries())
+      await pub.publishAsync(topic, `v${i}`, { qos: 1, retain: true });
+    await pub.publishAsync(`${base}/s`, 'sentinel', { qos: 1, retain: true });
+    await holds(b, `${base}/s`, 'sentinel');
+    for (const [i, topic] of topics.entries()) await holds(b, topic, `v${i}`);
+    const got = await replay(await client(t, b), `${base}/#`, { qos: 1 }, 'sentinel');
+    assert.deepEqual(
+      got.map((p) => `${p.topic} ${p.payload}`).sort(),
+      [...topics.map((topic, i) => `${topic} v${i}`), `${base}/s sentinel`].sort(),
     );
   });
 
@@ -306,6 +334,11 @@ describeWithTool('cluster: retained limits count cluster-wide', natsServer, () =
   });
 });
 
+async function metric(node: Node, name: string): Promise<number> {
+  const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
 /** A TCP proxy to NATS that can be cut (every connection closed, new ones refused) and restored. */
 async function proxy(t: TestContext, target: number): Promise<{ url: string; cut(): void; restore(): void }> {
   let cut = false;
@@ -367,11 +400,17 @@ describeWithTool('cluster: retained messages across a lost link', natsServer, ()
     await pb.publishAsync(`${base}/during-b`, 'from b', { qos: 1, retain: true });
     // B serves its cache meanwhile: its own write at once, A's not yet.
     assert.deepEqual((await retainedOn(lb, `${base}/#`)).map((m) => m.payload).sort(), ['from b', 'seen']);
+    assert.equal(await metric(lb, 'pubsub_cluster_retained_pending'), 1, 'kept for the stream');
     cable.restore();
     await until(async () => (await fetch(`${lb.apiUrl}/readyz`)).status === 200, "B's link back");
     await holds(lb, `${base}/during-a`, 'from a');
     await holds(lb, `${base}/before`, undefined);
     await holds(la, `${base}/during-b`, 'from b');
+    await until(
+      async () => (await metric(lb, 'pubsub_cluster_retained_pending')) === 0,
+      'the stream took it',
+    );
+    assert.ok((await metric(lb, 'pubsub_cluster_retained_written_total')) >= 1);
     const sub = await client(t, lb, { protocolVersion: 4 });
     const got = await replay(sub, `${base}/#`, { qos: 1 }, 'from a');
     assert.deepEqual(got.map((p) => p.payload.toString()).sort(), ['from a', 'from b']);
