@@ -14,7 +14,7 @@ import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { after, before, it, type TestContext } from 'node:test';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
-import { type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
+import { metric, type Nats, type Node, startNats, startNode, suiteContext } from '../helpers/cluster.ts';
 import {
   describeWithTool,
   mosquittoClients,
@@ -80,9 +80,8 @@ async function replay(
   return got;
 }
 
-const cleanups: (() => unknown)[] = [];
 /** The suite's own context: what it starts is stopped when the suite ends. */
-const suite = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
+const { suite, cleanup } = suiteContext();
 
 let nats: Nats;
 let a: Node;
@@ -98,9 +97,7 @@ describeWithTool('cluster: retained messages', natsServer, () => {
       startNode(suite, nats, 'ret-b', args),
     ]);
   });
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  after(cleanup);
 
   describeWithTool('with mosquitto clients', mosquittoClients, () => {
     it('set on A (mosquitto_pub -r) a new mosquitto_sub on B gets it with the retain flag; an empty one on B clears it on A [MQTT-3.3.1-5] [MQTT-3.3.1-6]: v3.1.1 and v5', async (t) => {
@@ -333,11 +330,6 @@ describeWithTool('cluster: retained limits count cluster-wide', natsServer, () =
       assert.deepEqual((await retainedOn(node, `${base}/#`)).map((m) => m.payload).sort(), ['two', 'uno']);
   });
 });
-
-async function metric(node: Node, name: string): Promise<number> {
-  const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
-  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
-}
 
 /** A TCP proxy to NATS that can be cut (every connection closed, new ones refused) and restored. */
 async function proxy(t: TestContext, target: number): Promise<{ url: string; cut(): void; restore(): void }> {

@@ -124,3 +124,23 @@ export async function startNode(
   await until(async () => (await node.api('/readyz')).status === 200, `${name} ready (cluster link up)`);
   return node;
 }
+
+/**
+ * A context for a suite's `before`: what is started with it is stopped by `cleanup` (the
+ * suite's `after`), last first.
+ */
+export function suiteContext(): { suite: TestContext; cleanup(): Promise<void> } {
+  const cleanups: (() => unknown)[] = [];
+  return {
+    suite: { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext,
+    async cleanup() {
+      for (const fn of cleanups.reverse()) await fn();
+    },
+  };
+}
+
+/** A series' value on a node's /metrics (the first with that name), NaN when absent. */
+export async function metric(node: { apiUrl: string }, name: string): Promise<number> {
+  const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
