@@ -22,6 +22,11 @@
  *   and applied when the broker opens here.
  * - `loaded` is false until the first read reaches the stream's end (/readyz waits for it), so
  *   a node that joins later serves every retained message before it takes clients.
+ * - A read of the whole stream (at start, or of a stream made again) ends by writing to the
+ *   stream every message of this node's cache whose subject the stream does not hold: one this
+ *   node acknowledged while its link was down and that it could not send before it stopped, or
+ *   every one if NATS lost its store (a clear leaves a tombstone, so a topic cleared elsewhere
+ *   is never written back).
  * - An expired message is never applied (the topic's older message is removed instead)
  *   [MQTT-3.3.2-5]; expiry travels as an instant, so it holds on every node.
  * - Loaded only in cluster mode, with the rest of src/cluster; without JetStream on the NATS
@@ -98,6 +103,8 @@ export class RetainedSync {
   #applied = 0;
   #streamCreated = '';
   #loaded = false;
+  /** The subjects met by a read from the stream's start, until it reaches the end. */
+  #seen: Set<string> | undefined;
   #unavailableSaid = false;
   #retry: NodeJS.Timeout | undefined;
 
@@ -157,6 +164,7 @@ export class RetainedSync {
       // A stream made again (NATS lost its store) counts from 1: read it all.
       if (info.created !== this.#streamCreated) this.#applied = 0;
       this.#streamCreated = info.created;
+      if (this.#applied === 0) this.#seen = new Set();
       const last = info.state;
       this.#js = jetstream(nc);
       for (const [subject, write] of this.#outbox) this.#send(subject, write);
@@ -176,6 +184,7 @@ export class RetainedSync {
           'retained messages stay per node: JetStream is not available on the NATS servers (start them with -js); retrying at the next reconnection',
         );
       this.#unavailableSaid = true;
+      this.#seen = undefined;
       this.#caughtUp(); // nothing to wait for: the node serves its own retained messages
     }
   }
@@ -230,6 +239,7 @@ export class RetainedSync {
   #received(m: JsMsg): void {
     if (m.seq <= this.#applied) return;
     this.#applied = m.seq;
+    this.#seen?.add(m.subject);
     const token = brokerToken(m.subject);
     const broker = this.#brokers.get(token);
     try {
@@ -261,7 +271,30 @@ export class RetainedSync {
     });
   }
 
+  /** After a whole read: what this node holds and the stream does not goes to it (header). */
+  #writeBack(seen: Set<string>): void {
+    let written = 0;
+    const now = Date.now();
+    for (const broker of this.#brokers.values()) {
+      if (broker.closed) continue;
+      for (const message of broker.retained.every()) {
+        if (message.expired(now)) continue;
+        const subject = retainedSubject(broker.address, message.topic);
+        if (seen.has(subject) || this.#outbox.has(subject)) continue;
+        this.write(broker.address, message.topic, message);
+        written++;
+      }
+    }
+    if (written > 0)
+      this.#log.info(
+        { event: 'cluster_retained_written_back', messages: written },
+        'retained messages held here and not in the cluster stream written to it',
+      );
+  }
+
   #caughtUp(): void {
+    if (this.#seen !== undefined) this.#writeBack(this.#seen);
+    this.#seen = undefined;
     if (this.#loaded) return;
     this.#loaded = true;
     this.#log.info(

@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { join } from 'node:path';
 import { after, before, it, type TestContext } from 'node:test';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
@@ -23,6 +24,7 @@ import {
   natsServer,
   uniqueName,
 } from '../helpers/interop-tools.ts';
+import { tempDir } from '../helpers/pubsub-process.ts';
 
 interface Retained {
   topic: string;
@@ -373,13 +375,37 @@ async function proxy(t: TestContext, target: number): Promise<{ url: string; cut
 }
 
 describeWithTool('cluster: retained messages across a lost link', natsServer, () => {
+  it('a retained message B acknowledged while its link was down, B killed before the link came back: B writes it to the stream when it restarts', async (t) => {
+    const n = await startNats(t);
+    const cable = await proxy(t, n.port);
+    const dataDir = join(tempDir(t), 'data');
+    const la = await startNode(t, n, 'back-a');
+    const lb = await startNode(t, { url: cable.url }, 'back-b', [], dataDir);
+    const topic = `${uniqueName('back')}/x`;
+    cable.cut();
+    await until(async () => (await fetch(`${lb.apiUrl}/readyz`)).status === 503, "B's link down");
+    const pb = await client(t, lb);
+    await pb.publishAsync(topic, 'acknowledged', { qos: 1, retain: true });
+    await pb.publishAsync(`$dev/${topic}`, 'dollar', { qos: 1, retain: true });
+    await pb.endAsync(true);
+    lb.child.process.kill('SIGKILL');
+    await lb.child.waitForExit();
+    cable.restore();
+    await startNode(t, n, 'back-b', [], dataDir);
+    await holds(la, topic, 'acknowledged');
+    await holds(la, `$dev/${topic}`, 'dollar');
+    const sub = await client(t, la, { protocolVersion: 4 });
+    const got = await replay(sub, topic, { qos: 1 }, 'acknowledged');
+    assert.deepEqual(
+      got.map((p) => [p.payload.toString(), p.retain]),
+      [['acknowledged', true]],
+    );
+  });
+
   it("set on A while B's link is down reaches B when it is back, and what B set meanwhile reaches A", async (t) => {
     const n = await startNats(t);
     const cable = await proxy(t, n.port);
-    const [la, lb] = await Promise.all([
-      startNode(t, n, 'cut-a'),
-      startNode(t, { ...n, url: cable.url }, 'cut-b'),
-    ]);
+    const [la, lb] = await Promise.all([startNode(t, n, 'cut-a'), startNode(t, { url: cable.url }, 'cut-b')]);
     const base = uniqueName('cut');
     const pa = await client(t, la);
     const pb = await client(t, lb);

@@ -104,14 +104,21 @@ export interface Node extends RunningServe {
   api(path: string): Promise<{ status: number; body: { result: ClusterView } }>;
 }
 
-/** Starts `pubsub serve --cluster <nats> --node-name <name>` and waits until its link is up. */
+/**
+ * Starts `pubsub serve --cluster <nats> --node-name <name>` and waits until it is ready (its
+ * link up, the cluster's retained messages read); `dataDir` as startServe's.
+ */
 export async function startNode(
   t: TestContext,
-  nats: Nats,
+  nats: Pick<Nats, 'url'>,
   name: string,
   args: string[] = [],
+  dataDir?: string,
 ): Promise<Node> {
-  const serve = await startServe(t, { args: ['--cluster', nats.url, '--node-name', name, ...args] });
+  const serve = await startServe(t, {
+    args: ['--cluster', nats.url, '--node-name', name, ...args],
+    ...(dataDir === undefined ? {} : { dataDir }),
+  });
   const token = readFileSync(join(serve.dataDir, 'admin-token'), 'utf8').trim();
   const node: Node = {
     ...serve,
