@@ -92,8 +92,9 @@ let b: Node;
 describeWithTool('cluster: retained messages', natsServer, () => {
   before(async () => {
     nats = await startNats(suite);
-    // Topics up to the protocol's 65,535 bytes, past what fits a NATS subject.
-    const args = ['--max-topic-length', '65535'];
+    // Topics up to the protocol's 65,535 bytes, past what fits a NATS subject; packets past
+    // NATS's 1 MiB max_payload.
+    const args = ['--max-topic-length', '65535', '--max-packet-size', '2000000'];
     [a, b] = await Promise.all([
       startNode(suite, nats, 'ret-a', args),
       startNode(suite, nats, 'ret-b', args),
@@ -209,6 +210,22 @@ describeWithTool('cluster: retained messages', natsServer, () => {
       got.map((p) => `${p.topic} ${p.payload}`).sort(),
       [...topics.map((topic, i) => `${topic} v${i}`), `${base}/s sentinel`].sort(),
     );
+  });
+
+  it('a retained message over NATS max_payload stays on its node (counted, logged), and later writes to its topic cross', async (t) => {
+    const topic = `${uniqueName('big')}/x`;
+    const pub = await client(t, a);
+    const failed = await metric(a, 'pubsub_cluster_retained_failed_total');
+    await pub.publishAsync(topic, Buffer.alloc(1_500_000, 1), { qos: 1, retain: true });
+    await until(
+      async () => (await metric(a, 'pubsub_cluster_retained_failed_total')) === failed + 1,
+      'the refusal counted',
+    );
+    assert.equal(await metric(a, 'pubsub_cluster_retained_pending'), 0, 'not retried');
+    assert.equal((await retainedOn(a, topic)).length, 1, 'kept on A');
+    assert.deepEqual(await retainedOn(b, topic), []);
+    await pub.publishAsync(topic, 'small', { qos: 1, retain: true });
+    await holds(b, topic, 'small');
   });
 
   it('an admin API delete on A clears the retained message on B', async (t) => {
