@@ -16,7 +16,9 @@
  * - Every node reads the stream from its start with one ordered consumer and applies each
  *   message to its cache in stream order, its own writes included: the last write by stream
  *   sequence is what every node ends with, the same everywhere, whatever a node did locally in
- *   between. The consumer resumes after the last sequence applied (it is stopped when the link
+ *   between. A node's own write coming back while its cache still holds that very message is
+ *   not applied again (no second store write, and a retained replay under way still knows the
+ *   message as the one a live delivery superseded). The consumer resumes after the last sequence applied (it is stopped when the link
  *   goes down and made again when it is back), so no sequence is applied twice or skipped.
  * - A message for a broker not open on this node is kept (latest per subject, as received)
  *   and applied when the broker opens here.
@@ -75,6 +77,13 @@ interface Write {
   readonly id: string;
 }
 
+/** A write of this node as its cache holds it (`message` undefined: cleared). */
+interface Echo {
+  readonly id: string;
+  readonly topic: string;
+  readonly message: Message | undefined;
+}
+
 /** Counters (metrics: pubsub_cluster_retained_*_total). */
 export interface RetainedSyncStats {
   /** Writes the stream acknowledged. */
@@ -95,6 +104,8 @@ export class RetainedSync {
   readonly #orphans = new Map<string, Map<string, Uint8Array>>();
   /** Writes the stream has not acknowledged yet, the latest per subject. */
   readonly #outbox = new Map<string, Write>();
+  /** This node's latest write per subject not yet read back: its id and what the cache got. */
+  readonly #echoes = new Map<string, Echo>();
   #js: JetStreamClient | undefined;
   #messages: ConsumerMessages | undefined;
   /** Bumped at every link change: an async step of an older link gives up. */
@@ -144,6 +155,7 @@ export class RetainedSync {
     batch.append(m);
     const subject = retainedSubject(address, topic);
     const write: Write = { data: batch.bytes(0), id: randomUUID() };
+    this.#echoes.set(subject, { id: write.id, topic, message });
     this.#outbox.delete(subject); // re-inserted last: the outbox is sent in write order
     this.#outbox.set(subject, write);
     this.#send(subject, write);
@@ -219,6 +231,7 @@ export class RetainedSync {
         if (this.#outbox.get(subject) !== write) return; // a later write replaced it
         if (/payload|message size|exceed/i.test(err.message)) {
           this.#outbox.delete(subject);
+          this.#echoes.delete(subject);
           this.stats.failed++;
           this.#log.warn(
             { event: 'cluster_retained_not_shared', subject: subject.slice(0, 128), err: err.message },
@@ -242,6 +255,15 @@ export class RetainedSync {
     this.#seen?.add(m.subject);
     const token = brokerToken(m.subject);
     const broker = this.#brokers.get(token);
+    const echo = this.#echoes.get(m.subject);
+    if (echo !== undefined && echo.id === m.headers?.get('Nats-Msg-Id')) {
+      this.#echoes.delete(m.subject);
+      if (broker !== undefined && broker.retained.get(echo.topic) === echo.message) {
+        this.stats.applied++;
+        if (m.info.pending === 0) this.#caughtUp();
+        return;
+      }
+    }
     try {
       if (broker !== undefined) this.#applyTo(broker, m.data);
       else {
