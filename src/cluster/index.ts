@@ -1,8 +1,9 @@
 /**
  * cluster/: several `pubsub serve` nodes acting as one service through NATS (`--cluster`,
  * docs/cluster.md). Owns the NATS link (link.ts), the data plane (broker-link.ts, codec.ts,
- * subjects.ts: messages cross, batched, only to nodes whose sessions want them) and the
- * membership (peers.ts: who is there, what each wants).
+ * subjects.ts: messages cross, batched, only to nodes whose sessions want them), the
+ * membership (peers.ts: who is there, what each wants) and retained messages (retained-sync.ts:
+ * a JetStream stream every node reads, in one order, into its retained store).
  * Promises: loaded only in cluster mode (server.ts imports it dynamically, so a single node
  * never loads the NATS client); a message crosses with the single-node semantics (QoS,
  * properties, expiry counting transit, order per publisher and topic) and only to a node that
