@@ -250,7 +250,7 @@ export const OPTIONS = {
     flag: '--cluster-replicas',
     env: 'PUBSUB_CLUSTER_REPLICAS',
     description:
-      "Replicas of the JetStream key-value bucket that holds the cluster's control plane (created by the first node that needs it): 1 for a single NATS server, 3 for a NATS cluster of three or more.",
+      "Replicas of the JetStream key-value bucket that holds the cluster's control plane and of the stream that holds its retained messages (each created by the first node that needs it; an existing one is used as it is): 1 for a single NATS server, 3 for a NATS cluster of three or more.",
   },
   httpPort: {
     kind: 'int',

@@ -270,7 +270,8 @@ export class Server implements ConnectionContext {
    * The readiness checks (GET /readyz), true while passing: `listeners`, every listener bound
    * and the server not shutting down; `store`, the message store committing (a failed commit,
    * e.g. a full disk, fails it until a retry succeeds: QoS 1/2 publishes are refused meanwhile);
-   * in cluster mode `cluster`, the link to NATS up and the cluster's control plane synced.
+   * in cluster mode `cluster`, the link to NATS up, the cluster's control plane synced and the
+   * retained messages caught up with the cluster's (at start).
    */
   readiness(): { listeners: boolean; store: boolean; cluster?: boolean } {
     const checks = {

@@ -1,7 +1,7 @@
 /**
  * The cluster's Prometheus series (cluster mode only; docs/observability.md lists them): the
- * NATS link's state and losses, the nodes known, and the messages and batches that crossed,
- * read from the Cluster's counters at scrape time.
+ * NATS link's state and losses, the nodes known, the messages and batches that crossed, and
+ * the retained messages' stream, read from the Cluster's counters at scrape time.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Cluster } from '../cluster/index.ts';
@@ -69,5 +69,30 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'pubsub_cluster_batches_malformed_total',
     'Batches received that could not be decoded (logged, dropped).',
     () => s.malformed,
+  );
+  const r = cluster.retained;
+  series(
+    'counter',
+    'pubsub_cluster_retained_written_total',
+    'Retained messages set or cleared on this node that the cluster stream took.',
+    () => r.stats.written,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_retained_applied_total',
+    "Messages of the cluster's retained stream applied to this node's retained store.",
+    () => r.stats.applied,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_retained_failed_total',
+    'Retained messages the cluster stream refused (kept on this node only; logged).',
+    () => r.stats.failed,
+  );
+  series(
+    'gauge',
+    'pubsub_cluster_retained_pending',
+    'Retained messages set or cleared on this node waiting for the cluster stream (the link is down).',
+    () => r.pending,
   );
 }

@@ -240,7 +240,10 @@ export class Broker implements BrokerPort, SysTicking {
    * (counted); a replacement within the bytes bound always is. True when it wrote to the store.
    */
   #retain(message: Message): boolean {
-    if (message.payload.length === 0) return this.deleteRetained(message.topic);
+    if (message.payload.length === 0) {
+      this.bus?.retained(message.topic, undefined); // cleared on every node, held here or not
+      return this.#dropRetained(message.topic);
+    }
     const current = this.retained.get(message.topic);
     const bytes = this.retained.bytes - (current?.heldBytes ?? 0) + message.heldBytes;
     const overCount = current === undefined && this.retained.size >= this.limits.maxRetainedMessages;
@@ -251,6 +254,7 @@ export class Broker implements BrokerPort, SysTicking {
     }
     this.retained.apply(message);
     this.store.putRetained(this.id, message);
+    this.bus?.retained(message.topic, message);
     return true;
   }
 
@@ -347,6 +351,12 @@ export class Broker implements BrokerPort, SysTicking {
    * API calls it directly: deleting through `publish` would deliver an empty message to subscribers.
    */
   deleteRetained(topic: string): boolean {
+    if (!this.#dropRetained(topic)) return false;
+    this.bus?.retained(topic, undefined);
+    return true;
+  }
+
+  #dropRetained(topic: string): boolean {
     if (!this.retained.delete(topic)) return false;
     this.store.deleteRetained(this.id, topic);
     return true;

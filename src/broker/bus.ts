@@ -30,6 +30,13 @@ export interface BrokerBus {
    * of the group on another node will (section 4.8.2).
    */
   redeliverShared(group: SessionGroup, message: Message): boolean;
+  /**
+   * A retained message was stored here (`message`) or its topic cleared (undefined: an empty
+   * retained PUBLISH, or the admin API's delete): every node's retained store follows, in one
+   * order the same on every node (src/cluster/retained-sync.ts). Never throws; the message is
+   * read during the call and not kept.
+   */
+  retained(topic: string, message: Message | undefined): void;
   /** The broker is closing: its interest is withdrawn and nothing more is forwarded. */
   close(): void;
 }

@@ -8,6 +8,8 @@
  *   or loses its last (`TopicIndex.watch`); the link then subscribes on NATS to the filter's
  *   subjects (subjects.ts) and announces the filter to the other nodes. Shared groups are the
  *   dispatcher's (shared-dispatch.ts): one member in the whole cluster per message and group.
+ * - Retained: a retained message set or cleared here goes to the cluster's retained stream
+ *   (retained-sync.ts), from which every node's retained store is kept.
  * - Client ids: a session opened here is claimed on the bus (`claim`); a claim from another
  *   node closes this node's connection of that client id when it is older (`claimed`).
  * - Inbound: a batch arriving on one of its subjects is decoded (codec.ts) and each message is
@@ -31,6 +33,8 @@ export interface LinkHost {
   claim(address: string, clientId: string, at: number): void;
   /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
   interest(address: string, filter: string, present: boolean): void;
+  /** A retained message of the broker was set (`message`) or cleared here (retained-sync.ts). */
+  retain(address: string, topic: string, message: Message | undefined): void;
   /** The link is closed (its broker deleted). */
   closed(link: BrokerLink): void;
 }
@@ -90,6 +94,10 @@ export class BrokerLink implements BrokerBus {
 
   redeliverShared(group: SessionGroup, message: Message): boolean {
     return this.#shared.redeliver(group, message);
+  }
+
+  retained(topic: string, message: Message | undefined): void {
+    if (!this.#closed) this.#host.retain(this.address, topic, message);
   }
 
   claim(clientId: string): void {

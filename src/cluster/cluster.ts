@@ -2,9 +2,9 @@
  * The node in a cluster (`--cluster`): the NATS link, the data plane and the membership.
  *
  * Data plane: every message some other node wants (broker-link.ts asks the remote interest)
- * is appended to a batch per subject (codec.ts) and the batches go out at the end of the
- * event-loop turn (setImmediate), many messages per NATS message; a batch past `MAX_BATCH`
- * bytes goes at once. Per publisher and topic the order is kept: one subject, one batch
+ * is appended to a batch per subject (batch-outbox.ts, codec.ts) and the batches go out at the
+ * end of the event-loop turn (setImmediate), many messages per NATS message; a large batch
+ * goes at once. Per publisher and topic the order is kept: one subject, one batch
  * stream, one NATS connection. While the link is down nothing is queued: each message that
  * would have crossed is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS;
  * the issue's durable cross-node delivery is not built yet).
@@ -16,6 +16,9 @@
  * leaving), `pubsub.c.claim` (the client ids whose sessions opened on a node this turn: the
  * other nodes close their older connection of each, 0x8E, so a client id is connected once per
  * broker in the cluster). Joining and leaving nodes are logged once each.
+ *
+ * Retained messages live in a JetStream stream, each node's retained store a cache of it
+ * (retained-sync.ts): this class only tells it of the link, the brokers and their writes.
  */
 
 import { randomInt } from 'node:crypto';
@@ -25,16 +28,16 @@ import type { Broker } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
+import { BatchOutbox, type ClusterStats } from './batch-outbox.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
-import { BatchWriter, batchOrigin, decodeBatch } from './codec.ts';
+import { batchOrigin, decodeBatch } from './codec.ts';
 import { ControlSync } from './control-sync.ts';
 import { NatsLink } from './link.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
+import { RetainedSync } from './retained-sync.ts';
 import { SharedGroups } from './shared-groups.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
-/** A batch past this many bytes is sent at once (NATS's default max_payload is 1 MiB). */
-const MAX_BATCH = 256 * 1024;
 /** Filters (or claims) per control message, so a snapshot of many stays under max_payload. */
 const CHUNK = 2000;
 
@@ -60,18 +63,6 @@ export interface ClusterOptions {
   readonly connections: () => number;
   /** The admin API's base URL once listening. */
   readonly apiUrl: () => string | undefined;
-}
-
-/** Cross-node message counters (metrics: pubsub_cluster_messages_*_total). */
-export interface ClusterStats {
-  sent: number;
-  received: number;
-  /** Messages another node wanted that did not go: link down, too large, or refused by NATS. */
-  dropped: number;
-  batchesSent: number;
-  batchesReceived: number;
-  /** Batches received that could not be decoded (logged). */
-  malformed: number;
 }
 
 /** One node as GET /cluster and `pubsub cluster status` show it. */
@@ -110,18 +101,19 @@ export class Cluster implements LinkHost {
   readonly #log: Logger;
   readonly #link: NatsLink;
   readonly #peers = new Peers();
+  /** Retained messages cluster-wide (retained-sync.ts). */
+  readonly retained: RetainedSync;
   /** Each open broker's link, by broker address. */
   readonly #links = new Map<string, BrokerLink>();
   readonly #subjects = new Map<string, SubjectEntry>();
   /** This node's filters per broker address (the snapshot it sends). */
   readonly #filters = new Map<string, Set<string>>();
-  #pending = new Map<string, BatchWriter>();
   #interestOut: { add: [string, string][]; del: [string, string][] } = { add: [], del: [] };
   #claimsOut: [string, string, number][] = [];
   #scheduled = false;
   /** This process's sender number in batch headers (codec.ts), and its last batch number. */
   readonly #sender = randomInt(1, 0xffff_ffff);
-  #seq = 0;
+  readonly #outbox: BatchOutbox;
   /** The last batch number seen from each sender: a copy (overlapping subscriptions) is not above it. */
   readonly #lastSeq = new Map<number, number>();
   #announcer: NodeJS.Timeout | undefined;
@@ -150,7 +142,10 @@ export class Cluster implements LinkHost {
       nodeName: options.nodeName,
       logger: options.logger,
       onUp: (nc) => this.#linkUp(nc),
-      onDown: () => this.controlPlane.linkDown(),
+      onDown: () => {
+        this.controlPlane.linkDown();
+        this.retained.down();
+      },
     });
     this.#shared = new SharedGroups({
       nodeName: this.nodeName,
@@ -159,16 +154,21 @@ export class Cluster implements LinkHost {
       connection: () => this.#link.connection,
       enqueue: (subject, message) => this.enqueue(subject, message),
     });
-  }
-
-  /** Ready (/readyz): the link is up and the node holds the cluster's control plane. */
-  get ready(): boolean {
-    return this.#link.up && this.controlPlane.synced;
+    this.retained = new RetainedSync(options.logger, this.#sender, config.clusterReplicas);
+    this.#outbox = new BatchOutbox(this.#sender, this.#link, this.stats, this.#log);
   }
 
   /** Whether the NATS link is up (/readyz). */
   get linkUp(): boolean {
     return this.#link.up;
+  }
+
+  /**
+   * Ready (/readyz): the link is up, the node holds the cluster's control plane, and its retained
+   * messages caught up with the cluster's.
+   */
+  get ready(): boolean {
+    return this.#link.up && this.controlPlane.synced && this.retained.loaded;
   }
 
   /** Times the link was lost since start. */
@@ -187,6 +187,7 @@ export class Cluster implements LinkHost {
   async close(): Promise<void> {
     clearInterval(this.#announcer);
     this.controlPlane.linkDown();
+    this.retained.close();
     const nc = this.#link.connection;
     if (nc !== undefined) {
       this.#flush();
@@ -243,26 +244,14 @@ export class Cluster implements LinkHost {
     const shared = this.#shared.open(broker, this);
     const link = new BrokerLink(broker, this.#peers.remoteIndex(broker.address), this, shared);
     this.#links.set(broker.address, link);
+    this.retained.opened(broker);
     return link;
   }
 
   // ---- LinkHost: what broker links call ----
 
   enqueue(subject: string, message: Message): void {
-    if (!this.#link.up) {
-      this.stats.dropped++;
-      return;
-    }
-    let batch = this.#pending.get(subject);
-    if (batch === undefined) {
-      batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
-      this.#pending.set(subject, batch);
-    }
-    batch.append(message);
-    if (batch.length >= MAX_BATCH) {
-      this.#pending.delete(subject);
-      this.#send(subject, batch);
-    }
+    this.#outbox.add(subject, message);
     this.#schedule();
   }
 
@@ -303,8 +292,13 @@ export class Cluster implements LinkHost {
     this.#schedule();
   }
 
+  retain(address: string, topic: string, message: Message | undefined): void {
+    this.retained.write(address, topic, message);
+  }
+
   closed(link: BrokerLink): void {
     if (this.#links.get(link.address) === link) this.#links.delete(link.address);
+    this.retained.closed(link.broker);
   }
 
   #onClaims(m: ClaimMessage): void {
@@ -342,29 +336,7 @@ export class Cluster implements LinkHost {
         this.#log.warn({ err: (err as Error).message }, 'cluster control message not sent');
       }
     }
-    if (this.#pending.size === 0) return;
-    const pending = this.#pending;
-    this.#pending = new Map();
-    for (const [subject, batch] of pending) this.#send(subject, batch);
-  }
-
-  #send(subject: string, batch: BatchWriter): void {
-    const nc = this.#link.connection;
-    if (nc === undefined) {
-      this.stats.dropped += batch.count;
-      return;
-    }
-    try {
-      nc.publish(subject, batch.bytes(++this.#seq));
-      this.stats.sent += batch.count;
-      this.stats.batchesSent++;
-    } catch (err) {
-      this.stats.dropped += batch.count;
-      this.#log.warn(
-        { err: (err as Error).message, subject, messages: batch.count },
-        'cluster batch not sent',
-      );
-    }
+    this.#outbox.flush();
   }
 
   #publishInterest(
@@ -453,6 +425,7 @@ export class Cluster implements LinkHost {
     this.#introduce(nc);
     nc.publish(HELLO, JSON.stringify({ node: this.nodeName }));
     this.controlPlane.linkUp(nc);
+    void this.retained.up(nc);
   }
 
   #introduce(nc: NatsConnection): void {

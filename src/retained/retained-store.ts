@@ -175,6 +175,11 @@ export class RetainedStore {
     }
   }
 
+  /** Every message held, `$` topics included, expired ones too (cluster/retained-sync.ts). */
+  every(): Generator<Message, void, undefined> {
+    return this.#all(this.#root, false);
+  }
+
   /** Every message strictly below `node` (skipping `$` topics when at the root), in preorder. */
   *#all(node: RetainedNode, atRoot: boolean): Generator<Message, void, undefined> {
     if (node.children === undefined) return;

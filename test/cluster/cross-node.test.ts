@@ -14,7 +14,14 @@ import { after, before, it, type TestContext } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
-import { type ClusterView, type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
+import {
+  type ClusterView,
+  type Nats,
+  type Node,
+  startNats,
+  startNode,
+  suiteContext,
+} from '../helpers/cluster.ts';
 import {
   describeWithTool,
   mosquittoClients,
@@ -49,9 +56,8 @@ function ackReasons(client: MqttClient): number[] {
   return reasons;
 }
 
-const cleanups: (() => unknown)[] = [];
 /** The suite's own context: what it starts is stopped when the suite ends. */
-const suite = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
+const { suite, cleanup } = suiteContext();
 
 let nats: Nats;
 let a: Node;
@@ -62,9 +68,7 @@ describeWithTool('cluster: messages cross nodes', natsServer, () => {
     nats = await startNats(suite);
     [a, b] = await Promise.all([startNode(suite, nats, 'node-a'), startNode(suite, nats, 'node-b')]);
   });
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  after(cleanup);
 
   async function client(t: TestContext, node: Node, options: IClientOptions = {}): Promise<Client> {
     const c = await mqtt.connectAsync(node.urls.mqtt!, {

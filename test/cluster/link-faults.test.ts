@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
-import { freePort, type Node, startNats, startNode } from '../helpers/cluster.ts';
+import { freePort, metric, startNats, startNode } from '../helpers/cluster.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
 
@@ -25,11 +25,6 @@ async function connect(
   const got: string[] = [];
   client.on('message', (_topic, payload) => got.push(payload.toString()));
   return { client, got };
-}
-
-async function metric(node: Node, name: string): Promise<number> {
-  const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
-  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
 }
 
 /** Publishes `payload` on `from` every 20 ms until `got` holds it. */

@@ -104,14 +104,21 @@ export interface Node extends RunningServe {
   api(path: string): Promise<{ status: number; body: { result: ClusterView } }>;
 }
 
-/** Starts `pubsub serve --cluster <nats> --node-name <name>` and waits until its link is up. */
+/**
+ * Starts `pubsub serve --cluster <nats> --node-name <name>` and waits until it is ready (its
+ * link up, the cluster's retained messages read); `dataDir` as startServe's.
+ */
 export async function startNode(
   t: TestContext,
-  nats: Nats,
+  nats: Pick<Nats, 'url'>,
   name: string,
   args: string[] = [],
+  dataDir?: string,
 ): Promise<Node> {
-  const serve = await startServe(t, { args: ['--cluster', nats.url, '--node-name', name, ...args] });
+  const serve = await startServe(t, {
+    args: ['--cluster', nats.url, '--node-name', name, ...args],
+    ...(dataDir === undefined ? {} : { dataDir }),
+  });
   const token = readFileSync(join(serve.dataDir, 'admin-token'), 'utf8').trim();
   const node: Node = {
     ...serve,
@@ -123,4 +130,24 @@ export async function startNode(
   };
   await until(async () => (await node.api('/readyz')).status === 200, `${name} ready (cluster link up)`);
   return node;
+}
+
+/**
+ * A context for a suite's `before`: what is started with it is stopped by `cleanup` (the
+ * suite's `after`), last first.
+ */
+export function suiteContext(): { suite: TestContext; cleanup(): Promise<void> } {
+  const cleanups: (() => unknown)[] = [];
+  return {
+    suite: { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext,
+    async cleanup() {
+      for (const fn of cleanups.reverse()) await fn();
+    },
+  };
+}
+
+/** A series' value on a node's /metrics (the first with that name), NaN when absent. */
+export async function metric(node: { apiUrl: string }, name: string): Promise<number> {
+  const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
 }

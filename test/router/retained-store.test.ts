@@ -369,3 +369,15 @@ describe('RetainedStore page (the admin API list)', () => {
     assert.equal(looked, 11);
   });
 });
+
+describe('RetainedStore every (the cluster writes back what the stream lacks)', () => {
+  test('every message once, `$` topics and the root level included, expired ones too', () => {
+    const store = new RetainedStore();
+    const topics = ['a', 'a/b', '$dev/x', '$SYS/y', '/lead', 'z/', '+literal'];
+    for (const t of topics) store.apply(retained(t, `v-${t}`));
+    store.apply(retained('old', 'gone', { expiry: 1, at: 0 }));
+    store.apply(retained('cleared', 'x'));
+    store.apply(retained('cleared', ''));
+    assert.deepEqual([...store.every()].map((m) => m.topic).sort(), [...topics, 'old'].sort());
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * The data plane's outgoing batches (codec.ts): every message some other node wants is
+ * appended to the batch of its subject, and the batches go out together when the cluster
+ * flushes at the end of the event-loop turn, many messages per NATS message; a batch past
+ * `MAX_BATCH` bytes goes at once.
+ *
+ * Invariants:
+ * - Per subject the order of appends is the order on the wire: one batch per subject at a
+ *   time, sent whole, on the one NATS connection (so per publisher and topic order holds).
+ * - While the link is down nothing is queued: each message is dropped and counted
+ *   (`stats.dropped`), QoS 1/2 included (core NATS is at most once).
+ * - Every batch carries this process's sender number and the next batch number (the receiver
+ *   drops copies it already had, codec.ts).
+ */
+import type { Logger } from 'pino';
+import type { Message } from '../router/index.ts';
+import { BatchWriter } from './codec.ts';
+import type { NatsLink } from './link.ts';
+
+/** A batch past this many bytes is sent at once (NATS's default max_payload is 1 MiB). */
+const MAX_BATCH = 256 * 1024;
+
+/** Cross-node message counters (metrics: pubsub_cluster_messages_*_total). */
+export interface ClusterStats {
+  sent: number;
+  received: number;
+  /** Messages another node wanted that did not go: link down, too large, or refused by NATS. */
+  dropped: number;
+  batchesSent: number;
+  batchesReceived: number;
+  /** Batches received that could not be decoded (logged). */
+  malformed: number;
+}
+
+export class BatchOutbox {
+  readonly #sender: number;
+  readonly #link: NatsLink;
+  readonly #stats: ClusterStats;
+  readonly #log: Logger;
+  #pending = new Map<string, BatchWriter>();
+  #seq = 0;
+
+  constructor(sender: number, link: NatsLink, stats: ClusterStats, log: Logger) {
+    this.#sender = sender;
+    this.#link = link;
+    this.#stats = stats;
+    this.#log = log;
+  }
+
+  /** Appends `message` to its subject's batch (dropped and counted while the link is down). */
+  add(subject: string, message: Message): void {
+    if (!this.#link.up) {
+      this.#stats.dropped++;
+      return;
+    }
+    let batch = this.#pending.get(subject);
+    if (batch === undefined) {
+      batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
+      this.#pending.set(subject, batch);
+    }
+    batch.append(message);
+    if (batch.length >= MAX_BATCH) {
+      this.#pending.delete(subject);
+      this.#send(subject, batch);
+    }
+  }
+
+  /** Sends every batch appended to since the last flush. */
+  flush(): void {
+    if (this.#pending.size === 0) return;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [subject, batch] of pending) this.#send(subject, batch);
+  }
+
+  #send(subject: string, batch: BatchWriter): void {
+    const nc = this.#link.connection;
+    if (nc === undefined) {
+      this.#stats.dropped += batch.count;
+      return;
+    }
+    try {
+      nc.publish(subject, batch.bytes(++this.#seq));
+      this.#stats.sent += batch.count;
+      this.#stats.batchesSent++;
+    } catch (err) {
+      this.#stats.dropped += batch.count;
+      this.#log.warn(
+        { err: (err as Error).message, subject, messages: batch.count },
+        'cluster batch not sent',
+      );
+    }
+  }
+}
