@@ -25,7 +25,7 @@ import { startConnWorkers } from './conn-workers.ts';
 import { procRssKb } from './proc.ts';
 import { median } from './stats.ts';
 import { fmt, writeResults } from './variants.ts';
-import { type PingResult, pinger } from './victim.ts';
+import { type PingResult, pingerProcess } from './victim.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -77,7 +77,7 @@ async function runOne(rate: number, rep: number): Promise<Run> {
     });
     try {
       for (const pid of workers.pids) makeRoomForFiles(pid, PER_WORKER + 100, 'a generator worker');
-      const victim = await pinger(broker.tcpUrl, PING_MS);
+      const victim = await pingerProcess(broker.tcpUrl, PING_MS);
       const rssBeforeKb = procRssKb(broker.pid);
       let rssPeakKb = rssBeforeKb;
       const sampler = setInterval(() => {
@@ -87,9 +87,8 @@ async function runOne(rate: number, rep: number): Promise<Run> {
       const t0 = performance.now();
       const results = await workers.go();
       const seconds = (performance.now() - t0) / 1000;
-      const ping = victim.stop();
+      const ping = await victim.stop();
       clearInterval(sampler);
-      victim.socket.destroy();
       const metrics = await (await fetch(`${broker.apiUrl}/metrics`)).text();
       const held = await workers.held();
       return {
