@@ -393,3 +393,52 @@ describe('a delivery that throws in a split fan-out (an internal error)', () => 
     assert.equal(fanOut.pending, false);
   });
 });
+
+describe('messages to one topic queued behind a split fan-out', () => {
+  it('reach each subscriber together, in publish order (one turn and one write each, not one per message) [MQTT-4.6.0-6]', async () => {
+    const sub = { topicFilter: 't' } as Subscription;
+    /** Every delivery in the order made: subscriber index, message number. */
+    const log: [number, number][] = [];
+    const subscribers = Array.from({ length: 2 * FAN_OUT_SLICE + 500 }, (_, i) => ({
+      key: {
+        clientId: `s${i}`,
+        link: undefined,
+        subscriptions: new Map([['t', sub]]),
+        deliverMatched: (message: Message) => {
+          log.push([i, message.payload[0]!]);
+          return false;
+        },
+      } satisfies RoutedSession,
+      values: [sub],
+    }));
+    const match = { subscribers, groups: [] };
+    const fanOut = new FanOut(
+      { generation: 0 },
+      () => false,
+      () => {},
+    );
+    const routed: Promise<number>[] = [];
+    for (let m = 0; m < 6; m++) {
+      const message = new Message({ topic: 't', payload: Buffer.from([m]), qos: 0, retain: false });
+      assert.equal(fanOut.add(message, match) & ROUTED_PENDING, ROUTED_PENDING);
+      routed.push(new Promise((resolve) => fanOut.whenRouted(resolve, () => {})));
+    }
+    await Promise.all(routed);
+    assert.equal(fanOut.pending, false);
+    assert.equal(log.length, 6 * subscribers.length);
+    // The first message goes out alone (its first slice at once); the five behind it, which match
+    // the same subscribers, subscriber by subscriber: each one's five deliveries are adjacent.
+    const rest = log.filter(([, m]) => m > 0);
+    for (let i = 0; i < rest.length; i += 5) {
+      const who = rest[i]![0];
+      assert.deepEqual(
+        rest.slice(i, i + 5),
+        [1, 2, 3, 4, 5].map((m) => [who, m]),
+      );
+    }
+    // Every subscriber got all six, in order.
+    const seen = new Map<number, number[]>();
+    for (const [who, m] of log) seen.set(who, [...(seen.get(who) ?? []), m]);
+    for (const got of seen.values()) assert.deepEqual(got, [0, 1, 2, 3, 4, 5]);
+  });
+});
