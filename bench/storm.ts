@@ -15,12 +15,17 @@
  * their hard limit when needed (never the hard limit itself); a broker whose hard limit cannot
  * hold the storm stops the run with a message saying so.
  *
+ * `--profile` / `--trace-gc` run each broker with `--cpu-prof` / `--trace-gc` (files in
+ * bench/results/profiles-<ts>/storm-<rate>-rep<N>.*, for bench/profile-summary.ts).
+ *
  * Writes bench/results/storm-<ts>.{md,json}.
  */
+
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeRoomForFiles } from '../test/helpers/open-files.ts';
 import { seriesValue } from '../test/helpers/prometheus.ts';
-import { killAllChildren, startBroker } from './brokers.ts';
+import { BENCH_DIR, type BrokerProfiling, killAllChildren, profiledRun, startBroker } from './brokers.ts';
 import { startConnWorkers } from './conn-workers.ts';
 import { procRssKb } from './proc.ts';
 import { median } from './stats.ts';
@@ -34,8 +39,16 @@ const { values: opts } = parseArgs({
     reps: { type: 'string', default: '1' },
     'ping-ms': { type: 'string', default: '10' },
     retries: { type: 'string', default: '5' },
+    profile: { type: 'boolean', default: false },
+    'trace-gc': { type: 'boolean', default: false },
   },
 });
+/** `--profile` / `--trace-gc`: each run's broker profiled into one directory (brokers.ts `profiledRun`). */
+const profiling: BrokerProfiling = {
+  cpu: opts.profile,
+  gc: opts['trace-gc'],
+  dir: join(BENCH_DIR, 'results', `profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+};
 const CONNECTIONS = Number(opts.connections);
 const RATES = opts.rates.split(',').map(Number);
 const REPS = Number(opts.reps);
@@ -66,6 +79,7 @@ async function runOne(rate: number, rep: number): Promise<Run> {
   const broker = await startBroker('pubsub', {
     noDelay: false,
     serveArgs: ['--http-port', '0', '--max-connection-rate', String(rate)],
+    ...profiledRun(profiling, `storm-${rate}-rep${rep}`),
   });
   try {
     makeRoomForFiles(broker.pid, CONNECTIONS + 10, 'the broker'); // + the victim, the scrape
@@ -172,3 +186,4 @@ try {
   process.exit(1);
 }
 writeResults('storm', report(runs), runs);
+if (profiling.cpu || profiling.gc) console.error(`profiles: ${profiling.dir}`);
