@@ -67,7 +67,7 @@ export interface BrokerProfiling {
 
 /**
  * The StartOptions that profile one run of our broker named `name` (a file-name stem):
- * `<dir>/<name>.cpuprofile` and/or `<dir>/<name>.gc.log`, for bench/profile-summary.ts.
+ * `<dir>/<name>.cpuprofile` (for bench/profile-summary.ts) and/or `<dir>/<name>.gc.log` (the GC trace).
  */
 export function profiledRun(
   profiling: BrokerProfiling,

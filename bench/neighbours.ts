@@ -72,7 +72,7 @@ const USAGE = `usage: node bench/neighbours.ts [options]
   --stalled-subs N   stalled-many: non-reading # subscribers (default 1000)
   --rss-cap-mb N     stalled-many: stop a run whose broker passes this RSS (default 4096)
   --profile          run our broker with --cpu-prof (bench/results/profiles-<ts>/<scenario>-<variant>-rep<N>.cpuprofile)
-  --trace-gc         run our broker with --trace-gc (its output in <same>.gc.log); both for bench/profile-summary.ts`;
+  --trace-gc         run our broker with --trace-gc (its output in <same>.gc.log)`;
 
 const { values: opts } = parseArgs({
   options: {

@@ -16,7 +16,7 @@
  * hold the storm stops the run with a message saying so.
  *
  * `--profile` / `--trace-gc` run each broker with `--cpu-prof` / `--trace-gc` (files in
- * bench/results/profiles-<ts>/storm-<rate>-rep<N>.*, for bench/profile-summary.ts).
+ * bench/results/profiles-<ts>/storm-<rate>-rep<N>.{cpuprofile,gc.log}).
  *
  * Writes bench/results/storm-<ts>.{md,json}.
  */
