@@ -2,9 +2,12 @@
  * Large fan-outs split across event-loop turns (issue 20): one PUBLISH to 10,000 subscribers
  * must not hold the loop from every other client of the process for the whole fan-out.
  *
- * A message whose match is larger than one slice (`FAN_OUT_SLICE` deliveries) gets its first
- * slice delivered at once and the rest queued here; the queue is continued on `setImmediate`,
- * one slice per turn, so the poll phase (every other socket) runs between slices.
+ * A message whose match is larger than one slice (`FAN_OUT_SLICE` deliveries) is queued here and
+ * delivered from the next turn on (`setImmediate`), one slice per turn, so the poll phase (every
+ * other socket) runs between slices. It is not started at once: the rest of what its publisher
+ * sent in the same read queues behind it first (queuing is cheap, and the publisher's read
+ * budget counts the deliveries made, not those queued), so a batch to one topic goes out
+ * subscriber by subscriber from its first delivery (below).
  *
  * Invariants:
  * - Order [MQTT-4.6.0-6]: while anything is queued, every later message routed on the broker
@@ -81,9 +84,8 @@ export class FanOut {
   }
 
   /**
-   * Queues a matched message; when nothing was queued before it, delivers its first slice now.
-   * Returns its bits when that delivered all of it (or nothing matched), else `ROUTED_PENDING |
-   * ROUTED_MATCHED`: then `whenRouted` tells the final bits.
+   * Queues a matched message for the next turns. Returns 0 when nothing matched (nothing to
+   * deliver or order), else `ROUTED_PENDING | ROUTED_MATCHED`: then `whenRouted` tells the final bits.
    */
   add(message: Message, match: MatchResult<RoutedSession, Subscription>): Routed {
     if (match.subscribers.length + match.groups.length === 0) return 0; // nothing to deliver, nothing to order
@@ -98,14 +100,7 @@ export class FanOut {
       done: undefined,
     };
     this.#queue.push(entry);
-    if (this.#queue.length === 1) {
-      this.#deliver(entry, FAN_OUT_SLICE);
-      if (entry.next === total(entry)) {
-        this.#queue.shift();
-        return (entry.wrote ? ROUTED_WROTE : 0) | ROUTED_MATCHED;
-      }
-      this.#schedule();
-    }
+    this.#schedule();
     return ROUTED_PENDING | ROUTED_MATCHED;
   }
 
