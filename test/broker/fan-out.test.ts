@@ -145,11 +145,10 @@ describe('a fan-out larger than a slice', () => {
       t.after(() => endAll(raw));
       /** Per subscriber: the chunks it received that carried PUBLISH packets (0x30). */
       const chunks = raw.map(() => 0);
-      raw.forEach((c, i) =>
+      for (const [i, c] of raw.entries())
         c.socket.on('data', (chunk: Buffer) => {
           if ((chunk[0]! & 0xf0) === 0x30) chunks[i]!++;
-        }),
-      );
+        });
       // In memory, so the five PUBLISH packets are one read of the broker's.
       const publisher = RawClient.memory(ts.server, version);
       t.after(() => publisher.destroy());
