@@ -6,7 +6,16 @@
  * Ctrl-C or error (`killAllChildren`).
  */
 import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,6 +54,38 @@ export interface StartOptions {
   repoDir?: string;
   /** Ours: every chunk of its stdout and stderr, whole (e.g. a `--trace-gc-nvp` reader). */
   onOutput?: (chunk: string) => void;
+  /** Ours: a file that gets everything the broker writes to stdout and stderr (e.g. --trace-gc lines). */
+  outputFile?: string;
+}
+
+/** Where `--profile` / `--trace-gc` of a bench put a broker run's files. */
+export interface BrokerProfiling {
+  /** `--cpu-prof` into `dir`. */
+  cpu: boolean;
+  /** `--trace-gc`, the broker's output kept in `dir`. */
+  gc: boolean;
+  dir: string;
+}
+
+/**
+ * The StartOptions that profile one run of our broker named `name` (a file-name stem):
+ * `<dir>/<name>.cpuprofile` (for bench/profile-summary.ts) and/or `<dir>/<name>.gc.log` (the GC trace).
+ */
+export function profiledRun(
+  profiling: BrokerProfiling,
+  name: string,
+): Pick<StartOptions, 'nodeFlags' | 'outputFile'> {
+  if (!profiling.cpu && !profiling.gc) return {};
+  mkdirSync(profiling.dir, { recursive: true });
+  return {
+    nodeFlags: [
+      ...(profiling.cpu
+        ? ['--cpu-prof', `--cpu-prof-dir=${profiling.dir}`, `--cpu-prof-name=${name}.cpuprofile`]
+        : []),
+      ...(profiling.gc ? ['--trace-gc'] : []),
+    ],
+    ...(profiling.gc ? { outputFile: join(profiling.dir, `${name}.gc.log`) } : {}),
+  };
 }
 
 export interface BrokerInfo {
@@ -308,6 +349,12 @@ async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
   ];
   const child = spawnTracked(process.execPath, args, { cwd: REPO_DIR });
   const output = collectOutput(child, opts.onOutput);
+  if (opts.outputFile !== undefined) {
+    const file = createWriteStream(opts.outputFile);
+    child.stdout?.pipe(file, { end: false });
+    child.stderr?.pipe(file, { end: false });
+    child.once('close', () => file.end());
+  }
   let lines: RegExpExecArray[];
   try {
     lines = await waitForLine(child, /listening on ((?:mqtt|ws|http):\/\/\S+)/);

@@ -40,9 +40,11 @@ import {
   BENCH_DIR,
   type BrokerHandle,
   type BrokerName,
+  type BrokerProfiling,
   brokerInfo,
   killAllChildren,
   makeTempDir,
+  profiledRun,
   REPO_DIR,
   removeTempDir,
   spawnTracked,
@@ -55,7 +57,7 @@ import type { FloodParams, FloodStats, SteadyParams, SteadyReport } from './neig
 import { cpuDelta, cpuSnapshot, procRssKb } from './proc.ts';
 import { median, range } from './stats.ts';
 import { fmt, writeResults } from './variants.ts';
-import { type PingResult, pinger, rawConnect } from './victim.ts';
+import { type PingResult, pingerProcess, rawConnect } from './victim.ts';
 
 const USAGE = `usage: node bench/neighbours.ts [options]
   --scenario LIST    noisy,stalled,stalled-many,slow-function (default the first three)
@@ -68,7 +70,9 @@ const USAGE = `usage: node bench/neighbours.ts [options]
   --flood-pubs N     noisy: A's publishers (default 4)
   --size N           stalled: payload bytes (default 1024)
   --stalled-subs N   stalled-many: non-reading # subscribers (default 1000)
-  --rss-cap-mb N     stalled-many: stop a run whose broker passes this RSS (default 4096)`;
+  --rss-cap-mb N     stalled-many: stop a run whose broker passes this RSS (default 4096)
+  --profile          run our broker with --cpu-prof (bench/results/profiles-<ts>/<scenario>-<variant>-rep<N>.cpuprofile)
+  --trace-gc         run our broker with --trace-gc (its output in <same>.gc.log)`;
 
 const { values: opts } = parseArgs({
   options: {
@@ -83,6 +87,8 @@ const { values: opts } = parseArgs({
     size: { type: 'string', default: '1024' },
     'stalled-subs': { type: 'string', default: '1000' },
     'rss-cap-mb': { type: 'string', default: '4096' },
+    profile: { type: 'boolean', default: false },
+    'trace-gc': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -106,6 +112,12 @@ if (
   process.stdout.write(`${USAGE}\n`);
   process.exit(opts.help ? 0 : 2);
 }
+
+const profiling: BrokerProfiling = {
+  cpu: opts.profile,
+  gc: opts['trace-gc'],
+  dir: join(BENCH_DIR, 'results', `profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+};
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mb = (kb: number | null | undefined): number | null => (kb == null ? null : kb / 1024);
@@ -177,7 +189,9 @@ async function stalledSubscriber(url: string, clientId: string, filter: string):
     },
     4,
   );
-  const socket = await rawConnect(url, clientId, subscribeBytes);
+  // A small read buffer: once paused, the socket leaves what arrives in the kernel, as a client
+  // that stopped reading does, instead of taking 64 KiB of it into this process first.
+  const socket = await rawConnect(url, clientId, subscribeBytes, 1024);
   await new Promise<void>((resolve, reject) => {
     let seen = 0;
     const timer = setTimeout(() => reject(new Error(`${clientId}: no SUBACK`)), 15_000);
@@ -260,6 +274,7 @@ async function noisyRun(rep: number, slow?: { code: 'before' | 'after' }): Promi
       dataDir,
       serveArgs: ['--http-port', '0', '--ws-port', '-1', ...(slow ? ['--function-cpu-ms', '1000'] : [])],
       ...(slow?.code === 'before' ? { repoDir: opts.baseline! } : {}),
+      ...profiledRun(profiling, `${slow === undefined ? 'noisy' : `slow-function-${slow.code}`}-rep${rep}`),
     });
     if (broker.apiUrl === undefined) throw new Error(`no admin API in the banner:\n${broker.output()}`);
     const tokenFile = join(dataDir, 'admin-token');
@@ -441,6 +456,8 @@ interface StalledRun {
   rssEndKb?: number | null;
   /** Stalled sockets the broker had closed by the end of the run. */
   stalledClosed?: number;
+  /** stalled-many, ours: the broker's own counts over the run (/metrics), messages. */
+  brokerCounts?: { received: number; sent: number; droppedCongested: number; droppedWriteBudget: number };
   capped?: boolean;
   error?: string;
 }
@@ -462,7 +479,11 @@ async function stalledRun(name: BrokerName, variant: 'without' | 'with', rep: nu
   let broker: BrokerHandle | undefined;
   let stalled: Socket[] = [];
   try {
-    broker = await startBroker(name, { noDelay: false, serveArgs: ['--ws-port', '-1'] });
+    broker = await startBroker(name, {
+      noDelay: false,
+      serveArgs: ['--ws-port', '-1'],
+      ...(name === 'pubsub' ? profiledRun(profiling, `stalled-${variant}-rep${rep}`) : {}),
+    });
     await sleep(300);
     const rssBeforeKb = procRssKb(broker.pid);
     stalled = variant === 'with' ? await openStalled(broker.tcpUrl, 1, 'bench/fanout') : [];
@@ -499,16 +520,38 @@ async function stalledRun(name: BrokerName, variant: 'without' | 'with', rep: nu
   }
 }
 
+/** Our broker's message counts from /metrics (every broker and QoS summed). */
+async function countsOf(apiUrl: string): Promise<NonNullable<StalledRun['brokerCounts']>> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const sum = (name: string, label?: string): number => {
+    let total = 0;
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (m !== null && m[1] === name && (label === undefined || (m[2] ?? '').includes(label)))
+        total += Number(m[3]);
+    }
+    return total;
+  };
+  return {
+    received: sum('pubsub_messages_received_total'),
+    sent: sum('pubsub_messages_sent_total'),
+    droppedCongested: sum('pubsub_messages_dropped_total', 'reason="congested"'),
+    droppedWriteBudget: sum('pubsub_messages_dropped_total', 'reason="write_budget"'),
+  };
+}
+
 async function stalledManyRun(name: BrokerName, n: number, rep: number): Promise<StalledRun> {
   let broker: BrokerHandle | undefined;
   let stalled: Socket[] = [];
   let flood: LoadChild | undefined;
-  let victim: Socket | undefined;
   try {
-    broker = await startBroker(name, { noDelay: false, serveArgs: ['--ws-port', '-1'] });
+    broker = await startBroker(name, {
+      noDelay: false,
+      serveArgs: ['--ws-port', '-1', ...(name === 'pubsub' ? ['--http-port', '0'] : [])],
+      ...(name === 'pubsub' ? profiledRun(profiling, `stalled-many-${n}-rep${rep}`) : {}),
+    });
     stalled = await openStalled(broker.tcpUrl, n, '#');
-    const ping = await pinger(broker.tcpUrl);
-    victim = ping.socket;
+    const ping = await pingerProcess(broker.tcpUrl);
     flood = await startLoadChild({
       role: 'flood',
       url: broker.tcpUrl,
@@ -535,8 +578,9 @@ async function stalledManyRun(name: BrokerName, n: number, rep: number): Promise
     });
     await flood.ask('off');
     const stats = (await flood.ask<FloodStats>('stats', 'stats'))!;
-    const result = ping.stop();
+    const result = await ping.stop();
     const rss = stopRss();
+    const brokerCounts = broker.apiUrl === undefined ? undefined : await countsOf(broker.apiUrl);
     return {
       broker: name,
       variant: String(n),
@@ -548,12 +592,12 @@ async function stalledManyRun(name: BrokerName, n: number, rep: number): Promise
       rssEndKb: rss.endKb,
       stalledClosed: stalled.filter((s) => s.destroyed || s.readyState !== 'open').length,
       capped,
+      ...(brokerCounts ? { brokerCounts } : {}),
     };
   } catch (err) {
     return { broker: name, variant: String(n), rep, error: (err as Error).message };
   } finally {
     if (flood) await stopChild(flood.child, 1000);
-    victim?.destroy();
     for (const s of stalled) s.destroy();
     await broker?.stop();
   }
@@ -681,7 +725,7 @@ if (SCENARIOS.includes('stalled-many')) {
         const run = await stalledManyRun(b, n, rep);
         results.stalledMany.push(run);
         console.error(
-          `stalled-many ${b} ${n} #${rep}: ${run.error ?? `ping p99 ${fmt(run.ping!.latency.p99, 1)} max ${fmt(run.ping!.latency.max, 1)} ms, RSS peak ${fmt(mb(run.rssPeakKb), 1)} MB${run.capped ? ' (capped)' : ''}`}`,
+          `stalled-many ${b} ${n} #${rep}: ${run.error ?? `ping p99 ${fmt(run.ping!.latency.p99, 1)} max ${fmt(run.ping!.latency.max, 1)} ms, RSS peak ${fmt(mb(run.rssPeakKb), 1)} MB${run.capped ? ' (capped)' : ''}${run.brokerCounts ? `, broker ${JSON.stringify(run.brokerCounts)}` : ''}`}`,
         );
       }
   md.push(...stalledManyReport(results.stalledMany, available));
@@ -691,3 +735,4 @@ const failed = [...results.noisy, ...results.stalled, ...results.stalledMany].fi
 );
 if (failed.length > 0) md.push(`Failed: ${failed.map((r) => `#${r.rep}: ${r.error}`).join('; ')}`, '');
 console.error(`results: ${writeResults('neighbours', md.join('\n'), results)}.{md,json}`);
+if (profiling.cpu || profiling.gc) console.error(`profiles: ${profiling.dir}`);

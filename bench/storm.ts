@@ -15,17 +15,22 @@
  * their hard limit when needed (never the hard limit itself); a broker whose hard limit cannot
  * hold the storm stops the run with a message saying so.
  *
+ * `--profile` / `--trace-gc` run each broker with `--cpu-prof` / `--trace-gc` (files in
+ * bench/results/profiles-<ts>/storm-<rate>-rep<N>.{cpuprofile,gc.log}).
+ *
  * Writes bench/results/storm-<ts>.{md,json}.
  */
+
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeRoomForFiles } from '../test/helpers/open-files.ts';
 import { seriesValue } from '../test/helpers/prometheus.ts';
-import { killAllChildren, startBroker } from './brokers.ts';
+import { BENCH_DIR, type BrokerProfiling, killAllChildren, profiledRun, startBroker } from './brokers.ts';
 import { startConnWorkers } from './conn-workers.ts';
 import { procRssKb } from './proc.ts';
 import { median } from './stats.ts';
 import { fmt, writeResults } from './variants.ts';
-import { type PingResult, pinger } from './victim.ts';
+import { type PingResult, pingerProcess } from './victim.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -34,8 +39,16 @@ const { values: opts } = parseArgs({
     reps: { type: 'string', default: '1' },
     'ping-ms': { type: 'string', default: '10' },
     retries: { type: 'string', default: '5' },
+    profile: { type: 'boolean', default: false },
+    'trace-gc': { type: 'boolean', default: false },
   },
 });
+/** `--profile` / `--trace-gc`: each run's broker profiled into one directory (brokers.ts `profiledRun`). */
+const profiling: BrokerProfiling = {
+  cpu: opts.profile,
+  gc: opts['trace-gc'],
+  dir: join(BENCH_DIR, 'results', `profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+};
 const CONNECTIONS = Number(opts.connections);
 const RATES = opts.rates.split(',').map(Number);
 const REPS = Number(opts.reps);
@@ -66,6 +79,7 @@ async function runOne(rate: number, rep: number): Promise<Run> {
   const broker = await startBroker('pubsub', {
     noDelay: false,
     serveArgs: ['--http-port', '0', '--max-connection-rate', String(rate)],
+    ...profiledRun(profiling, `storm-${rate}-rep${rep}`),
   });
   try {
     makeRoomForFiles(broker.pid, CONNECTIONS + 10, 'the broker'); // + the victim, the scrape
@@ -77,7 +91,7 @@ async function runOne(rate: number, rep: number): Promise<Run> {
     });
     try {
       for (const pid of workers.pids) makeRoomForFiles(pid, PER_WORKER + 100, 'a generator worker');
-      const victim = await pinger(broker.tcpUrl, PING_MS);
+      const victim = await pingerProcess(broker.tcpUrl, PING_MS);
       const rssBeforeKb = procRssKb(broker.pid);
       let rssPeakKb = rssBeforeKb;
       const sampler = setInterval(() => {
@@ -87,9 +101,8 @@ async function runOne(rate: number, rep: number): Promise<Run> {
       const t0 = performance.now();
       const results = await workers.go();
       const seconds = (performance.now() - t0) / 1000;
-      const ping = victim.stop();
+      const ping = await victim.stop();
       clearInterval(sampler);
-      victim.socket.destroy();
       const metrics = await (await fetch(`${broker.apiUrl}/metrics`)).text();
       const held = await workers.held();
       return {
@@ -173,3 +186,4 @@ try {
   process.exit(1);
 }
 writeResults('storm', report(runs), runs);
+if (profiling.cpu || profiling.gc) console.error(`profiles: ${profiling.dir}`);

@@ -191,10 +191,11 @@ export class Broker implements BrokerPort, SysTicking {
     let match = this.index.match(message.topic);
     if (!shared && match.groups.length > 0) match = { subscribers: match.subscribers, groups: [] };
     const { subscribers, groups } = match;
-    inputWork.deliveries += subscribers.length + groups.length; // the publisher's read budget
-    // [MQTT-4.6.0-6]: behind a split fan-out, every later message queues (fan-out.ts).
+    // [MQTT-4.6.0-6]: behind a split fan-out, every later message queues (fan-out.ts). Queued
+    // deliveries are made in the fan-out's own turns, a slice each: not the publisher's read budget.
     if (this.#fanOut.pending || subscribers.length + groups.length > FAN_OUT_SLICE)
       return this.#fanOut.add(message, match);
+    inputWork.deliveries += subscribers.length + groups.length; // the publisher's read budget
     for (let i = 0; i < subscribers.length; i++) {
       const s = subscribers[i]!;
       if (s.key.deliverMatched(message, s.values)) wrote = true;

@@ -2,9 +2,12 @@
  * Large fan-outs split across event-loop turns (issue 20): one PUBLISH to 10,000 subscribers
  * must not hold the loop from every other client of the process for the whole fan-out.
  *
- * A message whose match is larger than one slice (`FAN_OUT_SLICE` deliveries) gets its first
- * slice delivered at once and the rest queued here; the queue is continued on `setImmediate`,
- * one slice per turn, so the poll phase (every other socket) runs between slices.
+ * A message whose match is larger than one slice (`FAN_OUT_SLICE` deliveries) is queued here and
+ * delivered from the next turn on (`setImmediate`), one slice per turn, so the poll phase (every
+ * other socket) runs between slices. It is not started at once: the rest of what its publisher
+ * sent in the same read queues behind it first (queuing is cheap, and the publisher's read
+ * budget counts the deliveries made, not those queued), so a batch to one topic goes out
+ * subscriber by subscriber from its first delivery (below).
  *
  * Invariants:
  * - Order [MQTT-4.6.0-6]: while anything is queued, every later message routed on the broker
@@ -19,6 +22,9 @@
  *   delivered (`whenRouted`); publishers held meanwhile are released when the queue is empty.
  * - A deleted broker drops its queue (`clear`); nothing is delivered or answered after that.
  * - A fan-out within one slice with nothing queued costs one length read here and nothing else.
+ * - Messages queued one behind the other with the same match (one topic's batch) and at the same
+ *   point of it are delivered subscriber by subscriber: a receiver gets all of them in one turn
+ *   (one write), in queue order; the slice still counts one per delivery.
  */
 import type { MatchResult, Message } from '../router/index.ts';
 import {
@@ -78,9 +84,8 @@ export class FanOut {
   }
 
   /**
-   * Queues a matched message; when nothing was queued before it, delivers its first slice now.
-   * Returns its bits when that delivered all of it (or nothing matched), else `ROUTED_PENDING |
-   * ROUTED_MATCHED`: then `whenRouted` tells the final bits.
+   * Queues a matched message for the next turns. Returns 0 when nothing matched (nothing to
+   * deliver or order), else `ROUTED_PENDING | ROUTED_MATCHED`: then `whenRouted` tells the final bits.
    */
   add(message: Message, match: MatchResult<RoutedSession, Subscription>): Routed {
     if (match.subscribers.length + match.groups.length === 0) return 0; // nothing to deliver, nothing to order
@@ -95,14 +100,7 @@ export class FanOut {
       done: undefined,
     };
     this.#queue.push(entry);
-    if (this.#queue.length === 1) {
-      this.#deliver(entry, FAN_OUT_SLICE);
-      if (entry.next === total(entry)) {
-        this.#queue.shift();
-        return (entry.wrote ? ROUTED_WROTE : 0) | ROUTED_MATCHED;
-      }
-      this.#schedule();
-    }
+    this.#schedule();
     return ROUTED_PENDING | ROUTED_MATCHED;
   }
 
@@ -133,11 +131,15 @@ export class FanOut {
     const queue = this.#queue;
     let budget = FAN_OUT_SLICE;
     while (queue.length > 0 && budget > 0) {
+      const run = this.#runAtHead(budget);
+      budget = run === 1 ? this.#deliver(queue[0]!, budget) : this.#deliverRun(run, budget);
       const entry = queue[0]!;
-      budget = this.#deliver(entry, budget);
       if (entry.next < total(entry)) break;
-      queue.shift();
-      entry.done?.((entry.wrote ? ROUTED_WROTE : 0) | ROUTED_MATCHED);
+      // The entries of a run end together, in queue order.
+      for (let i = 0; i < run; i++) {
+        const done = queue.shift()!;
+        done.done?.((done.wrote ? ROUTED_WROTE : 0) | ROUTED_MATCHED);
+      }
     }
     if (queue.length > 0) {
       this.#schedule();
@@ -149,36 +151,74 @@ export class FanOut {
   };
 
   /**
+   * How many entries from the head (at most `budget`) share the head's match and its position in
+   * it: messages to one topic queued behind each other, e.g. a publisher's batch to 10,000
+   * subscribers. They are delivered subscriber by subscriber (`#deliverRun`), so each receiver
+   * gets the run's messages in one turn and one write instead of one turn and one socket write
+   * per message (docs/performance.md, many stalled subscribers).
+   */
+  #runAtHead(budget: number): number {
+    const queue = this.#queue;
+    const head = queue[0]!;
+    let run = 1;
+    while (run < queue.length && run < budget) {
+      const entry = queue[run]!;
+      if (entry.match !== head.match || entry.next !== head.next) break;
+      run++;
+    }
+    return run;
+  }
+
+  /**
+   * The first `run` entries (same match, same position), subscriber by subscriber: each receiver
+   * gets them in queue order, so every publisher's order holds [MQTT-4.6.0-6]. Stops before a
+   * receiver the budget cannot give the whole run; returns the budget left.
+   */
+  #deliverRun(run: number, budget: number): number {
+    const queue = this.#queue;
+    const size = total(queue[0]!);
+    while (budget >= run && queue[0]!.next < size) {
+      for (let k = 0; k < run; k++) this.#deliverNext(queue[k]!);
+      budget -= run;
+    }
+    return queue[0]!.next < size ? 0 : budget;
+  }
+
+  /**
    * Makes up to `budget` of the entry's deliveries; returns the budget left (0 when the entry
-   * has more). A queued message's subscriber is checked to be still subscribed when the
-   * index changed since the match (an unsubscribe, a session ended [MQTT-3.10.4-2]). A delivery
-   * that throws (a bug) is skipped and reported: on a later turn nothing would catch it, the
-   * process would end, and the queue would never drain to release the publishers it holds.
+   * has more).
    */
   #deliver(entry: PendingFanOut, budget: number): number {
-    const { subscribers, groups } = entry.match;
-    const message = entry.message;
-    const recheck = entry.generation !== this.#index.generation;
-    while (budget > 0 && entry.next < subscribers.length) {
-      const s = subscribers[entry.next++]!;
+    const size = total(entry);
+    while (budget > 0 && entry.next < size) {
+      this.#deliverNext(entry);
       budget--;
-      try {
-        const subs = recheck ? s.values.filter((v) => s.key.subscriptions.has(v.topicFilter)) : s.values;
-        if (subs.length > 0 && s.key.deliverMatched(message, subs)) entry.wrote = true;
-      } catch (err) {
-        this.#failed(entry, err);
-      }
-    }
-    while (budget > 0 && entry.next < subscribers.length + groups.length) {
-      const group = groups[entry.next++ - subscribers.length]!;
-      budget--;
-      try {
-        if (this.#deliverShared(group, message)) entry.wrote = true;
-      } catch (err) {
-        this.#failed(entry, err);
-      }
     }
     return budget;
+  }
+
+  /**
+   * The entry's next delivery. A queued message's subscriber is checked to be still subscribed
+   * when the index changed since the match (an unsubscribe, a session ended [MQTT-3.10.4-2]). A
+   * delivery that throws (a bug) is skipped and reported: on a later turn nothing would catch it,
+   * the process would end, and the queue would never drain to release the publishers it holds.
+   */
+  #deliverNext(entry: PendingFanOut): void {
+    const { subscribers, groups } = entry.match;
+    const message = entry.message;
+    const i = entry.next++;
+    try {
+      if (i < subscribers.length) {
+        const s = subscribers[i]!;
+        const subs =
+          entry.generation !== this.#index.generation
+            ? s.values.filter((v) => s.key.subscriptions.has(v.topicFilter))
+            : s.values;
+        if (subs.length > 0 && s.key.deliverMatched(message, subs)) entry.wrote = true;
+      } else if (this.#deliverShared(groups[i - subscribers.length]!, message)) entry.wrote = true;
+    } catch (err) {
+      this.#failed(entry, err);
+    }
   }
 
   #failed(entry: PendingFanOut, err: unknown): void {

@@ -7,7 +7,9 @@
  *
  * Work is counted in packets read plus the deliveries their routing made (the broker bumps
  * `inputWork.deliveries` once per routed message, by its match count), so a PUBLISH to 1,000
- * subscribers weighs what it costs. Past `READ_BUDGET` the parser yields between packets
+ * subscribers weighs what it costs. A fan-out split across turns (src/broker/fan-out.ts) is
+ * queued, not made, while the packet is read: its deliveries are bounded by the fan-out's own
+ * slice per turn and are not counted here. Past `READ_BUDGET` the parser yields between packets
  * (protocol/parser.ts `YIELD`), reading is held (HOLD_TURN) and the rest goes on in a later turn,
  * after every other readable socket has been served.
  *

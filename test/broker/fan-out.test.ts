@@ -17,7 +17,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import { FAN_OUT_SLICE, FanOut } from '../../src/broker/fan-out.ts';
-import type { ProtocolVersion, PubackPacket } from '../../src/protocol/index.ts';
+import { encode, type ProtocolVersion, type PubackPacket } from '../../src/protocol/index.ts';
 import { Message } from '../../src/router/index.ts';
 import {
   ROUTED_MATCHED,
@@ -132,6 +132,45 @@ describe('a fan-out larger than a slice', () => {
       for (const c of raw) assert.deepEqual(payloads(c), ['a1']);
       assert.equal(lastGot[0], 'a1', `a1 before the messages routed after it: ${lastGot}`);
       assert.deepEqual([...lastGot].sort(), ['a1', 'a2', 'b1']);
+    });
+  }
+
+  for (const version of [4, 5] as const) {
+    it(`v${version}: a publisher's batch to one topic, read in one turn, reaches each subscriber in one write, in order [MQTT-4.6.0-6]`, async (t) => {
+      const raw = await subscribers(ts, N, version, {
+        prefix: `batch${version}`,
+        filter: `batch${version}/x`,
+        qos: 0,
+      });
+      t.after(() => endAll(raw));
+      /** Per subscriber: the chunks it received that carried PUBLISH packets (0x30). */
+      const chunks = raw.map(() => 0);
+      for (const [i, c] of raw.entries())
+        c.socket.on('data', (chunk: Buffer) => {
+          if ((chunk[0]! & 0xf0) === 0x30) chunks[i]!++;
+        });
+      // In memory, so the five PUBLISH packets are one read of the broker's.
+      const publisher = RawClient.memory(ts.server, version);
+      t.after(() => publisher.destroy());
+      await publisher.connect({ clientId: `batch${version}-publisher` });
+      const batch = ['m1', 'm2', 'm3', 'm4', 'm5'];
+      publisher.socket.write(
+        Buffer.concat(
+          batch.map((m) =>
+            encode({ ...PUBLISH, qos: 0, topic: `batch${version}/x`, payload: Buffer.from(m) }, version),
+          ),
+        ),
+      );
+      await until(
+        () => raw.every((c) => payloads(c).length === batch.length),
+        'every subscriber has the batch',
+      );
+      for (const c of raw) assert.deepEqual(payloads(c), batch);
+      assert.deepEqual(
+        [...new Set(chunks)],
+        [1],
+        'each subscriber got the batch in one write, not one write per message',
+      );
     });
   }
 
@@ -391,5 +430,53 @@ describe('a delivery that throws in a split fan-out (an internal error)', () => 
     assert.equal(delivered, N - subscribers.filter((s) => s.key.clientId === 'broken').length);
     assert.equal(errors.length, 1);
     assert.equal(fanOut.pending, false);
+  });
+});
+
+describe('messages to one topic queued behind a split fan-out', () => {
+  it('reach each subscriber together, in publish order (one turn and one write each, not one per message) [MQTT-4.6.0-6]', async () => {
+    const sub = { topicFilter: 't' } as Subscription;
+    /** Every delivery in the order made: subscriber index, message number. */
+    const log: [number, number][] = [];
+    const subscribers = Array.from({ length: 2 * FAN_OUT_SLICE + 500 }, (_, i) => ({
+      key: {
+        clientId: `s${i}`,
+        link: undefined,
+        subscriptions: new Map([['t', sub]]),
+        deliverMatched: (message: Message) => {
+          log.push([i, message.payload[0]!]);
+          return false;
+        },
+      } satisfies RoutedSession,
+      values: [sub],
+    }));
+    const match = { subscribers, groups: [] };
+    const fanOut = new FanOut(
+      { generation: 0 },
+      () => false,
+      () => {},
+    );
+    const routed: Promise<number>[] = [];
+    for (let m = 0; m < 6; m++) {
+      const message = new Message({ topic: 't', payload: Buffer.from([m]), qos: 0, retain: false });
+      assert.equal(fanOut.add(message, match) & ROUTED_PENDING, ROUTED_PENDING);
+      routed.push(new Promise((resolve) => fanOut.whenRouted(resolve, () => {})));
+    }
+    await Promise.all(routed);
+    assert.equal(fanOut.pending, false);
+    assert.equal(log.length, 6 * subscribers.length);
+    // Queued in one turn, the six (which match the same subscribers) go out subscriber by
+    // subscriber: each one's six deliveries are adjacent, none waits for a turn of its own.
+    for (let i = 0; i < log.length; i += 6) {
+      const who = log[i]![0];
+      assert.deepEqual(
+        log.slice(i, i + 6),
+        [0, 1, 2, 3, 4, 5].map((m) => [who, m]),
+      );
+    }
+    // Every subscriber got all six, in order.
+    const seen = new Map<number, number[]>();
+    for (const [who, m] of log) seen.set(who, [...(seen.get(who) ?? []), m]);
+    for (const got of seen.values()) assert.deepEqual(got, [0, 1, 2, 3, 4, 5]);
   });
 });
