@@ -37,6 +37,12 @@ export interface BrokerBus {
    * read during the call and not kept.
    */
   retained(topic: string, message: Message | undefined): void;
+  /**
+   * The broker is being deleted through this node's API (called once, on that node, before
+   * `close`; not when a node only follows a deletion made elsewhere): its cluster-wide state
+   * (retained messages) goes too.
+   */
+  deleted(): void;
   /** The broker is closing: its interest is withdrawn and nothing more is forwarded. */
   close(): void;
 }

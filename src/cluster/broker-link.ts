@@ -35,6 +35,8 @@ export interface LinkHost {
   interest(address: string, filter: string, present: boolean): void;
   /** A retained message of the broker was set (`message`) or cleared here (retained-sync.ts). */
   retain(address: string, topic: string, message: Message | undefined): void;
+  /** The broker was deleted through this node's API: its retained messages leave the stream. */
+  purgeRetained(address: string): void;
   /** The link is closed (its broker deleted). */
   closed(link: BrokerLink): void;
 }
@@ -115,6 +117,10 @@ export class BrokerLink implements BrokerBus {
     const here = link.describe().connectedAt;
     if (here > at || (here === at && self > node)) return;
     link.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
+  }
+
+  deleted(): void {
+    this.#host.purgeRetained(this.address);
   }
 
   close(): void {

@@ -296,6 +296,10 @@ export class Cluster implements LinkHost {
     this.retained.write(address, topic, message);
   }
 
+  purgeRetained(address: string): void {
+    this.retained.purge(address);
+  }
+
   closed(link: BrokerLink): void {
     if (this.#links.get(link.address) === link) this.#links.delete(link.address);
     this.retained.closed(link.broker);

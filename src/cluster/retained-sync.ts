@@ -152,6 +152,30 @@ export class RetainedSync {
     if (this.#brokers.get(token) === broker) this.#brokers.delete(token);
   }
 
+  /**
+   * A broker deleted through this node's API: its retained messages leave the stream (each node
+   * drops its own copy with the broker), so a broker made again at that address starts with
+   * none. Done by the one node whose API deleted it; with the link down it is not done (logged,
+   * docs/cluster.md).
+   */
+  purge(address: string): void {
+    const token = escapeLevel(address);
+    const prefix = `${ROOT}.r.${token}.`;
+    for (const subject of [...this.#outbox.keys()]) if (subject.startsWith(prefix)) this.#outbox.delete(subject);
+    for (const subject of [...this.#echoes.keys()]) if (subject.startsWith(prefix)) this.#echoes.delete(subject);
+    this.#orphans.delete(token);
+    const js = this.#js;
+    const failed = (err: Error) =>
+      this.#log.warn(
+        { event: 'cluster_retained_purge_failed', broker: address, err: err.message },
+        `the retained messages of deleted broker ${address} stay in the stream`,
+      );
+    if (js === undefined) return failed(new Error('NATS link down'));
+    js.jetstreamManager(false)
+      .then((jsm) => jsm.streams.purge(RETAINED_STREAM, { filter: `${prefix}>` }))
+      .catch(failed);
+  }
+
   /** A retained message set (`message`) or cleared (undefined) on this node: to the stream. */
   write(address: string, topic: string, message: Message | undefined): void {
     const m = message ?? new Message({ topic, payload: EMPTY, qos: 0, retain: true });

@@ -113,7 +113,7 @@ export class BrokerDirectory {
       for (const b of brokers) this.#store.deleteBroker(b.id);
       this.#store.deleteNamespace(ns.id);
     });
-    for (const b of brokers) this.#registry.close(b.id);
+    for (const b of brokers) this.#registry.delete(b.id);
     this.#log.info({ namespace: ns.name, brokers: brokers.length }, 'namespace deleted');
   }
 
@@ -189,7 +189,7 @@ export class BrokerDirectory {
   deleteBroker(accountId: string, namespace: string, name: string): void {
     const record = this.getBroker(accountId, namespace, name);
     this.#store.deleteBroker(record.id);
-    this.#registry.close(record.id);
+    this.#registry.delete(record.id);
     this.#log.info({ namespace: record.namespaceName, broker: record.name }, 'broker deleted');
   }
 }

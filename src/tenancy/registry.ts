@@ -32,6 +32,15 @@ export class TenantRegistry {
     return tenant;
   }
 
+  /**
+   * A broker deleted through this node's API: its cluster-wide state goes (the bus, in cluster
+   * mode), then its tenant closes. A node following a deletion made elsewhere only closes.
+   */
+  delete(id: string): void {
+    this.#byId.get(id)?.broker.bus?.deleted();
+    this.close(id);
+  }
+
   /** Closes the tenant of a deleted row (no-op when it is not open). */
   close(id: string): void {
     const tenant = this.#byId.get(id);

@@ -242,6 +242,42 @@ describeWithTool('cluster: retained messages', natsServer, () => {
     await holds(b, topic, undefined);
   });
 
+  it("a broker deleted through A's API takes its retained messages out of the stream: made again, a node that joins later has none of the old ones", async (t) => {
+    const headers = { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' };
+    const namespaces = `/client/v4/accounts/${a.accountId}/pubsub/namespaces`;
+    const ns = uniqueName('rp').toLowerCase();
+    const call = async (node: Node, method: string, path: string, body?: unknown) =>
+      fetch(`${node.apiUrl}${namespaces}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const listed = async (node: Node) => {
+      const res = await call(node, 'GET', `/${ns}/brokers/gone/retained?filter=%23&payload=true`);
+      if (res.status !== 200) return undefined;
+      return ((await res.json()) as { result: Retained[] }).result.map((m) => m.topic).sort();
+    };
+    const makeBroker = async () => {
+      assert.equal(
+        (await call(a, 'POST', `/${ns}/brokers`, { name: 'gone', auth_type: 'NONE' })).status,
+        200,
+      );
+      await until(async () => (await listed(b)) !== undefined, 'the broker on B');
+    };
+    assert.equal((await call(a, 'POST', '', { name: ns })).status, 200);
+    await makeBroker();
+    const old = await client(t, b, { username: `gone.${ns}` });
+    await old.publishAsync('t/old', 'old', { qos: 1, retain: true });
+    await until(async () => (await listed(a))?.includes('t/old') === true, 't/old on A');
+    assert.equal((await call(a, 'DELETE', `/${ns}/brokers/gone`)).status, 200);
+    await makeBroker();
+    const fresh = await client(t, b, { username: `gone.${ns}` });
+    await fresh.publishAsync('t/new', 'new', { qos: 1, retain: true });
+    const late = await startNode(t, nats, uniqueName('ret-late'));
+    await until(async () => (await listed(late))?.includes('t/new') === true, 't/new on the late node');
+    assert.deepEqual(await listed(late), ['t/new']);
+  });
+
   it('a node that joins later has every retained message (clears applied) once ready, v3.1.1 and v5', async (t) => {
     const base = uniqueName('late');
     const pa = await client(t, a);
