@@ -4,7 +4,9 @@
  * Data plane: every message some other node wants (broker-link.ts asks the remote interest)
  * is appended to a batch per subject (codec.ts) and the batches go out at the end of the
  * event-loop turn (setImmediate), many messages per NATS message; a batch past `MAX_BATCH`
- * bytes goes at once. Per publisher and topic the order is kept: one subject, one batch
+ * bytes goes at once, and none outgrows the NATS server's max_payload (a message that does not
+ * fit beside the ones before it starts the next batch; one larger on its own is dropped and
+ * counted). Per publisher and topic the order is kept: one subject, one batch
  * stream, one NATS connection. While the link is down nothing is queued: each message that
  * would have crossed is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS;
  * the issue's durable cross-node delivery is not built yet).
@@ -125,6 +127,8 @@ export class Cluster implements LinkHost {
   #announcer: NodeJS.Timeout | undefined;
   #control: Subscription[] = [];
   #sameNameWarned = false;
+  /** The NATS server's max_payload (its INFO): no batch is made larger. */
+  #maxPayload = 1024 * 1024;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
@@ -232,7 +236,16 @@ export class Cluster implements LinkHost {
       batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
       this.#pending.set(subject, batch);
     }
+    const [length, count] = [batch.length, batch.count];
     batch.append(message);
+    if (count > 0 && batch.length > this.#maxPayload) {
+      // It does not fit beside the ones before it: they go now, and it starts the next batch.
+      batch.rewind(length, count);
+      this.#send(subject, batch);
+      batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
+      this.#pending.set(subject, batch);
+      batch.append(message);
+    }
     if (batch.length >= MAX_BATCH) {
       this.#pending.delete(subject);
       this.#send(subject, batch);
@@ -397,6 +410,7 @@ export class Cluster implements LinkHost {
 
   /** At every (re)connection: data subscriptions, control subscriptions, then say who we are. */
   #linkUp(nc: NatsConnection): void {
+    this.#maxPayload = nc.info?.max_payload ?? this.#maxPayload;
     for (const [subject, entry] of this.#subjects)
       if (entry.sub === undefined || entry.sub.isClosed())
         entry.sub = this.#subscribeData(nc, subject, entry.link);
