@@ -86,6 +86,8 @@ async function startNode(natsUrl: string, name: string): Promise<BrokerHandle> {
 }
 
 type Setup = 'single' | 'local' | 'cross';
+/** What every run shares. The subscriptions' interest reaches the other nodes in milliseconds; the same pause everywhere. */
+const COMMON = { settleMs: 200, size: 64, window: 1000, batch: 32, durationS, warmupS: 1 } as const;
 type Spread = 'spread1' | 'spread2' | 'spread3';
 
 /** Fan-out from one publisher on the first node to subscribers spread over 1, 2 or 3 nodes. */
@@ -101,15 +103,10 @@ async function measureSpread(setup: Spread, qos: 0 | 1, natsUrl: string): Promis
       scenario: 'fanout',
       url: nodes[0]!.tcpUrl,
       subUrls: nodes.map((n) => n.tcpUrl),
-      settleMs: 200,
+      ...COMMON,
       pubs: 1,
       subs: spreadSubs,
       qos,
-      size: 64,
-      window: 1000,
-      batch: 32,
-      durationS,
-      warmupS: 1,
       brokerPid: nodes[0]!.pid,
     });
   } finally {
@@ -127,16 +124,10 @@ async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadR
       scenario: 'fanin',
       url: nodes[0]!.tcpUrl,
       ...(setup === 'cross' ? { subUrl: nodes[1]!.tcpUrl } : {}),
-      // The subscription's interest reaches node A in milliseconds; the same pause everywhere.
-      settleMs: 200,
+      ...COMMON,
       pubs: 10,
       subs: 1,
       qos,
-      size: 64,
-      window: 1000,
-      batch: 32,
-      durationS,
-      warmupS: 1,
       brokerPid: nodes[setup === 'cross' ? 1 : 0]!.pid,
     });
   } finally {

@@ -33,6 +33,11 @@ export interface Harness {
   uid(): string;
   /** Another server, closed after the file. */
   serverWith(overrides: Overrides): Promise<TestServer>;
+  /**
+   * The `mqtt://` URL for a real client (MQTT.js) of `server` (default: the file's): its own URL
+   * on one node; in cluster mode the node whose turn it is, as `open` picks.
+   */
+  url(server?: TestServer): string;
   open(version: ProtocolVersion, server?: Server): RawClient;
   connected(version: ProtocolVersion, fields?: Partial<ConnectPacket>, server?: Server): Promise<RawClient>;
   subscribe(
@@ -105,6 +110,10 @@ export function harness(prefix: string, overrides: Overrides = {}): Harness {
       const s = await start(o);
       if (!CLUSTER_MODE) extra.push(s);
       return s;
+    },
+    url(server = ts!) {
+      const [node, pair] = place(server.server);
+      return pair === undefined ? server.url : pair.url(node);
     },
     open(version, server = ts!.server) {
       const [node, pair] = place(server);
