@@ -1,14 +1,22 @@
 /**
- * The cluster's cost (issue 18), ratios within one run: `node bench/cluster.ts [--reps N]
- * [--duration S] [--qos 0,1]`, ~2 min with the defaults. Needs the Debian package nats-server.
+ * The cluster's cost and growth (issue 18), ratios within one run: `node bench/cluster.ts
+ * [--reps N] [--duration S] [--qos 0,1] [--parts fanin,spread] [--spread-subs N]`, ~4 min with
+ * the defaults. Needs the Debian package nats-server.
  *
  * For QoS 0 and QoS 1, fan-in 64 B (10 publishers -> 1 subscriber, window 1000, as
  * `npm run bench`'s fanin rows), three set-ups, one after the other in each repetition:
  *   single   one `pubsub serve` without --cluster, everyone on it;
  *   local    node A of a two-node cluster, everyone on A (nothing crosses: B wants nothing);
  *   cross    publishers on node A, the subscriber on node B: every message crosses NATS.
- * Medians of the delivered msgs/s, and local/single and cross/single. Every broker process is
- * fresh per run; the load generator is this process (bench/load.ts).
+ * Medians of the delivered msgs/s, and local/single and cross/single.
+ *
+ * `spread` (three nodes): fan-out 64 B, one publisher on node A, `--spread-subs` subscribers
+ * (default 30) to its topic spread in turn over 1, 2 and 3 nodes (`spread1` is one node without
+ * --cluster, `spread2`/`spread3` clusters of 2 and 3): aggregate deliveries/s over all the
+ * subscribers, and spread2/spread1, spread3/spread1. Each message crosses NATS once per other
+ * node (batched), and each node fans it out to its own subscribers.
+ *
+ * Every broker process is fresh per run; the load generator is this process (bench/load.ts).
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -27,8 +35,12 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     duration: { type: 'string', default: '3' },
     qos: { type: 'string', default: '0,1' },
+    parts: { type: 'string', default: 'fanin,spread' },
+    'spread-subs': { type: 'string', default: '30' },
   },
 });
+const parts = values.parts.split(',');
+const spreadSubs = Number(values['spread-subs']);
 const levels = values.qos.split(',').map(Number) as (0 | 1)[];
 const reps = Number(values.reps);
 const durationS = Number(values.duration);
@@ -74,6 +86,33 @@ async function startNode(natsUrl: string, name: string): Promise<BrokerHandle> {
 }
 
 type Setup = 'single' | 'local' | 'cross';
+/** What every run shares. The subscriptions' interest reaches the other nodes in milliseconds; the same pause everywhere. */
+const COMMON = { settleMs: 200, size: 64, window: 1000, batch: 32, durationS, warmupS: 1 } as const;
+type Spread = 'spread1' | 'spread2' | 'spread3';
+
+/** Fan-out from one publisher on the first node to subscribers spread over 1, 2 or 3 nodes. */
+async function measureSpread(setup: Spread, qos: 0 | 1, natsUrl: string): Promise<LoadResult> {
+  const count = Number(setup.slice(-1));
+  const nodes: BrokerHandle[] = [];
+  // One after the other: three processes starting at once on a busy machine can miss the
+  // broker's readiness deadline.
+  if (count === 1) nodes.push(await startBroker('pubsub', { noDelay: true }));
+  else for (let i = 0; i < count; i++) nodes.push(await startNode(natsUrl, `bench-${setup}-${i}`));
+  try {
+    return await runLoad({
+      scenario: 'fanout',
+      url: nodes[0]!.tcpUrl,
+      subUrls: nodes.map((n) => n.tcpUrl),
+      ...COMMON,
+      pubs: 1,
+      subs: spreadSubs,
+      qos,
+      brokerPid: nodes[0]!.pid,
+    });
+  } finally {
+    for (const node of nodes) await node.stop();
+  }
+}
 
 async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadResult> {
   const nodes: BrokerHandle[] =
@@ -85,16 +124,10 @@ async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadR
       scenario: 'fanin',
       url: nodes[0]!.tcpUrl,
       ...(setup === 'cross' ? { subUrl: nodes[1]!.tcpUrl } : {}),
-      // The subscription's interest reaches node A in milliseconds; the same pause everywhere.
-      settleMs: 200,
+      ...COMMON,
       pubs: 10,
       subs: 1,
       qos,
-      size: 64,
-      window: 1000,
-      batch: 32,
-      durationS,
-      warmupS: 1,
       brokerPid: nodes[setup === 'cross' ? 1 : 0]!.pid,
     });
   } finally {
@@ -112,8 +145,14 @@ const results = new Map<string, LoadResult[]>();
 try {
   for (let rep = 1; rep <= reps; rep++) {
     for (const qos of levels) {
-      for (const setup of ['single', 'local', 'cross'] as const) {
-        const r = await measure(setup, qos, nats.url);
+      const setups = [
+        ...(parts.includes('fanin') ? (['single', 'local', 'cross'] as const) : []),
+        ...(parts.includes('spread') ? (['spread1', 'spread2', 'spread3'] as const) : []),
+      ];
+      for (const setup of setups) {
+        const r = setup.startsWith('spread')
+          ? await measureSpread(setup as Spread, qos, nats.url)
+          : await measure(setup as Setup, qos, nats.url);
         const key = `${setup} q${qos}`;
         results.set(key, [...(results.get(key) ?? []), r]);
         const { lost, duplicates, outOfOrder } = r.checks;
@@ -129,18 +168,35 @@ try {
 }
 
 const rate = (key: string): number => median((results.get(key) ?? []).map((r) => r.deliveredPerSec));
-const lines = [
-  `Cluster fan-in 10→1, 64 B, window 1000; medians of ${reps} run(s) of ${durationS} s; one machine, one nats-server.`,
-  '',
-  '| QoS | single msgs/s | clustered, local msgs/s | cross-node msgs/s | local / single | cross / single |',
-  '|---|---|---|---|---|---|',
-];
-for (const qos of levels) {
+const lines: string[] = [];
+if (parts.includes('fanin'))
+  lines.push(
+    `Cluster fan-in 10→1, 64 B, window 1000; medians of ${reps} run(s) of ${durationS} s; one machine, one nats-server.`,
+    '',
+    '| QoS | single msgs/s | clustered, local msgs/s | cross-node msgs/s | local / single | cross / single |',
+    '|---|---|---|---|---|---|',
+  );
+for (const qos of parts.includes('fanin') ? levels : []) {
   const single = rate(`single q${qos}`);
   const local = rate(`local q${qos}`);
   const cross = rate(`cross q${qos}`);
   lines.push(
     `| ${qos} | ${Math.round(single)} | ${Math.round(local)} | ${Math.round(cross)} | ${(local / single).toFixed(2)} | ${(cross / single).toFixed(2)} |`,
   );
+}
+if (parts.includes('spread')) {
+  lines.push(
+    '',
+    `Fan-out 1→${spreadSubs}, 64 B, window 1000, the publisher on the first node, the subscribers spread over 1, 2, 3 nodes; aggregate deliveries/s, medians of ${reps} run(s) of ${durationS} s.`,
+    '',
+    '| QoS | 1 node msgs/s | 2 nodes msgs/s | 3 nodes msgs/s | 2 / 1 | 3 / 1 |',
+    '|---|---|---|---|---|---|',
+  );
+  for (const qos of levels) {
+    const [one, two, three] = [1, 2, 3].map((n) => rate(`spread${n} q${qos}`)) as [number, number, number];
+    lines.push(
+      `| ${qos} | ${Math.round(one)} | ${Math.round(two)} | ${Math.round(three)} | ${(two / one).toFixed(2)} | ${(three / one).toFixed(2)} |`,
+    );
+  }
 }
 console.log(lines.join('\n'));

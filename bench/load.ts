@@ -29,6 +29,8 @@ export interface LoadParams {
   url: string;
   /** Where the subscribers connect, when not `url` (cluster: another node). */
   subUrl?: string;
+  /** Subscribers spread over these in turn (subscriber i on `subUrls[i % n]`), instead of `subUrl`. */
+  subUrls?: string[];
   /** Milliseconds to wait between the subscriptions and the first publish (cluster: interest spreading). */
   settleMs?: number;
   pubs: number;
@@ -165,7 +167,9 @@ const pad5 = (i: number): string => String(i).padStart(5, '0');
 export async function runLoad(params: LoadParams): Promise<LoadResult> {
   const t0 = performance.now();
   const endpoint: Endpoint = parseUrl(params.url);
-  const subEndpoint: Endpoint = params.subUrl === undefined ? endpoint : parseUrl(params.subUrl);
+  const subEndpoints: Endpoint[] = params.subUrls?.map(parseUrl) ?? [
+    params.subUrl === undefined ? endpoint : parseUrl(params.subUrl),
+  ];
   const { qos, size } = params;
   if (size < HEADER) throw new Error(`payload size must be >= ${HEADER}`);
   const tag = Math.random().toString(36).slice(2, 8);
@@ -338,6 +342,7 @@ export async function runLoad(params: LoadParams): Promise<LoadResult> {
     const subs = await connectAll(subFilters.length, async (i) => {
       const persistent = params.scenario === 'persistent';
       const clientId = persistent ? `bench-persistent-sub-${tag}` : `bench-sub-${i}-${tag}`;
+      const subEndpoint = subEndpoints[i % subEndpoints.length]!;
       let conn = new MqttConn(subEndpoint);
       conns.push(conn);
       await conn.connect({ clientId, clean: !persistent, noDelay });

@@ -7,6 +7,8 @@
  * Invariants:
  * - Per subject the order of appends is the order on the wire: one batch per subject at a
  *   time, sent whole, on the one NATS connection (so per publisher and topic order holds).
+ * - No batch outgrows the NATS server's max_payload: a message that does not fit beside the
+ *   ones before it starts the next batch; one larger on its own is dropped and counted.
  * - While the link is down nothing is queued: each message is dropped and counted
  *   (`stats.dropped`), QoS 1/2 included (core NATS is at most once).
  * - Every batch carries this process's sender number and the next batch number (the receiver
@@ -39,6 +41,8 @@ export class BatchOutbox {
   readonly #log: Logger;
   #pending = new Map<string, BatchWriter>();
   #seq = 0;
+  /** The NATS server's max_payload (its INFO, set at every link up): no batch is made larger. */
+  maxPayload = 1024 * 1024;
 
   constructor(sender: number, link: NatsLink, stats: ClusterStats, log: Logger) {
     this.#sender = sender;
@@ -58,7 +62,16 @@ export class BatchOutbox {
       batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
       this.#pending.set(subject, batch);
     }
+    const [length, count] = [batch.length, batch.count];
     batch.append(message);
+    if (count > 0 && batch.length > this.maxPayload) {
+      // It does not fit beside the ones before it: they go now, and it starts the next batch.
+      batch.rewind(length, count);
+      this.#send(subject, batch);
+      batch = new BatchWriter(this.#sender, message.topic, message.payload.length);
+      this.#pending.set(subject, batch);
+      batch.append(message);
+    }
     if (batch.length >= MAX_BATCH) {
       this.#pending.delete(subject);
       this.#send(subject, batch);

@@ -4,7 +4,7 @@
  * Data plane: every message some other node wants (broker-link.ts asks the remote interest)
  * is appended to a batch per subject (batch-outbox.ts, codec.ts) and the batches go out at the
  * end of the event-loop turn (setImmediate), many messages per NATS message; a large batch
- * goes at once. Per publisher and topic the order is kept: one subject, one batch
+ * goes at once, and none outgrows the NATS server's max_payload. Per publisher and topic the order is kept: one subject, one batch
  * stream, one NATS connection. While the link is down nothing is queued: each message that
  * would have crossed is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS;
  * the issue's durable cross-node delivery is not built yet).
@@ -399,6 +399,7 @@ export class Cluster implements LinkHost {
 
   /** At every (re)connection: data subscriptions, control subscriptions, then say who we are. */
   #linkUp(nc: NatsConnection): void {
+    this.#outbox.maxPayload = nc.info?.max_payload ?? this.#outbox.maxPayload;
     for (const [subject, entry] of this.#subjects)
       if (entry.sub === undefined || entry.sub.isClosed())
         entry.sub = this.#subscribeData(nc, subject, entry.link);

@@ -85,6 +85,12 @@ export class BatchWriter {
     this.count++;
   }
 
+  /** Forgets what was appended after the batch had `length` bytes and `count` messages. */
+  rewind(length: number, count: number): void {
+    this.#pos = length;
+    this.count = count;
+  }
+
   /** The batch as sent, numbered `seq` (a view of the writer's buffer). */
   bytes(seq: number): Buffer {
     this.#buf.writeUIntBE(seq, 5, 6);

@@ -97,12 +97,12 @@ describe('outbound topic aliases', () => {
   });
 
   test('MQTT.js: a publisher assigning aliases itself and a subscriber accepting them see every topic right', async (t) => {
-    const sub = await mqtt.connectAsync(h.ts.url, {
+    const sub = await mqtt.connectAsync(h.url(), {
       protocolVersion: 5,
       reconnectPeriod: 0,
       properties: { topicAliasMaximum: 2 },
     });
-    const pub = await mqtt.connectAsync(h.ts.url, {
+    const pub = await mqtt.connectAsync(h.url(), {
       protocolVersion: 5,
       reconnectPeriod: 0,
       autoAssignTopicAlias: true,

@@ -65,8 +65,8 @@ describe('Message Expiry Interval', () => {
   });
 
   test('MQTT.js receives the Message Expiry Interval on a live message, unchanged when forwarded at once', async (t) => {
-    const sub = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
-    const pub = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const sub = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
+    const pub = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => Promise.all([sub.endAsync(true), pub.endAsync(true)]));
     await sub.subscribeAsync('exp/js', { qos: 1 });
     const got = new Promise<number | undefined>((resolve) =>

@@ -48,12 +48,12 @@ describe('inbound Receive Maximum', () => {
 
 describe('outbound: the client’s Receive Maximum with MQTT.js', () => {
   test('an MQTT.js client with Receive Maximum 3 gets 50 QoS 1 and 50 QoS 2 messages, each QoS in order [MQTT-3.3.4-9]', async (t) => {
-    const sub = await mqtt.connectAsync(h.ts.url, {
+    const sub = await mqtt.connectAsync(h.url(), {
       protocolVersion: 5,
       reconnectPeriod: 0,
       properties: { receiveMaximum: 3 },
     });
-    const pub = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const pub = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => Promise.all([sub.endAsync(true), pub.endAsync(true)]));
     const got: string[] = [];
     sub.on('message', (_topic, payload) => got.push(payload.toString()));

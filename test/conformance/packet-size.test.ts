@@ -130,12 +130,12 @@ describe('Maximum Packet Size', () => {
   });
 
   test('MQTT.js announcing Maximum Packet Size 100 receives the messages that fit and never one larger', async (t) => {
-    const sub = await mqtt.connectAsync(h.ts.url, {
+    const sub = await mqtt.connectAsync(h.url(), {
       protocolVersion: 5,
       reconnectPeriod: 0,
       properties: { maximumPacketSize: 100 },
     });
-    const pub = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const pub = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => Promise.all([sub.endAsync(true), pub.endAsync(true)]));
     const got: string[] = [];
     sub.on('message', (_t, p) => got.push(p.toString()));

@@ -18,7 +18,7 @@ const nextMessage = (client: mqtt.MqttClient): Promise<IPublishPacket> =>
 
 describe('subscription options with MQTT.js v5', () => {
   test('No Local, Retain As Published, Retain Handling and Subscription Identifiers as MQTT.js sets them [MQTT-3.8.3-3] [MQTT-3.3.1-12] [MQTT-3.3.4-3]', async (t) => {
-    const c = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const c = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => c.endAsync(true));
     await c.publishAsync('so/js/r', 'kept', { qos: 1, retain: true });
 
@@ -42,7 +42,7 @@ describe('subscription options with MQTT.js v5', () => {
     assert.equal(p.retain, true, 'Retain As Published');
     assert.deepEqual(p.properties?.subscriptionIdentifier, 7, 'only the No Local subscription left out');
 
-    const other = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const other = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => other.endAsync(true));
     const fromOther = nextMessage(c);
     await other.publishAsync('so/js/x', 'theirs', { qos: 1 });
@@ -51,7 +51,7 @@ describe('subscription options with MQTT.js v5', () => {
     assert.equal(q.retain, false);
 
     // Retain Handling 1: retained only for a new subscription.
-    const rh1 = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const rh1 = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => rh1.endAsync(true));
     const first = nextMessage(rh1);
     await rh1.subscribeAsync('so/js/r', { qos: 1, rh: 1 });

@@ -84,20 +84,20 @@ describe('Will Delay with MQTT.js', () => {
   });
 
   test('an MQTT.js client whose connection drops has its will published after the 1 s delay; one that comes back in time does not', async (t) => {
-    const watcher = await mqtt.connectAsync(h.ts.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    const watcher = await mqtt.connectAsync(h.url(), { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => watcher.endAsync(true));
     const got: string[] = [];
     watcher.on('message', (_t, p) => got.push(p.toString()));
     await watcher.subscribeAsync('wde/js/#', { qos: 1 });
 
     const lostId = h.uid();
-    const lost = await mqtt.connectAsync(h.ts.url, willOptions('wde/js/lost', 'lost', lostId));
+    const lost = await mqtt.connectAsync(h.url(), willOptions('wde/js/lost', 'lost', lostId));
     const backId = h.uid();
-    const returning = await mqtt.connectAsync(h.ts.url, willOptions('wde/js/back', 'back', backId));
+    const returning = await mqtt.connectAsync(h.url(), willOptions('wde/js/back', 'back', backId));
     lost.stream.destroy();
     returning.stream.destroy();
     await Promise.all([lost.endAsync(true), returning.endAsync(true)]);
-    const again = await mqtt.connectAsync(h.ts.url, willOptions('wde/js/back', 'back', backId));
+    const again = await mqtt.connectAsync(h.url(), willOptions('wde/js/back', 'back', backId));
     t.after(() => again.endAsync(true));
     await sleep(400);
     assert.deepEqual(got, [], 'nothing before the delay');

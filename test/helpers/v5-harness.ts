@@ -2,6 +2,12 @@
  * Shared by the v5 conformance files (one per area): a server per file, packet-level clients
  * over in-memory duplexes, and the SUBSCRIBE / PUBLISH / receive steps every test repeats.
  * `harness()` registers the file's before/after hooks and returns the helpers bound to it.
+ *
+ * With PUBSUB_TEST_CLUSTER=1 (test/cluster/conformance.test.ts) every server is a two-node
+ * cluster on its own NATS (server-pair.ts): `ts` is node A, and the clients a test opens on a
+ * server alternate between its two nodes (the first on A, the second on B, ...), so a suite's
+ * subscriber and publisher sit on different nodes; their bytes reach a node once both nodes
+ * know each other's subscriptions (server-pair.ts `connect`).
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before } from 'node:test';
@@ -16,6 +22,7 @@ import type {
 import type { Server } from '../../src/server.ts';
 import { RawClient } from './raw-client.ts';
 import { startServer, type TestServer } from './server.ts';
+import { type ServerPair, startPair } from './server-pair.ts';
 import { expectAck } from './wire.ts';
 
 export type Overrides = Parameters<typeof startServer>[0];
@@ -26,6 +33,11 @@ export interface Harness {
   uid(): string;
   /** Another server, closed after the file. */
   serverWith(overrides: Overrides): Promise<TestServer>;
+  /**
+   * The `mqtt://` URL for a real client (MQTT.js) of `server` (default: the file's): its own URL
+   * on one node; in cluster mode the node whose turn it is, as `open` picks.
+   */
+  url(server?: TestServer): string;
   open(version: ProtocolVersion, server?: Server): RawClient;
   connected(version: ProtocolVersion, fields?: Partial<ConnectPacket>, server?: Server): Promise<RawClient>;
   subscribe(
@@ -52,19 +64,41 @@ export const pid = (): number => (packetIds = (packetIds % 0xfff0) + 1);
 export const text = (p: PublishPacket): string => p.payload.toString();
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The conformance suites run against two-node clusters (test/cluster/conformance.test.ts). */
+export const CLUSTER_MODE = process.env.PUBSUB_TEST_CLUSTER === '1';
+
 export function harness(prefix: string, overrides: Overrides = {}): Harness {
   let ts: TestServer | undefined;
-  const extra: TestServer[] = [];
+  const extra: { close(): Promise<void> }[] = [];
   const clients: RawClient[] = [];
+  /** Cluster mode: each node's pair, and how many clients the test opened on each pair so far. */
+  const pairs = new Map<Server, ServerPair>();
+  const opened = new Map<ServerPair, number>();
   let counter = 0;
+  const start = async (o: Overrides): Promise<TestServer> => {
+    if (!CLUSTER_MODE) return startServer(o);
+    const pair = await startPair(o);
+    pairs.set(pair.a.server, pair).set(pair.b.server, pair);
+    extra.push(pair);
+    return pair.a;
+  };
+  /** Cluster mode: the node of `server`'s pair whose turn it is, and the pair. */
+  const place = (server: Server): [Server, ServerPair | undefined] => {
+    const pair = pairs.get(server);
+    if (pair === undefined) return [server, undefined];
+    const n = opened.get(pair) ?? 0;
+    opened.set(pair, n + 1);
+    return [n % 2 === 0 ? server : pair.other(server), pair];
+  };
   before(async () => {
-    ts = await startServer(overrides);
+    ts = await start(overrides);
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.destroy();
+    opened.clear();
   });
   after(async () => {
-    await Promise.all([ts?.close(), ...extra.map((s) => s.close())]);
+    await Promise.all([CLUSTER_MODE ? undefined : ts?.close(), ...extra.map((s) => s.close())]);
   });
 
   const h: Harness = {
@@ -73,12 +107,18 @@ export function harness(prefix: string, overrides: Overrides = {}): Harness {
     },
     uid: () => `${prefix}-${process.pid}-${++counter}`,
     async serverWith(o) {
-      const s = await startServer(o);
-      extra.push(s);
+      const s = await start(o);
+      if (!CLUSTER_MODE) extra.push(s);
       return s;
     },
+    url(server = ts!) {
+      const [node, pair] = place(server.server);
+      return pair === undefined ? server.url : pair.url(node);
+    },
     open(version, server = ts!.server) {
-      const c = RawClient.memory(server, version);
+      const [node, pair] = place(server);
+      const c =
+        pair === undefined ? RawClient.memory(node, version) : new RawClient(pair.connect(node), version);
       clients.push(c);
       return c;
     },

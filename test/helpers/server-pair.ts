@@ -1,0 +1,121 @@
+/**
+ * Two in-process Servers joined as a cluster (issue 18) on their own nats-server, for running
+ * the conformance suites with their clients split across nodes (PUBSUB_TEST_CLUSTER=1,
+ * v5-harness.ts; test/cluster/conformance.test.ts runs them so). Each pair has its own NATS:
+ * pairs in one file never hear each other (they share broker addresses such as default.local).
+ *
+ * `settled()` waits until each node knows exactly as many filters of the other as the other
+ * holds: a subscription made on one node takes effect on the other a few milliseconds after its
+ * SUBACK (docs/cluster.md). `connect(node)` gives a client an in-memory connection whose bytes
+ * reach the node only once the pair is settled (in order), and `url(node)` a TCP relay doing the
+ * same for MQTT.js, so whatever a test sends after a SUBACK, by any client and however it reads
+ * the SUBACK, meets the subscription on both nodes.
+ */
+import { createServer, type Server as NetServer, connect as netConnect } from 'node:net';
+import { type Duplex, duplexPair } from 'node:stream';
+import type { TestContext } from 'node:test';
+import type { Server } from '../../src/server.ts';
+import { until } from './child-process.ts';
+import { startNats } from './cluster.ts';
+import { startServer, type TestServer } from './server.ts';
+
+export interface ServerPair {
+  readonly a: TestServer;
+  readonly b: TestServer;
+  /** The other node of `server`'s pair. */
+  other(server: Server): Server;
+  /** Each node's view of the other's filters matches what the other holds. */
+  settled(): Promise<void>;
+  /** A client's end of an in-memory connection to `node`, its bytes held until `settled`. */
+  connect(node: Server): Duplex;
+  /** `mqtt://` URL of a TCP relay to `node` holding a client's bytes until `settled`, as `connect`. */
+  url(node: Server): string;
+  close(): Promise<void>;
+}
+
+let pairs = 0;
+
+/**
+ * Pipes `client` and `server` both ways, the client's bytes in order and each only once
+ * `settled()` resolves; either side closing closes the other.
+ */
+function gate(client: Duplex, server: Duplex, settled: () => Promise<void>): void {
+  let chain = Promise.resolve();
+  const fail = (): void => {
+    client.destroy();
+    server.destroy();
+  };
+  client.on('data', (chunk: Buffer) => {
+    chain = chain
+      .then(settled)
+      .then(() => void server.write(chunk))
+      .catch(fail);
+  });
+  client.on('end', () => {
+    chain = chain.then(() => void server.end());
+  });
+  server.on('data', (chunk: Buffer) => client.write(chunk));
+  server.on('end', () => client.end());
+  client.on('close', () => server.destroy());
+  server.on('close', () => client.destroy());
+  for (const end of [client, server]) end.on('error', () => {});
+}
+
+/** Whether `from` knows all of `of`'s filters (and nothing more). */
+function knows(from: Server, of: Server): boolean {
+  const self = of.cluster!.nodes()[0]!;
+  const view = from.cluster!.nodes().find((n) => n.name === self.name);
+  return view !== undefined && view.filters === self.filters;
+}
+
+export async function startPair(overrides: Parameters<typeof startServer>[0] = {}): Promise<ServerPair> {
+  const cleanups: (() => unknown)[] = [];
+  const context = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
+  const nats = await startNats(context);
+  const n = ++pairs;
+  const [a, b] = await Promise.all(
+    ['a', 'b'].map((side) =>
+      startServer({ ...overrides, cluster: nats.url, nodeName: `conf-${process.pid}-${n}-${side}` }),
+    ),
+  );
+  let closed = false;
+  const pair: ServerPair = {
+    a: a!,
+    b: b!,
+    other: (server) => (server === a!.server ? b!.server : a!.server),
+    async settled() {
+      if (closed) return;
+      await until(
+        () => knows(a!.server, b!.server) && knows(b!.server, a!.server),
+        'both nodes to know each other filters',
+      );
+    },
+    connect(node) {
+      const [client, clientPeer] = duplexPair();
+      const [serverPeer, server] = duplexPair();
+      gate(clientPeer, serverPeer, () => pair.settled());
+      node.accept(server, { transport: 'memory', remoteAddress: 'memory', remotePort: 0 });
+      return client;
+    },
+    url: (node) => relays.get(node)!,
+    async close() {
+      closed = true;
+      for (const relay of servers) relay.close();
+      await Promise.all([a!.close(), b!.close()]);
+      for (const fn of cleanups.reverse()) await fn();
+    },
+  };
+  const relays = new Map<Server, string>();
+  const servers: NetServer[] = [];
+  for (const node of [a!, b!]) {
+    const relay = createServer((client) =>
+      gate(client, netConnect(node.port, '127.0.0.1'), () => pair.settled()),
+    );
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    servers.push(relay);
+    relays.set(node.server, `mqtt://127.0.0.1:${(relay.address() as { port: number }).port}`);
+  }
+  await until(() => a!.server.cluster!.linkUp && b!.server.cluster!.linkUp, 'both nodes linked to NATS');
+  await pair.settled();
+  return pair;
+}
