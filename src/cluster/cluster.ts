@@ -134,6 +134,8 @@ export class Cluster implements LinkHost {
       replica,
       replicas: config.clusterReplicas,
       logger: options.logger,
+      // The retained stream is read once this node's brokers are the cluster's.
+      onSynced: (nc) => void this.retained.up(nc),
     });
     this.#link = new NatsLink({
       servers: config.cluster,
@@ -430,7 +432,6 @@ export class Cluster implements LinkHost {
     this.#introduce(nc);
     nc.publish(HELLO, JSON.stringify({ node: this.nodeName }));
     this.controlPlane.linkUp(nc);
-    void this.retained.up(nc);
   }
 
   #introduce(nc: NatsConnection): void {

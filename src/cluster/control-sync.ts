@@ -37,12 +37,19 @@ export interface ControlSyncOptions {
   /** Replicas of the bucket when this node creates it (`--cluster-replicas`). */
   readonly replicas: number;
   readonly logger: Logger;
+  /**
+   * Each time the node has synced the bucket (at every link up, after a followed watch ended):
+   * its brokers are the cluster's from then on (a bootstrap broker that gave way is replaced),
+   * so what is kept per broker (retained messages) is loaded after it.
+   */
+  readonly onSynced?: (nc: NatsConnection) => void;
 }
 
 export class ControlSync {
   readonly #replica: ControlReplica;
   readonly #replicas: number;
   readonly #log: Logger;
+  readonly #onSynced: ((nc: NatsConnection) => void) | undefined;
   #kv: KV | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   /** Bumped at every link change: work of an older link stops. */
@@ -65,6 +72,7 @@ export class ControlSync {
     this.#replica = options.replica;
     this.#replicas = options.replicas;
     this.#log = options.logger;
+    this.#onSynced = options.onSynced;
   }
 
   /** Whether this node holds the bucket's control plane and follows it (ready, writable). */
@@ -141,7 +149,7 @@ export class ControlSync {
       initialized = true;
       this.#reconcile(initial);
       this.#reconciled = true;
-      void this.#seed(generation);
+      void this.#seed(nc, generation);
     };
     if (empty) ready();
     for await (const entry of watch) {
@@ -185,11 +193,12 @@ export class ControlSync {
   }
 
   /** Writes what only this node had (a first join), then says the node is ready. */
-  async #seed(generation: number): Promise<void> {
+  async #seed(nc: NatsConnection, generation: number): Promise<void> {
     const conflicts = await this.commit();
     if (generation !== this.#generation) return;
     this.#warned = false;
     this.#synced = true;
+    this.#onSynced?.(nc);
     if (conflicts > 0) this.#log.info({ conflicts }, "records of this node gave way to the cluster's");
   }
 

@@ -161,8 +161,10 @@ export class RetainedSync {
   purge(address: string): void {
     const token = escapeLevel(address);
     const prefix = `${ROOT}.r.${token}.`;
-    for (const subject of [...this.#outbox.keys()]) if (subject.startsWith(prefix)) this.#outbox.delete(subject);
-    for (const subject of [...this.#echoes.keys()]) if (subject.startsWith(prefix)) this.#echoes.delete(subject);
+    for (const subject of [...this.#outbox.keys()])
+      if (subject.startsWith(prefix)) this.#outbox.delete(subject);
+    for (const subject of [...this.#echoes.keys()])
+      if (subject.startsWith(prefix)) this.#echoes.delete(subject);
     this.#orphans.delete(token);
     const js = this.#js;
     const failed = (err: Error) =>

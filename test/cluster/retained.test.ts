@@ -15,7 +15,15 @@ import { join } from 'node:path';
 import { after, before, it, type TestContext } from 'node:test';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
-import { metric, type Nats, type Node, startNats, startNode, suiteContext } from '../helpers/cluster.ts';
+import {
+  accountOf,
+  metric,
+  type Nats,
+  type Node,
+  startNats,
+  startNode,
+  suiteContext,
+} from '../helpers/cluster.ts';
 import {
   describeWithTool,
   mosquittoClients,
@@ -34,7 +42,7 @@ interface Retained {
 
 /** The retained messages `node`'s admin API lists for `filter`, payloads decoded. */
 async function retainedOn(node: Node, filter: string): Promise<Retained[]> {
-  const path = `/client/v4/accounts/${node.accountId}/pubsub/namespaces/local/brokers/default/retained`;
+  const path = `/client/v4/accounts/${await accountOf(node, 'local')}/pubsub/namespaces/local/brokers/default/retained`;
   const res = await fetch(`${node.apiUrl}${path}?filter=${encodeURIComponent(filter)}&payload=true`, {
     headers: { authorization: `Bearer ${node.token}` },
   });
@@ -233,7 +241,7 @@ describeWithTool('cluster: retained messages', natsServer, () => {
     const pub = await client(t, b);
     await pub.publishAsync(topic, 'doomed', { qos: 1, retain: true });
     await holds(a, topic, 'doomed');
-    const path = `/client/v4/accounts/${a.accountId}/pubsub/namespaces/local/brokers/default/retained`;
+    const path = `/client/v4/accounts/${await accountOf(a, 'local')}/pubsub/namespaces/local/brokers/default/retained`;
     const res = await fetch(`${a.apiUrl}${path}?topic=${encodeURIComponent(topic)}`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${a.token}` },

@@ -151,3 +151,19 @@ export async function metric(node: { apiUrl: string }, name: string): Promise<nu
   const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
   return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
 }
+
+/**
+ * The account that holds namespace `name` in the cluster: with one control plane, the nodes'
+ * bootstrap namespaces `local` give way to the first node's, so a node's own account id may
+ * not hold it. Asked with `node`'s admin token (an operator token: every node's works anywhere).
+ */
+export async function accountOf(node: Node, name: string): Promise<string> {
+  const headers = { authorization: `Bearer ${node.token}` };
+  const res = await fetch(`${node.apiUrl}/client/v4/accounts`, { headers });
+  const accounts = ((await res.json()) as { result: { id: string }[] }).result;
+  for (const { id } of accounts) {
+    const ns = await fetch(`${node.apiUrl}/client/v4/accounts/${id}/pubsub/namespaces/${name}`, { headers });
+    if (ns.status === 200) return id;
+  }
+  throw new Error(`no account holds namespace ${name}`);
+}
