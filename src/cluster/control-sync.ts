@@ -27,7 +27,7 @@
 import { type KV, type KvEntry, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { type ControlReplica, kindRank } from '../tenancy/index.ts';
+import { type ControlReplica, KEY_KINDS, kindRank } from '../tenancy/index.ts';
 
 export const CONTROL_BUCKET = 'pubsub-control';
 const RETRY_MS = 1000;
@@ -66,6 +66,8 @@ export class ControlSync {
   /** Keys whose record could not be applied here (see the header). */
   readonly #unapplied = new Set<string>();
   #chain: Promise<unknown> = Promise.resolve();
+  /** Bumped at every record of the bucket applied here: `#push` finds its differences anew. */
+  #applied = 0;
   #warned = false;
 
   constructor(options: ControlSyncOptions) {
@@ -214,6 +216,7 @@ export class ControlSync {
   }
 
   #apply(key: string, value: string | undefined): void {
+    this.#applied++;
     try {
       this.#replica.apply(key, value);
       this.#unapplied.delete(key);
@@ -227,25 +230,22 @@ export class ControlSync {
     const kv = this.#kv;
     if (kv === undefined || !this.#reconciled) return 0;
     const generation = this.#generation;
-    const local = this.#replica.snapshot();
-    const deletes = [...this.#known.keys()]
-      .filter((key) => !local.has(key) && !this.#unapplied.has(key))
-      .sort((x, y) => kindRank(y) - kindRank(x));
-    const puts = [...local].filter(
-      ([key, value]) => this.#known.get(key) !== value && !this.#unapplied.has(key),
-    );
     let conflicts = 0;
-    const write = async (key: string, value: string | null): Promise<void> => {
+    /**
+     * Writes one difference, as a compare-and-set on what this node knew of the key when it
+     * found the difference (`base`): a record another node wrote meanwhile (already applied
+     * here by the watch) makes the write fail, and the bucket's record stands.
+     */
+    const write = async ({ key, value, base }: Difference): Promise<void> => {
       if (generation !== this.#generation) return;
       this.#pushing.set(key, value);
       try {
-        const revision = this.#revision.get(key) ?? 0;
         if (value === null) {
-          await kv.delete(key, { previousSeq: revision });
+          await kv.delete(key, { previousSeq: base ?? 0 });
           this.#known.delete(key);
         } else {
-          const known = this.#known.has(key);
-          const written = known ? await kv.update(key, value, revision) : await kv.create(key, value);
+          const written =
+            base === undefined ? await kv.create(key, value) : await kv.update(key, value, base);
           this.#revision.set(key, Math.max(written, this.#revision.get(key) ?? 0));
           this.#known.set(key, value);
         }
@@ -266,21 +266,47 @@ export class ControlSync {
         this.#pushing.delete(key);
       }
     };
-    // One kind at a time (parents before children, deletes the other way), its keys together.
-    for (const group of byKind(deletes.map((key) => [key, null] as const)))
-      await Promise.all(group.map(([key]) => write(key, null)));
-    for (const group of byKind(puts)) await Promise.all(group.map(([key, value]) => write(key, value)));
+    // One kind at a time (deletes children first, then puts parents first), its keys together.
+    // A record of another node applied meanwhile (by the watch, or after a conflict) may have
+    // changed what this node holds (a parent that gave way takes its local children with it,
+    // control-replica.ts): the differences are then found anew, so that no stale record (one
+    // naming a parent no node has any more) is written.
+    for (const deletes of [true, false]) {
+      let applied = -1;
+      let differences: Difference[] = [];
+      for (let rank = 0; rank <= KEY_KINDS.length; rank++) {
+        const kind = deletes ? KEY_KINDS.length - rank : rank;
+        if (applied !== this.#applied) {
+          applied = this.#applied;
+          differences = this.#differences(deletes);
+        }
+        const group = differences.filter((d) => kindRank(d.key) === kind);
+        await Promise.all(group.map(write));
+        if (generation !== this.#generation) return conflicts;
+      }
+    }
     return conflicts;
+  }
+
+  /** What this node holds and the bucket does not (puts), or the other way round (deletes). */
+  #differences(deletes: boolean): Difference[] {
+    const local = this.#replica.snapshot();
+    const base = (key: string): number | undefined =>
+      this.#known.has(key) ? (this.#revision.get(key) ?? 0) : undefined;
+    if (deletes)
+      return [...this.#known.keys()]
+        .filter((key) => !local.has(key) && !this.#unapplied.has(key))
+        .map((key) => ({ key, value: null, base: base(key) }));
+    return [...local]
+      .filter(([key, value]) => this.#known.get(key) !== value && !this.#unapplied.has(key))
+      .map(([key, value]) => ({ key, value, base: base(key) }));
   }
 }
 
-/** Runs of consecutive entries of one key kind (the input is sorted by kind). */
-function byKind<T extends readonly [string, unknown]>(entries: readonly T[]): T[][] {
-  const groups: T[][] = [];
-  for (const entry of entries) {
-    const last = groups.at(-1);
-    if (last !== undefined && kindRank(last[0]![0]) === kindRank(entry[0])) last.push(entry);
-    else groups.push([entry]);
-  }
-  return groups;
+/** One record to write to the bucket (value null: delete) and the revision it was found at. */
+interface Difference {
+  key: string;
+  value: string | null;
+  /** The key's revision this node knew when it found the difference; undefined: not in the bucket. */
+  base: number | undefined;
 }

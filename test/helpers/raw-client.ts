@@ -15,6 +15,13 @@ import {
 } from '../../src/protocol/index.ts';
 import type { Server } from '../../src/server.ts';
 
+/**
+ * How long `next`/`expect` wait by default. Longer when the conformance suites run on two-node
+ * clusters (PUBSUB_TEST_CLUSTER=1, test/cluster/conformance.test.ts): each suite's servers are
+ * then two nodes and a nats-server, and the suites run beside the rest of `npm test`.
+ */
+export const PACKET_WAIT_MS = process.env.PUBSUB_TEST_CLUSTER === '1' ? 6000 : 2000;
+
 type Waiter = { resolve: (p: Packet) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
 export class RawClient {
@@ -87,7 +94,7 @@ export class RawClient {
   }
 
   /** The next packet, whatever its type. */
-  next(timeoutMs = 2000): Promise<Packet> {
+  next(timeoutMs = PACKET_WAIT_MS): Promise<Packet> {
     const queued = this.received.shift();
     if (queued) return Promise.resolve(queued);
     if (this.#closed) return Promise.reject(new Error('connection closed'));
@@ -105,7 +112,10 @@ export class RawClient {
   }
 
   /** The next packet, which must be of `type`. */
-  async expect<T extends Packet['type']>(type: T, timeoutMs = 2000): Promise<Extract<Packet, { type: T }>> {
+  async expect<T extends Packet['type']>(
+    type: T,
+    timeoutMs = PACKET_WAIT_MS,
+  ): Promise<Extract<Packet, { type: T }>> {
     const p = await this.next(timeoutMs);
     if (p.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(p)}`);
     return p as Extract<Packet, { type: T }>;

@@ -115,7 +115,40 @@ export async function startPair(overrides: Parameters<typeof startServer>[0] = {
     servers.push(relay);
     relays.set(node.server, `mqtt://127.0.0.1:${(relay.address() as { port: number }).port}`);
   }
-  await until(() => a!.server.cluster!.linkUp && b!.server.cluster!.linkUp, 'both nodes linked to NATS');
-  await pair.settled();
+  try {
+    // Ready, not only linked: a node's bootstrap broker gives way to the cluster's at its control
+    // plane sync, and a client connected before that would be disconnected with it.
+    // Two nodes started at once on an empty bucket both seed it, and one's default broker gives way
+    // to the other's (docs/cluster.md): the pair is ready once both serve the same one.
+    const brokerId = (s: Server): string | undefined => s.tenancy.defaultTenant()?.broker.id;
+    await until(
+      () =>
+        a!.server.cluster!.ready &&
+        b!.server.cluster!.ready &&
+        brokerId(a!.server) !== undefined &&
+        brokerId(a!.server) === brokerId(b!.server),
+      'both nodes ready (synced), serving the same default broker',
+    );
+    // The bootstrap account (and its admin token) of the node whose namespace `local` gave way
+    // holds nothing: both TestServers name the one that holds it.
+    const holds = (ts: TestServer): boolean => {
+      try {
+        a!.server.tenancy.getNamespace(ts.accountId, 'local');
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const owner = holds(a!) ? a! : b!;
+    for (const ts of [a!, b!]) {
+      ts.accountId = owner.accountId;
+      ts.adminToken = owner.adminToken;
+    }
+    await pair.settled();
+  } catch (err) {
+    // What was started must not keep the test process alive once the test has failed.
+    await pair.close();
+    throw err;
+  }
   return pair;
 }

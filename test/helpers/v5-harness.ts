@@ -20,7 +20,7 @@ import type {
   SubscriptionRequest,
 } from '../../src/protocol/index.ts';
 import type { Server } from '../../src/server.ts';
-import { RawClient } from './raw-client.ts';
+import { PACKET_WAIT_MS, RawClient } from './raw-client.ts';
 import { startServer, type TestServer } from './server.ts';
 import { type ServerPair, startPair } from './server-pair.ts';
 import { expectAck } from './wire.ts';
@@ -166,7 +166,7 @@ export function harness(prefix: string, overrides: Overrides = {}): Harness {
         await c.expect('pubcomp');
       }
     },
-    async receive(c, timeoutMs = 2000) {
+    async receive(c, timeoutMs = PACKET_WAIT_MS) {
       const p = await c.expect('publish', timeoutMs);
       if (p.qos === 1) c.send({ type: 'puback', packetId: p.packetId!, reasonCode: 0 });
       if (p.qos === 2) {

@@ -1,0 +1,53 @@
+/**
+ * Two nodes started at the same moment on a cluster whose control-plane bucket is empty (issue
+ * 18): both seed the bucket with their bootstrap namespace `local` and its broker `default`, one
+ * of each name wins (`create` is a compare-and-set), and the other node's records give way with
+ * their children. Found by the two-node conformance run, where each suite starts pairs so: a
+ * node wrote its own namespace over the winner's (an update at a revision it had just learnt from
+ * the watch) and the two nodes kept different default brokers for good, or a node wrote a broker
+ * whose namespace had given way, and had no default broker at all. Each round here starts a
+ * fresh nats-server and a fresh pair, and checks that they agree and that a message crosses.
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import mqtt from 'mqtt';
+import type { Server } from '../../src/server.ts';
+import { until } from '../helpers/child-process.ts';
+import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
+import { startPair } from '../helpers/server-pair.ts';
+
+const ROUNDS = 6;
+const brokerId = (s: Server): string | undefined => s.tenancy.defaultTenant()?.broker.id;
+
+describeWithTool('cluster: nodes started together on an empty control plane', natsServer, () => {
+  it(`agree on one bootstrap broker and carry messages through it (${ROUNDS} fresh pairs)`, async (t) => {
+    for (let round = 0; round < ROUNDS; round++) {
+      // startPair waits (15 s at most) for both to be ready and to serve the same default broker.
+      const pair = await startPair();
+      try {
+        const [a, b] = [pair.a.server, pair.b.server];
+        assert.ok(
+          brokerId(a) !== undefined && brokerId(a) === brokerId(b),
+          `round ${round}: one default broker`,
+        );
+        const namespaceId = (s: Server) => s.tenancy.defaultTenant()?.record.namespaceId;
+        assert.equal(namespaceId(a), namespaceId(b), `round ${round}: the same namespace local`);
+        const topic = `${uniqueName('race')}/x`;
+        const sub = await mqtt.connectAsync(pair.a.url, { protocolVersion: 5, reconnectPeriod: 0 });
+        t.after(() => sub.endAsync(true));
+        const got: string[] = [];
+        sub.on('message', (_t, payload) => got.push(payload.toString()));
+        await sub.subscribeAsync(topic, { qos: 1 });
+        await pair.settled();
+        const pub = await mqtt.connectAsync(pair.b.url, { protocolVersion: 5, reconnectPeriod: 0 });
+        t.after(() => pub.endAsync(true));
+        await pub.publishAsync(topic, `round ${round}`, { qos: 1 });
+        await until(() => got.length === 1, `round ${round}: the message from B on A`);
+        assert.deepEqual(got, [`round ${round}`]);
+        await Promise.all([sub.endAsync(true), pub.endAsync(true)]);
+      } finally {
+        await pair.close();
+      }
+    }
+  });
+});
