@@ -112,6 +112,7 @@ export class RetainedSync {
   #generation = 0;
   /** The last stream sequence applied, and the creation instant of the stream it counts in. */
   #applied = 0;
+  #acknowledged = 0;
   #streamCreated = '';
   #loaded = false;
   /** The subjects met by a read from the stream's start, until it reaches the end. */
@@ -136,6 +137,16 @@ export class RetainedSync {
   /** Writes waiting for the stream. */
   get pending(): number {
     return this.#outbox.size;
+  }
+
+  /** The last stream sequence applied to this node's cache. */
+  get sequence(): number {
+    return this.#applied;
+  }
+
+  /** The highest stream sequence of this node's writes the stream acknowledged. */
+  get acknowledged(): number {
+    return this.#acknowledged;
   }
 
   opened(broker: Broker): void {
@@ -207,7 +218,7 @@ export class RetainedSync {
       );
       if (generation !== this.#generation) return;
       // A stream made again (NATS lost its store) counts from 1: read it all.
-      if (info.created !== this.#streamCreated) this.#applied = 0;
+      if (info.created !== this.#streamCreated) this.#applied = this.#acknowledged = 0;
       this.#streamCreated = info.created;
       if (this.#applied === 0) this.#seen = new Set();
       const last = info.state;
@@ -256,7 +267,8 @@ export class RetainedSync {
     const js = this.#js;
     if (js === undefined) return; // kept: sent when the link is back
     js.publish(subject, write.data, { msgID: write.id }).then(
-      () => {
+      (ack) => {
+        this.#acknowledged = Math.max(this.#acknowledged, ack.seq);
         if (this.#outbox.get(subject) === write) this.#outbox.delete(subject);
         this.stats.written++;
       },

@@ -11,15 +11,16 @@ import type { TestContext } from 'node:test';
 /** How long any wait for a client's output lasts before the test fails. Generous on purpose. */
 export const WAIT_MS = 15_000;
 
-/** Resolves once `condition` holds (it may be async), polling; fails after `timeoutMs` naming `what`. */
+/** Resolves once `condition` holds (it may be async), polling; fails after `timeoutMs` naming `what` (or what it returns then). */
 export async function until(
   condition: () => boolean | Promise<boolean>,
-  what: string,
+  what: string | (() => string),
   timeoutMs = WAIT_MS,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      assert.fail(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

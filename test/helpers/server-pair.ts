@@ -5,8 +5,9 @@
  * pairs in one file never hear each other (they share broker addresses such as default.local).
  *
  * `settled()` waits until each node knows exactly as many filters of the other as the other
- * holds: a subscription made on one node takes effect on the other a few milliseconds after its
- * SUBACK (docs/cluster.md). `connect(node)` gives a client an in-memory connection whose bytes
+ * holds, and both hold every retained message written so far: a subscription (or a retained
+ * message) made on one node takes effect on the other a few milliseconds after its SUBACK (or
+ * PUBACK) (docs/cluster.md). `connect(node)` gives a client an in-memory connection whose bytes
  * reach the node only once the pair is settled (in order), and `url(node)` a TCP relay doing the
  * same for MQTT.js, so whatever a test sends after a SUBACK, by any client and however it reads
  * the SUBACK, meets the subscription on both nodes.
@@ -61,6 +62,28 @@ function gate(client: Duplex, server: Duplex, settled: () => Promise<void>): voi
   for (const end of [client, server]) end.on('error', () => {});
 }
 
+/**
+ * Whether both nodes' retained caches hold every retained write made so far: nothing waits for
+ * the stream, and each has read it past every write the stream acknowledged (docs/cluster.md:
+ * a retained message set on one node is on the others a few milliseconds after its PUBACK).
+ */
+function retainedSettled(a: Server, b: Server): boolean {
+  const [ra, rb] = [a.cluster!.retained, b.cluster!.retained];
+  const last = Math.max(ra.acknowledged, rb.acknowledged);
+  return ra.pending === 0 && rb.pending === 0 && ra.sequence >= last && rb.sequence >= last;
+}
+
+/** What `settled` waits on, for its failure message. */
+function describeState(a: Server, b: Server): string {
+  const side = (s: Server, other: Server): string => {
+    const self = s.cluster!.nodes()[0]!;
+    const view = other.cluster!.nodes().find((n) => n.name === self.name);
+    const r = s.cluster!.retained;
+    return `${self.name}: ${self.filters} filters (the other knows ${view?.filters}), retained pending ${r.pending}, read ${r.sequence}, acknowledged ${r.acknowledged}`;
+  };
+  return `${side(a, b)}; ${side(b, a)}`;
+}
+
 /** Whether `from` knows all of `of`'s filters (and nothing more). */
 function knows(from: Server, of: Server): boolean {
   const self = of.cluster!.nodes()[0]!;
@@ -86,8 +109,10 @@ export async function startPair(overrides: Parameters<typeof startServer>[0] = {
     async settled() {
       if (closed) return;
       await until(
-        () => knows(a!.server, b!.server) && knows(b!.server, a!.server),
-        'both nodes to know each other filters',
+        () =>
+          knows(a!.server, b!.server) && knows(b!.server, a!.server) && retainedSettled(a!.server, b!.server),
+        () =>
+          `both nodes to know each other filters and hold every retained message: ${describeState(a!.server, b!.server)}`,
       );
     },
     connect(node) {
