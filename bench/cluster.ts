@@ -19,6 +19,9 @@
  * Every broker process is fresh per run; the load generator is this process (bench/load.ts).
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type BrokerHandle,
@@ -55,9 +58,11 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-async function startNats(): Promise<{ url: string; child: ChildProcess }> {
+/** A nats-server with JetStream (the control plane and retained messages need it), its store in a temp dir. */
+async function startNats(): Promise<{ url: string; child: ChildProcess; storeDir: string }> {
   const port = await freePort();
-  const child = spawnTracked('nats-server', ['-a', '127.0.0.1', '-p', String(port)]);
+  const storeDir = mkdtempSync(join(tmpdir(), 'pubsub-bench-nats-'));
+  const child = spawnTracked('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir]);
   await new Promise<void>((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => reject(new Error(`nats-server did not start:\n${text}`)), 10_000);
@@ -69,7 +74,7 @@ async function startNats(): Promise<{ url: string; child: ChildProcess }> {
       }
     });
   });
-  return { url: `nats://127.0.0.1:${port}`, child };
+  return { url: `nats://127.0.0.1:${port}`, child, storeDir };
 }
 
 async function startNode(natsUrl: string, name: string): Promise<BrokerHandle> {
@@ -164,6 +169,7 @@ try {
   }
 } finally {
   await stopChild(nats.child);
+  rmSync(nats.storeDir, { recursive: true, force: true });
   killAllChildren();
 }
 
