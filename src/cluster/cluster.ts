@@ -108,7 +108,12 @@ export class Cluster implements LinkHost {
   readonly #subjects = new Map<string, SubjectEntry>();
   /** This node's filters per broker address (the snapshot it sends). */
   readonly #filters = new Map<string, Set<string>>();
-  #interestOut: { add: [string, string][]; del: [string, string][] } = { add: [], del: [] };
+  /**
+   * Filters whose presence changed this turn, per broker address: the flush sends each one's
+   * final state (a filter removed and added again in one turn is an add, not an add and a
+   * delete that a peer would apply in the wrong order).
+   */
+  #interestOut = new Map<string, Set<string>>();
   #claimsOut: [string, string, number][] = [];
   #scheduled = false;
   /** This process's sender number in batch headers (codec.ts), and its last batch number. */
@@ -279,12 +284,13 @@ export class Cluster implements LinkHost {
     if (present) {
       if (set === undefined) this.#filters.set(address, (set = new Set()));
       set.add(filter);
-      this.#interestOut.add.push([address, filter]);
     } else {
       set?.delete(filter);
       if (set?.size === 0) this.#filters.delete(address);
-      this.#interestOut.del.push([address, filter]);
     }
+    let touched = this.#interestOut.get(address);
+    if (touched === undefined) this.#interestOut.set(address, (touched = new Set()));
+    touched.add(filter);
     this.#schedule();
   }
 
@@ -324,16 +330,21 @@ export class Cluster implements LinkHost {
   /** Sends this turn's interest changes and claims, then its batches. */
   #flush(): void {
     this.#scheduled = false;
-    const out = this.#interestOut;
+    const touched = this.#interestOut;
     const claims = this.#claimsOut;
-    if (out.add.length + out.del.length + claims.length > 0) {
-      this.#interestOut = { add: [], del: [] };
+    if (touched.size + claims.length > 0) {
+      this.#interestOut = new Map();
       this.#claimsOut = [];
+      const add: [string, string][] = [];
+      const del: [string, string][] = [];
+      for (const [address, filters] of touched) {
+        const now = this.#filters.get(address);
+        for (const filter of filters) (now?.has(filter) === true ? add : del).push([address, filter]);
+      }
       // While down, nothing is sent: the snapshot sent on reconnection carries the interest.
       const nc = this.#link.connection;
       try {
-        if (nc !== undefined && out.add.length + out.del.length > 0)
-          this.#publishInterest(nc, out.add, out.del, false);
+        if (nc !== undefined && add.length + del.length > 0) this.#publishInterest(nc, add, del, false);
         for (let i = 0; nc !== undefined && i < claims.length; i += CHUNK) {
           const message: ClaimMessage = { node: this.nodeName, claims: claims.slice(i, i + CHUNK) };
           nc.publish(CLAIM, JSON.stringify(message));
@@ -427,7 +438,7 @@ export class Cluster implements LinkHost {
       ];
     }
     this.#shared.linkUp(nc);
-    this.#interestOut = { add: [], del: [] }; // the snapshot below says it all
+    this.#interestOut = new Map(); // the snapshot below says it all
     this.#peers.touchAll(Date.now());
     this.#introduce(nc);
     nc.publish(HELLO, JSON.stringify({ node: this.nodeName }));
