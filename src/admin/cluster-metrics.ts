@@ -1,7 +1,7 @@
 /**
  * The cluster's Prometheus series (cluster mode only; docs/observability.md lists them): the
  * NATS link's state and losses, the nodes known, the messages and batches that crossed, and
- * the retained messages' stream, read from the Cluster's counters at scrape time.
+ * the control plane's sync and conflicts, the retained messages' stream, read from the Cluster's counters at scrape time.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Cluster } from '../cluster/index.ts';
@@ -69,6 +69,18 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'pubsub_cluster_batches_malformed_total',
     'Batches received that could not be decoded (logged, dropped).',
     () => s.malformed,
+  );
+  series(
+    'gauge',
+    'pubsub_cluster_control_plane_synced',
+    "Whether this node holds the cluster's control plane and follows it (1), or not (0: link down or syncing; API changes refused).",
+    () => (cluster.controlPlane.synced ? 1 : 0),
+  );
+  series(
+    'counter',
+    'pubsub_cluster_control_plane_conflicts_total',
+    "Control-plane changes made through this node's API that lost to another node's change of the same record (the first writer wins; logged).",
+    () => cluster.controlPlane.conflicts,
   );
   const r = cluster.retained;
   series(

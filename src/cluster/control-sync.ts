@@ -66,6 +66,8 @@ export class ControlSync {
   /** Keys whose record could not be applied here (see the header). */
   readonly #unapplied = new Set<string>();
   #chain: Promise<unknown> = Promise.resolve();
+  /** Changes of this node that lost to another node's since start (metrics). */
+  #conflicts = 0;
   /** Bumped at every record of the bucket applied here: `#push` finds its differences anew. */
   #applied = 0;
   #warned = false;
@@ -75,6 +77,11 @@ export class ControlSync {
     this.#replicas = options.replicas;
     this.#log = options.logger;
     this.#onSynced = options.onSynced;
+  }
+
+  /** Changes made here that lost to another node's since start (the first writer wins). */
+  get conflicts(): number {
+    return this.#conflicts;
   }
 
   /** Whether this node holds the bucket's control plane and follows it (ready, writable). */
@@ -256,6 +263,7 @@ export class ControlSync {
         const same = (current?.operation === 'PUT' ? current.string() : null) === value;
         if (!same) {
           conflicts++;
+          this.#conflicts++;
           this.#log.warn(
             { event: 'control_plane_conflict', key, err: (err as Error).message },
             `cluster control plane: ${key} changed on another node at the same time; the first change wins`,

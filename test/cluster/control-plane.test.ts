@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, it, type TestContext } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { until } from '../helpers/child-process.ts';
-import { type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
+import { metric, type Nats, type Node, startNats, startNode } from '../helpers/cluster.ts';
 import {
   describeWithTool,
   mosquittoClients,
@@ -291,6 +291,15 @@ describeWithTool('cluster: one control plane', natsServer, () => {
       const [onA, onB] = await Promise.all([a, b].map((n) => call(n, 'GET', `/namespaces/${name}`)));
       return onA!.status === 200 && JSON.stringify(onA!.body) === JSON.stringify(onB!.body);
     }, 'one record on both nodes');
+    // Refused either by the bucket (the other node's create came first there: 14031, a conflict
+    // counted on this node) or by this node's own store (the other's record had already arrived:
+    // the name is taken here). Both nodes stay synced (GET /metrics).
+    const series = async (metricName: string) => Promise.all([a, b].map((n) => metric(n, metricName)));
+    const loser = answers.findIndex((x) => x.status === 409);
+    const conflicts = await series('pubsub_cluster_control_plane_conflicts_total');
+    if (answers[loser]!.body.errors[0]?.code === 14031)
+      assert.ok(conflicts[loser]! >= 1, `conflict counted on the refusing node: ${conflicts}`);
+    assert.deepEqual(await series('pubsub_cluster_control_plane_synced'), [1, 1]);
   });
 
   it('an expired revocation pruned by both nodes at once is gone everywhere, and neither change is refused', async () => {
