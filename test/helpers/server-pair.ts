@@ -108,6 +108,9 @@ export async function startPair(overrides: Parameters<typeof startServer>[0] = {
     other: (server) => (server === a!.server ? b!.server : a!.server),
     async settled() {
       if (closed) return;
+      // A node sends its turn's interest changes after the turn (setImmediate): let them go
+      // first, or the counts compared below may still agree on the state before the change.
+      await new Promise((resolve) => setImmediate(resolve));
       await until(
         () =>
           knows(a!.server, b!.server) && knows(b!.server, a!.server) && retainedSettled(a!.server, b!.server),
