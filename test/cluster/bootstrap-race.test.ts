@@ -14,7 +14,7 @@ import mqtt from 'mqtt';
 import type { Server } from '../../src/server.ts';
 import { until } from '../helpers/child-process.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
-import { startPair } from '../helpers/server-pair.ts';
+import { collector, startPair } from '../helpers/server-pair.ts';
 
 const ROUNDS = 6;
 const brokerId = (s: Server): string | undefined => s.tenancy.defaultTenant()?.broker.id;
@@ -33,12 +33,7 @@ describeWithTool('cluster: nodes started together on an empty control plane', na
         const namespaceId = (s: Server) => s.tenancy.defaultTenant()?.record.namespaceId;
         assert.equal(namespaceId(a), namespaceId(b), `round ${round}: the same namespace local`);
         const topic = `${uniqueName('race')}/x`;
-        const sub = await mqtt.connectAsync(pair.a.url, { protocolVersion: 5, reconnectPeriod: 0 });
-        t.after(() => sub.endAsync(true));
-        const got: string[] = [];
-        sub.on('message', (_t, payload) => got.push(payload.toString()));
-        await sub.subscribeAsync(topic, { qos: 1 });
-        await pair.settled();
+        const { client: sub, got } = await collector(t, pair, pair.a.url, topic);
         const pub = await mqtt.connectAsync(pair.b.url, { protocolVersion: 5, reconnectPeriod: 0 });
         t.after(() => pub.endAsync(true));
         await pub.publishAsync(topic, `round ${round}`, { qos: 1 });

@@ -11,7 +11,7 @@ import { after, before, it } from 'node:test';
 import mqtt from 'mqtt';
 import { until } from '../helpers/child-process.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
-import { type ServerPair, startPair } from '../helpers/server-pair.ts';
+import { collector, type ServerPair, startPair } from '../helpers/server-pair.ts';
 
 describeWithTool('cluster: interest changes within one turn', natsServer, () => {
   let pair: ServerPair;
@@ -22,12 +22,7 @@ describeWithTool('cluster: interest changes within one turn', natsServer, () => 
 
   it("a filter removed and added again in one turn is still wanted: B's messages reach A's subscriber (MQTT.js)", async (t) => {
     const topic = `${uniqueName('again')}/x`;
-    const sub = await mqtt.connectAsync(pair.a.url, { protocolVersion: 5, reconnectPeriod: 0 });
-    t.after(() => sub.endAsync(true));
-    const got: string[] = [];
-    sub.on('message', (_t, payload) => got.push(payload.toString()));
-    await sub.subscribeAsync(topic, { qos: 1 });
-    await pair.settled();
+    const { got } = await collector(t, pair, pair.a.url, topic);
     // The subscriber's entry taken out and put back in one synchronous step: node A's index
     // reports the filter gone, then wanted again, within one turn.
     const index = pair.a.server.defaultBroker.index;

@@ -15,6 +15,7 @@
 import { createServer, type Server as NetServer, connect as netConnect } from 'node:net';
 import { type Duplex, duplexPair } from 'node:stream';
 import type { TestContext } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { Server } from '../../src/server.ts';
 import { until } from './child-process.ts';
 import { startNats } from './cluster.ts';
@@ -179,4 +180,23 @@ export async function startPair(overrides: Parameters<typeof startServer>[0] = {
     throw err;
   }
   return pair;
+}
+
+/**
+ * An MQTT.js v5 client on `url` subscribed to `topic` at QoS 1, collecting each payload it gets
+ * as text in `got` (closed when the test ends); resolves once the pair is settled.
+ */
+export async function collector(
+  t: TestContext,
+  pair: ServerPair,
+  url: string,
+  topic: string,
+): Promise<{ client: MqttClient; got: string[] }> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  t.after(() => client.endAsync(true));
+  const got: string[] = [];
+  client.on('message', (_topic, payload) => got.push(payload.toString()));
+  await client.subscribeAsync(topic, { qos: 1 });
+  await pair.settled();
+  return { client, got };
 }
