@@ -14,10 +14,9 @@ import mqtt from 'mqtt';
 import type { Server } from '../../src/server.ts';
 import { until } from '../helpers/child-process.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
-import { collector, startPair } from '../helpers/server-pair.ts';
+import { collector, defaultBrokerId, startPair } from '../helpers/server-pair.ts';
 
 const ROUNDS = 6;
-const brokerId = (s: Server): string | undefined => s.tenancy.defaultTenant()?.broker.id;
 
 describeWithTool('cluster: nodes started together on an empty control plane', natsServer, () => {
   it(`agree on one bootstrap broker and carry messages through it (${ROUNDS} fresh pairs)`, async (t) => {
@@ -27,7 +26,7 @@ describeWithTool('cluster: nodes started together on an empty control plane', na
       try {
         const [a, b] = [pair.a.server, pair.b.server];
         assert.ok(
-          brokerId(a) !== undefined && brokerId(a) === brokerId(b),
+          defaultBrokerId(a) !== undefined && defaultBrokerId(a) === defaultBrokerId(b),
           `round ${round}: one default broker`,
         );
         const namespaceId = (s: Server) => s.tenancy.defaultTenant()?.record.namespaceId;

@@ -74,11 +74,16 @@ function retainedSettled(a: Server, b: Server): boolean {
   return ra.pending === 0 && rb.pending === 0 && ra.sequence >= last && rb.sequence >= last;
 }
 
+/** `of`'s own entry in its node list, and `from`'s view of it (undefined: `from` does not know it). */
+function views(from: Server, of: Server) {
+  const self = of.cluster!.nodes()[0]!;
+  return { self, view: from.cluster!.nodes().find((n) => n.name === self.name) };
+}
+
 /** What `settled` waits on, for its failure message. */
 function describeState(a: Server, b: Server): string {
   const side = (s: Server, other: Server): string => {
-    const self = s.cluster!.nodes()[0]!;
-    const view = other.cluster!.nodes().find((n) => n.name === self.name);
+    const { self, view } = views(other, s);
     const r = s.cluster!.retained;
     return `${self.name}: ${self.filters} filters (the other knows ${view?.filters}), retained pending ${r.pending}, read ${r.sequence}, acknowledged ${r.acknowledged}`;
   };
@@ -87,10 +92,13 @@ function describeState(a: Server, b: Server): string {
 
 /** Whether `from` knows all of `of`'s filters (and nothing more). */
 function knows(from: Server, of: Server): boolean {
-  const self = of.cluster!.nodes()[0]!;
-  const view = from.cluster!.nodes().find((n) => n.name === self.name);
+  const { self, view } = views(from, of);
   return view !== undefined && view.filters === self.filters;
 }
+
+/** The id of the default broker `server` serves, undefined while it has none. */
+export const defaultBrokerId = (server: Server): string | undefined =>
+  server.tenancy.defaultTenant()?.broker.id;
 
 export async function startPair(overrides: Parameters<typeof startServer>[0] = {}): Promise<ServerPair> {
   const cleanups: (() => unknown)[] = [];
@@ -146,16 +154,15 @@ export async function startPair(overrides: Parameters<typeof startServer>[0] = {
   }
   try {
     // Ready, not only linked: a node's bootstrap broker gives way to the cluster's at its control
-    // plane sync, and a client connected before that would be disconnected with it.
-    // Two nodes started at once on an empty bucket both seed it, and one's default broker gives way
-    // to the other's (docs/cluster.md): the pair is ready once both serve the same one.
-    const brokerId = (s: Server): string | undefined => s.tenancy.defaultTenant()?.broker.id;
+    // plane sync (a client connected before would be disconnected with it), and two nodes started
+    // at once on an empty bucket both seed it, one's default broker giving way to the other's
+    // (docs/cluster.md): the pair is ready once both serve the same one.
     await until(
       () =>
         a!.server.cluster!.ready &&
         b!.server.cluster!.ready &&
-        brokerId(a!.server) !== undefined &&
-        brokerId(a!.server) === brokerId(b!.server),
+        defaultBrokerId(a!.server) !== undefined &&
+        defaultBrokerId(a!.server) === defaultBrokerId(b!.server),
       'both nodes ready (synced), serving the same default broker',
     );
     // The bootstrap account (and its admin token) of the node whose namespace `local` gave way
