@@ -1,7 +1,9 @@
 /**
  * The cluster's cost and growth (issue 18), ratios within one run: `node bench/cluster.ts
- * [--reps N] [--duration S] [--qos 0,1] [--parts fanin,spread] [--spread-subs N]`, ~4 min with
- * the defaults. Needs the Debian package nats-server.
+ * [--reps N] [--duration S] [--qos 0,1] [--parts fanin,spread] [--spread-subs N] [--profile DIR]`,
+ * ~4 min with the defaults. Needs the Debian package nats-server. `--profile DIR` runs every
+ * node with --cpu-prof into DIR (`<setup>-q<qos>-<node>-rep<n>.cpuprofile`, for
+ * bench/profile-summary.ts). Each cross run also prints how node A batched (its /metrics).
  *
  * For QoS 0 and QoS 1, fan-in 64 B (10 publishers -> 1 subscriber, window 1000, as
  * `npm run bench`'s fanin rows), three set-ups, one after the other in each repetition:
@@ -27,6 +29,8 @@ import {
   type BrokerHandle,
   freePort,
   killAllChildren,
+  profiledRun,
+  type StartOptions,
   spawnTracked,
   startBroker,
   stopChild,
@@ -40,6 +44,7 @@ const { values } = parseArgs({
     qos: { type: 'string', default: '0,1' },
     parts: { type: 'string', default: 'fanin,spread' },
     'spread-subs': { type: 'string', default: '30' },
+    profile: { type: 'string' },
   },
 });
 const parts = values.parts.split(',');
@@ -77,10 +82,19 @@ async function startNats(): Promise<{ url: string; child: ChildProcess; storeDir
   return { url: `nats://127.0.0.1:${port}`, child, storeDir };
 }
 
+let currentRep = 0;
+/** --cpu-prof for the node called `name` in this repetition, when `--profile` asks for it. */
+function profiling(name: string): Pick<StartOptions, 'nodeFlags' | 'outputFile'> {
+  return values.profile === undefined
+    ? {}
+    : profiledRun({ cpu: true, gc: false, dir: values.profile }, `${name}-rep${currentRep}`);
+}
+
 async function startNode(natsUrl: string, name: string): Promise<BrokerHandle> {
   const node = await startBroker('pubsub', {
     noDelay: true,
     serveArgs: ['--cluster', natsUrl, '--node-name', name, '--http-port', '0'],
+    ...profiling(name),
   });
   const deadline = Date.now() + 15_000;
   while ((await fetch(`${node.apiUrl}/readyz`).catch(() => undefined))?.status !== 200) {
@@ -101,8 +115,9 @@ async function measureSpread(setup: Spread, qos: 0 | 1, natsUrl: string): Promis
   const nodes: BrokerHandle[] = [];
   // One after the other: three processes starting at once on a busy machine can miss the
   // broker's readiness deadline.
-  if (count === 1) nodes.push(await startBroker('pubsub', { noDelay: true }));
-  else for (let i = 0; i < count; i++) nodes.push(await startNode(natsUrl, `bench-${setup}-${i}`));
+  if (count === 1)
+    nodes.push(await startBroker('pubsub', { noDelay: true, ...profiling(`${setup}-q${qos}`) }));
+  else for (let i = 0; i < count; i++) nodes.push(await startNode(natsUrl, `${setup}-q${qos}-${i}`));
   try {
     return await runLoad({
       scenario: 'fanout',
@@ -122,10 +137,10 @@ async function measureSpread(setup: Spread, qos: 0 | 1, natsUrl: string): Promis
 async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadResult> {
   const nodes: BrokerHandle[] =
     setup === 'single'
-      ? [await startBroker('pubsub', { noDelay: true })]
-      : [await startNode(natsUrl, `bench-a-${setup}`), await startNode(natsUrl, `bench-b-${setup}`)];
+      ? [await startBroker('pubsub', { noDelay: true, ...profiling(`single-q${qos}`) })]
+      : [await startNode(natsUrl, `${setup}-q${qos}-a`), await startNode(natsUrl, `${setup}-q${qos}-b`)];
   try {
-    return await runLoad({
+    const result = await runLoad({
       scenario: 'fanin',
       url: nodes[0]!.tcpUrl,
       ...(setup === 'cross' ? { subUrl: nodes[1]!.tcpUrl } : {}),
@@ -135,9 +150,21 @@ async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadR
       qos,
       brokerPid: nodes[setup === 'cross' ? 1 : 0]!.pid,
     });
+    if (setup === 'cross') console.error(`  ${await batchShape(nodes[0]!)}`);
+    return result;
   } finally {
     for (const node of nodes) await node.stop();
   }
+}
+
+/** How the sending node batched: messages per NATS message (its /metrics counters). */
+async function batchShape(node: BrokerHandle): Promise<string> {
+  const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
+  const counter = (name: string): number =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const messages = counter('pubsub_cluster_messages_sent_total');
+  const batches = counter('pubsub_cluster_batches_sent_total');
+  return `node A sent ${messages} messages in ${batches} batches: ${(messages / batches).toFixed(1)} per batch`;
 }
 
 const median = (xs: number[]): number => {
@@ -149,6 +176,7 @@ const nats = await startNats();
 const results = new Map<string, LoadResult[]>();
 try {
   for (let rep = 1; rep <= reps; rep++) {
+    currentRep = rep;
     for (const qos of levels) {
       const setups = [
         ...(parts.includes('fanin') ? (['single', 'local', 'cross'] as const) : []),

@@ -134,16 +134,15 @@ export function decodeBatch(data: Uint8Array, each: (message: Message) => void):
     const payload = buf.subarray(r.pos, r.pos + payloadLength);
     r.pos += payloadLength;
     each(
-      new Message({
+      Message.fromNode(
         topic,
         payload,
-        qos: (flags & 3) as QoS,
-        retain: (flags & RETAIN) !== 0,
+        (flags & 3) as QoS,
+        (flags & RETAIN) !== 0,
         properties,
         receivedAt,
-        messageExpiryInterval: expiresAt === undefined ? undefined : (expiresAt - receivedAt) / 1000,
-        detached: true,
-      }),
+        expiresAt,
+      ),
     );
   }
 }

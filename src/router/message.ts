@@ -104,6 +104,34 @@ export class Message {
     return message;
   }
 
+  /**
+   * A message another cluster node sent (src/cluster/codec.ts): its payload is a view of the
+   * received batch, which is this message's own copy; `expiresAt` is an instant, so the time
+   * spent in transit counts.
+   */
+  static fromNode(
+    topic: string,
+    payload: Buffer,
+    qos: QoS,
+    retain: boolean,
+    properties: Properties | undefined,
+    receivedAt: number,
+    expiresAt: number | undefined,
+  ): Message {
+    const init = NODE_INIT;
+    init.topic = topic;
+    init.payload = payload;
+    init.qos = qos;
+    init.retain = retain;
+    init.properties = properties;
+    init.receivedAt = receivedAt;
+    init.messageExpiryInterval = expiresAt === undefined ? undefined : (expiresAt - receivedAt) / 1000;
+    const message = new Message(init);
+    init.payload = EMPTY;
+    init.properties = undefined;
+    return message;
+  }
+
   /** A message loaded from the message store (its payload is already its own copy). */
   static fromStored(m: StoredMessage): Message {
     return new Message({
@@ -283,6 +311,9 @@ const PUBLISH_INIT: {
   receivedAt: 0,
   messageExpiryInterval: undefined,
 };
+
+/** `fromNode`'s constructor argument, reused as PUBLISH_INIT is. */
+const NODE_INIT: typeof PUBLISH_INIT & { detached: true } = { ...PUBLISH_INIT, detached: true };
 
 /** The inbound properties a subscriber receives: all but Topic Alias and the expiry (re-computed). */
 function forwardable(props: Properties | undefined): Properties | undefined {
