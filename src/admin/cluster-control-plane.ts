@@ -34,7 +34,7 @@ export function clusterControlPlane(app: FastifyInstance, cluster: Cluster): voi
   });
   app.addHook('onSend', async (req, reply, payload) => {
     if (!isControlRoute(req)) return payload;
-    const lost = await cluster.controlPlane.commit();
+    const lost = await cluster.controlPlane.commit(isWrite(req));
     if (lost === 0 || !isWrite(req) || reply.statusCode >= 300) return payload;
     reply.code(409);
     return JSON.stringify(failure(new ApiError('CONTROL_PLANE_CONFLICT')));

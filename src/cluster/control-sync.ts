@@ -15,7 +15,10 @@
  *   written, parents first: `create` for a new key (it fails when the key exists: two nodes
  *   made the same name), `update` at the revision known for a changed one, a delete at that
  *   revision for a removed one. A write refused because the bucket moved on is a conflict: the
- *   bucket's record is applied here (the first writer wins) and `commit` reports it.
+ *   bucket's record is applied here (the first writer wins) and `commit` reports it. So is a
+ *   change of another node that reaches this one between the API's write to the cache and
+ *   `commit` finding it (the cache then holds neither what this node knew of the bucket nor
+ *   what arrived): the arriving record is applied, and the next writer's `commit` reports it.
  * - Echoes: a node sees its own writes in the watch; a revision at or below the one it knows
  *   for the key, or the very value it is writing, is not applied again.
  * - A record that cannot be applied here (logged) is never taken for a local deletion: its key
@@ -68,6 +71,8 @@ export class ControlSync {
   #chain: Promise<unknown> = Promise.resolve();
   /** Changes of this node that lost to another node's since start (metrics). */
   #conflicts = 0;
+  /** Changes of this node replaced by another node's before `commit` found them (see the header). */
+  #replaced = 0;
   /** Bumped at every record of the bucket applied here: `#push` finds its differences anew. */
   #applied = 0;
   #warned = false;
@@ -109,9 +114,17 @@ export class ControlSync {
   /**
    * Writes this node's changes to the bucket; resolves once they are written (or refused),
    * with the number of conflicts (changes that lost to another node's). Nothing while not synced.
+   * `write` false (a read waiting for the writes before it): changes replaced before they were
+   * found are left for the next writer's commit.
    */
-  commit(): Promise<number> {
-    const run = this.#chain.then(() => this.#push());
+  commit(write = true): Promise<number> {
+    const run = this.#chain.then(async () => {
+      const conflicts = await this.#push();
+      if (!write || !this.#reconciled) return conflicts;
+      const replaced = this.#replaced;
+      this.#replaced = 0;
+      return conflicts + replaced;
+    });
     this.#chain = run.catch(() => 0);
     return run;
   }
@@ -211,15 +224,34 @@ export class ControlSync {
     if (conflicts > 0) this.#log.info({ conflicts }, "records of this node gave way to the cluster's");
   }
 
-  /** A change in the bucket after the sync. */
-  #onEntry(e: KvWatchEntry | KvEntry): void {
-    if ((this.#revision.get(e.key) ?? 0) >= e.revision) return; // seen, or written by us
-    this.#revision.set(e.key, e.revision);
+  /**
+   * A change in the bucket after the sync. `afterConflict`: the record that refused a write of
+   * this node (already counted); otherwise a change of this node that the record replaces before
+   * it was written (the cache holds neither the known record nor the new one) is counted.
+   */
+  #onEntry(e: KvWatchEntry | KvEntry, afterConflict = false): void {
+    const key = e.key;
+    if ((this.#revision.get(key) ?? 0) >= e.revision) return; // seen, or written by us
+    this.#revision.set(key, e.revision);
     const value = e.operation === 'PUT' ? e.string() : undefined;
-    if (value === undefined) this.#known.delete(e.key);
-    else this.#known.set(e.key, value);
-    if (this.#pushing.has(e.key) && this.#pushing.get(e.key) === (value ?? null)) return; // our echo
-    this.#apply(e.key, value);
+    const before = this.#known.get(key);
+    if (value === undefined) this.#known.delete(key);
+    else this.#known.set(key, value);
+    const pushing = this.#pushing.get(key);
+    if (pushing !== undefined && pushing === (value ?? null)) return; // our echo
+    // A write of this key on its way is refused by this record and counted then.
+    if (!afterConflict && pushing === undefined && !this.#unapplied.has(key)) {
+      const mine = this.#replica.record(key);
+      if (mine !== before && mine !== value) {
+        this.#replaced++;
+        this.#conflicts++;
+        this.#log.warn(
+          { event: 'control_plane_conflict', key },
+          `cluster control plane: ${key} changed on another node before this node's change was written; the other change wins`,
+        );
+      }
+    }
+    this.#apply(key, value);
   }
 
   #apply(key: string, value: string | undefined): void {
@@ -269,7 +301,7 @@ export class ControlSync {
             `cluster control plane: ${key} changed on another node at the same time; the first change wins`,
           );
         }
-        if (current !== null) this.#onEntry(current);
+        if (current !== null) this.#onEntry(current, true);
       } finally {
         this.#pushing.delete(key);
       }

@@ -84,11 +84,22 @@ export class ControlRows extends SqlStore {
     );
   }
 
-  /** Rows of a table whose `column` is `value` (children of a parent row). */
+  /** Rows of a table whose `column` is `value` (children of a parent row), in `all`'s order. */
   where(table: ControlTable, column: string, value: ColumnValue): Row[] {
     if (!this.columns(table).includes(column)) throw new Error(`${table} has no column ${column}`);
     const cols = this.columns(table);
-    return this.q(`SELECT ${cols.join(', ')} FROM ${table} WHERE ${column} = ?`).all(value) as Row[];
+    const order = ORDER[table] ?? CONTROL_TABLES[table].join(', ');
+    return this.q(`SELECT ${cols.join(', ')} FROM ${table} WHERE ${column} = ? ORDER BY ${order}`).all(
+      value,
+    ) as Row[];
+  }
+
+  /** The row with the primary key of `key` (the key columns of a row), if any. */
+  one(table: ControlTable, key: Row): Row | undefined {
+    const pk: readonly string[] = CONTROL_TABLES[table];
+    return this.q(
+      `SELECT ${this.columns(table).join(', ')} FROM ${table} WHERE ${pk.map((c) => `${c} = ?`).join(' AND ')}`,
+    ).get(...pk.map((c) => key[c] ?? null)) as Row | undefined;
   }
 
   /** Deletes a function's key-value state (it goes with the function it belongs to). */

@@ -1,8 +1,8 @@
 /**
  * Cluster mode's view of this node's control plane as records under keys (src/cluster/
  * control-sync.ts keeps them in a JetStream KV bucket, the cluster's source of truth): the
- * whole of it as key → JSON (`snapshot`), and one record of the bucket made this node's
- * (`apply`), in the store and in the live tenants alike.
+ * whole of it as key → JSON (`snapshot`), one record as the snapshot holds it (`record`), and
+ * one record of the bucket made this node's (`apply`), in the store and in the live tenants alike.
  *
  * Keys, parents before children (the order `snapshot` lists them in, and the order a node's
  * changes are written to the bucket, so that every node applies a parent before its children):
@@ -88,6 +88,39 @@ export class ControlReplica {
     for (const r of rows.all('revocations')) put(`r.${r.broker_id}.${jtiKey(String(r.jti))}`, r);
     for (const r of rows.all('hook_functions')) put(`h.${r.broker_id}`, r);
     return out;
+  }
+
+  /** This node's record under `key` as `snapshot` holds it (undefined: none), read alone. */
+  record(key: string): string | undefined {
+    const [kind, first = '', second = ''] = key.split('.');
+    const rows = this.#rows;
+    let value: unknown;
+    switch (kind) {
+      case 'a':
+        value = rows.one('accounts', { id: first });
+        break;
+      case 'n':
+        value = this.#namespaceByName(first);
+        break;
+      case 'b': {
+        const broker = this.#brokerByAddress(first, second);
+        value = broker && { broker, keys: rows.where('broker_keys', 'broker_id', broker.id!) };
+        break;
+      }
+      case 't':
+        value = rows.one('api_tokens', { id: first });
+        break;
+      case 'i':
+        value = rows.one('issued_tokens', { broker_id: first, jti: jtiOf(second) });
+        break;
+      case 'r':
+        value = rows.one('revocations', { broker_id: first, jti: jtiOf(second) });
+        break;
+      case 'h':
+        value = rows.one('hook_functions', { broker_id: first });
+        break;
+    }
+    return value === undefined ? undefined : JSON.stringify(value);
   }
 
   /** Makes the bucket's record under `key` this node's; `json` undefined: the record is deleted. */

@@ -53,6 +53,33 @@ describe('control-plane replica', () => {
     assert.deepEqual([...b.controlReplica().snapshot()], [...a.controlReplica().snapshot()]);
   });
 
+  it('a record read alone is the JSON the snapshot holds for its key (the lost-update check compares them)', async () => {
+    const a = node();
+    const { account } = a.bootstrap();
+    a.createNamespace(account.id, { name: 'plant' });
+    a.createBroker(account.id, 'plant', { name: 'line', authType: 'TOKEN' });
+    a.rotateKeys(account.id, 'plant', 'line'); // two keys: their order matters to the JSON
+    const tokens = await a.issueCredentials(account.id, 'plant', 'line', {
+      number: 1,
+      clientIds: [],
+      expiration: 3600,
+      topicAcl: ['#'],
+    });
+    const [jwt] = Object.values(tokens);
+    const jti = JSON.parse(Buffer.from(jwt!.split('.')[1]!, 'base64url').toString()).jti as string;
+    a.revoke(account.id, 'plant', 'line', [jti, 'not a ulid: spaces/and.dots']);
+    const replica = a.controlReplica();
+    const snapshot = replica.snapshot();
+    assert.deepEqual(
+      [...new Set([...snapshot.keys()].map((k) => k[0]))].sort(),
+      ['a', 'b', 'i', 'n', 'r', 't'],
+      'every kind but functions is in the snapshot',
+    );
+    for (const [key, value] of snapshot) assert.equal(replica.record(key), value, key);
+    assert.equal(replica.record('b.plant.none'), undefined);
+    assert.equal(replica.record('r.nobody.x'), undefined);
+  });
+
   it("a node's own record of a name another id holds in the cluster gives way, with its children", () => {
     const a = node();
     a.bootstrap();
