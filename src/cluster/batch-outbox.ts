@@ -41,6 +41,11 @@ export interface ClusterStats {
   malformed: number;
 }
 
+/** Counters at zero (a node's at start). */
+export function zeroStats(): ClusterStats {
+  return { sent: 0, received: 0, dropped: 0, batchesSent: 0, batchesReceived: 0, malformed: 0 };
+}
+
 export class BatchOutbox {
   readonly #sender: number;
   readonly #link: NatsLink;

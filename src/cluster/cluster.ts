@@ -28,7 +28,7 @@ import type { Broker } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
-import { BatchOutbox, type ClusterStats } from './batch-outbox.ts';
+import { BatchOutbox, type ClusterStats, zeroStats } from './batch-outbox.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
 import { batchOrigin, decodeBatch } from './codec.ts';
 import { ControlSync } from './control-sync.ts';
@@ -87,14 +87,7 @@ interface SubjectEntry {
 }
 
 export class Cluster implements LinkHost {
-  readonly stats: ClusterStats = {
-    sent: 0,
-    received: 0,
-    dropped: 0,
-    batchesSent: 0,
-    batchesReceived: 0,
-    malformed: 0,
-  };
+  readonly stats: ClusterStats = zeroStats();
   readonly nodeName: string;
   readonly startedAt = Date.now();
   readonly #options: ClusterOptions;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { BatchOutbox, type ClusterStats, MAX_BATCH } from '../../src/cluster/batch-outbox.ts';
+import { BatchOutbox, type ClusterStats, MAX_BATCH, zeroStats } from '../../src/cluster/batch-outbox.ts';
 import { batchOrigin, decodeBatch } from '../../src/cluster/codec.ts';
 import type { NatsLink } from '../../src/cluster/link.ts';
 import { Message } from '../../src/router/index.ts';
@@ -19,14 +19,7 @@ function recordingOutbox(): { outbox: BatchOutbox; sent: [string, Buffer][]; sta
     publish: (subject: string, data: Uint8Array) => sent.push([subject, Buffer.from(data)]),
   };
   const link = { up: true, connection } as unknown as NatsLink;
-  const stats: ClusterStats = {
-    sent: 0,
-    received: 0,
-    dropped: 0,
-    batchesSent: 0,
-    batchesReceived: 0,
-    malformed: 0,
-  };
+  const stats = zeroStats();
   return { outbox: new BatchOutbox(7, link, stats, pino({ level: 'silent' })), sent, stats };
 }
 
