@@ -35,6 +35,9 @@ const USAGE = `usage: npm run bench -- [options]
   --max-minutes M    stop starting new runs after M minutes (default 25; quick 3)
   --refill MODE      generator refill: turn (default, once per event-loop turn) or delivery
   --gen-nagle        leave Nagle on in the generator's sockets (default: TCP_NODELAY on)
+  --cluster          then the cluster rows (bench/cluster.ts, needs nats-server: one node,
+                     a clustered node, across two nodes, spread over three; ~5 min), same
+                     --reps and --duration, appended to the report
   --list             print the selected scenario ids and exit`;
 
 const { values: opts } = parseArgs({
@@ -51,6 +54,7 @@ const { values: opts } = parseArgs({
     'max-minutes': { type: 'string' },
     refill: { type: 'string', default: 'turn' },
     'gen-nagle': { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -266,7 +270,12 @@ function finish(partial: boolean): void {
     brokers: infos,
     scenarios: scenarios.map((s) => ({ id: s.id, label: s.label, group: s.group })),
   };
-  const { markdown, json } = renderReport(meta, scenarios, records);
+  const report = renderReport(meta, scenarios, records);
+  const json = report.json;
+  const markdown =
+    clusterMarkdown === undefined
+      ? report.markdown
+      : `${report.markdown}\n## Cluster (bench/cluster.ts)\n\n${clusterMarkdown}\n`;
   const mdPath = join(resultsDir, `${stamp}.md`);
   const jsonPath = join(resultsDir, `${stamp}.json`);
   writeFileSync(mdPath, markdown);
@@ -306,6 +315,25 @@ function describe(r: RunRecord): string {
   return r.note ?? r.status;
 }
 
+/** The cluster rows' markdown (`--cluster`), written into the report by `finish`. */
+let clusterMarkdown: string | undefined;
+
+/** Runs bench/cluster.ts with this run's repetitions and durations; its table, or why there is none. */
+async function runCluster(): Promise<string> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    process.execPath,
+    [join(BENCH_DIR, 'cluster.ts'), '--reps', String(reps), '--duration', String(durationS)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return code === 0 ? out.trim() : `bench/cluster.ts failed (exit ${code}): see the log above.`;
+}
+
 // ---- main ----
 
 log(
@@ -337,5 +365,6 @@ outer: for (const s of scenarios) {
     }
   }
 }
+if (opts.cluster && !timeUp) clusterMarkdown = await runCluster();
 finish(timeUp);
 killAllChildren();
