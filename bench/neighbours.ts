@@ -481,7 +481,7 @@ async function stalledRun(name: BrokerName, variant: 'without' | 'with', rep: nu
   try {
     broker = await startBroker(name, {
       noDelay: false,
-      serveArgs: ['--ws-port', '-1'],
+      serveArgs: ['--ws-port', '-1', ...(name === 'pubsub' ? ['--http-port', '0'] : [])],
       ...(name === 'pubsub' ? profiledRun(profiling, `stalled-${variant}-rep${rep}`) : {}),
     });
     await sleep(300);
@@ -502,11 +502,14 @@ async function stalledRun(name: BrokerName, variant: 'without' | 'with', rep: nu
       warmupS,
     });
     const rss = stopRss();
+    const brokerCounts = broker.apiUrl === undefined ? undefined : await countsOf(broker.apiUrl);
+    if (brokerCounts !== undefined) console.error(`  ${variant} rep ${rep}: ${JSON.stringify(brokerCounts)}`);
     return {
       broker: name,
       variant,
       rep,
       load,
+      brokerCounts,
       rssBeforeKb,
       rssPeakKb: rss.peakKb,
       rssEndKb: rss.endKb,
@@ -708,8 +711,9 @@ if (SCENARIOS.includes('slow-function')) {
 }
 if (SCENARIOS.includes('stalled')) {
   for (let rep = 1; rep <= reps; rep++)
+    // The order alternates between repetitions: a run second in line is not always the same variant.
     for (const b of available)
-      for (const v of ['without', 'with'] as const) {
+      for (const v of rep % 2 === 1 ? (['without', 'with'] as const) : (['with', 'without'] as const)) {
         const run = await stalledRun(b, v, rep);
         results.stalled.push(run);
         console.error(
