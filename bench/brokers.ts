@@ -328,10 +328,34 @@ export async function startBroker(name: BrokerName, opts: StartOptions): Promise
   return startAedes(opts);
 }
 
+/**
+ * `PUBSUB_BENCH_NODE_FLAGS`: node flags for every run of our broker in any bench (space
+ * separated, e.g. `--max-semi-space-size=8`), to try a V8 setting without changing the code.
+ */
+const EXTRA_NODE_FLAGS = (process.env.PUBSUB_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+
+/**
+ * The node flags the `pubsub` command starts with (its first line: `#!/usr/bin/env -S node
+ * <flags>`), so that a bench runs our broker as `npm start` and the installed command do; a
+ * checkout whose launcher has none (an older baseline) gets none.
+ */
+export function launcherNodeFlags(repoDir = REPO_DIR): string[] {
+  let first = '';
+  try {
+    first = readFileSync(join(repoDir, 'bin/pubsub.js'), 'utf8').split('\n', 1)[0]!;
+  } catch {
+    return [];
+  }
+  const m = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
+  return m === null ? [] : m[1]!.split(/\s+/).filter((f) => f.startsWith('--'));
+}
+
 async function startOurs(opts: StartOptions): Promise<BrokerHandle> {
   const ws = oursHasWs();
   const args = [
+    ...launcherNodeFlags(opts.repoDir),
     ...(opts.nodeFlags ?? []),
+    ...EXTRA_NODE_FLAGS,
     join(opts.repoDir ?? REPO_DIR, 'src/cli.ts'),
     'serve',
     '--host',

@@ -16,12 +16,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Child, spawnChild } from './child-process.ts';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+/** The `pubsub` command itself (`npm start`, the installed bin): run by its own first line. */
+export const BIN = fileURLToPath(new URL('../../bin/pubsub.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -106,6 +108,12 @@ export interface ServeOptions {
   /** Environment variables on top of the caller's minus PUBSUB_*; PUBSUB_LOG_LEVEL is warn unless given. */
   env?: Record<string, string>;
   cwd?: string;
+  /**
+   * Run `bin/pubsub.js` as an executable (its `#!/usr/bin/env -S node …` line picks the node
+   * first on PATH, this one), as `npm start` and the installed command do, instead of
+   * `node src/cli.ts`.
+   */
+  launcher?: boolean;
 }
 
 export interface ServeProcess {
@@ -127,11 +135,13 @@ export function spawnServe(t: TestContext, options: ServeOptions = {}): ServePro
   const ports = LISTENER_PORTS.filter(
     ([flag, variable]) => !args.includes(flag) && env[variable] === undefined,
   );
+  if (options.launcher === true)
+    env.PATH = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
   const child = spawnChild(
     t,
-    process.execPath,
+    options.launcher === true ? BIN : process.execPath,
     [
-      CLI,
+      ...(options.launcher === true ? [] : [CLI]),
       'serve',
       ...(options.dataDir === null ? [] : ['--data-dir', dataDir]),
       ...ports.flatMap(([flag]) => [flag, '0']),
