@@ -10,7 +10,10 @@
  *
  * Reported per run: connected / failed / retried, the time from the first connection to the
  * last CONNACK, the victim's round trips over that time (p50/p99/max, unanswered ones at their
- * wait so far), the pacer's counters from /metrics (paced, expired), the broker's VmRSS before,
+ * wait so far), the broker's own largest event-loop delay over that time
+ * (`nodejs_eventloop_lag_max_seconds`, read from /metrics just before and after: the scrape
+ * resets them, so a ping slower than the broker's worst delay waited for its own process or the
+ * machine, not for the broker's loop), the pacer's counters from /metrics (paced, expired), the broker's VmRSS before,
  * at its peak and after. The broker's and the workers' soft open-files limits are raised to
  * their hard limit when needed (never the hard limit itself); a broker whose hard limit cannot
  * hold the storm stops the run with a message saying so.
@@ -70,6 +73,8 @@ interface Run {
   paced: number;
   expired: number;
   ping: PingResult;
+  /** The broker's largest event-loop delay during the storm (prom-client's monitorEventLoopDelay), ms. */
+  loopMaxMs: number;
   rssBeforeKb: number | null;
   rssPeakKb: number | null;
   rssAfterKb: number | null;
@@ -98,6 +103,7 @@ async function runOne(rate: number, rep: number): Promise<Run> {
         const kb = procRssKb(broker.pid);
         if (kb !== null && (rssPeakKb === null || kb > rssPeakKb)) rssPeakKb = kb;
       }, 100);
+      await (await fetch(`${broker.apiUrl}/metrics`)).text(); // restarts the event-loop delay figures
       const t0 = performance.now();
       const results = await workers.go();
       const seconds = (performance.now() - t0) / 1000;
@@ -118,6 +124,7 @@ async function runOne(rate: number, rep: number): Promise<Run> {
         paced: seriesValue(metrics, 'pubsub_accepts_paced_total', { listener: 'mqtt' }),
         expired: seriesValue(metrics, 'pubsub_accepts_expired_total', { listener: 'mqtt' }),
         ping,
+        loopMaxMs: seriesValue(metrics, 'nodejs_eventloop_lag_max_seconds', {}) * 1000,
         rssBeforeKb,
         rssPeakKb,
         rssAfterKb: procRssKb(broker.pid),
@@ -138,8 +145,8 @@ function report(runs: Run[]): string {
     '',
     `${REPS} run(s) per rate (medians; max: the worst run); victim PINGREQ every ${PING_MS} ms; failed connections retried up to ${RETRIES} times.`,
     '',
-    '| --max-connection-rate | connected (failed) | retried | time to connect all s | conn/s | paced | expired | victim pings (unanswered) | ping p50 ms | ping p99 ms | ping max ms | RSS before → peak → after MB | KB / conn |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| --max-connection-rate | connected (failed) | retried | time to connect all s | conn/s | paced | expired | victim pings (unanswered) | ping p50 ms | ping p99 ms | ping max ms | broker loop delay max ms | RSS before → peak → after MB | KB / conn |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const rate of RATES) {
     const rs = runs.filter((r) => r.rate === rate);
@@ -154,7 +161,7 @@ function report(runs: Run[]): string {
       )} | ${fmt(
         m((r) => r.ping.latency.p99),
         1,
-      )} | ${fmt(Math.max(...rs.map((r) => r.ping.latency.max ?? 0)), 1)} | ${fmt(mb(m((r) => r.rssBeforeKb)))} → ${fmt(mb(m((r) => r.rssPeakKb)))} → ${fmt(mb(m((r) => r.rssAfterKb)))} | ${fmt(
+      )} | ${fmt(Math.max(...rs.map((r) => r.ping.latency.max ?? 0)), 1)} | ${fmt(Math.max(...rs.map((r) => r.loopMaxMs)), 1)} | ${fmt(mb(m((r) => r.rssBeforeKb)))} → ${fmt(mb(m((r) => r.rssPeakKb)))} → ${fmt(mb(m((r) => r.rssAfterKb)))} | ${fmt(
         m((r) =>
           r.rssAfterKb !== null && r.rssBeforeKb !== null
             ? (r.rssAfterKb - r.rssBeforeKb) / r.connected
