@@ -11,6 +11,8 @@
  *   is answered 409 CONTROL_PLANE_CONFLICT; the node now holds the winner's record.
  * - While the node does not hold the control plane (its link to NATS is down, or it is still
  *   syncing) a change is refused, 503 CONTROL_PLANE_UNAVAILABLE; reads answer from its cache.
+ *   So is a change the bucket did not take within ~7 s of retries (JetStream electing a leader
+ *   after a NATS server died): it is undone on this node (control-sync.ts), so a retry is safe.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Cluster } from '../cluster/index.ts';
@@ -34,7 +36,23 @@ export function clusterControlPlane(app: FastifyInstance, cluster: Cluster): voi
   });
   app.addHook('onSend', async (req, reply, payload) => {
     if (!isControlRoute(req)) return payload;
-    const lost = await cluster.controlPlane.commit(isWrite(req));
+    let lost: number;
+    try {
+      lost = await cluster.controlPlane.commit(isWrite(req));
+    } catch (err) {
+      // By name: a value import of the cluster would load the NATS client on every server.
+      if ((err as Error).name !== 'ControlPlaneUnavailable' || !isWrite(req) || reply.statusCode >= 300)
+        throw err;
+      reply.code(503);
+      return JSON.stringify(
+        failure(
+          new ApiError(
+            'CONTROL_PLANE_UNAVAILABLE',
+            "the cluster's control plane did not take this change (NATS JetStream unavailable) and it was not made; retry",
+          ),
+        ),
+      );
+    }
     if (lost === 0 || !isWrite(req) || reply.statusCode >= 300) return payload;
     reply.code(409);
     return JSON.stringify(failure(new ApiError('CONTROL_PLANE_CONFLICT')));

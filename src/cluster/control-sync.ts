@@ -23,10 +23,16 @@
  *   for the key, or the very value it is writing, is not applied again.
  * - A record that cannot be applied here (logged) is never taken for a local deletion: its key
  *   is left out of the comparison until the next sync.
+ * - A watch that falls behind is started anew (a full sync): its consumer lives on one NATS
+ *   server, and when that server dies while this node's link stays up (it is connected to
+ *   another server of the NATS cluster) the watch neither ends nor fails, it just stops. Every
+ *   `WATCH_CHECK_MS` the bucket's last sequence is read; one the watch has still not brought at
+ *   the next check means it stalled (test/cluster/nats-cluster.test.ts).
  * While the link is down `synced` is false (writes through the API are refused, 503), the
  * cache keeps serving reads and admitting clients, and the next link up syncs again: no node
  * serves a revocation made elsewhere for longer than its link is down.
  */
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -34,6 +40,31 @@ import { type ControlReplica, KEY_KINDS, kindRank } from '../tenancy/index.ts';
 
 export const CONTROL_BUCKET = 'pubsub-control';
 const RETRY_MS = 1000;
+/**
+ * Waits between attempts of a write the bucket could not take (not a refusal: JetStream
+ * electing a leader after a NATS server died answers "jetstream is not enabled" for a few
+ * seconds): ~7 s in all, then the commit fails as unavailable (503) and the change is undone
+ * here (the bucket's record, or none, is applied again), so the cluster never holds a change
+ * its API refused and a retry starts afresh.
+ */
+const UNAVAILABLE_RETRY_MS = [250, 500, 1000, 2000, 3000];
+
+/** The bucket refused a compare-and-set: another node's write came first. */
+function isRefusal(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+/** `commit` could not write to the bucket (not a conflict: the cluster's store did not answer). */
+export class ControlPlaneUnavailable extends Error {
+  override name = 'ControlPlaneUnavailable';
+}
+
+/** How often the watch's progress is checked against the bucket (see the header). */
+export const WATCH_CHECK_MS = 2000;
 
 export interface ControlSyncOptions {
   readonly replica: ControlReplica;
@@ -76,6 +107,11 @@ export class ControlSync {
   /** Bumped at every record of the bucket applied here: `#push` finds its differences anew. */
   #applied = 0;
   #warned = false;
+  /** The highest bucket sequence this node has seen (watched, or written itself). */
+  #seen = 0;
+  /** The bucket's last sequence at the previous check, when the watch had not brought it yet. */
+  #awaited = 0;
+  #watchCheck: NodeJS.Timeout | undefined;
 
   constructor(options: ControlSyncOptions) {
     this.#replica = options.replica;
@@ -99,10 +135,14 @@ export class ControlSync {
     this.linkDown();
     const generation = this.#generation;
     void this.#run(nc, generation);
+    this.#watchCheck = setInterval(() => void this.#checkWatch(generation), WATCH_CHECK_MS);
+    this.#watchCheck.unref();
   }
 
   /** The link is down: stop following; the next `linkUp` syncs again. */
   linkDown(): void {
+    clearInterval(this.#watchCheck);
+    this.#awaited = 0;
     this.#generation++;
     this.#synced = false;
     this.#reconciled = false;
@@ -119,7 +159,11 @@ export class ControlSync {
    */
   commit(write = true): Promise<number> {
     const run = this.#chain.then(async () => {
-      const conflicts = await this.#push();
+      const { conflicts, unavailable } = await this.#push();
+      if (unavailable > 0)
+        throw new ControlPlaneUnavailable(
+          `${unavailable} control-plane record(s) not written: the cluster's bucket did not answer`,
+        );
       if (!write || !this.#reconciled) return conflicts;
       const replaced = this.#replaced;
       this.#replaced = 0;
@@ -176,12 +220,36 @@ export class ControlSync {
     if (empty) ready();
     for await (const entry of watch) {
       if (generation !== this.#generation) break;
+      if (entry.revision > this.#seen) this.#seen = entry.revision;
       if (initialized) this.#onEntry(entry);
       else {
         initial.set(entry.key, entry);
         if (entry.isUpdate) ready();
       }
     }
+  }
+
+  /** Restarts a watch that has not brought what the bucket held at the previous check. */
+  async #checkWatch(generation: number): Promise<void> {
+    const kv = this.#kv;
+    if (kv === undefined || !this.#synced) return;
+    let last: number;
+    try {
+      last = (await kv.status()).streamInfo.state.last_seq;
+    } catch {
+      return; // no answer now (the stream electing a leader): the next check asks again
+    }
+    if (generation !== this.#generation) return;
+    if (this.#awaited > 0 && this.#seen < this.#awaited) {
+      this.#log.warn(
+        { event: 'control_plane_watch_stalled', seen: this.#seen, bucket: this.#awaited },
+        `cluster control plane: the watch of ${CONTROL_BUCKET} stopped bringing changes (its NATS server gone?); syncing again`,
+      );
+      this.#awaited = 0;
+      this.#watch?.stop();
+      return;
+    }
+    this.#awaited = last > this.#seen ? last : 0;
   }
 
   /** The bucket's last values are all in: make the cache theirs (the bucket wins). */
@@ -216,7 +284,20 @@ export class ControlSync {
 
   /** Writes what only this node had (a first join), then says the node is ready. */
   async #seed(nc: NatsConnection, generation: number): Promise<void> {
-    const conflicts = await this.commit();
+    let conflicts: number;
+    try {
+      conflicts = await this.commit();
+    } catch (err) {
+      // The bucket did not take this node's records now: try again while the link lasts.
+      this.#log.warn(
+        { err: (err as Error).message },
+        'cluster control plane: seeding the bucket failed; retrying',
+      );
+      setTimeout(() => {
+        if (generation === this.#generation) void this.#seed(nc, generation);
+      }, RETRY_MS).unref();
+      return;
+    }
     if (generation !== this.#generation) return;
     this.#warned = false;
     this.#synced = true;
@@ -265,19 +346,22 @@ export class ControlSync {
     }
   }
 
-  async #push(): Promise<number> {
+  async #push(): Promise<{ conflicts: number; unavailable: number }> {
     const kv = this.#kv;
-    if (kv === undefined || !this.#reconciled) return 0;
+    if (kv === undefined || !this.#reconciled) return { conflicts: 0, unavailable: 0 };
     const generation = this.#generation;
     let conflicts = 0;
+    let unavailable = 0;
     /**
      * Writes one difference, as a compare-and-set on what this node knew of the key when it
      * found the difference (`base`): a record another node wrote meanwhile (already applied
      * here by the watch) makes the write fail, and the bucket's record stands.
      */
-    const write = async ({ key, value, base }: Difference): Promise<void> => {
+    const write = async (difference: Difference, attempt = 0): Promise<void> => {
+      const { key, value, base } = difference;
       if (generation !== this.#generation) return;
       this.#pushing.set(key, value);
+      let retry = false;
       try {
         if (value === null) {
           await kv.delete(key, { previousSeq: base ?? 0 });
@@ -286,10 +370,23 @@ export class ControlSync {
           const written =
             base === undefined ? await kv.create(key, value) : await kv.update(key, value, base);
           this.#revision.set(key, Math.max(written, this.#revision.get(key) ?? 0));
+          if (written > this.#seen) this.#seen = written;
           this.#known.set(key, value);
         }
       } catch (err) {
         if (generation !== this.#generation) return;
+        if (!isRefusal(err)) {
+          retry = attempt < UNAVAILABLE_RETRY_MS.length;
+          if (!retry) {
+            unavailable++;
+            this.#log.warn(
+              { event: 'control_plane_unavailable', key, err: (err as Error).message },
+              `cluster control plane: ${key} not written (the bucket did not answer); the change is undone here`,
+            );
+            this.#apply(key, this.#known.get(key));
+          }
+          return;
+        }
         const current = await kv.get(key).catch(() => null);
         // Another node wrote the same (both pruned one expired revocation): no conflict.
         const same = (current?.operation === 'PUT' ? current.string() : null) === value;
@@ -304,6 +401,10 @@ export class ControlSync {
         if (current !== null) this.#onEntry(current, true);
       } finally {
         this.#pushing.delete(key);
+        if (retry) {
+          await new Promise((resolve) => setTimeout(resolve, UNAVAILABLE_RETRY_MS[attempt]));
+          await write(difference, attempt + 1);
+        }
       }
     };
     // One kind at a time (deletes children first, then puts parents first), its keys together.
@@ -322,10 +423,10 @@ export class ControlSync {
         }
         const group = differences.filter((d) => kindRank(d.key) === kind);
         await Promise.all(group.map(write));
-        if (generation !== this.#generation) return conflicts;
+        if (generation !== this.#generation) return { conflicts, unavailable };
       }
     }
-    return conflicts;
+    return { conflicts, unavailable };
   }
 
   /** What this node holds and the bucket does not (puts), or the other way round (deletes). */

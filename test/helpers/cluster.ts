@@ -82,6 +82,71 @@ export async function startNats(t: TestContext, wanted = -1): Promise<Nats> {
   return nats;
 }
 
+/** One server of a NATS cluster (`startNatsCluster`). */
+export interface NatsMember {
+  readonly name: string;
+  readonly url: string;
+  readonly monitorUrl: string;
+  /** SIGKILL. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts `size` nats-servers clustered with each other (routes on ports free now, JetStream on,
+ * each its own store directory) and waits until every one is ready and JetStream has elected
+ * its metadata leader. `urls` lists every client URL, comma-separated, as `--cluster` takes it.
+ */
+export async function startNatsCluster(
+  t: TestContext,
+  size = 3,
+): Promise<{ members: NatsMember[]; urls: string }> {
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({
+      client: await freePort(),
+      route: await freePort(),
+      monitor: await freePort(),
+    })),
+  );
+  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
+  const members: NatsMember[] = [];
+  const children: Child[] = [];
+  for (const [i, p] of ports.entries()) {
+    const storeDir = mkdtempSync(join(tmpdir(), 'pubsub-nats-'));
+    const name = `nats-${i}`;
+    const child = spawnChild(t, 'sh', [
+      '-c',
+      `exec nats-server -a 127.0.0.1 -p ${p.client} -m ${p.monitor} -n ${name} --cluster_name pubsub-test --cluster nats://127.0.0.1:${p.route} --routes ${routes} -js -sd '${storeDir}' 2>&1`,
+    ]);
+    children.push(child);
+    t.after(async () => {
+      await child.kill();
+      rmSync(storeDir, { recursive: true, force: true, maxRetries: 3 });
+    });
+    members.push({
+      name,
+      url: `nats://127.0.0.1:${p.client}`,
+      monitorUrl: `http://127.0.0.1:${p.monitor}`,
+      kill: () => child.kill(),
+    });
+  }
+  for (const child of children)
+    await child.waitForLine((l) => /Server is ready/.test(l), 'nats-server ready');
+  await until(
+    async () => {
+      for (const m of members) {
+        const jsz = (await (await fetch(`${m.monitorUrl}/jsz`)).json()) as {
+          meta_cluster?: { leader?: string };
+        };
+        if (!jsz.meta_cluster?.leader) return false;
+      }
+      return true;
+    },
+    'a JetStream metadata leader',
+    20_000,
+  );
+  return { members, urls: members.map((m) => m.url).join(',') };
+}
+
 /** GET /cluster's result. */
 export interface ClusterView {
   enabled: boolean;
