@@ -82,6 +82,18 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     "Control-plane changes made through this node's API that lost to another node's change of the same record (the first writer wins; logged).",
     () => cluster.controlPlane.conflicts,
   );
+  series(
+    'counter',
+    'pubsub_cluster_control_plane_watch_restarts_total',
+    "Times this node found its watch of the control-plane bucket stalled (its consumer's NATS server gone) and synced again (logged).",
+    () => cluster.controlPlane.watchRestarts,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_control_plane_unavailable_total',
+    "Control-plane changes made through this node's API that the bucket did not take within the retries (answered 503, undone; logged).",
+    () => cluster.controlPlane.unavailable,
+  );
   const r = cluster.retained;
   series(
     'counter',

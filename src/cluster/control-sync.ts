@@ -102,6 +102,10 @@ export class ControlSync {
   #chain: Promise<unknown> = Promise.resolve();
   /** Changes of this node that lost to another node's since start (metrics). */
   #conflicts = 0;
+  /** Watches found stalled and restarted since start (metrics). */
+  #watchRestarts = 0;
+  /** Records the bucket did not take within the retries since start (metrics). */
+  #unavailable = 0;
   /** Changes of this node replaced by another node's before `commit` found them (see the header). */
   #replaced = 0;
   /** Bumped at every record of the bucket applied here: `#push` finds its differences anew. */
@@ -123,6 +127,16 @@ export class ControlSync {
   /** Changes made here that lost to another node's since start (the first writer wins). */
   get conflicts(): number {
     return this.#conflicts;
+  }
+
+  /** Watches found stalled and restarted since start. */
+  get watchRestarts(): number {
+    return this.#watchRestarts;
+  }
+
+  /** Records of this node the bucket did not take within the retries since start. */
+  get unavailable(): number {
+    return this.#unavailable;
   }
 
   /** Whether this node holds the bucket's control plane and follows it (ready, writable). */
@@ -246,6 +260,7 @@ export class ControlSync {
         `cluster control plane: the watch of ${CONTROL_BUCKET} stopped bringing changes (its NATS server gone?); syncing again`,
       );
       this.#awaited = 0;
+      this.#watchRestarts++;
       this.#watch?.stop();
       return;
     }
@@ -379,6 +394,7 @@ export class ControlSync {
           retry = attempt < UNAVAILABLE_RETRY_MS.length;
           if (!retry) {
             unavailable++;
+            this.#unavailable++;
             this.#log.warn(
               { event: 'control_plane_unavailable', key, err: (err as Error).message },
               `cluster control plane: ${key} not written (the bucket did not answer); the change is undone here`,
