@@ -25,6 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { seriesValue } from '../test/helpers/prometheus.ts';
 import {
   type BrokerHandle,
   freePort,
@@ -160,10 +161,8 @@ async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadR
 /** How the sending node batched: messages per NATS message (its /metrics counters). */
 async function batchShape(node: BrokerHandle): Promise<string> {
   const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
-  const counter = (name: string): number =>
-    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-  const messages = counter('pubsub_cluster_messages_sent_total');
-  const batches = counter('pubsub_cluster_batches_sent_total');
+  const messages = seriesValue(text, 'pubsub_cluster_messages_sent_total', {});
+  const batches = seriesValue(text, 'pubsub_cluster_batches_sent_total', {});
   return `node A sent ${messages} messages in ${batches} batches: ${(messages / batches).toFixed(1)} per batch`;
 }
 

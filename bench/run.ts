@@ -13,6 +13,7 @@ import {
   killAllChildren,
   makeTempDir,
   removeTempDir,
+  spawnTracked,
   startBroker,
 } from './brokers.ts';
 import { startConnWorkers } from './conn-workers.ts';
@@ -320,14 +321,13 @@ let clusterMarkdown: string | undefined;
 
 /** Runs bench/cluster.ts with this run's repetitions and durations; its table, or why there is none. */
 async function runCluster(): Promise<string> {
-  const { spawn } = await import('node:child_process');
-  const child = spawn(
+  const child = spawnTracked(
     process.execPath,
     [join(BENCH_DIR, 'cluster.ts'), '--reps', String(reps), '--duration', String(durationS)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
-  child.stdout.on('data', (chunk: Buffer) => {
+  child.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
   });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));

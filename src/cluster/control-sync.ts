@@ -370,29 +370,31 @@ export class ControlSync {
     /**
      * Writes one difference, as a compare-and-set on what this node knew of the key when it
      * found the difference (`base`): a record another node wrote meanwhile (already applied
-     * here by the watch) makes the write fail, and the bucket's record stands.
+     * here by the watch) makes the write fail, and the bucket's record stands. Any other failure
+     * is tried again after each of `UNAVAILABLE_RETRY_MS`, then counted and undone here.
      */
-    const write = async (difference: Difference, attempt = 0): Promise<void> => {
-      const { key, value, base } = difference;
-      if (generation !== this.#generation) return;
-      this.#pushing.set(key, value);
-      let retry = false;
-      try {
-        if (value === null) {
-          await kv.delete(key, { previousSeq: base ?? 0 });
-          this.#known.delete(key);
-        } else {
-          const written =
-            base === undefined ? await kv.create(key, value) : await kv.update(key, value, base);
-          this.#revision.set(key, Math.max(written, this.#revision.get(key) ?? 0));
-          if (written > this.#seen) this.#seen = written;
-          this.#known.set(key, value);
-        }
-      } catch (err) {
+    const write = async ({ key, value, base }: Difference): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, UNAVAILABLE_RETRY_MS[attempt - 1]));
         if (generation !== this.#generation) return;
-        if (!isRefusal(err)) {
-          retry = attempt < UNAVAILABLE_RETRY_MS.length;
-          if (!retry) {
+        this.#pushing.set(key, value);
+        try {
+          if (value === null) {
+            await kv.delete(key, { previousSeq: base ?? 0 });
+            this.#known.delete(key);
+          } else {
+            const written =
+              base === undefined ? await kv.create(key, value) : await kv.update(key, value, base);
+            this.#revision.set(key, Math.max(written, this.#revision.get(key) ?? 0));
+            if (written > this.#seen) this.#seen = written;
+            this.#known.set(key, value);
+          }
+          return;
+        } catch (err) {
+          if (generation !== this.#generation) return;
+          if (!isRefusal(err)) {
+            if (attempt < UNAVAILABLE_RETRY_MS.length) continue;
             unavailable++;
             this.#unavailable++;
             this.#log.warn(
@@ -400,26 +402,23 @@ export class ControlSync {
               `cluster control plane: ${key} not written (the bucket did not answer); the change is undone here`,
             );
             this.#apply(key, this.#known.get(key));
+            return;
           }
+          const current = await kv.get(key).catch(() => null);
+          // Another node wrote the same (both pruned one expired revocation): no conflict.
+          const same = (current?.operation === 'PUT' ? current.string() : null) === value;
+          if (!same) {
+            conflicts++;
+            this.#conflicts++;
+            this.#log.warn(
+              { event: 'control_plane_conflict', key, err: (err as Error).message },
+              `cluster control plane: ${key} changed on another node at the same time; the first change wins`,
+            );
+          }
+          if (current !== null) this.#onEntry(current, true);
           return;
-        }
-        const current = await kv.get(key).catch(() => null);
-        // Another node wrote the same (both pruned one expired revocation): no conflict.
-        const same = (current?.operation === 'PUT' ? current.string() : null) === value;
-        if (!same) {
-          conflicts++;
-          this.#conflicts++;
-          this.#log.warn(
-            { event: 'control_plane_conflict', key, err: (err as Error).message },
-            `cluster control plane: ${key} changed on another node at the same time; the first change wins`,
-          );
-        }
-        if (current !== null) this.#onEntry(current, true);
-      } finally {
-        this.#pushing.delete(key);
-        if (retry) {
-          await new Promise((resolve) => setTimeout(resolve, UNAVAILABLE_RETRY_MS[attempt]));
-          await write(difference, attempt + 1);
+        } finally {
+          this.#pushing.delete(key);
         }
       }
     };

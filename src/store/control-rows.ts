@@ -36,6 +36,15 @@ const LOCAL_COLUMNS: Partial<Record<ControlTable, readonly string[]>> = { api_to
 /** Tables read in another order than their key's: a broker's keys oldest first, as the credential store reads them. */
 const ORDER: Partial<Record<ControlTable, string>> = { broker_keys: 'created_on, rowid' };
 
+/** The order `all` and `where` read a table in. */
+const orderOf = (table: ControlTable): string => ORDER[table] ?? CONTROL_TABLES[table].join(', ');
+/** `pk1 = ? AND pk2 = ?`: the row of one primary key. */
+const keyClause = (table: ControlTable): string =>
+  CONTROL_TABLES[table].map((c: string) => `${c} = ?`).join(' AND ');
+/** The values `keyClause` binds, from the key columns of `key`. */
+const keyValues = (table: ControlTable, key: Row): ColumnValue[] =>
+  CONTROL_TABLES[table].map((c: string) => key[c] ?? null);
+
 export class ControlRows extends SqlStore {
   readonly #columns = new Map<ControlTable, string[]>();
 
@@ -54,9 +63,9 @@ export class ControlRows extends SqlStore {
 
   /** Every row of a table (replicated columns only), in primary key order (keys: oldest first). */
   all(table: ControlTable): Row[] {
-    const cols = this.columns(table);
-    const order = ORDER[table] ?? CONTROL_TABLES[table].join(', ');
-    return this.q(`SELECT ${cols.join(', ')} FROM ${table} ORDER BY ${order}`).all() as Row[];
+    return this.q(
+      `SELECT ${this.columns(table).join(', ')} FROM ${table} ORDER BY ${orderOf(table)}`,
+    ).all() as Row[];
   }
 
   /** Inserts the row, or updates the row of its primary key in place. */
@@ -74,32 +83,25 @@ export class ControlRows extends SqlStore {
 
   /** Deletes the row with the primary key of `key` (the key columns of a row); true when there was one. */
   delete(table: ControlTable, key: Row): boolean {
-    const pk: readonly string[] = CONTROL_TABLES[table];
     return (
-      Number(
-        this.q(`DELETE FROM ${table} WHERE ${pk.map((c) => `${c} = ?`).join(' AND ')}`).run(
-          ...pk.map((c) => key[c] ?? null),
-        ).changes,
-      ) > 0
+      Number(this.q(`DELETE FROM ${table} WHERE ${keyClause(table)}`).run(...keyValues(table, key)).changes) >
+      0
     );
   }
 
   /** Rows of a table whose `column` is `value` (children of a parent row), in `all`'s order. */
   where(table: ControlTable, column: string, value: ColumnValue): Row[] {
     if (!this.columns(table).includes(column)) throw new Error(`${table} has no column ${column}`);
-    const cols = this.columns(table);
-    const order = ORDER[table] ?? CONTROL_TABLES[table].join(', ');
-    return this.q(`SELECT ${cols.join(', ')} FROM ${table} WHERE ${column} = ? ORDER BY ${order}`).all(
-      value,
-    ) as Row[];
+    return this.q(
+      `SELECT ${this.columns(table).join(', ')} FROM ${table} WHERE ${column} = ? ORDER BY ${orderOf(table)}`,
+    ).all(value) as Row[];
   }
 
   /** The row with the primary key of `key` (the key columns of a row), if any. */
   one(table: ControlTable, key: Row): Row | undefined {
-    const pk: readonly string[] = CONTROL_TABLES[table];
-    return this.q(
-      `SELECT ${this.columns(table).join(', ')} FROM ${table} WHERE ${pk.map((c) => `${c} = ?`).join(' AND ')}`,
-    ).get(...pk.map((c) => key[c] ?? null)) as Row | undefined;
+    return this.q(`SELECT ${this.columns(table).join(', ')} FROM ${table} WHERE ${keyClause(table)}`).get(
+      ...keyValues(table, key),
+    ) as Row | undefined;
   }
 
   /** Deletes a function's key-value state (it goes with the function it belongs to). */

@@ -6,10 +6,10 @@
  * plane stays writable (two of three replicas are a quorum) and messages cross again.
  */
 import assert from 'node:assert/strict';
-import { it, type TestContext } from 'node:test';
+import { it } from 'node:test';
 import mqtt from 'mqtt';
 import { until } from '../helpers/child-process.ts';
-import { type Node, startNatsCluster, startNode } from '../helpers/cluster.ts';
+import { collecting, type Node, startNatsCluster, startNode } from '../helpers/cluster.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
 
 /** A namespace made through `on`'s API with A's operator token. */
@@ -32,20 +32,6 @@ async function hasNamespace(on: Node, token: string, account: string, name: stri
   return res.status === 200;
 }
 
-/** A v5 subscriber on `node` to `topic`, collecting payloads. */
-async function subscriber(t: TestContext, node: Node, topic: string): Promise<string[]> {
-  const client = await mqtt.connectAsync(node.urls.mqtt!, {
-    protocolVersion: 5,
-    reconnectPeriod: 0,
-    clientId: uniqueName('sub'),
-  });
-  t.after(() => client.endAsync(true));
-  const got: string[] = [];
-  client.on('message', (_topic, payload) => got.push(payload.toString()));
-  await client.subscribeAsync(topic, { qos: 1 });
-  return got;
-}
-
 describeWithTool('cluster: on a three-server NATS cluster with --cluster-replicas 3', natsServer, () => {
   it('replicated control plane, messages across, and both survive losing one NATS server', async (t) => {
     const { members, urls } = await startNatsCluster(t, 3);
@@ -65,7 +51,7 @@ describeWithTool('cluster: on a three-server NATS cluster with --cluster-replica
     await until(() => hasNamespace(b, a.token, a.accountId, ns1), 'the namespace made on A, on B');
 
     const topic = `${uniqueName('three')}/x`;
-    const got = await subscriber(t, b, topic);
+    const { got } = await collecting(t, b.urls.mqtt!, topic);
     const pub = await mqtt.connectAsync(a.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
     t.after(() => pub.endAsync(true));
     const crosses = async (payload: string) =>

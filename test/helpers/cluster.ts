@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
 import { type Child, spawnChild, until } from './child-process.ts';
 import { type RunningServe, startServe } from './pubsub-process.ts';
 
@@ -32,11 +33,14 @@ export interface Nats {
 const CLIENT_PORT = /Listening for client connections on 127\.0\.0\.1:(\d+)/;
 const MONITOR_PORT = /Starting http monitor on 127\.0\.0\.1:(\d+)/;
 
-/** JetStream on, its file store in `storeDir` (kept across `restart`, removed after the test). */
-function spawnNats(t: TestContext, port: number, monitorPort: number, storeDir: string): Child {
+/**
+ * JetStream on, its file store in `storeDir` (kept across `restart`, removed after the test);
+ * `more`: further flags (a cluster member's name and routes).
+ */
+function spawnNats(t: TestContext, port: number, monitorPort: number, storeDir: string, more = ''): Child {
   return spawnChild(t, 'sh', [
     '-c',
-    `exec nats-server -a 127.0.0.1 -p ${port} -m ${monitorPort} -js -sd '${storeDir}' 2>&1`,
+    `exec nats-server -a 127.0.0.1 -p ${port} -m ${monitorPort} ${more} -js -sd '${storeDir}' 2>&1`,
   ]);
 }
 
@@ -82,6 +86,20 @@ export async function startNats(t: TestContext, wanted = -1): Promise<Nats> {
   return nats;
 }
 
+/** A v5 subscriber at `url` to `topic` (QoS 1), and the payloads it receives, in order. */
+export async function collecting(
+  t: TestContext,
+  url: string,
+  topic: string,
+): Promise<{ client: MqttClient; got: string[] }> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  t.after(() => client.endAsync(true));
+  const got: string[] = [];
+  client.on('message', (_topic, payload) => got.push(payload.toString()));
+  await client.subscribeAsync(topic, { qos: 1 });
+  return { client, got };
+}
+
 /** One server of a NATS cluster (`startNatsCluster`). */
 export interface NatsMember {
   readonly name: string;
@@ -113,10 +131,13 @@ export async function startNatsCluster(
   for (const [i, p] of ports.entries()) {
     const storeDir = mkdtempSync(join(tmpdir(), 'pubsub-nats-'));
     const name = `nats-${i}`;
-    const child = spawnChild(t, 'sh', [
-      '-c',
-      `exec nats-server -a 127.0.0.1 -p ${p.client} -m ${p.monitor} -n ${name} --cluster_name pubsub-test --cluster nats://127.0.0.1:${p.route} --routes ${routes} -js -sd '${storeDir}' 2>&1`,
-    ]);
+    const child = spawnNats(
+      t,
+      p.client,
+      p.monitor,
+      storeDir,
+      `-n ${name} --cluster_name pubsub-test --cluster nats://127.0.0.1:${p.route} --routes ${routes}`,
+    );
     children.push(child);
     t.after(async () => {
       await child.kill();

@@ -15,10 +15,10 @@
 import { createServer, type Server as NetServer, connect as netConnect } from 'node:net';
 import { type Duplex, duplexPair } from 'node:stream';
 import type { TestContext } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Server } from '../../src/server.ts';
 import { until } from './child-process.ts';
-import { startNats } from './cluster.ts';
+import { collecting, startNats } from './cluster.ts';
 import { startServer, type TestServer } from './server.ts';
 
 export interface ServerPair {
@@ -199,11 +199,7 @@ export async function collector(
   url: string,
   topic: string,
 ): Promise<{ client: MqttClient; got: string[] }> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
-  t.after(() => client.endAsync(true));
-  const got: string[] = [];
-  client.on('message', (_topic, payload) => got.push(payload.toString()));
-  await client.subscribeAsync(topic, { qos: 1 });
+  const subscriber = await collecting(t, url, topic);
   await pair.settled();
-  return { client, got };
+  return subscriber;
 }
