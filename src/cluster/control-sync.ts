@@ -223,6 +223,9 @@ export class ControlSync {
     }
     this.#kv = kv;
     this.#watch = watch;
+    // Counted afresh per watch: a bucket made again (NATS lost its store) numbers from 1.
+    this.#seen = 0;
+    this.#awaited = 0;
     const initial = new Map<string, KvWatchEntry>();
     let initialized = false;
     const ready = (): void => {
