@@ -77,6 +77,9 @@ export interface ClusterNode {
   readonly link: 'up' | 'down';
   /** MQTT filters its sessions subscribe to (a peer's: as announced to this node). */
   readonly filters: number;
+  /** Members of its shared groups (`$share/…`), and how many have a connection (as announced). */
+  readonly sharedMembers: number;
+  readonly sharedConnected: number;
   readonly lastSeenMs: number;
 }
 
@@ -199,11 +202,16 @@ export class Cluster implements LinkHost {
   /** Every node known: this one first, then its peers by name. */
   nodes(now = Date.now()): ClusterNode[] {
     const own = [...this.#filters.values()].reduce((n, set) => n + set.size, 0);
+    const shared = (node?: string) => {
+      const { members, connected } = this.#shared.members(node);
+      return { sharedMembers: members, sharedConnected: connected };
+    };
     const self: ClusterNode = {
       ...this.#shape(this.#announcement(), now),
       self: true,
       link: this.linkUp ? 'up' : 'down',
       filters: own,
+      ...shared(),
       lastSeenMs: 0,
     };
     const peers: ClusterNode[] = [];
@@ -214,6 +222,7 @@ export class Cluster implements LinkHost {
         self: false,
         link: 'up',
         filters: p.filters,
+        ...shared(p.name),
         lastSeenMs: now - p.seenAt,
       });
     }

@@ -10,6 +10,9 @@
  * it). A slot on node N: the message crosses to N alone (shared-groups.ts), and N's broker picks
  * one of its members (for a hashed pick, from the slot's offset in N's range, so one publisher
  * stays on one member). So each message reaches exactly one member in the cluster per group.
+ * As on one node, a connected member is preferred: while some member anywhere is connected,
+ * only connected members count (each node announces both counts); a member whose session has
+ * no connection gets a message (its session queues it) only when no member anywhere has one.
  *
  * Invariants:
  * - A message from another node never reaches a group through the plain data plane (the
@@ -39,15 +42,17 @@ const TAIL_CACHE = 10_000;
 export class RemoteGroup {
   readonly shareName: string;
   readonly filter: string;
-  /** Nodes with members, in the order they were first heard of, and their member counts. */
+  /** Nodes with members, in the order they were first heard of, their member counts and connected ones. */
   readonly nodes: string[] = [];
   readonly counts: number[] = [];
+  readonly live: number[] = [];
   /** Each node's subject head, `pubsub.s.<node>.` (shared-groups.ts). */
   readonly heads: string[] = [];
   /** The subject's group tokens, `.<broker>.<share name>.<filter>` (escaped). */
   readonly tail: string;
-  /** Members on other nodes in all. */
+  /** Members on other nodes in all, and how many of them are connected. */
   total = 0;
+  liveTotal = 0;
   /** The round-robin turn over every member of the group in the cluster. */
   turn = 0;
 
@@ -57,21 +62,29 @@ export class RemoteGroup {
     this.tail = tail;
   }
 
-  /** Sets a node's member count (0: none any more). */
-  set(node: string, members: number, head: string): void {
+  /** Sets a node's member counts (members 0: none any more). */
+  set(node: string, members: number, connected: number, head: string): void {
     const i = this.nodes.indexOf(node);
     if (i < 0 && members > 0) {
       this.nodes.push(node);
       this.counts.push(members);
+      this.live.push(connected);
       this.heads.push(head);
-    } else if (i >= 0 && members > 0) this.counts[i] = members;
-    else if (i >= 0) {
+    } else if (i >= 0 && members > 0) {
+      this.counts[i] = members;
+      this.live[i] = connected;
+    } else if (i >= 0) {
       this.nodes.splice(i, 1);
       this.counts.splice(i, 1);
+      this.live.splice(i, 1);
       this.heads.splice(i, 1);
     }
     this.total = 0;
-    for (const n of this.counts) this.total += n;
+    this.liveTotal = 0;
+    for (let j = 0; j < this.counts.length; j++) {
+      this.total += this.counts[j]!;
+      this.liveTotal += this.live[j]!;
+    }
   }
 }
 
@@ -115,9 +128,12 @@ export class SharedDispatch {
     if (!this.active || !this.#host.linkUp || message.topic.startsWith('$SYS')) return false;
     const remote = this.#remoteGroup(group.shareName, group.filter, message.topic);
     if (remote === undefined) return false;
-    const slot = this.#slot(remote, group.size + remote.total, message) - group.size;
+    // Connected members only, while there is one anywhere (see the header).
+    const live = group.connected + remote.liveTotal > 0;
+    const here = live ? group.connected : group.size;
+    const slot = this.#slot(remote, here + (live ? remote.liveTotal : remote.total), message) - here;
     if (slot < 0) return false;
-    this.#send(remote, slot, message, 0);
+    this.#send(remote, slot, message, 0, live);
     return true;
   }
 
@@ -133,7 +149,7 @@ export class SharedDispatch {
     for (let i = 0; i < remote.length; i++) {
       const group = remote[i]!.key;
       if (this.#localGroup(group.shareName, group.filter, topic) !== undefined) continue;
-      this.#send(group, this.#slot(group, group.total, message), message, 0);
+      this.#choose(group, message, 0);
       sent = true;
     }
     return sent;
@@ -170,7 +186,7 @@ export class SharedDispatch {
     if (!this.active || !this.#host.linkUp) return false;
     const remote = this.#remoteGroup(shareName, filter, message.topic);
     if (remote === undefined) return false;
-    this.#send(remote, this.#slot(remote, remote.total, message), message, hops);
+    this.#choose(remote, message, hops);
     return true;
   }
 
@@ -182,10 +198,26 @@ export class SharedDispatch {
     return remote.turn % size;
   }
 
-  /** Sends the message to the node holding `slot` (0 ≤ slot < remote.total). */
-  #send(remote: RemoteGroup, slot: number, message: Message, hops: number): void {
+  /** Sends the message to a member on another node: a connected one while there is one. */
+  #choose(remote: RemoteGroup, message: Message, hops: number): void {
+    const live = remote.liveTotal > 0;
+    this.#send(
+      remote,
+      this.#slot(remote, live ? remote.liveTotal : remote.total, message),
+      message,
+      hops,
+      live,
+    );
+  }
+
+  /**
+   * Sends the message to the node holding `slot`, counting each node's connected members
+   * (`live`, 0 ≤ slot < remote.liveTotal) or all of them (0 ≤ slot < remote.total).
+   */
+  #send(remote: RemoteGroup, slot: number, message: Message, hops: number, live: boolean): void {
+    const counts = live ? remote.live : remote.counts;
     let i = 0;
-    while (i < remote.counts.length - 1 && slot >= remote.counts[i]!) slot -= remote.counts[i++]!;
+    while (i < counts.length - 1 && slot >= counts[i]!) slot -= counts[i++]!;
     const start = this.#strategy === 'publisher-hash' ? slot : '-';
     const topic = message.topic;
     let tail = this.#tails.get(topic);

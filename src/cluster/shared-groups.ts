@@ -4,7 +4,8 @@
  *
  * - Announcements (`pubsub.c.share`, small JSON): each node says, per broker, how many members
  *   each of its `$share/{name}/{filter}` groups has (`[broker address, share name, filter,
- *   members]`, 0: the group is gone here), as deltas in the order they happened (sent once per
+ *   members, connected]`: members 0, the group is gone here; connected, those whose session has
+ *   a connection, shared-dispatch.ts), as deltas in the order they happened (sent once per
  *   event-loop turn, applied in order, so the last count wins), and as a whole snapshot
  *   (`reset`) when it (re)connects or another node asks (hello, sync: sent with its interest
  *   snapshot). A node the membership forgets (goodbye, or silent past `PEER_TIMEOUT_MS`) is
@@ -30,8 +31,8 @@ const SHARE = `${ROOT}.c.share`;
 /** Groups per control message, so a snapshot of many stays under NATS's max_payload. */
 const CHUNK = 2000;
 
-/** `[broker address, share name, filter, members]`. */
-type GroupCount = [string, string, string, number];
+/** `[broker address, share name, filter, members, connected members]`. */
+type GroupCount = [string, string, string, number, number];
 
 /** Group member counts (`pubsub.c.share`): deltas, or a snapshot's parts (`reset` on the first). */
 export interface ShareMessage {
@@ -93,17 +94,17 @@ export class SharedGroups {
       closed: (dispatch) => {
         broker.index.watchGroups(undefined);
         for (const [shareName, filter] of this.#local.get(address)?.values() ?? [])
-          this.#changed(address, shareName, filter, 0);
+          this.#changed(address, shareName, filter, 0, 0);
         if (this.#dispatchers.get(address) === dispatch) this.#dispatchers.delete(address);
       },
     };
     const dispatch = new SharedDispatch(broker, this.#index(address), host);
     this.#dispatchers.set(address, dispatch);
-    broker.index.watchGroups((shareName, filter, members) =>
-      this.#changed(address, shareName, filter, members),
+    broker.index.watchGroups((shareName, filter, members, connected) =>
+      this.#changed(address, shareName, filter, members, connected),
     );
     for (const group of broker.index.groups())
-      this.#changed(address, group.shareName, group.filter, group.size);
+      this.#changed(address, group.shareName, group.filter, group.size, group.connected);
     return dispatch;
   }
 
@@ -138,6 +139,29 @@ export class SharedGroups {
     this.#publish(nc, all, true);
   }
 
+  /**
+   * Members of this node's groups (no `node`), or of `node`'s as announced to this node, and how
+   * many of them are connected (GET /cluster).
+   */
+  members(node?: string): { members: number; connected: number } {
+    let members = 0;
+    let connected = 0;
+    if (node === undefined) {
+      for (const groups of this.#local.values())
+        for (const count of groups.values()) {
+          members += count[3];
+          connected += count[4];
+        }
+    } else {
+      for (const group of this.#byNode.get(node)?.keys() ?? []) {
+        const i = group.nodes.indexOf(node);
+        members += group.counts[i] ?? 0;
+        connected += group.live[i] ?? 0;
+      }
+    }
+    return { members, connected };
+  }
+
   /** Forgets a node's groups (it left, or was silent too long). */
   forget(node: string): void {
     const groups = this.#byNode.get(node);
@@ -157,11 +181,11 @@ export class SharedGroups {
 
   // ---- this node's groups ----
 
-  #changed(address: string, shareName: string, filter: string, members: number): void {
+  #changed(address: string, shareName: string, filter: string, members: number, connected: number): void {
     let groups = this.#local.get(address);
     if (groups === undefined) this.#local.set(address, (groups = new Map()));
     const key = groupKey(shareName, filter);
-    const count: GroupCount = [address, shareName, filter, members];
+    const count: GroupCount = [address, shareName, filter, members, connected];
     if (members > 0) groups.set(key, count);
     else {
       groups.delete(key);
@@ -204,7 +228,7 @@ export class SharedGroups {
     if (typeof m.node !== 'string' || m.node === this.#host.nodeName || !Array.isArray(m.groups)) return;
     if (m.reset === true) this.forget(m.node);
     for (const entry of m.groups) {
-      const [address, shareName, filter, members] = entry;
+      const [address, shareName, filter, members, connected] = entry;
       if (typeof address !== 'string' || typeof shareName !== 'string' || typeof filter !== 'string')
         continue;
       if (typeof members !== 'number') continue;
@@ -219,12 +243,14 @@ export class SharedGroups {
         groups.set(key, group);
         this.#index(address).add(filter, group, true);
       }
-      this.#setRemote(address, group, m.node, members);
+      // A node that does not say how many are connected (an older version): all of them.
+      const live = typeof connected === 'number' ? Math.min(connected, members) : members;
+      this.#setRemote(address, group, m.node, members, live);
     }
   }
 
-  #setRemote(address: string, group: RemoteGroup, node: string, members: number): void {
-    group.set(node, members, nodeHead(node));
+  #setRemote(address: string, group: RemoteGroup, node: string, members: number, connected = 0): void {
+    group.set(node, members, connected, nodeHead(node));
     let mine = this.#byNode.get(node);
     if (members > 0) {
       if (mine === undefined) this.#byNode.set(node, (mine = new Map()));

@@ -31,7 +31,11 @@ export interface MatchResult<K, V> {
   groups: SharedGroup<K, V>[];
 }
 
-/** Members of one `$share/{name}/{filter}`; `pick` rotates round-robin over them. */
+/**
+ * Members of one `$share/{name}/{filter}`; `pick` rotates round-robin over them. A member can be
+ * marked away (its session has no connection): `connected` counts the others, so a cluster can
+ * prefer nodes whose members are connected, as one node prefers its connected members.
+ */
 export class SharedGroup<K, V> {
   readonly shareName: string;
   readonly filter: string;
@@ -39,6 +43,8 @@ export class SharedGroup<K, V> {
   /** Member keys in joining order, for the rotation. */
   #order: K[] = [];
   #cursor = 0;
+  /** Members marked away (a subset of `#members`). */
+  readonly #away = new Set<K>();
 
   constructor(shareName: string, filter: string) {
     this.shareName = shareName;
@@ -47,6 +53,19 @@ export class SharedGroup<K, V> {
 
   get size(): number {
     return this.#order.length;
+  }
+
+  /** Members not marked away. */
+  get connected(): number {
+    return this.#order.length - this.#away.size;
+  }
+
+  /** Marks a member away or back; true when that changed something. */
+  setAway(key: K, away: boolean): boolean {
+    if (!this.#members.has(key) || this.#away.has(key) === away) return false;
+    if (away) this.#away.add(key);
+    else this.#away.delete(key);
+    return true;
   }
 
   has(key: K): boolean {
@@ -63,6 +82,7 @@ export class SharedGroup<K, V> {
 
   delete(key: K): boolean {
     if (!this.#members.delete(key)) return false;
+    this.#away.delete(key);
     const i = this.#order.indexOf(key);
     this.#order.splice(i, 1);
     if (this.#cursor > i) this.#cursor--;
@@ -110,8 +130,11 @@ class Node<K, V> {
 /** `present`: the filter has gained its first plain subscriber (true) or lost its last (false). */
 export type FilterWatcher = (filter: string, present: boolean) => void;
 
-/** The group `$share/{shareName}/{filter}` has `members` members now (0: it is gone). */
-export type GroupWatcher = (shareName: string, filter: string, members: number) => void;
+/**
+ * The group `$share/{shareName}/{filter}` has `members` members now (0: it is gone), `connected`
+ * of them not marked away.
+ */
+export type GroupWatcher = (shareName: string, filter: string, members: number, connected: number) => void;
 
 export interface TopicIndexOptions {
   /** Topics whose match results are cached (0 disables the cache). */
@@ -235,7 +258,8 @@ export class TopicIndex<K, V> {
   }
 
   /** Adds or replaces `key` in the group `$share/{shareName}/{filter}`. Returns true when new. */
-  addShared(shareName: string, filter: string, key: K, value: V): boolean {
+  /** Adds or replaces a member (`away`: marked away from the start); true when it is new. */
+  addShared(shareName: string, filter: string, key: K, value: V, away = false): boolean {
     const node = this.#walk(filter, true)!;
     node.groups ??= new Map();
     let group = node.groups.get(shareName);
@@ -244,9 +268,21 @@ export class TopicIndex<K, V> {
       node.groups.set(shareName, group);
     }
     const isNew = group.set(key, value);
+    const moved = group.setAway(key, away);
     this.#changed(isNew ? 1 : 0);
-    if (isNew) this.#groupWatcher?.(shareName, filter, group.size);
+    if (isNew || moved) this.#groupWatcher?.(shareName, filter, group.size, group.connected);
     return isNew;
+  }
+
+  /**
+   * Marks a member of `$share/{shareName}/{filter}` away (no connection) or back; the group
+   * watcher hears of a change. False when it is no member or already so.
+   */
+  setSharedAway(shareName: string, filter: string, key: K, away: boolean): boolean {
+    const group = this.#walk(filter, false)?.groups?.get(shareName);
+    if (group === undefined || !group.setAway(key, away)) return false;
+    this.#groupWatcher?.(shareName, filter, group.size, group.connected);
+    return true;
   }
 
   removeShared(shareName: string, filter: string, key: K): boolean {
@@ -258,7 +294,7 @@ export class TopicIndex<K, V> {
     if (group.size === 0) node.groups!.delete(shareName);
     this.#prune(filter, path);
     this.#changed(-1);
-    this.#groupWatcher?.(shareName, filter, group.size);
+    this.#groupWatcher?.(shareName, filter, group.size, group.connected);
     return true;
   }
 

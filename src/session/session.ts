@@ -189,7 +189,7 @@ export class Session implements RoutedSession {
     this.subscriptions.set(req.topicFilter, sub);
     this.#storage.putSubscription(sub);
     if (share === undefined) this.broker.index.add(sub.topicFilter, this, sub);
-    else this.broker.index.addShared(share.name, share.filter, this, sub);
+    else this.broker.index.addShared(share.name, share.filter, this, sub, this.link === undefined);
     return { code: qos, subscription: sub, isNew };
   }
 
@@ -419,6 +419,7 @@ export class Session implements RoutedSession {
   /** Attaches a connection: cancels expiry and any delayed will, re-sends in-flight, drains the queue. */
   attach(link: SessionLink): void {
     this.link = link;
+    this.#markAway(false);
     this.#clock.cancelExpiry();
     this.#clock.cancelWill(); // [MQTT-3.1.3-9] will delay: reconnected in time
     this.#storeState();
@@ -442,6 +443,7 @@ export class Session implements RoutedSession {
   /** The connection has gone: start the expiry clock (the broker ends the session at 0). */
   detach(onExpire: () => void): void {
     this.link = undefined;
+    this.#markAway(true);
     this.#replay = undefined; // what it did not send belongs to the connection that asked
     // Queued shared messages are better served by a connected member than by waiting for us.
     if (this.#queue.length > 0) this.#handBack(this.#queue.extract(isShared), true);
@@ -463,6 +465,14 @@ export class Session implements RoutedSession {
     this.#clock.expireIn(left, onExpire);
     this.#storeState();
     return true;
+  }
+
+  /** Marks this session's shared-group memberships away (no connection) or back. */
+  #markAway(away: boolean): void {
+    for (const sub of this.subscriptions.values()) {
+      if (sub.share !== undefined)
+        this.broker.index.setSharedAway(sub.share.name, sub.share.filter, this, away);
+    }
   }
 
   /** Holds a will until `delaySeconds` pass (then publishes it) or the session resumes. */

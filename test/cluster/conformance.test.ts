@@ -17,13 +17,8 @@ import { it } from 'node:test';
 import { spawnChild } from '../helpers/child-process.ts';
 import { describeWithTool, natsServer } from '../helpers/interop-tools.ts';
 
-const PENDING_SHARE =
-  "these cases assert one node's member order and hand-back (round-robin turns, queues on the member's node); cluster-wide $share has its own suite, test/cluster/shared.test.ts";
-const SESSIONS = 'persistent sessions stay on their node (issue 18: moving them is the next issue)';
-
 /** Suites left out whole, with why. */
 const EXCLUDED_FILES: Record<string, string> = {
-  'shared.test.ts': PENDING_SHARE,
   'bad-input.test.ts': "one connection's malformed input against its own single server: nothing crosses",
   'before-connect.test.ts': 'connections before CONNECT on their own single server: nothing crosses',
   'client-limits.test.ts': "one client's limits on its own single server: nothing crosses",
@@ -33,20 +28,6 @@ const EXCLUDED_FILES: Record<string, string> = {
 
 /** Single cases left out (a test name, matched literally), with why. */
 const EXCLUDED_CASES: Record<string, string> = {
-  'a retained message is not sent once expired':
-    "reads node A's retained store, where nothing looked the expired message up: the subscriber that made its node drop it may be on B (each node drops an expired message when it meets it)",
-  'a retained message too large for the subscriber is skipped on subscribe':
-    "reads node A's counters for a client that may be on B",
-  'v5 QoS 1 and 2 with no subscriber get 0x10; with a subscriber, a shared group': PENDING_SHARE,
-  'a v5 session with Session Expiry Interval 1 is kept across a quick reconnect': SESSIONS,
-  'a delayed will is not published when the client reconnects within the delay': SESSIONS,
-  'an offline session queue bounded by maxQueuedMessages': SESSIONS,
-  'an MQTT.js client whose connection drops has its will published after the 1 s delay': SESSIONS,
-  'Broker.disconnectClient sends DISCONNECT 0x98':
-    "calls node A's Broker object for a client that may be on B",
-  'v5: QoS 1 gets PUBACK 0x87, QoS 2 PUBREC 0x87': "reads node A's counters for a client that may be on B",
-  'v3.1.1: QoS 0, 1 and 2 are dropped and acknowledged normally':
-    "reads node A's counters for a client that may be on B",
   'with Topic Alias Maximum 2 the client gets topic+alias once':
     'order across topics: across nodes it is kept per publisher and topic only (MQTT-4.6.0-5), docs/cluster.md',
   'never more aliases than the client allows':
@@ -66,6 +47,7 @@ const SUITES = [
   'properties',
   'reason-codes',
   'reserved-topics',
+  'shared',
   'subscription-options',
   'unsubscribe-filters',
   'will-delay',

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Broker } from '../../src/broker/index.ts';
 import { harness } from '../helpers/v5-harness.ts';
 import { connectV5, packet, str, Wire } from '../helpers/wire.ts';
 
@@ -81,7 +82,11 @@ describe('server-side DISCONNECT causes (section 4.13)', () => {
   });
 
   test('Broker.disconnectClient sends DISCONNECT 0x98 (administrative) or 0x97 (quota) with the reason, and the will', async () => {
-    const broker = h.ts.server.defaultBroker;
+    // The node that serves the client (in cluster mode each node's Broker serves its own clients).
+    const broker = {
+      disconnectClient: (...args: Parameters<Broker['disconnectClient']>): boolean =>
+        h.nodes().filter((node) => node.defaultBroker.disconnectClient(...args)).length === 1,
+    };
     const watcher = await h.connected(5);
     await h.subscribe(watcher, 'admin/will', 0);
     const id = h.uid();

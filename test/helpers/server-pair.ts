@@ -4,8 +4,8 @@
  * v5-harness.ts; test/cluster/conformance.test.ts runs them so). Each pair has its own NATS:
  * pairs in one file never hear each other (they share broker addresses such as default.local).
  *
- * `settled()` waits until each node knows exactly as many filters of the other as the other
- * holds, and both hold every retained message written so far: a subscription (or a retained
+ * `settled()` waits until each node knows exactly as many filters and shared-group members
+ * (connected ones too) of the other as the other holds, and both hold every retained message written so far: a subscription (or a retained
  * message) made on one node takes effect on the other a few milliseconds after its SUBACK (or
  * PUBACK) (docs/cluster.md). `connect(node)` gives a client an in-memory connection whose bytes
  * reach the node only once the pair is settled (in order), and `url(node)` a TCP relay doing the
@@ -85,15 +85,20 @@ function describeState(a: Server, b: Server): string {
   const side = (s: Server, other: Server): string => {
     const { self, view } = views(other, s);
     const r = s.cluster!.retained;
-    return `${self.name}: ${self.filters} filters (the other knows ${view?.filters}), retained pending ${r.pending}, read ${r.sequence}, acknowledged ${r.acknowledged}`;
+    return `${self.name}: ${self.filters} filters (the other knows ${view?.filters}), shared members ${self.sharedMembers}/${self.sharedConnected} connected (the other knows ${view?.sharedMembers}/${view?.sharedConnected}), retained pending ${r.pending}, read ${r.sequence}, acknowledged ${r.acknowledged}`;
   };
   return `${side(a, b)}; ${side(b, a)}`;
 }
 
-/** Whether `from` knows all of `of`'s filters (and nothing more). */
+/** Whether `from` knows all of `of`'s filters and shared-group members (and nothing more). */
 function knows(from: Server, of: Server): boolean {
   const { self, view } = views(from, of);
-  return view !== undefined && view.filters === self.filters;
+  return (
+    view !== undefined &&
+    view.filters === self.filters &&
+    view.sharedMembers === self.sharedMembers &&
+    view.sharedConnected === self.sharedConnected
+  );
 }
 
 /** The id of the default broker `server` serves, undefined while it has none. */

@@ -20,12 +20,18 @@ import type {
   SubscriptionRequest,
 } from '../../src/protocol/index.ts';
 import type { Server } from '../../src/server.ts';
+import type { BrokerStats } from '../../src/session/index.ts';
 import { PACKET_WAIT_MS, RawClient } from './raw-client.ts';
 import { startServer, type TestServer } from './server.ts';
 import { type ServerPair, startPair } from './server-pair.ts';
 import { expectAck } from './wire.ts';
 
 export type Overrides = Parameters<typeof startServer>[0];
+
+/** The default broker's plain counters (BrokerStats' number fields). */
+type CounterName = {
+  [K in keyof BrokerStats]: BrokerStats[K] extends number ? K : never;
+}[keyof BrokerStats];
 
 export interface Harness {
   /** The file's server (default config unless `harness` was given overrides). */
@@ -38,7 +44,18 @@ export interface Harness {
    * on one node; in cluster mode the node whose turn it is, as `open` picks.
    */
   url(server?: TestServer): string;
+  /** The processes behind `server` (default: the file's): itself, or in cluster mode both nodes of its pair. */
+  nodes(server?: Server): Server[];
+  /** The node `c` was opened on (the file's server on one node). */
+  node(c: RawClient): Server;
+  /** A counter of the default broker of `server` (default: the file's), summed over its nodes. */
+  stat(name: CounterName, server?: Server): number;
   open(version: ProtocolVersion, server?: Server): RawClient;
+  /**
+   * A new client on the node `c` was opened on (the file's server on one node): a return to the
+   * same node, as a sticky load balancer gives (persistent sessions stay on their node: issue 19).
+   */
+  reopen(c: RawClient, version: ProtocolVersion): RawClient;
   connected(version: ProtocolVersion, fields?: Partial<ConnectPacket>, server?: Server): Promise<RawClient>;
   subscribe(
     c: RawClient,
@@ -74,6 +91,8 @@ export function harness(prefix: string, overrides: Overrides = {}): Harness {
   /** Cluster mode: each node's pair, and how many clients the test opened on each pair so far. */
   const pairs = new Map<Server, ServerPair>();
   const opened = new Map<ServerPair, number>();
+  /** Cluster mode: the node each client was opened on. */
+  const nodeOf = new WeakMap<RawClient, Server>();
   let counter = 0;
   const start = async (o: Overrides): Promise<TestServer> => {
     if (!CLUSTER_MODE) return startServer(o);
@@ -115,12 +134,30 @@ export function harness(prefix: string, overrides: Overrides = {}): Harness {
       const [node, pair] = place(server.server);
       return pair === undefined ? server.url : pair.url(node);
     },
+    nodes(server = ts!.server) {
+      const pair = pairs.get(server);
+      return pair === undefined ? [server] : [pair.a.server, pair.b.server];
+    },
+    stat(name, server = ts!.server) {
+      return h.nodes(server).reduce((n, node) => n + node.defaultBroker.stats[name], 0);
+    },
     open(version, server = ts!.server) {
       const [node, pair] = place(server);
       const c =
         pair === undefined ? RawClient.memory(node, version) : new RawClient(pair.connect(node), version);
       clients.push(c);
+      nodeOf.set(c, node);
       return c;
+    },
+    node: (c) => nodeOf.get(c) ?? ts!.server,
+    reopen(c, version) {
+      const node = h.node(c);
+      const pair = pairs.get(node);
+      const again =
+        pair === undefined ? RawClient.memory(node, version) : new RawClient(pair.connect(node), version);
+      clients.push(again);
+      nodeOf.set(again, node);
+      return again;
     },
     async connected(version, fields = {}, server = ts!.server) {
       const c = h.open(version, server);

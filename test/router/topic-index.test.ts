@@ -330,6 +330,24 @@ describe('TopicIndex shared groups', () => {
     assert.equal(heard.length, 5, 'a cleared watcher hears nothing');
   });
 
+  test('members marked away (no connection) leave `connected`, and the watcher hears each change', () => {
+    const index = new TopicIndex<string, string>();
+    const heard: string[] = [];
+    index.watchGroups((_share, _filter, members, connected) => heard.push(`${members}/${connected}`));
+    index.addShared('g', 'a/+', 'on', 'v');
+    index.addShared('g', 'a/+', 'off', 'v', true); // a restored session: away from the start
+    assert.equal(index.setSharedAway('g', 'a/+', 'on', true), true);
+    assert.equal(index.setSharedAway('g', 'a/+', 'on', true), false, 'already away: nothing heard');
+    assert.equal(index.setSharedAway('g', 'a/+', 'nobody', true), false);
+    assert.equal(index.setSharedAway('h', 'a/+', 'on', false), false, 'not a member of h');
+    assert.equal(index.setSharedAway('g', 'a/+', 'off', false), true);
+    index.addShared('g', 'a/+', 'on', 'v2'); // subscribing again while connected: back
+    index.removeShared('g', 'a/+', 'off');
+    const group = index.match('a/b').groups[0]!;
+    assert.deepEqual([group.size, group.connected], [1, 1]);
+    assert.deepEqual(heard, ['1/1', '2/1', '2/0', '2/1', '2/2', '1/1']);
+  });
+
   test('pick rotates round-robin in joining order', () => {
     const group = new SharedGroup<string, number>('g', 'a');
     assert.equal(group.pick(), undefined);
