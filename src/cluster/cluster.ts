@@ -41,6 +41,9 @@ import { escapeLevel, ROOT } from './subjects.ts';
 /** Filters (or claims) per control message, so a snapshot of many stays under max_payload. */
 const CHUNK = 2000;
 
+/** How long a node whose default broker gave way at the sync waits for the cluster's (`ready`). */
+export const DEFAULT_BROKER_WAIT_MS = 5000;
+
 const NODE = `${ROOT}.c.node`;
 const INTEREST = `${ROOT}.c.interest`;
 const HELLO = `${ROOT}.c.hello`;
@@ -120,6 +123,9 @@ export class Cluster implements LinkHost {
   #announcer: NodeJS.Timeout | undefined;
   #control: Subscription[] = [];
   #sameNameWarned = false;
+  /** Whether a default broker was served when the link came up, and when the sync ended (`ready`). */
+  #hadDefault = false;
+  #syncedAt = 0;
   /** Shared-group membership across nodes and the shared messages' subjects (shared-groups.ts). */
   readonly #shared: SharedGroups;
   /** The shared control plane (control-sync.ts): the admin API commits its changes through it. */
@@ -136,7 +142,10 @@ export class Cluster implements LinkHost {
       replicas: config.clusterReplicas,
       logger: options.logger,
       // The retained stream is read once this node's brokers are the cluster's.
-      onSynced: (nc) => void this.retained.up(nc),
+      onSynced: (nc) => {
+        this.#syncedAt = Date.now();
+        void this.retained.up(nc);
+      },
     });
     this.#link = new NatsLink({
       servers: config.cluster,
@@ -167,11 +176,27 @@ export class Cluster implements LinkHost {
   }
 
   /**
-   * Ready (/readyz): the link is up, the node holds the cluster's control plane, and its retained
-   * messages caught up with the cluster's.
+   * Ready (/readyz): the link is up, the node holds the cluster's control plane, its retained
+   * messages caught up with the cluster's, and it serves a default broker if it served one
+   * before the sync (`#servesDefault`).
    */
   get ready(): boolean {
-    return this.#link.up && this.controlPlane.synced && this.retained.loaded;
+    return this.#link.up && this.controlPlane.synced && this.retained.loaded && this.#servesDefault();
+  }
+
+  /**
+   * A node whose bootstrap broker gave way at the sync (nodes started together on an empty
+   * bucket: the other node's namespace `local` won, docs/cluster.md) has no default broker until
+   * the winner's reaches it, milliseconds later; it is not ready meanwhile, or a load balancer
+   * would send it CONNECTs naming no broker that it refuses (0x88). Bounded: a default broker
+   * deleted in the cluster on purpose delays readiness by `DEFAULT_BROKER_WAIT_MS` only.
+   */
+  #servesDefault(): boolean {
+    return (
+      !this.#hadDefault ||
+      this.#options.tenancy.defaultTenant() !== undefined ||
+      Date.now() - this.#syncedAt >= DEFAULT_BROKER_WAIT_MS
+    );
   }
 
   /** Times the link was lost since start. */
@@ -414,6 +439,7 @@ export class Cluster implements LinkHost {
 
   /** At every (re)connection: data subscriptions, control subscriptions, then say who we are. */
   #linkUp(nc: NatsConnection): void {
+    this.#hadDefault = this.#options.tenancy.defaultTenant() !== undefined;
     this.#outbox.maxPayload = nc.info?.max_payload ?? this.#outbox.maxPayload;
     for (const [subject, entry] of this.#subjects)
       if (entry.sub === undefined || entry.sub.isClosed())

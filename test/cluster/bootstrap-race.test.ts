@@ -7,13 +7,21 @@
  * the watch) and the two nodes kept different default brokers for good, or a node wrote a broker
  * whose namespace had given way, and had no default broker at all. Each round here starts a
  * fresh nats-server and a fresh pair, and checks that they agree and that a message crosses.
+ *
+ * The node that gave way has no default broker until the winner's broker record reaches it, a
+ * few milliseconds after its own sync ended; it must not say it is ready meanwhile (a load
+ * balancer would send it CONNECTs naming no broker, refused 0x88). Whether the gap opens depends
+ * on timing (the winner writing its broker after the loser's sync and retained load): the second
+ * case samples readiness every event-loop turn from the start.
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import mqtt from 'mqtt';
 import type { Server } from '../../src/server.ts';
 import { until } from '../helpers/child-process.ts';
+import { startNats } from '../helpers/cluster.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
+import { startServer } from '../helpers/server.ts';
 import { collector, defaultBrokerId, startPair } from '../helpers/server-pair.ts';
 
 const ROUNDS = 6;
@@ -41,6 +49,39 @@ describeWithTool('cluster: nodes started together on an empty control plane', na
         await Promise.all([sub.endAsync(true), pub.endAsync(true)]);
       } finally {
         await pair.close();
+      }
+    }
+  });
+});
+
+describeWithTool('cluster: readiness while the bootstrap broker gives way', natsServer, () => {
+  it(`a node is never ready without serving a default broker (${ROUNDS} fresh pairs, sampled every turn)`, async (t) => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const nats = await startNats(t);
+      const name = uniqueName('ready');
+      const nodes = await Promise.all(
+        ['a', 'b'].map((side) => startServer({ cluster: nats.url, nodeName: `${name}-${side}` })),
+      );
+      const unready: string[] = [];
+      try {
+        // Every event-loop turn until both are ready: a ready node serves a default broker.
+        while (!nodes.every((n) => n.server.cluster!.ready)) {
+          for (const n of nodes)
+            if (n.server.cluster!.ready && defaultBrokerId(n.server) === undefined)
+              unready.push(n.server.cluster!.nodeName);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        assert.deepEqual(unready, [], `round ${round}: ready without a default broker`);
+        assert.equal(defaultBrokerId(nodes[0]!.server), defaultBrokerId(nodes[1]!.server));
+        // The race this covers happened: one node's namespace `local` gave way to the other's.
+        const gaveWay = nodes.map((n) => n.server.cluster!.controlPlane.conflicts);
+        assert.ok(
+          gaveWay.some((c) => c > 0),
+          `round ${round}: no record gave way (${gaveWay})`,
+        );
+      } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+        await nats.kill();
       }
     }
   });
