@@ -21,7 +21,8 @@
  * not cross: No Local is decided on the publisher's node, where its subscriptions are.
  *
  * `BatchWriter` appends into one growing buffer (no allocation per message but the growth);
- * `decodeBatch` copies the received bytes once and makes each message's payload a view of it.
+ * `decodeBatch` makes each message's payload a view of the received bytes (no copy: a message
+ * kept beyond the turn is detached, as one read from a client's socket).
  */
 
 import type { QoS } from '../protocol/index.ts';
@@ -118,7 +119,10 @@ export function batchOrigin(data: Uint8Array): { sender: number; seq: number } {
  * Throws on a batch that is not ours (a wrong version or a truncated message).
  */
 export function decodeBatch(data: Uint8Array, each: (message: Message) => void): void {
-  const buf = Buffer.from(data); // one copy: the messages' payloads are views of it
+  // No copy: the payloads are views of the received bytes (a NATS message's data, a view of the
+  // socket chunk nats.js read, which it never reuses), like a PUBLISH's of its receive buffer;
+  // a message kept beyond this turn is detached (Message.detach copies it out).
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (buf.length < HEADER || buf[0] !== VERSION) throw new Error(`not a cluster batch (version ${buf[0]})`);
   const topicEnd = HEADER + buf.readUInt16BE(11);
   if (topicEnd > buf.length) throw new Error('cluster batch truncated');

@@ -106,8 +106,8 @@ export class Message {
 
   /**
    * A message another cluster node sent (src/cluster/codec.ts): its payload is a view of the
-   * received batch, which is this message's own copy; `expiresAt` is an instant, so the time
-   * spent in transit counts.
+   * received batch (detached, as a client's, when kept beyond the turn); `expiresAt` is an
+   * instant, so the time spent in transit counts.
    */
   static fromNode(
     topic: string,
