@@ -70,6 +70,31 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'Batches received that could not be decoded (logged, dropped).',
     () => s.malformed,
   );
+  const handover = cluster.sessions.stats;
+  series(
+    'counter',
+    'pubsub_cluster_sessions_adopted_total',
+    'Persistent sessions another node handed over to this one, for a client resuming here (Clean Start 0).',
+    () => handover.adopted,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_sessions_handed_over_total',
+    'Persistent sessions this node handed over to another one, where their client reconnected.',
+    () => handover.handedOver,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_session_asks_timed_out_total',
+    'CONNECTs that waited the whole 2 s for some node to answer whether it holds the session (a node gone but not yet forgotten).',
+    () => handover.askTimeouts,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_sessions_dropped_total',
+    'Handed-over sessions not adopted: a second one for the same client (after a partition), or unreadable.',
+    () => handover.dropped,
+  );
   series(
     'gauge',
     'pubsub_cluster_control_plane_synced',

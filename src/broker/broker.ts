@@ -48,7 +48,12 @@ import {
   type SessionGroup,
   type Subscription,
 } from '../session/index.ts';
-import { type BrokerLimits, MemoryMessageStore, type MessageStore } from '../store/index.ts';
+import {
+  type BrokerLimits,
+  MemoryMessageStore,
+  type MessageStore,
+  type StoredSession,
+} from '../store/index.ts';
 import type { BrokerBus } from './bus.ts';
 import { FAN_OUT_SLICE, FanOut } from './fan-out.ts';
 import { type SysTicking, SysTree } from './sys-tree.ts';
@@ -370,7 +375,7 @@ export class Broker implements BrokerPort, SysTicking {
    * are told to close theirs (the session itself stays where it is: docs/cluster.md).
    */
   openSession(clientId: string, cleanStart: boolean): { session: Session; present: boolean } {
-    this.bus?.claim(clientId); // a connection of this client id on another node is taken over
+    this.bus?.claim(clientId, cleanStart); // a connection of this client id on another node is taken over
     const existing = this.sessions.get(clientId);
     if (existing !== undefined) {
       if (!cleanStart) return { session: existing, present: true };
@@ -379,6 +384,47 @@ export class Broker implements BrokerPort, SysTicking {
     const session = new Session(clientId, this);
     this.sessions.set(clientId, session);
     return { session, present: false };
+  }
+
+  /**
+   * Another cluster node is opening this client's session (CONNECT with Clean Start 0 there):
+   * its connection here is closed with 0x8E, as a takeover on one node does (its will settled
+   * as for any takeover [MQTT-3.1.4-3]), and the session leaves this node whole, for `node` to
+   * adopt. Undefined when there is no session here (or it ended with its connection).
+   */
+  handOverSession(clientId: string, node: string): StoredSession | undefined {
+    const link = this.sessions.get(clientId)?.link;
+    link?.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
+    const session = this.sessions.get(clientId);
+    if (session === undefined || session.link !== undefined) return undefined;
+    this.sessions.delete(clientId);
+    return session.handOver();
+  }
+
+  fetchSession(clientId: string): Promise<void> | undefined {
+    return this.bus?.fetchSession(clientId)?.then((stored) => {
+      if (stored !== undefined && !this.closed) this.adoptSession(stored);
+    });
+  }
+
+  /**
+   * A session another node handed over (`handOverSession` there), for a client connecting here
+   * with Clean Start 0: restored and written to this node's store, detached as a session
+   * restored at start is (its waiting will held, its expiry running) until the connection
+   * attaches, which cancels both [MQTT-3.1.3-9]. Replaces a session of that id held here.
+   */
+  adoptSession(stored: StoredSession): void {
+    const existing = this.sessions.get(stored.clientId);
+    if (existing !== undefined) this.endSession(existing);
+    const session = new Session(stored.clientId, this);
+    session.restore(stored, true);
+    this.sessions.set(stored.clientId, session);
+    const now = Date.now();
+    const will = stored.will;
+    if (will !== undefined)
+      session.delayWill(Message.fromStored(will.message), Math.max(0, will.publishAt - now) / 1000);
+    if (!session.resumeExpiry(stored.expiresAt, now, () => this.expireSession(session)))
+      this.expireSession(session);
   }
 
   /** Ends a session now: publishes its pending will, removes its subscriptions and state. */

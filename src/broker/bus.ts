@@ -5,6 +5,7 @@
  */
 import type { Message } from '../router/index.ts';
 import type { SessionGroup } from '../session/index.ts';
+import type { StoredSession } from '../store/index.ts';
 
 export interface BrokerBus {
   /**
@@ -16,9 +17,17 @@ export interface BrokerBus {
   forward(message: Message): boolean;
   /**
    * A client of this broker is opening its session here: the other nodes close their connection
-   * of that client id (DISCONNECT 0x8E), as a takeover on one node does [MQTT-3.1.4-3].
+   * of that client id (DISCONNECT 0x8E), as a takeover on one node does [MQTT-3.1.4-3], and with
+   * `cleanStart` end their session of it [MQTT-3.1.2-4].
    */
-  claim(clientId: string): void;
+  claim(clientId: string, cleanStart: boolean): void;
+  /**
+   * A client connects here with Clean Start 0 and no session here: the session another node
+   * holds, handed over (that node closes its connection, 0x8E, and forgets the session); the
+   * promise gives undefined when no node has one. Undefined at once when there is no other
+   * node to ask (src/cluster/session-handover.ts).
+   */
+  fetchSession(clientId: string): Promise<StoredSession | undefined> | undefined;
   /**
    * A shared group of this node matched a message published here: true when the bus gave it to
    * a member on another node (one member per group in the whole cluster, chosen by the broker's

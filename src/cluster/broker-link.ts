@@ -11,7 +11,9 @@
  * - Retained: a retained message set or cleared here goes to the cluster's retained stream
  *   (retained-sync.ts), from which every node's retained store is kept.
  * - Client ids: a session opened here is claimed on the bus (`claim`); a claim from another
- *   node closes this node's connection of that client id when it is older (`claimed`).
+ *   node closes this node's connection of that client id when it is older (`claimed`), and a
+ *   clean start there ends this node's session of that client id [MQTT-3.1.2-4]. A resumed
+ *   session (Clean Start 0) is fetched from the node holding it (session-handover.ts).
  * - Inbound: a batch arriving on one of its subjects is decoded (codec.ts) and each message is
  *   routed with `Broker.route`: delivered to this node's matching sessions (its shared groups
  *   left out: the publishing node chose their members), never retained here nor forwarded
@@ -20,6 +22,7 @@
 import type { Broker, BrokerBus } from '../broker/index.ts';
 import type { Message, TopicIndex } from '../router/index.ts';
 import type { SessionGroup } from '../session/index.ts';
+import type { StoredSession } from '../store/index.ts';
 import type { SharedDispatch } from './shared-dispatch.ts';
 import { brokerPrefix, filterSubjects, topicSubject } from './subjects.ts';
 
@@ -30,7 +33,9 @@ export interface LinkHost {
   /** This node's sessions on this broker started (`present`) or stopped wanting a subject. */
   subject(link: BrokerLink, subject: string, present: boolean): void;
   /** A client of the broker opened its session on this node at `at` (epoch ms). */
-  claim(address: string, clientId: string, at: number): void;
+  claim(address: string, clientId: string, at: number, cleanStart: boolean): void;
+  /** The session of a client of broker `address` from the node holding it (session-handover.ts). */
+  fetchSession(address: string, clientId: string): Promise<StoredSession | undefined> | undefined;
   /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
   interest(address: string, filter: string, present: boolean): void;
   /** A retained message of the broker was set (`message`) or cleared here (retained-sync.ts). */
@@ -102,21 +107,30 @@ export class BrokerLink implements BrokerBus {
     if (!this.#closed) this.#host.retain(this.address, topic, message);
   }
 
-  claim(clientId: string): void {
-    if (!this.#closed) this.#host.claim(this.address, clientId, Date.now());
+  claim(clientId: string, cleanStart: boolean): void {
+    if (!this.#closed) this.#host.claim(this.address, clientId, Date.now(), cleanStart);
+  }
+
+  fetchSession(clientId: string): Promise<StoredSession | undefined> | undefined {
+    return this.#closed ? undefined : this.#host.fetchSession(this.address, clientId);
   }
 
   /**
    * Another node opened a session for `clientId` at `at`: the newest connection wins, as on one
    * node, so a connection here since before then is closed with 0x8E (v3: closed). Equal
-   * instants go to the node whose name sorts last, the same answer on both nodes.
+   * instants go to the node whose name sorts last, the same answer on both nodes. With
+   * `cleanStart` the session here ends too (its pending will published, as a clean start on one
+   * node discards the session [MQTT-3.1.2-4]); without, the other node fetched it already.
    */
-  claimed(clientId: string, at: number, node: string, self: string): void {
+  claimed(clientId: string, at: number, node: string, self: string, cleanStart: boolean): void {
     const link = this.broker.sessions.get(clientId)?.link;
-    if (link === undefined) return;
-    const here = link.describe().connectedAt;
-    if (here > at || (here === at && self > node)) return;
-    link.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
+    if (link !== undefined) {
+      const here = link.describe().connectedAt;
+      if (here > at || (here === at && self > node)) return;
+      link.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
+    }
+    const session = this.broker.sessions.get(clientId);
+    if (cleanStart && session !== undefined && session.link === undefined) this.broker.endSession(session);
   }
 
   deleted(): void {

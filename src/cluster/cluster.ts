@@ -27,14 +27,17 @@ import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
+import type { StoredSession } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
 import { BatchOutbox, type ClusterStats, zeroStats } from './batch-outbox.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
 import { batchOrigin, decodeBatch } from './codec.ts';
 import { ControlSync } from './control-sync.ts';
 import { NatsLink } from './link.ts';
+import { type ClusterNode, nodeList } from './node-list.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
 import { RetainedSync } from './retained-sync.ts';
+import { SessionHandover } from './session-handover.ts';
 import { SharedGroups } from './shared-groups.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
@@ -50,10 +53,13 @@ const HELLO = `${ROOT}.c.hello`;
 const BYE = `${ROOT}.c.bye`;
 const CLAIM = `${ROOT}.c.claim`;
 
-/** Sessions opened on a node in one turn (`pubsub.c.claim`): broker address, client id, epoch ms. */
+/**
+ * Sessions opened on a node in one turn (`pubsub.c.claim`): broker address, client id, epoch ms,
+ * and 1 when the CONNECT asked for a clean start (a session of that client elsewhere is ended).
+ */
 interface ClaimMessage {
   readonly node: string;
-  readonly claims: readonly (readonly [string, string, number])[];
+  readonly claims: readonly (readonly [string, string, number, number?])[];
 }
 const syncSubject = (node: string): string => `${ROOT}.c.sync.${escapeLevel(node)}`;
 
@@ -66,24 +72,6 @@ export interface ClusterOptions {
   readonly connections: () => number;
   /** The admin API's base URL once listening. */
   readonly apiUrl: () => string | undefined;
-}
-
-/** One node as GET /cluster and `pubsub cluster status` show it. */
-export interface ClusterNode {
-  readonly name: string;
-  readonly self: boolean;
-  readonly startedAt: string | undefined;
-  readonly uptimeSeconds: number | undefined;
-  readonly connections: number | undefined;
-  readonly apiUrl: string | undefined;
-  /** `up`/`down` for this node's own link; `up` for a peer heard from lately. */
-  readonly link: 'up' | 'down';
-  /** MQTT filters its sessions subscribe to (a peer's: as announced to this node). */
-  readonly filters: number;
-  /** Members of its shared groups (`$share/…`), and how many have a connection (as announced). */
-  readonly sharedMembers: number;
-  readonly sharedConnected: number;
-  readonly lastSeenMs: number;
 }
 
 interface SubjectEntry {
@@ -102,6 +90,8 @@ export class Cluster implements LinkHost {
   readonly #peers = new Peers();
   /** Retained messages cluster-wide (retained-sync.ts). */
   readonly retained: RetainedSync;
+  /** Persistent sessions moving to the node their client reconnects to (session-handover.ts). */
+  readonly sessions: SessionHandover;
   /** Each open broker's link, by broker address. */
   readonly #links = new Map<string, BrokerLink>();
   readonly #subjects = new Map<string, SubjectEntry>();
@@ -113,7 +103,7 @@ export class Cluster implements LinkHost {
    * delete that a peer would apply in the wrong order).
    */
   #interestOut = new Map<string, Set<string>>();
-  #claimsOut: [string, string, number][] = [];
+  #claimsOut: [string, string, number, number][] = [];
   #scheduled = false;
   /** This process's sender number in batch headers (codec.ts), and its last batch number. */
   readonly #sender = randomInt(1, 0xffff_ffff);
@@ -167,6 +157,14 @@ export class Cluster implements LinkHost {
       enqueue: (subject, message) => this.enqueue(subject, message),
     });
     this.retained = new RetainedSync(options.logger, this.#sender, config.clusterReplicas);
+    this.sessions = new SessionHandover({
+      nodeName: this.nodeName,
+      logger: this.#log,
+      connection: () => this.#link.connection,
+      peerCount: () => this.#peers.size,
+      broker: (address) => this.#links.get(address)?.broker,
+      maxPayload: () => this.#outbox.maxPayload,
+    });
     this.#outbox = new BatchOutbox(this.#sender, this.#link, this.stats, this.#log);
   }
 
@@ -216,6 +214,7 @@ export class Cluster implements LinkHost {
     clearInterval(this.#announcer);
     this.controlPlane.linkDown();
     this.retained.close();
+    this.sessions.close();
     const nc = this.#link.connection;
     if (nc !== undefined) {
       this.#flush();
@@ -224,45 +223,17 @@ export class Cluster implements LinkHost {
     await this.#link.close();
   }
 
-  /** Every node known: this one first, then its peers by name. */
+  /** Every node known: this one first, then its peers by name (node-list.ts). */
   nodes(now = Date.now()): ClusterNode[] {
-    const own = [...this.#filters.values()].reduce((n, set) => n + set.size, 0);
-    const shared = (node?: string) => {
-      const { members, connected } = this.#shared.members(node);
-      return { sharedMembers: members, sharedConnected: connected };
-    };
-    const self: ClusterNode = {
-      ...this.#shape(this.#announcement(), now),
-      self: true,
-      link: this.linkUp ? 'up' : 'down',
-      filters: own,
-      ...shared(),
-      lastSeenMs: 0,
-    };
-    const peers: ClusterNode[] = [];
-    for (const p of this.#peers.list()) {
-      peers.push({
-        ...this.#shape(p.announcement, now),
-        name: p.name,
-        self: false,
-        link: 'up',
-        filters: p.filters,
-        ...shared(p.name),
-        lastSeenMs: now - p.seenAt,
-      });
-    }
-    peers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return [self, ...peers];
-  }
-
-  #shape(a: NodeAnnouncement | undefined, now: number) {
-    return {
-      name: a?.name ?? this.nodeName,
-      startedAt: a === undefined ? undefined : new Date(a.startedAt).toISOString(),
-      uptimeSeconds: a === undefined ? undefined : Math.floor((now - a.startedAt) / 1000),
-      connections: a?.connections,
-      apiUrl: a?.apiUrl,
-    };
+    const filters = [...this.#filters.values()].reduce((n, set) => n + set.size, 0);
+    return nodeList(
+      {
+        self: { announcement: this.#announcement(), linkUp: this.linkUp, filters },
+        peers: this.#peers.list(),
+        shared: (node) => this.#shared.members(node),
+      },
+      now,
+    );
   }
 
   #announcement(): NodeAnnouncement {
@@ -321,10 +292,14 @@ export class Cluster implements LinkHost {
     this.#schedule();
   }
 
-  claim(address: string, clientId: string, at: number): void {
+  claim(address: string, clientId: string, at: number, cleanStart: boolean): void {
     if (this.#link.connection === undefined) return; // nobody to tell: the link is down
-    this.#claimsOut.push([address, clientId, at]);
+    this.#claimsOut.push([address, clientId, at, cleanStart ? 1 : 0]);
     this.#schedule();
+  }
+
+  fetchSession(address: string, clientId: string): Promise<StoredSession | undefined> | undefined {
+    return this.sessions.fetch(address, clientId);
   }
 
   retain(address: string, topic: string, message: Message | undefined): void {
@@ -342,8 +317,8 @@ export class Cluster implements LinkHost {
 
   #onClaims(m: ClaimMessage): void {
     if (m.node === this.nodeName) return;
-    for (const [address, clientId, at] of m.claims)
-      this.#links.get(address)?.claimed(clientId, at, m.node, this.nodeName);
+    for (const [address, clientId, at, clean] of m.claims)
+      this.#links.get(address)?.claimed(clientId, at, m.node, this.nodeName, clean === 1);
   }
 
   // ---- sending ----
@@ -466,6 +441,7 @@ export class Cluster implements LinkHost {
       ];
     }
     this.#shared.linkUp(nc);
+    this.sessions.linkUp(nc);
     this.#interestOut = new Map(); // the snapshot below says it all
     this.#peers.touchAll(Date.now());
     this.#introduce(nc);

@@ -11,5 +11,6 @@
  * every broker its bus) and below admin/ (GET /cluster, metrics read it).
  */
 export type { ClusterStats } from './batch-outbox.ts';
-export { Cluster, type ClusterNode, type ClusterOptions } from './cluster.ts';
+export { Cluster, type ClusterOptions } from './cluster.ts';
+export type { ClusterNode } from './node-list.ts';
 export { escapeLevel, filterSubjects, topicSubject, unescapeLevel } from './subjects.ts';

@@ -112,6 +112,11 @@ export class Peers {
     return gone;
   }
 
+  /** How many peers are known (heard from in the last `PEER_TIMEOUT_MS`). */
+  get size(): number {
+    return this.#peers.size;
+  }
+
   /** The known peers: their last announcement and how many filters they are known to want. */
   *list(): Iterable<{
     name: string;

@@ -147,6 +147,12 @@ export class Message {
     });
   }
 
+  /** The message as a plain stored record, `fromStored`'s inverse (a session handed to another node). */
+  toStored(): StoredMessage {
+    const { topic, payload, qos, retain, properties, senderId, receivedAt, expiresAt } = this;
+    return { topic, payload, qos, retain, properties, senderId, receivedAt, expiresAt };
+  }
+
   /** The same message with another payload (an on-publish hook changed it); expiry kept. */
   withPayload(payload: Buffer): Message {
     return new Message({

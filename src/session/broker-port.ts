@@ -20,6 +20,8 @@ export interface BrokerPort extends SessionHost {
   /** The broker's on-publish hook; undefined when it has none. */
   readonly hooks: BrokerHooks | undefined;
   readonly sessions: ReadonlyMap<string, Session>;
+  /** The broker was deleted: it admits no one any more. */
+  readonly closed: boolean;
   /** Where every client PUBLISH goes once its packet is valid. */
   readonly gate: PublishGate;
   /** The packet traces open on this broker (admin API `GET .../trace`). */
@@ -29,6 +31,12 @@ export interface BrokerPort extends SessionHost {
    * [MQTT-3.1.2-4]; otherwise an existing one is resumed [MQTT-3.1.2-5].
    */
   openSession(clientId: string, cleanStart: boolean): { session: Session; present: boolean };
+  /**
+   * In a cluster, for a CONNECT with Clean Start 0 whose session is not here: fetches it from
+   * the node holding it and adopts it here, so that `openSession` then resumes it. Undefined at
+   * once when there is no other node to ask (single node: always).
+   */
+  fetchSession(clientId: string): Promise<void> | undefined;
   /** Ends a session now: publishes its pending will, removes its subscriptions and state. */
   endSession(session: Session): void;
   /** A session's expiry interval passed while it was disconnected [MQTT-4.1.0-2]. */

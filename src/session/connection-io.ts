@@ -45,7 +45,7 @@ import type { ConnectionInfo } from '../transport/index.ts';
 import type { BrokerPort as Broker } from './broker-port.ts';
 import { DurableAcks } from './durable-acks.ts';
 import type { ConnectionContext } from './handler-context.ts';
-import { HOLD_HOOK, HOLD_TURN, type InputHold } from './input-holds.ts';
+import { HOLD_HOOK, HOLD_SESSION, HOLD_TURN, type InputHold } from './input-holds.ts';
 import { OrderedAcks } from './ordered-acks.ts';
 import { packetLimitsOf } from './packet-limits.ts';
 import { currentTurn, inputWork, READ_BUDGET } from './read-budget.ts';
@@ -83,6 +83,8 @@ export abstract class ConnectionIO extends SocketOutput {
   /** Input work (packets + deliveries) done in turn `#workTurn` (read-budget.ts). */
   #work = 0;
   #workTurn = -1;
+  /** A packet's work is pending and the packets behind it wait (`readAfter`). */
+  #awaiting = false;
   /**
    * Set while a refusal waits to be sent: what arrives is dropped unparsed (the socket keeps
    * flowing, so a peer's close is still seen and ends the wait).
@@ -171,7 +173,7 @@ export abstract class ConnectionIO extends SocketOutput {
       return;
     }
     if (error !== null) this.protocolError(error);
-    else if (this.parser.yielded && this.state !== 'closed') {
+    else if (this.parser.yielded && this.state !== 'closed' && !this.#awaiting) {
       this.holdInput(HOLD_TURN);
       setImmediate(this.#continueInput);
     }
@@ -181,6 +183,7 @@ export abstract class ConnectionIO extends SocketOutput {
   #onPacketCounted = (packet: Packet): boolean | typeof YIELD => {
     const before = inputWork.deliveries;
     if (!this.onPacket(packet)) return false;
+    if (this.#awaiting) return YIELD; // the packet started work the next ones wait for (`readAfter`)
     this.#work += 1 + inputWork.deliveries - before;
     return this.#work < READ_BUDGET || YIELD;
   };
@@ -193,6 +196,32 @@ export abstract class ConnectionIO extends SocketOutput {
     this.#parse(undefined);
     if (!this.parser.yielded) this.releaseInput(HOLD_TURN);
   };
+
+  /**
+   * Reads nothing more until `work` settles, then calls `then` with its value (undefined if it
+   * failed) and reads on where the parser stopped: the packets the client sent behind the one
+   * being handled wait, in order. CONNECT uses it while another cluster node hands the client's
+   * session over. `then` runs even if the connection closed meanwhile (`closed` says so).
+   */
+  readAfter<T>(work: Promise<T>, then: (value: T | undefined, closed: boolean) => void): void {
+    this.#awaiting = true;
+    this.holdInput(HOLD_SESSION);
+    work
+      .catch(() => undefined)
+      .then((value) => {
+        this.#awaiting = false;
+        then(value, this.state === 'closed');
+        if (this.state === 'closed') return;
+        this.#workTurn = currentTurn();
+        this.#work = 0;
+        this.#parse(undefined);
+        this.releaseInput(HOLD_SESSION);
+      })
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'internal error after waiting');
+        this.disconnect('IMPLEMENTATION_ERROR', 'internal error');
+      });
+  }
 
   /** Stops reading for `reason` until `releaseInput(reason)`; others may hold it too. */
   holdInput(reason: InputHold): void {

@@ -167,6 +167,11 @@ export interface PacketContext extends SessionLink {
   /** Stops reading (an on-publish hook's backpressure) until `resume`. */
   pause(): void;
   resume(): void;
+  /**
+   * Reads nothing more until `work` settles, then calls `then` (value undefined if it failed;
+   * `closed`: the connection closed meanwhile) and reads on where the parser stopped.
+   */
+  readAfter<T>(work: Promise<T>, then: (value: T | undefined, closed: boolean) => void): void;
   /** Stops reading for `reason` (input-holds.ts) until `releaseInput(reason)`. */
   holdInput(reason: InputHold): void;
   releaseInput(reason: InputHold): void;

@@ -112,6 +112,19 @@ export class InflightWindow {
     this.#entries.delete(packetId);
   }
 
+  /**
+   * The acknowledgement `awaiting` arrived for `packetId`: its entry leaves the window and is
+   * returned; 'unknown' when no entry has that id, 'mismatched' when it awaits another one.
+   */
+  finish(packetId: number, awaiting: Inflight['awaiting']): Inflight | 'unknown' | 'mismatched' {
+    const entry = this.#entries.get(packetId);
+    if (entry === undefined) return 'unknown';
+    if (entry.awaiting !== awaiting) return 'mismatched';
+    this.markSent(entry); // an early PUBACK for a message not yet re-sent completes it too
+    this.#entries.delete(packetId);
+    return entry;
+  }
+
   /** The entry is sent (or completed) on this connection: it takes a window slot again. */
   markSent(entry: Inflight): void {
     if (entry.unsent) this.#unsent--;

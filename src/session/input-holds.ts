@@ -25,10 +25,17 @@ export const HOLD_OVERLOAD = 8;
  */
 export const HOLD_FANOUT = 16;
 
+/**
+ * CONNECT waits for another cluster node to hand the client's session over
+ * (src/cluster/session-handover.ts); what the client sent behind it is read once it is opened.
+ */
+export const HOLD_SESSION = 32;
+
 /** One of the reasons above. */
 export type InputHold =
   | typeof HOLD_HOOK
   | typeof HOLD_TURN
   | typeof HOLD_RATE
   | typeof HOLD_OVERLOAD
-  | typeof HOLD_FANOUT;
+  | typeof HOLD_FANOUT
+  | typeof HOLD_SESSION;

@@ -15,6 +15,9 @@ export interface PendingWill {
   readonly publishAt: number;
 }
 
+/** Session Expiry Interval meaning never [MQTT-3.1.2-11]. */
+const NEVER = 0xffffffff;
+
 export class SessionClock {
   #expiryTimer: LongTimer | undefined;
   /** Epoch ms the disconnected session expires (meaningful while detached). */
@@ -33,6 +36,24 @@ export class SessionClock {
   expireIn(ms: number, onExpire: () => void): void {
     this.#expiresAt = Date.now() + ms;
     this.#expiryTimer = setLongTimeout(onExpire, ms);
+  }
+
+  /**
+   * Arms the expiry clock of a detached session with `intervalSeconds` (0xFFFFFFFF: never, true
+   * without arming): at `expiresAt` when given (a deadline stored earlier), else a whole interval
+   * from `now`. False, unarmed, when that time has passed (or the interval is 0).
+   */
+  expireAfter(
+    intervalSeconds: number,
+    expiresAt: number | undefined,
+    now: number,
+    onExpire: () => void,
+  ): boolean {
+    if (intervalSeconds >= NEVER) return true;
+    const left = expiresAt === undefined ? intervalSeconds * 1000 : expiresAt - now;
+    if (left <= 0) return false;
+    this.expireIn(left, onExpire);
+    return true;
   }
 
   cancelExpiry(): void {

@@ -13,6 +13,7 @@
  */
 import type { MessageStore, OutboundState, StoredSessionState, StoredSubscription } from '../store/index.ts';
 import type { Delivery } from './delivery-queue.ts';
+import type { SessionParts } from './session-snapshot.ts';
 
 export class SessionStorage {
   readonly #store: MessageStore;
@@ -42,6 +43,28 @@ export class SessionStorage {
     this.#active = false;
     this.#store.deleteSession(this.#brokerId, this.#clientId);
     return true;
+  }
+
+  /** The session has just become persistent: active from now on, and all of it written. */
+  writeAll(parts: SessionParts): void {
+    this.activate();
+    this.writeState(parts);
+    for (const sub of parts.subscriptions) this.putSubscription(sub);
+    for (const entry of parts.inflight)
+      this.putDelivery(entry, entry.awaiting === 'pubcomp' ? 'released' : 'sent', entry.packetId);
+    for (const d of parts.queue) this.putDelivery(d, 'queued', 0);
+    for (const packetId of parts.inboundQos2) this.addInboundQos2(packetId);
+  }
+
+  /** The session's own record (expiry deadline, waiting will), while active. */
+  writeState(parts: SessionParts): boolean {
+    const will = parts.will;
+    return this.putState({
+      clientId: parts.clientId,
+      expiryInterval: parts.expiryInterval,
+      expiresAt: parts.expiresAt,
+      will: will === undefined ? undefined : { message: will.message, publishAt: will.publishAt },
+    });
   }
 
   putState(state: StoredSessionState): boolean {

@@ -30,7 +30,7 @@
  */
 import { isFailureReason, reasonCodeOf } from '../errors.ts';
 import type { QoS } from '../protocol/index.ts';
-import { Message } from '../router/index.ts';
+import type { Message } from '../router/index.ts';
 import type { StoredSession } from '../store/index.ts';
 import { type Delivery, DeliveryQueue } from './delivery-queue.ts';
 import type { RoutedSession, SessionGroup, SessionHost, SessionLink, Subscription } from './host.ts';
@@ -44,10 +44,10 @@ import {
   type SubscribeOutcome,
   type SubscribeRequest,
 } from './session-outcomes.ts';
+import { restoredDelivery, type SessionParts, sessionView, snapshot } from './session-snapshot.ts';
 import { SessionStorage } from './session-storage.ts';
 
 const TOPIC_FILTER_INVALID = reasonCodeOf('TOPIC_FILTER_INVALID');
-const NEVER = 0xffffffff;
 
 const outcome = (wrote: boolean): AckOutcome => (wrote ? 'written' : 'unwritten');
 
@@ -83,15 +83,7 @@ export class Session implements RoutedSession {
 
   /** A snapshot for the admin API; allocates, so never called on a message path. */
   describe(): SessionView {
-    return {
-      clientId: this.clientId,
-      link: this.link?.describe(),
-      subscriptions: [...this.subscriptions.values()],
-      inflight: this.#inflight.size,
-      queued: this.#queue.length,
-      expiryInterval: this.#expiryInterval,
-      expiresAt: this.link === undefined ? this.#clock.expiresAt : undefined,
-    };
+    return sessionView(this.#parts(), this.link?.describe(), this.#inflight.size, this.#queue.length);
   }
 
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
@@ -110,27 +102,27 @@ export class Session implements RoutedSession {
 
   // ---- persistence ----
 
-  /** Writes the whole session: it has just become persistent. */
-  #storeAll(): void {
-    const storage = this.#storage;
-    storage.activate();
-    this.#storeState();
-    for (const sub of this.subscriptions.values()) storage.putSubscription(sub);
-    for (const entry of this.#inflight.values())
-      storage.putDelivery(entry, entry.awaiting === 'pubcomp' ? 'released' : 'sent', entry.packetId);
-    for (const d of this.#queue) storage.putDelivery(d, 'queued', 0);
-    for (const packetId of this.inboundQos2) storage.addInboundQos2(packetId);
-  }
-
-  #storeState(): void {
-    if (!this.#storage.active) return;
-    const will = this.#clock.will;
-    this.#storage.putState({
+  /** The session's parts, as the store and a hand-over read them (session-snapshot.ts). */
+  #parts(): SessionParts {
+    return {
       clientId: this.clientId,
       expiryInterval: this.#expiryInterval,
       expiresAt: this.link === undefined ? this.#clock.expiresAt : undefined,
-      will: will === undefined ? undefined : { message: will.message, publishAt: will.publishAt },
-    });
+      will: this.#clock.will,
+      subscriptions: this.subscriptions.values(),
+      inflight: this.#inflight.values(),
+      queue: this.#queue,
+      inboundQos2: this.inboundQos2,
+    };
+  }
+
+  /** Writes the whole session: it has just become persistent. */
+  #storeAll(): void {
+    this.#storage.writeAll(this.#parts());
+  }
+
+  #storeState(): void {
+    this.#storage.writeState(this.#parts());
   }
 
   /** Records an inbound QoS 2 packet id awaiting PUBREL [MQTT-4.3.3-9]; true when stored. */
@@ -148,25 +140,39 @@ export class Session implements RoutedSession {
   /**
    * Rebuilds the session from the store at start: subscriptions into the index, outbound
    * entries back into the in-flight window (sent, PUBREC'd) or the queue, inbound ids. The
-   * session is detached; the broker then arms (or runs) its will and expiry.
+   * session is detached; the broker then arms (or runs) its will and expiry. `write`: the state
+   * comes from elsewhere (another node handed it over) and is written to this node's store,
+   * its deliveries under new `seq` numbers in the same order.
    */
-  restore(stored: StoredSession): void {
+  restore(stored: StoredSession, write = false): void {
     this.#expiryInterval = stored.expiryInterval;
     for (const sub of stored.subscriptions) this.subscribe(sub, sub.subscriptionId);
     for (const o of stored.outbound) {
-      const message = Message.fromStored(o.message);
-      const { qos, retain, subscriptionIds, seq } = o;
-      if (o.state === 'queued') {
-        this.#queue.force({ message, qos, retain, subscriptionIds, group: undefined, seq });
-        continue;
-      }
-      const awaiting = o.state === 'released' ? 'pubcomp' : qos === 1 ? 'puback' : 'pubrec';
-      this.#inflight.add(
-        inflightEntry({ message, qos, retain, subscriptionIds, group: undefined, seq }, o.packetId, awaiting),
-      );
+      const d = restoredDelivery(o);
+      if ('queued' in d) this.#queue.force(d.queued);
+      else this.#inflight.add(d.inflight);
     }
     for (const id of stored.inboundQos2) this.inboundQos2.add(id);
-    this.#storage.activate();
+    if (write && this.#expiryInterval > 0) this.#storeAll();
+    else this.#storage.activate();
+  }
+
+  /**
+   * The whole session as stored, for another node to take over (src/cluster/session-handover.ts),
+   * then gone from this node without a trace: no will published (the new owner publishes or
+   * cancels it), no shared message handed back, nothing left in the store. Detached first.
+   */
+  handOver(): StoredSession {
+    const stored = snapshot(this.#parts());
+    this.#clock.cancelExpiry();
+    this.#clock.cancelWill();
+    this.#storage.deactivate();
+    this.#inflight.clear();
+    this.#queue.clear(); // before unsubscribing: nothing queued is handed back
+    this.#replay = undefined;
+    for (const filter of [...this.subscriptions.keys()]) this.unsubscribe(filter);
+    this.inboundQos2.clear();
+    return stored;
   }
 
   // ---- subscriptions ----
@@ -369,14 +375,7 @@ export class Session implements RoutedSession {
 
   /** PUBACK: the QoS 1 exchange is complete. 'unknown' when no message has this id. */
   acknowledge(packetId: number): AckOutcome {
-    const entry = this.#inflight.get(packetId);
-    if (entry === undefined) return 'unknown';
-    if (entry.awaiting !== 'puback') return 'mismatched';
-    this.#inflight.markSent(entry); // an early PUBACK for a message not yet re-sent completes it too
-    this.#inflight.delete(packetId);
-    const wrote = this.#storage.deleteDelivery(entry);
-    this.pump();
-    return outcome(wrote);
+    return this.#finished(this.#inflight.finish(packetId, 'puback'));
   }
 
   /**
@@ -389,13 +388,9 @@ export class Session implements RoutedSession {
     const entry = this.#inflight.get(packetId);
     if (entry === undefined) return 'unknown';
     if (entry.awaiting === 'puback') return 'mismatched';
+    // [MQTT-4.3.3-4] no PUBREL after a failure PUBREC (v5)
+    if (isFailureReason(reasonCode)) return this.#finished(this.#inflight.finish(packetId, entry.awaiting));
     this.#inflight.markSent(entry);
-    if (isFailureReason(reasonCode)) {
-      this.#inflight.delete(packetId); // [MQTT-4.3.3-4] no PUBREL after a failure PUBREC (v5)
-      const wrote = this.#storage.deleteDelivery(entry);
-      this.pump();
-      return outcome(wrote);
-    }
     entry.awaiting = 'pubcomp';
     return outcome(this.#storage.setDeliveryState(entry, 'released', packetId));
   }
@@ -405,10 +400,12 @@ export class Session implements RoutedSession {
    * 'mismatched' when it is a QoS 1 one or a QoS 2 one whose PUBREC has not arrived.
    */
   completed(packetId: number): AckOutcome {
-    const entry = this.#inflight.get(packetId);
-    if (entry === undefined) return 'unknown';
-    if (entry.awaiting !== 'pubcomp') return 'mismatched';
-    this.#inflight.delete(packetId);
+    return this.#finished(this.#inflight.finish(packetId, 'pubcomp'));
+  }
+
+  /** An exchange left the window (`finish`): its stored delivery goes, the window moves on. */
+  #finished(entry: Inflight | 'unknown' | 'mismatched'): AckOutcome {
+    if (typeof entry === 'string') return entry;
     const wrote = this.#storage.deleteDelivery(entry);
     this.pump();
     return outcome(wrote);
@@ -419,7 +416,7 @@ export class Session implements RoutedSession {
   /** Attaches a connection: cancels expiry and any delayed will, re-sends in-flight, drains the queue. */
   attach(link: SessionLink): void {
     this.link = link;
-    this.#markAway(false);
+    markAway(this, false);
     this.#clock.cancelExpiry();
     this.#clock.cancelWill(); // [MQTT-3.1.3-9] will delay: reconnected in time
     this.#storeState();
@@ -443,14 +440,12 @@ export class Session implements RoutedSession {
   /** The connection has gone: start the expiry clock (the broker ends the session at 0). */
   detach(onExpire: () => void): void {
     this.link = undefined;
-    this.#markAway(true);
+    markAway(this, true);
     this.#replay = undefined; // what it did not send belongs to the connection that asked
     // Queued shared messages are better served by a connected member than by waiting for us.
     if (this.#queue.length > 0) this.#handBack(this.#queue.extract(isShared), true);
     this.#clock.cancelExpiry();
-    if (this.#expiryInterval > 0 && this.#expiryInterval < NEVER) {
-      this.#clock.expireIn(this.#expiryInterval * 1000, onExpire);
-    }
+    this.#clock.expireAfter(this.#expiryInterval, undefined, Date.now(), onExpire);
     this.#storeState();
   }
 
@@ -459,20 +454,9 @@ export class Session implements RoutedSession {
    * when the server stopped. False when the deadline has passed (the caller expires it).
    */
   resumeExpiry(expiresAt: number | undefined, now: number, onExpire: () => void): boolean {
-    if (this.#expiryInterval >= NEVER) return true;
-    const left = expiresAt === undefined ? this.#expiryInterval * 1000 : expiresAt - now;
-    if (left <= 0) return false;
-    this.#clock.expireIn(left, onExpire);
+    if (!this.#clock.expireAfter(this.#expiryInterval, expiresAt, now, onExpire)) return false;
     this.#storeState();
     return true;
-  }
-
-  /** Marks this session's shared-group memberships away (no connection) or back. */
-  #markAway(away: boolean): void {
-    for (const sub of this.subscriptions.values()) {
-      if (sub.share !== undefined)
-        this.broker.index.setSharedAway(sub.share.name, sub.share.filter, this, away);
-    }
   }
 
   /** Holds a will until `delaySeconds` pass (then publishes it) or the session resumes. */
@@ -506,3 +490,10 @@ export class Session implements RoutedSession {
 }
 
 const isShared = (d: Delivery): boolean => d.group !== undefined;
+
+/** Marks a session's shared-group memberships away (no connection) or back. */
+function markAway(session: Session, away: boolean): void {
+  for (const sub of session.subscriptions.values())
+    if (sub.share !== undefined)
+      session.broker.index.setSharedAway(sub.share.name, sub.share.filter, session, away);
+}

@@ -220,6 +220,30 @@ function openSession(
       `CONNACK needs more than the client's Maximum Packet Size of ${conn.clientMaximumPacketSize} bytes`,
     ); // [MQTT-3.1.2-24]
   }
+  // In a cluster the session may be on another node: it is fetched first (the packets behind
+  // this CONNECT wait), then resumed here (src/cluster/session-handover.ts).
+  if (!packet.clean && broker.sessions.get(plan.clientId) === undefined) {
+    const fetched = broker.fetchSession(plan.clientId);
+    if (fetched !== undefined) {
+      conn.readAfter(fetched, (_, closed) => {
+        if (closed) return; // the adopted session waits, detached, for the client's next CONNECT
+        if (broker.closed) return conn.refuse('SERVER_UNAVAILABLE', `broker ${broker.address} was deleted`);
+        resumeSession(conn, packet, broker, plan, connack);
+      });
+      return;
+    }
+  }
+  resumeSession(conn, packet, broker, plan, connack);
+}
+
+/** Take over, open or resume the session, CONNACK, resume deliveries. */
+function resumeSession(
+  conn: PacketContext,
+  packet: ConnectPacket,
+  broker: Broker,
+  plan: ConnectPlan,
+  connack: ConnackPacket,
+): void {
   const { clientId, sessionExpiry } = plan;
 
   // Takeover: the existing connection is closed first, so its will and session end are settled
