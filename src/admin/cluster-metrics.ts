@@ -95,6 +95,31 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'Handed-over sessions not adopted: a second one for the same client (after a partition), or unreadable.',
     () => handover.dropped,
   );
+  const wills = cluster.wills.stats;
+  series(
+    'counter',
+    'pubsub_cluster_wills_written_total',
+    'Will records this node wrote to the pubsub-wills bucket (a client with a will connected, or its will started its delay).',
+    () => wills.written,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_wills_published_total',
+    'Wills of clients of a node gone (silent past 6 s) that this node published after their delay.',
+    () => wills.published,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_wills_cancelled_total',
+    'Wills of clients of a node gone that were not published: the client connected again within the delay.',
+    () => wills.cancelled,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_wills_failed_total',
+    'Will-record writes or reads the bucket did not take (logged).',
+    () => wills.failed,
+  );
   series(
     'gauge',
     'pubsub_cluster_control_plane_synced',

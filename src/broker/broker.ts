@@ -56,6 +56,7 @@ import {
 } from '../store/index.ts';
 import type { BrokerBus } from './bus.ts';
 import { FAN_OUT_SLICE, FanOut } from './fan-out.ts';
+import { adopt, type HeldWill, handOver, heldWill } from './session-moves.ts';
 import { type SysTicking, SysTree } from './sys-tree.ts';
 
 export class Broker implements BrokerPort, SysTicking {
@@ -388,49 +389,37 @@ export class Broker implements BrokerPort, SysTicking {
 
   /**
    * Another cluster node is opening this client's session (CONNECT with Clean Start 0 there):
-   * its connection here is closed with 0x8E, as a takeover on one node does (its will settled
-   * as for any takeover [MQTT-3.1.4-3]), and the session leaves this node whole, for `node` to
-   * adopt. Undefined when there is no session here (or it ended with its connection).
+   * its connection here closes (0x8E) and the session leaves whole (session-moves.ts).
    */
   handOverSession(clientId: string, node: string): StoredSession | undefined {
-    const link = this.sessions.get(clientId)?.link;
-    link?.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
-    const session = this.sessions.get(clientId);
-    if (session === undefined || session.link !== undefined) return undefined;
-    this.sessions.delete(clientId);
-    return session.handOver();
+    return handOver(this, clientId, node);
   }
 
   fetchSession(clientId: string): Promise<void> | undefined {
     return this.bus?.fetchSession(clientId)?.then((stored) => {
-      if (stored !== undefined && !this.closed) this.adoptSession(stored);
+      if (stored !== undefined && !this.closed) adopt(this, stored);
     });
   }
 
-  /**
-   * A session another node handed over (`handOverSession` there), for a client connecting here
-   * with Clean Start 0: restored and written to this node's store, detached as a session
-   * restored at start is (its waiting will held, its expiry running) until the connection
-   * attaches, which cancels both [MQTT-3.1.3-9]. Replaces a session of that id held here.
-   */
+  /** A session another node handed over, for a client connecting here (session-moves.ts). */
   adoptSession(stored: StoredSession): void {
-    const existing = this.sessions.get(stored.clientId);
-    if (existing !== undefined) this.endSession(existing);
-    const session = new Session(stored.clientId, this);
-    session.restore(stored, true);
-    this.sessions.set(stored.clientId, session);
-    const now = Date.now();
-    const will = stored.will;
-    if (will !== undefined)
-      session.delayWill(Message.fromStored(will.message), Math.max(0, will.publishAt - now) / 1000);
-    if (!session.resumeExpiry(stored.expiresAt, now, () => this.expireSession(session)))
-      this.expireSession(session);
+    adopt(this, stored);
+  }
+
+  /** The will this node holds for `clientId`, if any (src/cluster/will-records.ts). */
+  heldWill(clientId: string): HeldWill | undefined {
+    return heldWill(this.sessions.get(clientId));
+  }
+
+  willChanged(clientId: string): void {
+    this.bus?.willChanged(clientId);
   }
 
   /** Ends a session now: publishes its pending will, removes its subscriptions and state. */
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     session.end();
+    this.willChanged(session.clientId);
   }
 
   /**

@@ -29,6 +29,11 @@ export interface BrokerBus {
    */
   fetchSession(clientId: string): Promise<StoredSession | undefined> | undefined;
   /**
+   * The will this node holds for `clientId` may have changed (Broker.heldWill says what it is
+   * now): the cluster keeps it where a surviving node publishes it if this one dies.
+   */
+  willChanged(clientId: string): void;
+  /**
    * A shared group of this node matched a message published here: true when the bus gave it to
    * a member on another node (one member per group in the whole cluster, chosen by the broker's
    * strategy); false, a member here is to get it. Asked only for messages a group matches.

@@ -34,6 +34,8 @@ export interface LinkHost {
   subject(link: BrokerLink, subject: string, present: boolean): void;
   /** A client of the broker opened its session on this node at `at` (epoch ms). */
   claim(address: string, clientId: string, at: number, cleanStart: boolean): void;
+  /** The will held here for a client of broker `address` may have changed (will-records.ts). */
+  willChanged(address: string, clientId: string): void;
   /** The session of a client of broker `address` from the node holding it (session-handover.ts). */
   fetchSession(address: string, clientId: string): Promise<StoredSession | undefined> | undefined;
   /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
@@ -109,6 +111,10 @@ export class BrokerLink implements BrokerBus {
 
   claim(clientId: string, cleanStart: boolean): void {
     if (!this.#closed) this.#host.claim(this.address, clientId, Date.now(), cleanStart);
+  }
+
+  willChanged(clientId: string): void {
+    if (!this.#closed) this.#host.willChanged(this.address, clientId);
   }
 
   fetchSession(clientId: string): Promise<StoredSession | undefined> | undefined {

@@ -33,6 +33,7 @@ import { BatchOutbox, type ClusterStats, zeroStats } from './batch-outbox.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
 import { batchOrigin, decodeBatch } from './codec.ts';
 import { ControlSync } from './control-sync.ts';
+import { DefaultBrokerWait } from './default-broker-wait.ts';
 import { NatsLink } from './link.ts';
 import { type ClusterNode, nodeList } from './node-list.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
@@ -40,12 +41,10 @@ import { RetainedSync } from './retained-sync.ts';
 import { SessionHandover } from './session-handover.ts';
 import { SharedGroups } from './shared-groups.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
+import { WillRecords } from './will-records.ts';
 
 /** Filters (or claims) per control message, so a snapshot of many stays under max_payload. */
 const CHUNK = 2000;
-
-/** How long a node whose default broker gave way at the sync waits for the cluster's (`ready`). */
-export const DEFAULT_BROKER_WAIT_MS = 5000;
 
 const NODE = `${ROOT}.c.node`;
 const INTEREST = `${ROOT}.c.interest`;
@@ -53,10 +52,7 @@ const HELLO = `${ROOT}.c.hello`;
 const BYE = `${ROOT}.c.bye`;
 const CLAIM = `${ROOT}.c.claim`;
 
-/**
- * Sessions opened on a node in one turn (`pubsub.c.claim`): broker address, client id, epoch ms,
- * and 1 when the CONNECT asked for a clean start (a session of that client elsewhere is ended).
- */
+/** Sessions opened on a node in one turn (`pubsub.c.claim`): broker address, client id, epoch ms, 1 for a clean start. */
 interface ClaimMessage {
   readonly node: string;
   readonly claims: readonly (readonly [string, string, number, number?])[];
@@ -113,9 +109,10 @@ export class Cluster implements LinkHost {
   #announcer: NodeJS.Timeout | undefined;
   #control: Subscription[] = [];
   #sameNameWarned = false;
-  /** Whether a default broker was served when the link came up, and when the sync ended (`ready`). */
-  #hadDefault = false;
-  #syncedAt = 0;
+  /** Readiness waits for the cluster's default broker after this node's gave way (`ready`). */
+  readonly #defaultWait: DefaultBrokerWait;
+  /** Wills kept where a surviving node publishes them if this one dies (will-records.ts). */
+  readonly wills: WillRecords;
   /** Shared-group membership across nodes and the shared messages' subjects (shared-groups.ts). */
   readonly #shared: SharedGroups;
   /** The shared control plane (control-sync.ts): the admin API commits its changes through it. */
@@ -133,7 +130,7 @@ export class Cluster implements LinkHost {
       logger: options.logger,
       // The retained stream is read once this node's brokers are the cluster's.
       onSynced: (nc) => {
-        this.#syncedAt = Date.now();
+        this.#defaultWait.synced();
         void this.retained.up(nc);
       },
     });
@@ -157,12 +154,20 @@ export class Cluster implements LinkHost {
       enqueue: (subject, message) => this.enqueue(subject, message),
     });
     this.retained = new RetainedSync(options.logger, this.#sender, config.clusterReplicas);
+    this.#defaultWait = new DefaultBrokerWait(() => options.tenancy.defaultTenant() !== undefined);
+    const broker = (address: string) => this.#links.get(address)?.broker;
+    this.wills = new WillRecords({
+      nodeName: this.nodeName,
+      logger: this.#log,
+      replicas: config.clusterReplicas,
+      broker,
+    });
     this.sessions = new SessionHandover({
       nodeName: this.nodeName,
       logger: this.#log,
       connection: () => this.#link.connection,
       peerCount: () => this.#peers.size,
-      broker: (address) => this.#links.get(address)?.broker,
+      broker,
       maxPayload: () => this.#outbox.maxPayload,
     });
     this.#outbox = new BatchOutbox(this.#sender, this.#link, this.stats, this.#log);
@@ -176,25 +181,10 @@ export class Cluster implements LinkHost {
   /**
    * Ready (/readyz): the link is up, the node holds the cluster's control plane, its retained
    * messages caught up with the cluster's, and it serves a default broker if it served one
-   * before the sync (`#servesDefault`).
+   * before the sync (default-broker-wait.ts).
    */
   get ready(): boolean {
-    return this.#link.up && this.controlPlane.synced && this.retained.loaded && this.#servesDefault();
-  }
-
-  /**
-   * A node whose bootstrap broker gave way at the sync (nodes started together on an empty
-   * bucket: the other node's namespace `local` won, docs/cluster.md) has no default broker until
-   * the winner's reaches it, milliseconds later; it is not ready meanwhile, or a load balancer
-   * would send it CONNECTs naming no broker that it refuses (0x88). Bounded: a default broker
-   * deleted in the cluster on purpose delays readiness by `DEFAULT_BROKER_WAIT_MS` only.
-   */
-  #servesDefault(): boolean {
-    return (
-      !this.#hadDefault ||
-      this.#options.tenancy.defaultTenant() !== undefined ||
-      Date.now() - this.#syncedAt >= DEFAULT_BROKER_WAIT_MS
-    );
+    return this.#link.up && this.controlPlane.synced && this.retained.loaded && this.#defaultWait.settled;
   }
 
   /** Times the link was lost since start. */
@@ -215,6 +205,7 @@ export class Cluster implements LinkHost {
     this.controlPlane.linkDown();
     this.retained.close();
     this.sessions.close();
+    await this.wills.close(); // a stopping node's wills are not published by the others
     const nc = this.#link.connection;
     if (nc !== undefined) {
       this.#flush();
@@ -292,7 +283,12 @@ export class Cluster implements LinkHost {
     this.#schedule();
   }
 
+  willChanged(address: string, clientId: string): void {
+    this.wills.changed(address, clientId);
+  }
+
   claim(address: string, clientId: string, at: number, cleanStart: boolean): void {
+    this.wills.connected(address, clientId, this.nodeName, cleanStart);
     if (this.#link.connection === undefined) return; // nobody to tell: the link is down
     this.#claimsOut.push([address, clientId, at, cleanStart ? 1 : 0]);
     this.#schedule();
@@ -317,8 +313,10 @@ export class Cluster implements LinkHost {
 
   #onClaims(m: ClaimMessage): void {
     if (m.node === this.nodeName) return;
-    for (const [address, clientId, at, clean] of m.claims)
+    for (const [address, clientId, at, clean] of m.claims) {
+      this.wills.connected(address, clientId, m.node, clean === 1); // settles a will armed for a node gone
       this.#links.get(address)?.claimed(clientId, at, m.node, this.nodeName, clean === 1);
+    }
   }
 
   // ---- sending ----
@@ -414,7 +412,8 @@ export class Cluster implements LinkHost {
 
   /** At every (re)connection: data subscriptions, control subscriptions, then say who we are. */
   #linkUp(nc: NatsConnection): void {
-    this.#hadDefault = this.#options.tenancy.defaultTenant() !== undefined;
+    this.#defaultWait.linkUp();
+    void this.wills.linkUp(nc);
     this.#outbox.maxPayload = nc.info?.max_payload ?? this.#outbox.maxPayload;
     for (const [subject, entry] of this.#subjects)
       if (entry.sub === undefined || entry.sub.isClosed())
@@ -488,8 +487,10 @@ export class Cluster implements LinkHost {
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'cluster announcement not sent');
     }
+    this.wills.prune(Date.now());
     for (const name of this.#peers.expire(Date.now())) {
       this.#shared.forget(name);
+      this.wills.nodeGone(name); // gone without a goodbye: its clients' wills are published here
       this.#log.info(
         { event: 'cluster_node_left', peer: name, why: 'silent' },
         `cluster node ${name} left (silent)`,

@@ -30,6 +30,7 @@ import { createInbox } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
 import type { StoredSession } from '../store/index.ts';
+import { fromBufferJson, toBufferJson } from './buffer-json.ts';
 import { ROOT } from './subjects.ts';
 
 const ASK = `${ROOT}.c.session.ask`;
@@ -116,6 +117,8 @@ export class SessionHandover {
       const sub = nc.subscribe(inbox, {
         callback: (err, msg) => {
           if (err !== null) return;
+          // NATS says no other node listens (those known are gone): nobody holds the session.
+          if (msg.data.length === 0 && msg.headers?.code === 503) return done(false);
           const frame = readFrame(msg.data);
           if (frame === undefined) {
             this.stats.dropped++;
@@ -214,23 +217,12 @@ function readFrame(
 
 /** A session as JSON, every Buffer (payloads, correlation data) as `{"$b": base64}`. */
 export function encodeSession(session: StoredSession): Buffer {
-  return Buffer.from(
-    JSON.stringify(session, function (this: Record<string, unknown>, key, value) {
-      const raw = this[key];
-      return raw instanceof Uint8Array
-        ? { $b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') }
-        : value;
-    }),
-  );
+  return toBufferJson(session);
 }
 
 export function decodeSession(bytes: Buffer): StoredSession {
-  const session = JSON.parse(bytes.toString(), (_key, value) =>
-    value !== null && typeof value === 'object' && typeof value.$b === 'string'
-      ? Buffer.from(value.$b, 'base64')
-      : value,
-  ) as StoredSession;
-  if (typeof session.clientId !== 'string' || !Array.isArray(session.outbound))
+  const session = fromBufferJson(bytes) as StoredSession;
+  if (typeof session?.clientId !== 'string' || !Array.isArray(session.outbound))
     throw new Error('not a session');
   return session;
 }

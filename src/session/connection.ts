@@ -47,6 +47,11 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
   window: number;
   /** Whether closing publishes the will: cleared by a normal DISCONNECT [MQTT-3.1.2-10]. */
   publishWillOnClose = true;
+
+  /** The will an unasked close would release (SessionLink.heldWill). */
+  get heldWill(): WillMessage | undefined {
+    return this.publishWillOnClose ? this.will : undefined;
+  }
   /** The Authentication Method the client authenticated with (v5 enhanced authentication). */
   authMethod: string | undefined;
   /** Who the client authenticated as at CONNECT (tenancy admission). */
@@ -346,6 +351,7 @@ export class Connection extends ConnectionIO implements PacketContext, SessionLi
     }
     session.detach(() => broker.expireSession(session));
     if (session.expiryInterval === 0) broker.endSession(session); // [MQTT-3.1.2-6] ends with the connection
+    broker.willChanged(session.clientId);
     clientDisconnected(this, broker, this.#cause, session.expiryInterval > 0);
   }
 

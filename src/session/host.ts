@@ -11,7 +11,7 @@
 import type { ClientIdentity } from '../auth/index.ts';
 import type { Config } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { PacketLimit } from '../protocol/index.ts';
+import type { PacketLimit, WillMessage } from '../protocol/index.ts';
 import type { RetainedStore } from '../retained/index.ts';
 import type { Message, PublishOptions, SharedGroup, TopicIndex } from '../router/index.ts';
 import type { MessageStore, StoredSubscription } from '../store/index.ts';
@@ -69,6 +69,10 @@ export interface SessionLink {
   disconnect(code: ErrorCode, detail: string): void;
   /** Who the client authenticated as (absent for links that did not authenticate). */
   readonly identity?: ClientIdentity | undefined;
+  /** The will an unasked close would release (CONNECT's; undefined once a normal DISCONNECT dropped it). */
+  readonly heldWill?: WillMessage | undefined;
+  /** The client's protocol level (3, 4, 5). */
+  readonly version?: number;
   /** What an operator is shown of this connection. */
   describe(): LinkView;
   /** Stops reading the connection for `reason` (input-holds.ts) until `releaseInput(reason)`. */
@@ -231,6 +235,12 @@ export interface SessionHost {
   sysRetained(now: number): RetainedStore | undefined;
   /** Routes a message (a will): whether that wrote to the message store, whether anything matched. */
   publish(message: Message): Routed;
+  /**
+   * The will this node holds for `clientId` may have changed: a connection with a will was
+   * accepted, or a will was published, discarded, cancelled, delayed or handed over (a cluster
+   * keeps the wills where another node can publish them if this one dies).
+   */
+  willChanged(clientId: string): void;
   /**
    * Gives a shared-group message this member will not deliver to another member (section
    * 4.8.2); with `connectedOnly`, only to a connected one. False when no member took it.

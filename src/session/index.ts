@@ -27,6 +27,7 @@ export {
   type Routed,
   type RoutedSession,
   type SessionGroup,
+  type SessionHost,
   type Subscription,
 } from './host.ts';
 export { HOLD_OVERLOAD } from './input-holds.ts';
@@ -34,4 +35,5 @@ export { PublishGate } from './publish-gate.ts';
 export { inputWork } from './read-budget.ts';
 export { Session } from './session.ts';
 export type { SessionView } from './session-outcomes.ts';
+export { willOf } from './will.ts';
 export { WriteBudget } from './write-budget.ts';

@@ -86,6 +86,11 @@ export class Session implements RoutedSession {
     return sessionView(this.#parts(), this.link?.describe(), this.#inflight.size, this.#queue.length);
   }
 
+  /** A will waiting for its delay (Will Delay Interval) to pass. */
+  get pendingWill(): { readonly message: Message; readonly publishAt: number } | undefined {
+    return this.#clock.will;
+  }
+
   /** Seconds the session outlives its connection; 0xFFFFFFFF never expires. */
   get expiryInterval(): number {
     return this.#expiryInterval;
@@ -95,7 +100,7 @@ export class Session implements RoutedSession {
   set expiryInterval(seconds: number) {
     const changed = seconds !== this.#expiryInterval;
     this.#expiryInterval = seconds;
-    if (seconds > 0 && !this.#storage.active) this.#storeAll();
+    if (seconds > 0 && !this.#storage.active) this.#storage.writeAll(this.#parts());
     else if (seconds === 0) this.#storage.deactivate();
     else if (changed) this.#storeState();
   }
@@ -114,11 +119,6 @@ export class Session implements RoutedSession {
       queue: this.#queue,
       inboundQos2: this.inboundQos2,
     };
-  }
-
-  /** Writes the whole session: it has just become persistent. */
-  #storeAll(): void {
-    this.#storage.writeAll(this.#parts());
   }
 
   #storeState(): void {
@@ -153,7 +153,7 @@ export class Session implements RoutedSession {
       else this.#inflight.add(d.inflight);
     }
     for (const id of stored.inboundQos2) this.inboundQos2.add(id);
-    if (write && this.#expiryInterval > 0) this.#storeAll();
+    if (write && this.#expiryInterval > 0) this.#storage.writeAll(this.#parts());
     else this.#storage.activate();
   }
 
@@ -464,6 +464,7 @@ export class Session implements RoutedSession {
     this.#clock.delayWill(message, delaySeconds, () => {
       this.#storeState();
       this.broker.publish(message);
+      this.broker.willChanged(this.clientId);
     });
   }
 

@@ -15,6 +15,21 @@ export function releaseWill(
   session: Session,
   broker: SessionHost,
 ): void {
+  const { message, delay } = willOf(will, publisher, session);
+  if (delay > 0) session.delayWill(message.detach(), delay);
+  else broker.publish(message);
+}
+
+/**
+ * A connection's will as the message it publishes, and the seconds it waits first: the v5 Will
+ * Delay Interval, bounded by the session's expiry (0: at once; a session that ends with its
+ * connection never delays) [MQTT-3.1.3-9], [MQTT-3.1.2-8].
+ */
+export function willOf(
+  will: WillMessage,
+  publisher: { readonly clientId: string; readonly version?: number },
+  session: { readonly expiryInterval: number },
+): { message: Message; delay: number } {
   const message = new Message({
     topic: will.topic,
     payload: will.payload,
@@ -25,11 +40,10 @@ export function releaseWill(
     messageExpiryInterval: will.properties?.messageExpiryInterval,
   });
   const delay = publisher.version === 5 ? (will.properties?.willDelayInterval ?? 0) : 0;
-  if (delay > 0 && session.expiryInterval > 0) {
-    session.delayWill(message.detach(), Math.min(delay, session.expiryInterval));
-  } else {
-    broker.publish(message);
-  }
+  return {
+    message,
+    delay: delay > 0 && session.expiryInterval > 0 ? Math.min(delay, session.expiryInterval) : 0,
+  };
 }
 
 /** Will properties a subscriber receives: all but the delay and the expiry (re-computed). */

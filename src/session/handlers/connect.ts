@@ -276,6 +276,7 @@ function resumeSession(
     sessionExpiry,
   });
   session.attach(conn);
+  broker.willChanged(clientId); // this connection's will, and any waiting one cancelled
 }
 
 /** The accepting CONNACK, Session Present still 0: for v5, the server's limits and answers. */

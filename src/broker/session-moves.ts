@@ -1,0 +1,72 @@
+/**
+ * A broker's sessions as they move between cluster nodes and as other nodes need to see them
+ * (src/cluster: session-handover.ts, will-records.ts): a session leaving this node whole, one
+ * arriving from another node, and the will this node holds for a client.
+ *
+ * Invariants:
+ * - A session handed over leaves nothing here: no connection (closed 0x8E first), no will
+ *   published, nothing in the store; `handOver` gives undefined when the session ended with its
+ *   connection (Session Expiry 0), as a takeover on one node would.
+ * - An adopted session is detached, as one restored at start: its waiting will and its expiry
+ *   run until a connection attaches, which cancels both [MQTT-3.1.3-9].
+ */
+import { Message } from '../router/index.ts';
+import { Session, type SessionHost, willOf } from '../session/index.ts';
+import type { StoredSession } from '../store/index.ts';
+
+/** What these need of the broker (broker.ts). */
+export interface SessionsHost extends SessionHost {
+  readonly sessions: Map<string, Session>;
+  endSession(session: Session): void;
+  expireSession(session: Session): void;
+}
+
+/** The session of `clientId`, out of this node for `node` (undefined: none here). */
+export function handOver(host: SessionsHost, clientId: string, node: string): StoredSession | undefined {
+  host.sessions
+    .get(clientId)
+    ?.link?.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
+  const session = host.sessions.get(clientId);
+  if (session === undefined || session.link !== undefined) return undefined;
+  host.sessions.delete(clientId);
+  const stored = session.handOver();
+  host.willChanged(clientId); // its will is the other node's now
+  return stored;
+}
+
+/** A session from another node, restored and written here; replaces one of that id held here. */
+export function adopt(host: SessionsHost, stored: StoredSession): void {
+  const existing = host.sessions.get(stored.clientId);
+  if (existing !== undefined) host.endSession(existing);
+  const session = new Session(stored.clientId, host);
+  session.restore(stored, true);
+  host.sessions.set(stored.clientId, session);
+  const now = Date.now();
+  const will = stored.will;
+  if (will !== undefined)
+    session.delayWill(Message.fromStored(will.message), Math.max(0, will.publishAt - now) / 1000);
+  if (!session.resumeExpiry(stored.expiresAt, now, () => host.expireSession(session)))
+    host.expireSession(session);
+  host.willChanged(stored.clientId);
+}
+
+/** A will this node holds: the message, and when it is published if the holder goes. */
+export interface HeldWill {
+  readonly message: Message;
+  /** Seconds after its connection closes (a connected client's will); 0: at once. */
+  readonly delaySeconds: number;
+  /** Epoch ms it is due (a will already waiting for its delay); undefined for a connected client's. */
+  readonly publishAt: number | undefined;
+}
+
+/** The will held for `session`: one waiting for its delay, or its connection's (undefined: none). */
+export function heldWill(session: Session | undefined): HeldWill | undefined {
+  if (session === undefined) return undefined;
+  const pending = session.pendingWill;
+  if (pending !== undefined)
+    return { message: pending.message, delaySeconds: 0, publishAt: pending.publishAt };
+  const link = session.link;
+  if (link?.heldWill === undefined) return undefined;
+  const { message, delay } = willOf(link.heldWill, link, session);
+  return { message, delaySeconds: delay, publishAt: undefined };
+}

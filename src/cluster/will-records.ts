@@ -1,0 +1,266 @@
+/**
+ * Wills of a node that dies are published by a surviving node (issue 19), after their delay.
+ *
+ * - Records: every will a node holds (a connected client's, or one waiting for its Will Delay
+ *   Interval in a session) is kept in the JetStream KV bucket `pubsub-wills` (history 1,
+ *   `--cluster-replicas`), one key per broker and client id, `{node, address, clientId, message,
+ *   delaySeconds, publishAt}`. A node writes the record when a client's will changes on it
+ *   (`changed`, at most once per client per event-loop turn) and deletes the record it wrote,
+ *   as a compare-and-set on the revision it wrote, when it holds no will for that client any
+ *   more (published, discarded by a normal DISCONNECT, cancelled by a resume, handed over with
+ *   its session: the new node writes its own). A clean stop deletes every record of the node
+ *   first, as one node publishes no will at shutdown.
+ * - A node forgotten by the membership (silent for `PEER_TIMEOUT_MS`, peers.ts) leaves its
+ *   records behind: every surviving node reads them and arms each will for its delay, counted
+ *   from then (a waiting one: at its due instant, or at once if past). When one fires, the
+ *   survivor deletes the record as a compare-and-set on the revision it read: the one whose
+ *   delete succeeds publishes the will, so it is published once, by one node.
+ * - Its client connecting again anywhere (a claim of that client id, cluster.ts; also one seen in
+ *   the `RECENT_MS` before the node was forgotten) settles such a will as on one node: resuming
+ *   (Clean Start 0) cancels it [MQTT-3.1.3-9], a clean start ends the old session and so
+ *   publishes it now [MQTT-3.1.2-8] (through the same compare-and-set).
+ *
+ * Bound: a will of a node that died is published within `PEER_TIMEOUT_MS` (6 s) plus its delay
+ * after the node stopped answering. Not covered: a node cut off from NATS but alive still
+ * publishes its clients' wills itself when they disconnect, and the others publish them too
+ * once they forget it (docs/cluster.md).
+ */
+import { createHash } from 'node:crypto';
+import { type KV, Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { Broker } from '../broker/index.ts';
+import { Message } from '../router/index.ts';
+import type { StoredMessage } from '../store/index.ts';
+import { fromBufferJson, toBufferJson } from './buffer-json.ts';
+
+export const WILLS_BUCKET = 'pubsub-wills';
+
+/** Claims are remembered this long: a node is forgotten 6 s after it last spoke (peers.ts). */
+const RECENT_MS = 15_000;
+
+/** Will-record counters (metrics: pubsub_cluster_wills_*_total). */
+export interface WillStats {
+  /** Records written (put) by this node. */
+  written: number;
+  /** Wills of nodes that died that this node published. */
+  published: number;
+  /** Such wills cancelled because their client connected again. */
+  cancelled: number;
+  /** Writes or deletes the bucket did not take (logged). */
+  failed: number;
+}
+
+interface WillRecord {
+  readonly node: string;
+  readonly address: string;
+  readonly clientId: string;
+  readonly message: StoredMessage;
+  readonly delaySeconds: number;
+  readonly publishAt: number | undefined;
+}
+
+export interface WillHost {
+  readonly nodeName: string;
+  readonly logger: Logger;
+  readonly replicas: number;
+  /** This node's broker at `address`, if it serves it. */
+  broker(address: string): Broker | undefined;
+}
+
+/** The record's key: KV keys allow few characters, client ids any. */
+const keyOf = (address: string, clientId: string): string =>
+  createHash('sha256').update(address).update('\0').update(clientId).digest('base64url');
+
+export class WillRecords {
+  readonly #host: WillHost;
+  readonly stats: WillStats = { written: 0, published: 0, cancelled: 0, failed: 0 };
+  #kv: KV | undefined;
+  /** Records this node wrote: key → revision. */
+  readonly #mine = new Map<string, number>();
+  /** Clients whose will changed this turn: key → [address, client id]. */
+  #dirty = new Map<string, [string, string]>();
+  /** Wills of dead nodes armed here, by `address \0 client id`: the KV key, timer and revision. */
+  readonly #armed = new Map<
+    string,
+    { key: string; timer: NodeJS.Timeout; revision: number; record: WillRecord }
+  >();
+  /** Clients that connected lately (claims), by `address \0 client id`: when, where, clean start. */
+  readonly #recent = new Map<string, { at: number; node: string; clean: boolean }>();
+  /** Per key, the last of its record operations (`#inOrder`). */
+  readonly #ops = new Map<string, Promise<void>>();
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(host: WillHost) {
+    this.#host = host;
+  }
+
+  /** At every link up: the bucket (made if missing), then what changed while it was down. */
+  async linkUp(nc: NatsConnection): Promise<void> {
+    const kvm = new Kvm(nc);
+    try {
+      this.#kv = await kvm
+        .create(WILLS_BUCKET, { history: 1, replicas: this.#host.replicas })
+        .catch(() => kvm.open(WILLS_BUCKET));
+    } catch (err) {
+      this.#host.logger.warn({ err: (err as Error).message }, 'cluster: the wills bucket is not available');
+      return;
+    }
+    if (this.#dirty.size > 0) this.#flush();
+  }
+
+  /** The will held here for a client of broker `address` may have changed (Broker.willChanged). */
+  changed(address: string, clientId: string): void {
+    const key = keyOf(address, clientId);
+    const wasEmpty = this.#dirty.size === 0;
+    this.#dirty.set(key, [address, clientId]);
+    if (wasEmpty) setImmediate(() => this.#flush());
+  }
+
+  /**
+   * A client of broker `address` connected on `node` (`clean`: with a clean start): a will armed
+   * for it here is cancelled, or published now after a clean start (see the header).
+   */
+  connected(address: string, clientId: string, node: string, clean: boolean, now = Date.now()): void {
+    const client = `${address}\0${clientId}`;
+    this.#recent.set(client, { at: now, node, clean });
+    const armed = this.#armed.get(client);
+    if (armed === undefined) return;
+    clearTimeout(armed.timer);
+    this.#armed.delete(client);
+    this.#settle(armed.key, armed.revision, armed.record, clean);
+  }
+
+  /** Forgets claims older than `RECENT_MS` (every announcement tick). */
+  prune(now: number): void {
+    for (const [client, { at }] of this.#recent) if (now - at > RECENT_MS) this.#recent.delete(client);
+  }
+
+  /** `node` is gone: its records are read and each will armed for its delay (see the header). */
+  nodeGone(node: string): void {
+    const kv = this.#kv;
+    if (kv === undefined) return;
+    this.#chain = this.#chain.then(async () => {
+      try {
+        for await (const key of await kv.keys()) {
+          const entry = await kv.get(key);
+          if (entry === null || entry.operation !== 'PUT') continue;
+          const record = fromBufferJson(entry.value) as WillRecord;
+          if (record.node !== node) continue;
+          const client = `${record.address}\0${record.clientId}`;
+          if (this.#armed.has(client)) continue;
+          // Connected since on another node (its connection on the node gone does not count).
+          const recent = this.#recent.get(client);
+          if (recent !== undefined && recent.node !== node)
+            this.#settle(key, entry.revision, record, recent.clean);
+          else this.#arm(key, entry.revision, record);
+        }
+      } catch (err) {
+        this.stats.failed++;
+        this.#host.logger.warn(
+          { err: (err as Error).message, node },
+          'cluster: the wills of a node gone could not be read',
+        );
+      }
+    });
+  }
+
+  /** A clean stop: this node's records go (no will is published for a stopping node). */
+  async close(): Promise<void> {
+    for (const { timer } of this.#armed.values()) clearTimeout(timer);
+    this.#armed.clear();
+    const kv = this.#kv;
+    if (kv === undefined) return;
+    const bound = (work: Promise<unknown>) =>
+      Promise.race([work, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    await bound(Promise.all(this.#ops.values())); // writes on their way land first
+    const deletes = [...this.#mine].map(([key, rev]) => kv.delete(key, { previousSeq: rev }).catch(() => {}));
+    this.#mine.clear();
+    await bound(Promise.all(deletes));
+  }
+
+  #flush(): void {
+    const kv = this.#kv;
+    if (kv === undefined) return; // kept until the bucket is there
+    const dirty = this.#dirty;
+    this.#dirty = new Map();
+    for (const [key, [address, clientId]] of dirty) {
+      const held = this.#host.broker(address)?.heldWill(clientId);
+      if (held === undefined) {
+        this.#inOrder(key, async () => {
+          const rev = this.#mine.get(key);
+          if (rev === undefined) return;
+          this.#mine.delete(key);
+          await kv.delete(key, { previousSeq: rev }).catch(() => {}); // refused: another node wrote it since
+        });
+        continue;
+      }
+      const record: WillRecord = {
+        node: this.#host.nodeName,
+        address,
+        clientId,
+        message: held.message.toStored(),
+        delaySeconds: held.delaySeconds,
+        publishAt: held.publishAt,
+      };
+      this.#inOrder(key, async () => {
+        this.#mine.set(key, await kv.put(key, toBufferJson(record)));
+        this.stats.written++;
+      });
+    }
+  }
+
+  /** Runs `op` after the earlier operations on `key`, so a client's puts and deletes keep their order. */
+  #inOrder(key: string, op: () => Promise<void>): void {
+    const next = (this.#ops.get(key) ?? Promise.resolve()).then(op).catch((err: unknown) => {
+      this.stats.failed++;
+      this.#host.logger.warn({ err: (err as Error).message }, 'cluster: a will record was not written');
+    });
+    this.#ops.set(key, next);
+    void next.then(() => {
+      if (this.#ops.get(key) === next) this.#ops.delete(key);
+    });
+  }
+
+  #arm(key: string, revision: number, record: WillRecord): void {
+    const now = Date.now();
+    const at = record.publishAt ?? now + record.delaySeconds * 1000;
+    const client = `${record.address}\0${record.clientId}`;
+    const timer = setTimeout(
+      () => {
+        this.#armed.delete(client);
+        this.#settle(key, revision, record, true);
+      },
+      Math.max(0, at - now),
+    );
+    timer.unref();
+    this.#armed.set(client, { key, timer, revision, record });
+  }
+
+  /**
+   * A gone node's will is due (`publish`) or its client resumed (not): the record is deleted as
+   * a compare-and-set on the revision read, and only the node whose delete succeeds publishes.
+   */
+  #settle(key: string, revision: number, record: WillRecord, publish: boolean): void {
+    const kv = this.#kv;
+    if (kv === undefined) return;
+    kv.delete(key, { previousSeq: revision }).then(
+      () => {
+        if (publish) this.#publish(record);
+        else this.stats.cancelled++;
+      },
+      () => {}, // another survivor settled it first
+    );
+  }
+
+  #publish(record: WillRecord): void {
+    const broker = this.#host.broker(record.address);
+    if (broker === undefined || broker.closed) return;
+    this.stats.published++;
+    this.#host.logger.info(
+      { event: 'cluster_will_published', clientId: record.clientId, node: record.node },
+      `cluster: will of ${record.clientId} published for node ${record.node}, gone`,
+    );
+    broker.publish(Message.fromStored(record.message));
+  }
+}
