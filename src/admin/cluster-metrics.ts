@@ -92,7 +92,7 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
   series(
     'counter',
     'pubsub_cluster_sessions_dropped_total',
-    'Handed-over sessions not adopted: a second one for the same client (after a partition), or unreadable.',
+    'Answers to a session ask that could not be read (a malformed frame, or a session that did not decode).',
     () => handover.dropped,
   );
   const wills = cluster.wills.stats;

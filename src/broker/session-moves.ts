@@ -8,7 +8,8 @@
  *   published, nothing in the store; `handOver` gives undefined when the session ended with its
  *   connection (Session Expiry 0), as a takeover on one node would.
  * - An adopted session is detached, as one restored at start: its waiting will and its expiry
- *   run until a connection attaches, which cancels both [MQTT-3.1.3-9].
+ *   run until a connection attaches, which cancels both [MQTT-3.1.3-9]. It never replaces a
+ *   session of its client id opened here meanwhile (that one is newer).
  */
 import { Message } from '../router/index.ts';
 import { Session, type SessionHost, willOf } from '../session/index.ts';
@@ -34,10 +35,12 @@ export function handOver(host: SessionsHost, clientId: string, node: string): St
   return stored;
 }
 
-/** A session from another node, restored and written here; replaces one of that id held here. */
+/**
+ * A session from another node, restored and written here. Dropped when a session of that client
+ * id opened here meanwhile (a later CONNECT while this one was fetched: the newest wins).
+ */
 export function adopt(host: SessionsHost, stored: StoredSession): void {
-  const existing = host.sessions.get(stored.clientId);
-  if (existing !== undefined) host.endSession(existing);
+  if (host.sessions.has(stored.clientId)) return;
   const session = new Session(stored.clientId, host);
   session.restore(stored, true);
   host.sessions.set(stored.clientId, session);

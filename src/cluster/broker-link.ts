@@ -114,7 +114,9 @@ export class BrokerLink implements BrokerBus {
   }
 
   willChanged(clientId: string): void {
-    if (!this.#closed) this.#host.willChanged(this.address, clientId);
+    // Also once closed: the sessions of a deleted broker end after its bus closed, and their
+    // records go then (the broker gone, this node holds no will for them).
+    this.#host.willChanged(this.address, clientId);
   }
 
   fetchSession(clientId: string): Promise<StoredSession | undefined> | undefined {
@@ -124,11 +126,12 @@ export class BrokerLink implements BrokerBus {
   /**
    * Another node opened a session for `clientId` at `at`: the newest connection wins, as on one
    * node, so a connection here since before then is closed with 0x8E (v3: closed). Equal
-   * instants go to the node whose name sorts last, the same answer on both nodes. With
-   * `cleanStart` the session here ends too (its pending will published, as a clean start on one
-   * node discards the session [MQTT-3.1.2-4]); without, the other node fetched it already.
+   * instants go to the node whose name sorts last, the same answer on both nodes. A session
+   * still here then ends (its pending will published, as when a session ends on one node): a
+   * clean start discards it [MQTT-3.1.2-4], and after Clean Start 0 the other node asked for it
+   * and opened a new one without it (this node did not answer in time), so this copy is stale.
    */
-  claimed(clientId: string, at: number, node: string, self: string, cleanStart: boolean): void {
+  claimed(clientId: string, at: number, node: string, self: string): void {
     const link = this.broker.sessions.get(clientId)?.link;
     if (link !== undefined) {
       const here = link.describe().connectedAt;
@@ -136,7 +139,7 @@ export class BrokerLink implements BrokerBus {
       link.disconnect('SESSION_TAKEN_OVER', `session taken over by a connection on node ${node}`);
     }
     const session = this.broker.sessions.get(clientId);
-    if (cleanStart && session !== undefined && session.link === undefined) this.broker.endSession(session);
+    if (session !== undefined && session.link === undefined) this.broker.endSession(session);
   }
 
   deleted(): void {

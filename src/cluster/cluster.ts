@@ -3,11 +3,10 @@
  *
  * Data plane: every message some other node wants (broker-link.ts asks the remote interest)
  * is appended to a batch per subject (batch-outbox.ts, codec.ts) and the batches go out at the
- * end of the event-loop turn (setImmediate), many messages per NATS message; a large batch
- * goes at once, and none outgrows the NATS server's max_payload. Per publisher and topic the order is kept: one subject, one batch
- * stream, one NATS connection. While the link is down nothing is queued: each message that
- * would have crossed is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS;
- * the issue's durable cross-node delivery is not built yet).
+ * end of the event-loop turn (setImmediate), many messages per NATS message; a large batch goes
+ * at once, none outgrows max_payload. Order per publisher and topic: one subject, one batch
+ * stream, one NATS connection. While the link is down each message that would have crossed
+ * is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS is at most once).
  *
  * Control subjects (small JSON, never per message): `pubsub.c.node` (each node's
  * announcement, every `ANNOUNCE_MS`), `pubsub.c.interest` (filter deltas and snapshots,
@@ -17,8 +16,9 @@
  * other nodes close their older connection of each, 0x8E, so a client id is connected once per
  * broker in the cluster). Joining and leaving nodes are logged once each.
  *
- * Retained messages live in a JetStream stream, each node's retained store a cache of it
- * (retained-sync.ts): this class only tells it of the link, the brokers and their writes.
+ * Retained messages (retained-sync.ts), sessions moving between nodes (session-handover.ts) and
+ * the wills of a node that dies (will-records.ts) have modules of their own: this class tells
+ * them of the link, the brokers, the claims and the nodes gone.
  */
 
 import { randomInt } from 'node:crypto';
@@ -93,11 +93,7 @@ export class Cluster implements LinkHost {
   readonly #subjects = new Map<string, SubjectEntry>();
   /** This node's filters per broker address (the snapshot it sends). */
   readonly #filters = new Map<string, Set<string>>();
-  /**
-   * Filters whose presence changed this turn, per broker address: the flush sends each one's
-   * final state (a filter removed and added again in one turn is an add, not an add and a
-   * delete that a peer would apply in the wrong order).
-   */
+  /** Filters whose presence changed this turn, per address: the final state goes (remove + add = add). */
   #interestOut = new Map<string, Set<string>>();
   #claimsOut: [string, string, number, number][] = [];
   #scheduled = false;
@@ -160,13 +156,15 @@ export class Cluster implements LinkHost {
       nodeName: this.nodeName,
       logger: this.#log,
       replicas: config.clusterReplicas,
+      incarnation: String(this.#sender), // drawn at start: a restart draws another
       broker,
+      brokers: () => [...this.#links.values()].map((link) => link.broker),
     });
     this.sessions = new SessionHandover({
       nodeName: this.nodeName,
       logger: this.#log,
       connection: () => this.#link.connection,
-      peerCount: () => this.#peers.size,
+      peerNames: () => this.#peers.names(),
       broker,
       maxPayload: () => this.#outbox.maxPayload,
     });
@@ -288,8 +286,8 @@ export class Cluster implements LinkHost {
   }
 
   claim(address: string, clientId: string, at: number, cleanStart: boolean): void {
-    this.wills.connected(address, clientId, this.nodeName, cleanStart);
     if (this.#link.connection === undefined) return; // nobody to tell: the link is down
+    this.wills.connected(address, clientId, this.nodeName, cleanStart);
     this.#claimsOut.push([address, clientId, at, cleanStart ? 1 : 0]);
     this.#schedule();
   }
@@ -315,7 +313,7 @@ export class Cluster implements LinkHost {
     if (m.node === this.nodeName) return;
     for (const [address, clientId, at, clean] of m.claims) {
       this.wills.connected(address, clientId, m.node, clean === 1); // settles a will armed for a node gone
-      this.#links.get(address)?.claimed(clientId, at, m.node, this.nodeName, clean === 1);
+      this.#links.get(address)?.claimed(clientId, at, m.node, this.nodeName);
     }
   }
 

@@ -112,9 +112,9 @@ export class Peers {
     return gone;
   }
 
-  /** How many peers are known (heard from in the last `PEER_TIMEOUT_MS`). */
-  get size(): number {
-    return this.#peers.size;
+  /** The peers known (heard from in the last `PEER_TIMEOUT_MS`). */
+  names(): string[] {
+    return [...this.#peers.keys()];
   }
 
   /** The known peers: their last announcement and how many filters they are known to want. */

@@ -6,19 +6,21 @@
  *
  * - Ask: a node opening a session for a CONNECT with Clean Start 0 that it does not hold asks
  *   every other node at once (`pubsub.c.session.ask`, `{address, clientId, node}`, with a reply
- *   subject of its own) and waits for an answer from each node it knows, `ASK_TIMEOUT_MS` at
- *   most (a node that died answers nothing until the others forget it). The CONNECT's packets
- *   wait meanwhile (Connection.readAfter); with no other node known, nothing is asked.
+ *   subject of its own) and waits, `ASK_TIMEOUT_MS` at most, for the session or for "none" from
+ *   every node it knew when asking (a node that died answers nothing until the others forget it;
+ *   NATS's "no responders" ends the wait at once when no other node listens). The CONNECT's
+ *   packets wait meanwhile (Connection.readAfter); with no other node known, nothing is asked.
  * - Answer: every node answers. One holding the session closes its connection (0x8E, the will
  *   settled as for a takeover on one node), takes the session out whole (Broker.handOverSession:
  *   no will published, nothing left in its store) and sends it; the others send "none". An
  *   answer is framed `u16 node-name length · node name · u32 part · u32 parts · bytes` so a
  *   session larger than max_payload crosses in parts (JSON, Buffers as base64: `encodeSession`).
- * - Adopt: the asking node restores the session, writes it to its own store and opens it as
- *   resumed (CONNACK Session Present 1). A second node holding the same client's session (a
- *   partition healed) hands it over too; the first answer is kept, later ones are dropped and
- *   counted (`sessionsDropped`).
- *
+ *   Nothing it does may throw out of the NATS callback (the connection's reader would stop).
+ * - Adopt: the first whole session that arrives is adopted at once (it has no subscription
+ *   anywhere until then): restored, written to the node's store and opened as resumed (CONNACK
+ *   Session Present 1). A second node holding the same client's session (a partition healed)
+ *   hands it over too; that one is lost.
+
  * What this part does not do yet (docs/cluster.md): a session whose node died is not
  * recovered (its state is on that node's disk); a message published while its session is in
  * transit (between the holder taking it out and the new node's subscriptions reaching the
@@ -45,7 +47,7 @@ export interface HandoverStats {
   handedOver: number;
   /** Asks that ended at the timeout with some node silent. */
   askTimeouts: number;
-  /** Sessions that arrived after one was already adopted for that client, or malformed. */
+  /** Answers that could not be read (a malformed frame, or a session that did not decode). */
   dropped: number;
 }
 
@@ -54,8 +56,8 @@ export interface HandoverHost {
   readonly logger: Logger;
   /** The NATS connection while the link is up. */
   connection(): NatsConnection | undefined;
-  /** Other nodes heard from lately (an ask waits for this many answers). */
-  peerCount(): number;
+  /** Other nodes heard from lately (an ask waits for an answer from each). */
+  peerNames(): string[];
   /** This node's broker at `address`, if it serves it. */
   broker(address: string): Broker | undefined;
   /** The NATS server's max_payload. */
@@ -93,62 +95,70 @@ export class SessionHandover {
    */
   fetch(address: string, clientId: string): Promise<StoredSession | undefined> | undefined {
     const nc = this.#host.connection();
-    const peers = this.#host.peerCount();
-    if (nc === undefined || peers === 0) return undefined;
+    const waiting = new Set(this.#host.peerNames());
+    if (nc === undefined || waiting.size === 0) return undefined;
     return new Promise((resolve) => {
       const parts = new Map<string, { got: Buffer[]; count: number }>();
-      let answered = 0;
       let found: StoredSession | undefined;
-      const inbox = createInbox();
+      let timer: NodeJS.Timeout | undefined;
+      let sub: Subscription | undefined;
       const done = (timedOut: boolean): void => {
         clearTimeout(timer);
-        sub.unsubscribe();
+        sub?.unsubscribe();
         if (found !== undefined) this.stats.adopted++;
         if (timedOut) {
           this.stats.askTimeouts++;
           this.#host.logger.warn(
-            { event: 'cluster_session_ask_timeout', clientId, answered, peers },
-            `cluster: ${peers - answered} node(s) did not answer for the session of ${clientId} within ${ASK_TIMEOUT_MS} ms`,
+            { event: 'cluster_session_ask_timeout', clientId, silent: [...waiting] },
+            `cluster: ${[...waiting].join(', ')} did not answer for the session of ${clientId} within ${ASK_TIMEOUT_MS} ms`,
           );
         }
         resolve(found);
       };
-      const timer = setTimeout(() => done(true), ASK_TIMEOUT_MS);
-      const sub = nc.subscribe(inbox, {
-        callback: (err, msg) => {
-          if (err !== null) return;
-          // NATS says no other node listens (those known are gone): nobody holds the session.
-          if (msg.data.length === 0 && msg.headers?.code === 503) return done(false);
-          const frame = readFrame(msg.data);
-          if (frame === undefined) {
+      const onAnswer = (msg: Msg): void => {
+        // NATS says no other node listens (those known are gone): nobody holds the session.
+        if (msg.data.length === 0 && msg.headers?.code === 503) return done(false);
+        const frame = readFrame(msg.data);
+        if (frame === undefined) {
+          this.stats.dropped++;
+          return;
+        }
+        if (frame.parts > 0) {
+          let entry = parts.get(frame.node);
+          if (entry === undefined) parts.set(frame.node, (entry = { got: [], count: 0 }));
+          entry.got[frame.part] = frame.bytes;
+          if (++entry.count < frame.parts) return;
+          try {
+            found = decodeSession(Buffer.concat(entry.got));
+            return done(false); // adopted at once: the session is nowhere until then
+          } catch (e) {
             this.stats.dropped++;
-            return;
+            this.#host.logger.warn(
+              { err: (e as Error).message, from: frame.node, clientId },
+              'cluster: a handed-over session could not be read',
+            );
           }
-          if (frame.parts === 0) answered++;
-          else {
-            let entry = parts.get(frame.node);
-            if (entry === undefined) parts.set(frame.node, (entry = { got: [], count: 0 }));
-            entry.got[frame.part] = frame.bytes;
-            entry.count++;
-            if (entry.count < frame.parts) return;
-            answered++;
-            try {
-              const session = decodeSession(Buffer.concat(entry.got));
-              if (found === undefined) found = session;
-              else this.stats.dropped++;
-            } catch (e) {
-              this.stats.dropped++;
-              this.#host.logger.warn(
-                { err: (e as Error).message, from: frame.node, clientId },
-                'cluster: a handed-over session could not be read',
-              );
-            }
-          }
-          if (answered >= peers) done(false);
-        },
-      });
-      const ask: Ask = { address, clientId, node: this.#host.nodeName };
-      nc.publish(ASK, JSON.stringify(ask), { reply: inbox });
+        }
+        waiting.delete(frame.node); // only the nodes known when asking count
+        if (waiting.size === 0) done(false);
+      };
+      try {
+        const inbox = createInbox();
+        sub = nc.subscribe(inbox, {
+          callback: (err, msg) => {
+            if (err === null) onAnswer(msg);
+          },
+        });
+        const ask: Ask = { address, clientId, node: this.#host.nodeName };
+        nc.publish(ASK, JSON.stringify(ask), { reply: inbox });
+        timer = setTimeout(() => done(true), ASK_TIMEOUT_MS);
+      } catch (e) {
+        this.#host.logger.warn(
+          { err: (e as Error).message, clientId },
+          'cluster: a session ask was not sent',
+        );
+        done(false);
+      }
     });
   }
 
@@ -170,7 +180,9 @@ export class SessionHandover {
       this.#host.logger.error({ err: e, clientId: ask.clientId }, 'cluster: handing a session over failed');
     }
     if (session === undefined) {
-      nc.publish(msg.reply, frame(node, 0, 0, Buffer.alloc(0)));
+      try {
+        nc.publish(msg.reply, frame(node, 0, 0, Buffer.alloc(0)));
+      } catch {} // the link went: the asking node waits its bound
       return;
     }
     this.stats.handedOver++;
@@ -178,11 +190,19 @@ export class SessionHandover {
       { event: 'cluster_session_handed_over', clientId: ask.clientId, to: ask.node },
       `cluster: session of ${ask.clientId} handed over to node ${ask.node}`,
     );
-    const bytes = encodeSession(session);
-    const size = Math.max(1024, this.#host.maxPayload() - 1024);
-    const count = Math.max(1, Math.ceil(bytes.length / size));
-    for (let i = 0; i < count; i++)
-      nc.publish(msg.reply, frame(node, i, count, bytes.subarray(i * size, (i + 1) * size)));
+    try {
+      const bytes = encodeSession(session);
+      const size = Math.max(1024, this.#host.maxPayload() - 1024);
+      const count = Math.max(1, Math.ceil(bytes.length / size));
+      for (let i = 0; i < count; i++)
+        nc.publish(msg.reply, frame(node, i, count, bytes.subarray(i * size, (i + 1) * size)));
+    } catch (e) {
+      // A callback of nats.js must not throw (its reader would stop): the session is lost.
+      this.#host.logger.error(
+        { err: e, clientId: ask.clientId },
+        'cluster: a handed-over session was not sent',
+      );
+    }
   }
 
   close(): void {

@@ -16,9 +16,12 @@
  *   survivor deletes the record as a compare-and-set on the revision it read: the one whose
  *   delete succeeds publishes the will, so it is published once, by one node.
  * - Its client connecting again anywhere (a claim of that client id, cluster.ts; also one seen in
- *   the `RECENT_MS` before the node was forgotten) settles such a will as on one node: resuming
- *   (Clean Start 0) cancels it [MQTT-3.1.3-9], a clean start ends the old session and so
- *   publishes it now [MQTT-3.1.2-8] (through the same compare-and-set).
+ *   the `RECENT_MS` before the node was forgotten) settles a will that was still waiting for its
+ *   delay as on one node restarted from its disk: asking to resume (Clean Start 0) within the
+ *   delay cancels it [MQTT-3.1.3-9] (the session could not be resumed, its node being gone, but
+ *   the client is back), a clean start ends the old session and so publishes it now
+ *   [MQTT-3.1.2-8] (through the same compare-and-set). A will without a delay is published
+ *   whatever the client did since: it was due when the connection died.
  *
  * Bound: a will of a node that died is published within `PEER_TIMEOUT_MS` (6 s) plus its delay
  * after the node stopped answering. Not covered: a node cut off from NATS but alive still
@@ -53,6 +56,8 @@ export interface WillStats {
 
 interface WillRecord {
   readonly node: string;
+  /** The node's process that wrote it (a restarted node tells its earlier records apart). */
+  readonly incarnation: string;
   readonly address: string;
   readonly clientId: string;
   readonly message: StoredMessage;
@@ -64,8 +69,21 @@ export interface WillHost {
   readonly nodeName: string;
   readonly logger: Logger;
   readonly replicas: number;
+  /** This process among the node's restarts (its records carry it). */
+  readonly incarnation: string;
   /** This node's broker at `address`, if it serves it. */
   broker(address: string): Broker | undefined;
+  /** Every broker this node serves. */
+  brokers(): Iterable<Broker>;
+}
+
+/**
+ * Whether a claim (the client connected again) settles a gone node's will now: a clean start
+ * does (published now); Clean Start 0 cancels a will still within its delay at that time.
+ */
+function settledBy(record: WillRecord, claim: { at: number; clean: boolean }): boolean {
+  if (claim.clean) return true;
+  return record.publishAt !== undefined ? claim.at < record.publishAt : record.delaySeconds > 0;
 }
 
 /** The record's key: KV keys allow few characters, client ids any. */
@@ -106,7 +124,19 @@ export class WillRecords {
       this.#host.logger.warn({ err: (err as Error).message }, 'cluster: the wills bucket is not available');
       return;
     }
-    if (this.#dirty.size > 0) this.#flush();
+    // Every will this process holds, written afresh: the others may have taken this node for
+    // gone while its link was down, and settled its records.
+    for (const broker of this.#host.brokers())
+      for (const clientId of broker.sessions.keys())
+        if (broker.heldWill(clientId) !== undefined) this.changed(broker.address, clientId);
+    this.#flush();
+    // Then what an earlier process of this node left: the wills of connections that died with it.
+    await Promise.all(this.#ops.values());
+    const self = this.#host.nodeName;
+    this.#takeOver(
+      (r) => r.node === self && r.incarnation !== this.#host.incarnation && r.publishAt === undefined,
+      `${self} (an earlier process)`,
+    );
   }
 
   /** The will held here for a client of broker `address` may have changed (Broker.willChanged). */
@@ -138,6 +168,11 @@ export class WillRecords {
 
   /** `node` is gone: its records are read and each will armed for its delay (see the header). */
   nodeGone(node: string): void {
+    this.#takeOver((r) => r.node === node, node);
+  }
+
+  /** Reads the bucket and arms (or settles) every will whose record `match` picks. */
+  #takeOver(match: (record: WillRecord) => boolean, whose: string): void {
     const kv = this.#kv;
     if (kv === undefined) return;
     this.#chain = this.#chain.then(async () => {
@@ -146,19 +181,19 @@ export class WillRecords {
           const entry = await kv.get(key);
           if (entry === null || entry.operation !== 'PUT') continue;
           const record = fromBufferJson(entry.value) as WillRecord;
-          if (record.node !== node) continue;
+          if (!match(record)) continue;
           const client = `${record.address}\0${record.clientId}`;
           if (this.#armed.has(client)) continue;
           // Connected since on another node (its connection on the node gone does not count).
           const recent = this.#recent.get(client);
-          if (recent !== undefined && recent.node !== node)
+          if (recent !== undefined && recent.node !== record.node && settledBy(record, recent))
             this.#settle(key, entry.revision, record, recent.clean);
           else this.#arm(key, entry.revision, record);
         }
       } catch (err) {
         this.stats.failed++;
         this.#host.logger.warn(
-          { err: (err as Error).message, node },
+          { err: (err as Error).message, whose },
           'cluster: the wills of a node gone could not be read',
         );
       }
@@ -197,6 +232,7 @@ export class WillRecords {
       }
       const record: WillRecord = {
         node: this.#host.nodeName,
+        incarnation: this.#host.incarnation,
         address,
         clientId,
         message: held.message.toStored(),
@@ -244,13 +280,21 @@ export class WillRecords {
   #settle(key: string, revision: number, record: WillRecord, publish: boolean): void {
     const kv = this.#kv;
     if (kv === undefined) return;
-    kv.delete(key, { previousSeq: revision }).then(
-      () => {
-        if (publish) this.#publish(record);
-        else this.stats.cancelled++;
-      },
-      () => {}, // another survivor settled it first
-    );
+    kv.delete(key, { previousSeq: revision })
+      .then(
+        () => {
+          if (publish) this.#publish(record);
+          else this.stats.cancelled++;
+        },
+        () => {}, // another survivor settled it first
+      )
+      .catch((err: unknown) => {
+        this.stats.failed++;
+        this.#host.logger.error(
+          { err, clientId: record.clientId },
+          'cluster: a will of a node gone was not published',
+        );
+      });
   }
 
   #publish(record: WillRecord): void {
@@ -261,6 +305,15 @@ export class WillRecords {
       { event: 'cluster_will_published', clientId: record.clientId, node: record.node },
       `cluster: will of ${record.clientId} published for node ${record.node}, gone`,
     );
-    broker.publish(Message.fromStored(record.message));
+    // A connected client's will was recorded at its CONNECT: its Message Expiry Interval counts
+    // from now, as it would from the close on its own node (a waiting will's from that close).
+    let message = record.message;
+    if (record.publishAt === undefined) {
+      const now = Date.now();
+      const expiresAt =
+        message.expiresAt === undefined ? undefined : now + (message.expiresAt - message.receivedAt);
+      message = { ...message, receivedAt: now, expiresAt };
+    }
+    broker.publish(Message.fromStored(message));
   }
 }

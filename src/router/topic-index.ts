@@ -155,6 +155,7 @@ export class TopicIndex<K, V> {
   #cacheSize: number;
   #generation = 0;
   #count = 0;
+  #groupCount = 0;
   /** Told when a plain filter gains its first subscriber or loses its last (`watch`). */
   #watcher: FilterWatcher | undefined;
   /** Told when a shared group gains or loses a member (`watchGroups`). */
@@ -165,6 +166,11 @@ export class TopicIndex<K, V> {
 
   constructor(options: TopicIndexOptions = {}) {
     this.#cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  /** Shared groups with members (a `$share` filter and name), whatever their filters. */
+  get groupCount(): number {
+    return this.#groupCount;
   }
 
   /** Number of (filter, subscriber) entries, shared members included. */
@@ -266,6 +272,7 @@ export class TopicIndex<K, V> {
     if (group === undefined) {
       group = new SharedGroup(shareName, filter);
       node.groups.set(shareName, group);
+      this.#groupCount++;
     }
     const isNew = group.set(key, value);
     const moved = group.setAway(key, away);
@@ -291,7 +298,10 @@ export class TopicIndex<K, V> {
     const node = path[path.length - 1]!;
     const group = node.groups?.get(shareName);
     if (group === undefined || !group.delete(key)) return false;
-    if (group.size === 0) node.groups!.delete(shareName);
+    if (group.size === 0) {
+      node.groups!.delete(shareName);
+      this.#groupCount--;
+    }
     this.#prune(filter, path);
     this.#changed(-1);
     this.#groupWatcher?.(shareName, filter, group.size, group.connected);

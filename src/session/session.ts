@@ -141,8 +141,7 @@ export class Session implements RoutedSession {
    * Rebuilds the session from the store at start: subscriptions into the index, outbound
    * entries back into the in-flight window (sent, PUBREC'd) or the queue, inbound ids. The
    * session is detached; the broker then arms (or runs) its will and expiry. `write`: the state
-   * comes from elsewhere (another node handed it over) and is written to this node's store,
-   * its deliveries under new `seq` numbers in the same order.
+   * comes from another node and is written to this store, renumbered in the same order.
    */
   restore(stored: StoredSession, write = false): void {
     this.#expiryInterval = stored.expiryInterval;
@@ -494,6 +493,7 @@ const isShared = (d: Delivery): boolean => d.group !== undefined;
 
 /** Marks a session's shared-group memberships away (no connection) or back. */
 function markAway(session: Session, away: boolean): void {
+  if (session.broker.index.groupCount === 0) return; // no $share group: nothing to walk
   for (const sub of session.subscriptions.values())
     if (sub.share !== undefined)
       session.broker.index.setSharedAway(sub.share.name, sub.share.filter, session, away);

@@ -99,3 +99,29 @@ describeWithTool('cluster: the wills of a node that dies', natsServer, () => {
     assert.equal(await metric(b, 'pubsub_cluster_wills_published_total'), 0);
   });
 });
+
+describeWithTool('cluster: the wills of a node restarted after a crash', natsServer, () => {
+  it('the restarted node publishes, once, the will of a connection that died with its earlier process', async (t) => {
+    const nats = await startNats(t);
+    const a = await startNode(t, nats, 'wills-restart-a');
+    const b = await startNode(t, nats, 'wills-restart-b');
+    const topic = uniqueName('wills-restart');
+    const { got } = await collecting(t, b.urls.mqtt!, `${topic}/#`);
+    const client = await mqtt.connectAsync(a.urls.mqtt!, {
+      protocolVersion: 5,
+      clientId: `${topic}-c`,
+      reconnectPeriod: 0,
+      will: { topic: `${topic}/c`, payload: Buffer.from('crashed'), qos: 1, retain: false },
+    });
+    t.after(() => client.endAsync(true));
+    await until(async () => (await metric(a, 'pubsub_cluster_wills_written_total')) >= 1, "A's will record");
+    await a.child.kill(); // SIGKILL: the will is not published by the process that held it
+    const again = await startNode(t, nats, 'wills-restart-a', [], a.dataDir);
+    await until(
+      () => got.includes('crashed'),
+      () => `the will, after the restart\n${again.child.report()}`,
+    );
+    await sleep(8000); // past the 6 s after which B could have taken the old process for gone
+    assert.deepEqual(got, ['crashed'], 'once');
+  });
+});

@@ -346,6 +346,9 @@ describe('TopicIndex shared groups', () => {
     const group = index.match('a/b').groups[0]!;
     assert.deepEqual([group.size, group.connected], [1, 1]);
     assert.deepEqual(heard, ['1/1', '2/1', '2/0', '2/1', '2/2', '1/1']);
+    assert.equal(index.groupCount, 1);
+    index.removeShared('g', 'a/+', 'on');
+    assert.equal(index.groupCount, 0, 'the group went with its last member');
   });
 
   test('pick rotates round-robin in joining order', () => {
