@@ -33,10 +33,11 @@
  * serves a revocation made elsewhere for longer than its link is down.
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { type KV, type KvEntry, Kvm, type KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { type ControlReplica, KEY_KINDS, kindRank } from '../tenancy/index.ts';
+import { openBucket } from './kv-bucket.ts';
 
 export const CONTROL_BUCKET = 'pubsub-control';
 const RETRY_MS = 1000;
@@ -210,11 +211,7 @@ export class ControlSync {
   }
 
   async #follow(nc: NatsConnection, generation: number): Promise<void> {
-    const kvm = new Kvm(nc);
-    // An existing bucket is used as it is (created with other replicas, `create` refuses it).
-    const kv = await kvm
-      .create(CONTROL_BUCKET, { history: 1, replicas: this.#replicas })
-      .catch(() => kvm.open(CONTROL_BUCKET));
+    const kv = await openBucket(nc, CONTROL_BUCKET, this.#replicas);
     const empty = (await kv.status()).values === 0;
     const watch = await kv.watch();
     if (generation !== this.#generation) {

@@ -29,13 +29,14 @@
  * once they forget it (docs/cluster.md).
  */
 import { createHash } from 'node:crypto';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
 import { Message } from '../router/index.ts';
 import type { StoredMessage } from '../store/index.ts';
 import { fromBufferJson, toBufferJson } from './buffer-json.ts';
+import { openBucket } from './kv-bucket.ts';
 
 export const WILLS_BUCKET = 'pubsub-wills';
 
@@ -86,7 +87,10 @@ function settledBy(record: WillRecord, claim: { at: number; clean: boolean }): b
   return record.publishAt !== undefined ? claim.at < record.publishAt : record.delaySeconds > 0;
 }
 
-/** The record's key: KV keys allow few characters, client ids any. */
+/** A client in this module's maps. */
+const clientOf = (address: string, clientId: string): string => `${address}\0${clientId}`;
+
+/** The record's key: KV keys allow few characters, client ids any (hashed only to touch the bucket). */
 const keyOf = (address: string, clientId: string): string =>
   createHash('sha256').update(address).update('\0').update(clientId).digest('base64url');
 
@@ -94,9 +98,9 @@ export class WillRecords {
   readonly #host: WillHost;
   readonly stats: WillStats = { written: 0, published: 0, cancelled: 0, failed: 0 };
   #kv: KV | undefined;
-  /** Records this node wrote: key → revision. */
-  readonly #mine = new Map<string, number>();
-  /** Clients whose will changed this turn: key → [address, client id]. */
+  /** Records this node wrote, by `address \0 client id`: their KV key and revision. */
+  readonly #mine = new Map<string, { key: string; revision: number }>();
+  /** Clients whose will changed this turn, by `address \0 client id`: [address, client id]. */
   #dirty = new Map<string, [string, string]>();
   /** Wills of dead nodes armed here, by `address \0 client id`: the KV key, timer and revision. */
   readonly #armed = new Map<
@@ -105,7 +109,7 @@ export class WillRecords {
   >();
   /** Clients that connected lately (claims), by `address \0 client id`: when, where, clean start. */
   readonly #recent = new Map<string, { at: number; node: string; clean: boolean }>();
-  /** Per key, the last of its record operations (`#inOrder`). */
+  /** Per client, the last of its record operations (`#inOrder`). */
   readonly #ops = new Map<string, Promise<void>>();
   #chain: Promise<unknown> = Promise.resolve();
 
@@ -115,11 +119,8 @@ export class WillRecords {
 
   /** At every link up: the bucket (made if missing), then what changed while it was down. */
   async linkUp(nc: NatsConnection): Promise<void> {
-    const kvm = new Kvm(nc);
     try {
-      this.#kv = await kvm
-        .create(WILLS_BUCKET, { history: 1, replicas: this.#host.replicas })
-        .catch(() => kvm.open(WILLS_BUCKET));
+      this.#kv = await openBucket(nc, WILLS_BUCKET, this.#host.replicas);
     } catch (err) {
       this.#host.logger.warn({ err: (err as Error).message }, 'cluster: the wills bucket is not available');
       return;
@@ -141,9 +142,8 @@ export class WillRecords {
 
   /** The will held here for a client of broker `address` may have changed (Broker.willChanged). */
   changed(address: string, clientId: string): void {
-    const key = keyOf(address, clientId);
     const wasEmpty = this.#dirty.size === 0;
-    this.#dirty.set(key, [address, clientId]);
+    this.#dirty.set(clientOf(address, clientId), [address, clientId]);
     if (wasEmpty) setImmediate(() => this.#flush());
   }
 
@@ -152,7 +152,7 @@ export class WillRecords {
    * for it here is cancelled, or published now after a clean start (see the header).
    */
   connected(address: string, clientId: string, node: string, clean: boolean, now = Date.now()): void {
-    const client = `${address}\0${clientId}`;
+    const client = clientOf(address, clientId);
     this.#recent.set(client, { at: now, node, clean });
     const armed = this.#armed.get(client);
     if (armed === undefined) return;
@@ -182,7 +182,7 @@ export class WillRecords {
           if (entry === null || entry.operation !== 'PUT') continue;
           const record = fromBufferJson(entry.value) as WillRecord;
           if (!match(record)) continue;
-          const client = `${record.address}\0${record.clientId}`;
+          const client = clientOf(record.address, record.clientId);
           if (this.#armed.has(client)) continue;
           // Connected since on another node (its connection on the node gone does not count).
           const recent = this.#recent.get(client);
@@ -209,7 +209,9 @@ export class WillRecords {
     const bound = (work: Promise<unknown>) =>
       Promise.race([work, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     await bound(Promise.all(this.#ops.values())); // writes on their way land first
-    const deletes = [...this.#mine].map(([key, rev]) => kv.delete(key, { previousSeq: rev }).catch(() => {}));
+    const deletes = [...this.#mine.values()].map(({ key, revision }) =>
+      kv.delete(key, { previousSeq: revision }).catch(() => {}),
+    );
     this.#mine.clear();
     await bound(Promise.all(deletes));
   }
@@ -219,17 +221,21 @@ export class WillRecords {
     if (kv === undefined) return; // kept until the bucket is there
     const dirty = this.#dirty;
     this.#dirty = new Map();
-    for (const [key, [address, clientId]] of dirty) {
+    for (const [client, [address, clientId]] of dirty) {
       const held = this.#host.broker(address)?.heldWill(clientId);
       if (held === undefined) {
-        this.#inOrder(key, async () => {
-          const rev = this.#mine.get(key);
-          if (rev === undefined) return;
-          this.#mine.delete(key);
-          await kv.delete(key, { previousSeq: rev }).catch(() => {}); // refused: another node wrote it since
+        // Most clients hold no will and never had a record here: nothing to do for them.
+        if (!this.#mine.has(client) && !this.#ops.has(client)) continue;
+        this.#inOrder(client, async () => {
+          const mine = this.#mine.get(client);
+          if (mine === undefined) return;
+          this.#mine.delete(client);
+          // Refused: another node wrote it since.
+          await kv.delete(mine.key, { previousSeq: mine.revision }).catch(() => {});
         });
         continue;
       }
+      const key = keyOf(address, clientId);
       const record: WillRecord = {
         node: this.#host.nodeName,
         incarnation: this.#host.incarnation,
@@ -239,29 +245,29 @@ export class WillRecords {
         delaySeconds: held.delaySeconds,
         publishAt: held.publishAt,
       };
-      this.#inOrder(key, async () => {
-        this.#mine.set(key, await kv.put(key, toBufferJson(record)));
+      this.#inOrder(client, async () => {
+        this.#mine.set(client, { key, revision: await kv.put(key, toBufferJson(record)) });
         this.stats.written++;
       });
     }
   }
 
-  /** Runs `op` after the earlier operations on `key`, so a client's puts and deletes keep their order. */
-  #inOrder(key: string, op: () => Promise<void>): void {
-    const next = (this.#ops.get(key) ?? Promise.resolve()).then(op).catch((err: unknown) => {
+  /** Runs `op` after the earlier operations for `client`, so its puts and deletes keep their order. */
+  #inOrder(client: string, op: () => Promise<void>): void {
+    const next = (this.#ops.get(client) ?? Promise.resolve()).then(op).catch((err: unknown) => {
       this.stats.failed++;
       this.#host.logger.warn({ err: (err as Error).message }, 'cluster: a will record was not written');
     });
-    this.#ops.set(key, next);
+    this.#ops.set(client, next);
     void next.then(() => {
-      if (this.#ops.get(key) === next) this.#ops.delete(key);
+      if (this.#ops.get(client) === next) this.#ops.delete(client);
     });
   }
 
   #arm(key: string, revision: number, record: WillRecord): void {
     const now = Date.now();
     const at = record.publishAt ?? now + record.delaySeconds * 1000;
-    const client = `${record.address}\0${record.clientId}`;
+    const client = clientOf(record.address, record.clientId);
     const timer = setTimeout(
       () => {
         this.#armed.delete(client);
