@@ -212,9 +212,7 @@ export abstract class ConnectionIO extends SocketOutput {
         this.#awaiting = false;
         then(value, this.state === 'closed');
         if (this.state === 'closed') return;
-        this.#workTurn = currentTurn();
-        this.#work = 0;
-        this.#parse(undefined);
+        this.#continueInput(); // what the parser kept, on a fresh budget
         this.releaseInput(HOLD_SESSION);
       })
       .catch((err: unknown) => {
