@@ -6,8 +6,9 @@
  * Two `Server`s in this process joined through one nats-server (test/helpers/server-pair.ts),
  * `--max-client-connect-rate 0`. First, CONNACK latency of an MQTT.js v5 client (Clean Start 0,
  * Session Expiry 300) connecting 200 times: always on the node that holds its session, on the
- * other node in turn (handed over every time), and with a new client id each time (the other
- * node asked, holding none). Then a takeover under load: one publisher on node A sends QoS 1
+ * other node in turn (handed over every time; 100 ms apart, then back to back, when each move
+ * waits for the last one's tail: src/cluster/session-tail.ts), and with a new client id each
+ * time (the other node asked, holding none). Then a takeover under load: one publisher on node A sends QoS 1
  * messages (about `--rate` per second, numbered) to a topic the moving client subscribes to, while
  * the client reconnects `--moves` times to alternate nodes, staying `--dwell` ms each time, then
  * once more to drain; it reports what was published (acknowledged), received, missing and
@@ -42,13 +43,14 @@ const persistent = (clientId: string): mqtt.IClientOptions => ({
 
 try {
   console.log('| CONNACK latency, 200 connects | p50 ms | p99 ms |\n|---|---|---|');
-  const latency = async (label: string, url: (i: number) => string, id: (i: number) => string) => {
+  const latency = async (label: string, url: (i: number) => string, id: (i: number) => string, apart = 0) => {
     const times: number[] = [];
     for (let i = 0; i < 200; i++) {
       const started = performance.now();
       const c = await mqtt.connectAsync(url(i), persistent(id(i)));
       times.push(performance.now() - started);
       await c.endAsync();
+      await sleep(apart);
     }
     console.log(`| ${label} | ${pct(times, 0.5).toFixed(2)} | ${pct(times, 0.99).toFixed(2)} |`);
   };
@@ -58,7 +60,13 @@ try {
     () => 'moves-same',
   );
   await latency(
-    'resumed on the other node in turn (handed over)',
+    'resumed on the other node in turn (handed over), 100 ms apart',
+    (i) => urls[i % 2]!,
+    () => 'moves-alt',
+    100,
+  );
+  await latency(
+    'the same, back to back (waits for the last move to settle)',
     (i) => urls[i % 2]!,
     () => 'moves-alt',
   );
@@ -107,6 +115,7 @@ try {
   stop = true;
   await publishing;
   const seconds = (performance.now() - started) / 1000;
+  const tails = [pair.a, pair.b].map((n) => n.server.cluster!.sessions.tails.stats);
   const last = collect(mqtt.connect(urls[0]!, persistent('moves-load')));
   await sleep(2000);
   await last.endAsync(false, { properties: { sessionExpiryInterval: 0 } });
@@ -116,7 +125,9 @@ try {
   console.log(
     `\n${moves} moves in ${seconds.toFixed(1)} s while ${sent} QoS 1 messages were published on node A ` +
       `(${Math.round(sent / seconds)}/s): received ${got.size}, missing ${missing} ` +
-      `(${(missing / moves).toFixed(1)} per move), received twice ${twice}`,
+      `(${(missing / moves).toFixed(1)} per move), received twice ${twice}; tails carried ` +
+      `${tails[0]!.relayed + tails[1]!.relayed} messages, of which ${tails[0]!.copies + tails[1]!.copies} ` +
+      `also came directly (delivered once); tails missed ${tails[0]!.missed + tails[1]!.missed}`,
   );
 } finally {
   await pair.close();

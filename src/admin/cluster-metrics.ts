@@ -95,6 +95,43 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'Answers to a session ask that could not be read (a malformed frame, or a session that did not decode).',
     () => handover.dropped,
   );
+  const tails = cluster.sessions.tails.stats;
+  series(
+    'counter',
+    'pubsub_cluster_session_tails_sent_total',
+    'Tails this node sent: what was routed to a session it had handed over, until the new node was known to want it.',
+    () => tails.sent,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_session_tail_messages_total',
+    'Messages the tails this node sent carried.',
+    () => tails.relayed,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_session_tails_received_total',
+    'Tails received for a session that arrived here (its deliveries were held until then).',
+    () => tails.received,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_session_tails_missed_total',
+    'Sessions that arrived here and stopped waiting for their tail after 1.5 s (the node they left died, or the tail was lost).',
+    () => tails.missed,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_session_tail_copies_total',
+    'Deliveries held for an arriving session that its tail also carried (delivered once).',
+    () => tails.copies,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_session_tail_dropped_total',
+    'Messages not relayed or held for a moving session because the relay or the hold was full.',
+    () => tails.dropped,
+  );
   const wills = cluster.wills.stats;
   series(
     'counter',

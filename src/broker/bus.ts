@@ -7,6 +7,12 @@ import type { Message } from '../router/index.ts';
 import type { SessionGroup } from '../session/index.ts';
 import type { StoredSession } from '../store/index.ts';
 
+/** A session handed over by another node, and the name of its move (session-moves.ts). */
+export interface FetchedSession {
+  readonly session: StoredSession;
+  readonly move: string;
+}
+
 export interface BrokerBus {
   /**
    * A message published on this node (client, will, hook, in-process): sent to the other nodes
@@ -25,9 +31,10 @@ export interface BrokerBus {
    * A client connects here with Clean Start 0 and no session here: the session another node
    * holds, handed over (that node closes its connection, 0x8E, and forgets the session); the
    * promise gives undefined when no node has one. Undefined at once when there is no other
-   * node to ask (src/cluster/session-handover.ts).
+   * node to ask (src/cluster/session-handover.ts). The session comes with the name of its
+   * move: its deliveries are held until that node sends its tail (Broker.endMove).
    */
-  fetchSession(clientId: string): Promise<StoredSession | undefined> | undefined;
+  fetchSession(clientId: string): Promise<FetchedSession | undefined> | undefined;
   /**
    * The will this node holds for `clientId` may have changed (Broker.heldWill says what it is
    * now): the cluster keeps it where a surviving node publishes it if this one dies.

@@ -9,6 +9,7 @@
  * tree (sys-tree.ts) reads its figures only, retained apart from the tenant's messages.
  */
 export { Broker, hashString } from './broker.ts';
-export type { BrokerBus } from './bus.ts';
+export type { BrokerBus, FetchedSession } from './bus.ts';
 export { InputShedding } from './input-shedding.ts';
+export type { SessionRelay } from './session-relay.ts';
 export { SysTicker } from './sys-tree.ts';

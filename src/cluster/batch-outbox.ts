@@ -12,7 +12,7 @@
  * - While the link is down nothing is queued: each message is dropped and counted
  *   (`stats.dropped`), QoS 1/2 included (core NATS is at most once).
  * - Every batch carries this process's sender number and the next batch number (the receiver
- *   drops copies it already had, codec.ts).
+ *   drops copies it already had, codec.ts); every message its serial, in the order appended.
  */
 import type { Logger } from 'pino';
 import type { Message } from '../router/index.ts';
@@ -53,6 +53,8 @@ export class BatchOutbox {
   readonly #log: Logger;
   #pending = new Map<string, BatchWriter>();
   #seq = 0;
+  /** Messages stamped so far (the last one's serial). */
+  #serial = 0;
   /** The NATS server's max_payload (its INFO, set at every link up): no batch is made larger. */
   maxPayload = 1024 * 1024;
 
@@ -63,12 +65,17 @@ export class BatchOutbox {
     this.#log = log;
   }
 
-  /** Appends `message` to its subject's batch (dropped and counted while the link is down). */
+  /**
+   * Appends `message` to its subject's batch (dropped and counted while the link is down),
+   * stamped with its identity: this node's sender number and the next serial (codec.ts).
+   */
   add(subject: string, message: Message): void {
     if (!this.#link.up) {
       this.#stats.dropped++;
       return;
     }
+    message.origin = this.#sender;
+    message.serial = ++this.#serial;
     let batch = this.#pending.get(subject);
     if (batch === undefined) {
       batch = new BatchWriter(this.#sender, message.topic, message.payload.length);

@@ -19,10 +19,9 @@
  *   left out: the publishing node chose their members), never retained here nor forwarded
  *   again. A message already expired on arrival is dropped and counted.
  */
-import type { Broker, BrokerBus } from '../broker/index.ts';
+import type { Broker, BrokerBus, FetchedSession } from '../broker/index.ts';
 import type { Message, TopicIndex } from '../router/index.ts';
 import type { SessionGroup } from '../session/index.ts';
-import type { StoredSession } from '../store/index.ts';
 import type { SharedDispatch } from './shared-dispatch.ts';
 import { brokerPrefix, filterSubjects, topicSubject } from './subjects.ts';
 
@@ -37,7 +36,7 @@ export interface LinkHost {
   /** The will held here for a client of broker `address` may have changed (will-records.ts). */
   willChanged(address: string, clientId: string): void;
   /** The session of a client of broker `address` from the node holding it (session-handover.ts). */
-  fetchSession(address: string, clientId: string): Promise<StoredSession | undefined> | undefined;
+  fetchSession(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined;
   /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
   interest(address: string, filter: string, present: boolean): void;
   /** A retained message of the broker was set (`message`) or cleared here (retained-sync.ts). */
@@ -119,7 +118,7 @@ export class BrokerLink implements BrokerBus {
     this.#host.willChanged(this.address, clientId);
   }
 
-  fetchSession(clientId: string): Promise<StoredSession | undefined> | undefined {
+  fetchSession(clientId: string): Promise<FetchedSession | undefined> | undefined {
     return this.#closed ? undefined : this.#host.fetchSession(this.address, clientId);
   }
 

@@ -24,10 +24,9 @@
 import { randomInt } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type { Broker } from '../broker/index.ts';
+import type { Broker, FetchedSession } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
-import type { StoredSession } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
 import { BatchOutbox, type ClusterStats, zeroStats } from './batch-outbox.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
@@ -164,7 +163,7 @@ export class Cluster implements LinkHost {
       nodeName: this.nodeName,
       logger: this.#log,
       connection: () => this.#link.connection,
-      peerNames: () => this.#peers.names(),
+      peers: this.#peers,
       broker,
       maxPayload: () => this.#outbox.maxPayload,
     });
@@ -292,7 +291,7 @@ export class Cluster implements LinkHost {
     this.#schedule();
   }
 
-  fetchSession(address: string, clientId: string): Promise<StoredSession | undefined> | undefined {
+  fetchSession(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined {
     return this.sessions.fetch(address, clientId);
   }
 

@@ -2,13 +2,18 @@
  * The data plane's wire format: one NATS message carries a batch of MQTT messages to one topic
  * (the subject is the topic's, subjects.ts), in a compact binary form of our own (no JSON):
  *
- *   u8 version (1) · u32 sender · u48 sequence · u16 topic length · topic (UTF-8)
- *   then, per message, to the end:
- *   u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 expires) · u48 received at (epoch ms) ·
+ *   u8 version (2) · u32 sender · u48 sequence · u16 topic length · u48 base serial ·
+ *   topic (UTF-8), then, per message, to the end:
+ *   u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 expires) · varint serial (0: none, else the
+ *   message's serial minus the base plus one) · u48 received at (epoch ms) ·
  *   [u48 expires at (epoch ms), when bit 3] · varint property length · the v5 PUBLISH
  *   properties (protocol/properties.ts, so user properties, correlation data, content type,
  *   payload format and response topic cross as the client sent them) · u32 payload length ·
  *   payload
+ *
+ * A message's serial counts the messages its node sent (BrokerLink stamps it): with the
+ * sender it is the message's identity on every node (Message.origin and .serial), by which a
+ * session moving between nodes keeps one of the two copies it may get (session-handover.ts).
  *
  * The sender is a random number each node draws at start and the sequence counts its batches,
  * all subjects together. NATS delivers a message once per matching subscription, and a node's
@@ -36,9 +41,12 @@ import {
 } from '../protocol/index.ts';
 import { Message } from '../router/index.ts';
 
-const VERSION = 1;
-/** Bytes before the topic: version, sender, sequence, topic length. */
-const HEADER = 1 + 4 + 6 + 2;
+const VERSION = 2;
+/** Bytes before the topic: version, sender, sequence, topic length, base serial. */
+const HEADER = 1 + 4 + 6 + 2 + 6;
+const BASE = 13;
+/** The largest serial offset a message carries (beyond it, none: the message is its own). */
+const MAX_OFFSET = 268_435_454;
 const EXPIRES = 0x08;
 const RETAIN = 0x04;
 
@@ -46,6 +54,7 @@ const RETAIN = 0x04;
 export class BatchWriter {
   #buf: Buffer;
   #pos: number;
+  #base: number;
   count = 0;
 
   constructor(sender: number, topic: string, sizeHint: number) {
@@ -54,7 +63,9 @@ export class BatchWriter {
     this.#buf[0] = VERSION;
     this.#buf.writeUInt32BE(sender, 1);
     this.#buf.writeUInt16BE(topicBytes, 11);
+    this.#buf.writeUIntBE(0, BASE, 6);
     this.#buf.write(topic, HEADER, 'utf8');
+    this.#base = 0;
     this.#pos = HEADER + topicBytes;
   }
 
@@ -66,11 +77,14 @@ export class BatchWriter {
   append(m: Message): void {
     const propsLength = m.properties === undefined ? 0 : propertiesLength(m.properties);
     const expires = m.expiresAt !== undefined;
-    const need = 1 + 6 + (expires ? 6 : 0) + 4 + propsLength + 4 + m.payload.length;
+    const need = 1 + 4 + 6 + (expires ? 6 : 0) + 4 + propsLength + 4 + m.payload.length;
     this.#ensure(need);
     const buf = this.#buf;
     let pos = this.#pos;
+    if (this.count === 0 && m.serial > 0) buf.writeUIntBE((this.#base = m.serial), BASE, 6);
     buf[pos++] = m.qos | (m.retain ? RETAIN : 0) | (expires ? EXPIRES : 0);
+    const offset = m.serial === 0 ? -1 : m.serial - this.#base;
+    pos = writeVarint(buf, pos, offset < 0 || offset > MAX_OFFSET ? 0 : offset + 1);
     buf.writeUIntBE(m.receivedAt, pos, 6);
     pos += 6;
     if (expires) {
@@ -127,9 +141,12 @@ export function decodeBatch(data: Uint8Array, each: (message: Message) => void):
   const topicEnd = HEADER + buf.readUInt16BE(11);
   if (topicEnd > buf.length) throw new Error('cluster batch truncated');
   const topic = buf.toString('utf8', HEADER, topicEnd);
+  const sender = buf.readUInt32BE(1);
+  const base = buf.readUIntBE(BASE, 6);
   const r = new Reader(buf, topicEnd, buf.length);
   while (r.pos < buf.length) {
     const flags = r.u8();
+    const offset = r.varint();
     const receivedAt = readU48(r);
     const expiresAt = (flags & EXPIRES) !== 0 ? readU48(r) : undefined;
     const properties = decodeProperties(r, PacketTypeCode.publish);
@@ -137,17 +154,20 @@ export function decodeBatch(data: Uint8Array, each: (message: Message) => void):
     if (r.pos + payloadLength > buf.length) throw new Error('cluster batch truncated');
     const payload = buf.subarray(r.pos, r.pos + payloadLength);
     r.pos += payloadLength;
-    each(
-      Message.fromNode(
-        topic,
-        payload,
-        (flags & 3) as QoS,
-        (flags & RETAIN) !== 0,
-        properties,
-        receivedAt,
-        expiresAt,
-      ),
+    const message = Message.fromNode(
+      topic,
+      payload,
+      (flags & 3) as QoS,
+      (flags & RETAIN) !== 0,
+      properties,
+      receivedAt,
+      expiresAt,
     );
+    if (offset > 0) {
+      message.origin = sender;
+      message.serial = base + offset - 1;
+    }
+    each(message);
   }
 }
 

@@ -117,6 +117,11 @@ export class Peers {
     return [...this.#peers.keys()];
   }
 
+  /** Whether `node`'s interest, as known here, holds `filter` on broker `address`. */
+  wants(node: string, address: string, filter: string): boolean {
+    return this.#peers.get(node)?.filters.get(address)?.has(filter) === true;
+  }
+
   /** The known peers: their last announcement and how many filters they are known to want. */
   *list(): Iterable<{
     name: string;

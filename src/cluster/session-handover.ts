@@ -20,19 +20,24 @@
  *   anywhere until then): restored, written to the node's store and opened as resumed (CONNACK
  *   Session Present 1). A second node holding the same client's session (a partition healed)
  *   hands it over too; that one is lost.
-
+ * - In transit: every ask names its move; the holder relays what is routed to the session's
+ *   filters after it left and sends that tail to the new node, which holds the session's
+ *   deliveries until it comes (session-tail.ts). A node asked for a session that is itself
+ *   still waiting for its tail answers once the tail is in (at most `HOLD_MAX_MS` later).
+ *
  * What this part does not do yet (docs/cluster.md): a session whose node died is not
- * recovered (its state is on that node's disk); a message published while its session is in
- * transit (between the holder taking it out and the new node's subscriptions reaching the
- * others, milliseconds) is not delivered to it; the state crosses on core NATS, so a part lost
+ * recovered (its state is on that node's disk); the state crosses on core NATS, so a part lost
  * on the way loses the session (the client gets Session Present 0).
  */
+import { randomUUID } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { createInbox } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type { Broker } from '../broker/index.ts';
+import type { Broker, FetchedSession } from '../broker/index.ts';
 import type { StoredSession } from '../store/index.ts';
 import { fromBufferJson, toBufferJson } from './buffer-json.ts';
+import { FrameJoiner, frame, publishInParts, readFrame } from './framed-parts.ts';
+import { SessionTails } from './session-tail.ts';
 import { ROOT } from './subjects.ts';
 
 const ASK = `${ROOT}.c.session.ask`;
@@ -56,8 +61,11 @@ export interface HandoverHost {
   readonly logger: Logger;
   /** The NATS connection while the link is up. */
   connection(): NatsConnection | undefined;
-  /** Other nodes heard from lately (an ask waits for an answer from each). */
-  peerNames(): string[];
+  /** Other nodes heard from lately (an ask waits for an answer from each), and their interest. */
+  readonly peers: {
+    names(): string[];
+    wants(node: string, address: string, filter: string): boolean;
+  };
   /** This node's broker at `address`, if it serves it. */
   broker(address: string): Broker | undefined;
   /** The NATS server's max_payload. */
@@ -68,19 +76,35 @@ interface Ask {
   readonly address: string;
   readonly clientId: string;
   readonly node: string;
+  /** The move's name: the tail the holder sends names it (session-tail.ts). */
+  readonly move: string;
 }
+
+/** How often an ask for a session that waits for its own tail looks again. */
+const BUSY_RETRY_MS = 10;
 
 export class SessionHandover {
   readonly #host: HandoverHost;
   readonly stats: HandoverStats = { adopted: 0, handedOver: 0, askTimeouts: 0, dropped: 0 };
+  /** The tails of sessions moving (session-tail.ts). */
+  readonly tails: SessionTails;
   #sub: Subscription | undefined;
 
   constructor(host: HandoverHost) {
     this.#host = host;
+    this.tails = new SessionTails({
+      nodeName: host.nodeName,
+      logger: host.logger,
+      connection: () => host.connection(),
+      broker: (address) => host.broker(address),
+      peerWants: (node, address, filter) => host.peers.wants(node, address, filter),
+      maxPayload: () => host.maxPayload(),
+    });
   }
 
-  /** At every (re)connection: answer the other nodes' asks. */
+  /** At every (re)connection: answer the other nodes' asks, take their tails. */
   linkUp(nc: NatsConnection): void {
+    this.tails.linkUp(nc);
     if (this.#sub !== undefined && !this.#sub.isClosed()) return;
     this.#sub = nc.subscribe(ASK, {
       callback: (err, msg) => {
@@ -93,13 +117,14 @@ export class SessionHandover {
    * The session of `clientId` on `address` from whichever other node holds it (undefined: none
    * does, or no answer in time); undefined at once (no promise) when there is nobody to ask.
    */
-  fetch(address: string, clientId: string): Promise<StoredSession | undefined> | undefined {
+  fetch(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined {
     const nc = this.#host.connection();
-    const waiting = new Set(this.#host.peerNames());
+    const waiting = new Set(this.#host.peers.names());
     if (nc === undefined || waiting.size === 0) return undefined;
+    const move = randomUUID();
     return new Promise((resolve) => {
-      const parts = new Map<string, { got: Buffer[]; count: number }>();
-      let found: StoredSession | undefined;
+      const joiner = new FrameJoiner();
+      let found: FetchedSession | undefined;
       let timer: NodeJS.Timeout | undefined;
       let sub: Subscription | undefined;
       const done = (timedOut: boolean): void => {
@@ -124,12 +149,11 @@ export class SessionHandover {
           return;
         }
         if (frame.parts > 0) {
-          let entry = parts.get(frame.node);
-          if (entry === undefined) parts.set(frame.node, (entry = { got: [], count: 0 }));
-          entry.got[frame.part] = frame.bytes;
-          if (++entry.count < frame.parts) return;
+          const whole = joiner.add(frame);
+          if (whole === undefined) return;
           try {
-            found = decodeSession(Buffer.concat(entry.got));
+            found = { session: decodeSession(whole), move };
+            this.tails.expect(address, clientId, move, frame.node);
             return done(false); // adopted at once: the session is nowhere until then
           } catch (e) {
             this.stats.dropped++;
@@ -149,7 +173,7 @@ export class SessionHandover {
             if (err === null) onAnswer(msg);
           },
         });
-        const ask: Ask = { address, clientId, node: this.#host.nodeName };
+        const ask: Ask = { address, clientId, node: this.#host.nodeName, move };
         nc.publish(ASK, JSON.stringify(ask), { reply: inbox });
         timer = setTimeout(() => done(true), ASK_TIMEOUT_MS);
       } catch (e) {
@@ -173,12 +197,22 @@ export class SessionHandover {
     if (msg.reply === undefined || ask.node === this.#host.nodeName || typeof ask.clientId !== 'string')
       return;
     const node = this.#host.nodeName;
-    let session: StoredSession | undefined;
+    const broker = this.#host.broker(ask.address);
+    if (broker?.sessions.get(ask.clientId)?.moving !== undefined) {
+      // Still waiting for its own tail: answered once that is in (a bounded wait, session-tail.ts).
+      setTimeout(() => this.#answer(nc, msg), BUSY_RETRY_MS).unref();
+      return;
+    }
+    let leaving: ReturnType<Broker['handOverSession']>;
     try {
-      session = this.#host.broker(ask.address)?.handOverSession(ask.clientId, ask.node);
+      leaving = broker?.handOverSession(ask.clientId, ask.node);
     } catch (e) {
       this.#host.logger.error({ err: e, clientId: ask.clientId }, 'cluster: handing a session over failed');
     }
+    if (leaving !== undefined && typeof ask.move === 'string')
+      this.tails.relay(ask.address, ask.clientId, ask.move, ask.node, leaving.relay);
+    else leaving?.relay.end();
+    const session = leaving?.session;
     if (session === undefined) {
       try {
         nc.publish(msg.reply, frame(node, 0, 0, Buffer.alloc(0)));
@@ -191,11 +225,7 @@ export class SessionHandover {
       `cluster: session of ${ask.clientId} handed over to node ${ask.node}`,
     );
     try {
-      const bytes = encodeSession(session);
-      const size = Math.max(1024, this.#host.maxPayload() - 1024);
-      const count = Math.max(1, Math.ceil(bytes.length / size));
-      for (let i = 0; i < count; i++)
-        nc.publish(msg.reply, frame(node, i, count, bytes.subarray(i * size, (i + 1) * size)));
+      publishInParts(nc, msg.reply, node, encodeSession(session), this.#host.maxPayload());
     } catch (e) {
       // A callback of nats.js must not throw (its reader would stop): the session is lost.
       this.#host.logger.error(
@@ -208,31 +238,8 @@ export class SessionHandover {
   close(): void {
     this.#sub?.unsubscribe();
     this.#sub = undefined;
+    this.tails.close();
   }
-}
-
-function frame(node: string, part: number, parts: number, bytes: Buffer): Buffer {
-  const name = Buffer.from(node);
-  const out = Buffer.allocUnsafe(2 + name.length + 8 + bytes.length);
-  out.writeUInt16BE(name.length, 0);
-  name.copy(out, 2);
-  out.writeUInt32BE(part, 2 + name.length);
-  out.writeUInt32BE(parts, 6 + name.length);
-  bytes.copy(out, 10 + name.length);
-  return out;
-}
-
-function readFrame(
-  data: Uint8Array,
-): { node: string; part: number; parts: number; bytes: Buffer } | undefined {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buf.length < 10) return undefined;
-  const n = buf.readUInt16BE(0);
-  if (buf.length < 10 + n) return undefined;
-  const part = buf.readUInt32BE(2 + n);
-  const parts = buf.readUInt32BE(6 + n);
-  if (parts > 0 && part >= parts) return undefined;
-  return { node: buf.toString('utf8', 2, 2 + n), part, parts, bytes: Buffer.from(buf.subarray(10 + n)) };
 }
 
 /** A session as JSON, every Buffer (payloads, correlation data) as `{"$b": base64}`. */

@@ -51,6 +51,14 @@ export class Message {
   readonly receivedAt: number;
   /** Epoch ms after which the message is no longer delivered; undefined: never expires. */
   readonly expiresAt: number | undefined;
+  /**
+   * Cluster mode: the identity of a message that crossed between nodes, the same on every node
+   * (src/cluster/codec.ts): the publishing node's sender number and its count of messages it
+   * sent; 0 and 0 for one that never crossed. A session moving between nodes receives some
+   * messages twice, once from each node, and keeps one (src/session/move-hold.ts).
+   */
+  origin = 0;
+  serial = 0;
   #detached = false;
   /** `heldBytes`, measured on first use (-1: not yet). */
   #heldBytes = -1;

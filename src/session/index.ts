@@ -31,6 +31,7 @@ export {
   type Subscription,
 } from './host.ts';
 export { HOLD_OVERLOAD } from './input-holds.ts';
+export { type HeldDelivery, MoveHold } from './move-hold.ts';
 export { PublishGate } from './publish-gate.ts';
 export { inputWork } from './read-budget.ts';
 export { Session } from './session.ts';

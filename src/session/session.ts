@@ -35,6 +35,7 @@ import type { StoredSession } from '../store/index.ts';
 import { type Delivery, DeliveryQueue } from './delivery-queue.ts';
 import type { RoutedSession, SessionGroup, SessionHost, SessionLink, Subscription } from './host.ts';
 import { type Inflight, InflightWindow, inflightEntry, newInflight } from './inflight.ts';
+import type { MoveHold } from './move-hold.ts';
 import { RetainedReplay, sendQos0 } from './retained-replay.ts';
 import { SessionClock } from './session-clock.ts';
 import {
@@ -46,6 +47,7 @@ import {
 } from './session-outcomes.ts';
 import { restoredDelivery, type SessionParts, sessionView, snapshot } from './session-snapshot.ts';
 import { SessionStorage } from './session-storage.ts';
+import { markAway } from './shared-away.ts';
 
 const TOPIC_FILTER_INVALID = reasonCodeOf('TOPIC_FILTER_INVALID');
 
@@ -65,6 +67,8 @@ export class Session implements RoutedSession {
   readonly #queue: DeliveryQueue;
   /** Retained messages being sent for new subscriptions, while the connection takes them. */
   #replay: RetainedReplay | undefined;
+  /** Deliveries held while the node this session left sends its tail (broker/session-moves.ts). */
+  moving: MoveHold | undefined;
 
   constructor(clientId: string, broker: SessionHost) {
     this.clientId = clientId;
@@ -260,6 +264,7 @@ export class Session implements RoutedSession {
     group?: SessionGroup,
   ): boolean {
     const link = this.link;
+    if (this.moving?.hold(message, qos, retain, subscriptionIds, group)) return false;
     if (this.#replay?.hold(message, qos, retain, subscriptionIds, group)) return false;
     if (qos === 0) {
       if (link === undefined) return false;
@@ -490,11 +495,3 @@ export class Session implements RoutedSession {
 }
 
 const isShared = (d: Delivery): boolean => d.group !== undefined;
-
-/** Marks a session's shared-group memberships away (no connection) or back. */
-function markAway(session: Session, away: boolean): void {
-  if (session.broker.index.groupCount === 0) return; // no $share group: nothing to walk
-  for (const sub of session.subscriptions.values())
-    if (sub.share !== undefined)
-      session.broker.index.setSharedAway(sub.share.name, sub.share.filter, session, away);
-}

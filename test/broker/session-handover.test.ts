@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { Message } from '../../src/router/index.ts';
 import { until } from '../helpers/child-process.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { startServer } from '../helpers/server.ts';
@@ -58,8 +59,10 @@ it('a session handed over from one broker is adopted by another, written to its 
   }
   const broker = from.server.defaultBroker;
   await new Promise((resolve) => setTimeout(resolve, 50)); // the store's commit window
-  const stored = broker.handOverSession(id, 'node-b');
-  assert.ok(stored !== undefined);
+  const leaving = broker.handOverSession(id, 'node-b');
+  assert.ok(leaving !== undefined);
+  assert.deepEqual(leaving.relay.end(), [], 'nothing was routed to it since');
+  const stored = leaving.session;
   assert.equal(broker.sessions.has(id), false);
   assert.deepEqual(
     stored.outbound.map((o) => o.message.payload.toString()),
@@ -88,4 +91,73 @@ it('a session handed over from one broker is adopted by another, written to its 
   }
   assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
   back.send({ type: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+});
+
+it('a moved session gets the tail its old broker relayed, then what it held, each message once and in order', async (t) => {
+  const from = await startServer();
+  t.after(() => from.close());
+  const to = await startServer();
+  t.after(() => to.close());
+  const id = 'tail-dev';
+  const dev = RawClient.memory(from.server, 5);
+  await dev.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 600 } });
+  dev.send({
+    type: 'subscribe',
+    packetId: 1,
+    subscriptions: [
+      { topicFilter: 't/#', qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 },
+    ],
+  });
+  await dev.expect('suback');
+  dev.destroy();
+  await until(() => from.server.defaultBroker.sessions.get(id)?.link === undefined, 'detached');
+  const message = (n: number, serial: number): Message => {
+    const m = new Message({ topic: 't/x', payload: Buffer.from(`m${n}`), qos: 2, retain: false });
+    m.origin = serial === 0 ? 0 : 7;
+    m.serial = serial;
+    return m;
+  };
+  const leaving = from.server.defaultBroker.handOverSession(id, 'node-b');
+  assert.ok(leaving !== undefined);
+  assert.deepEqual([...leaving.relay.filters], ['t/#']);
+  // Routed on the old broker after the session left: the relay keeps them, in order.
+  for (const [n, serial] of [
+    [0, 0],
+    [1, 11],
+    [2, 12],
+  ] as const)
+    from.server.defaultBroker.publish(message(n, serial));
+  to.server.defaultBroker.adoptSession(leaving.session, 'move-1');
+  const back = RawClient.memory(to.server, 5);
+  const ack = await back.connect({ clientId: id, clean: false, properties: { sessionExpiryInterval: 600 } });
+  assert.equal(ack.sessionPresent, true);
+  // Reaching the new broker directly meanwhile: m2 again (the same identity), then m3 and m4.
+  for (const [n, serial] of [
+    [2, 12],
+    [3, 13],
+    [4, 0],
+  ] as const)
+    to.server.defaultBroker.publish(message(n, serial));
+  assert.equal(to.server.defaultBroker.endMove(id, 'another move', []), undefined, 'not this move');
+  const tail = leaving.relay.end();
+  assert.deepEqual(
+    tail.map((m) => m.payload.toString()),
+    ['m0', 'm1', 'm2'],
+  );
+  assert.deepEqual(to.server.defaultBroker.endMove(id, 'move-1', tail), { copies: 1, dropped: 0 });
+  const got: string[] = [];
+  const ids: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const p = await back.expect('publish');
+    got.push(p.payload.toString());
+    ids.push(p.packetId!);
+    back.send({ type: 'pubrec', packetId: p.packetId!, reasonCode: 0 });
+  }
+  assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
+  for (const packetId of ids) {
+    assert.equal((await back.next()).type, 'pubrel');
+    back.send({ type: 'pubcomp', packetId, reasonCode: 0 });
+  }
+  await back.expectSilence(200);
+  back.destroy();
 });

@@ -87,3 +87,24 @@ test('a batch that is not ours, or cut short, is refused', () => {
   const bytes = writer.bytes(1);
   assert.throws(() => decoded(bytes.subarray(0, bytes.length - 3)));
 });
+
+test("each message keeps its identity across: the sender's number and its serial; one without a serial has none", () => {
+  const writer = new BatchWriter(77, 't', 8);
+  const stamped = (serial: number): Message => {
+    const m = new Message({ topic: 't', payload: Buffer.from(String(serial)), qos: 1, retain: false });
+    m.origin = 77;
+    m.serial = serial;
+    return m;
+  };
+  writer.append(stamped(2 ** 40 + 5)); // the base: past 32 bits
+  writer.append(stamped(2 ** 40 + 9));
+  writer.append(new Message({ topic: 't', payload: Buffer.from('none'), qos: 1, retain: false }));
+  writer.append(stamped(2 ** 40 + 400_000));
+  const got = decoded(writer.bytes(1)).map((m) => [m.origin, m.serial]);
+  assert.deepEqual(got, [
+    [77, 2 ** 40 + 5],
+    [77, 2 ** 40 + 9],
+    [0, 0],
+    [77, 2 ** 40 + 400_000],
+  ]);
+});

@@ -7,7 +7,7 @@
  * session held on the other [MQTT-3.1.2-4].
  */
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { after, before, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import type { PublishPacket } from '../../src/protocol/index.ts';
 import { spawnChild, until } from '../helpers/child-process.ts';
@@ -18,6 +18,30 @@ import { type ServerPair, startPair } from '../helpers/server-pair.ts';
 import { expectAck } from '../helpers/wire.ts';
 
 const text = (p: PublishPacket): string => p.payload.toString();
+
+/** Three nats-servers clustered and a node on each, named `<prefix>-a`, `-b`, `-c`. */
+async function threeNodes(t: TestContext, prefix: string, args: string[]): Promise<Node[]> {
+  const { urls } = await startNatsCluster(t, 3);
+  return Promise.all(['a', 'b', 'c'].map((n) => startNode(t, { url: urls }, `${prefix}-${n}`, args)));
+}
+
+/** Until `node` knows that node `name` wants one filter. */
+async function knowsOneFilter(node: Node, name: string): Promise<void> {
+  await until(async () => {
+    const nodes = (await node.api('/cluster')).body.result.nodes;
+    return nodes.find((n) => n.name === name)?.filters === 1;
+  }, `the subscription on ${name} known`);
+}
+
+/** The sessions a node holds whose client id starts with `prefix` (its admin API's clients list). */
+async function clientsOf(node: Node, prefix: string): Promise<{ queued: number }[]> {
+  const account = await accountOf(node, 'local');
+  const res = await fetch(
+    `${node.apiUrl}/client/v4/accounts/${account}/pubsub/namespaces/local/brokers/default/clients?client_id_prefix=${prefix}`,
+    { headers: { authorization: `Bearer ${node.token}` } },
+  );
+  return ((await res.json()) as { result: { queued: number }[] }).result;
+}
 
 describeWithTool(
   'cluster: a persistent session moves to the node its client reconnects to',
@@ -218,13 +242,8 @@ describeWithTool(
   natsServer,
   () => {
     it('mosquitto_sub -c -i dev1 -q 1 subscribed on A; 1,000 QoS 1 and 500 QoS 2 published on C; back on B: all, in order, once', async (t) => {
-      const { urls } = await startNatsCluster(t, 3);
       // Room for the 1,500 (the default session queue holds 1,000: docs/limits.md).
-      const [a, b, c] = await Promise.all(
-        ['a', 'b', 'c'].map((n) =>
-          startNode(t, { url: urls }, `sessions-${n}`, ['--max-queued-messages', '2000']),
-        ),
-      );
+      const [a, b, c] = await threeNodes(t, 'sessions', ['--max-queued-messages', '2000']);
       const port = (node: Node): string => new URL(node.urls.mqtt!).port;
       const id = uniqueName('dev1');
       const sub = (node: Node, more: string[]) =>
@@ -247,10 +266,7 @@ describeWithTool(
       const first = sub(a!, ['-E']);
       assert.equal((await first.exited).code, 0, first.report());
       // Every node knows A's filter before C publishes (a subscription reaches the others in ms).
-      await until(async () => {
-        const nodes = (await c!.api('/cluster')).body.result.nodes;
-        return nodes.find((n) => n.name === 'sessions-a')?.filters === 1;
-      }, "C knows A's subscription");
+      await knowsOneFilter(c!, 'sessions-a');
       for (const [qos, count, prefix] of [
         [1, 1000, 'q1'],
         [2, 500, 'q2'],
@@ -261,14 +277,7 @@ describeWithTool(
         ]);
         assert.equal((await pub.exited).code, 0, pub.report());
       }
-      const account = await accountOf(a!, 'local');
-      const queued = async (): Promise<number> => {
-        const res = await fetch(
-          `${a!.apiUrl}/client/v4/accounts/${account}/pubsub/namespaces/local/brokers/default/clients?client_id_prefix=${id}`,
-          { headers: { authorization: `Bearer ${a!.token}` } },
-        );
-        return ((await res.json()) as { result: { queued: number }[] }).result[0]?.queued ?? 0;
-      };
+      const queued = async (): Promise<number> => (await clientsOf(a!, id))[0]?.queued ?? 0;
       let last = -1;
       await until(
         async () => (last = await queued()) === 1500,
@@ -283,6 +292,119 @@ describeWithTool(
       ];
       assert.deepEqual(back.lines, expected, 'all 1,500, in order, none twice');
       assert.equal(await queued(), 0, 'A holds the session no more');
+    });
+  },
+);
+
+describeWithTool(
+  'cluster: a session taken over across nodes under load (three nodes on three NATS servers)',
+  natsServer,
+  () => {
+    it('MQTT.js moving between A and B 100 times while QoS 1 flows from C and QoS 2 from A: nothing missing, no QoS 2 twice, one owner', async (t) => {
+      const [a, b, c] = await threeNodes(t, 'takeover', ['--max-client-connect-rate', '0']);
+      const id = uniqueName('mover');
+      const opts = {
+        protocolVersion: 5 as const,
+        clientId: id,
+        clean: false,
+        reconnectPeriod: 0,
+        properties: { sessionExpiryInterval: 300 },
+      };
+      const first = await mqtt.connectAsync(a!.urls.mqtt!, opts);
+      await first.subscribeAsync(`${id}/#`, { qos: 2 });
+      await first.endAsync();
+      await knowsOneFilter(c!, 'takeover-a');
+
+      // What the moving client gets, by payload: PUBLISHes (DUP or not) and whether the
+      // broker had released a QoS 2 one (PUBREL) before it came again: exactly once is that
+      // nothing comes after its PUBREL [MQTT-4.3.3-2].
+      const got = new Map<string, { times: number; released: boolean; again: boolean }>();
+      const track = (client: mqtt.MqttClient): mqtt.MqttClient => {
+        const byId = new Map<number, string>();
+        client.on('packetreceive', (p) => {
+          if (p.cmd === 'publish') {
+            const payload = p.payload.toString();
+            const entry = got.get(payload);
+            if (entry === undefined) got.set(payload, { times: 1, released: false, again: false });
+            else {
+              entry.times++;
+              if (entry.released || !p.dup) entry.again = true;
+            }
+            if (p.qos === 2) byId.set(p.messageId!, payload);
+          } else if (p.cmd === 'pubrel') {
+            const entry = got.get(byId.get(p.messageId!) ?? '');
+            if (entry !== undefined) entry.released = true;
+          }
+        });
+        return client;
+      };
+      const flowing = (node: Node, qos: 1 | 2, prefix: string, perSecond: number) => {
+        let sent = 0;
+        let stop = false;
+        const done = (async () => {
+          const pub = await mqtt.connectAsync(node.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
+          let last = performance.now();
+          while (!stop) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            const now = performance.now();
+            const n = Math.max(1, Math.round(((now - last) * perSecond) / 1000));
+            last = now;
+            const batch: Promise<unknown>[] = [];
+            for (let i = 0; i < n; i++)
+              batch.push(pub.publishAsync(`${id}/${prefix}`, `${prefix}-${sent++}`, { qos }));
+            await Promise.all(batch); // acknowledged: each must arrive
+          }
+          await pub.endAsync();
+        })();
+        const halt = () => {
+          stop = true;
+          return done;
+        };
+        return { sent: () => sent, stop: halt };
+      };
+      const q1 = flowing(c!, 1, 'q1', 1000);
+      const q2 = flowing(a!, 2, 'q2', 300);
+      const held = async (node: Node): Promise<number> => (await clientsOf(node, id)).length;
+      const nodes = [b!, a!];
+      for (let i = 0; i < 100; i++) {
+        const client = track(mqtt.connect(nodes[i % 2]!.urls.mqtt!, opts));
+        const connack = await new Promise<mqtt.IConnackPacket>((resolve) => client.once('connect', resolve));
+        assert.equal(connack.sessionPresent, true, `move ${i}: Session Present 1`);
+        assert.equal(
+          await held(nodes[(i + 1) % 2]!),
+          0,
+          `move ${i}: the node left holds the session no more`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        await client.endAsync();
+      }
+      const sent = { q1: 0, q2: 0 };
+      await q1.stop();
+      await q2.stop();
+      sent.q1 = q1.sent();
+      sent.q2 = q2.sent();
+      const last = track(mqtt.connect(a!.urls.mqtt!, opts));
+      t.after(() => last.endAsync(true));
+      const missing = (prefix: string, count: number): number => {
+        let n = 0;
+        for (let i = 0; i < count; i++) if (!got.has(`${prefix}-${i}`)) n++;
+        return n;
+      };
+      await until(
+        () => missing('q1', sent.q1) + missing('q2', sent.q2) === 0,
+        () =>
+          `every message arrives (missing ${missing('q1', sent.q1)} QoS 1, ${missing('q2', sent.q2)} QoS 2)`,
+        20_000,
+      );
+      const twice = [...got].filter(([p, e]) => p.startsWith('q2-') && e.again).map(([p]) => p);
+      assert.deepEqual(twice, [], 'no QoS 2 message delivered again after its PUBREL, or twice without DUP');
+      assert.ok(sent.q1 > 1000 && sent.q2 > 300, `messages flowed during the moves (${sent.q1}, ${sent.q2})`);
+      assert.deepEqual(
+        [await held(a!), await held(b!), await held(c!)],
+        [1, 0, 0],
+        'one node holds the session',
+      );
+      await last.endAsync(false, { properties: { sessionExpiryInterval: 0 } });
     });
   },
 );
