@@ -1,6 +1,6 @@
 /**
  * The cluster's cost and growth (issue 18), ratios within one run: `node bench/cluster.ts
- * [--reps N] [--duration S] [--qos 0,1] [--parts fanin,spread] [--spread-subs N] [--profile DIR]`,
+ * [--reps N] [--duration S] [--qos 0,1] [--parts fanin,spread,persistent] [--spread-subs N] [--profile DIR]`,
  * ~4 min with the defaults. Needs the Debian package nats-server. `--profile DIR` runs every
  * node with --cpu-prof into DIR (`<setup>-q<qos>-<node>-rep<n>.cpuprofile`, for
  * bench/profile-summary.ts). Each cross run also prints how node A batched (its /metrics).
@@ -17,6 +17,11 @@
  * --cluster, `spread2`/`spread3` clusters of 2 and 3): aggregate deliveries/s over all the
  * subscribers, and spread2/spread1, spread3/spread1. Each message crosses NATS once per other
  * node (batched), and each node fans it out to its own subscribers.
+ *
+ * `persistent` (QoS 1 only): fan-in 10→1 into a subscriber with a persistent session, so every
+ * delivery is written before its PUBACK: one node on SQLite (`psingle`) against node A of a
+ * two-node cluster (`plocal`: SQLite plus the JetStream session journal, issue 19), and
+ * plocal/psingle.
  *
  * Every broker process is fresh per run; the load generator is this process (bench/load.ts).
  */
@@ -91,9 +96,10 @@ function profiling(name: string): Pick<StartOptions, 'nodeFlags' | 'outputFile'>
     : profiledRun({ cpu: true, gc: false, dir: values.profile }, `${name}-rep${currentRep}`);
 }
 
-async function startNode(natsUrl: string, name: string): Promise<BrokerHandle> {
+async function startNode(natsUrl: string, name: string, dataDir?: string): Promise<BrokerHandle> {
   const node = await startBroker('pubsub', {
     noDelay: true,
+    ...(dataDir === undefined ? {} : { dataDir }),
     serveArgs: ['--cluster', natsUrl, '--node-name', name, '--http-port', '0'],
     ...profiling(name),
   });
@@ -105,7 +111,7 @@ async function startNode(natsUrl: string, name: string): Promise<BrokerHandle> {
   return node;
 }
 
-type Setup = 'single' | 'local' | 'cross';
+type Setup = 'single' | 'local' | 'cross' | 'psingle' | 'plocal';
 /** What every run shares. The subscriptions' interest reaches the other nodes in milliseconds; the same pause everywhere. */
 const COMMON = { settleMs: 200, size: 64, window: 1000, batch: 32, durationS, warmupS: 1 } as const;
 type Spread = 'spread1' | 'spread2' | 'spread3';
@@ -136,13 +142,26 @@ async function measureSpread(setup: Spread, qos: 0 | 1, natsUrl: string): Promis
 }
 
 async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadResult> {
+  // The persistent rows on SQLite data directories, as `npm run bench`'s persistent rows.
+  const dirs = setup.startsWith('p')
+    ? [0, 1].map(() => mkdtempSync(join(tmpdir(), 'pubsub-bench-data-')))
+    : [];
   const nodes: BrokerHandle[] =
-    setup === 'single'
-      ? [await startBroker('pubsub', { noDelay: true, ...profiling(`single-q${qos}`) })]
-      : [await startNode(natsUrl, `${setup}-q${qos}-a`), await startNode(natsUrl, `${setup}-q${qos}-b`)];
+    setup === 'single' || setup === 'psingle'
+      ? [
+          await startBroker('pubsub', {
+            noDelay: true,
+            ...profiling(`${setup}-q${qos}`),
+            ...(dirs[0] ? { dataDir: dirs[0] } : {}),
+          }),
+        ]
+      : [
+          await startNode(natsUrl, `${setup}-q${qos}-a`, dirs[0]),
+          await startNode(natsUrl, `${setup}-q${qos}-b`, dirs[1]),
+        ];
   try {
     const result = await runLoad({
-      scenario: 'fanin',
+      scenario: setup.startsWith('p') ? 'persistent' : 'fanin',
       url: nodes[0]!.tcpUrl,
       ...(setup === 'cross' ? { subUrl: nodes[1]!.tcpUrl } : {}),
       ...COMMON,
@@ -155,6 +174,7 @@ async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadR
     return result;
   } finally {
     for (const node of nodes) await node.stop();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -180,6 +200,7 @@ try {
       const setups = [
         ...(parts.includes('fanin') ? (['single', 'local', 'cross'] as const) : []),
         ...(parts.includes('spread') ? (['spread1', 'spread2', 'spread3'] as const) : []),
+        ...(parts.includes('persistent') && qos === 1 ? (['psingle', 'plocal'] as const) : []),
       ];
       for (const setup of setups) {
         const r = setup.startsWith('spread')
@@ -231,5 +252,16 @@ if (parts.includes('spread')) {
       `| ${qos} | ${Math.round(one)} | ${Math.round(two)} | ${Math.round(three)} | ${(two / one).toFixed(2)} | ${(three / one).toFixed(2)} |`,
     );
   }
+}
+if (parts.includes('persistent') && levels.includes(1)) {
+  const [single, local] = [rate('psingle q1'), rate('plocal q1')];
+  lines.push(
+    '',
+    `Persistent-session QoS 1 fan-in 10→1, 64 B, window 1000 (every delivery written before its PUBACK): one node on SQLite against node A of a two-node cluster (SQLite and the JetStream session journal); medians of ${reps} run(s) of ${durationS} s.`,
+    '',
+    '| single (SQLite) msgs/s | clustered, journaled msgs/s | clustered / single |',
+    '|---|---|---|',
+    `| ${Math.round(single)} | ${Math.round(local)} | ${(local / single).toFixed(2)} |`,
+  );
 }
 console.log(lines.join('\n'));

@@ -49,6 +49,7 @@ import {
   type ControlPlaneStore,
   DataDirLock,
   ensureDataDir,
+  JournaledMessageStore,
   MemoryMessageStore,
   type MessageStore,
   openDatabase,
@@ -121,6 +122,8 @@ export class Server implements ConnectionContext {
   readonly writeBudget: WriteBudget;
   #db: DatabaseSync;
   #lock: DataDirLock | undefined;
+  /** Cluster mode: the message store whose session writes the cluster journals. */
+  #journaled: JournaledMessageStore | undefined;
   /** Retained messages and persistent sessions: SQLite in the data dir, memory for `:memory:`. */
   readonly messageStore: MessageStore;
   #api: FastifyInstance | undefined;
@@ -168,11 +171,14 @@ export class Server implements ConnectionContext {
       this.inputShedding = shedding = new InputShedding(() => this.#brokers(), this.logger);
       this.clientLog = new LogSampler(config.clientLogRate);
       this.#db = openDatabase(config.dataDir);
-      this.messageStore =
+      const messageStore =
         options.messageStore ??
         (onDisk
           ? new SqliteMessageStore(this.#db, { batchMs: config.storeBatchMs, logger: this.logger })
           : new MemoryMessageStore());
+      // Cluster mode: session writes also go to the cluster's journal once the cluster attaches it.
+      this.messageStore =
+        config.cluster === '' ? messageStore : (this.#journaled = new JournaledMessageStore(messageStore));
       const stores = tenancyStores(this.#db);
       const loadStart = performance.now();
       this.tenancy = new Tenancy(
@@ -262,6 +268,7 @@ export class Server implements ConnectionContext {
       tenancy: this.tenancy,
       connections: () => this.connections.size - this.awaitingConnect.size,
       apiUrl: () => this.apiUrl,
+      store: this.#journaled,
     });
     this.cluster.start();
   }

@@ -95,6 +95,37 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'Answers to a session ask that could not be read (a malformed frame, or a session that did not decode).',
     () => handover.dropped,
   );
+  const journal = cluster.sessions.journal.stats;
+  series(
+    'counter',
+    'pubsub_cluster_journal_records_total',
+    'Session writes recorded in the JetStream session journal.',
+    () => journal.records,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_journal_messages_total',
+    'Journal messages the stream took (one per session written to, per event-loop turn; snapshot parts included).',
+    () => journal.messages,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_journal_snapshots_total',
+    'Whole-session snapshots written to the journal.',
+    () => journal.snapshots,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_journal_dropped_total',
+    "Sessions' turns of records that did not reach the journal (link down, or not taken for 10 s): durable on this node only until their next snapshot.",
+    () => journal.dropped,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_sessions_recovered_total',
+    'Sessions read from the journal for a client resuming here while no node held them (their node gone).',
+    () => journal.recovered,
+  );
   const tails = cluster.sessions.tails.stats;
   series(
     'counter',

@@ -7,10 +7,13 @@ import type { Message } from '../router/index.ts';
 import type { SessionGroup } from '../session/index.ts';
 import type { StoredSession } from '../store/index.ts';
 
-/** A session handed over by another node, and the name of its move (session-moves.ts). */
+/**
+ * A session handed over by another node, and the name of its move (session-moves.ts); no move
+ * for one read from the cluster's journal (its node is gone: no tail comes).
+ */
 export interface FetchedSession {
   readonly session: StoredSession;
-  readonly move: string;
+  readonly move: string | undefined;
 }
 
 export interface BrokerBus {

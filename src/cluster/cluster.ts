@@ -27,6 +27,7 @@ import type { Logger } from 'pino';
 import type { Broker, FetchedSession } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
+import type { JournaledMessageStore } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
 import { BatchOutbox, type ClusterStats, zeroStats } from './batch-outbox.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
@@ -67,6 +68,8 @@ export interface ClusterOptions {
   readonly connections: () => number;
   /** The admin API's base URL once listening. */
   readonly apiUrl: () => string | undefined;
+  /** The node's message store, whose session writes the cluster journals (session-journal.ts). */
+  readonly store?: JournaledMessageStore | undefined;
 }
 
 interface SubjectEntry {
@@ -139,6 +142,7 @@ export class Cluster implements LinkHost {
       onDown: () => {
         this.controlPlane.linkDown();
         this.retained.down();
+        this.sessions.linkDown();
       },
     });
     this.#shared = new SharedGroups({
@@ -151,20 +155,17 @@ export class Cluster implements LinkHost {
     this.retained = new RetainedSync(options.logger, this.#sender, config.clusterReplicas);
     this.#defaultWait = new DefaultBrokerWait(() => options.tenancy.defaultTenant() !== undefined);
     const broker = (address: string) => this.#links.get(address)?.broker;
-    this.wills = new WillRecords({
-      nodeName: this.nodeName,
-      logger: this.#log,
-      replicas: config.clusterReplicas,
-      incarnation: String(this.#sender), // drawn at start: a restart draws another
-      broker,
-      brokers: () => [...this.#links.values()].map((link) => link.broker),
-    });
+    const brokers = () => [...this.#links.values()].map((link) => link.broker);
+    const common = { nodeName: this.nodeName, logger: this.#log, broker, brokers };
+    const replicas = config.clusterReplicas;
+    const incarnation = String(this.#sender); // drawn at start: a restart draws another
+    this.wills = new WillRecords({ ...common, replicas, incarnation });
+    const journal = { store: options.store, replicas, batchMs: config.storeBatchMs };
     this.sessions = new SessionHandover({
-      nodeName: this.nodeName,
-      logger: this.#log,
-      connection: () => this.#link.connection,
+      ...common,
+      journal,
       peers: this.#peers,
-      broker,
+      connection: () => this.#link.connection,
       maxPayload: () => this.#outbox.maxPayload,
     });
     this.#outbox = new BatchOutbox(this.#sender, this.#link, this.stats, this.#log);

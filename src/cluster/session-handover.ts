@@ -34,9 +34,10 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { createInbox } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Broker, FetchedSession } from '../broker/index.ts';
-import type { StoredSession } from '../store/index.ts';
+import type { JournaledMessageStore, StoredSession } from '../store/index.ts';
 import { fromBufferJson, toBufferJson } from './buffer-json.ts';
 import { FrameJoiner, frame, publishInParts, readFrame } from './framed-parts.ts';
+import { NatsSessionJournal } from './session-journal.ts';
 import { SessionTails } from './session-tail.ts';
 import { ROOT } from './subjects.ts';
 
@@ -70,6 +71,17 @@ export interface HandoverHost {
   broker(address: string): Broker | undefined;
   /** The NATS server's max_payload. */
   maxPayload(): number;
+  /** This node's brokers (the journal reads their sessions). */
+  brokers(): Iterable<Broker>;
+  /**
+   * The session journal's (session-journal.ts): the node's message store, when its session
+   * writes are to be journaled; `--cluster-replicas`; `--store-batch-ms`, its commit window.
+   */
+  readonly journal: {
+    readonly store: JournaledMessageStore | undefined;
+    readonly replicas: number;
+    readonly batchMs: number;
+  };
 }
 
 interface Ask {
@@ -88,10 +100,27 @@ export class SessionHandover {
   readonly stats: HandoverStats = { adopted: 0, handedOver: 0, askTimeouts: 0, dropped: 0 };
   /** The tails of sessions moving (session-tail.ts). */
   readonly tails: SessionTails;
+  /** Sessions journaled in JetStream, resumed from there when their node is gone (session-journal.ts). */
+  readonly journal: NatsSessionJournal;
   #sub: Subscription | undefined;
 
   constructor(host: HandoverHost) {
     this.#host = host;
+    this.journal = new NatsSessionJournal({
+      logger: host.logger,
+      replicas: host.journal.replicas,
+      batchMs: host.journal.batchMs,
+      maxPayload: () => host.maxPayload(),
+      session: (brokerId, clientId) => {
+        for (const broker of host.brokers()) {
+          if (broker.id !== brokerId) continue;
+          const session = broker.sessions.get(clientId);
+          return session !== undefined && session.expiryInterval > 0 ? session.stored() : undefined;
+        }
+        return undefined;
+      },
+    });
+    host.journal.store?.attach(this.journal);
     this.tails = new SessionTails({
       nodeName: host.nodeName,
       logger: host.logger,
@@ -102,9 +131,10 @@ export class SessionHandover {
     });
   }
 
-  /** At every (re)connection: answer the other nodes' asks, take their tails. */
+  /** At every (re)connection: answer the other nodes' asks, take their tails, journal. */
   linkUp(nc: NatsConnection): void {
     this.tails.linkUp(nc);
+    void this.journal.up(nc);
     if (this.#sub !== undefined && !this.#sub.isClosed()) return;
     this.#sub = nc.subscribe(ASK, {
       callback: (err, msg) => {
@@ -119,8 +149,45 @@ export class SessionHandover {
    */
   fetch(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined {
     const nc = this.#host.connection();
+    if (nc === undefined) return undefined;
+    const asked = this.#ask(nc, address, clientId);
+    const brokerId = this.#host.broker(address)?.id;
+    if (brokerId === undefined || this.#host.journal.store === undefined) return asked;
+    // No node holds it (or one did not answer: gone): the journal may, for a node that died.
+    return (asked ?? Promise.resolve(undefined)).then(
+      (found) => found ?? this.#fromJournal(nc, brokerId, clientId),
+    );
+  }
+
+  async #fromJournal(
+    nc: NatsConnection,
+    brokerId: string,
+    clientId: string,
+  ): Promise<FetchedSession | undefined> {
+    try {
+      const session = await this.journal.read(nc, brokerId, clientId);
+      if (session === undefined) return undefined;
+      this.#host.logger.info(
+        { event: 'cluster_session_recovered', clientId },
+        `cluster: session of ${clientId} resumed from the journal (no node holds it)`,
+      );
+      return { session, move: undefined };
+    } catch (err) {
+      this.#host.logger.warn(
+        { err: (err as Error).message, clientId },
+        'cluster: the session journal could not be read',
+      );
+      return undefined;
+    }
+  }
+
+  #ask(
+    nc: NatsConnection,
+    address: string,
+    clientId: string,
+  ): Promise<FetchedSession | undefined> | undefined {
     const waiting = new Set(this.#host.peers.names());
-    if (nc === undefined || waiting.size === 0) return undefined;
+    if (waiting.size === 0) return undefined;
     const move = randomUUID();
     return new Promise((resolve) => {
       const joiner = new FrameJoiner();
@@ -235,10 +302,17 @@ export class SessionHandover {
     }
   }
 
+  /** The link went down: the journal stops publishing until it is back. */
+  linkDown(): void {
+    this.journal.down();
+  }
+
   close(): void {
     this.#sub?.unsubscribe();
     this.#sub = undefined;
     this.tails.close();
+    this.journal.close();
+    this.#host.journal.store?.attach(undefined);
   }
 }
 

@@ -19,7 +19,7 @@ import { type Inflight, inflightEntry } from './inflight.ts';
 import type { SessionView } from './session-outcomes.ts';
 
 const storedOutbound = (d: Delivery, state: OutboundState, packetId: number): StoredOutbound => ({
-  seq: 0,
+  seq: d.seq,
   state,
   packetId,
   qos: d.qos as 1 | 2,
@@ -40,7 +40,10 @@ export interface SessionParts {
   readonly inboundQos2: Iterable<number>;
 }
 
-/** The whole session as records (their `seq` 0: the store that takes them numbers them). */
+/**
+ * The whole session as records, each delivery under its `seq` in this store (a store that takes
+ * them elsewhere numbers them afresh; a cluster journal's later records name them by it).
+ */
 export function snapshot(parts: SessionParts): StoredSession {
   const outbound: StoredOutbound[] = [];
   for (const e of parts.inflight)

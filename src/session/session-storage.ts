@@ -37,11 +37,16 @@ export class SessionStorage {
     this.#active = true;
   }
 
-  /** Removes everything of the session from the store at once; later writes are skipped. */
-  deactivate(): boolean {
+  /**
+   * Removes everything of the session from the store at once; later writes are skipped.
+   * `handedOver`: the session lives on at another node, so a journal beyond this node keeps it
+   * (`MessageStore.forget`).
+   */
+  deactivate(handedOver = false): boolean {
     if (!this.#active) return false;
     this.#active = false;
-    this.#store.deleteSession(this.#brokerId, this.#clientId);
+    if (handedOver && this.#store.forget !== undefined) this.#store.forget(this.#brokerId, this.#clientId);
+    else this.#store.deleteSession(this.#brokerId, this.#clientId);
     return true;
   }
 

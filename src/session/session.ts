@@ -110,7 +110,6 @@ export class Session implements RoutedSession {
   }
 
   // ---- persistence ----
-
   /** The session's parts, as the store and a hand-over read them (session-snapshot.ts). */
   #parts(): SessionParts {
     return {
@@ -160,16 +159,21 @@ export class Session implements RoutedSession {
     else this.#storage.activate();
   }
 
+  /** The whole session as stored, left as it is (a cluster journal's snapshot). */
+  stored(): StoredSession {
+    return snapshot(this.#parts());
+  }
+
   /**
    * The whole session as stored, for another node to take over (src/cluster/session-handover.ts),
-   * then gone from this node without a trace: no will published (the new owner publishes or
-   * cancels it), no shared message handed back, nothing left in the store. Detached first.
+   * then gone from here: no will published (the new owner's), no shared message handed back,
+   * nothing left in the store (`forget`: a journal keeps it for the new owner). Detached first.
    */
   handOver(): StoredSession {
     const stored = snapshot(this.#parts());
     this.#clock.cancelExpiry();
     this.#clock.cancelWill();
-    this.#storage.deactivate();
+    this.#storage.deactivate(true);
     this.#inflight.clear();
     this.#queue.clear(); // before unsubscribing: nothing queued is handed back
     this.#replay = undefined;
@@ -179,7 +183,6 @@ export class Session implements RoutedSession {
   }
 
   // ---- subscriptions ----
-
   subscribe(req: SubscribeRequest, subscriptionId: number | undefined): SubscribeOutcome {
     const share = filterShare(req.topicFilter);
     if (share === null) return { code: TOPIC_FILTER_INVALID, subscription: undefined, isNew: false };
@@ -234,7 +237,6 @@ export class Session implements RoutedSession {
   }
 
   // ---- outbound ----
-
   /**
    * Delivers a routed message given every subscription of this session that matched it:
    * one PUBLISH at the highest granted QoS, carrying every matching subscription id.
@@ -416,7 +418,6 @@ export class Session implements RoutedSession {
   }
 
   // ---- connection lifecycle ----
-
   /** Attaches a connection: cancels expiry and any delayed will, re-sends in-flight, drains the queue. */
   attach(link: SessionLink): void {
     this.link = link;

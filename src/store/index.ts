@@ -5,7 +5,8 @@
  * functions, their state), and message state (retained messages, persistent sessions, queued
  * and in-flight messages) behind one `MessageStore` interface with memory and SQLite adapters
  * (sqlite-message-store.ts group-commits; sqlite-message-rows.ts is its SQL), both run by one
- * contract suite (test/store/message-store.contract.ts), and the admin API's audit log
+ * contract suite (test/store/message-store.contract.ts; in cluster mode the SQLite one wrapped
+ * so that session writes also reach a journal beyond the node, journaled-message-store.ts), and the admin API's audit log
  * (audit-store.ts: append, list by account with filters, prune by age).
  * One server per data directory: `DataDirLock` (`<data-dir>/pubsub.lock`, taken over from a dead pid).
  * The node's name, kept in `<data-dir>/node-name` (node-name.ts).
@@ -45,6 +46,7 @@ export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
 export { DataDirLock, DataDirLockedError, LOCK_FILE } from './data-dir-lock.ts';
 export { ensureDataDir, MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
 export { type HookFunctionRecord, HookStore } from './hook-store.ts';
+export { JournaledMessageStore, type JournalOp, type SessionJournal } from './journaled-message-store.ts';
 export { MemoryMessageStore } from './memory-message-store.ts';
 export type {
   BrokerState,

@@ -115,6 +115,11 @@ export interface MessageStore {
   putSession(brokerId: string, state: StoredSessionState): void;
   /** Removes the session with its subscriptions, outbound entries and inbound ids. */
   deleteSession(brokerId: string, clientId: string): void;
+  /**
+   * Removes a session handed to another cluster node: as `deleteSession` here, but nothing is
+   * recorded beyond this node (journaled-message-store.ts). Absent: `deleteSession` does.
+   */
+  forget?(brokerId: string, clientId: string): void;
 
   putSubscription(brokerId: string, clientId: string, sub: StoredSubscription): void;
   deleteSubscription(brokerId: string, clientId: string, topicFilter: string): void;
