@@ -25,7 +25,7 @@
  *
  * Every broker process is fresh per run; the load generator is this process (bench/load.ts).
  */
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,15 +33,14 @@ import { parseArgs } from 'node:util';
 import { seriesValue } from '../test/helpers/prometheus.ts';
 import {
   type BrokerHandle,
-  freePort,
   killAllChildren,
   profiledRun,
   type StartOptions,
-  spawnTracked,
   startBroker,
   stopChild,
 } from './brokers.ts';
 import { type LoadResult, runLoad } from './load.ts';
+import { startNats } from './nats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,25 +67,6 @@ process.on('SIGINT', () => {
   killAllChildren();
   process.exit(130);
 });
-
-/** A nats-server with JetStream (the control plane and retained messages need it), its store in a temp dir. */
-async function startNats(): Promise<{ url: string; child: ChildProcess; storeDir: string }> {
-  const port = await freePort();
-  const storeDir = mkdtempSync(join(tmpdir(), 'pubsub-bench-nats-'));
-  const child = spawnTracked('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir]);
-  await new Promise<void>((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`nats-server did not start:\n${text}`)), 10_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('Server is ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return { url: `nats://127.0.0.1:${port}`, child, storeDir };
-}
 
 let currentRep = 0;
 /** --cpu-prof for the node called `name` in this repetition, when `--profile` asks for it. */

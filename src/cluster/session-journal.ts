@@ -250,6 +250,10 @@ export class NatsSessionJournal implements SessionJournal {
     return true;
   }
 
+  get pending(): boolean {
+    return this.#settled < this.#recorded;
+  }
+
   whenRecorded(fn: () => void): void {
     if (this.#settled >= this.#recorded) fn();
     else this.#waiters.push({ ticket: this.#recorded, fn });

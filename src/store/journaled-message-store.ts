@@ -46,6 +46,8 @@ export interface SessionJournal {
   forget(brokerId: string, clientId: string): void;
   /** Runs `fn` once every record made so far is held (or given up on, logged and counted). */
   whenRecorded(fn: () => void): void;
+  /** Records made that are not yet held (nor given up on). */
+  readonly pending: boolean;
 }
 
 export class JournaledMessageStore implements MessageStore {
@@ -62,7 +64,7 @@ export class JournaledMessageStore implements MessageStore {
   }
 
   get pending(): boolean {
-    return this.#inner.pending;
+    return this.#inner.pending || this.#journal?.pending === true;
   }
   get writes(): number {
     return this.#inner.writes;

@@ -46,6 +46,9 @@ test('session writes go to the journal in order, retained ones do not, and after
     record: (brokerId, clientId, op) => void recorded.push([brokerId, clientId, op.t]),
     forget: (brokerId, clientId) => void recorded.push([brokerId, clientId, 'forget' as never]),
     whenRecorded: (fn) => void waiting.push(fn),
+    get pending() {
+      return waiting.length > 0;
+    },
   });
   store.putSession('b', { clientId: 'c', expiryInterval: 60, expiresAt: undefined, will: undefined });
   store.putOutbound('b', 'c', entry(2));
@@ -63,6 +66,9 @@ test('session writes go to the journal in order, retained ones do not, and after
     ['b', 'c', 'del'],
   ]);
   let committed = false;
+  store.afterCommit(() => {}); // (what the memory store has no pending of, the journal does)
+  assert.equal(store.pending, true);
+  waiting.shift()!();
   store.afterCommit(() => {
     committed = true;
   });
