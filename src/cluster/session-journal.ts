@@ -56,6 +56,8 @@ const SUBJECTS = `${ROOT}.s.>`;
 const SNAPSHOT_MIN_BYTES = 16 * 1024;
 /** How long a turn's records are retried (a stream electing a leader) before they are dropped. */
 export const GIVE_UP_MS = 10_000;
+/** A session not written to for this long is let go (`#sweep`), swept as often. */
+const IDLE_MS = 60_000;
 /** The longest one read of a session's journal takes, and a read with its retries. */
 const READ_TIMEOUT_MS = 2000;
 export const READ_DEADLINE_MS = 15_000;
@@ -93,7 +95,9 @@ interface OpenSession {
   /** This window's records; an entry put and then removed within it is left out (undefined). */
   ops: (JournalOp | undefined)[];
   /** Where this window's `out` records are, by seq: a later state change folds into one. */
-  readonly outs: Map<number, number>;
+  outs: Map<number, number> | undefined;
+  /** Epoch ms of its last record (an idle one is let go: `IDLE_MS`). */
+  writtenAt: number;
   deleted: boolean;
   needSnapshot: boolean;
   bytesSinceSnapshot: number;
@@ -123,8 +127,16 @@ export class NatsSessionJournal implements SessionJournal {
   #generation = 0;
   #outageSaid = false;
 
+  readonly #sweeper: NodeJS.Timeout;
+  /** Subjects a read found empty: the first snapshot there has nothing to purge. */
+  readonly #empty = new Set<string>();
+  /** Whether the stream serves direct gets (any replica answers, no API leader). */
+  #direct = false;
+
   constructor(host: JournalHost) {
     this.#host = host;
+    this.#sweeper = setInterval(() => this.#sweep(), IDLE_MS);
+    this.#sweeper.unref();
   }
 
   /**
@@ -143,15 +155,17 @@ export class NatsSessionJournal implements SessionJournal {
     for (;;) {
       try {
         const jsm = await jetstreamManager(nc, { checkAPI: false });
-        await jsm.streams.info(JOURNAL_STREAM).catch((err: Error) => {
+        const info = await jsm.streams.info(JOURNAL_STREAM).catch((err: Error) => {
           if (!/not found/i.test(err.message)) throw err;
           return jsm.streams.add({
             name: JOURNAL_STREAM,
             subjects: [SUBJECTS],
             num_replicas: this.#host.replicas,
+            allow_direct: true,
           });
         });
         if (generation !== this.#generation) return false;
+        this.#direct = info.config.allow_direct === true;
         this.#jsm = jsm;
         this.#js = jetstream(nc);
         this.#outageSaid = false;
@@ -192,16 +206,36 @@ export class NatsSessionJournal implements SessionJournal {
     if (op.t === 'del') {
       open.deleted = true;
       open.ops = [op];
-      open.outs.clear();
+      open.outs = undefined;
       this.forget(brokerId, clientId); // a later write opens a new epoch
     } else if (!this.#fold(open, op)) {
-      if (op.t === 'out') open.outs.set(op.entry.seq, open.ops.length);
+      if (op.t === 'out') (open.outs ??= new Map()).set(op.entry.seq, open.ops.length);
       open.ops.push(op);
     }
+    open.writtenAt = Date.now();
     this.#dirty.add(open);
     this.#recorded++;
     this.stats.records++;
     this.#schedule();
+  }
+
+  /**
+   * Lets go of sessions not written to for `IDLE_MS` whose journal is complete: an offline
+   * session costs the journal nothing here; its next write starts a new epoch with a snapshot.
+   */
+  #sweep(): void {
+    const before = Date.now() - IDLE_MS;
+    for (const sessions of this.#open.values())
+      for (const [clientId, open] of sessions)
+        if (
+          open.writtenAt < before &&
+          !open.needSnapshot &&
+          open.ops.length === 0 &&
+          !this.#dirty.has(open)
+        ) {
+          sessions.delete(clientId);
+          if (this.#lastWritten === open) this.#lastWritten = undefined;
+        }
   }
 
   /** This node holds the session no more (handed over): its next write here starts afresh. */
@@ -222,7 +256,8 @@ export class NatsSessionJournal implements SessionJournal {
       subject: journalSubject(brokerId, clientId),
       epoch: '', // set by its first snapshot
       ops: [],
-      outs: new Map(),
+      outs: undefined,
+      writtenAt: 0,
       deleted: false,
       needSnapshot: true,
       bytesSinceSnapshot: 0,
@@ -240,12 +275,12 @@ export class NatsSessionJournal implements SessionJournal {
    */
   #fold(open: OpenSession, op: JournalOp): boolean {
     if (op.t !== 'ost' && op.t !== 'dout') return false;
-    const at = open.outs.get(op.seq);
+    const at = open.outs?.get(op.seq);
     if (at === undefined) return false;
     const put = open.ops[at] as Extract<JournalOp, { t: 'out' }>;
     if (op.t === 'dout') {
       open.ops[at] = undefined;
-      open.outs.delete(op.seq);
+      open.outs!.delete(op.seq);
     } else open.ops[at] = { t: 'out', entry: { ...put.entry, state: op.state, packetId: op.packetId } };
     return true;
   }
@@ -313,7 +348,7 @@ export class NatsSessionJournal implements SessionJournal {
   async #attempt(js: JetStreamClient, open: OpenSession): Promise<boolean> {
     const ops = open.ops.filter((op) => op !== undefined);
     open.ops = [];
-    open.outs.clear();
+    open.outs = undefined;
     if (open.deleted) {
       const seq = await this.#publish(js, open.subject, encodeJournal(open.epoch, false, ops));
       if (seq === undefined) return false;
@@ -348,7 +383,8 @@ export class NatsSessionJournal implements SessionJournal {
     const seqs = await Promise.all(acks);
     if (seqs.some((seq) => seq === undefined)) return false;
     this.stats.snapshots++;
-    this.#purgeBelow(open.subject, seqs[0]!);
+    // Nothing before it to purge when a read just found the subject empty (a new session).
+    if (!this.#empty.delete(open.subject)) this.#purgeBelow(open.subject, seqs[0]!);
     return true;
   }
 
@@ -434,8 +470,14 @@ export class NatsSessionJournal implements SessionJournal {
   async #readOnce(nc: NatsConnection, subject: string, clientId: string): Promise<StoredSession | undefined> {
     const jsm = this.#jsm;
     if (jsm === undefined) throw new Error('the NATS link is down');
-    const last = await jsm.streams.getMessage(JOURNAL_STREAM, { last_by_subj: subject });
-    if (last === null) return undefined;
+    const query = { last_by_subj: subject };
+    const last = await (this.#direct
+      ? jsm.direct.getMessage(JOURNAL_STREAM, query)
+      : jsm.streams.getMessage(JOURNAL_STREAM, query));
+    if (last === null) {
+      this.#empty.add(subject);
+      return undefined;
+    }
     const consumer = await jetstream(nc).consumers.get(JOURNAL_STREAM, {
       filter_subjects: subject,
       deliver_policy: DeliverPolicy.All,
@@ -462,6 +504,7 @@ export class NatsSessionJournal implements SessionJournal {
   }
 
   close(): void {
+    clearInterval(this.#sweeper);
     this.down();
   }
 }
