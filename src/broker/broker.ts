@@ -56,15 +56,7 @@ import {
 } from '../store/index.ts';
 import type { BrokerBus } from './bus.ts';
 import { FAN_OUT_SLICE, FanOut } from './fan-out.ts';
-import {
-  adopt,
-  endMove,
-  type HeldWill,
-  handOver,
-  heldWill,
-  type MoveEnded,
-  type SessionLeaving,
-} from './session-moves.ts';
+import * as moves from './session-moves.ts';
 import { type SysTicking, SysTree } from './sys-tree.ts';
 
 export class Broker implements BrokerPort, SysTicking {
@@ -399,30 +391,30 @@ export class Broker implements BrokerPort, SysTicking {
    * Another cluster node is opening this client's session (CONNECT with Clean Start 0 there):
    * its connection here closes (0x8E) and the session leaves whole (session-moves.ts).
    */
-  handOverSession(clientId: string, node: string): SessionLeaving | undefined {
-    return handOver(this, clientId, node);
+  handOverSession(clientId: string, node: string): moves.SessionLeaving | undefined {
+    return moves.handOver(this, clientId, node);
   }
 
   fetchSession(clientId: string): Promise<void> | undefined {
     return this.bus?.fetchSession(clientId)?.then((fetched) => {
-      if (fetched !== undefined && !this.closed) adopt(this, fetched.session, fetched.move);
+      if (fetched !== undefined && !this.closed) moves.adopt(this, fetched.session, fetched.move);
     });
   }
 
   /** A session another node handed over, for a client connecting here (session-moves.ts). */
   adoptSession(stored: StoredSession, move?: string): void {
-    adopt(this, stored, move);
+    moves.adopt(this, stored, move);
   }
 
   /** The node a session came from sent its tail (session-moves.ts `endMove`). */
-  endMove(clientId: string, move: string, tail: readonly Message[]): MoveEnded | undefined {
+  endMove(clientId: string, move: string, tail: readonly Message[]): moves.MoveEnded | undefined {
     const session = this.sessions.get(clientId);
-    return session === undefined ? undefined : endMove(session, move, tail);
+    return session === undefined ? undefined : moves.endMove(session, move, tail);
   }
 
   /** The will this node holds for `clientId`, if any (src/cluster/will-records.ts). */
-  heldWill(clientId: string): HeldWill | undefined {
-    return heldWill(this.sessions.get(clientId));
+  heldWill(clientId: string): moves.HeldWill | undefined {
+    return moves.heldWill(this.sessions.get(clientId));
   }
 
   willChanged(clientId: string): void {

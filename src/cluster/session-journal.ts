@@ -17,10 +17,10 @@
  *   subject is purged. A session opened on this node writes a snapshot first, and another
  *   when the records since the last one outweigh it (16 KB at least), so a subject holds about
  *   one session's worth, whatever its age.
- * - Reading (`read`): the subject from its start; the last complete snapshot is the state, and
- *   only the records of its epoch after it apply. Records another node wrote after a newer
- *   snapshot (a node that handed the session over, still flushing) are ignored, and so is
- *   anything before the first snapshot. A session removed here (`del`) leaves the subject empty.
+ * - Reading (`read`; journal-replay.ts): the subject from its start; the last complete snapshot
+ *   is the state, and only the records of its epoch after it apply. Records another node wrote
+ *   after a newer snapshot (a node that handed the session over, still flushing) are ignored,
+ *   and so is anything before the first snapshot. A session removed (`del`) leaves it empty.
  * - A session handed to another node leaves nothing here (the store's `forget`): the new
  *   owner's snapshot supersedes it.
  * - A publish the stream does not take (a leader being elected) is followed by a snapshot,
@@ -31,23 +31,12 @@
  * - Nothing here throws into the store's callers; `whenRecorded` callbacks run in record order.
  */
 import { createHash, randomInt } from 'node:crypto';
-import {
-  DeliverPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from '@nats-io/jetstream';
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type {
-  JournalOp,
-  SessionJournal,
-  StoredOutbound,
-  StoredSession,
-  StoredSubscription,
-} from '../store/index.ts';
-import { decodeJournal, encodeJournal, snapshotOps } from './journal-codec.ts';
+import type { JournalOp, SessionJournal, StoredSession } from '../store/index.ts';
+import { encodeJournal, snapshotOps } from './journal-codec.ts';
+import { readSession } from './journal-replay.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
 export const JOURNAL_STREAM = 'PUBSUB_SESSIONS';
@@ -478,118 +467,11 @@ export class NatsSessionJournal implements SessionJournal {
       this.#empty.add(subject);
       return undefined;
     }
-    const consumer = await jetstream(nc).consumers.get(JOURNAL_STREAM, {
-      filter_subjects: subject,
-      deliver_policy: DeliverPolicy.All,
-    });
-    const replay = new JournalReplay(clientId);
-    const messages = await consumer.consume();
-    let reached = false;
-    const timer = setTimeout(() => messages.stop(), READ_TIMEOUT_MS);
-    try {
-      for await (const m of messages) {
-        replay.apply(m.data, m.headers?.get('Pubsub-Snapshot'));
-        if (m.seq >= last.seq) {
-          reached = true;
-          break;
-        }
-      }
-    } finally {
-      clearTimeout(timer);
-      messages.stop();
-    }
-    if (!reached)
-      throw new Error(`the journal of ${clientId} was not read to its end within ${READ_TIMEOUT_MS} ms`);
-    return replay.session();
+    return readSession(nc, JOURNAL_STREAM, subject, last.seq, clientId, READ_TIMEOUT_MS);
   }
 
   close(): void {
     clearInterval(this.#sweeper);
     this.down();
-  }
-}
-
-/** Rebuilds a session from its subject's messages, in order (the rules in the header). */
-export class JournalReplay {
-  readonly #clientId: string;
-  #epoch: string | undefined;
-  #subs = new Map<string, StoredSubscription>();
-  #outbound = new Map<number, StoredOutbound>();
-  #inbound = new Set<number>();
-  #state: Omit<StoredSession, 'subscriptions' | 'outbound' | 'inboundQos2'> | undefined;
-  #parts: Buffer[] = [];
-
-  constructor(clientId: string) {
-    this.#clientId = clientId;
-  }
-
-  apply(data: Uint8Array, part: string | undefined): void {
-    if (part !== undefined && part !== '') {
-      const [i, n] = part.split('/').map(Number) as [number, number];
-      if (i === 0) this.#parts = [];
-      this.#parts[i] = Buffer.from(data);
-      if (i + 1 < n || this.#parts.filter(Boolean).length < n) return;
-      const snap = decodeJournal(Buffer.concat(this.#parts));
-      this.#parts = [];
-      if (!snap.snapshot) return;
-      this.#epoch = snap.epoch;
-      this.#state = undefined;
-      this.#subs = new Map();
-      this.#outbound = new Map();
-      this.#inbound = new Set();
-      for (const op of snap.ops) this.#op(op);
-      return;
-    }
-    const body = decodeJournal(data);
-    if (this.#epoch === undefined || body.snapshot || body.epoch !== this.#epoch) return;
-    for (const op of body.ops) this.#op(op);
-  }
-
-  #op(op: JournalOp): void {
-    switch (op.t) {
-      case 'state':
-        this.#state = op.state;
-        break;
-      case 'del':
-        this.#epoch = undefined;
-        this.#state = undefined;
-        break;
-      case 'sub':
-        this.#subs.set(op.sub.topicFilter, op.sub);
-        break;
-      case 'unsub':
-        this.#subs.delete(op.filter);
-        break;
-      case 'out':
-        this.#outbound.set(op.entry.seq, op.entry);
-        break;
-      case 'ost': {
-        const entry = this.#outbound.get(op.seq);
-        if (entry !== undefined)
-          this.#outbound.set(op.seq, { ...entry, state: op.state, packetId: op.packetId });
-        break;
-      }
-      case 'dout':
-        this.#outbound.delete(op.seq);
-        break;
-      case 'in':
-        this.#inbound.add(op.packetId);
-        break;
-      case 'din':
-        this.#inbound.delete(op.packetId);
-        break;
-    }
-  }
-
-  session(): StoredSession | undefined {
-    const state = this.#state;
-    if (state === undefined || this.#epoch === undefined) return undefined;
-    return {
-      ...state,
-      clientId: this.#clientId,
-      subscriptions: [...this.#subs.values()],
-      outbound: [...this.#outbound.values()].sort((a, b) => a.seq - b.seq),
-      inboundQos2: [...this.#inbound],
-    };
   }
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeJournal, encodeJournal, snapshotOps } from '../../src/cluster/journal-codec.ts';
-import { JournalReplay } from '../../src/cluster/session-journal.ts';
+import { JournalReplay } from '../../src/cluster/journal-replay.ts';
 import {
   JournaledMessageStore,
   type JournalOp,
