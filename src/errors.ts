@@ -42,6 +42,8 @@ export const ERRORS = {
   BANNED: { reason: ReasonCode.Banned, http: 429, message: 'banned: too many failed authentications' },
   SERVER_UNAVAILABLE: { reason: ReasonCode.ServerUnavailable, http: 503, message: 'server unavailable' },
   SERVER_SHUTTING_DOWN: { reason: ReasonCode.ServerShuttingDown, http: 503, message: 'server shutting down' },
+  /** A cluster node cut off from NATS closes its persistent sessions' connections (src/cluster/session-fence.ts). */
+  USE_ANOTHER_SERVER: { reason: ReasonCode.UseAnotherServer, http: 503, message: 'use another server' },
   KEEP_ALIVE_TIMEOUT: { reason: ReasonCode.KeepAliveTimeout, http: 408, message: 'keep alive timeout' },
   SESSION_TAKEN_OVER: { reason: ReasonCode.SessionTakenOver, http: 409, message: 'session taken over' },
   TOPIC_FILTER_INVALID: { reason: ReasonCode.TopicFilterInvalid, http: 400, message: 'topic filter invalid' },

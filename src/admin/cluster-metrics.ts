@@ -126,6 +126,19 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'Sessions read from the journal for a client resuming here while no node held them (their node gone).',
     () => journal.recovered,
   );
+  const fence = cluster.sessions.fence;
+  series(
+    'gauge',
+    'pubsub_cluster_fenced',
+    '1 while this node, cut off from NATS for 3 s, serves no persistent session (CONNACK 0x88 for one).',
+    () => (fence.fenced ? 1 : 0),
+  );
+  series(
+    'counter',
+    'pubsub_cluster_fenced_total',
+    'Times this node was cut off from NATS for 3 s and stopped serving persistent sessions.',
+    () => fence.count,
+  );
   const tails = cluster.sessions.tails.stats;
   series(
     'counter',

@@ -395,6 +395,10 @@ export class Broker implements BrokerPort, SysTicking {
     return moves.handOver(this, clientId, node);
   }
 
+  get fenced(): boolean {
+    return this.bus?.fenced === true;
+  }
+
   fetchSession(clientId: string): Promise<void> | undefined {
     return this.bus?.fetchSession(clientId)?.then((fetched) => {
       if (fetched !== undefined && !this.closed) moves.adopt(this, fetched.session, fetched.move);

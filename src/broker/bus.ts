@@ -39,6 +39,11 @@ export interface BrokerBus {
    */
   fetchSession(clientId: string): Promise<FetchedSession | undefined> | undefined;
   /**
+   * True while this node is cut off from the cluster and so serves no persistent session: a
+   * CONNECT asking for one is refused (src/cluster/session-fence.ts).
+   */
+  readonly fenced: boolean;
+  /**
    * The will this node holds for `clientId` may have changed (Broker.heldWill says what it is
    * now): the cluster keeps it where a surviving node publishes it if this one dies.
    */

@@ -35,8 +35,15 @@ export interface LinkHost {
   claim(address: string, clientId: string, at: number, cleanStart: boolean): void;
   /** The will held here for a client of broker `address` may have changed (will-records.ts). */
   willChanged(address: string, clientId: string): void;
-  /** The session of a client of broker `address` from the node holding it (session-handover.ts). */
-  fetchSession(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined;
+  /**
+   * Sessions across nodes (session-handover.ts): the session of a client of broker `address`
+   * from the node holding it (or the journal), and whether this node refuses persistent
+   * sessions now (cut off from NATS: session-fence.ts).
+   */
+  readonly sessions: {
+    fetch(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined;
+    readonly fenced: boolean;
+  };
   /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
   interest(address: string, filter: string, present: boolean): void;
   /** A retained message of the broker was set (`message`) or cleared here (retained-sync.ts). */
@@ -119,7 +126,11 @@ export class BrokerLink implements BrokerBus {
   }
 
   fetchSession(clientId: string): Promise<FetchedSession | undefined> | undefined {
-    return this.#closed ? undefined : this.#host.fetchSession(this.address, clientId);
+    return this.#closed ? undefined : this.#host.sessions.fetch(this.address, clientId);
+  }
+
+  get fenced(): boolean {
+    return this.#host.sessions.fenced;
   }
 
   /**

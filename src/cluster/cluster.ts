@@ -24,7 +24,7 @@
 import { randomInt } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type { Broker, FetchedSession } from '../broker/index.ts';
+import type { Broker } from '../broker/index.ts';
 import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
 import type { JournaledMessageStore } from '../store/index.ts';
@@ -290,10 +290,6 @@ export class Cluster implements LinkHost {
     this.wills.connected(address, clientId, this.nodeName, cleanStart);
     this.#claimsOut.push([address, clientId, at, cleanStart ? 1 : 0]);
     this.#schedule();
-  }
-
-  fetchSession(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined {
-    return this.sessions.fetch(address, clientId);
   }
 
   retain(address: string, topic: string, message: Message | undefined): void {

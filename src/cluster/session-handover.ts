@@ -20,6 +20,8 @@
  *   anywhere until then): restored, written to the node's store and opened as resumed (CONNACK
  *   Session Present 1). A second node holding the same client's session (a partition healed)
  *   hands it over too; that one is lost.
+ * - A node that did not answer (dead, or cut off) is waited for until the others forget it
+ *   before the journal is read, by when it has stopped serving the session (session-fence.ts).
  * - In transit: every ask names its move; the holder relays what is routed to the session's
  *   filters after it left and sends that tail to the new node, which holds the session's
  *   deliveries until it comes (session-tail.ts). A node asked for a session that is itself
@@ -37,6 +39,8 @@ import type { Broker, FetchedSession } from '../broker/index.ts';
 import type { JournaledMessageStore, StoredSession } from '../store/index.ts';
 import { fromBufferJson, toBufferJson } from './buffer-json.ts';
 import { FrameJoiner, frame, publishInParts, readFrame } from './framed-parts.ts';
+import { PEER_TIMEOUT_MS } from './peers.ts';
+import { SessionFence } from './session-fence.ts';
 import { NatsSessionJournal } from './session-journal.ts';
 import { SessionTails } from './session-tail.ts';
 import { ROOT } from './subjects.ts';
@@ -102,6 +106,8 @@ export class SessionHandover {
   readonly tails: SessionTails;
   /** Sessions journaled in JetStream, resumed from there when their node is gone (session-journal.ts). */
   readonly journal: NatsSessionJournal;
+  /** Persistent sessions not served while this node is cut off (session-fence.ts). */
+  readonly fence: SessionFence;
   #sub: Subscription | undefined;
 
   constructor(host: HandoverHost) {
@@ -121,6 +127,13 @@ export class SessionHandover {
       },
     });
     host.journal.store?.attach(this.journal);
+    this.fence = new SessionFence({
+      logger: host.logger,
+      connection: () => host.connection(),
+      brokers: () => host.brokers(),
+      journaled: () => host.journal.store !== undefined && this.journal.available,
+      fenced: (up) => this.journal.setFenced(up),
+    });
     this.tails = new SessionTails({
       nodeName: host.nodeName,
       logger: host.logger,
@@ -134,6 +147,7 @@ export class SessionHandover {
   /** At every (re)connection: answer the other nodes' asks, take their tails, journal. */
   linkUp(nc: NatsConnection): void {
     this.tails.linkUp(nc);
+    this.fence.linkUp();
     void this.journal.up(nc);
     if (this.#sub !== undefined && !this.#sub.isClosed()) return;
     this.#sub = nc.subscribe(ASK, {
@@ -150,13 +164,27 @@ export class SessionHandover {
   fetch(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined {
     const nc = this.#host.connection();
     if (nc === undefined) return undefined;
-    const asked = this.#ask(nc, address, clientId);
+    const silent: string[] = [];
+    const asked = this.#ask(nc, address, clientId, silent);
     const brokerId = this.#host.broker(address)?.id;
     if (brokerId === undefined || this.#host.journal.store === undefined) return asked;
-    // No node holds it (or one did not answer: gone): the journal may, for a node that died.
-    return (asked ?? Promise.resolve(undefined)).then(
-      (found) => found ?? this.#fromJournal(nc, brokerId, clientId),
-    );
+    // No node holds it (or one did not answer: gone): the journal may, for a node that died;
+    // read once the silent ones are forgotten, when they no longer serve it (session-fence.ts).
+    return (asked ?? Promise.resolve(undefined)).then(async (found) => {
+      if (found !== undefined) return found;
+      await this.#forgotten(silent);
+      return this.#fromJournal(nc, brokerId, clientId);
+    });
+  }
+
+  /** Until none of `nodes` is known any more (at most `PEER_TIMEOUT_MS` and a second). */
+  async #forgotten(nodes: string[]): Promise<void> {
+    const deadline = Date.now() + PEER_TIMEOUT_MS + 1000;
+    while (nodes.length > 0 && Date.now() < deadline) {
+      const known = new Set(this.#host.peers.names());
+      if (!nodes.some((n) => known.has(n))) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   async #fromJournal(
@@ -181,10 +209,12 @@ export class SessionHandover {
     }
   }
 
+  /** Asks the other nodes; those that did not answer in time are added to `silent`. */
   #ask(
     nc: NatsConnection,
     address: string,
     clientId: string,
+    silent: string[],
   ): Promise<FetchedSession | undefined> | undefined {
     const waiting = new Set(this.#host.peers.names());
     if (waiting.size === 0) return undefined;
@@ -199,6 +229,7 @@ export class SessionHandover {
         sub?.unsubscribe();
         if (found !== undefined) this.stats.adopted++;
         if (timedOut) {
+          silent.push(...waiting);
           this.stats.askTimeouts++;
           this.#host.logger.warn(
             { event: 'cluster_session_ask_timeout', clientId, silent: [...waiting] },
@@ -302,6 +333,11 @@ export class SessionHandover {
     }
   }
 
+  /** Whether persistent sessions are refused here now (cut off from NATS: session-fence.ts). */
+  get fenced(): boolean {
+    return this.fence.fenced;
+  }
+
   /** The link went down: the journal stops publishing until it is back. */
   linkDown(): void {
     this.journal.down();
@@ -311,6 +347,7 @@ export class SessionHandover {
     this.#sub?.unsubscribe();
     this.#sub = undefined;
     this.tails.close();
+    this.fence.close();
     this.journal.close();
     this.#host.journal.store?.attach(undefined);
   }

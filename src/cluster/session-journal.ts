@@ -24,8 +24,10 @@
  * - A session handed to another node leaves nothing here (the store's `forget`): the new
  *   owner's snapshot supersedes it.
  * - A publish the stream does not take (a leader being elected) is followed by a snapshot,
- *   retried; the link down, or nothing taken for `GIVE_UP_MS`: the turn's records are
- *   dropped (logged once per outage, counted), the acknowledgements waiting for them go on
+ *   retried. The link down: records are held, and the acknowledgements waiting for them, until
+ *   it is back (then written as snapshots) or the node is fenced (session-fence.ts: then
+ *   dropped, and each acknowledgement says the store failed). Nothing taken for `GIVE_UP_MS`:
+ *   the turn's records are dropped (logged once, counted), the acknowledgements go on
  *   (the node's own store still holds the state: durable on this node only meanwhile), and
  *   every session written to meanwhile writes a snapshot when the link is back.
  * - Nothing here throws into the store's callers; `whenRecorded` callbacks run in record order.
@@ -50,6 +52,9 @@ const IDLE_MS = 60_000;
 /** The longest one read of a session's journal takes, and a read with its retries. */
 const READ_TIMEOUT_MS = 2000;
 export const READ_DEADLINE_MS = 15_000;
+
+/** What an acknowledgement waiting for the journal is told when the node is fenced. */
+const FENCED = new Error('cut off from the cluster: the session journal cannot take it');
 
 export const journalSubject = (brokerId: string, clientId: string): string =>
   `${ROOT}.s.${escapeLevel(brokerId)}.${createHash('sha256').update(clientId).digest('hex').slice(0, 32)}`;
@@ -106,7 +111,12 @@ export class NatsSessionJournal implements SessionJournal {
   /** Records made, and how many of them are held (or given up on): tickets, in order. */
   #recorded = 0;
   #settled = 0;
-  #waiters: { ticket: number; fn: () => void }[] = [];
+  #waiters: { ticket: number; fn: (error?: Error) => void }[] = [];
+  /** Sessions written to while the link was down, written when it is back. */
+  readonly #deferred = new Set<OpenSession>();
+  #fenced = false;
+  /** Whether the journal has been usable on this process (a node cut off then has one to defer to). */
+  available = false;
   /** Each turn's publishes settle in turn order. */
   #last: Promise<void> = Promise.resolve();
   #js: JetStreamClient | undefined;
@@ -157,12 +167,13 @@ export class NatsSessionJournal implements SessionJournal {
         this.#direct = info.config.allow_direct === true;
         this.#jsm = jsm;
         this.#js = jetstream(nc);
+        this.available = true;
         this.#outageSaid = false;
-        for (const open of [...this.#open.values()].flatMap((m) => [...m.values()])) {
-          if (!open.needSnapshot) continue;
-          this.#dirty.add(open);
-          this.#schedule();
-        }
+        for (const open of this.#deferred) this.#dirty.add(open);
+        this.#deferred.clear();
+        for (const open of [...this.#open.values()].flatMap((m) => [...m.values()]))
+          if (open.needSnapshot) this.#dirty.add(open);
+        if (this.#dirty.size > 0 || this.#settled < this.#recorded) this.#schedule();
         return true;
       } catch (err) {
         if (generation !== this.#generation) return false;
@@ -278,7 +289,7 @@ export class NatsSessionJournal implements SessionJournal {
     return this.#settled < this.#recorded;
   }
 
-  whenRecorded(fn: () => void): void {
+  whenRecorded(fn: (error?: Error) => void): void {
     if (this.#settled >= this.#recorded) fn();
     else this.#waiters.push({ ticket: this.#recorded, fn });
   }
@@ -299,12 +310,21 @@ export class NatsSessionJournal implements SessionJournal {
     const dirty = this.#dirty;
     this.#dirty = new Set();
     const js = this.#js;
+    if (this.#fenced) {
+      for (const open of dirty) this.#drop(open, 'the node is fenced');
+      this.#last = this.#last.then(() => this.#settle(ticket, FENCED));
+      return;
+    }
+    if (js === undefined) {
+      // The link is down: held (their acknowledgements wait) until it is back, or the fence.
+      for (const open of dirty) {
+        if (!open.deleted) open.needSnapshot = true;
+        this.#deferred.add(open);
+      }
+      return;
+    }
     const writes: Promise<void>[] = [];
     for (const open of dirty) {
-      if (js === undefined) {
-        this.#drop(open, 'the NATS link is down');
-        continue;
-      }
       try {
         writes.push(this.#write(js, open));
       } catch (err) {
@@ -313,6 +333,18 @@ export class NatsSessionJournal implements SessionJournal {
     }
     const previous = this.#last;
     this.#last = Promise.all([previous, ...writes]).then(() => this.#settle(ticket));
+  }
+
+  /**
+   * The node's fence (session-fence.ts) went up: what is held, and what comes while it stands,
+   * is dropped and its acknowledgements told so; down: the journal writes again.
+   */
+  setFenced(up: boolean): void {
+    this.#fenced = up;
+    if (!up) return;
+    for (const open of this.#deferred) this.#drop(open, 'the node is fenced');
+    this.#deferred.clear();
+    this.#settle(this.#recorded, FENCED);
   }
 
   /**
@@ -420,7 +452,7 @@ export class NatsSessionJournal implements SessionJournal {
     );
   }
 
-  #settle(ticket: number): void {
+  #settle(ticket: number, error?: Error): void {
     if (ticket > this.#settled) this.#settled = ticket;
     let i = 0;
     while (i < this.#waiters.length && this.#waiters[i]!.ticket <= this.#settled) i++;
@@ -428,7 +460,7 @@ export class NatsSessionJournal implements SessionJournal {
     const ready = this.#waiters.splice(0, i);
     for (const w of ready) {
       try {
-        w.fn();
+        w.fn(error);
       } catch (err) {
         this.#host.logger.error({ err }, 'cluster: a journal callback threw');
       }

@@ -36,6 +36,8 @@ export interface BrokerPort extends SessionHost {
    * the node holding it and adopts it here, so that `openSession` then resumes it. Undefined at
    * once when there is no other node to ask (single node: always).
    */
+  /** Cluster mode: true while this node is cut off and refuses persistent sessions. */
+  readonly fenced: boolean;
   fetchSession(clientId: string): Promise<void> | undefined;
   /** Ends a session now: publishes its pending will, removes its subscriptions and state. */
   endSession(session: Session): void;

@@ -10,7 +10,8 @@
  *   are then recorded in the journal, in call order. Retained messages are not: the cluster
  *   keeps those in a stream of its own (src/cluster/retained-sync.ts).
  * - `afterCommit(fn)` runs `fn` once the wrapped store committed every earlier write and the
- *   journal holds every earlier record (or gave up on it: it says so itself), so an
+ *   journal holds every earlier record (or gave up on it: it says so itself), with the error of
+ *   either (a journal that will not have them: a node cut off from the cluster), so an
  *   acknowledgement that waits for it vouches for both. Without a journal attached yet (at
  *   start, before the cluster link) it is the wrapped store's.
  * - `forget` takes a session out of this store without a journal record: a session handed to
@@ -44,8 +45,11 @@ export interface SessionJournal {
   record(brokerId: string, clientId: string, op: JournalOp): void;
   /** The session left this node (handed over): nothing is recorded, its next write starts afresh. */
   forget(brokerId: string, clientId: string): void;
-  /** Runs `fn` once every record made so far is held (or given up on, logged and counted). */
-  whenRecorded(fn: () => void): void;
+  /**
+   * Runs `fn` once every record made so far is held (or given up on, logged and counted), with
+   * an error when the journal will not have them and says so (a node cut off: session-fence.ts).
+   */
+  whenRecorded(fn: (error?: Error) => void): void;
   /** Records made that are not yet held (nor given up on). */
   readonly pending: boolean;
 }
@@ -157,10 +161,13 @@ export class JournaledMessageStore implements MessageStore {
       if (--waiting === 0) fn(error);
     };
     this.#inner.afterCommit((e) => {
-      error = e;
+      error ??= e;
       done();
     });
-    journal.whenRecorded(done);
+    journal.whenRecorded((e) => {
+      error ??= e;
+      done();
+    });
   }
 
   flush(): void {

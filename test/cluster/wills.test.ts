@@ -53,9 +53,9 @@ describeWithTool('cluster: the wills of a node that dies', natsServer, () => {
 
     await a!.child.kill(); // SIGKILL: no goodbye, no clean-up
     const killedAt = Date.now();
-    // `back` comes back on B within the delay (A cannot hand its session over: Session Present 0).
-    const again = await mqtt.connectAsync(b!.urls.mqtt!, { ...options('back'), will: undefined });
-    t.after(() => again.endAsync(true));
+    // `back` comes back on B within the delay: B waits until A is forgotten (A does not answer),
+    // then resumes the session from the journal; its claim cancels the will.
+    const connecting = mqtt.connectAsync(b!.urls.mqtt!, { ...options('back'), will: undefined });
 
     // A survivor forgets A once it has been silent for 6 s (each on its own 2 s tick); the will
     // waits its 2 s delay from then.
@@ -64,6 +64,8 @@ describeWithTool('cluster: the wills of a node that dies', natsServer, () => {
     await until(async () => !(await knowsA(b!)) || !(await knowsA(c!)), 'B or C forgets A', 20_000);
     const forgotAt = Date.now();
     assert.equal(got.length, 0, 'nothing before a survivor forgot A');
+    const again = await connecting;
+    t.after(() => again.endAsync(true));
     await until(
       () => got.includes('lost'),
       () => `the will of the client that did not come back\n${b!.child.report()}\n${c!.child.report()}`,
