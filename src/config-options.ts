@@ -244,13 +244,13 @@ export const OPTIONS = {
   },
   clusterReplicas: {
     kind: 'int',
-    default: 1,
-    min: 1,
+    default: 0,
+    min: 0,
     max: 5,
     flag: '--cluster-replicas',
     env: 'PUBSUB_CLUSTER_REPLICAS',
     description:
-      "Replicas of the JetStream key-value bucket that holds the cluster's control plane and of the stream that holds its retained messages (each created by the first node that needs it; an existing one is used as it is): 1 for a single NATS server, 3 for a NATS cluster of three or more.",
+      "Replicas of the cluster's JetStream buckets and streams (control plane, retained messages, wills, session journal), each created by the first node that needs it (an existing one is used as it is). 0 (default): 3 when the NATS servers the node connects to form a cluster of three or more, else 1.",
   },
   httpPort: {
     kind: 'int',

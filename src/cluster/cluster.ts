@@ -121,10 +121,12 @@ export class Cluster implements LinkHost {
     this.nodeName = options.nodeName;
     this.#log = options.logger;
     const { config } = options;
+    // --cluster-replicas 0 (the default): 3 on a NATS cluster of three or more, else 1.
+    const replicas = () => config.clusterReplicas || (this.#link.serverCount >= 3 ? 3 : 1);
     const replica = options.tenancy.controlReplica();
     this.controlPlane = new ControlSync({
       replica,
-      replicas: config.clusterReplicas,
+      replicas,
       logger: options.logger,
       // The retained stream is read once this node's brokers are the cluster's.
       onSynced: (nc) => {
@@ -152,12 +154,11 @@ export class Cluster implements LinkHost {
       connection: () => this.#link.connection,
       enqueue: (subject, message) => this.enqueue(subject, message),
     });
-    this.retained = new RetainedSync(options.logger, this.#sender, config.clusterReplicas);
+    this.retained = new RetainedSync(options.logger, this.#sender, replicas);
     this.#defaultWait = new DefaultBrokerWait(() => options.tenancy.defaultTenant() !== undefined);
     const broker = (address: string) => this.#links.get(address)?.broker;
     const brokers = () => [...this.#links.values()].map((link) => link.broker);
     const common = { nodeName: this.nodeName, logger: this.#log, broker, brokers };
-    const replicas = config.clusterReplicas;
     const incarnation = String(this.#sender); // drawn at start: a restart draws another
     this.wills = new WillRecords({ ...common, replicas, incarnation });
     const journal = { store: options.store, replicas, batchMs: config.storeBatchMs };

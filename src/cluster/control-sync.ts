@@ -69,8 +69,8 @@ export const WATCH_CHECK_MS = 2000;
 
 export interface ControlSyncOptions {
   readonly replica: ControlReplica;
-  /** Replicas of the bucket when this node creates it (`--cluster-replicas`). */
-  readonly replicas: number;
+  /** Replicas of the bucket when this node creates it (`--cluster-replicas`, resolved at link up). */
+  readonly replicas: () => number;
   readonly logger: Logger;
   /**
    * Each time the node has synced the bucket (at every link up, after a followed watch ended):
@@ -82,7 +82,7 @@ export interface ControlSyncOptions {
 
 export class ControlSync {
   readonly #replica: ControlReplica;
-  readonly #replicas: number;
+  readonly #replicas: () => number;
   readonly #log: Logger;
   readonly #onSynced: ((nc: NatsConnection) => void) | undefined;
   #kv: KV | undefined;
@@ -211,7 +211,7 @@ export class ControlSync {
   }
 
   async #follow(nc: NatsConnection, generation: number): Promise<void> {
-    const kv = await openBucket(nc, CONTROL_BUCKET, this.#replicas);
+    const kv = await openBucket(nc, CONTROL_BUCKET, this.#replicas());
     const empty = (await kv.status()).values === 0;
     const watch = await kv.watch();
     if (generation !== this.#generation) {

@@ -59,6 +59,11 @@ export class NatsLink {
     return this.#up ? this.#nc : undefined;
   }
 
+  /** The NATS servers of the cluster the link is connected to (its INFO's `connect_urls`); 1 alone. */
+  get serverCount(): number {
+    return this.#nc?.info?.connect_urls?.length ?? 1;
+  }
+
   /** Starts connecting; returns at once (the first attempt's outcome is logged). */
   start(): void {
     void this.#connect(true);

@@ -120,10 +120,10 @@ export class RetainedSync {
   #unavailableSaid = false;
   #retry: NodeJS.Timeout | undefined;
 
-  readonly #replicas: number;
+  readonly #replicas: () => number;
 
   /** `replicas`: of the stream when this node creates it (`--cluster-replicas`). */
-  constructor(logger: Logger, sender: number, replicas = 1) {
+  constructor(logger: Logger, sender: number, replicas: () => number = () => 1) {
     this.#log = logger;
     this.#sender = sender;
     this.#replicas = replicas;
@@ -213,7 +213,7 @@ export class RetainedSync {
           name: RETAINED_STREAM,
           subjects: [SUBJECTS],
           max_msgs_per_subject: 1,
-          num_replicas: this.#replicas,
+          num_replicas: this.#replicas(),
         }),
       );
       if (generation !== this.#generation) return;

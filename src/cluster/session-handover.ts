@@ -83,7 +83,7 @@ export interface HandoverHost {
    */
   readonly journal: {
     readonly store: JournaledMessageStore | undefined;
-    readonly replicas: number;
+    readonly replicas: () => number;
     readonly batchMs: number;
   };
 }

@@ -73,7 +73,7 @@ export interface JournalStats {
 
 export interface JournalHost {
   readonly logger: Logger;
-  readonly replicas: number;
+  readonly replicas: () => number;
   /** The commit window, ms (`--store-batch-ms`, as the SQLite store's; 0: each event-loop turn). */
   readonly batchMs: number;
   /** The session as it is now on this node (undefined: not here, or not persistent). */
@@ -159,7 +159,7 @@ export class NatsSessionJournal implements SessionJournal {
           return jsm.streams.add({
             name: JOURNAL_STREAM,
             subjects: [SUBJECTS],
-            num_replicas: this.#host.replicas,
+            num_replicas: this.#host.replicas(),
             allow_direct: true,
           });
         });

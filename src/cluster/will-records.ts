@@ -69,7 +69,7 @@ interface WillRecord {
 export interface WillHost {
   readonly nodeName: string;
   readonly logger: Logger;
-  readonly replicas: number;
+  readonly replicas: () => number;
   /** This process among the node's restarts (its records carry it). */
   readonly incarnation: string;
   /** This node's broker at `address`, if it serves it. */
@@ -120,7 +120,7 @@ export class WillRecords {
   /** At every link up: the bucket (made if missing), then what changed while it was down. */
   async linkUp(nc: NatsConnection): Promise<void> {
     try {
-      this.#kv = await openBucket(nc, WILLS_BUCKET, this.#host.replicas);
+      this.#kv = await openBucket(nc, WILLS_BUCKET, this.#host.replicas());
     } catch (err) {
       this.#host.logger.warn({ err: (err as Error).message }, 'cluster: the wills bucket is not available');
       return;

@@ -29,7 +29,7 @@ describeWithTool('cluster control plane: a change replaced before it was written
       const tenancy = new Tenancy(tenancyStores(openDatabase(':memory:')), config, silentLogger());
       const sync = new ControlSync({
         replica: tenancy.controlReplica(),
-        replicas: 1,
+        replicas: () => 1,
         logger: silentLogger(),
       });
       const nc = await connect({ servers: nats.url });

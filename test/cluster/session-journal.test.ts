@@ -1,6 +1,7 @@
 /**
  * Persistent sessions journaled in JetStream (issue 19, src/cluster/session-journal.ts): a node
- * that dies with its data directory loses no session. Three nats-servers (replicas 3), three
+ * that dies with its data directory loses no session. Three nats-servers (replicas 3, the
+ * default on three servers), three
  * `pubsub serve` nodes; an offline persistent session on A (mosquitto_sub -c) while a publisher
  * on A has QoS 1 and QoS 2 messages acknowledged; A is SIGKILLed mid-flow and its data dir
  * removed; the client comes back on B: every acknowledged message arrives, no QoS 2 one twice.
@@ -9,6 +10,8 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { it, type TestContext } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import mqtt from 'mqtt';
 import { spawnChild, until } from '../helpers/child-process.ts';
 import { metric, type Node, startNatsCluster, startNode } from '../helpers/cluster.ts';
@@ -18,12 +21,8 @@ async function crash(t: TestContext, killNats: boolean): Promise<void> {
   const { members, urls } = await startNatsCluster(t, 3);
   const [a, b] = await Promise.all(
     ['a', 'b', 'c'].map((n) =>
-      startNode(t, { url: urls }, `journal-${n}`, [
-        '--cluster-replicas',
-        '3',
-        '--max-queued-messages',
-        '100000',
-      ]),
+      // No --cluster-replicas: three NATS servers make it 3.
+      startNode(t, { url: urls }, `journal-${n}`, ['--max-queued-messages', '100000']),
     ),
   );
   const port = (node: Node): string => new URL(node.urls.mqtt!).port;
@@ -47,6 +46,10 @@ async function crash(t: TestContext, killNats: boolean): Promise<void> {
     ]);
   const first = sub(a!, ['-E']);
   assert.equal((await first.exited).code, 0, first.report());
+  const nc = await connect({ servers: urls.split(',') });
+  const replicas = (await (await jetstreamManager(nc)).streams.info('PUBSUB_SESSIONS')).config.num_replicas;
+  await nc.close();
+  assert.equal(replicas, 3, 'the journal made with three replicas on three NATS servers (the default)');
 
   // Publishers on A, QoS 1 and QoS 2 at once; what A acknowledged is what must arrive.
   const acked: string[] = [];
