@@ -32,17 +32,15 @@
  *   every session written to meanwhile writes a snapshot when the link is back.
  * - Nothing here throws into the store's callers; `whenRecorded` callbacks run in record order.
  */
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { JournalOp, SessionJournal, StoredSession } from '../store/index.ts';
 import { encodeJournal, snapshotOps } from './journal-codec.ts';
 import { readSession } from './journal-replay.ts';
-import { escapeLevel, ROOT } from './subjects.ts';
+import { ensureJournalStream, JOURNAL_STREAM, journalSubject, lastOnSubject } from './journal-stream.ts';
 
-export const JOURNAL_STREAM = 'PUBSUB_SESSIONS';
-const SUBJECTS = `${ROOT}.s.>`;
 /** A snapshot is written again once the records since the last one pass its size, and this. */
 const SNAPSHOT_MIN_BYTES = 16 * 1024;
 /** How long a turn's records are retried (a stream electing a leader) before they are dropped. */
@@ -55,9 +53,6 @@ export const READ_DEADLINE_MS = 15_000;
 
 /** What an acknowledgement waiting for the journal is told when the node is fenced. */
 const FENCED = new Error('cut off from the cluster: the session journal cannot take it');
-
-export const journalSubject = (brokerId: string, clientId: string): string =>
-  `${ROOT}.s.${escapeLevel(brokerId)}.${createHash('sha256').update(clientId).digest('hex').slice(0, 32)}`;
 
 /** Journal counters (metrics: pubsub_cluster_journal_*). */
 export interface JournalStats {
@@ -154,17 +149,9 @@ export class NatsSessionJournal implements SessionJournal {
     for (;;) {
       try {
         const jsm = await jetstreamManager(nc, { checkAPI: false });
-        const info = await jsm.streams.info(JOURNAL_STREAM).catch((err: Error) => {
-          if (!/not found/i.test(err.message)) throw err;
-          return jsm.streams.add({
-            name: JOURNAL_STREAM,
-            subjects: [SUBJECTS],
-            num_replicas: this.#host.replicas(),
-            allow_direct: true,
-          });
-        });
+        const direct = await ensureJournalStream(jsm, this.#host.replicas());
         if (generation !== this.#generation) return false;
-        this.#direct = info.config.allow_direct === true;
+        this.#direct = direct;
         this.#jsm = jsm;
         this.#js = jetstream(nc);
         this.available = true;
@@ -491,15 +478,12 @@ export class NatsSessionJournal implements SessionJournal {
   async #readOnce(nc: NatsConnection, subject: string, clientId: string): Promise<StoredSession | undefined> {
     const jsm = this.#jsm;
     if (jsm === undefined) throw new Error('the NATS link is down');
-    const query = { last_by_subj: subject };
-    const last = await (this.#direct
-      ? jsm.direct.getMessage(JOURNAL_STREAM, query)
-      : jsm.streams.getMessage(JOURNAL_STREAM, query));
-    if (last === null) {
+    const last = await lastOnSubject(jsm, subject, this.#direct);
+    if (last === undefined) {
       this.#empty.add(subject);
       return undefined;
     }
-    return readSession(nc, JOURNAL_STREAM, subject, last.seq, clientId, READ_TIMEOUT_MS);
+    return readSession(nc, JOURNAL_STREAM, subject, last, clientId, READ_TIMEOUT_MS);
   }
 
   close(): void {

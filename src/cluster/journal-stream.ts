@@ -1,0 +1,44 @@
+/**
+ * The session journal's stream (session-journal.ts): `PUBSUB_SESSIONS`, subjects
+ * `pubsub.s.<broker id>.<hash of the client id>` (one per session), file storage, made by the
+ * first node that needs it with `--cluster-replicas` replicas and direct gets allowed (a read
+ * of a session's last message is answered by any replica, without the stream's API leader).
+ * An existing stream is used as it is.
+ */
+import { createHash } from 'node:crypto';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { escapeLevel, ROOT } from './subjects.ts';
+
+export const JOURNAL_STREAM = 'PUBSUB_SESSIONS';
+const SUBJECTS = `${ROOT}.s.>`;
+
+/** The subject of one session's journal. */
+export const journalSubject = (brokerId: string, clientId: string): string =>
+  `${ROOT}.s.${escapeLevel(brokerId)}.${createHash('sha256').update(clientId).digest('hex').slice(0, 32)}`;
+
+/** Makes the stream when it is missing (throws what JetStream says otherwise); whether it takes direct gets. */
+export async function ensureJournalStream(jsm: JetStreamManager, replicas: number): Promise<boolean> {
+  const info = await jsm.streams.info(JOURNAL_STREAM).catch((err: Error) => {
+    if (!/not found/i.test(err.message)) throw err;
+    return jsm.streams.add({
+      name: JOURNAL_STREAM,
+      subjects: [SUBJECTS],
+      num_replicas: replicas,
+      allow_direct: true,
+    });
+  });
+  return info.config.allow_direct === true;
+}
+
+/** The stream sequence of the last message on `subject` (undefined: none). */
+export async function lastOnSubject(
+  jsm: JetStreamManager,
+  subject: string,
+  direct: boolean,
+): Promise<number | undefined> {
+  const query = { last_by_subj: subject };
+  const last = await (direct
+    ? jsm.direct.getMessage(JOURNAL_STREAM, query)
+    : jsm.streams.getMessage(JOURNAL_STREAM, query));
+  return last === null ? undefined : last.seq;
+}
