@@ -399,9 +399,11 @@ export class Broker implements BrokerPort, SysTicking {
     return this.bus?.fenced === true;
   }
 
-  fetchSession(clientId: string): Promise<void> | undefined {
+  fetchSession(clientId: string): Promise<boolean> | undefined {
     return this.bus?.fetchSession(clientId)?.then((fetched) => {
+      if (fetched === 'unavailable') return false;
       if (fetched !== undefined && !this.closed) moves.adopt(this, fetched.session, fetched.move);
+      return true;
     });
   }
 

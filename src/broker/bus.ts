@@ -37,7 +37,7 @@ export interface BrokerBus {
    * node to ask (src/cluster/session-handover.ts). The session comes with the name of its
    * move: its deliveries are held until that node sends its tail (Broker.endMove).
    */
-  fetchSession(clientId: string): Promise<FetchedSession | undefined> | undefined;
+  fetchSession(clientId: string): Promise<FetchedSession | undefined | 'unavailable'> | undefined;
   /**
    * True while this node is cut off from the cluster and so serves no persistent session: a
    * CONNECT asking for one is refused (src/cluster/session-fence.ts).

@@ -74,8 +74,13 @@ export class BatchOutbox {
       this.#stats.dropped++;
       return;
     }
-    message.origin = this.#sender;
-    message.serial = ++this.#serial;
+    if (message.origin !== this.#sender) {
+      // Once per node: a message sent twice from here (to a plain subject and to a shared
+      // group) keeps one identity; one from another node sent on gets this node's (the batch
+      // header names this node as the sender of all its messages).
+      message.origin = this.#sender;
+      message.serial = ++this.#serial;
+    }
     let batch = this.#pending.get(subject);
     if (batch === undefined) {
       batch = new BatchWriter(this.#sender, message.topic, message.payload.length);

@@ -41,7 +41,7 @@ export interface LinkHost {
    * sessions now (cut off from NATS: session-fence.ts).
    */
   readonly sessions: {
-    fetch(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined;
+    fetch(address: string, clientId: string): Promise<FetchedSession | undefined | 'unavailable'> | undefined;
     readonly fenced: boolean;
   };
   /** A plain filter of the broker gained (`present`) or lost its last subscriber on this node. */
@@ -125,7 +125,7 @@ export class BrokerLink implements BrokerBus {
     this.#host.willChanged(this.address, clientId);
   }
 
-  fetchSession(clientId: string): Promise<FetchedSession | undefined> | undefined {
+  fetchSession(clientId: string): Promise<FetchedSession | undefined | 'unavailable'> | undefined {
     return this.#closed ? undefined : this.#host.sessions.fetch(this.address, clientId);
   }
 

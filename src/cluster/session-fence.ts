@@ -98,8 +98,12 @@ export class SessionFence {
     for (const broker of this.#host.brokers())
       for (const session of broker.sessions.values()) {
         if (session.expiryInterval === 0 || session.link === undefined) continue;
-        session.link.disconnect('USE_ANOTHER_SERVER', 'this node is cut off from the cluster');
-        closed++;
+        try {
+          session.link.disconnect('USE_ANOTHER_SERVER', 'this node is cut off from the cluster');
+          closed++;
+        } catch (err) {
+          this.#host.logger.error({ err }, 'cluster: a persistent session connection could not be closed');
+        }
       }
     this.#host.logger.warn(
       { event: 'cluster_sessions_fenced', closed },
@@ -114,8 +118,15 @@ export class SessionFence {
     for (const broker of this.#host.brokers())
       for (const [clientId, session] of [...broker.sessions]) {
         if (session.expiryInterval === 0 || session.link !== undefined) continue;
-        broker.handOverSession(clientId, 'the journal')?.relay.end();
-        released++;
+        try {
+          broker.handOverSession(clientId, 'the journal')?.relay.end();
+          released++;
+        } catch (err) {
+          this.#host.logger.error(
+            { err, clientId },
+            'cluster: a fenced session could not be left to the journal',
+          );
+        }
       }
     this.#host.logger.warn(
       { event: 'cluster_sessions_unfenced', released },

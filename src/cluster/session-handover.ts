@@ -161,9 +161,11 @@ export class SessionHandover {
    * The session of `clientId` on `address` from whichever other node holds it (undefined: none
    * does, or no answer in time); undefined at once (no promise) when there is nobody to ask.
    */
-  fetch(address: string, clientId: string): Promise<FetchedSession | undefined> | undefined {
+  fetch(address: string, clientId: string): Promise<FetchedSession | undefined | 'unavailable'> | undefined {
     const nc = this.#host.connection();
-    if (nc === undefined) return undefined;
+    // With a journal in use and the link down, whether the session exists cannot be known: a
+    // new empty one would replace the journaled one at its first snapshot.
+    if (nc === undefined) return this.journal.available ? Promise.resolve('unavailable') : undefined;
     const silent: string[] = [];
     const asked = this.#ask(nc, address, clientId, silent);
     const brokerId = this.#host.broker(address)?.id;
@@ -172,17 +174,19 @@ export class SessionHandover {
     // read once the silent ones are forgotten, when they no longer serve it (session-fence.ts).
     return (asked ?? Promise.resolve(undefined)).then(async (found) => {
       if (found !== undefined) return found;
-      await this.#forgotten(silent);
+      // A node still known then (alive but silent) may serve the session: not read, refused.
+      if (!(await this.#forgotten(silent))) return 'unavailable';
       return this.#fromJournal(nc, brokerId, clientId);
     });
   }
 
-  /** Until none of `nodes` is known any more (at most `PEER_TIMEOUT_MS` and a second). */
-  async #forgotten(nodes: string[]): Promise<void> {
+  /** Whether none of `nodes` is known any more, waiting for it `PEER_TIMEOUT_MS` and a second at most. */
+  async #forgotten(nodes: string[]): Promise<boolean> {
     const deadline = Date.now() + PEER_TIMEOUT_MS + 1000;
-    while (nodes.length > 0 && Date.now() < deadline) {
+    for (;;) {
       const known = new Set(this.#host.peers.names());
-      if (!nodes.some((n) => known.has(n))) return;
+      if (!nodes.some((n) => known.has(n))) return true;
+      if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -191,7 +195,7 @@ export class SessionHandover {
     nc: NatsConnection,
     brokerId: string,
     clientId: string,
-  ): Promise<FetchedSession | undefined> {
+  ): Promise<FetchedSession | undefined | 'unavailable'> {
     try {
       const session = await this.journal.read(nc, brokerId, clientId);
       if (session === undefined) return undefined;
@@ -203,9 +207,9 @@ export class SessionHandover {
     } catch (err) {
       this.#host.logger.warn(
         { err: (err as Error).message, clientId },
-        'cluster: the session journal could not be read',
+        'cluster: the session journal could not be read; the CONNECT is refused (0x88) rather than answered with a new session',
       );
-      return undefined;
+      return 'unavailable';
     }
   }
 

@@ -39,6 +39,7 @@ import type { Logger } from 'pino';
 import type { JournalOp, SessionJournal, StoredSession } from '../store/index.ts';
 import { encodeJournal, snapshotOps } from './journal-codec.ts';
 import { readSession } from './journal-replay.ts';
+import { JournalSession } from './journal-session.ts';
 import { ensureJournalStream, JOURNAL_STREAM, journalSubject, lastOnSubject } from './journal-stream.ts';
 
 /** A snapshot is written again once the records since the last one pass its size, and this. */
@@ -53,6 +54,8 @@ export const READ_DEADLINE_MS = 15_000;
 
 /** What an acknowledgement waiting for the journal is told when the node is fenced. */
 const FENCED = new Error('cut off from the cluster: the session journal cannot take it');
+/** ... and when the journal did not take it (no quorum, or not answering). */
+const JOURNAL_DOWN = new Error('the session journal did not take it');
 
 /** Journal counters (metrics: pubsub_cluster_journal_*). */
 export interface JournalStats {
@@ -76,40 +79,25 @@ export interface JournalHost {
   maxPayload(): number;
 }
 
-interface OpenSession {
-  readonly brokerId: string;
-  readonly clientId: string;
-  readonly subject: string;
-  epoch: string;
-  /** This window's records; an entry put and then removed within it is left out (undefined). */
-  ops: (JournalOp | undefined)[];
-  /** Where this window's `out` records are, by seq: a later state change folds into one. */
-  outs: Map<number, number> | undefined;
-  /** Epoch ms of its last record (an idle one is let go: `IDLE_MS`). */
-  writtenAt: number;
-  deleted: boolean;
-  needSnapshot: boolean;
-  bytesSinceSnapshot: number;
-  snapshotBytes: number;
-}
-
 export class NatsSessionJournal implements SessionJournal {
   readonly #host: JournalHost;
   readonly stats: JournalStats = { records: 0, messages: 0, snapshots: 0, dropped: 0, recovered: 0 };
   readonly #sender = randomInt(1, 0xffff_ffff);
   #epochs = 0;
   /** The sessions this node journals, by broker id and client id; the last one written. */
-  readonly #open = new Map<string, Map<string, OpenSession>>();
-  #lastWritten: OpenSession | undefined;
-  #dirty = new Set<OpenSession>();
+  readonly #open = new Map<string, Map<string, JournalSession>>();
+  #lastWritten: JournalSession | undefined;
+  #dirty = new Set<JournalSession>();
   #scheduled = false;
   /** Records made, and how many of them are held (or given up on): tickets, in order. */
   #recorded = 0;
   #settled = 0;
   #waiters: { ticket: number; fn: (error?: Error) => void }[] = [];
   /** Sessions written to while the link was down, written when it is back. */
-  readonly #deferred = new Set<OpenSession>();
+  readonly #deferred = new Set<JournalSession>();
   #fenced = false;
+  /** No JetStream on the servers: nothing is journaled, nothing waits. */
+  #off = false;
   /** Whether the journal has been usable on this process (a node cut off then has one to defer to). */
   available = false;
   /** Each turn's publishes settle in turn order. */
@@ -165,11 +153,19 @@ export class NatsSessionJournal implements SessionJournal {
       } catch (err) {
         if (generation !== this.#generation) return false;
         const message = (err as Error).message;
-        if (/no responders|not enabled/i.test(message) || Date.now() - started > READ_DEADLINE_MS) {
+        const none = /no responders|not enabled/i.test(message);
+        if (none || Date.now() - started > READ_DEADLINE_MS) {
           this.#host.logger.warn(
             { event: 'cluster_journal_unavailable', err: message },
-            'cluster: the session journal is not available (JetStream on the NATS servers?): sessions are durable on this node only; asked again at the next reconnection',
+            none
+              ? 'cluster: no session journal (JetStream is not on the NATS servers): sessions are durable on this node only'
+              : 'cluster: the session journal does not answer: acknowledgements waiting for it fail until it does (asked again every 5 s)',
           );
+          // Without JetStream there is no journal: writes go on, durable here only. A journal
+          // that does not answer fails what waits for it, and is asked again.
+          this.#off = none;
+          this.#failHeld(none ? undefined : JOURNAL_DOWN);
+          if (!none) setTimeout(() => void (generation === this.#generation && this.up(nc)), 5000).unref();
           return false;
         }
         await new Promise((resolve) => setTimeout(resolve, 500));
@@ -190,16 +186,8 @@ export class NatsSessionJournal implements SessionJournal {
       open = this.#opened(brokerId, clientId) ?? this.#openSession(brokerId, clientId);
       this.#lastWritten = open;
     }
-    if (op.t === 'del') {
-      open.deleted = true;
-      open.ops = [op];
-      open.outs = undefined;
-      this.forget(brokerId, clientId); // a later write opens a new epoch
-    } else if (!this.#fold(open, op)) {
-      if (op.t === 'out') (open.outs ??= new Map()).set(op.entry.seq, open.ops.length);
-      open.ops.push(op);
-    }
-    open.writtenAt = Date.now();
+    open.add(op);
+    if (op.t === 'del') this.forget(brokerId, clientId); // a later write opens a new epoch
     this.#dirty.add(open);
     this.#recorded++;
     this.stats.records++;
@@ -211,15 +199,11 @@ export class NatsSessionJournal implements SessionJournal {
    * session costs the journal nothing here; its next write starts a new epoch with a snapshot.
    */
   #sweep(): void {
+    this.#empty.clear(); // a hint for the next snapshot; one not taken within a sweep is stale
     const before = Date.now() - IDLE_MS;
     for (const sessions of this.#open.values())
       for (const [clientId, open] of sessions)
-        if (
-          open.writtenAt < before &&
-          !open.needSnapshot &&
-          open.ops.length === 0 &&
-          !this.#dirty.has(open)
-        ) {
+        if (open.writtenAt < before && !open.needSnapshot && !open.written && !this.#dirty.has(open)) {
           sessions.delete(clientId);
           if (this.#lastWritten === open) this.#lastWritten = undefined;
         }
@@ -232,44 +216,16 @@ export class NatsSessionJournal implements SessionJournal {
       this.#lastWritten = undefined;
   }
 
-  #opened(brokerId: string, clientId: string): OpenSession | undefined {
+  #opened(brokerId: string, clientId: string): JournalSession | undefined {
     return this.#open.get(brokerId)?.get(clientId);
   }
 
-  #openSession(brokerId: string, clientId: string): OpenSession {
-    const open: OpenSession = {
-      brokerId,
-      clientId,
-      subject: journalSubject(brokerId, clientId),
-      epoch: '', // set by its first snapshot
-      ops: [],
-      outs: undefined,
-      writtenAt: 0,
-      deleted: false,
-      needSnapshot: true,
-      bytesSinceSnapshot: 0,
-      snapshotBytes: 0,
-    };
+  #openSession(brokerId: string, clientId: string): JournalSession {
+    const open = new JournalSession(brokerId, clientId);
     let sessions = this.#open.get(brokerId);
     if (sessions === undefined) this.#open.set(brokerId, (sessions = new Map()));
     sessions.set(clientId, open);
     return open;
-  }
-
-  /**
-   * Folds a state change or removal of an entry put in this window into its `out` record, as
-   * the SQLite store does: a delivery acknowledged within the window is never written.
-   */
-  #fold(open: OpenSession, op: JournalOp): boolean {
-    if (op.t !== 'ost' && op.t !== 'dout') return false;
-    const at = open.outs?.get(op.seq);
-    if (at === undefined) return false;
-    const put = open.ops[at] as Extract<JournalOp, { t: 'out' }>;
-    if (op.t === 'dout') {
-      open.ops[at] = undefined;
-      open.outs!.delete(op.seq);
-    } else open.ops[at] = { t: 'out', entry: { ...put.entry, state: op.state, packetId: op.packetId } };
-    return true;
   }
 
   get pending(): boolean {
@@ -302,6 +258,12 @@ export class NatsSessionJournal implements SessionJournal {
       this.#last = this.#last.then(() => this.#settle(ticket, FENCED));
       return;
     }
+    if (js === undefined && (this.#off || !this.available)) {
+      // No journal (no JetStream, or none reached yet): durable on this node only, as before.
+      for (const open of dirty) this.#drop(open, 'no session journal');
+      this.#last = this.#last.then(() => this.#settle(ticket));
+      return;
+    }
     if (js === undefined) {
       // The link is down: held (their acknowledgements wait) until it is back, or the fence.
       for (const open of dirty) {
@@ -310,16 +272,19 @@ export class NatsSessionJournal implements SessionJournal {
       }
       return;
     }
-    const writes: Promise<void>[] = [];
+    const writes: Promise<boolean>[] = [];
     for (const open of dirty) {
-      try {
-        writes.push(this.#write(js, open));
-      } catch (err) {
-        this.#drop(open, (err as Error).message);
-      }
+      const write = this.#write(js!, open).catch((err: Error) => {
+        this.#drop(open, err.message);
+        return false;
+      });
+      open.inflight = write;
+      writes.push(write);
     }
-    const previous = this.#last;
-    this.#last = Promise.all([previous, ...writes]).then(() => this.#settle(ticket));
+    // A turn whose records did not all reach the stream fails its acknowledgements (0x80).
+    this.#last = Promise.all([this.#last, ...writes])
+      .then(([, ...done]) => this.#settle(ticket, done.every(Boolean) ? undefined : JOURNAL_DOWN))
+      .catch((err) => this.#host.logger.error({ err }, 'cluster: settling journal writes failed'));
   }
 
   /**
@@ -329,9 +294,14 @@ export class NatsSessionJournal implements SessionJournal {
   setFenced(up: boolean): void {
     this.#fenced = up;
     if (!up) return;
-    for (const open of this.#deferred) this.#drop(open, 'the node is fenced');
+    this.#failHeld(FENCED);
+  }
+
+  /** Drops what waits for the link, and settles every waiting acknowledgement with `error`. */
+  #failHeld(error: Error | undefined): void {
+    for (const open of this.#deferred) this.#drop(open, error?.message ?? 'no session journal');
     this.#deferred.clear();
-    this.#settle(this.#recorded, FENCED);
+    this.#settle(this.#recorded, error);
   }
 
   /**
@@ -339,30 +309,42 @@ export class NatsSessionJournal implements SessionJournal {
    * stream does not take is followed by a snapshot of the session as it is then (a new epoch:
    * whatever landed before it is superseded), tried every 100 ms for `GIVE_UP_MS`.
    */
-  async #write(js: JetStreamClient, open: OpenSession): Promise<void> {
-    const started = Date.now();
+  async #write(js: JetStreamClient, open: JournalSession): Promise<boolean> {
+    let started = Date.now();
     let ok = await this.#attempt(js, open);
     while (!ok) {
-      if (open.deleted || this.#js !== js || Date.now() - started > GIVE_UP_MS) {
+      if (open.deleted || this.#fenced || this.#off || Date.now() - started > GIVE_UP_MS) {
         this.#drop(open, "the stream did not take the session's records");
-        return;
+        return false;
       }
       open.needSnapshot = true;
       await new Promise((resolve) => setTimeout(resolve, 100));
+      const current = this.#js;
+      if (current === undefined) continue; // the link is down: wait for it, or the fence
+      if (current !== js) [js, started] = [current, Date.now()]; // back: a snapshot on the new link
       ok = await this.#attempt(js, open);
     }
+    return true;
   }
 
-  async #attempt(js: JetStreamClient, open: OpenSession): Promise<boolean> {
-    const ops = open.ops.filter((op) => op !== undefined);
-    open.ops = [];
-    open.outs = undefined;
+  async #attempt(js: JetStreamClient, open: JournalSession): Promise<boolean> {
+    const ops = open.take();
+    open.before = open.inflight;
     if (open.deleted) {
-      const seq = await this.#publish(js, open.subject, encodeJournal(open.epoch, false, ops));
+      // After this session's earlier writes, and only if nobody wrote since: then the subject
+      // is ours to empty (a node that resumed the session meanwhile wrote after us).
+      await open.before;
+      const seq = await this.#publish(
+        js,
+        open.subject,
+        encodeJournal(open.epoch, false, ops),
+        undefined,
+        open.lastSeq,
+      );
+      if (seq === 'conflict') return true;
       if (seq === undefined) return false;
-      // The subject goes empty, unless the client id's next session has written meanwhile.
-      const reopened = this.#opened(open.brokerId, open.clientId) !== undefined;
-      this.#purgeBelow(open.subject, reopened ? seq : seq + 1);
+      // Ours to empty only when nobody wrote after our last message (what comes after stays).
+      if (open.lastSeq !== undefined) this.#purgeBelow(open.subject, seq + 1);
       return true;
     }
     const body = open.needSnapshot ? undefined : encodeJournal(open.epoch, false, ops);
@@ -371,12 +353,12 @@ export class NatsSessionJournal implements SessionJournal {
       open.bytesSinceSnapshot + (body?.length ?? 0) > Math.max(SNAPSHOT_MIN_BYTES, open.snapshotBytes);
     if (fits && !due) {
       open.bytesSinceSnapshot += body.length;
-      return (await this.#publish(js, open.subject, body)) !== undefined;
+      return this.#taken(open, await this.#publish(js, open.subject, body));
     }
     const state = this.#host.session(open.brokerId, open.clientId);
     if (state === undefined) {
       // Not a live persistent session here (any more): its removal follows, or nothing does.
-      return !fits || (await this.#publish(js, open.subject, body)) !== undefined;
+      return !fits || this.#taken(open, await this.#publish(js, open.subject, body));
     }
     open.epoch = `${this.#sender}.${++this.#epochs}`;
     open.needSnapshot = false;
@@ -385,32 +367,48 @@ export class NatsSessionJournal implements SessionJournal {
     open.snapshotBytes = bytes.length;
     const size = Math.max(1024, this.#host.maxPayload() - 1024);
     const count = Math.max(1, Math.ceil(bytes.length / size));
-    const acks: Promise<number | undefined>[] = [];
+    const acks: Promise<number | undefined | 'conflict'>[] = [];
     for (let i = 0; i < count; i++)
       acks.push(this.#publish(js, open.subject, bytes.subarray(i * size, (i + 1) * size), `${i}/${count}`));
     const seqs = await Promise.all(acks);
-    if (seqs.some((seq) => seq === undefined)) return false;
+    if (!seqs.every((seq) => this.#taken(open, seq))) return false;
     this.stats.snapshots++;
     // Nothing before it to purge when a read just found the subject empty (a new session).
     if (!this.#empty.delete(open.subject)) this.#purgeBelow(open.subject, seqs[0]!);
     return true;
   }
 
-  /** One message to a session's subject: its stream sequence, or undefined when not taken. */
+  /** Whether a publish was taken; its sequence is then the session's last known one. */
+  #taken(open: JournalSession, seq: number | undefined | 'conflict'): seq is number {
+    if (typeof seq !== 'number') return false;
+    if (seq > (open.lastSeq ?? 0)) open.lastSeq = seq;
+    return true;
+  }
+
+  /**
+   * One message to a session's subject: its stream sequence; undefined when not taken;
+   * 'conflict' when `after` was given and the subject's last message is not it.
+   */
   async #publish(
     js: JetStreamClient,
     subject: string,
     data: Buffer,
     part?: string,
-  ): Promise<number | undefined> {
+    after?: number,
+  ): Promise<number | undefined | 'conflict'> {
     try {
       const h = part === undefined ? undefined : headers();
       h?.set('Pubsub-Snapshot', part!);
-      const ack = await js.publish(subject, data, h === undefined ? undefined : { headers: h });
+      const ack = await js.publish(subject, data, {
+        ...(h === undefined ? {} : { headers: h }),
+        ...(after === undefined ? {} : { expect: { lastSubjectSequence: after } }),
+      });
       this.stats.messages++;
       return ack.seq;
-    } catch {
-      return undefined;
+    } catch (err) {
+      return after !== undefined && /wrong last sequence/i.test((err as Error).message)
+        ? 'conflict'
+        : undefined;
     }
   }
 
@@ -421,7 +419,7 @@ export class NatsSessionJournal implements SessionJournal {
   }
 
   /** A session's records did not reach the stream: counted, said once per outage, snapshot next time. */
-  #drop(open: OpenSession, why: string): void {
+  #drop(open: JournalSession, why: string): void {
     this.stats.dropped++;
     if (!open.deleted) {
       open.needSnapshot = true;

@@ -35,10 +35,11 @@ export interface BrokerPort extends SessionHost {
    * In a cluster, for a CONNECT with Clean Start 0 whose session is not here: fetches it from
    * the node holding it and adopts it here, so that `openSession` then resumes it. Undefined at
    * once when there is no other node to ask (single node: always).
+   * False when it cannot be known (cluster: the journal unreachable): the CONNECT is refused.
    */
+  fetchSession(clientId: string): Promise<boolean> | undefined;
   /** Cluster mode: true while this node is cut off and refuses persistent sessions. */
   readonly fenced: boolean;
-  fetchSession(clientId: string): Promise<void> | undefined;
   /** Ends a session now: publishes its pending will, removes its subscriptions and state. */
   endSession(session: Session): void;
   /** A session's expiry interval passed while it was disconnected [MQTT-4.1.0-2]. */

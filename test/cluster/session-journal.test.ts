@@ -14,8 +14,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import mqtt from 'mqtt';
 import { spawnChild, until } from '../helpers/child-process.ts';
-import { metric, type Node, startNatsCluster, startNode } from '../helpers/cluster.ts';
+import { freePort, metric, type Node, startNatsCluster, startNode } from '../helpers/cluster.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
+import { startServe } from '../helpers/pubsub-process.ts';
 
 async function crash(t: TestContext, killNats: boolean): Promise<void> {
   const { members, urls } = await startNatsCluster(t, 3);
@@ -122,6 +123,43 @@ describeWithTool(
 
     it('the same with one of the three nats-servers SIGKILLed at the same moment (replicas 3)', async (t) => {
       await crash(t, true);
+    });
+  },
+);
+
+describeWithTool(
+  'cluster: without JetStream there is no journal, and nothing waits for one',
+  natsServer,
+  () => {
+    it('NATS without -js: a QoS 1 message to a persistent session is acknowledged (durable on the node)', async (t) => {
+      const port = await freePort();
+      const nats = spawnChild(t, 'sh', ['-c', `exec nats-server -a 127.0.0.1 -p ${port} 2>&1`]);
+      await nats.waitForLine((l) => /Server is ready/.test(l), 'nats-server ready');
+      const node = await startServe(t, {
+        args: ['--cluster', `nats://127.0.0.1:${port}`, '--node-name', 'no-js'],
+      });
+      await until(
+        () => node.child.lines.some((l) => l.includes('cluster_journal_unavailable')),
+        'the node says it has no journal',
+      );
+      const id = uniqueName('nojs');
+      const sub = await mqtt.connectAsync(node.urls.mqtt!, {
+        protocolVersion: 5,
+        clientId: id,
+        clean: false,
+        reconnectPeriod: 0,
+        properties: { sessionExpiryInterval: 60 },
+      });
+      t.after(() => sub.endAsync(true));
+      await sub.subscribeAsync(`${id}/#`, { qos: 1 });
+      await sub.endAsync(); // offline: the message is queued (written) for it
+      const pub = await mqtt.connectAsync(node.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
+      t.after(() => pub.endAsync(true));
+      const acked = await Promise.race([
+        pub.publishAsync(`${id}/x`, 'kept', { qos: 1 }).then(() => true),
+        new Promise((resolve) => setTimeout(() => resolve(false), 5000)),
+      ]);
+      assert.equal(acked, true, 'PUBACK within 5 s');
     });
   },
 );

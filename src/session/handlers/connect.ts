@@ -231,9 +231,11 @@ function openSession(
   if (!packet.clean && broker.sessions.get(plan.clientId) === undefined) {
     const fetched = broker.fetchSession(plan.clientId);
     if (fetched !== undefined) {
-      conn.readAfter(fetched, (_, closed) => {
+      conn.readAfter(fetched, (known, closed) => {
         if (closed) return; // the adopted session waits, detached, for the client's next CONNECT
         if (broker.closed) return conn.refuse('SERVER_UNAVAILABLE', `broker ${broker.address} was deleted`);
+        if (known === false || broker.fenced)
+          return conn.refuse('SERVER_UNAVAILABLE', 'the cluster cannot say now where this session is');
         resumeSession(conn, packet, broker, plan, connack);
       });
       return;

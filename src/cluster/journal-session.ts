@@ -1,0 +1,77 @@
+/**
+ * One session as the journal writes it (session-journal.ts): its subject, its epoch, the records
+ * of the current commit window, and what the journal knows of what it wrote.
+ *
+ * Invariant: within a window, a delivery's state change or removal folds into the window's `out`
+ * record of it, as the SQLite store does, so a delivery put and acknowledged within one window
+ * is never written; records keep their order otherwise.
+ */
+import type { JournalOp } from '../store/index.ts';
+import { journalSubject } from './journal-stream.ts';
+
+export class JournalSession {
+  readonly brokerId: string;
+  readonly clientId: string;
+  readonly subject: string;
+  /** Set by each snapshot (the records after it carry it); '' before the first. */
+  epoch = '';
+  /** This window's records; one put and then removed within it is left out (undefined). */
+  #ops: (JournalOp | undefined)[] = [];
+  /** Where this window's `out` records are, by seq. */
+  #outs: Map<number, number> | undefined;
+  /** Epoch ms of its last record (an idle one is let go). */
+  writtenAt = 0;
+  /** Its last write in flight, and the one before the write under way. */
+  inflight: Promise<unknown> | undefined;
+  before: Promise<unknown> | undefined;
+  /** The stream sequence of the last message of it the stream took. */
+  lastSeq: number | undefined;
+  /** Removed (`del`): its last write empties the subject. */
+  deleted = false;
+  /** Its next write is a snapshot (new here, or records were lost). */
+  needSnapshot = true;
+  bytesSinceSnapshot = 0;
+  snapshotBytes = 0;
+
+  constructor(brokerId: string, clientId: string) {
+    this.brokerId = brokerId;
+    this.clientId = clientId;
+    this.subject = journalSubject(brokerId, clientId);
+  }
+
+  /** Whether the window holds records. */
+  get written(): boolean {
+    return this.#ops.length > 0;
+  }
+
+  add(op: JournalOp): void {
+    this.writtenAt = Date.now();
+    if (op.t === 'del') {
+      this.deleted = true;
+      this.#ops = [op];
+      this.#outs = undefined;
+      return;
+    }
+    if (op.t === 'ost' || op.t === 'dout') {
+      const at = this.#outs?.get(op.seq);
+      if (at !== undefined) {
+        const put = this.#ops[at] as Extract<JournalOp, { t: 'out' }>;
+        if (op.t === 'dout') {
+          this.#ops[at] = undefined;
+          this.#outs!.delete(op.seq);
+        } else this.#ops[at] = { t: 'out', entry: { ...put.entry, state: op.state, packetId: op.packetId } };
+        return;
+      }
+    }
+    if (op.t === 'out') (this.#outs ??= new Map()).set(op.entry.seq, this.#ops.length);
+    this.#ops.push(op);
+  }
+
+  /** The window's records, taken: the next window starts empty. */
+  take(): JournalOp[] {
+    const ops = this.#ops.filter((op) => op !== undefined);
+    this.#ops = [];
+    this.#outs = undefined;
+    return ops;
+  }
+}
