@@ -11,7 +11,13 @@ import { after, before, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import type { PublishPacket } from '../../src/protocol/index.ts';
 import { spawnChild, until } from '../helpers/child-process.ts';
-import { accountOf, type Node, startNatsCluster, startNode } from '../helpers/cluster.ts';
+import {
+  accountOf,
+  type Node,
+  persistentMosquittoSub,
+  startNatsCluster,
+  startNode,
+} from '../helpers/cluster.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { type ServerPair, startPair } from '../helpers/server-pair.ts';
@@ -246,23 +252,7 @@ describeWithTool(
       const [a, b, c] = await threeNodes(t, 'sessions', ['--max-queued-messages', '2000']);
       const port = (node: Node): string => new URL(node.urls.mqtt!).port;
       const id = uniqueName('dev1');
-      const sub = (node: Node, more: string[]) =>
-        spawnChild(t, 'stdbuf', [
-          '-oL',
-          'mosquitto_sub',
-          '-h',
-          '127.0.0.1',
-          '-p',
-          port(node),
-          '-c',
-          '-i',
-          id,
-          '-q',
-          '1',
-          '-t',
-          `${id}/#`,
-          ...more,
-        ]);
+      const sub = (node: Node, more: string[]) => persistentMosquittoSub(t, node, id, 1, more);
       const first = sub(a!, ['-E']);
       assert.equal((await first.exited).code, 0, first.report());
       // Every node knows A's filter before C publishes (a subscription reaches the others in ms).

@@ -14,7 +14,14 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import mqtt from 'mqtt';
 import { spawnChild, until } from '../helpers/child-process.ts';
-import { freePort, metric, type Node, startNatsCluster, startNode } from '../helpers/cluster.ts';
+import {
+  freePort,
+  metric,
+  type Node,
+  persistentMosquittoSub,
+  startNatsCluster,
+  startNode,
+} from '../helpers/cluster.ts';
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
 
@@ -26,25 +33,8 @@ async function crash(t: TestContext, killNats: boolean): Promise<void> {
       startNode(t, { url: urls }, `journal-${n}`, ['--max-queued-messages', '100000']),
     ),
   );
-  const port = (node: Node): string => new URL(node.urls.mqtt!).port;
   const id = uniqueName('durable');
-  const sub = (node: Node, more: string[]) =>
-    spawnChild(t, 'stdbuf', [
-      '-oL',
-      'mosquitto_sub',
-      '-h',
-      '127.0.0.1',
-      '-p',
-      port(node),
-      '-c',
-      '-i',
-      id,
-      '-q',
-      '2',
-      '-t',
-      `${id}/#`,
-      ...more,
-    ]);
+  const sub = (node: Node, more: string[]) => persistentMosquittoSub(t, node, id, 2, more);
   const first = sub(a!, ['-E']);
   assert.equal((await first.exited).code, 0, first.report());
   const nc = await connect({ servers: urls.split(',') });

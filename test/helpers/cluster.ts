@@ -253,3 +253,31 @@ export async function accountOf(node: Node, name: string): Promise<string> {
   }
   throw new Error(`no account holds namespace ${name}`);
 }
+
+/**
+ * `mosquitto_sub -c -i <clientId> -q <qos> -t <clientId>/#` on `node`'s MQTT listener, line
+ * buffered, with `more` arguments: a persistent session of the cluster tests' kind.
+ */
+export function persistentMosquittoSub(
+  t: TestContext,
+  node: { urls: Record<string, string> },
+  clientId: string,
+  qos: 1 | 2,
+  more: string[],
+): Child {
+  const port = new URL(node.urls.mqtt!).port;
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    port,
+    '-c',
+    '-i',
+    clientId,
+    '-q',
+    String(qos),
+    '-t',
+    `${clientId}/#`,
+  ];
+  return spawnChild(t, 'stdbuf', ['-oL', 'mosquitto_sub', ...args, ...more]);
+}
