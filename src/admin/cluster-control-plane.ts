@@ -5,8 +5,8 @@
  * - A request to a control-plane route (accounts, namespaces, brokers, credentials and
  *   revocations, tokens, hooks: everything under /accounts but a broker's clients, retained
  *   messages and traces, which are node-local) is answered only once its changes are written to
- *   the cluster's bucket: any node's API then gives the same answer (each applies the bucket's
- *   changes as they come, within milliseconds).
+ *   the cluster's bucket, and handled only once this node has applied what the bucket held when
+ *   it came (`caughtUp`, 1 s bound): any node's API then gives the same answer.
  * - A change that lost to a change of the same record made on another node at the same moment
  *   is answered 409 CONTROL_PLANE_CONFLICT; the node now holds the winner's record.
  * - While the node does not hold the control plane (its link to NATS is down, or it is still
@@ -27,6 +27,8 @@ const isWrite = (req: FastifyRequest): boolean => req.method !== 'GET' && req.me
 /** Registers the hooks (before the audit's, so that the audit records the final status). */
 export function clusterControlPlane(app: FastifyInstance, cluster: Cluster): void {
   app.addHook('preHandler', async (req) => {
+    // What another node's API answered before this request came is here first (control-sync.ts).
+    if (isControlRoute(req)) await cluster.controlPlane.caughtUp();
     if (isWrite(req) && isControlRoute(req) && !cluster.ready)
       throw new ApiError(
         'CONTROL_PLANE_UNAVAILABLE',

@@ -28,6 +28,8 @@
  *   another server of the NATS cluster) the watch neither ends nor fails, it just stops. Every
  *   `WATCH_CHECK_MS` the bucket's last sequence is read; one the watch has still not brought at
  *   the next check means it stalled (test/cluster/nats-cluster.test.ts).
+ * - An API request waits until the watch has brought what the bucket held when it came
+ *   (`caughtUp`): read-your-writes across nodes, not just within milliseconds.
  * While the link is down `synced` is false (writes through the API are refused, 503), the
  * cache keeps serving reads and admitting clients, and the next link up syncs again: no node
  * serves a revocation made elsewhere for longer than its link is down.
@@ -66,6 +68,8 @@ export class ControlPlaneUnavailable extends Error {
 
 /** How often the watch's progress is checked against the bucket (see the header). */
 export const WATCH_CHECK_MS = 2000;
+/** The longest an API request waits for this node's watch to catch up with the bucket. */
+const CATCH_UP_MS = 1000;
 
 export interface ControlSyncOptions {
   readonly replica: ControlReplica;
@@ -143,6 +147,25 @@ export class ControlSync {
   /** Whether this node holds the bucket's control plane and follows it (ready, writable). */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /**
+   * Waits, `CATCH_UP_MS` at most, until this node has applied every change the bucket held when
+   * asked, so that an API request here sees what another node's API answered before it (the
+   * watch is otherwise a few milliseconds behind). Nothing to wait for while not synced.
+   */
+  async caughtUp(): Promise<void> {
+    const kv = this.#kv;
+    if (kv === undefined || !this.#synced) return;
+    let last: number;
+    try {
+      last = (await kv.status()).streamInfo.state.last_seq;
+    } catch {
+      return; // no answer (a leader being elected): the cache answers as it is
+    }
+    const deadline = Date.now() + CATCH_UP_MS;
+    while (this.#seen < last && this.#kv === kv && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 2));
   }
 
   /** The link is up (again): sync, then follow. */
