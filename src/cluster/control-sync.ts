@@ -156,13 +156,8 @@ export class ControlSync {
    */
   async caughtUp(): Promise<void> {
     const kv = this.#kv;
-    if (kv === undefined || !this.#synced) return;
-    let last: number;
-    try {
-      last = (await kv.status()).streamInfo.state.last_seq;
-    } catch {
-      return; // no answer (a leader being elected): the cache answers as it is
-    }
+    const last = await this.#bucketLast(kv);
+    if (last === undefined) return; // not synced, or no answer: the cache answers as it is
     const deadline = Date.now() + CATCH_UP_MS;
     while (this.#seen < last && this.#kv === kv && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 2));
@@ -266,17 +261,21 @@ export class ControlSync {
     }
   }
 
+  /** The bucket's last sequence while synced; undefined otherwise or when it does not answer. */
+  async #bucketLast(kv: KV | undefined): Promise<number | undefined> {
+    if (kv === undefined || !this.#synced) return undefined;
+    try {
+      return (await kv.status()).streamInfo.state.last_seq;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Restarts a watch that has not brought what the bucket held at the previous check. */
   async #checkWatch(generation: number): Promise<void> {
-    const kv = this.#kv;
-    if (kv === undefined || !this.#synced) return;
-    let last: number;
-    try {
-      last = (await kv.status()).streamInfo.state.last_seq;
-    } catch {
-      return; // no answer now (the stream electing a leader): the next check asks again
-    }
-    if (generation !== this.#generation) return;
+    const last = await this.#bucketLast(this.#kv);
+    // No answer now (the stream electing a leader): the next check asks again.
+    if (last === undefined || generation !== this.#generation) return;
     if (this.#awaited > 0 && this.#seen < this.#awaited) {
       this.#log.warn(
         { event: 'control_plane_watch_stalled', seen: this.#seen, bucket: this.#awaited },

@@ -48,10 +48,15 @@ export function publishInParts(
   bytes: Buffer,
   maxPayload: number,
 ): void {
+  const parts = splitParts(bytes, maxPayload);
+  for (const [i, part] of parts.entries()) nc.publish(subject, frame(node, i, parts.length, part));
+}
+
+/** `bytes` in views of at most max_payload less 1 KB for headers and framing (one, when empty). */
+export function splitParts(bytes: Buffer, maxPayload: number): Buffer[] {
   const size = Math.max(1024, maxPayload - 1024);
   const count = Math.max(1, Math.ceil(bytes.length / size));
-  for (let i = 0; i < count; i++)
-    nc.publish(subject, frame(node, i, count, bytes.subarray(i * size, (i + 1) * size)));
+  return Array.from({ length: count }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
 }
 
 /** Joins the parts of each sender's payload (see the header). */

@@ -19,7 +19,7 @@ export class JournalSession {
   #ops: (JournalOp | undefined)[] = [];
   /** Where this window's `out` records are, by seq. */
   #outs: Map<number, number> | undefined;
-  /** Epoch ms of its last record (an idle one is let go). */
+  /** Epoch ms of the last window it had records in (an idle one is let go). */
   writtenAt = 0;
   /** Its last write in flight, and the one before the write under way. */
   inflight: Promise<unknown> | undefined;
@@ -45,7 +45,6 @@ export class JournalSession {
   }
 
   add(op: JournalOp): void {
-    this.writtenAt = Date.now();
     if (op.t === 'del') {
       this.deleted = true;
       this.#ops = [op];

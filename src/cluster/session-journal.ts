@@ -37,6 +37,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { JournalOp, SessionJournal, StoredSession } from '../store/index.ts';
+import { splitParts } from './framed-parts.ts';
 import { encodeJournal, snapshotOps } from './journal-codec.ts';
 import { readSession } from './journal-replay.ts';
 import { JournalSession } from './journal-session.ts';
@@ -252,6 +253,8 @@ export class NatsSessionJournal implements SessionJournal {
     const ticket = this.#recorded;
     const dirty = this.#dirty;
     this.#dirty = new Set();
+    const now = Date.now(); // once per window, not per record
+    for (const open of dirty) open.writtenAt = now;
     const js = this.#js;
     if (this.#fenced) {
       for (const open of dirty) this.#drop(open, 'the node is fenced');
@@ -365,12 +368,10 @@ export class NatsSessionJournal implements SessionJournal {
     open.bytesSinceSnapshot = 0;
     const bytes = encodeJournal(open.epoch, true, snapshotOps(state));
     open.snapshotBytes = bytes.length;
-    const size = Math.max(1024, this.#host.maxPayload() - 1024);
-    const count = Math.max(1, Math.ceil(bytes.length / size));
-    const acks: Promise<number | undefined | 'conflict'>[] = [];
-    for (let i = 0; i < count; i++)
-      acks.push(this.#publish(js, open.subject, bytes.subarray(i * size, (i + 1) * size), `${i}/${count}`));
-    const seqs = await Promise.all(acks);
+    const parts = splitParts(bytes, this.#host.maxPayload());
+    const seqs = await Promise.all(
+      parts.map((part, i) => this.#publish(js, open.subject, part, `${i}/${parts.length}`)),
+    );
     if (!seqs.every((seq) => this.#taken(open, seq))) return false;
     this.stats.snapshots++;
     // Nothing before it to purge when a read just found the subject empty (a new session).

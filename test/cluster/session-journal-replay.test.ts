@@ -16,26 +16,9 @@ import {
   type StoredOutbound,
   type StoredSession,
 } from '../../src/store/index.ts';
+import { message, outbound } from '../store/message-store.contract.ts';
 
-const message = (payload: string) => ({
-  topic: 't',
-  payload: Buffer.from(payload),
-  qos: 1 as const,
-  retain: false,
-  properties: undefined,
-  senderId: undefined,
-  receivedAt: 1,
-  expiresAt: undefined,
-});
-const entry = (seq: number): StoredOutbound => ({
-  seq,
-  state: 'queued',
-  packetId: 0,
-  qos: 1,
-  retain: false,
-  subscriptionIds: undefined,
-  message: message(`m${seq}`),
-});
+const entry = (seq: number): StoredOutbound => outbound(seq, `m${seq}`);
 
 test('session writes go to the journal in order, retained ones do not, and afterCommit waits for the journal', async () => {
   const recorded: [string, string, JournalOp['t']][] = [];
@@ -53,7 +36,7 @@ test('session writes go to the journal in order, retained ones do not, and after
   store.putSession('b', { clientId: 'c', expiryInterval: 60, expiresAt: undefined, will: undefined });
   store.putOutbound('b', 'c', entry(2));
   store.setOutboundState('b', 'c', 2, 'sent', 7);
-  store.putRetained('b', message('kept'));
+  store.putRetained('b', message('t', 'kept'));
   store.deleteOutbound('b', 'c', 2);
   store.forget('b', 'moved');
   store.deleteSession('b', 'c');

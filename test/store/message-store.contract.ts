@@ -23,7 +23,8 @@ export interface ContractHarness {
 const committed = (store: MessageStore): Promise<void> =>
   new Promise((resolve, reject) => store.afterCommit((err) => (err ? reject(err) : resolve())));
 
-function message(topic: string, payload: string, extra: Partial<StoredMessage> = {}): StoredMessage {
+/** A stored message for the store tests. */
+export function message(topic: string, payload: string, extra: Partial<StoredMessage> = {}): StoredMessage {
   return {
     topic,
     payload: Buffer.from(payload),
@@ -37,7 +38,8 @@ function message(topic: string, payload: string, extra: Partial<StoredMessage> =
   };
 }
 
-function outbound(seq: number, payload: string, extra: Partial<StoredOutbound> = {}): StoredOutbound {
+/** A queued outbound entry of `payload` for the store tests. */
+export function outbound(seq: number, payload: string, extra: Partial<StoredOutbound> = {}): StoredOutbound {
   return {
     seq,
     state: 'queued',
