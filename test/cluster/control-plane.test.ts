@@ -319,13 +319,16 @@ describeWithTool('cluster: one control plane', natsServer, () => {
       [200, 200],
       JSON.stringify(answers.map((x) => x.body)),
     );
-    for (const n of [a, b])
+    for (const n of [a, b]) {
+      let held = '';
       await until(
         async () =>
-          JSON.stringify(((await call(n, 'GET', `${path}/revocations`)).body.result as string[]).sort()) ===
-          JSON.stringify(['other-0', 'other-1']),
-        'only the two new revocations',
+          (held = JSON.stringify(
+            ((await call(n, 'GET', `${path}/revocations`)).body.result as string[]).sort(),
+          )) === JSON.stringify(['other-0', 'other-1']),
+        () => `only the two new revocations (${n === a ? 'A' : 'B'} holds ${held})`,
       );
+    }
   });
 
   it('a node started later has all of it, its own bootstrap broker giving way to the cluster one', async (t) => {
