@@ -21,7 +21,8 @@
  * `persistent` (QoS 1 only): fan-in 10→1 into a subscriber with a persistent session, so every
  * delivery is written before its PUBACK: one node on SQLite (`psingle`) against node A of a
  * two-node cluster (`plocal`: SQLite plus the JetStream session journal, issue 19), and
- * plocal/psingle.
+ * plocal/psingle; and `pcross`: the publishers on node A, the persistent subscriber on node B,
+ * so each PUBACK waits until B has journaled what crossed (src/cluster/delivery-confirms.ts).
  *
  * Every broker process is fresh per run; the load generator is this process (bench/load.ts).
  */
@@ -91,7 +92,7 @@ async function startNode(natsUrl: string, name: string, dataDir?: string): Promi
   return node;
 }
 
-type Setup = 'single' | 'local' | 'cross' | 'psingle' | 'plocal';
+type Setup = 'single' | 'local' | 'cross' | 'psingle' | 'plocal' | 'pcross';
 /** What every run shares. The subscriptions' interest reaches the other nodes in milliseconds; the same pause everywhere. */
 const COMMON = { settleMs: 200, size: 64, window: 1000, batch: 32, durationS, warmupS: 1 } as const;
 type Spread = 'spread1' | 'spread2' | 'spread3';
@@ -143,14 +144,14 @@ async function measure(setup: Setup, qos: 0 | 1, natsUrl: string): Promise<LoadR
     const result = await runLoad({
       scenario: setup.startsWith('p') ? 'persistent' : 'fanin',
       url: nodes[0]!.tcpUrl,
-      ...(setup === 'cross' ? { subUrl: nodes[1]!.tcpUrl } : {}),
+      ...(setup.endsWith('cross') ? { subUrl: nodes[1]!.tcpUrl } : {}),
       ...COMMON,
       pubs: 10,
       subs: 1,
       qos,
-      brokerPid: nodes[setup === 'cross' ? 1 : 0]!.pid,
+      brokerPid: nodes[setup.endsWith('cross') ? 1 : 0]!.pid,
     });
-    if (setup === 'cross') console.error(`  ${await batchShape(nodes[0]!)}`);
+    if (setup.endsWith('cross')) console.error(`  ${await batchShape(nodes[0]!)}`);
     return result;
   } finally {
     for (const node of nodes) await node.stop();
@@ -180,7 +181,7 @@ try {
       const setups = [
         ...(parts.includes('fanin') ? (['single', 'local', 'cross'] as const) : []),
         ...(parts.includes('spread') ? (['spread1', 'spread2', 'spread3'] as const) : []),
-        ...(parts.includes('persistent') && qos === 1 ? (['psingle', 'plocal'] as const) : []),
+        ...(parts.includes('persistent') && qos === 1 ? (['psingle', 'plocal', 'pcross'] as const) : []),
       ];
       for (const setup of setups) {
         const r = setup.startsWith('spread')
@@ -234,14 +235,14 @@ if (parts.includes('spread')) {
   }
 }
 if (parts.includes('persistent') && levels.includes(1)) {
-  const [single, local] = [rate('psingle q1'), rate('plocal q1')];
+  const [single, local, cross] = [rate('psingle q1'), rate('plocal q1'), rate('pcross q1')];
   lines.push(
     '',
-    `Persistent-session QoS 1 fan-in 10→1, 64 B, window 1000 (every delivery written before its PUBACK): one node on SQLite against node A of a two-node cluster (SQLite and the JetStream session journal); medians of ${reps} run(s) of ${durationS} s.`,
+    `Persistent-session QoS 1 fan-in 10→1, 64 B, window 1000 (every delivery written before its PUBACK): one node on SQLite against node A of a two-node cluster (SQLite and the JetStream session journal), everyone on A, and the subscriber on B (each PUBACK waits for B to journal it); medians of ${reps} run(s) of ${durationS} s.`,
     '',
-    '| single (SQLite) msgs/s | clustered, journaled msgs/s | clustered / single |',
-    '|---|---|---|',
-    `| ${Math.round(single)} | ${Math.round(local)} | ${(local / single).toFixed(2)} |`,
+    '| single (SQLite) msgs/s | clustered, journaled msgs/s | subscriber on the other node msgs/s | clustered / single | other node / single |',
+    '|---|---|---|---|---|',
+    `| ${Math.round(single)} | ${Math.round(local)} | ${Math.round(cross)} | ${(local / single).toFixed(2)} | ${(cross / single).toFixed(2)} |`,
   );
 }
 console.log(lines.join('\n'));

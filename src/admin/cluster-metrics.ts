@@ -126,6 +126,31 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'Sessions read from the journal for a client resuming here while no node held them (their node gone).',
     () => journal.recovered,
   );
+  const confirms = cluster.confirms.stats;
+  series(
+    'counter',
+    'pubsub_cluster_confirm_rounds_total',
+    'Turns whose QoS 1/2 messages crossed to other nodes and whose acknowledgements waited for those nodes to hold them.',
+    () => confirms.rounds,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_confirm_asks_total',
+    'Nodes asked to confirm they hold the QoS 1/2 messages sent to them (one per node per round).',
+    () => confirms.asks,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_confirm_failed_total',
+    'Rounds not confirmed (a node left, answered not held, or was silent 12 s; or the link was down): their acknowledgements said 0x80, or closed v3 publishers.',
+    () => confirms.failed,
+  );
+  series(
+    'counter',
+    'pubsub_cluster_confirm_answered_total',
+    "Other nodes' asks answered here, once what they sent was routed and held.",
+    () => confirms.answered,
+  );
   const fence = cluster.sessions.fence;
   series(
     'gauge',

@@ -173,15 +173,16 @@ export class Broker implements BrokerPort, SysTicking {
 
   /**
    * Routes a message to every matching subscription and applies it to the retained store.
-   * Says, as bits, whether that wrote to the message store (`ROUTED_WROTE`: an acknowledgement
-   * of it waits for the commit) and whether a subscription or shared group matched
-   * (`ROUTED_MATCHED`: v5 publishers are told 0x10 when none did).
+   * Says, as bits, whether its acknowledgement waits for the store's commit (`ROUTED_WROTE`: it
+   * wrote to the store, or crossed to another node at QoS 1/2) and whether a subscription or
+   * shared group matched (`ROUTED_MATCHED`: v5 publishers are told 0x10 when none did).
    */
   publish(message: Message): Routed {
     if (this.closed) return 0;
     const wrote = message.retain && this.#retain(message); // [MQTT-3.3.1-5]
     const routed = this.route(message) | (wrote ? ROUTED_WROTE : 0);
-    return this.bus?.forward(message) ? routed | ROUTED_MATCHED : routed;
+    if (this.bus?.forward(message) !== true) return routed;
+    return routed | ROUTED_MATCHED | (message.qos > 0 ? ROUTED_WROTE : 0); // acked once held there
   }
 
   /**
@@ -226,7 +227,7 @@ export class Broker implements BrokerPort, SysTicking {
    * In a cluster the bus may give it to a member on another node instead (`placeShared`).
    */
   #deliverShared(group: SessionGroup, message: Message): boolean {
-    if (this.bus?.placeShared(group, message) === true) return false;
+    if (this.bus?.placeShared(group, message) === true) return message.qos > 0; // confirmed by that node
     return (this.deliverToGroup(group, message) & ROUTED_WROTE) !== 0;
   }
 

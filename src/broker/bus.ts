@@ -20,8 +20,9 @@ export interface BrokerBus {
   /**
    * A message published on this node (client, will, hook, in-process): sent to the other nodes
    * whose sessions want it, within this event-loop turn. True when some other node wants it (a
-   * v5 publisher is then not told 0x10 No matching subscribers). Never throws; the message is
-   * read during the call and not kept.
+   * v5 publisher is then not told 0x10 No matching subscribers; a QoS 1/2 one's acknowledgement
+   * waits for the store's commit, which waits for those nodes to hold it). Never throws; the
+   * message is read during the call and not kept.
    */
   forward(message: Message): boolean;
   /**

@@ -11,5 +11,6 @@
 export { Broker, hashString } from './broker.ts';
 export type { BrokerBus, FetchedSession } from './bus.ts';
 export { InputShedding } from './input-shedding.ts';
+export { discard as discardRestoredSession } from './session-moves.ts';
 export type { SessionRelay } from './session-relay.ts';
 export { SysTicker } from './sys-tree.ts';

@@ -52,6 +52,18 @@ export function handOver(host: SessionsHost, clientId: string, node: string): Se
 }
 
 /**
+ * A copy restored from this node's disk that another node has resumed since (the cluster's
+ * journal says so): it leaves without a trace, as one handed over (no will, nothing recorded).
+ */
+export function discard(host: SessionsHost, clientId: string): void {
+  const session = host.sessions.get(clientId);
+  if (session === undefined || session.link !== undefined) return;
+  host.sessions.delete(clientId);
+  session.handOver();
+  host.willChanged(clientId);
+}
+
+/**
  * A session from another node, restored and written here. Dropped when a session of that client
  * id opened here meanwhile (a later CONNECT while this one was fetched: the newest wins). With
  * `move`, its deliveries are held until the node it left sends its tail (`endMove`).

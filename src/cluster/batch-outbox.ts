@@ -10,7 +10,8 @@
  * - No batch outgrows the NATS server's max_payload: a message that does not fit beside the
  *   ones before it starts the next batch; one larger on its own is dropped and counted.
  * - While the link is down nothing is queued: each message is dropped and counted
- *   (`stats.dropped`), QoS 1/2 included (core NATS is at most once).
+ *   (`stats.dropped`), QoS 1/2 included (core NATS is at most once; `add` says so, and their
+ *   acknowledgements say they failed: delivery-confirms.ts).
  * - Every batch carries this process's sender number and the next batch number (the receiver
  *   drops copies it already had, codec.ts); every message its serial, in the order appended.
  */
@@ -68,11 +69,12 @@ export class BatchOutbox {
   /**
    * Appends `message` to its subject's batch (dropped and counted while the link is down),
    * stamped with its identity: this node's sender number and the next serial (codec.ts).
+   * False when it cannot go now (the link is down).
    */
-  add(subject: string, message: Message): void {
+  add(subject: string, message: Message): boolean {
     if (!this.#link.up) {
       this.#stats.dropped++;
-      return;
+      return false;
     }
     if (message.origin !== this.#sender) {
       // Once per node: a message sent twice from here (to a plain subject and to a shared
@@ -102,12 +104,13 @@ export class BatchOutbox {
       // Too large even on its own: it cannot cross (it is still delivered on this node).
       batch.rewind(length, 0);
       this.#stats.dropped++;
-      return;
+      return true; // not a failure to wait for: it never crosses (docs/cluster.md, Limits)
     }
     if (batch.length >= MAX_BATCH) {
       this.#pending.delete(subject);
       this.#send(subject, batch);
     }
+    return true;
   }
 
   /** Sends every batch appended to since the last flush. */

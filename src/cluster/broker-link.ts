@@ -21,14 +21,17 @@
  */
 import type { Broker, BrokerBus, FetchedSession } from '../broker/index.ts';
 import type { Message, TopicIndex } from '../router/index.ts';
-import type { SessionGroup } from '../session/index.ts';
+import type { Routed, SessionGroup } from '../session/index.ts';
 import type { SharedDispatch } from './shared-dispatch.ts';
 import { brokerPrefix, filterSubjects, topicSubject } from './subjects.ts';
 
 /** What a broker link needs of the cluster. */
 export interface LinkHost {
-  /** Queues a message for the end of this turn's batch on `subject`. */
-  enqueue(subject: string, message: Message): void;
+  /**
+   * Queues a message for the end of this turn's batch on `subject`, for `nodes` (a QoS 1/2
+   * one's acknowledgement waits for them to hold it: delivery-confirms.ts).
+   */
+  enqueue(subject: string, message: Message, nodes: readonly string[]): void;
   /** This node's sessions on this broker started (`present`) or stopped wanting a subject. */
   subject(link: BrokerLink, subject: string, present: boolean): void;
   /** A client of the broker opened its session on this node at `at` (epoch ms). */
@@ -55,6 +58,14 @@ export interface LinkHost {
 }
 
 const SUBJECT_CACHE = 10_000;
+const NONE: readonly string[] = [];
+
+/** The node names of a remote interest match (its keys). */
+function nodeNames(matched: readonly { readonly key: string }[]): string[] {
+  const names = new Array<string>(matched.length);
+  for (let i = 0; i < matched.length; i++) names[i] = matched[i]!.key;
+  return names;
+}
 
 export class BrokerLink implements BrokerBus {
   readonly broker: Broker;
@@ -83,24 +94,25 @@ export class BrokerLink implements BrokerBus {
     const remote = this.#remote;
     if (remote.size === 0 || this.#closed) return shared;
     const topic = message.topic;
-    if (remote.match(topic).subscribers.length === 0) return shared;
+    const nodes = remote.match(topic).subscribers;
+    if (nodes.length === 0) return shared;
     let subject = this.#subjects.get(topic);
     if (subject === undefined) {
       subject = topicSubject(this.#prefix, topic);
       if (this.#subjects.size >= SUBJECT_CACHE) this.#subjects.clear();
       this.#subjects.set(topic, subject);
     }
-    this.#host.enqueue(subject, message);
+    this.#host.enqueue(subject, message, message.qos > 0 ? nodeNames(nodes) : NONE);
     return true;
   }
 
   /** Delivers one message from another node to this node's sessions (see the header). */
-  deliver(message: Message, now: number): void {
+  deliver(message: Message, now: number): Routed {
     if (message.expired(now)) {
       this.broker.stats.droppedExpired++;
-      return;
+      return 0;
     }
-    this.broker.route(message, false);
+    return this.broker.route(message, false);
   }
 
   placeShared(group: SessionGroup, message: Message): boolean {

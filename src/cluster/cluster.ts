@@ -6,7 +6,9 @@
  * end of the event-loop turn (setImmediate), many messages per NATS message; a large batch goes
  * at once, none outgrows max_payload. Order per publisher and topic: one subject, one batch
  * stream, one NATS connection. While the link is down each message that would have crossed
- * is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS is at most once).
+ * is dropped and counted (`stats.dropped`), QoS 1/2 included (core NATS is at most once). A QoS
+ * 1/2 message's acknowledgement waits until the nodes it crossed to hold it (delivery-confirms.ts);
+ * incoming batches are batch-inbox.ts's.
  *
  * Control subjects (small JSON, never per message): `pubsub.c.node` (each node's
  * announcement, every `ANNOUNCE_MS`), `pubsub.c.interest` (filter deltas and snapshots,
@@ -29,11 +31,12 @@ import type { Config } from '../config.ts';
 import type { Message } from '../router/index.ts';
 import type { JournaledMessageStore } from '../store/index.ts';
 import type { Tenancy } from '../tenancy/index.ts';
+import { BatchInbox } from './batch-inbox.ts';
 import { BatchOutbox, type ClusterStats, zeroStats } from './batch-outbox.ts';
 import { BrokerLink, type LinkHost } from './broker-link.ts';
-import { batchOrigin, decodeBatch } from './codec.ts';
 import { ControlSync } from './control-sync.ts';
 import { DefaultBrokerWait } from './default-broker-wait.ts';
+import { DeliveryConfirms } from './delivery-confirms.ts';
 import { NatsLink } from './link.ts';
 import { type ClusterNode, nodeList } from './node-list.ts';
 import { ANNOUNCE_MS, type InterestMessage, type NodeAnnouncement, Peers } from './peers.ts';
@@ -102,8 +105,7 @@ export class Cluster implements LinkHost {
   /** This process's sender number in batch headers (codec.ts), and its last batch number. */
   readonly #sender = randomInt(1, 0xffff_ffff);
   readonly #outbox: BatchOutbox;
-  /** The last batch number seen from each sender: a copy (overlapping subscriptions) is not above it. */
-  readonly #lastSeq = new Map<number, number>();
+  readonly #inbox: BatchInbox;
   #announcer: NodeJS.Timeout | undefined;
   #control: Subscription[] = [];
   #sameNameWarned = false;
@@ -115,6 +117,8 @@ export class Cluster implements LinkHost {
   readonly #shared: SharedGroups;
   /** The shared control plane (control-sync.ts): the admin API commits its changes through it. */
   readonly controlPlane: ControlSync;
+  /** QoS 1/2 messages' acknowledgements wait for the nodes they crossed to (delivery-confirms.ts). */
+  readonly confirms: DeliveryConfirms;
 
   constructor(options: ClusterOptions) {
     this.#options = options;
@@ -145,6 +149,7 @@ export class Cluster implements LinkHost {
         this.controlPlane.linkDown();
         this.retained.down();
         this.sessions.linkDown();
+        this.confirms.linkDown();
       },
     });
     this.#shared = new SharedGroups({
@@ -152,7 +157,7 @@ export class Cluster implements LinkHost {
       stats: this.stats,
       logger: this.#log,
       connection: () => this.#link.connection,
-      enqueue: (subject, message) => this.enqueue(subject, message),
+      enqueue: (subject, message, nodes) => this.enqueue(subject, message, nodes),
     });
     this.retained = new RetainedSync(options.logger, this.#sender, replicas);
     this.#defaultWait = new DefaultBrokerWait(() => options.tenancy.defaultTenant() !== undefined);
@@ -170,6 +175,13 @@ export class Cluster implements LinkHost {
       maxPayload: () => this.#outbox.maxPayload,
     });
     this.#outbox = new BatchOutbox(this.#sender, this.#link, this.stats, this.#log);
+    const store = options.store;
+    this.confirms = new DeliveryConfirms({
+      ...common,
+      afterJournal: (fn) => (store === undefined ? fn() : store.afterJournal(fn)),
+    });
+    store?.gate(this.confirms);
+    this.#inbox = new BatchInbox(this.stats, this.#log, this.confirms);
   }
 
   /** Whether the NATS link is up (/readyz). */
@@ -204,6 +216,8 @@ export class Cluster implements LinkHost {
     this.controlPlane.linkDown();
     this.retained.close();
     this.sessions.close();
+    this.#options.store?.gate(undefined);
+    this.confirms.close();
     await this.wills.close(); // a stopping node's wills are not published by the others
     const nc = this.#link.connection;
     if (nc !== undefined) {
@@ -245,8 +259,9 @@ export class Cluster implements LinkHost {
 
   // ---- LinkHost: what broker links call ----
 
-  enqueue(subject: string, message: Message): void {
-    this.#outbox.add(subject, message);
+  enqueue(subject: string, message: Message, nodes: readonly string[]): void {
+    const sent = this.#outbox.add(subject, message);
+    if (message.qos > 0) this.confirms.need(nodes, sent);
     this.#schedule();
   }
 
@@ -257,7 +272,7 @@ export class Cluster implements LinkHost {
         entry = { refs: 0, link, sub: undefined };
         this.#subjects.set(subject, entry);
         const nc = this.#link.connection;
-        if (nc !== undefined) entry.sub = this.#subscribeData(nc, subject, link);
+        if (nc !== undefined) entry.sub = this.#inbox.subscribe(nc, subject, link);
       }
       entry.refs++;
       return;
@@ -349,6 +364,7 @@ export class Cluster implements LinkHost {
       }
     }
     this.#outbox.flush();
+    this.confirms.flush(this.#link.connection);
   }
 
   #publishInterest(
@@ -383,28 +399,6 @@ export class Cluster implements LinkHost {
 
   // ---- receiving ----
 
-  #subscribeData(nc: NatsConnection, subject: string, link: BrokerLink): Subscription {
-    return nc.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err !== null) return;
-        const now = Date.now();
-        try {
-          const { sender, seq } = batchOrigin(msg.data);
-          if (seq <= (this.#lastSeq.get(sender) ?? 0)) return; // a copy: another subscription matched
-          this.#lastSeq.set(sender, seq);
-          this.stats.batchesReceived++;
-          decodeBatch(msg.data, (m) => {
-            this.stats.received++;
-            link.deliver(m, now);
-          });
-        } catch (e) {
-          this.stats.malformed++;
-          this.#log.warn({ err: (e as Error).message, subject: msg.subject }, 'cluster batch not decoded');
-        }
-      },
-    });
-  }
-
   /** At every (re)connection: data subscriptions, control subscriptions, then say who we are. */
   #linkUp(nc: NatsConnection): void {
     this.#defaultWait.linkUp();
@@ -412,7 +406,7 @@ export class Cluster implements LinkHost {
     this.#outbox.maxPayload = nc.info?.max_payload ?? this.#outbox.maxPayload;
     for (const [subject, entry] of this.#subjects)
       if (entry.sub === undefined || entry.sub.isClosed())
-        entry.sub = this.#subscribeData(nc, subject, entry.link);
+        entry.sub = this.#inbox.subscribe(nc, subject, entry.link);
     if (this.#control.length === 0 || this.#control[0]!.isClosed()) {
       const on = (subject: string, handle: (data: unknown) => void) =>
         nc.subscribe(subject, {
@@ -436,6 +430,7 @@ export class Cluster implements LinkHost {
     }
     this.#shared.linkUp(nc);
     this.sessions.linkUp(nc);
+    this.confirms.linkUp(nc);
     this.#interestOut = new Map(); // the snapshot below says it all
     this.#peers.touchAll(Date.now());
     this.#introduce(nc);
@@ -470,6 +465,7 @@ export class Cluster implements LinkHost {
 
   #forget(name: string, why: string): void {
     this.#shared.forget(name);
+    this.confirms.nodeGone(name);
     if (name !== this.nodeName && this.#peers.forget(name))
       this.#log.info({ event: 'cluster_node_left', peer: name, why }, `cluster node ${name} left (${why})`);
   }
@@ -485,6 +481,7 @@ export class Cluster implements LinkHost {
     this.wills.prune(Date.now());
     for (const name of this.#peers.expire(Date.now())) {
       this.#shared.forget(name);
+      this.confirms.nodeGone(name);
       this.wills.nodeGone(name); // gone without a goodbye: its clients' wills are published here
       this.#log.info(
         { event: 'cluster_node_left', peer: name, why: 'silent' },

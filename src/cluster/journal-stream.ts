@@ -6,7 +6,8 @@
  * An existing stream is used as it is.
  */
 import { createHash } from 'node:crypto';
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
 import { escapeLevel, ROOT } from './subjects.ts';
 
 export const JOURNAL_STREAM = 'PUBSUB_SESSIONS';
@@ -36,9 +37,49 @@ export async function lastOnSubject(
   subject: string,
   direct: boolean,
 ): Promise<number | undefined> {
+  return (await lastMessage(jsm, subject, direct))?.seq;
+}
+
+/** The last message on `subject` (undefined: none). */
+export async function lastMessage(
+  jsm: JetStreamManager,
+  subject: string,
+  direct: boolean,
+): Promise<StoredMsg | undefined> {
   const query = { last_by_subj: subject };
   const last = await (direct
     ? jsm.direct.getMessage(JOURNAL_STREAM, query)
     : jsm.streams.getMessage(JOURNAL_STREAM, query));
-  return last === null ? undefined : last.seq;
+  return last ?? undefined;
+}
+
+/** The header naming the node that wrote a snapshot part (journal-restart.ts). */
+export const NODE_HEADER = 'Pubsub-Node';
+
+/**
+ * One message to a session's subject: its stream sequence; undefined when not taken;
+ * 'conflict' when `after` was given and the subject's last message is not it. A snapshot's
+ * `part` (`i/n`) goes in the header `Pubsub-Snapshot`, with its node in `Pubsub-Node`.
+ */
+export async function publishToJournal(
+  js: JetStreamClient,
+  subject: string,
+  data: Buffer,
+  options: { readonly part: string | undefined; readonly node: string; readonly after: number | undefined },
+): Promise<number | undefined | 'conflict'> {
+  const { part, node, after } = options;
+  try {
+    const h = part === undefined ? undefined : headers();
+    h?.set('Pubsub-Snapshot', part!);
+    h?.set(NODE_HEADER, node);
+    const ack = await js.publish(subject, data, {
+      ...(h === undefined ? {} : { headers: h }),
+      ...(after === undefined ? {} : { expect: { lastSubjectSequence: after } }),
+    });
+    return ack.seq;
+  } catch (err) {
+    return after !== undefined && /wrong last sequence/i.test((err as Error).message)
+      ? 'conflict'
+      : undefined;
+  }
 }

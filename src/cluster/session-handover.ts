@@ -35,7 +35,7 @@ import { randomUUID } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { createInbox } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type { Broker, FetchedSession } from '../broker/index.ts';
+import { type Broker, discardRestoredSession, type FetchedSession } from '../broker/index.ts';
 import type { JournaledMessageStore, StoredSession } from '../store/index.ts';
 import { fromBufferJson, toBufferJson } from './buffer-json.ts';
 import { FrameJoiner, frame, publishInParts, readFrame } from './framed-parts.ts';
@@ -112,18 +112,25 @@ export class SessionHandover {
 
   constructor(host: HandoverHost) {
     this.#host = host;
+    const brokerOf = (id: string): Broker | undefined => [...host.brokers()].find((b) => b.id === id);
     this.journal = new NatsSessionJournal({
+      nodeName: host.nodeName,
       logger: host.logger,
+      persistent: function* () {
+        for (const broker of host.brokers())
+          for (const [clientId, session] of broker.sessions)
+            if (session.expiryInterval > 0) yield [broker.id, clientId] as const;
+      },
+      discard: (brokerId, clientId) => {
+        const broker = brokerOf(brokerId);
+        if (broker !== undefined) discardRestoredSession(broker, clientId);
+      },
       replicas: host.journal.replicas,
       batchMs: host.journal.batchMs,
       maxPayload: () => host.maxPayload(),
       session: (brokerId, clientId) => {
-        for (const broker of host.brokers()) {
-          if (broker.id !== brokerId) continue;
-          const session = broker.sessions.get(clientId);
-          return session !== undefined && session.expiryInterval > 0 ? session.stored() : undefined;
-        }
-        return undefined;
+        const session = brokerOf(brokerId)?.sessions.get(clientId);
+        return session !== undefined && session.expiryInterval > 0 ? session.stored() : undefined;
       },
     });
     host.journal.store?.attach(this.journal);
@@ -337,9 +344,12 @@ export class SessionHandover {
     }
   }
 
-  /** Whether persistent sessions are refused here now (cut off from NATS: session-fence.ts). */
+  /**
+   * Whether persistent sessions are refused here now: cut off from NATS (session-fence.ts), or
+   * not yet sure of the copies restored from disk (journal-restart.ts).
+   */
   get fenced(): boolean {
-    return this.fence.fenced;
+    return this.fence.fenced || (this.#host.journal.store !== undefined && this.journal.opening);
   }
 
   /** The link went down: the journal stops publishing until it is back. */

@@ -12,17 +12,18 @@
  *   and their PubAcks awaited as one batch. A delivery put and acknowledged within the window
  *   is never written (its records fold away), as in the SQLite store.
  * - Each snapshot of a session (read from the live session: `JournalHost.session`; in parts
- *   under max_payload) starts an epoch (this process's sender number and a count) that the
- *   records after it carry; once its parts are acknowledged everything before them on the
+ *   under max_payload) starts an epoch (`<node name>/<sender>.<count>`: this node, this process,
+ *   a count) that the records after it carry; once its parts are acknowledged everything before them on the
  *   subject is purged. A session opened on this node writes a snapshot first, and another
  *   when the records since the last one outweigh it (16 KB at least), so a subject holds about
  *   one session's worth, whatever its age.
  * - Reading (`read`; journal-replay.ts): the subject from its start; the last complete snapshot
  *   is the state, and only the records of its epoch after it apply. Records another node wrote
  *   after a newer snapshot (a node that handed the session over, still flushing) are ignored,
- *   and so is anything before the first snapshot. A session removed (`del`) leaves it empty.
+ *   and so is anything before the first snapshot. A session removed (`del`) leaves only that.
  * - A session handed to another node leaves nothing here (the store's `forget`): the new
- *   owner's snapshot supersedes it.
+ *   owner's snapshot supersedes it. Before the journal is first used, the sessions restored from
+ *   disk that another node wrote since are let go (journal-restart.ts; `opening` until then).
  * - A publish the stream does not take (a leader being elected) is followed by a snapshot,
  *   retried. The link down: records are held, and the acknowledgements waiting for them, until
  *   it is back (then written as snapshots) or the node is fenced (session-fence.ts: then
@@ -34,14 +35,20 @@
  */
 import { randomInt } from 'node:crypto';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { headers, type NatsConnection } from '@nats-io/transport-node';
-import type { Logger } from 'pino';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { JournalOp, SessionJournal, StoredSession } from '../store/index.ts';
 import { splitParts } from './framed-parts.ts';
 import { encodeJournal, snapshotOps } from './journal-codec.ts';
 import { readSession } from './journal-replay.ts';
+import { checkRestored, type RestartHost } from './journal-restart.ts';
 import { JournalSession } from './journal-session.ts';
-import { ensureJournalStream, JOURNAL_STREAM, journalSubject, lastOnSubject } from './journal-stream.ts';
+import {
+  ensureJournalStream,
+  JOURNAL_STREAM,
+  journalSubject,
+  lastOnSubject,
+  publishToJournal,
+} from './journal-stream.ts';
 
 /** A snapshot is written again once the records since the last one pass its size, and this. */
 const SNAPSHOT_MIN_BYTES = 16 * 1024;
@@ -70,8 +77,7 @@ export interface JournalStats {
   recovered: number;
 }
 
-export interface JournalHost {
-  readonly logger: Logger;
+export interface JournalHost extends RestartHost {
   readonly replicas: () => number;
   /** The commit window, ms (`--store-batch-ms`, as the SQLite store's; 0: each event-loop turn). */
   readonly batchMs: number;
@@ -101,6 +107,8 @@ export class NatsSessionJournal implements SessionJournal {
   #off = false;
   /** Whether the journal has been usable on this process (a node cut off then has one to defer to). */
   available = false;
+  /** Until the sessions restored from disk are checked against the journal (or there is none). */
+  opening = true;
   /** Each turn's publishes settle in turn order. */
   #last: Promise<void> = Promise.resolve();
   #js: JetStreamClient | undefined;
@@ -140,6 +148,12 @@ export class NatsSessionJournal implements SessionJournal {
         const jsm = await jetstreamManager(nc, { checkAPI: false });
         const direct = await ensureJournalStream(jsm, this.#host.replicas());
         if (generation !== this.#generation) return false;
+        if (this.opening)
+          await checkRestored(jsm, direct, this.#host, (b, c) =>
+            this.#dirty.add(this.#opened(b, c) ?? this.#openSession(b, c)),
+          );
+        this.opening = false;
+        if (generation !== this.#generation) return false;
         this.#direct = direct;
         this.#jsm = jsm;
         this.#js = jetstream(nc);
@@ -165,6 +179,7 @@ export class NatsSessionJournal implements SessionJournal {
           // Without JetStream there is no journal: writes go on, durable here only. A journal
           // that does not answer fails what waits for it, and is asked again.
           this.#off = none;
+          if (none) this.opening = false; // no journal: the sessions here are the only ones
           this.#failHeld(none ? undefined : JOURNAL_DOWN);
           if (!none) setTimeout(() => void (generation === this.#generation && this.up(nc)), 5000).unref();
           return false;
@@ -222,10 +237,13 @@ export class NatsSessionJournal implements SessionJournal {
   }
 
   #openSession(brokerId: string, clientId: string): JournalSession {
-    const open = new JournalSession(brokerId, clientId);
-    let sessions = this.#open.get(brokerId);
-    if (sessions === undefined) this.#open.set(brokerId, (sessions = new Map()));
-    sessions.set(clientId, open);
+    return this.#keep(new JournalSession(brokerId, clientId));
+  }
+
+  #keep(open: JournalSession): JournalSession {
+    let sessions = this.#open.get(open.brokerId);
+    if (sessions === undefined) this.#open.set(open.brokerId, (sessions = new Map()));
+    sessions.set(open.clientId, open);
     return open;
   }
 
@@ -337,17 +355,19 @@ export class NatsSessionJournal implements SessionJournal {
       // After this session's earlier writes, and only if nobody wrote since: then the subject
       // is ours to empty (a node that resumed the session meanwhile wrote after us).
       await open.before;
+      const epoch = open.epoch || `${this.#host.nodeName}/`; // who removed it (journal-restart.ts)
       const seq = await this.#publish(
         js,
         open.subject,
-        encodeJournal(open.epoch, false, ops),
+        encodeJournal(epoch, false, ops),
         undefined,
         open.lastSeq,
       );
       if (seq === 'conflict') return true;
       if (seq === undefined) return false;
-      // Ours to empty only when nobody wrote after our last message (what comes after stays).
-      if (open.lastSeq !== undefined) this.#purgeBelow(open.subject, seq + 1);
+      // Ours to empty only when nobody wrote after our last message (what comes after stays);
+      // the removal itself stays, saying who removed it.
+      if (open.lastSeq !== undefined) this.#purgeBelow(open.subject, seq);
       return true;
     }
     const body = open.needSnapshot ? undefined : encodeJournal(open.epoch, false, ops);
@@ -363,7 +383,7 @@ export class NatsSessionJournal implements SessionJournal {
       // Not a live persistent session here (any more): its removal follows, or nothing does.
       return !fits || this.#taken(open, await this.#publish(js, open.subject, body));
     }
-    open.epoch = `${this.#sender}.${++this.#epochs}`;
+    open.epoch = `${this.#host.nodeName}/${this.#sender}.${++this.#epochs}`;
     open.needSnapshot = false;
     open.bytesSinceSnapshot = 0;
     const bytes = encodeJournal(open.epoch, true, snapshotOps(state));
@@ -386,10 +406,6 @@ export class NatsSessionJournal implements SessionJournal {
     return true;
   }
 
-  /**
-   * One message to a session's subject: its stream sequence; undefined when not taken;
-   * 'conflict' when `after` was given and the subject's last message is not it.
-   */
   async #publish(
     js: JetStreamClient,
     subject: string,
@@ -397,20 +413,9 @@ export class NatsSessionJournal implements SessionJournal {
     part?: string,
     after?: number,
   ): Promise<number | undefined | 'conflict'> {
-    try {
-      const h = part === undefined ? undefined : headers();
-      h?.set('Pubsub-Snapshot', part!);
-      const ack = await js.publish(subject, data, {
-        ...(h === undefined ? {} : { headers: h }),
-        ...(after === undefined ? {} : { expect: { lastSubjectSequence: after } }),
-      });
-      this.stats.messages++;
-      return ack.seq;
-    } catch (err) {
-      return after !== undefined && /wrong last sequence/i.test((err as Error).message)
-        ? 'conflict'
-        : undefined;
-    }
+    const seq = await publishToJournal(js, subject, data, { part, node: this.#host.nodeName, after });
+    if (typeof seq === 'number') this.stats.messages++;
+    return seq;
   }
 
   #purgeBelow(subject: string, seq: number): void {
@@ -424,11 +429,7 @@ export class NatsSessionJournal implements SessionJournal {
     this.stats.dropped++;
     if (!open.deleted) {
       open.needSnapshot = true;
-      if (this.#opened(open.brokerId, open.clientId) === undefined) {
-        let sessions = this.#open.get(open.brokerId);
-        if (sessions === undefined) this.#open.set(open.brokerId, (sessions = new Map()));
-        sessions.set(open.clientId, open);
-      }
+      if (this.#opened(open.brokerId, open.clientId) === undefined) this.#keep(open);
     }
     if (this.#outageSaid) return;
     this.#outageSaid = true;
@@ -464,7 +465,14 @@ export class NatsSessionJournal implements SessionJournal {
     const started = Date.now();
     for (;;) {
       try {
-        const session = await this.#readOnce(nc, subject, clientId);
+        const jsm = this.#jsm;
+        if (jsm === undefined) throw new Error('the NATS link is down');
+        const last = await lastOnSubject(jsm, subject, this.#direct);
+        if (last === undefined) {
+          this.#empty.add(subject);
+          return undefined;
+        }
+        const session = await readSession(nc, JOURNAL_STREAM, subject, last, clientId, READ_TIMEOUT_MS);
         if (session !== undefined) this.stats.recovered++;
         return session;
       } catch (err) {
@@ -472,17 +480,6 @@ export class NatsSessionJournal implements SessionJournal {
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
-  }
-
-  async #readOnce(nc: NatsConnection, subject: string, clientId: string): Promise<StoredSession | undefined> {
-    const jsm = this.#jsm;
-    if (jsm === undefined) throw new Error('the NATS link is down');
-    const last = await lastOnSubject(jsm, subject, this.#direct);
-    if (last === undefined) {
-      this.#empty.add(subject);
-      return undefined;
-    }
-    return readSession(nc, JOURNAL_STREAM, subject, last, clientId, READ_TIMEOUT_MS);
   }
 
   close(): void {

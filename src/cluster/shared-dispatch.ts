@@ -92,8 +92,8 @@ export class RemoteGroup {
 export interface DispatchHost {
   /** Whether the NATS link is up (no other node is chosen while it is down). */
   readonly linkUp: boolean;
-  /** Queues a message for this turn's batch on `subject` (the data plane's outbox). */
-  enqueue(subject: string, message: Message): void;
+  /** Queues a message for this turn's batch on `subject` (the data plane's outbox), for `nodes`. */
+  enqueue(subject: string, message: Message, nodes: readonly string[]): void;
   /** A shared message no member anywhere could take (counted with the cluster's drops). */
   lost(): void;
   /** The broker is closing: its groups are withdrawn. */
@@ -226,7 +226,9 @@ export class SharedDispatch {
       if (this.#tails.size >= TAIL_CACHE) this.#tails.clear();
       this.#tails.set(topic, tail);
     }
-    this.#host.enqueue(`${remote.heads[i]}${hops}.${start}${remote.tail}${tail}`, message);
+    this.#host.enqueue(`${remote.heads[i]}${hops}.${start}${remote.tail}${tail}`, message, [
+      remote.nodes[i]!,
+    ]);
   }
 
   /** The remote group `$share/{shareName}/{filter}` among those matching `topic` (a cached match). */

@@ -55,8 +55,8 @@ export interface ShareHost {
   readonly logger: Logger;
   /** The NATS connection while the link is up. */
   connection(): NatsConnection | undefined;
-  /** The data plane's outbox (cluster.ts). */
-  enqueue(subject: string, message: Message): void;
+  /** The data plane's outbox (cluster.ts), for a message going to `nodes`. */
+  enqueue(subject: string, message: Message, nodes: readonly string[]): void;
 }
 
 const groupKey = (shareName: string, filter: string): string => `${shareName}/${filter}`;
@@ -87,7 +87,7 @@ export class SharedGroups {
       get linkUp() {
         return link.linkUp;
       },
-      enqueue: (subject, message) => this.#host.enqueue(subject, message),
+      enqueue: (subject, message, nodes) => this.#host.enqueue(subject, message, nodes),
       lost: () => {
         this.#host.stats.dropped++;
       },

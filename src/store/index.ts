@@ -46,7 +46,12 @@ export { type BrokerKeyRecord, CredentialStore } from './credential-store.ts';
 export { DataDirLock, DataDirLockedError, LOCK_FILE } from './data-dir-lock.ts';
 export { ensureDataDir, MIGRATIONS, openDatabase, StoreError, transaction } from './database.ts';
 export { type HookFunctionRecord, HookStore } from './hook-store.ts';
-export { JournaledMessageStore, type JournalOp, type SessionJournal } from './journaled-message-store.ts';
+export {
+  type CommitGate,
+  JournaledMessageStore,
+  type JournalOp,
+  type SessionJournal,
+} from './journaled-message-store.ts';
 export { MemoryMessageStore } from './memory-message-store.ts';
 export type {
   BrokerState,

@@ -9,11 +9,14 @@
  *   record, subscriptions, outbound entries and states, inbound QoS 2 ids, a session's removal)
  *   are then recorded in the journal, in call order. Retained messages are not: the cluster
  *   keeps those in a stream of its own (src/cluster/retained-sync.ts).
- * - `afterCommit(fn)` runs `fn` once the wrapped store committed every earlier write and the
+ * - `afterJournal(fn)` runs `fn` once the wrapped store committed every earlier write and the
  *   journal holds every earlier record (or gave up on it: it says so itself), with the error of
- *   either (a journal that will not have them: a node cut off from the cluster), so an
- *   acknowledgement that waits for it vouches for both. Without a journal attached yet (at
- *   start, before the cluster link) it is the wrapped store's.
+ *   either (a journal that will not have them: a node cut off from the cluster). Without a
+ *   journal attached yet (at start, before the cluster link) it is the wrapped store's.
+ * - `afterCommit(fn)`, what acknowledgements wait for, also waits for the gate's confirmations
+ *   (src/cluster/delivery-confirms.ts: the other nodes a QoS 1/2 message crossed to hold it),
+ *   so a PUBACK vouches for the message wherever it went. The gate's own answers to other
+ *   nodes wait for `afterJournal` only, so two nodes never wait for each other.
  * - `forget` takes a session out of this store without a journal record: a session handed to
  *   another node lives on there, and that node's journal records supersede this node's.
  */
@@ -40,6 +43,13 @@ export type JournalOp =
   | { readonly t: 'in'; readonly packetId: number }
   | { readonly t: 'din'; readonly packetId: number };
 
+/** What acknowledgements also wait for beyond this node's writes (a settled-in-order ticket queue). */
+export interface CommitGate {
+  readonly pending: boolean;
+  /** Runs `fn` once everything before the call is settled, with the error of what failed. */
+  whenConfirmed(fn: (error?: Error) => void): void;
+}
+
 /** Where session writes are recorded beyond this node. */
 export interface SessionJournal {
   record(brokerId: string, clientId: string, op: JournalOp): void;
@@ -57,6 +67,7 @@ export interface SessionJournal {
 export class JournaledMessageStore implements MessageStore {
   readonly #inner: MessageStore;
   #journal: SessionJournal | undefined;
+  #gate: CommitGate | undefined;
 
   constructor(inner: MessageStore) {
     this.#inner = inner;
@@ -67,8 +78,13 @@ export class JournaledMessageStore implements MessageStore {
     this.#journal = journal;
   }
 
+  /** Acknowledgements from now on also wait for `gate` (undefined: no longer). */
+  gate(gate: CommitGate | undefined): void {
+    this.#gate = gate;
+  }
+
   get pending(): boolean {
-    return this.#inner.pending || this.#journal?.pending === true;
+    return this.#inner.pending || this.#journal?.pending === true || this.#gate?.pending === true;
   }
   get writes(): number {
     return this.#inner.writes;
@@ -153,21 +169,36 @@ export class JournaledMessageStore implements MessageStore {
   }
 
   afterCommit(fn: CommitCallback): void {
+    const gate = this.#gate;
+    if (gate === undefined || !gate.pending) return this.afterJournal(fn);
+    this.#both(
+      fn,
+      (done) => this.afterJournal(done),
+      (done) => gate.whenConfirmed(done),
+    );
+  }
+
+  /** `fn` once the wrapped store and the journal hold every earlier write (see the header). */
+  afterJournal(fn: CommitCallback): void {
     const journal = this.#journal;
     if (journal === undefined) return this.#inner.afterCommit(fn);
+    this.#both(
+      fn,
+      (done) => this.#inner.afterCommit(done),
+      (done) => journal.whenRecorded(done),
+    );
+  }
+
+  /** `fn` once both have called back, with the first error either gave. */
+  #both(fn: CommitCallback, a: (done: CommitCallback) => void, b: (done: CommitCallback) => void): void {
     let waiting = 2;
     let error: Error | undefined;
-    const done = (): void => {
+    const done = (e?: Error): void => {
+      error ??= e;
       if (--waiting === 0) fn(error);
     };
-    this.#inner.afterCommit((e) => {
-      error ??= e;
-      done();
-    });
-    journal.whenRecorded((e) => {
-      error ??= e;
-      done();
-    });
+    a(done);
+    b(done);
   }
 
   flush(): void {

@@ -1,7 +1,7 @@
 /**
  * The NATS link's faults (issue 18): NATS unreachable at start (said once, retried, /readyz 503
  * until it answers), and NATS killed mid-run (/readyz 503 on every node, local traffic goes on,
- * cross-node messages are dropped and counted, and once NATS is back the nodes re-announce
+ * cross-node messages are dropped and counted, a QoS 1 one's PUBACK says 0x80, and once NATS is back the nodes re-announce
  * their interest and messages cross again).
  */
 import assert from 'node:assert/strict';
@@ -81,7 +81,14 @@ describeWithTool('cluster: the NATS link fails and recovers', natsServer, () => 
     assert.equal(await metric(a, 'pubsub_cluster_link_up'), 0);
     await a.child.waitForLine((l) => l.includes('cluster link lost'), 'the link loss logged');
     const dropped = await metric(a, 'pubsub_cluster_messages_dropped_total');
-    await pub.client.publishAsync(topic, 'while down', { qos: 1 });
+    // B wanted it and cannot get it: the PUBACK says so (0x80), the local delivery is made.
+    await assert.rejects(
+      pub.client.publishAsync(topic, 'while down', { qos: 1 }),
+      (err: Error & { code?: number }) => {
+        assert.equal(err.code, 0x80, err.message);
+        return true;
+      },
+    );
     await until(() => local.got.includes('while down'), 'local delivery while NATS is down');
     assert.equal(await metric(a, 'pubsub_cluster_messages_dropped_total'), dropped + 1);
 

@@ -5,7 +5,8 @@
  * `pubsub serve` nodes; an offline persistent session on A (mosquitto_sub -c) while a publisher
  * on A has QoS 1 and QoS 2 messages acknowledged; A is SIGKILLed mid-flow and its data dir
  * removed; the client comes back on B: every acknowledged message arrives, no QoS 2 one twice.
- * Again with one of the three nats-servers SIGKILLed at the same moment.
+ * Again with one of the three nats-servers SIGKILLed at the same moment, and with the publishers
+ * on C (their acknowledgements wait for A to hold the messages: src/cluster/delivery-confirms.ts).
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -25,9 +26,9 @@ import {
 import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-tools.ts';
 import { startServe } from '../helpers/pubsub-process.ts';
 
-async function crash(t: TestContext, killNats: boolean): Promise<void> {
+async function crash(t: TestContext, killNats: boolean, publishOnC = false): Promise<void> {
   const { members, urls } = await startNatsCluster(t, 3);
-  const [a, b] = await Promise.all(
+  const [a, b, c] = await Promise.all(
     ['a', 'b', 'c'].map((n) =>
       // No --cluster-replicas: three NATS servers make it 3.
       startNode(t, { url: urls }, `journal-${n}`, ['--max-queued-messages', '100000']),
@@ -42,11 +43,15 @@ async function crash(t: TestContext, killNats: boolean): Promise<void> {
   await nc.close();
   assert.equal(replicas, 3, 'the journal made with three replicas on three NATS servers (the default)');
 
-  // Publishers on A, QoS 1 and QoS 2 at once; what A acknowledged is what must arrive.
+  // Publishers on A (or C), QoS 1 and QoS 2 at once; what they acknowledged is what must arrive.
   const acked: string[] = [];
   const publishers = await Promise.all(
     [1, 2].map((qos) =>
-      mqtt.connectAsync(a!.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0, clientId: `${id}-p${qos}` }),
+      mqtt.connectAsync((publishOnC ? c! : a!).urls.mqtt!, {
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        clientId: `${id}-p${qos}`,
+      }),
     ),
   );
   for (const p of publishers) p.on('error', () => {});
@@ -113,6 +118,10 @@ describeWithTool(
 
     it('the same with one of the three nats-servers SIGKILLed at the same moment (replicas 3)', async (t) => {
       await crash(t, true);
+    });
+
+    it('the same with the publishers on C: what C acknowledged, A held (C waited for it), all on B', async (t) => {
+      await crash(t, false, true);
     });
   },
 );

@@ -220,11 +220,12 @@ function openSession(
       `CONNACK needs more than the client's Maximum Packet Size of ${conn.clientMaximumPacketSize} bytes`,
     ); // [MQTT-3.1.2-24]
   }
-  // A cluster node cut off from NATS cannot tell whether another node serves the session now.
+  // A cluster node cut off from NATS (or starting: its restored copies in doubt) cannot tell
+  // whether another node serves the session now.
   if ((!packet.clean || plan.sessionExpiry > 0) && broker.fenced)
     return conn.refuse(
       'SERVER_UNAVAILABLE',
-      'cut off from the cluster: persistent sessions are served by the other nodes',
+      'not in touch with the cluster (cut off, or starting): persistent sessions are served by the other nodes',
     );
   // In a cluster the session may be on another node: it is fetched first (the packets behind
   // this CONNECT wait), then resumed here (src/cluster/session-handover.ts).
