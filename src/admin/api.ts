@@ -123,6 +123,9 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
     }
   });
 
+  // Cluster mode: changes go to the cluster's control plane before the answer, and a token is
+  // judged once this node applied what the bucket held when the request came.
+  if (ctx.cluster !== undefined) clusterControlPlane(app, ctx.cluster);
   // Deny by default, decided on the matched route (src/admin/access.ts), under the brute-force
   // limiter (auth-throttle.ts), which counts failures by the address access.ts trusts.
   app.addHook('onRequest', async (req) => {
@@ -133,8 +136,6 @@ export async function buildApi(ctx: ApiContext): Promise<FastifyInstance> {
   app.addHook('preHandler', async (req) => {
     if (!isPublicRoute(req.method, req.routeOptions.url)) requireToken(req);
   });
-  // Cluster mode: changes go to the cluster's control plane before the answer.
-  if (ctx.cluster !== undefined) clusterControlPlane(app, ctx.cluster);
   // Every change through the API is recorded, with no audit code in the routes (audit.ts).
   auditChanges(app, ctx);
 

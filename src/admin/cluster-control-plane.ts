@@ -6,7 +6,8 @@
  *   revocations, tokens, hooks: everything under /accounts but a broker's clients, retained
  *   messages and traces, which are node-local) is answered only once its changes are written to
  *   the cluster's bucket, and handled only once this node has applied what the bucket held when
- *   it came (`caughtUp`, 1 s bound): any node's API then gives the same answer.
+ *   it came (`caughtUp`, 1 s bound): any node's API then gives the same answer. So is every
+ *   request with a token, before the token is judged (one made or revoked on another node).
  * - A change that lost to a change of the same record made on another node at the same moment
  *   is answered 409 CONTROL_PLANE_CONFLICT; the node now holds the winner's record.
  * - While the node does not hold the control plane (its link to NATS is down, or it is still
@@ -24,11 +25,16 @@ const CONTROL_ROUTE = /^\/client\/v4\/accounts(?!.*\/brokers\/:broker\/(?:client
 const isControlRoute = (req: FastifyRequest): boolean => CONTROL_ROUTE.test(req.routeOptions.url ?? '');
 const isWrite = (req: FastifyRequest): boolean => req.method !== 'GET' && req.method !== 'HEAD';
 
-/** Registers the hooks (before the audit's, so that the audit records the final status). */
+/**
+ * Registers the hooks: before the access check's (a token made or revoked through another node
+ * just before is judged as that node would), and before the audit's (which records the final status).
+ */
 export function clusterControlPlane(app: FastifyInstance, cluster: Cluster): void {
-  app.addHook('preHandler', async (req) => {
+  app.addHook('onRequest', async (req) => {
     // What another node's API answered before this request came is here first (control-sync.ts).
-    if (isControlRoute(req)) await cluster.controlPlane.caughtUp();
+    if (req.headers.authorization !== undefined || isControlRoute(req)) await cluster.controlPlane.caughtUp();
+  });
+  app.addHook('preHandler', async (req) => {
     if (isWrite(req) && isControlRoute(req) && !cluster.ready)
       throw new ApiError(
         'CONTROL_PLANE_UNAVAILABLE',

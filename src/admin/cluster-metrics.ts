@@ -126,6 +126,12 @@ export function registerClusterMetrics(registry: Registry, cluster: Cluster): vo
     'Sessions read from the journal for a client resuming here while no node held them (their node gone).',
     () => journal.recovered,
   );
+  series(
+    'counter',
+    'pubsub_cluster_orphan_sessions_adopted_total',
+    'Sessions of nodes gone (dead, or stopped) adopted here from the journal, so their subscriptions stay live.',
+    () => cluster.sessions.orphans.adopted,
+  );
   const confirms = cluster.confirms.stats;
   series(
     'counter',

@@ -464,10 +464,16 @@ export class Cluster implements LinkHost {
   }
 
   #forget(name: string, why: string): void {
+    if (name === this.nodeName || !this.#peers.forget(name)) return this.#shared.forget(name);
+    this.#gone(name);
+    this.#log.info({ event: 'cluster_node_left', peer: name, why }, `cluster node ${name} left (${why})`);
+  }
+
+  /** A node the membership forgot: what waited for it fails, its sessions are adopted. */
+  #gone(name: string): void {
     this.#shared.forget(name);
     this.confirms.nodeGone(name);
-    if (name !== this.nodeName && this.#peers.forget(name))
-      this.#log.info({ event: 'cluster_node_left', peer: name, why }, `cluster node ${name} left (${why})`);
+    this.sessions.orphans.nodeGone();
   }
 
   #tick(): void {
@@ -480,8 +486,7 @@ export class Cluster implements LinkHost {
     }
     this.wills.prune(Date.now());
     for (const name of this.#peers.expire(Date.now())) {
-      this.#shared.forget(name);
-      this.confirms.nodeGone(name);
+      this.#gone(name);
       this.wills.nodeGone(name); // gone without a goodbye: its clients' wills are published here
       this.#log.info(
         { event: 'cluster_node_left', peer: name, why: 'silent' },

@@ -7,10 +7,38 @@
  * the session over and was still flushing, or an incomplete later snapshot's); anything before
  * the first snapshot is ignored; `del` ends the session.
  */
-import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { DeliverPolicy, type JetStreamManager, jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JournalOp, StoredOutbound, StoredSession, StoredSubscription } from '../store/index.ts';
 import { decodeJournal } from './journal-codec.ts';
+import { writerOf } from './journal-restart.ts';
+import { JOURNAL_STREAM, lastMessage } from './journal-stream.ts';
+
+/** A session read from the journal, and its subject's last message (who wrote it, its sequence). */
+export interface JournalRead {
+  readonly session: StoredSession | undefined;
+  readonly subject: string;
+  readonly seq: number;
+  readonly writer: string;
+}
+
+/**
+ * The session on `subject` (undefined: nothing there), read once: its last message, then the
+ * subject up to it (`readSession`). Throws what JetStream does, or at `timeoutMs`.
+ */
+export async function readJournaled(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  direct: boolean,
+  subject: string,
+  clientId: string,
+  timeoutMs: number,
+): Promise<JournalRead | undefined> {
+  const last = await lastMessage(jsm, subject, direct);
+  if (last === undefined) return undefined;
+  const session = await readSession(nc, JOURNAL_STREAM, subject, last.seq, clientId, timeoutMs);
+  return { session, seq: last.seq, writer: writerOf(last.data, last.header), subject };
+}
 
 /**
  * The session on `subject` of `stream`, read up to sequence `last` (its last message when
@@ -58,6 +86,7 @@ export class JournalReplay {
   #state: Omit<StoredSession, 'subscriptions' | 'outbound' | 'inboundQos2'> | undefined;
   #parts: Buffer[] = [];
 
+  /** `clientId` '' takes the one the session's state names. */
   constructor(clientId: string) {
     this.#clientId = clientId;
   }
@@ -125,7 +154,7 @@ export class JournalReplay {
     if (state === undefined || this.#epoch === undefined) return undefined;
     return {
       ...state,
-      clientId: this.#clientId,
+      clientId: this.#clientId === '' ? state.clientId : this.#clientId,
       subscriptions: [...this.#subs.values()],
       outbound: [...this.#outbound.values()].sort((a, b) => a.seq - b.seq),
       inboundQos2: [...this.#inbound],

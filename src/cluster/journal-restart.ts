@@ -21,7 +21,7 @@
  * Until this has run, the node serves no persistent session (the fence's refusal,
  * session-handover.ts): nothing can attach to a copy while it is in doubt.
  */
-import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { decodeJournal } from './journal-codec.ts';
 import { journalSubject, lastMessage, NODE_HEADER } from './journal-stream.ts';
@@ -39,10 +39,13 @@ export interface RestartHost {
   discard(brokerId: string, clientId: string): void;
 }
 
-/** The node that wrote `msg` ('' when it does not say: an earlier version's). */
-export function writerOf(msg: StoredMsg): string {
-  if (msg.header?.has('Pubsub-Snapshot') === true) return msg.header.get(NODE_HEADER);
-  const epoch = decodeJournal(msg.data).epoch;
+/** What says who wrote a journal message: a snapshot part's headers, or its epoch. */
+type Headers = { get(key: string): string; has(key: string): boolean } | undefined;
+
+/** The node that wrote a journal message ('' when it does not say: an earlier version's). */
+export function writerOf(data: Uint8Array, headers: Headers): string {
+  if (headers?.has('Pubsub-Snapshot') === true) return headers.get(NODE_HEADER);
+  const epoch = decodeJournal(data).epoch;
   const slash = epoch.lastIndexOf('/');
   return slash < 0 ? '' : epoch.slice(0, slash);
 }
@@ -66,7 +69,7 @@ export async function checkRestored(
       const last = await lastMessage(jsm, journalSubject(brokerId, clientId), direct);
       if (last === undefined) fresh(brokerId, clientId);
       else {
-        const writer = writerOf(last);
+        const writer = writerOf(last.data, last.header);
         if (writer !== '' && writer !== host.nodeName) {
           host.discard(brokerId, clientId);
           discarded++;

@@ -74,3 +74,51 @@ export class JournalSession {
     return ops;
   }
 }
+
+/**
+ * The sessions the journal writes, by broker id and client id (session-journal.ts); the last one
+ * asked for is kept at hand, as a session's writes come in runs.
+ */
+export class JournalSessions {
+  readonly #open = new Map<string, Map<string, JournalSession>>();
+  #last: JournalSession | undefined;
+
+  /** The session's, made when missing. */
+  get(brokerId: string, clientId: string): JournalSession {
+    const last = this.#last;
+    if (last !== undefined && last.clientId === clientId && last.brokerId === brokerId) return last;
+    const open = this.find(brokerId, clientId) ?? this.keep(new JournalSession(brokerId, clientId));
+    this.#last = open;
+    return open;
+  }
+
+  find(brokerId: string, clientId: string): JournalSession | undefined {
+    return this.#open.get(brokerId)?.get(clientId);
+  }
+
+  keep(open: JournalSession): JournalSession {
+    let sessions = this.#open.get(open.brokerId);
+    if (sessions === undefined) this.#open.set(open.brokerId, (sessions = new Map()));
+    sessions.set(open.clientId, open);
+    return open;
+  }
+
+  delete(brokerId: string, clientId: string): void {
+    this.#open.get(brokerId)?.delete(clientId);
+    if (this.#last?.clientId === clientId && this.#last.brokerId === brokerId) this.#last = undefined;
+  }
+
+  /** Lets go of every session `idle` says may go. */
+  sweep(idle: (open: JournalSession) => boolean): void {
+    for (const sessions of this.#open.values())
+      for (const [clientId, open] of sessions)
+        if (idle(open)) {
+          sessions.delete(clientId);
+          if (this.#last === open) this.#last = undefined;
+        }
+  }
+
+  *all(): Iterable<JournalSession> {
+    for (const sessions of this.#open.values()) yield* sessions.values();
+  }
+}

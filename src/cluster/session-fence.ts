@@ -13,9 +13,10 @@
  *   returns; clean sessions are served as before. The journal fails what it holds and what
  *   comes (their acknowledgements say so: 0x80), so nothing is acknowledged that the journal
  *   will not have.
- * - Contact back: every detached persistent session is let go here without a trace (the store's
- *   `forget`): the journal holds each as last acknowledged, and whichever node its client
- *   reaches resumes it from there (this one included).
+ * - Contact back: the persistent sessions held here are checked against the journal as at a
+ *   start (journal-restart.ts, `regained`): one another node wrote meanwhile (resumed it from the
+ *   journal after forgetting this node) is let go without a trace, the others are kept (and
+ *   journaled again); persistent CONNECTs wait for the check (0x88 until then).
  * - Another node asking for a session while this one is silent waits until it is forgotten (6 s
  *   after its last announcement, later than this fence: session-handover.ts), so two nodes
  *   never serve one session.
@@ -37,8 +38,10 @@ export interface FenceHost {
   brokers(): Iterable<Broker>;
   /** Whether the session journal is in use (fencing hands sessions over to it). */
   journaled(): boolean;
-  /** The fence went up: the journal fails what it holds and what comes. */
+  /** The fence went up (the journal fails what it holds and what comes), or down. */
   fenced(up: boolean): void;
+  /** Contact is back after the fence: the sessions held here are checked (journal-restart.ts). */
+  regained(): void;
 }
 
 export class SessionFence {
@@ -114,23 +117,10 @@ export class SessionFence {
   #down(): void {
     this.#fenced = false;
     this.#host.fenced(false);
-    let released = 0;
-    for (const broker of this.#host.brokers())
-      for (const [clientId, session] of [...broker.sessions]) {
-        if (session.expiryInterval === 0 || session.link !== undefined) continue;
-        try {
-          broker.handOverSession(clientId, 'the journal')?.relay.end();
-          released++;
-        } catch (err) {
-          this.#host.logger.error(
-            { err, clientId },
-            'cluster: a fenced session could not be left to the journal',
-          );
-        }
-      }
+    this.#host.regained();
     this.#host.logger.warn(
-      { event: 'cluster_sessions_unfenced', released },
-      `cluster: NATS is back: ${released} persistent sessions left to the journal, resumed wherever their clients connect`,
+      { event: 'cluster_sessions_unfenced' },
+      'cluster: NATS is back: persistent sessions served here again once checked against the journal',
     );
   }
 

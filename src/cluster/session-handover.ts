@@ -39,6 +39,7 @@ import { type Broker, discardRestoredSession, type FetchedSession } from '../bro
 import type { JournaledMessageStore, StoredSession } from '../store/index.ts';
 import { fromBufferJson, toBufferJson } from './buffer-json.ts';
 import { FrameJoiner, frame, publishInParts, readFrame } from './framed-parts.ts';
+import { claimSession, OrphanSessions } from './orphan-sessions.ts';
 import { PEER_TIMEOUT_MS } from './peers.ts';
 import { SessionFence } from './session-fence.ts';
 import { NatsSessionJournal } from './session-journal.ts';
@@ -96,6 +97,9 @@ interface Ask {
   readonly move: string;
 }
 
+/** Put in an ask's `silent` when NATS said no other node listens (no node name is empty). */
+const NOBODY = '';
+
 /** How often an ask for a session that waits for its own tail looks again. */
 const BUSY_RETRY_MS = 10;
 
@@ -108,6 +112,8 @@ export class SessionHandover {
   readonly journal: NatsSessionJournal;
   /** Persistent sessions not served while this node is cut off (session-fence.ts). */
   readonly fence: SessionFence;
+  /** Sessions of nodes gone, adopted here when this node sorts first (orphan-sessions.ts). */
+  readonly orphans: OrphanSessions;
   #sub: Subscription | undefined;
 
   constructor(host: HandoverHost) {
@@ -140,6 +146,15 @@ export class SessionHandover {
       brokers: () => host.brokers(),
       journaled: () => host.journal.store !== undefined && this.journal.available,
       fenced: (up) => this.journal.setFenced(up),
+      regained: () => this.journal.recheck(),
+    });
+    this.orphans = new OrphanSessions({
+      nodeName: host.nodeName,
+      logger: host.logger,
+      connection: () => host.connection(),
+      peers: () => host.peers.names(),
+      brokers: () => host.brokers(),
+      journal: () => (this.journal.opening ? undefined : this.journal.usable),
     });
     this.tails = new SessionTails({
       nodeName: host.nodeName,
@@ -175,15 +190,16 @@ export class SessionHandover {
     if (nc === undefined) return this.journal.available ? Promise.resolve('unavailable') : undefined;
     const silent: string[] = [];
     const asked = this.#ask(nc, address, clientId, silent);
-    const brokerId = this.#host.broker(address)?.id;
-    if (brokerId === undefined || this.#host.journal.store === undefined) return asked;
+    const broker = this.#host.broker(address);
+    if (broker === undefined || this.#host.journal.store === undefined) return asked;
     // No node holds it (or one did not answer: gone): the journal may, for a node that died;
     // read once the silent ones are forgotten, when they no longer serve it (session-fence.ts).
     return (asked ?? Promise.resolve(undefined)).then(async (found) => {
       if (found !== undefined) return found;
       // A node still known then (alive but silent) may serve the session: not read, refused.
       if (!(await this.#forgotten(silent))) return 'unavailable';
-      return this.#fromJournal(nc, brokerId, clientId);
+      if (broker.sessions.has(clientId)) return undefined; // adopted here meanwhile (orphan-sessions.ts)
+      return this.#fromJournal(nc, broker, clientId, asked === undefined || silent.includes(NOBODY));
     });
   }
 
@@ -198,14 +214,31 @@ export class SessionHandover {
     }
   }
 
+  /**
+   * The session as the journal holds it, claimed for this node (orphan-sessions.ts
+   * `claimSession`): when another live node wrote it last (it holds it, or is adopting it), or
+   * the claim finds a newer write, the nodes are asked again instead, and without an answer the
+   * CONNECT is refused (0x88; the client's retry finds it); adopted here meanwhile (an orphan
+   * scan), the session here is resumed. `nobody`: NATS said no other node listens, so none is live.
+   */
   async #fromJournal(
     nc: NatsConnection,
-    brokerId: string,
+    broker: Broker,
     clientId: string,
+    nobody: boolean,
   ): Promise<FetchedSession | undefined | 'unavailable'> {
     try {
-      const session = await this.journal.read(nc, brokerId, clientId);
+      const read = await this.journal.read(nc, broker.id, clientId);
+      const session = read?.session;
       if (session === undefined) return undefined;
+      const usable = this.journal.usable;
+      if (usable === undefined) return 'unavailable';
+      const elsewhere = !nobody && this.#host.peers.names().includes(read!.writer);
+      if (elsewhere || !(await claimSession(usable.js, read!.subject, read!.seq, this.#host.nodeName))) {
+        if (broker.sessions.has(clientId)) return undefined;
+        const again = await this.#ask(nc, broker.address, clientId, []);
+        return again ?? (broker.sessions.has(clientId) ? undefined : 'unavailable');
+      }
       this.#host.logger.info(
         { event: 'cluster_session_recovered', clientId },
         `cluster: session of ${clientId} resumed from the journal (no node holds it)`,
@@ -251,7 +284,10 @@ export class SessionHandover {
       };
       const onAnswer = (msg: Msg): void => {
         // NATS says no other node listens (those known are gone): nobody holds the session.
-        if (msg.data.length === 0 && msg.headers?.code === 503) return done(false);
+        if (msg.data.length === 0 && msg.headers?.code === 503) {
+          silent.push(NOBODY);
+          return done(false);
+        }
         const frame = readFrame(msg.data);
         if (frame === undefined) {
           this.stats.dropped++;

@@ -39,16 +39,10 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { JournalOp, SessionJournal, StoredSession } from '../store/index.ts';
 import { splitParts } from './framed-parts.ts';
 import { encodeJournal, snapshotOps } from './journal-codec.ts';
-import { readSession } from './journal-replay.ts';
+import { type JournalRead, readJournaled } from './journal-replay.ts';
 import { checkRestored, type RestartHost } from './journal-restart.ts';
-import { JournalSession } from './journal-session.ts';
-import {
-  ensureJournalStream,
-  JOURNAL_STREAM,
-  journalSubject,
-  lastOnSubject,
-  publishToJournal,
-} from './journal-stream.ts';
+import { type JournalSession, JournalSessions } from './journal-session.ts';
+import { ensureJournalStream, JOURNAL_STREAM, journalSubject, publishToJournal } from './journal-stream.ts';
 
 /** A snapshot is written again once the records since the last one pass its size, and this. */
 const SNAPSHOT_MIN_BYTES = 16 * 1024;
@@ -92,8 +86,7 @@ export class NatsSessionJournal implements SessionJournal {
   readonly #sender = randomInt(1, 0xffff_ffff);
   #epochs = 0;
   /** The sessions this node journals, by broker id and client id; the last one written. */
-  readonly #open = new Map<string, Map<string, JournalSession>>();
-  #lastWritten: JournalSession | undefined;
+  readonly #open = new JournalSessions();
   #dirty = new Set<JournalSession>();
   #scheduled = false;
   /** Records made, and how many of them are held (or given up on): tickets, in order. */
@@ -148,10 +141,7 @@ export class NatsSessionJournal implements SessionJournal {
         const jsm = await jetstreamManager(nc, { checkAPI: false });
         const direct = await ensureJournalStream(jsm, this.#host.replicas());
         if (generation !== this.#generation) return false;
-        if (this.opening)
-          await checkRestored(jsm, direct, this.#host, (b, c) =>
-            this.#dirty.add(this.#opened(b, c) ?? this.#openSession(b, c)),
-          );
+        if (this.opening) await checkRestored(jsm, direct, this.#host, this.#fresh);
         this.opening = false;
         if (generation !== this.#generation) return false;
         this.#direct = direct;
@@ -161,8 +151,7 @@ export class NatsSessionJournal implements SessionJournal {
         this.#outageSaid = false;
         for (const open of this.#deferred) this.#dirty.add(open);
         this.#deferred.clear();
-        for (const open of [...this.#open.values()].flatMap((m) => [...m.values()]))
-          if (open.needSnapshot) this.#dirty.add(open);
+        for (const open of this.#open.all()) if (open.needSnapshot) this.#dirty.add(open);
         if (this.#dirty.size > 0 || this.#settled < this.#recorded) this.#schedule();
         return true;
       } catch (err) {
@@ -189,6 +178,29 @@ export class NatsSessionJournal implements SessionJournal {
     }
   }
 
+  /** A restored copy the journal does not hold: its next write (now) is a snapshot. */
+  readonly #fresh = (brokerId: string, clientId: string): void => {
+    this.#dirty.add(this.#open.get(brokerId, clientId));
+  };
+
+  /**
+   * Contact is back after the fence: the sessions held here are checked as at a start
+   * (journal-restart.ts: kept when this node wrote them last, else let go), tried every second
+   * until the journal answers; persistent sessions are refused meanwhile (`opening`).
+   */
+  recheck(): void {
+    this.opening = true;
+    const generation = this.#generation;
+    const jsm = this.#jsm;
+    if (jsm === undefined) return; // the link's next up checks them
+    checkRestored(jsm, this.#direct, this.#host, this.#fresh).then(
+      () => {
+        if (generation === this.#generation) this.opening = false;
+      },
+      () => setTimeout(() => generation === this.#generation && this.opening && this.recheck(), 1000).unref(),
+    );
+  }
+
   down(): void {
     this.#generation++;
     this.#ready = Promise.resolve(false);
@@ -197,11 +209,7 @@ export class NatsSessionJournal implements SessionJournal {
   }
 
   record(brokerId: string, clientId: string, op: JournalOp): void {
-    let open = this.#lastWritten;
-    if (open === undefined || open.clientId !== clientId || open.brokerId !== brokerId) {
-      open = this.#opened(brokerId, clientId) ?? this.#openSession(brokerId, clientId);
-      this.#lastWritten = open;
-    }
+    const open = this.#open.get(brokerId, clientId);
     open.add(op);
     if (op.t === 'del') this.forget(brokerId, clientId); // a later write opens a new epoch
     this.#dirty.add(open);
@@ -217,34 +225,14 @@ export class NatsSessionJournal implements SessionJournal {
   #sweep(): void {
     this.#empty.clear(); // a hint for the next snapshot; one not taken within a sweep is stale
     const before = Date.now() - IDLE_MS;
-    for (const sessions of this.#open.values())
-      for (const [clientId, open] of sessions)
-        if (open.writtenAt < before && !open.needSnapshot && !open.written && !this.#dirty.has(open)) {
-          sessions.delete(clientId);
-          if (this.#lastWritten === open) this.#lastWritten = undefined;
-        }
+    this.#open.sweep(
+      (open) => open.writtenAt < before && !open.needSnapshot && !open.written && !this.#dirty.has(open),
+    );
   }
 
   /** This node holds the session no more (handed over): its next write here starts afresh. */
   forget(brokerId: string, clientId: string): void {
-    this.#open.get(brokerId)?.delete(clientId);
-    if (this.#lastWritten?.clientId === clientId && this.#lastWritten.brokerId === brokerId)
-      this.#lastWritten = undefined;
-  }
-
-  #opened(brokerId: string, clientId: string): JournalSession | undefined {
-    return this.#open.get(brokerId)?.get(clientId);
-  }
-
-  #openSession(brokerId: string, clientId: string): JournalSession {
-    return this.#keep(new JournalSession(brokerId, clientId));
-  }
-
-  #keep(open: JournalSession): JournalSession {
-    let sessions = this.#open.get(open.brokerId);
-    if (sessions === undefined) this.#open.set(open.brokerId, (sessions = new Map()));
-    sessions.set(open.clientId, open);
-    return open;
+    this.#open.delete(brokerId, clientId);
   }
 
   get pending(): boolean {
@@ -429,7 +417,7 @@ export class NatsSessionJournal implements SessionJournal {
     this.stats.dropped++;
     if (!open.deleted) {
       open.needSnapshot = true;
-      if (this.#opened(open.brokerId, open.clientId) === undefined) this.#keep(open);
+      if (this.#open.find(open.brokerId, open.clientId) === undefined) this.#open.keep(open);
     }
     if (this.#outageSaid) return;
     this.#outageSaid = true;
@@ -455,31 +443,34 @@ export class NatsSessionJournal implements SessionJournal {
   }
 
   /**
-   * The session of `clientId` on broker `brokerId` as its journal holds it (undefined: none).
-   * A stream that does not answer (a leader being elected) is asked again every 250 ms for
+   * The session of `clientId` on broker `brokerId` as its journal holds it, with the sequence
+   * and the writer of the subject's last message (undefined: nothing on the subject). A stream
+   * that does not answer (a leader being elected) is asked again every 250 ms for
    * `READ_DEADLINE_MS`; then this throws (the caller resumes without it, and says so).
    */
-  async read(nc: NatsConnection, brokerId: string, clientId: string): Promise<StoredSession | undefined> {
+  async read(nc: NatsConnection, brokerId: string, clientId: string): Promise<JournalRead | undefined> {
     if (!(await this.#ready)) return undefined;
     const subject = journalSubject(brokerId, clientId);
     const started = Date.now();
     for (;;) {
       try {
-        const jsm = this.#jsm;
-        if (jsm === undefined) throw new Error('the NATS link is down');
-        const last = await lastOnSubject(jsm, subject, this.#direct);
-        if (last === undefined) {
-          this.#empty.add(subject);
-          return undefined;
-        }
-        const session = await readSession(nc, JOURNAL_STREAM, subject, last, clientId, READ_TIMEOUT_MS);
-        if (session !== undefined) this.stats.recovered++;
-        return session;
+        if (this.#jsm === undefined) throw new Error('the NATS link is down');
+        const read = await readJournaled(nc, this.#jsm, this.#direct, subject, clientId, READ_TIMEOUT_MS);
+        if (read === undefined) this.#empty.add(subject);
+        else if (read.session !== undefined) this.stats.recovered++;
+        return read;
       } catch (err) {
         if (Date.now() - started > READ_DEADLINE_MS) throw err;
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
+  }
+
+  /** The stream's clients while the journal is usable (orphan-sessions.ts reads and claims through them). */
+  get usable(): { js: JetStreamClient; jsm: JetStreamManager; direct: boolean } | undefined {
+    return this.#js === undefined || this.#jsm === undefined || this.#fenced
+      ? undefined
+      : { js: this.#js, jsm: this.#jsm, direct: this.#direct };
   }
 
   close(): void {

@@ -2,7 +2,8 @@
  * Ownership without split brain (issue 19, src/cluster/session-fence.ts): a node cut off from
  * NATS by a silent partition (its TCP connection open, nothing passing: a proxy that stops
  * forwarding) stops serving persistent sessions 3 s after its last contact, while the client
- * resumes on another node from the journal, once the cut-off node is forgotten. Three
+ * resumes on another node from the journal, once the cut-off node is forgotten (adopted by B,
+ * the first live node by name, or read for its CONNECT). Three
  * nats-servers (R3); node A reaches NATS only through the proxy, B and C directly.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +16,10 @@ import { describeWithTool, natsServer, uniqueName } from '../helpers/interop-too
 import { RawClient } from '../helpers/raw-client.ts';
 
 /** A TCP proxy to `target` whose `cut()` stops forwarding both ways and refuses new connections. */
-async function silentProxy(t: TestContext, target: string): Promise<{ url: string; cut(): void }> {
+async function silentProxy(
+  t: TestContext,
+  target: string,
+): Promise<{ url: string; cut(): void; heal(): void }> {
   const { hostname, port } = new URL(target);
   const sockets: Socket[] = [];
   let cut = false;
@@ -37,6 +41,10 @@ async function silentProxy(t: TestContext, target: string): Promise<{ url: strin
     url: `nats://127.0.0.1:${listenPort}`,
     cut() {
       cut = true;
+    },
+    heal() {
+      cut = false;
+      for (const s of sockets.splice(0)) s.destroy(); // the NATS client reconnects through it
     },
   };
 }
@@ -110,8 +118,32 @@ describeWithTool('cluster: a node cut off from NATS stops serving persistent ses
       () => `the five on B (${got.join(',')})`,
     );
     assert.deepEqual(got, ['before-0', 'before-1', 'before-2', 'before-3', 'before-4']);
-    assert.ok((await metric(b!, 'pubsub_cluster_sessions_recovered_total')) >= 1);
+    const fromJournal = // adopted once A was forgotten (B sorts first), or read for the CONNECT
+      (await metric(b!, 'pubsub_cluster_sessions_recovered_total')) +
+      (await metric(b!, 'pubsub_cluster_orphan_sessions_adopted_total'));
+    assert.ok(fromJournal >= 1, 'B read it from the journal');
     assert.equal(await metric(a, 'pubsub_cluster_fenced_total'), 1);
-    await onB.endAsync(false, { properties: { sessionExpiryInterval: 0 } });
+    await onB.endAsync(false, { properties: { sessionExpiryInterval: 0 } }); // ended on B
+
+    // Contact back: A checks what it held against the journal; Y ended on B since, so A's copy
+    // (with the five) goes, and Y on A starts afresh.
+    proxy.heal();
+    await until(async () => (await metric(a, 'pubsub_cluster_fenced')) === 0, 'A unfenced');
+    await until(async () => (await a.api('/readyz')).status === 200, 'A ready again');
+    const again: string[] = [];
+    const onA = mqtt.connect(a.urls.mqtt!, persistent(`${id}-y`));
+    t.after(() => onA.endAsync(true));
+    onA.on('message', (_t, payload) => again.push(payload.toString()));
+    const ack2 = await new Promise<mqtt.IConnackPacket>((resolve, reject) => {
+      onA.once('connect', resolve);
+      onA.once('error', reject);
+    });
+    assert.equal(
+      ack2.sessionPresent,
+      false,
+      `the session ended on B is not served from A's old copy\n${log(a)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(again, [], 'nothing of the old copy');
   });
 });
