@@ -166,7 +166,8 @@ export class Cluster implements LinkHost {
     const common = { nodeName: this.nodeName, logger: this.#log, broker, brokers };
     const incarnation = String(this.#sender); // drawn at start: a restart draws another
     this.wills = new WillRecords({ ...common, replicas, incarnation });
-    const journal = { store: options.store, replicas, batchMs: config.storeBatchMs };
+    const fenced = (up: boolean) => this.retained.fenced(up); // the fence fails its waits too
+    const journal = { store: options.store, replicas, batchMs: config.storeBatchMs, fenced };
     this.sessions = new SessionHandover({
       ...common,
       journal,
@@ -180,7 +181,7 @@ export class Cluster implements LinkHost {
       ...common,
       afterJournal: (fn) => (store === undefined ? fn() : store.afterJournal(fn)),
     });
-    store?.gate(this.confirms);
+    store?.gate(this.confirms, this.retained.tickets);
     this.#inbox = new BatchInbox(this.stats, this.#log, this.confirms);
   }
 
@@ -216,7 +217,7 @@ export class Cluster implements LinkHost {
     this.controlPlane.linkDown();
     this.retained.close();
     this.sessions.close();
-    this.#options.store?.gate(undefined);
+    this.#options.store?.gate();
     this.confirms.close();
     await this.wills.close(); // a stopping node's wills are not published by the others
     const nc = this.#link.connection;

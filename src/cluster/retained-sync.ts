@@ -12,7 +12,10 @@
  *   (its limits judged against the cache, which holds the whole cluster's messages), and goes
  *   to the stream through an outbox holding the latest write per subject until the stream
  *   acknowledges it: while the link is down the outbox keeps it and it is sent when the link
- *   returns (a message id per write lets JetStream drop a retried copy).
+ *   returns (a message id per write lets JetStream drop a retried copy). The PUBACK/PUBREC of a
+ *   retained PUBLISH waits until the stream took it (`tickets`, one of the message store's
+ *   gates): it says 0x80 when the node is fenced (session-fence.ts) or the stream did not take
+ *   it within 10 s, though the write stays in the outbox and is sent later.
  * - Every node reads the stream from its start with one ordered consumer and applies each
  *   message to its cache in stream order, its own writes included: the last write by stream
  *   sequence is what every node ends with, the same everywhere, whatever a node did locally in
@@ -49,6 +52,7 @@ import type { Broker } from '../broker/index.ts';
 import { Message } from '../router/index.ts';
 import { BatchWriter, decodeBatch } from './codec.ts';
 import { escapeLevel, ROOT, topicSubject } from './subjects.ts';
+import { WriteTickets } from './write-tickets.ts';
 
 /** The stream's name and subjects. */
 export const RETAINED_STREAM = 'PUBSUB_RETAINED';
@@ -75,7 +79,13 @@ function brokerToken(subject: string): string {
 interface Write {
   readonly data: Uint8Array;
   readonly id: string;
+  /** The acknowledgement tickets it settles: its own and those of the writes it replaced. */
+  readonly tickets: number[];
 }
+
+/** How long an acknowledgement waits for the stream to take a retained write. */
+const WRITE_TIMEOUT_MS = 10_000;
+const NOT_TAKEN = new Error('the cluster retained stream did not take the retained message');
 
 /** A write of this node as its cache holds it (`message` undefined: cleared). */
 interface Echo {
@@ -121,12 +131,21 @@ export class RetainedSync {
   #retry: NodeJS.Timeout | undefined;
 
   readonly #replicas: () => number;
+  /** What acknowledgements of retained PUBLISHes wait for: the stream holding them (the store's gate). */
+  readonly tickets: WriteTickets;
+  readonly #expiry: NodeJS.Timeout;
+  #fenced = false;
 
   /** `replicas`: of the stream when this node creates it (`--cluster-replicas`). */
   constructor(logger: Logger, sender: number, replicas: () => number = () => 1) {
     this.#log = logger;
     this.#sender = sender;
     this.#replicas = replicas;
+    this.tickets = new WriteTickets(WRITE_TIMEOUT_MS, (err) =>
+      logger.error({ err }, 'a retained write callback threw'),
+    );
+    this.#expiry = setInterval(() => this.tickets.expire(Date.now(), NOT_TAKEN), 1000);
+    this.#expiry.unref();
   }
 
   /** True once this node's cache has caught up with the stream (or JetStream is not there). */
@@ -172,8 +191,11 @@ export class RetainedSync {
   purge(address: string): void {
     const token = escapeLevel(address);
     const prefix = `${ROOT}.r.${token}.`;
-    for (const subject of [...this.#outbox.keys()])
-      if (subject.startsWith(prefix)) this.#outbox.delete(subject);
+    for (const [subject, write] of [...this.#outbox])
+      if (subject.startsWith(prefix)) {
+        this.#outbox.delete(subject);
+        this.tickets.settle(write.tickets);
+      }
     for (const subject of [...this.#echoes.keys()])
       if (subject.startsWith(prefix)) this.#echoes.delete(subject);
     this.#orphans.delete(token);
@@ -195,10 +217,16 @@ export class RetainedSync {
     const batch = new BatchWriter(this.#sender, topic, m.payload.length);
     batch.append(m);
     const subject = retainedSubject(address, topic);
-    const write: Write = { data: batch.bytes(0), id: randomUUID() };
+    const replaced = this.#outbox.get(subject)?.tickets ?? [];
+    const write: Write = {
+      data: batch.bytes(0),
+      id: randomUUID(),
+      tickets: [...replaced, this.tickets.take()],
+    };
     this.#echoes.set(subject, { id: write.id, topic, message });
     this.#outbox.delete(subject); // re-inserted last: the outbox is sent in write order
     this.#outbox.set(subject, write);
+    if (this.#fenced) this.tickets.settle(write.tickets, NOT_TAKEN);
     this.#send(subject, write);
   }
 
@@ -241,6 +269,8 @@ export class RetainedSync {
         );
       this.#unavailableSaid = true;
       this.#seen = undefined;
+      // No stream: the retained messages are durable on this node only, as documented.
+      for (const write of this.#outbox.values()) this.tickets.settle(write.tickets);
       this.#caughtUp(); // nothing to wait for: the node serves its own retained messages
     }
   }
@@ -253,7 +283,22 @@ export class RetainedSync {
     this.#stopReading();
   }
 
+  /**
+   * The node is fenced (cut off from NATS for 3 s, session-fence.ts): the acknowledgements
+   * waiting for the stream are told it did not take their writes (0x80), and so are those of
+   * later writes while it lasts; the writes stay in the outbox, sent when the link is back.
+   */
+  fenced(up: boolean): void {
+    this.#fenced = up;
+    if (up) this.#failWaiting();
+  }
+
+  #failWaiting(): void {
+    for (const write of this.#outbox.values()) this.tickets.settle(write.tickets, NOT_TAKEN);
+  }
+
   close(): void {
+    clearInterval(this.#expiry);
     this.down();
   }
 
@@ -270,6 +315,7 @@ export class RetainedSync {
       (ack) => {
         this.#acknowledged = Math.max(this.#acknowledged, ack.seq);
         if (this.#outbox.get(subject) === write) this.#outbox.delete(subject);
+        this.tickets.settle(write.tickets);
         this.stats.written++;
       },
       (err: Error) => {
@@ -277,6 +323,7 @@ export class RetainedSync {
         if (/payload|message size|exceed/i.test(err.message)) {
           this.#outbox.delete(subject);
           this.#echoes.delete(subject);
+          this.tickets.settle(write.tickets); // on this node only: acknowledged as before
           this.stats.failed++;
           this.#log.warn(
             { event: 'cluster_retained_not_shared', subject: subject.slice(0, 128), err: err.message },

@@ -86,6 +86,8 @@ export interface HandoverHost {
     readonly store: JournaledMessageStore | undefined;
     readonly replicas: () => number;
     readonly batchMs: number;
+    /** The fence went up or down (session-fence.ts): what else waits for the cluster is told. */
+    readonly fenced: (up: boolean) => void;
   };
 }
 
@@ -145,7 +147,10 @@ export class SessionHandover {
       connection: () => host.connection(),
       brokers: () => host.brokers(),
       journaled: () => host.journal.store !== undefined && this.journal.available,
-      fenced: (up) => this.journal.setFenced(up),
+      fenced: (up) => {
+        this.journal.setFenced(up);
+        host.journal.fenced(up);
+      },
       regained: () => this.journal.recheck(),
     });
     this.orphans = new OrphanSessions({

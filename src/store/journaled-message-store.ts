@@ -13,9 +13,10 @@
  *   journal holds every earlier record (or gave up on it: it says so itself), with the error of
  *   either (a journal that will not have them: a node cut off from the cluster). Without a
  *   journal attached yet (at start, before the cluster link) it is the wrapped store's.
- * - `afterCommit(fn)`, what acknowledgements wait for, also waits for the gate's confirmations
- *   (src/cluster/delivery-confirms.ts: the other nodes a QoS 1/2 message crossed to hold it),
- *   so a PUBACK vouches for the message wherever it went. The gate's own answers to other
+ * - `afterCommit(fn)`, what acknowledgements wait for, also waits for the gates (src/cluster:
+ *   delivery-confirms.ts, the other nodes a QoS 1/2 message crossed to hold it; retained-sync.ts,
+ *   the cluster's retained stream holds the retained writes), so a PUBACK vouches for the
+ *   message wherever it went. The gate's own answers to other
  *   nodes wait for `afterJournal` only, so two nodes never wait for each other.
  * - `forget` takes a session out of this store without a journal record: a session handed to
  *   another node lives on there, and that node's journal records supersede this node's.
@@ -67,7 +68,7 @@ export interface SessionJournal {
 export class JournaledMessageStore implements MessageStore {
   readonly #inner: MessageStore;
   #journal: SessionJournal | undefined;
-  #gate: CommitGate | undefined;
+  #gates: readonly CommitGate[] = [];
 
   constructor(inner: MessageStore) {
     this.#inner = inner;
@@ -78,13 +79,13 @@ export class JournaledMessageStore implements MessageStore {
     this.#journal = journal;
   }
 
-  /** Acknowledgements from now on also wait for `gate` (undefined: no longer). */
-  gate(gate: CommitGate | undefined): void {
-    this.#gate = gate;
+  /** Acknowledgements from now on also wait for `gates` (none: no longer). */
+  gate(...gates: CommitGate[]): void {
+    this.#gates = gates;
   }
 
   get pending(): boolean {
-    return this.#inner.pending || this.#journal?.pending === true || this.#gate?.pending === true;
+    return this.#inner.pending || this.#journal?.pending === true || this.#gates.some((g) => g.pending);
   }
   get writes(): number {
     return this.#inner.writes;
@@ -169,13 +170,16 @@ export class JournaledMessageStore implements MessageStore {
   }
 
   afterCommit(fn: CommitCallback): void {
-    const gate = this.#gate;
-    if (gate === undefined || !gate.pending) return this.afterJournal(fn);
-    this.#both(
-      fn,
-      (done) => this.afterJournal(done),
-      (done) => gate.whenConfirmed(done),
-    );
+    const pending = this.#gates.filter((g) => g.pending);
+    if (pending.length === 0) return this.afterJournal(fn);
+    let waiting = pending.length + 1;
+    let error: Error | undefined;
+    const done = (e?: Error): void => {
+      error ??= e;
+      if (--waiting === 0) fn(error);
+    };
+    this.afterJournal(done);
+    for (const gate of pending) gate.whenConfirmed(done);
   }
 
   /** `fn` once the wrapped store and the journal hold every earlier write (see the header). */

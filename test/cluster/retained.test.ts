@@ -436,7 +436,7 @@ async function proxy(t: TestContext, target: number): Promise<{ url: string; cut
 }
 
 describeWithTool('cluster: retained messages across a lost link', natsServer, () => {
-  it('a retained message B acknowledged while its link was down, B killed before the link came back: B writes it to the stream when it restarts', async (t) => {
+  it('a retained message set on B while its link was down (its PUBACK 0x80 once B is fenced), B killed before the link came back: B writes it to the stream when it restarts', async (t) => {
     const n = await startNats(t);
     const cable = await proxy(t, n.port);
     const dataDir = join(tempDir(t), 'data');
@@ -446,8 +446,19 @@ describeWithTool('cluster: retained messages across a lost link', natsServer, ()
     cable.cut();
     await until(async () => (await fetch(`${lb.apiUrl}/readyz`)).status === 503, "B's link down");
     const pb = await client(t, lb);
-    await pb.publishAsync(topic, 'acknowledged', { qos: 1, retain: true });
-    await pb.publishAsync(`$dev/${topic}`, 'dollar', { qos: 1, retain: true });
+    // The stream cannot take it: the PUBACK says so (0x80) when B is fenced, 3 s without contact.
+    await assert.rejects(
+      pb.publishAsync(topic, 'acknowledged', { qos: 1, retain: true }),
+      (err: { code?: number }) => {
+        assert.equal(err.code, 0x80);
+        return true;
+      },
+    );
+    await pb.publishAsync(`$dev/${topic}`, 'dollar', { qos: 0, retain: true });
+    await until(
+      async () => (await metric(lb, 'pubsub_cluster_retained_pending')) === 2,
+      'both kept for the stream',
+    );
     await pb.endAsync(true);
     lb.child.process.kill('SIGKILL');
     await lb.child.waitForExit();
@@ -476,7 +487,7 @@ describeWithTool('cluster: retained messages across a lost link', natsServer, ()
     await until(async () => (await fetch(`${lb.apiUrl}/readyz`)).status === 503, "B's link down");
     await pa.publishAsync(`${base}/during-a`, 'from a', { qos: 1, retain: true });
     await pa.publishAsync(`${base}/before`, '', { qos: 1, retain: true });
-    await pb.publishAsync(`${base}/during-b`, 'from b', { qos: 1, retain: true });
+    await pb.publishAsync(`${base}/during-b`, 'from b', { qos: 0, retain: true }); // its PUBACK would wait
     // B serves its cache meanwhile: its own write at once, A's not yet.
     assert.deepEqual((await retainedOn(lb, `${base}/#`)).map((m) => m.payload).sort(), ['from b', 'seen']);
     assert.equal(await metric(lb, 'pubsub_cluster_retained_pending'), 1, 'kept for the stream');
