@@ -99,6 +99,9 @@ interface Ask {
   readonly move: string;
 }
 
+/** How long a CONNECT waits before asking again for a session a live node wrote last. */
+const RECLAIM_PAUSE_MS = 50;
+
 /** Put in an ask's `silent` when NATS said no other node listens (no node name is empty). */
 const NOBODY = '';
 
@@ -221,10 +224,10 @@ export class SessionHandover {
 
   /**
    * The session as the journal holds it, claimed for this node (orphan-sessions.ts
-   * `claimSession`): when another live node wrote it last (it holds it, or is adopting it), or
-   * the claim finds a newer write, the nodes are asked again instead, and without an answer the
-   * CONNECT is refused (0x88; the client's retry finds it); adopted here meanwhile (an orphan
-   * scan), the session here is resumed. `nobody`: NATS said no other node listens, so none is live.
+   * `claimSession`): when another live node wrote it last (it holds it, or is adopting it) the
+   * nodes are asked again first (twice, 50 ms apart); when the claim finds a newer write they are
+   * asked once more, and without an answer the CONNECT is refused (0x88; the client's retry
+   * finds it); adopted here meanwhile (an orphan scan), the session here is resumed. `nobody`: NATS said no other node listens, so none is live.
    */
   async #fromJournal(
     nc: NatsConnection,
@@ -238,8 +241,16 @@ export class SessionHandover {
       if (session === undefined) return undefined;
       const usable = this.journal.usable;
       if (usable === undefined) return 'unavailable';
-      const elsewhere = !nobody && this.#host.peers.names().includes(read!.writer);
-      if (elsewhere || !(await claimSession(usable.js, read!.subject, read!.seq, this.#host.nodeName))) {
+      // Written last by a live node: it holds the session, or is adopting it (its claim is in,
+      // its adoption a moment after). Asked again, twice; nobody holding it, it is claimed here.
+      if (!nobody && this.#host.peers.names().includes(read!.writer))
+        for (const pause of [0, RECLAIM_PAUSE_MS]) {
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          if (broker.sessions.has(clientId)) return undefined;
+          const held = await this.#ask(nc, broker.address, clientId, []);
+          if (held !== undefined) return held;
+        }
+      if (!(await claimSession(usable.js, read!.subject, read!.seq, this.#host.nodeName))) {
         if (broker.sessions.has(clientId)) return undefined;
         const again = await this.#ask(nc, broker.address, clientId, []);
         return again ?? (broker.sessions.has(clientId) ? undefined : 'unavailable');
