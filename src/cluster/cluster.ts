@@ -180,6 +180,7 @@ export class Cluster implements LinkHost {
     this.confirms = new DeliveryConfirms({
       ...common,
       afterJournal: (fn) => (store === undefined ? fn() : store.afterJournal(fn)),
+      afterMoves: (fn) => this.sessions.tails.afterMoves(fn),
     });
     store?.gate(this.confirms, this.retained.tickets);
     this.#inbox = new BatchInbox(this.stats, this.#log, this.confirms);

@@ -15,9 +15,11 @@
  *   comes after the batches it covers). Rounds settle in order; an acknowledgement waiting for
  *   a round gets that round's outcome.
  * - Receiving side: an ask is answered on `pubsub.c.confirmed.<asker>` `{node, round, ok}` once
- *   every message routed here before it is delivered (a large fan-out split over turns included)
- *   and the store and journal committed what that wrote (`afterJournal`, which never waits for
- *   this node's own rounds: two nodes publishing to each other cannot wait for each other).
+ *   every message routed here before it is delivered (a large fan-out split over turns included),
+ *   the sessions moving then keep in a journal what they held in memory (`afterMoves`,
+ *   session-tail.ts) and the store and journal committed what that wrote (`afterJournal`). None
+ *   of these waits for this node's own rounds: two nodes publishing to each other cannot wait
+ *   for each other.
  *   `ok` is false when the journal did not take it (fenced, no quorum).
  * - A round fails (the acknowledgements say 0x80 Unspecified error to v5 publishers, and v3
  *   publishers are disconnected, as when the node's own store fails: durable-acks.ts) when a
@@ -27,8 +29,7 @@
  *   nowhere: it may have reached some sessions, and a publisher that sends it again may deliver
  *   it twice (docs/cluster.md).
  * - Not covered: a message a node sends on again (a shared message whose member left there,
- *   `MAX_HOPS`) is confirmed by that node, not by the next; deliveries an arriving session holds
- *   during a move (move-hold.ts) are in memory until its tail comes.
+ *   `MAX_HOPS`) is confirmed by that node, not by the next.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -66,6 +67,8 @@ export interface ConfirmHost {
   readonly logger: Logger;
   /** Runs `fn` once the node's store and session journal hold every write made so far. */
   afterJournal(fn: (error?: Error) => void): void;
+  /** Runs `fn` once the sessions moving now hold in a journal what they held in memory (session-tail.ts). */
+  afterMoves(fn: (error?: Error) => void): void;
 }
 
 interface Round {
@@ -267,20 +270,20 @@ export class DeliveryConfirms {
   #ask(nc: NatsConnection, m: AskMessage): void {
     if (typeof m.node !== 'string' || typeof m.round !== 'number') return;
     this.#whenRouted(() =>
-      this.#host.afterJournal((error) => {
-        try {
-          const answer: AnswerMessage = {
-            node: this.#host.nodeName,
-            round: m.round,
-            ok: error === undefined,
-          };
-          nc.publish(answerSubject(m.node), JSON.stringify(answer));
-          this.stats.answered++;
-        } catch {
-          // The link is down: the asking node fails the round itself (its link, or the timeout).
-        }
-      }),
+      this.#host.afterMoves((moved) =>
+        this.#host.afterJournal((journaled) => this.#answer(nc, m, moved ?? journaled)),
+      ),
     );
+  }
+
+  #answer(nc: NatsConnection, m: AskMessage, error: Error | undefined): void {
+    try {
+      const answer: AnswerMessage = { node: this.#host.nodeName, round: m.round, ok: error === undefined };
+      nc.publish(answerSubject(m.node), JSON.stringify(answer));
+      this.stats.answered++;
+    } catch {
+      // The link is down: the asking node fails the round itself (its link, or the timeout).
+    }
   }
 
   /** At every (re)connection: the asks to this node and the answers to its own. */

@@ -226,7 +226,8 @@ export class RetainedSync {
     this.#echoes.set(subject, { id: write.id, topic, message });
     this.#outbox.delete(subject); // re-inserted last: the outbox is sent in write order
     this.#outbox.set(subject, write);
-    if (this.#fenced) this.tickets.settle(write.tickets, NOT_TAKEN);
+    // Fenced: its acknowledgement (asked after this call, in this turn) is told it failed.
+    if (this.#fenced) setImmediate(() => this.tickets.settle(write.tickets, NOT_TAKEN));
     this.#send(subject, write);
   }
 

@@ -171,6 +171,7 @@ export class SessionHandover {
       broker: (address) => host.broker(address),
       peerWants: (node, address, filter) => host.peers.wants(node, address, filter),
       maxPayload: () => host.maxPayload(),
+      afterJournal: (fn) => (host.journal.store === undefined ? fn() : host.journal.store.afterJournal(fn)),
     });
   }
 

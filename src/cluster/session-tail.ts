@@ -18,6 +18,13 @@
  * The tail crosses as JSON (buffer-json.ts), in parts under max_payload (framed-parts.ts), each
  * message with its identity (Message.origin/.serial) so the new node can tell the copies.
  * Nothing here throws out of a NATS callback or a timer.
+ *
+ * Acknowledgements (delivery-confirms.ts): what a move holds in memory (a relay's tail, an
+ * arriving session's held deliveries) is in no journal yet, so a node's answer to another
+ * node's confirmation ask waits for the moves under way (`afterMoves`): a relay until the new
+ * node said it journaled the tail (`pubsub.c.session.tailed.<node>`, a request answered once that
+ * node's store and journal hold what the tail wrote), an arrival until its tail came (or
+ * `HOLD_MAX_MS`) and its deliveries were made.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -38,6 +45,10 @@ export const RELAY_MAX_MS = 1000;
 export const HOLD_MAX_MS = 1500;
 
 const tailSubject = (node: string): string => `${ROOT}.c.session.tail.${escapeLevel(node)}`;
+const tailedSubject = (node: string): string => `${ROOT}.c.session.tailed.${escapeLevel(node)}`;
+/** How long a leaving node waits for the new node to say it journaled the tail. */
+const TAILED_TIMEOUT_MS = 12_000;
+const TAIL_NOT_HELD = new Error("a moved session's tail was not confirmed by its new node");
 
 /** Tail counters (metrics: pubsub_cluster_session_tail*). */
 export interface TailStats {
@@ -62,6 +73,8 @@ export interface TailHost {
   /** Whether `node` is known to want `filter` on broker `address` (its interest announcement). */
   peerWants(node: string, address: string, filter: string): boolean;
   maxPayload(): number;
+  /** Runs `fn` once this node's store and session journal hold every write made so far. */
+  afterJournal(fn: (error?: Error) => void): void;
 }
 
 interface Tail {
@@ -85,6 +98,9 @@ export class SessionTails {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #joiner = new FrameJoiner();
   #sub: Subscription | undefined;
+  #tailedSub: Subscription | undefined;
+  /** Moves under way here (relays and arrivals, by move), each settled once it is journaled. */
+  readonly #moving = new Map<string, { done: Promise<Error | undefined>; settle(error?: Error): void }>();
 
   constructor(host: TailHost) {
     this.#host = host;
@@ -98,6 +114,46 @@ export class SessionTails {
         if (err === null) this.#received(msg.data);
       },
     });
+    // After the tail on the same connection: what it wrote is written; answered once journaled.
+    this.#tailedSub = nc.subscribe(tailedSubject(this.#host.nodeName), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        this.#host.afterJournal((error) => {
+          try {
+            msg.respond(error === undefined ? 'ok' : 'failed');
+          } catch {
+            // The link is down: the leaving node times out and says so.
+          }
+        });
+      },
+    });
+  }
+
+  /**
+   * Runs `fn` once every move under way now is journaled (see the header), with the first
+   * error one of them had; at once when none is.
+   */
+  afterMoves(fn: (error?: Error) => void): void {
+    if (this.#moving.size === 0) return fn();
+    Promise.all([...this.#moving.values()].map((m) => m.done)).then(
+      (errors) => fn(errors.find((e) => e !== undefined)),
+      (err: Error) => fn(err),
+    );
+  }
+
+  #started(move: string): void {
+    let settle!: (error?: Error) => void;
+    const done = new Promise<Error | undefined>((resolve) => {
+      settle = (error?: Error) => {
+        if (this.#moving.get(move)?.done === done) this.#moving.delete(move);
+        resolve(error);
+      };
+    });
+    this.#moving.set(move, { done, settle });
+  }
+
+  #settled(move: string, error?: Error): void {
+    this.#moving.get(move)?.settle(error);
   }
 
   /** A session of `move` was adopted here from `from`: its deliveries wait for the tail. */
@@ -113,10 +169,12 @@ export class SessionTails {
     }, HOLD_MAX_MS);
     timer.unref();
     this.#arrivals.set(move, { address, clientId, from, timer });
+    this.#started(move);
   }
 
   /** Relays a session handed over to `to` until that node's interest is everywhere (header). */
   relay(address: string, clientId: string, move: string, to: string, relay: SessionRelay): void {
+    this.#started(move);
     const started = Date.now();
     let seenAt = 0;
     const filters = [...relay.filters];
@@ -148,7 +206,12 @@ export class SessionTails {
       publishInParts(nc, tailSubject(to), this.#host.nodeName, toBufferJson(body), this.#host.maxPayload());
       this.stats.sent++;
       this.stats.relayed += messages.length;
+      nc.request(tailedSubject(to), tail.move, { timeout: TAILED_TIMEOUT_MS }).then(
+        (reply) => this.#settled(tail.move, reply.string() === 'ok' ? undefined : TAIL_NOT_HELD),
+        () => this.#settled(tail.move, TAIL_NOT_HELD),
+      );
     } catch (e) {
+      this.#settled(tail.move, messages.length === 0 ? undefined : TAIL_NOT_HELD);
       this.#host.logger.error(
         { err: (e as Error).message, clientId: tail.clientId, to, messages: messages.length },
         `cluster: the tail of the session of ${tail.clientId} was not sent to node ${to}`,
@@ -206,11 +269,15 @@ export class SessionTails {
     } catch (e) {
       this.#host.logger.error({ err: e, clientId }, 'cluster: delivering a session tail failed');
     }
+    this.#host.afterJournal((error) => this.#settled(move, error)); // what the deliveries wrote
   }
 
   close(): void {
     this.#sub?.unsubscribe();
     this.#sub = undefined;
+    this.#tailedSub?.unsubscribe();
+    this.#tailedSub = undefined;
+    for (const m of [...this.#moving.values()]) m.settle();
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     for (const arrival of this.#arrivals.values()) clearTimeout(arrival.timer);

@@ -7,7 +7,7 @@
  * does not (two nodes publishing to each other cannot wait for each other).
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import type { Broker } from '../../src/broker/index.ts';
@@ -53,6 +53,7 @@ function node(name: string, net: ReturnType<typeof bus>, held = false) {
     nodeName: name,
     logger: pino({ level: 'silent' }),
     afterJournal: (fn) => (held ? journal.push(fn) : fn(journalError)),
+    afterMoves: (fn) => fn(),
   });
   const nc = net.connection();
   confirms.linkUp(nc);
@@ -68,6 +69,16 @@ function node(name: string, net: ReturnType<typeof bus>, held = false) {
   };
 }
 
+/** Nodes a, b (whose journal settles when told) and c on one bus, closed after the test. */
+function threeNodes(t: TestContext) {
+  const net = bus();
+  const [a, b, c] = [node('a', net), node('b', net, true), node('c', net)];
+  t.after(() => {
+    for (const n of [a, b, c]) n.confirms.close();
+  });
+  return { net, a, b, c };
+}
+
 const outcome = (confirms: DeliveryConfirms) => {
   const got: (string | undefined)[] = [];
   confirms.whenConfirmed((error) => void got.push(error?.message ?? 'ok'));
@@ -75,13 +86,7 @@ const outcome = (confirms: DeliveryConfirms) => {
 };
 
 test('an acknowledgement waits for every node its message went to, and for their journal', async (t) => {
-  const net = bus();
-  const a = node('a', net);
-  const b = node('b', net, true);
-  const c = node('c', net);
-  t.after(() => {
-    for (const n of [a, b, c]) n.confirms.close();
-  });
+  const { net, a, b, c } = threeNodes(t);
   assert.equal(a.confirms.pending, false);
   a.confirms.need(['b', 'c'], true);
   assert.equal(a.confirms.pending, true);
@@ -98,13 +103,7 @@ test('an acknowledgement waits for every node its message went to, and for their
 });
 
 test('rounds settle in order, each acknowledgement with its own round outcome', async (t) => {
-  const net = bus();
-  const a = node('a', net);
-  const b = node('b', net, true);
-  const c = node('c', net);
-  t.after(() => {
-    for (const n of [a, b, c]) n.confirms.close();
-  });
+  const { net, a, b } = threeNodes(t); // c answers at once
   a.confirms.need(['b'], true);
   const first = outcome(a.confirms);
   a.confirms.flush(a.nc);
