@@ -40,6 +40,8 @@ import { escapeLevel, ROOT } from './subjects.ts';
 
 /** The longest a scan's read takes before it is given up (tried again at the next forget). */
 const SCAN_TIMEOUT_MS = 60_000;
+/** Claims in flight at once. */
+const PARALLEL = 64;
 
 export interface OrphanHost {
   readonly nodeName: string;
@@ -106,11 +108,6 @@ export class OrphanSessions {
       });
   }
 
-  /** Resolves once no scan runs (tests, and a clean stop). */
-  async idle(): Promise<void> {
-    while (this.#running !== undefined) await this.#running;
-  }
-
   async #scan(): Promise<void> {
     const nc = this.#host.connection();
     const journal = this.#host.journal();
@@ -121,16 +118,18 @@ export class OrphanSessions {
     const brokers = new Map([...this.#host.brokers()].map((b) => [escapeLevel(b.id), b] as const));
     // Pass 1: the last message of every session's subject, and so its writer.
     const orphans = new Map<string, number>();
+    let until = 0;
     await this.#read(nc, DeliverPolicy.LastPerSubject, (m) => {
       const writer = writerOf(m.data, m.headers);
       if (writer === '' || live.has(writer) || removed(m.data, m.headers?.has('Pubsub-Snapshot')))
         return false;
-      if (brokers.has(m.subject.split('.')[2]!)) orphans.set(m.subject, m.seq);
+      if (!brokers.has(m.subject.split('.')[2]!)) return false;
+      orphans.set(m.subject, m.seq);
+      until = Math.max(until, m.seq);
       return false;
     });
     if (orphans.size === 0) return;
     // Pass 2: the orphans rebuilt from their messages, up to the last one pass 1 saw.
-    const until = Math.max(...orphans.values());
     const replays = new Map<string, JournalReplay>();
     await this.#read(nc, DeliverPolicy.All, (m) => {
       if (orphans.has(m.subject)) {
@@ -140,16 +139,22 @@ export class OrphanSessions {
       }
       return m.seq >= until;
     });
+    // Claimed and adopted, `PARALLEL` claims in flight at once.
+    const queue = [...orphans];
     let adopted = 0;
-    for (const [subject, seq] of orphans) {
-      const session = replays.get(subject)?.session();
-      const broker = brokers.get(subject.split('.')[2]!);
-      if (session === undefined || broker === undefined || broker.closed) continue;
-      if (broker.sessions.has(session.clientId)) continue; // its client connected here meanwhile
-      if (!(await claimSession(journal.js, subject, seq, this.#host.nodeName))) continue;
-      broker.adoptSession({ ...session, will: undefined });
-      adopted++;
-    }
+    const worker = async (): Promise<void> => {
+      for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+        const [subject, seq] = next;
+        const session = replays.get(subject)?.session();
+        const broker = brokers.get(subject.split('.')[2]!);
+        if (session === undefined || broker === undefined || broker.closed) continue;
+        if (broker.sessions.has(session.clientId)) continue; // its client connected here meanwhile
+        if (!(await claimSession(journal.js, subject, seq, this.#host.nodeName))) continue;
+        broker.adoptSession({ ...session, will: undefined });
+        adopted++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, worker));
     this.adopted += adopted;
     if (adopted > 0)
       this.#host.logger.info(
@@ -158,7 +163,10 @@ export class OrphanSessions {
       );
   }
 
-  /** Reads the journal's session subjects from `policy` until `done` says so or nothing is left. */
+  /**
+   * Reads the journal's session subjects from `policy` until `done` says so or nothing is left;
+   * a message that does not decode is skipped (logged).
+   */
   async #read(nc: NatsConnection, policy: DeliverPolicy, done: (m: JsMsg) => boolean): Promise<void> {
     const consumer = await jetstream(nc).consumers.get(JOURNAL_STREAM, {
       filter_subjects: `${ROOT}.s.>`,
@@ -169,7 +177,16 @@ export class OrphanSessions {
     let finished = false;
     try {
       for await (const m of messages) {
-        if (done(m) || m.info.pending === 0) {
+        let stop = false;
+        try {
+          stop = done(m);
+        } catch (err) {
+          this.#host.logger.warn(
+            { err: (err as Error).message, subject: m.subject },
+            'cluster: a journal message was skipped',
+          );
+        }
+        if (stop || m.info.pending === 0) {
           finished = true;
           break;
         }
