@@ -19,7 +19,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describeWithTool('cluster: the wills of a node that dies', natsServer, () => {
   it('three nodes on three NATS servers: a survivor publishes the will of a client of a SIGKILLed node after its delay, once; not for a client back in time, nor after a normal DISCONNECT', async (t) => {
     const { urls } = await startNatsCluster(t, 3);
-    const replicas = ['--cluster-replicas', '3'];
+    // Info logs: a failure prints what the survivors did with the wills (below).
+    const replicas = ['--cluster-replicas', '3', '--log-level', 'info'];
     const [a, b, c] = await Promise.all(
       ['a', 'b', 'c'].map((n) => startNode(t, { url: urls }, `wills-${n}`, replicas)),
     );
@@ -74,7 +75,11 @@ describeWithTool('cluster: the wills of a node that dies', natsServer, () => {
     assert.ok(waited >= 1800, `published after its delay (${waited} ms after the first survivor forgot A)`);
     assert.ok(Date.now() - killedAt < 15_000, 'within 6 s + the delay (and a margin) of the kill');
     await sleep(3000);
-    assert.deepEqual(got, ['lost'], 'once; not for the client back in time nor the polite one');
+    assert.deepEqual(
+      got,
+      ['lost'],
+      `once; not for the client back in time nor the polite one\n${b!.child.lines.filter((l) => /will|adopt|claim/i.test(l)).join('\n')}\n${c!.child.lines.filter((l) => /will|adopt|claim/i.test(l)).join('\n')}`,
+    );
     // Both survivors armed the two wills; one of them published `lost`, one cancelled `back`.
     const sum = async (name: string) => (await metric(b!, name)) + (await metric(c!, name));
     assert.equal(await sum('pubsub_cluster_wills_published_total'), 1);
