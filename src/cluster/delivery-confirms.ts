@@ -31,6 +31,7 @@
  * - Not covered: a message a node sends on again (a shared message whose member left there,
  *   `MAX_HOPS`) is confirmed by that node, not by the next.
  */
+import { randomInt } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
@@ -97,7 +98,8 @@ export class DeliveryConfirms {
   /** Messages needing a confirmation so far, and how many of them are settled. */
   #made = 0;
   #settled = 0;
-  #ids = 0;
+  /** Round ids, from a random start: an answer meant for an earlier process of this node is not taken. */
+  #ids = randomInt(0, 2 ** 40);
   /** Rounds not settled, in the order asked. */
   readonly #rounds: Round[] = [];
   readonly #byId = new Map<number, Round>();

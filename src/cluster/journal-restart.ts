@@ -10,7 +10,9 @@
  *   recorded: `discard`); the client resumes the newer session wherever it connects, here
  *   included (asked of the node holding it, or read from the journal);
  * - this node wrote last (an earlier run of it), or it is of a version that did not say who wrote
- *   it: the copy here is kept;
+ *   it: the copy here is kept, claimed as a CONNECT claims one (journal-stream.ts `claimSession`,
+ *   expecting the last sequence read): a node adopting it meanwhile (orphan-sessions.ts) and this
+ *   one cannot both have it; the claim not taken, the copy here is let go;
  * - nothing is journaled for it (the journal was not in use before): kept, and snapshotted now
  *   (`fresh`), so the journal holds it from the start.
  *
@@ -21,10 +23,10 @@
  * Until this has run, the node serves no persistent session (the fence's refusal,
  * session-handover.ts): nothing can attach to a copy while it is in doubt.
  */
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { decodeJournal } from './journal-codec.ts';
-import { journalSubject, lastMessage, NODE_HEADER } from './journal-stream.ts';
+import { claimSession, journalSubject, lastMessage, NODE_HEADER } from './journal-stream.ts';
 
 /** Reads of the journal in flight at once. */
 const PARALLEL = 64;
@@ -55,6 +57,7 @@ export function writerOf(data: Uint8Array, headers: Headers): string {
  * journal does not hold (to be snapshotted). Throws what JetStream does.
  */
 export async function checkRestored(
+  js: JetStreamClient,
   jsm: JetStreamManager,
   direct: boolean,
   host: RestartHost,
@@ -69,8 +72,16 @@ export async function checkRestored(
       const last = await lastMessage(jsm, journalSubject(brokerId, clientId), direct);
       if (last === undefined) fresh(brokerId, clientId);
       else {
-        const writer = writerOf(last.data, last.header);
-        if (writer !== '' && writer !== host.nodeName) {
+        let writer = '';
+        try {
+          writer = writerOf(last.data, last.header);
+        } catch {
+          // Not decodable: it does not say who wrote it, so the copy here is kept.
+        }
+        const kept =
+          (writer === '' || writer === host.nodeName) &&
+          (await claimSession(js, journalSubject(brokerId, clientId), last.seq, host.nodeName));
+        if (!kept) {
           host.discard(brokerId, clientId);
           discarded++;
         }

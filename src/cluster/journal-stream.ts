@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
+import { encodeJournal } from './journal-codec.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
 export const JOURNAL_STREAM = 'PUBSUB_SESSIONS';
@@ -82,4 +83,23 @@ export async function publishToJournal(
       ? 'conflict'
       : undefined;
   }
+}
+
+/**
+ * Publishes this node's claim on a session's subject, expecting `after` as its last sequence:
+ * true when taken, false when another write came first; throws when the stream did not answer.
+ */
+export async function claimSession(
+  js: JetStreamClient,
+  subject: string,
+  after: number,
+  node: string,
+): Promise<boolean> {
+  const seq = await publishToJournal(js, subject, encodeJournal(`${node}/claim`, false, []), {
+    part: undefined,
+    node,
+    after,
+  });
+  if (seq === undefined) throw new Error('the session journal did not take the claim');
+  return seq !== 'conflict';
 }

@@ -32,10 +32,10 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
-import { decodeJournal, encodeJournal } from './journal-codec.ts';
+import { decodeJournal } from './journal-codec.ts';
 import { JournalReplay } from './journal-replay.ts';
 import { writerOf } from './journal-restart.ts';
-import { JOURNAL_STREAM, publishToJournal } from './journal-stream.ts';
+import { claimSession, JOURNAL_STREAM } from './journal-stream.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
 /** The longest a scan's read takes before it is given up (tried again at the next forget). */
@@ -52,25 +52,6 @@ export interface OrphanHost {
   brokers(): Iterable<Broker>;
   /** The journal's clients while it is usable (undefined: not now). */
   journal(): { js: JetStreamClient; jsm: JetStreamManager } | undefined;
-}
-
-/**
- * Publishes this node's claim on a session's subject, expecting `after` as its last sequence:
- * true when taken, false when another write came first; throws when the stream did not answer.
- */
-export async function claimSession(
-  js: JetStreamClient,
-  subject: string,
-  after: number,
-  node: string,
-): Promise<boolean> {
-  const seq = await publishToJournal(js, subject, encodeJournal(`${node}/claim`, false, []), {
-    part: undefined,
-    node,
-    after,
-  });
-  if (seq === undefined) throw new Error('the session journal did not take the claim');
-  return seq !== 'conflict';
 }
 
 export class OrphanSessions {

@@ -135,6 +135,8 @@ export class RetainedSync {
   readonly tickets: WriteTickets;
   readonly #expiry: NodeJS.Timeout;
   #fenced = false;
+  /** The last `up` found no stream (JetStream off, or not answering): acknowledgements do not wait. */
+  #noStream = false;
 
   /** `replicas`: of the stream when this node creates it (`--cluster-replicas`). */
   constructor(logger: Logger, sender: number, replicas: () => number = () => 1) {
@@ -217,11 +219,12 @@ export class RetainedSync {
     const batch = new BatchWriter(this.#sender, topic, m.payload.length);
     batch.append(m);
     const subject = retainedSubject(address, topic);
+    // No stream to wait for (JetStream not on the servers): durable on this node only, at once.
     const replaced = this.#outbox.get(subject)?.tickets ?? [];
     const write: Write = {
       data: batch.bytes(0),
       id: randomUUID(),
-      tickets: [...replaced, this.tickets.take()],
+      tickets: this.#noStream ? replaced : [...replaced, this.tickets.take()],
     };
     this.#echoes.set(subject, { id: write.id, topic, message });
     this.#outbox.delete(subject); // re-inserted last: the outbox is sent in write order
@@ -252,6 +255,7 @@ export class RetainedSync {
       if (this.#applied === 0) this.#seen = new Set();
       const last = info.state;
       this.#js = jetstream(nc);
+      this.#noStream = false;
       for (const [subject, write] of this.#outbox) this.#send(subject, write);
       if (last.messages === 0 || last.last_seq <= this.#applied) this.#caughtUp();
       const consumer = await this.#js.consumers.get(RETAINED_STREAM, {
@@ -269,6 +273,7 @@ export class RetainedSync {
           'retained messages stay per node: JetStream is not available on the NATS servers (start them with -js); retrying at the next reconnection',
         );
       this.#unavailableSaid = true;
+      this.#noStream = true;
       this.#seen = undefined;
       // No stream: the retained messages are durable on this node only, as documented.
       for (const write of this.#outbox.values()) this.tickets.settle(write.tickets);

@@ -141,12 +141,13 @@ export class NatsSessionJournal implements SessionJournal {
         const jsm = await jetstreamManager(nc, { checkAPI: false });
         const direct = await ensureJournalStream(jsm, this.#host.replicas());
         if (generation !== this.#generation) return false;
-        if (this.opening) await checkRestored(jsm, direct, this.#host, this.#fresh);
+        const js = jetstream(nc);
+        if (this.opening) await checkRestored(js, jsm, direct, this.#host, this.#fresh);
         this.opening = false;
         if (generation !== this.#generation) return false;
         this.#direct = direct;
         this.#jsm = jsm;
-        this.#js = jetstream(nc);
+        this.#js = js;
         this.available = true;
         this.#outageSaid = false;
         for (const open of this.#deferred) this.#dirty.add(open);
@@ -191,11 +192,15 @@ export class NatsSessionJournal implements SessionJournal {
   recheck(): void {
     this.opening = true;
     const generation = this.#generation;
-    const jsm = this.#jsm;
-    if (jsm === undefined) return; // the link's next up checks them
-    checkRestored(jsm, this.#direct, this.#host, this.#fresh).then(
+    const [js, jsm] = [this.#js, this.#jsm];
+    if (js === undefined || jsm === undefined) return; // the link's next up checks them
+    checkRestored(js, jsm, this.#direct, this.#host, this.#fresh).then(
       () => {
-        if (generation === this.#generation) this.opening = false;
+        if (generation !== this.#generation) return;
+        this.opening = false; // what was held meanwhile is written now
+        for (const open of this.#deferred) this.#dirty.add(open);
+        this.#deferred.clear();
+        this.#schedule();
       },
       () => setTimeout(() => generation === this.#generation && this.opening && this.recheck(), 1000).unref(),
     );
@@ -232,7 +237,13 @@ export class NatsSessionJournal implements SessionJournal {
 
   /** This node holds the session no more (handed over): its next write here starts afresh. */
   forget(brokerId: string, clientId: string): void {
+    const open = this.#open.find(brokerId, clientId);
     this.#open.delete(brokerId, clientId);
+    if (open === undefined || open.deleted) return;
+    // Its records not yet written go too: written after the new owner's, they would name this
+    // node as the session's last writer (orphan-sessions.ts, journal-restart.ts).
+    this.#dirty.delete(open);
+    this.#deferred.delete(open);
   }
 
   get pending(): boolean {
@@ -273,8 +284,9 @@ export class NatsSessionJournal implements SessionJournal {
       this.#last = this.#last.then(() => this.#settle(ticket));
       return;
     }
-    if (js === undefined) {
-      // The link is down: held (their acknowledgements wait) until it is back, or the fence.
+    if (js === undefined || this.opening) {
+      // The link is down, or this node is checking its copies after the fence (`recheck`): held
+      // (their acknowledgements wait) until it is back and checked, or the fence.
       for (const open of dirty) {
         if (!open.deleted) open.needSnapshot = true;
         this.#deferred.add(open);
