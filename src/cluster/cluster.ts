@@ -179,7 +179,7 @@ export class Cluster implements LinkHost {
     const store = options.store;
     this.confirms = new DeliveryConfirms({
       ...common,
-      afterJournal: (fn) => (store === undefined ? fn() : store.afterJournal(fn)),
+      afterJournal: (fn) => this.sessions.afterJournal(fn),
       afterMoves: (fn) => this.sessions.tails.afterMoves(fn),
     });
     store?.gate(this.confirms, this.retained.tickets);

@@ -7,7 +7,7 @@
  * the session over and was still flushing, or an incomplete later snapshot's); anything before
  * the first snapshot is ignored; `del` ends the session.
  */
-import { DeliverPolicy, type JetStreamManager, jetstream } from '@nats-io/jetstream';
+import { DeliverPolicy, type JetStreamManager, type JsMsg, jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JournalOp, StoredOutbound, StoredSession, StoredSubscription } from '../store/index.ts';
 import { decodeJournal } from './journal-codec.ts';
@@ -52,28 +52,40 @@ export async function readSession(
   clientId: string,
   timeoutMs: number,
 ): Promise<StoredSession | undefined> {
-  const consumer = await jetstream(nc).consumers.get(stream, {
-    filter_subjects: subject,
-    deliver_policy: DeliverPolicy.All,
-  });
   const replay = new JournalReplay(clientId);
+  const reached = await readStream(nc, stream, subject, DeliverPolicy.All, timeoutMs, (m) => {
+    replay.apply(m.data, m.headers?.get('Pubsub-Snapshot'));
+    return m.seq >= last;
+  });
+  if (!reached) throw new Error(`the journal of ${clientId} was not read to its end within ${timeoutMs} ms`);
+  return replay.session();
+}
+
+/**
+ * Reads `stream`'s messages on `filter` from `policy` through one ordered consumer, made for the
+ * read and stopped after it, until `done` says so: true then, false when `timeoutMs` passed first.
+ */
+export async function readStream(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  policy: DeliverPolicy,
+  timeoutMs: number,
+  done: (m: JsMsg) => boolean,
+): Promise<boolean> {
+  const consumer = await jetstream(nc).consumers.get(stream, {
+    filter_subjects: filter,
+    deliver_policy: policy,
+  });
   const messages = await consumer.consume();
-  let reached = false;
   const timer = setTimeout(() => messages.stop(), timeoutMs);
   try {
-    for await (const m of messages) {
-      replay.apply(m.data, m.headers?.get('Pubsub-Snapshot'));
-      if (m.seq >= last) {
-        reached = true;
-        break;
-      }
-    }
+    for await (const m of messages) if (done(m)) return true;
+    return false;
   } finally {
     clearTimeout(timer);
     messages.stop();
   }
-  if (!reached) throw new Error(`the journal of ${clientId} was not read to its end within ${timeoutMs} ms`);
-  return replay.session();
 }
 
 /** Rebuilds a session from its subject's messages, in order (the rules in the header). */

@@ -26,10 +26,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { decodeJournal } from './journal-codec.ts';
-import { claimSession, journalSubject, lastMessage, NODE_HEADER } from './journal-stream.ts';
-
-/** Reads of the journal in flight at once. */
-const PARALLEL = 64;
+import { claimSession, inParallel, journalSubject, lastMessage, NODE_HEADER } from './journal-stream.ts';
 
 /** What the check needs of the node (the journal's host has it). */
 export interface RestartHost {
@@ -63,32 +60,25 @@ export async function checkRestored(
   host: RestartHost,
   fresh: (brokerId: string, clientId: string) => void,
 ): Promise<void> {
-  const sessions = [...host.persistent()];
   let discarded = 0;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < sessions.length) {
-      const [brokerId, clientId] = sessions[next++]!;
-      const last = await lastMessage(jsm, journalSubject(brokerId, clientId), direct);
-      if (last === undefined) fresh(brokerId, clientId);
-      else {
-        let writer = '';
-        try {
-          writer = writerOf(last.data, last.header);
-        } catch {
-          // Not decodable: it does not say who wrote it, so the copy here is kept.
-        }
-        const kept =
-          (writer === '' || writer === host.nodeName) &&
-          (await claimSession(js, journalSubject(brokerId, clientId), last.seq, host.nodeName));
-        if (!kept) {
-          host.discard(brokerId, clientId);
-          discarded++;
-        }
-      }
+  await inParallel([...host.persistent()], async ([brokerId, clientId]) => {
+    const subject = journalSubject(brokerId, clientId);
+    const last = await lastMessage(jsm, subject, direct);
+    if (last === undefined) return fresh(brokerId, clientId);
+    let writer = '';
+    try {
+      writer = writerOf(last.data, last.header);
+    } catch {
+      // Not decodable: it does not say who wrote it, so the copy here is kept.
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, sessions.length) }, worker));
+    const kept =
+      (writer === '' || writer === host.nodeName) &&
+      (await claimSession(js, subject, last.seq, host.nodeName));
+    if (!kept) {
+      host.discard(brokerId, clientId);
+      discarded++;
+    }
+  });
   if (discarded > 0)
     host.logger.info(
       { event: 'cluster_sessions_superseded', sessions: discarded },

@@ -32,15 +32,6 @@ export async function ensureJournalStream(jsm: JetStreamManager, replicas: numbe
   return info.config.allow_direct === true;
 }
 
-/** The stream sequence of the last message on `subject` (undefined: none). */
-export async function lastOnSubject(
-  jsm: JetStreamManager,
-  subject: string,
-  direct: boolean,
-): Promise<number | undefined> {
-  return (await lastMessage(jsm, subject, direct))?.seq;
-}
-
 /** The last message on `subject` (undefined: none). */
 export async function lastMessage(
   jsm: JetStreamManager,
@@ -102,4 +93,16 @@ export async function claimSession(
   });
   if (seq === undefined) throw new Error('the session journal did not take the claim');
   return seq !== 'conflict';
+}
+
+/** Journal requests in flight at once when many sessions are read or claimed. */
+const PARALLEL = 64;
+
+/** Runs `fn` for every item, `PARALLEL` at a time; rejects with the first failure. */
+export async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
 }

@@ -22,26 +22,18 @@
  * - Bound: the journal's whole last-per-subject set and the orphans' messages are read once per
  *   scan; sessions of brokers not open here are left alone.
  */
-import {
-  DeliverPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-  jetstream,
-} from '@nats-io/jetstream';
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
 import { decodeJournal } from './journal-codec.ts';
-import { JournalReplay } from './journal-replay.ts';
+import { JournalReplay, readStream } from './journal-replay.ts';
 import { writerOf } from './journal-restart.ts';
-import { claimSession, JOURNAL_STREAM } from './journal-stream.ts';
+import { claimSession, inParallel, JOURNAL_STREAM } from './journal-stream.ts';
 import { escapeLevel, ROOT } from './subjects.ts';
 
 /** The longest a scan's read takes before it is given up (tried again at the next forget). */
 const SCAN_TIMEOUT_MS = 60_000;
-/** Claims in flight at once. */
-const PARALLEL = 64;
 
 export interface OrphanHost {
   readonly nodeName: string;
@@ -120,22 +112,17 @@ export class OrphanSessions {
       }
       return m.seq >= until;
     });
-    // Claimed and adopted, `PARALLEL` claims in flight at once.
-    const queue = [...orphans];
+    // Claimed and adopted, several claims in flight at once.
     let adopted = 0;
-    const worker = async (): Promise<void> => {
-      for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
-        const [subject, seq] = next;
-        const session = replays.get(subject)?.session();
-        const broker = brokers.get(subject.split('.')[2]!);
-        if (session === undefined || broker === undefined || broker.closed) continue;
-        if (broker.sessions.has(session.clientId)) continue; // its client connected here meanwhile
-        if (!(await claimSession(journal.js, subject, seq, this.#host.nodeName))) continue;
-        broker.adoptSession({ ...session, will: undefined });
-        adopted++;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, worker));
+    await inParallel([...orphans], async ([subject, seq]) => {
+      const session = replays.get(subject)?.session();
+      const broker = brokers.get(subject.split('.')[2]!);
+      if (session === undefined || broker === undefined || broker.closed) return;
+      if (broker.sessions.has(session.clientId)) return; // its client connected here meanwhile
+      if (!(await claimSession(journal.js, subject, seq, this.#host.nodeName))) return;
+      broker.adoptSession({ ...session, will: undefined });
+      adopted++;
+    });
     this.adopted += adopted;
     if (adopted > 0)
       this.#host.logger.info(
@@ -149,33 +136,17 @@ export class OrphanSessions {
    * a message that does not decode is skipped (logged).
    */
   async #read(nc: NatsConnection, policy: DeliverPolicy, done: (m: JsMsg) => boolean): Promise<void> {
-    const consumer = await jetstream(nc).consumers.get(JOURNAL_STREAM, {
-      filter_subjects: `${ROOT}.s.>`,
-      deliver_policy: policy,
-    });
-    const messages = await consumer.consume();
-    const timer = setTimeout(() => messages.stop(), SCAN_TIMEOUT_MS);
-    let finished = false;
-    try {
-      for await (const m of messages) {
-        let stop = false;
-        try {
-          stop = done(m);
-        } catch (err) {
-          this.#host.logger.warn(
-            { err: (err as Error).message, subject: m.subject },
-            'cluster: a journal message was skipped',
-          );
-        }
-        if (stop || m.info.pending === 0) {
-          finished = true;
-          break;
-        }
+    const finished = await readStream(nc, JOURNAL_STREAM, `${ROOT}.s.>`, policy, SCAN_TIMEOUT_MS, (m) => {
+      try {
+        if (done(m)) return true;
+      } catch (err) {
+        this.#host.logger.warn(
+          { err: (err as Error).message, subject: m.subject },
+          'cluster: a journal message was skipped',
+        );
       }
-    } finally {
-      clearTimeout(timer);
-      messages.stop();
-    }
+      return m.info.pending === 0;
+    });
     if (!finished) throw new Error(`the session journal was not read within ${SCAN_TIMEOUT_MS} ms`);
   }
 }

@@ -172,7 +172,7 @@ export class SessionHandover {
       broker: (address) => host.broker(address),
       peerWants: (node, address, filter) => host.peers.wants(node, address, filter),
       maxPayload: () => host.maxPayload(),
-      afterJournal: (fn) => (host.journal.store === undefined ? fn() : host.journal.store.afterJournal(fn)),
+      afterJournal: (fn) => this.afterJournal(fn),
     });
   }
 
@@ -406,6 +406,13 @@ export class SessionHandover {
    */
   get fenced(): boolean {
     return this.fence.fenced || (this.#host.journal.store !== undefined && this.journal.opening);
+  }
+
+  /** Runs `fn` once this node's store and session journal hold every write made so far. */
+  afterJournal(fn: (error?: Error) => void): void {
+    const store = this.#host.journal.store;
+    if (store === undefined) fn();
+    else store.afterJournal(fn);
   }
 
   /** The link went down: the journal stops publishing until it is back. */

@@ -170,39 +170,17 @@ export class JournaledMessageStore implements MessageStore {
   }
 
   afterCommit(fn: CommitCallback): void {
-    const pending = this.#gates.filter((g) => g.pending);
-    if (pending.length === 0) return this.afterJournal(fn);
-    let waiting = pending.length + 1;
-    let error: Error | undefined;
-    const done = (e?: Error): void => {
-      error ??= e;
-      if (--waiting === 0) fn(error);
-    };
-    this.afterJournal(done);
-    for (const gate of pending) gate.whenConfirmed(done);
+    if (!this.#gates.some((g) => g.pending)) return this.afterJournal(fn);
+    const waits: ((done: CommitCallback) => void)[] = [(done) => this.afterJournal(done)];
+    for (const gate of this.#gates) if (gate.pending) waits.push((done) => gate.whenConfirmed(done));
+    allOf(fn, waits);
   }
 
   /** `fn` once the wrapped store and the journal hold every earlier write (see the header). */
   afterJournal(fn: CommitCallback): void {
     const journal = this.#journal;
     if (journal === undefined) return this.#inner.afterCommit(fn);
-    this.#both(
-      fn,
-      (done) => this.#inner.afterCommit(done),
-      (done) => journal.whenRecorded(done),
-    );
-  }
-
-  /** `fn` once both have called back, with the first error either gave. */
-  #both(fn: CommitCallback, a: (done: CommitCallback) => void, b: (done: CommitCallback) => void): void {
-    let waiting = 2;
-    let error: Error | undefined;
-    const done = (e?: Error): void => {
-      error ??= e;
-      if (--waiting === 0) fn(error);
-    };
-    a(done);
-    b(done);
+    allOf(fn, [(done) => this.#inner.afterCommit(done), (done) => journal.whenRecorded(done)]);
   }
 
   flush(): void {
@@ -212,4 +190,15 @@ export class JournaledMessageStore implements MessageStore {
     this.#journal = undefined;
     this.#inner.close();
   }
+}
+
+/** `fn` once every one of `waits` has called back, with the first error any gave. */
+function allOf(fn: CommitCallback, waits: readonly ((done: CommitCallback) => void)[]): void {
+  let waiting = waits.length;
+  let error: Error | undefined;
+  const done = (e?: Error): void => {
+    error ??= e;
+    if (--waiting === 0) fn(error);
+  };
+  for (const wait of waits) wait(done);
 }
