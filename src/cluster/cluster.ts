@@ -193,11 +193,12 @@ export class Cluster implements LinkHost {
 
   /**
    * Ready (/readyz): the link is up, the node holds the cluster's control plane, its retained
-   * messages caught up with the cluster's, and it serves a default broker if it served one
-   * before the sync (default-broker-wait.ts).
+   * messages caught up with the cluster's, it serves a default broker if it served one before the
+   * sync (default-broker-wait.ts), and it serves persistent sessions (its copies checked).
    */
   get ready(): boolean {
-    return this.#link.up && this.controlPlane.synced && this.retained.loaded && this.#defaultWait.settled;
+    const caughtUp = this.controlPlane.synced && this.retained.loaded && this.#defaultWait.settled;
+    return this.#link.up && caughtUp && !this.sessions.opening;
   }
 
   /** Times the link was lost since start. */

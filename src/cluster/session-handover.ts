@@ -405,7 +405,12 @@ export class SessionHandover {
    * not yet sure of the copies restored from disk (journal-restart.ts).
    */
   get fenced(): boolean {
-    return this.fence.fenced || (this.#host.journal.store !== undefined && this.journal.opening);
+    return this.fence.fenced || this.opening;
+  }
+
+  /** Whether this node is still checking the copies restored from its disk (journal-restart.ts). */
+  get opening(): boolean {
+    return this.#host.journal.store !== undefined && this.journal.opening;
   }
 
   /** Runs `fn` once this node's store and session journal hold every write made so far. */
