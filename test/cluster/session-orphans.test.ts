@@ -42,6 +42,12 @@ describeWithTool(
         20_000,
       );
 
+      // Its filter reaches B a moment after the adoption (as a SUBACK's does): then B routes to A.
+      await until(
+        async () =>
+          (await b!.api('/cluster')).body.result.nodes.some((n) => n.name === 'orphan-a' && n.filters >= 1),
+        "B knows A's interest in the adopted session's filter",
+      );
       // Published on B after C is gone: queued in the adopted session on A (B's PUBACK waits for A).
       const pub = await mqtt.connectAsync(b!.urls.mqtt!, { protocolVersion: 5, reconnectPeriod: 0 });
       t.after(() => pub.endAsync(true));
